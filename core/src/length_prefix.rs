@@ -1,0 +1,114 @@
+//! Reassembly of `u16 big-endian length || body` units from input that arrives in pieces of
+//! any size — the outer framing of both handshake messages and records.
+
+use alloc::vec::Vec;
+use core::ops::RangeInclusive;
+
+/// Bytes of the length prefix.
+pub(crate) const HEADER_LEN: usize = 2;
+
+/// A length prefix outside the range the current unit allows.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct LengthOutOfRange(pub(crate) usize);
+
+/// One unit being reassembled. Holds at most `HEADER_LEN + 65535` bytes, and only as many
+/// as the announced length, which is checked before anything is buffered.
+#[derive(Default)]
+pub(crate) struct LengthPrefixed {
+    /// Header and body bytes received so far.
+    buffer: Vec<u8>,
+    /// The body length, once the header is complete.
+    body_len: Option<usize>,
+}
+
+impl LengthPrefixed {
+    /// Takes bytes from the front of `input` up to the end of the current unit, advancing
+    /// `input` past them. Returns `Ok(true)` once the unit is complete.
+    pub(crate) fn feed(
+        &mut self,
+        input: &mut &[u8],
+        allowed: &RangeInclusive<usize>,
+    ) -> Result<bool, LengthOutOfRange> {
+        let body_len = match self.body_len {
+            Some(len) => len,
+            None => {
+                self.take(input, HEADER_LEN);
+                let header: [u8; HEADER_LEN] = match self.buffer.as_slice().try_into() {
+                    Ok(header) => header,
+                    Err(_) => return Ok(false),
+                };
+                let len = usize::from(u16::from_be_bytes(header));
+                if !allowed.contains(&len) {
+                    return Err(LengthOutOfRange(len));
+                }
+                self.buffer.reserve_exact(len);
+                self.body_len = Some(len);
+                len
+            }
+        };
+        self.take(input, HEADER_LEN.saturating_add(body_len));
+        Ok(self.is_complete())
+    }
+
+    /// Moves bytes from `input` until the buffer holds `target` bytes or `input` is empty.
+    fn take(&mut self, input: &mut &[u8], target: usize) {
+        let wanted = target.saturating_sub(self.buffer.len());
+        let (head, rest) = input.split_at(wanted.min(input.len()));
+        self.buffer.extend_from_slice(head);
+        *input = rest;
+    }
+
+    pub(crate) fn is_complete(&self) -> bool {
+        self.body_len
+            .is_some_and(|len| self.buffer.len() == HEADER_LEN.saturating_add(len))
+    }
+
+    /// The body received so far (all of it once complete).
+    pub(crate) fn body_mut(&mut self) -> &mut [u8] {
+        self.buffer.get_mut(HEADER_LEN..).unwrap_or_default()
+    }
+
+    /// Forgets the unit, keeping the allocation for the next one.
+    pub(crate) fn clear(&mut self) {
+        self.buffer.clear();
+        self.body_len = None;
+    }
+
+    /// Bytes currently buffered.
+    pub(crate) fn buffered(&self) -> usize {
+        self.buffer.len()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reassembles_from_single_bytes_and_stops_at_the_boundary() {
+        let wire = b"\x00\x05hellonext".to_vec();
+        let mut unit = LengthPrefixed::default();
+        let mut complete = false;
+        let mut rest: &[u8] = &wire;
+        while !complete {
+            let (byte, tail) = rest.split_at(1);
+            let mut piece = byte;
+            complete = unit.feed(&mut piece, &(0..=10)).unwrap();
+            assert!(piece.is_empty());
+            rest = tail;
+        }
+        assert_eq!(unit.body_mut(), b"hello");
+        assert_eq!(rest, b"next");
+        let mut more: &[u8] = b"ab";
+        assert!(unit.feed(&mut more, &(0..=10)).unwrap());
+        assert_eq!(more, b"ab", "a complete unit takes nothing more");
+    }
+
+    #[test]
+    fn an_out_of_range_length_is_refused_before_buffering() {
+        let mut unit = LengthPrefixed::default();
+        let mut input: &[u8] = &[0xFF, 0xFF, 1, 2, 3];
+        assert_eq!(unit.feed(&mut input, &(16..=100)), Err(LengthOutOfRange(65535)));
+        assert_eq!(unit.buffered(), 2);
+    }
+}

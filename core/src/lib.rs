@@ -1,0 +1,61 @@
+//! # switchboard
+//!
+//! The sans-IO core of a peer-to-peer networking library: every protocol is a deterministic
+//! state machine fed bytes, socket events and the current time, handing back bytes to write,
+//! deadlines and events. The core never touches a socket, a thread, a clock or OS
+//! randomness — time arrives as [`Instant`], randomness through a caller-supplied seeded RNG
+//! — so the same inputs always give the same outputs, in a real event loop or in a simulated
+//! network.
+//!
+//! This version holds the foundation:
+//!
+//! | module | state machine |
+//! |---|---|
+//! | [`handshake`] | `Noise_XX_25519_AESGCM_BLAKE2b` carrying each side's [`NodeInfo`], then the peer checks |
+//! | [`cipher`] | the transport [`CipherState`](cipher::TransportCipher) pair, with automatic rekeying |
+//! | [`record`] | `u16 length ‖ ciphertext` records, decoded from input split anywhere |
+//!
+//! The wire format is specified byte by byte in `core/PROTOCOL.md`.
+//!
+//! ## Panic policy
+//!
+//! A panic is a bug in switchboard, never a reaction to what a peer sends. Every decoder is
+//! total: malformed input yields an error that names the problem and the
+//! [`DisconnectReason`] to give the peer. No decoder allocates more than its documented bound.
+
+#![no_std]
+#![forbid(unsafe_code)]
+#![deny(missing_docs)]
+#![cfg_attr(
+    not(test),
+    deny(
+        clippy::unwrap_used,
+        clippy::expect_used,
+        clippy::panic,
+        clippy::indexing_slicing
+    )
+)]
+
+extern crate alloc;
+#[cfg(test)]
+extern crate std;
+
+pub mod cipher;
+mod disconnect;
+pub mod handshake;
+mod identity;
+mod length_prefix;
+mod net_address;
+mod node_info;
+pub mod record;
+mod time;
+
+pub use cipher::TransportCipher;
+pub use disconnect::DisconnectReason;
+pub use identity::{Keypair, ParsePeerIdError, PeerId, PublicKey};
+pub use net_address::{NetAddress, ParseNetAddressError};
+pub use node_info::{
+    ChannelInfo, Field, MAX_AGENT_LEN, MAX_CHANNELS, MAX_ENCODED_LEN, MAX_NETWORK_LEN,
+    MAX_PROTOCOL_NAME_LEN, NodeInfo, NodeInfoError, PROTOCOL_VERSION, ProtocolVersion,
+};
+pub use time::Instant;

@@ -69,7 +69,10 @@ impl DisconnectReason {
 
     /// The reason for a wire code, or `None` for a code this version does not know.
     pub fn from_code(code: u8) -> Option<Self> {
-        Self::ALL.iter().copied().find(|reason| reason.code() == code)
+        Self::ALL
+            .iter()
+            .copied()
+            .find(|reason| reason.code() == code)
     }
 
     /// A short human-readable description.

@@ -188,7 +188,11 @@ impl FromStr for PeerId {
             return Err(ParsePeerIdError::Length(text.len()));
         }
         let mut bytes = [0u8; 32];
-        for ((byte, pair), index) in bytes.iter_mut().zip(text.chunks_exact(2)).zip((0..).step_by(2)) {
+        for ((byte, pair), index) in bytes
+            .iter_mut()
+            .zip(text.chunks_exact(2))
+            .zip((0..).step_by(2))
+        {
             let [high, low] = [pair.first(), pair.get(1)].map(|c| c.copied().and_then(hex_value));
             let high = high.ok_or(ParsePeerIdError::NotHex(index))?;
             let low = low.ok_or(ParsePeerIdError::NotHex(index + 1))?;
@@ -229,8 +233,16 @@ mod tests {
         let mut text = Keypair::from_secret_bytes([9; 32]).peer_id().to_string();
         text.replace_range(10..11, "g");
         assert_eq!(text.parse::<PeerId>(), Err(ParsePeerIdError::NotHex(10)));
-        let upper = Keypair::from_secret_bytes([9; 32]).peer_id().to_string().to_uppercase();
-        assert_eq!(upper.parse::<PeerId>().map(|id| id.to_string().to_uppercase()), Ok(upper));
+        let upper = Keypair::from_secret_bytes([9; 32])
+            .peer_id()
+            .to_string()
+            .to_uppercase();
+        assert_eq!(
+            upper
+                .parse::<PeerId>()
+                .map(|id| id.to_string().to_uppercase()),
+            Ok(upper)
+        );
     }
 
     #[test]

@@ -108,7 +108,10 @@ mod tests {
     fn an_out_of_range_length_is_refused_before_buffering() {
         let mut unit = LengthPrefixed::default();
         let mut input: &[u8] = &[0xFF, 0xFF, 1, 2, 3];
-        assert_eq!(unit.feed(&mut input, &(16..=100)), Err(LengthOutOfRange(65535)));
+        assert_eq!(
+            unit.feed(&mut input, &(16..=100)),
+            Err(LengthOutOfRange(65535))
+        );
         assert_eq!(unit.buffered(), 2);
     }
 }

@@ -153,9 +153,19 @@ impl NodeInfo {
             .iter()
             .map(|channel| 5usize.saturating_add(channel.protocol.len()))
             .sum();
-        [4, 1, self.network.len(), 1, self.agent.len(), address, 8, 1, channels]
-            .iter()
-            .fold(0usize, |sum, part| sum.saturating_add(*part))
+        [
+            4,
+            1,
+            self.network.len(),
+            1,
+            self.agent.len(),
+            address,
+            8,
+            1,
+            channels,
+        ]
+        .iter()
+        .fold(0usize, |sum, part| sum.saturating_add(*part))
     }
 
     /// Decodes `bytes`. Bytes after the last channel are an extension area that this version
@@ -176,11 +186,17 @@ impl NodeInfo {
             0 => None,
             4 => {
                 let ip: [u8; 4] = reader.array()?;
-                Some(SocketAddr::new(IpAddr::V4(Ipv4Addr::from(ip)), reader.u16()?))
+                Some(SocketAddr::new(
+                    IpAddr::V4(Ipv4Addr::from(ip)),
+                    reader.u16()?,
+                ))
             }
             6 => {
                 let ip: [u8; 16] = reader.array()?;
-                Some(SocketAddr::new(IpAddr::V6(Ipv6Addr::from(ip)), reader.u16()?))
+                Some(SocketAddr::new(
+                    IpAddr::V6(Ipv6Addr::from(ip)),
+                    reader.u16()?,
+                ))
             }
             tag => return Err(NodeInfoError::AddressKind(tag)),
         };
@@ -368,7 +384,10 @@ mod tests {
     fn every_truncation_is_an_error() {
         let bytes = full().encode().unwrap();
         for len in 0..bytes.len() {
-            assert!(NodeInfo::decode(&bytes[..len]).is_err(), "prefix of {len} decoded");
+            assert!(
+                NodeInfo::decode(&bytes[..len]).is_err(),
+                "prefix of {len} decoded"
+            );
         }
     }
 
@@ -378,31 +397,55 @@ mod tests {
         bytes.extend_from_slice(&[0xAB; 10]);
         assert_eq!(NodeInfo::decode(&bytes).unwrap(), NodeInfo::new("net", ""));
         bytes.resize(MAX_ENCODED_LEN + 1, 0);
-        assert_eq!(NodeInfo::decode(&bytes), Err(NodeInfoError::TooLong(MAX_ENCODED_LEN + 1)));
+        assert_eq!(
+            NodeInfo::decode(&bytes),
+            Err(NodeInfoError::TooLong(MAX_ENCODED_LEN + 1))
+        );
     }
 
     #[test]
     fn bounds_are_enforced_on_encode() {
         assert_eq!(
             NodeInfo::new("", "").encode(),
-            Err(NodeInfoError::TextLength { field: Field::Network, len: 0 })
+            Err(NodeInfoError::TextLength {
+                field: Field::Network,
+                len: 0
+            })
         );
         let mut info = NodeInfo::new("net", "");
         info.channels = vec![
-            ChannelInfo { id: 7, protocol: "x".into(), version: 1 },
-            ChannelInfo { id: 7, protocol: "y".into(), version: 1 },
+            ChannelInfo {
+                id: 7,
+                protocol: "x".into(),
+                version: 1,
+            },
+            ChannelInfo {
+                id: 7,
+                protocol: "y".into(),
+                version: 1,
+            },
         ];
         assert_eq!(info.encode(), Err(NodeInfoError::DuplicateChannel(7)));
         let mut many = full();
-        many.channels.push(ChannelInfo { id: 999, protocol: "z".into(), version: 0 });
-        assert_eq!(many.encode(), Err(NodeInfoError::TooManyChannels(MAX_CHANNELS + 1)));
+        many.channels.push(ChannelInfo {
+            id: 999,
+            protocol: "z".into(),
+            version: 0,
+        });
+        assert_eq!(
+            many.encode(),
+            Err(NodeInfoError::TooManyChannels(MAX_CHANNELS + 1))
+        );
     }
 
     #[test]
     fn malformed_fields_are_named() {
         let mut bytes = NodeInfo::new("net", "").encode().unwrap();
         bytes[5] = 0xFF; // first byte of the network id
-        assert_eq!(NodeInfo::decode(&bytes), Err(NodeInfoError::NotUtf8(Field::Network)));
+        assert_eq!(
+            NodeInfo::decode(&bytes),
+            Err(NodeInfoError::NotUtf8(Field::Network))
+        );
         let mut bytes = NodeInfo::new("net", "").encode().unwrap();
         bytes[9] = 5; // listen address kind
         assert_eq!(NodeInfo::decode(&bytes), Err(NodeInfoError::AddressKind(5)));

@@ -51,10 +51,16 @@ impl fmt::Display for RecordError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             RecordError::TooShort(len) => {
-                write!(f, "record of {len} bytes is shorter than its {TAG_LEN}-byte tag")
+                write!(
+                    f,
+                    "record of {len} bytes is shorter than its {TAG_LEN}-byte tag"
+                )
             }
             RecordError::PlaintextTooLong(len) => {
-                write!(f, "plaintext of {len} bytes exceeds the record limit {MAX_PLAINTEXT_LEN}")
+                write!(
+                    f,
+                    "plaintext of {len} bytes exceeds the record limit {MAX_PLAINTEXT_LEN}"
+                )
             }
             RecordError::Cipher(error) => write!(f, "record cipher: {error}"),
         }
@@ -92,9 +98,7 @@ pub fn finish_record(
     start: RecordStart,
 ) -> Result<(), RecordError> {
     let RecordStart(start) = start;
-    let plaintext_len = out
-        .len()
-        .saturating_sub(start.saturating_add(HEADER_LEN));
+    let plaintext_len = out.len().saturating_sub(start.saturating_add(HEADER_LEN));
     if plaintext_len > MAX_PLAINTEXT_LEN {
         out.truncate(start);
         return Err(RecordError::PlaintextTooLong(plaintext_len));

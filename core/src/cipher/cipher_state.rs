@@ -31,7 +31,6 @@ impl fmt::Display for CipherError {
 
 impl core::error::Error for CipherError {}
 
-
 /// A key `k` and nonce `n`. Nonces are never reused: `n` only grows, and 2^64 − 1 is
 /// reserved for `REKEY`, so reaching it is [`CipherError::NonceExhausted`], never a wrap.
 pub(crate) struct CipherState {
@@ -156,7 +155,9 @@ mod tests {
         let mut receiver = CipherState::new(&[1; 32]);
         for round in 0..3u8 {
             let mut record = Vec::new();
-            sender.encrypt_with_ad(b"ad", &[round; 40], &mut record).unwrap();
+            sender
+                .encrypt_with_ad(b"ad", &[round; 40], &mut record)
+                .unwrap();
             assert_eq!(record.len(), 40 + TAG_LEN);
             let len = receiver.decrypt_in_place(b"ad", &mut record).unwrap();
             assert_eq!(&record[..len], &[round; 40]);
@@ -172,10 +173,16 @@ mod tests {
         sender.encrypt_with_ad(&[], b"hello", &mut record).unwrap();
         let mut tampered = record.clone();
         tampered[0] ^= 1;
-        assert_eq!(receiver.decrypt_in_place(&[], &mut tampered), Err(CipherError::Decrypt));
+        assert_eq!(
+            receiver.decrypt_in_place(&[], &mut tampered),
+            Err(CipherError::Decrypt)
+        );
         assert_eq!(receiver.nonce(), 0);
         assert_eq!(receiver.decrypt_in_place(&[], &mut record), Ok(5));
-        assert_eq!(receiver.decrypt_in_place(&[], &mut [0; 3]), Err(CipherError::TooShort));
+        assert_eq!(
+            receiver.decrypt_in_place(&[], &mut [0; 3]),
+            Err(CipherError::TooShort)
+        );
     }
 
     #[test]
@@ -188,9 +195,18 @@ mod tests {
         sender.encrypt_with_ad(&[], b"last", &mut record).unwrap();
         assert_eq!(receiver.decrypt_in_place(&[], &mut record), Ok(4));
         let mut out = Vec::new();
-        assert_eq!(sender.encrypt_with_ad(&[], b"x", &mut out), Err(CipherError::NonceExhausted));
-        assert_eq!(sender.encrypt_in_place(&[], &mut [0; 17]), Err(CipherError::NonceExhausted));
-        assert_eq!(receiver.decrypt_in_place(&[], &mut [0; 17]), Err(CipherError::NonceExhausted));
+        assert_eq!(
+            sender.encrypt_with_ad(&[], b"x", &mut out),
+            Err(CipherError::NonceExhausted)
+        );
+        assert_eq!(
+            sender.encrypt_in_place(&[], &mut [0; 17]),
+            Err(CipherError::NonceExhausted)
+        );
+        assert_eq!(
+            receiver.decrypt_in_place(&[], &mut [0; 17]),
+            Err(CipherError::NonceExhausted)
+        );
         assert_eq!(sender.nonce(), u64::MAX);
     }
 
@@ -203,7 +219,10 @@ mod tests {
         let mut record = Vec::new();
         a.encrypt_with_ad(&[], b"after rekey", &mut record).unwrap();
         let mut stale = record.clone();
-        assert_eq!(b.decrypt_in_place(&[], &mut stale), Err(CipherError::Decrypt));
+        assert_eq!(
+            b.decrypt_in_place(&[], &mut stale),
+            Err(CipherError::Decrypt)
+        );
         b.rekey();
         assert_eq!(b.decrypt_in_place(&[], &mut record), Ok(11));
     }
@@ -213,7 +232,9 @@ mod tests {
         let mut copying = CipherState::new(&[4; 32]);
         let mut in_place = CipherState::new(&[4; 32]);
         let mut expected = Vec::new();
-        copying.encrypt_with_ad(b"h", b"same bytes", &mut expected).unwrap();
+        copying
+            .encrypt_with_ad(b"h", b"same bytes", &mut expected)
+            .unwrap();
         let mut buffer = vec![0u8; 10 + TAG_LEN];
         buffer[..10].copy_from_slice(b"same bytes");
         in_place.encrypt_in_place(b"h", &mut buffer).unwrap();

@@ -81,7 +81,10 @@ mod tests {
     #[test]
     fn hmac_matches_the_textbook_construction() {
         let key = [0x0bu8; HASHLEN];
-        assert_eq!(HmacKey::new(&key).mac(b"Hi ", b"There"), reference_hmac(&key, b"Hi There"));
+        assert_eq!(
+            HmacKey::new(&key).mac(b"Hi ", b"There"),
+            reference_hmac(&key, b"Hi There")
+        );
     }
 
     #[test]

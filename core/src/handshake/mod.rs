@@ -273,7 +273,10 @@ impl Handshake {
         let body_len = self.outgoing.len().saturating_sub(start.saturating_add(2));
         let Ok(len) = u16::try_from(body_len) else {
             self.outgoing.truncate(start);
-            return Err(self.fail(HandshakeError::MessageLength { message: index, len: body_len }));
+            return Err(self.fail(HandshakeError::MessageLength {
+                message: index,
+                len: body_len,
+            }));
         };
         if let Some(prefix) = self.outgoing.get_mut(start..start.saturating_add(2)) {
             prefix.copy_from_slice(&len.to_be_bytes());

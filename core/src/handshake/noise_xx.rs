@@ -360,9 +360,15 @@ mod tests {
         let mut rng = rand_chacha::ChaCha20Rng::seed_from_u64(8);
         let key = Keypair::generate(&mut rng);
         let mut responder = NoiseXx::new(Role::Responder, b"", &key, &mut rng);
-        assert_eq!(responder.write_message(b"", &mut Vec::new()), Err(NoiseError::OutOfTurn));
+        assert_eq!(
+            responder.write_message(b"", &mut Vec::new()),
+            Err(NoiseError::OutOfTurn)
+        );
         let mut initiator = NoiseXx::new(Role::Initiator, b"", &key, &mut rng);
-        assert_eq!(initiator.read_message(&mut [0; 32]), Err(NoiseError::OutOfTurn));
+        assert_eq!(
+            initiator.read_message(&mut [0; 32]),
+            Err(NoiseError::OutOfTurn)
+        );
         assert!(initiator.into_transport().is_err());
     }
 
@@ -377,7 +383,10 @@ mod tests {
         initiator.write_message(b"", &mut first).unwrap();
         responder.read_message(&mut [0u8; 32]).unwrap();
         // The responder's `ee` DH with the all-zero point is non-contributory.
-        assert_eq!(responder.write_message(b"", &mut Vec::new()), Err(NoiseError::WeakKey));
+        assert_eq!(
+            responder.write_message(b"", &mut Vec::new()),
+            Err(NoiseError::WeakKey)
+        );
         assert!(!responder.is_my_turn());
     }
 }

@@ -111,10 +111,30 @@ fn each_check_fails_with_its_own_error_and_reason() {
     // (initiator info, responder info, which side fails, reason). The checks are symmetric,
     // so the dialer, which checks first, is the one that fails.
     let cases = [
-        (old.clone(), info("net", "chat"), 0, DisconnectReason::IncompatibleVersion),
-        (info("net", "chat"), old, 0, DisconnectReason::IncompatibleVersion),
-        (info("net", "chat"), info("other", "chat"), 0, DisconnectReason::IncompatibleVersion),
-        (info("net", "chat"), info("net", "blocks"), 0, DisconnectReason::UselessPeer),
+        (
+            old.clone(),
+            info("net", "chat"),
+            0,
+            DisconnectReason::IncompatibleVersion,
+        ),
+        (
+            info("net", "chat"),
+            old,
+            0,
+            DisconnectReason::IncompatibleVersion,
+        ),
+        (
+            info("net", "chat"),
+            info("other", "chat"),
+            0,
+            DisconnectReason::IncompatibleVersion,
+        ),
+        (
+            info("net", "chat"),
+            info("net", "blocks"),
+            0,
+            DisconnectReason::UselessPeer,
+        ),
     ];
     for (initiator_info, responder_info, side, reason) in cases {
         let mut s = sides(initiator_info, responder_info, false);
@@ -162,8 +182,14 @@ fn the_dialer_detects_an_unexpected_identity_before_revealing_itself() {
         }
     );
     assert_eq!(error.reason(), DisconnectReason::UnexpectedIdentity);
-    assert!(!dialer.poll_transmit(&mut Vec::new()), "message 3 must not be sent");
-    assert_eq!(dialer.handle_input(&[0]), Err(HandshakeError::AlreadyFailed));
+    assert!(
+        !dialer.poll_transmit(&mut Vec::new()),
+        "message 3 must not be sent"
+    );
+    assert_eq!(
+        dialer.handle_input(&[0]),
+        Err(HandshakeError::AlreadyFailed)
+    );
 }
 
 #[test]
@@ -208,7 +234,9 @@ fn the_listener_refuses_a_dialer_that_skips_its_checks_and_can_say_why() {
     let error = listener.handle_input(&wire).unwrap_err();
     assert_eq!(error.reason(), DisconnectReason::IncompatibleVersion);
     assert!(!listener.is_established());
-    let mut refusal = listener.into_rejection_transport().expect("keys exist after message 3");
+    let mut refusal = listener
+        .into_rejection_transport()
+        .expect("keys exist after message 3");
     let mut rogue_cipher = rogue.into_transport().unwrap();
     let mut wire = Vec::new();
     seal_record(&mut refusal, &[error.reason().code()], &mut wire).unwrap();
@@ -217,7 +245,10 @@ fn the_listener_refuses_a_dialer_that_skips_its_checks_and_can_say_why() {
         .decode(&mut rogue_cipher, &mut input)
         .unwrap()
         .map(<[u8]>::to_vec);
-    assert_eq!(plaintext, Some(alloc::vec![DisconnectReason::IncompatibleVersion.code()]));
+    assert_eq!(
+        plaintext,
+        Some(alloc::vec![DisconnectReason::IncompatibleVersion.code()])
+    );
 }
 
 #[test]
@@ -233,11 +264,23 @@ fn malformed_lengths_are_refused_before_buffering() {
     let mut s = sides(info("net", "chat"), info("net", "chat"), false);
     // Message 1 must be exactly 32 bytes.
     let error = s.responder.handle_input(&[0, 33]).unwrap_err();
-    assert_eq!(error, HandshakeError::MessageLength { message: 0, len: 33 });
+    assert_eq!(
+        error,
+        HandshakeError::MessageLength {
+            message: 0,
+            len: 33
+        }
+    );
     assert_eq!(error.reason(), DisconnectReason::ProtocolError);
     // Message 2 above the NodeInfo bound.
     let error = s.initiator.handle_input(&[0xFF, 0xFF]).unwrap_err();
-    assert_eq!(error, HandshakeError::MessageLength { message: 1, len: 65535 });
+    assert_eq!(
+        error,
+        HandshakeError::MessageLength {
+            message: 1,
+            len: 65535
+        }
+    );
 }
 
 #[test]

@@ -1,0 +1,1 @@
+//! switchboard-sim: arrives with the Node issue.

@@ -16,3 +16,8 @@ pub fn os_seeded_rng() -> Result<ChaCha20Rng, getrandom::Error> {
     getrandom::fill(&mut seed)?;
     Ok(ChaCha20Rng::from_seed(seed))
 }
+
+/// The README's examples, compiled and run as doctests so the README stays true.
+#[cfg(doctest)]
+#[doc = include_str!("../../../README.md")]
+pub struct ReadmeExamples;

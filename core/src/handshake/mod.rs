@@ -114,7 +114,7 @@ impl fmt::Debug for Established {
 }
 
 enum State {
-    /// Waiting for message `0`, `1` or `2` from the peer, or done sending.
+    /// Messages still to be exchanged.
     InProgress,
     Established(PeerId, NodeInfo),
     /// The responder refused a peer after message 3: keys exist to say why.
@@ -145,9 +145,11 @@ impl Handshake {
         rng: &mut R,
     ) -> Result<Self, NodeInfoError> {
         let mut handshake = Self::new(Role::Initiator, keypair, local_info, expected_peer, rng)?;
-        // Message 1 holds only our ephemeral key: writing it involves no DH and cannot fail,
-        // and if it did the handshake would be marked failed and refuse all input.
-        let _ = handshake.write_next(&[]);
+        // Message 1 holds only our ephemeral key: writing it involves no DH and cannot fail;
+        // if it did, the handshake would refuse all input.
+        if write_framed(&mut handshake.noise, &[], &mut handshake.outgoing).is_err() {
+            handshake.state = State::Failed;
+        }
         Ok(handshake)
     }
 
@@ -196,13 +198,23 @@ impl Handshake {
                 Ok(true) => {}
                 Ok(false) => break,
                 Err(error) => {
-                    return Err(self.fail(HandshakeError::MessageLength {
+                    self.state = State::Failed;
+                    return Err(HandshakeError::MessageLength {
                         message: index,
                         len: error.0,
-                    }));
+                    });
                 }
             }
-            self.read_message()?;
+            let outcome = self.read_message(index);
+            self.incoming.clear();
+            if let Err(refusal) = outcome {
+                let (state, error) = match refusal {
+                    Refusal::Failed(error) => (State::Failed, error),
+                    Refusal::Rejected(error) => (State::Rejected, error),
+                };
+                self.state = state;
+                return Err(error);
+            }
         }
         match self.state {
             State::Failed | State::Rejected => Err(HandshakeError::AlreadyFailed),
@@ -210,83 +222,43 @@ impl Handshake {
         }
     }
 
-    /// Reads the complete message in `incoming` and answers it.
-    fn read_message(&mut self) -> Result<(), HandshakeError> {
+    /// Reads message `index`, complete in `incoming`, and answers it.
+    fn read_message(&mut self, index: u8) -> Result<(), Refusal> {
         let body = self.incoming.body_mut();
-        let payload = match self.noise.read_message(body) {
-            Ok(range) => range,
-            Err(error) => return Err(self.fail(error.into())),
-        };
-        let index_read = self.noise.next_message().map(|next| next.saturating_sub(1));
-        if index_read == Some(0) {
-            // We are the responder: answer with our identity and NodeInfo.
-            self.incoming.clear();
-            let info = core::mem::take(&mut self.encoded_info);
-            let written = self.write_next(&info);
-            self.encoded_info = info;
-            return written;
+        let payload = self.noise.read_message(body).map_err(Refusal::failed)?;
+        if index == 0 {
+            // We are the listener: answer with our identity and NodeInfo.
+            return write_framed(&mut self.noise, &self.encoded_info, &mut self.outgoing)
+                .map_err(Refusal::Failed);
         }
-        let remote_info = self.incoming.body_mut().get(payload).unwrap_or_default();
-        let remote_info = match NodeInfo::decode(remote_info) {
-            Ok(info) => info,
-            Err(error) => return Err(self.fail(error.into())),
-        };
-        self.incoming.clear();
-        let Some(remote_id) = self.noise.remote_static().map(PublicKey::peer_id) else {
-            return Err(self.fail(HandshakeError::Noise(noise_xx::NoiseError::OutOfTurn)));
-        };
+        let payload = self.incoming.body_mut().get(payload).unwrap_or_default();
+        let remote_info = NodeInfo::decode(payload).map_err(Refusal::failed)?;
+        let remote_id = self
+            .noise
+            .remote_static()
+            .map(PublicKey::peer_id)
+            .ok_or(Refusal::Failed(HandshakeError::AlreadyFailed))?;
         let local = LocalView {
             id: self.local_id,
             info: &self.local_info,
             expected_peer: self.expected_peer,
         };
         if let Err(error) = check_peer(&local, remote_id, &remote_info) {
-            self.state = if self.noise.is_finished() {
-                State::Rejected
+            // The dialer (reading message 2) refuses before revealing itself; the listener
+            // (reading message 3) refuses with transport keys in hand.
+            return Err(if index == 1 {
+                Refusal::Failed(error)
             } else {
-                State::Failed
-            };
-            return Err(error);
+                Refusal::Rejected(error)
+            });
         }
-        if !self.noise.is_finished() {
-            // We are the initiator and the responder passed: send message 3.
-            let info = core::mem::take(&mut self.encoded_info);
-            let written = self.write_next(&info);
-            self.encoded_info = info;
-            written?;
+        if index == 1 {
+            // We are the dialer and the listener passed: send message 3.
+            write_framed(&mut self.noise, &self.encoded_info, &mut self.outgoing)
+                .map_err(Refusal::Failed)?;
         }
-        if matches!(self.state, State::InProgress) {
-            self.state = State::Established(remote_id, remote_info);
-        }
+        self.state = State::Established(remote_id, remote_info);
         Ok(())
-    }
-
-    /// Writes our next message (length prefix and body) into `outgoing`.
-    fn write_next(&mut self, payload: &[u8]) -> Result<(), HandshakeError> {
-        let index = self.noise.next_message().unwrap_or(0);
-        let start = self.outgoing.len();
-        self.outgoing.extend_from_slice(&[0; 2]);
-        if let Err(error) = self.noise.write_message(payload, &mut self.outgoing) {
-            self.outgoing.truncate(start);
-            return Err(self.fail(error.into()));
-        }
-        let body_len = self.outgoing.len().saturating_sub(start.saturating_add(2));
-        let Ok(len) = u16::try_from(body_len) else {
-            self.outgoing.truncate(start);
-            return Err(self.fail(HandshakeError::MessageLength {
-                message: index,
-                len: body_len,
-            }));
-        };
-        if let Some(prefix) = self.outgoing.get_mut(start..start.saturating_add(2)) {
-            prefix.copy_from_slice(&len.to_be_bytes());
-        }
-        Ok(())
-    }
-
-    fn fail(&mut self, error: HandshakeError) -> HandshakeError {
-        self.state = State::Failed;
-        error
     }
 
     /// Appends the bytes waiting to be sent to `out`; returns whether there were any.
@@ -334,6 +306,47 @@ impl Handshake {
             _ => None,
         }
     }
+}
+
+/// How reading a message failed, which decides whether transport keys survive.
+enum Refusal {
+    /// Before the handshake finished: nothing more can be said to the peer.
+    Failed(HandshakeError),
+    /// The listener refused a dialer after message 3: keys exist to tell it why.
+    Rejected(HandshakeError),
+}
+
+impl Refusal {
+    fn failed(error: impl Into<HandshakeError>) -> Self {
+        Refusal::Failed(error.into())
+    }
+}
+
+/// Writes the next Noise message with `payload` into `out`, behind its length prefix.
+fn write_framed(
+    noise: &mut NoiseXx,
+    payload: &[u8],
+    out: &mut Vec<u8>,
+) -> Result<(), HandshakeError> {
+    let index = noise.next_message().unwrap_or(0);
+    let start = out.len();
+    out.extend_from_slice(&[0; 2]);
+    if let Err(error) = noise.write_message(payload, out) {
+        out.truncate(start);
+        return Err(error.into());
+    }
+    let body_len = out.len().saturating_sub(start.saturating_add(2));
+    let Ok(len) = u16::try_from(body_len) else {
+        out.truncate(start);
+        return Err(HandshakeError::MessageLength {
+            message: index,
+            len: body_len,
+        });
+    };
+    if let Some(prefix) = out.get_mut(start..start.saturating_add(2)) {
+        prefix.copy_from_slice(&len.to_be_bytes());
+    }
+    Ok(())
 }
 
 impl fmt::Debug for Handshake {

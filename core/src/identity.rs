@@ -195,7 +195,7 @@ impl FromStr for PeerId {
         {
             let [high, low] = [pair.first(), pair.get(1)].map(|c| c.copied().and_then(hex_value));
             let high = high.ok_or(ParsePeerIdError::NotHex(index))?;
-            let low = low.ok_or(ParsePeerIdError::NotHex(index + 1))?;
+            let low = low.ok_or(ParsePeerIdError::NotHex(index.saturating_add(1)))?;
             *byte = (high << 4) | low;
         }
         Ok(PeerId(bytes))
@@ -203,10 +203,11 @@ impl FromStr for PeerId {
 }
 
 fn hex_value(c: u8) -> Option<u8> {
+    // The subtractions cannot wrap inside the matched ranges.
     match c {
-        b'0'..=b'9' => Some(c - b'0'),
-        b'a'..=b'f' => Some(c - b'a' + 10),
-        b'A'..=b'F' => Some(c - b'A' + 10),
+        b'0'..=b'9' => Some(c.wrapping_sub(b'0')),
+        b'a'..=b'f' => Some(c.wrapping_sub(b'a' - 10)),
+        b'A'..=b'F' => Some(c.wrapping_sub(b'A' - 10)),
         _ => None,
     }
 }

@@ -7,13 +7,17 @@
 //! — so the same inputs always give the same outputs, in a real event loop or in a simulated
 //! network.
 //!
-//! This version holds the foundation:
+//! The state machines, bottom up:
 //!
 //! | module | state machine |
 //! |---|---|
 //! | [`handshake`] | `Noise_XX_25519_AESGCM_BLAKE2b` carrying each side's [`NodeInfo`], then the peer checks |
 //! | [`cipher`] | the transport [`CipherState`](cipher::TransportCipher) pair, with automatic rekeying |
 //! | [`record`] | `u16 length ‖ ciphertext` records, decoded from input split anywhere |
+//! | [`frame`] | DATA, CREDIT, PING, PONG and GOAWAY frames inside a record's plaintext |
+//! | `mux` | prioritized channels (deficit round robin) with credit flow control and delivery confirmation |
+//! | `keepalive` | PING cadence, silence timeout, RTT estimate |
+//! | [`connection`] | one transport connection from first byte to close, built from all of the above |
 //!
 //! The wire format is specified byte by byte in `core/PROTOCOL.md`.
 //!
@@ -41,19 +45,32 @@ extern crate alloc;
 #[cfg(test)]
 extern crate std;
 
+mod channel;
 pub mod cipher;
+pub mod connection;
 mod disconnect;
+pub mod frame;
 pub mod handshake;
 mod identity;
+mod keepalive;
 mod length_prefix;
+mod mux;
 mod net_address;
 mod node_info;
 pub mod record;
 mod time;
+mod varint;
 
+pub use channel::{
+    ChannelConfig, ChannelId, MESSAGE_COST_OVERHEAD, RESERVED_CHANNELS_START, message_cost,
+};
 pub use cipher::TransportCipher;
+pub use connection::{Connection, ConnectionConfig};
 pub use disconnect::DisconnectReason;
 pub use identity::{Keypair, ParsePeerIdError, PeerId, PublicKey};
+pub use mux::{
+    ChannelStats, MuxError, QUANTUM_PER_WEIGHT, ReturnedMessage, SendError, SendOutcome,
+};
 pub use net_address::{NetAddress, ParseNetAddressError};
 pub use node_info::{
     ChannelInfo, Field, MAX_AGENT_LEN, MAX_CHANNELS, MAX_ENCODED_LEN, MAX_NETWORK_LEN,

@@ -48,6 +48,11 @@ impl Instant {
         Duration::from_nanos(self.0.saturating_sub(earlier.0))
     }
 
+    /// `self + duration`, or [`Instant::MAX`] ("never") if that lies past it.
+    pub fn saturating_add(self, duration: Duration) -> Instant {
+        self.checked_add(duration).unwrap_or(Instant::MAX)
+    }
+
     /// `self + duration`, or `None` if that lies past [`Instant::MAX`].
     pub fn checked_add(self, duration: Duration) -> Option<Instant> {
         let nanos = u64::try_from(duration.as_nanos()).ok()?;
@@ -59,7 +64,7 @@ impl Add<Duration> for Instant {
     type Output = Instant;
 
     fn add(self, rhs: Duration) -> Instant {
-        self.checked_add(rhs).unwrap_or(Instant::MAX)
+        self.saturating_add(rhs)
     }
 }
 

@@ -1,0 +1,40 @@
+//! What a connection is configured with.
+
+use alloc::vec::Vec;
+use core::time::Duration;
+
+use crate::channel::ChannelConfig;
+
+/// Settings shared by the connections of a node (hand them out in an `Arc`).
+///
+/// ```
+/// use switchboard::{ChannelConfig, ConnectionConfig};
+///
+/// let config = ConnectionConfig::new(vec![ChannelConfig::new(1), ChannelConfig::new(2)]);
+/// assert_eq!(config.ping_interval.as_secs(), 10);
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ConnectionConfig {
+    /// The channels this end offers. A channel is open on a connection when the peer's
+    /// `NodeInfo` lists its id too. Ids must be unique; of duplicates the first counts.
+    pub channels: Vec<ChannelConfig>,
+    /// How often a PING goes out, traffic or not. Default 10 s.
+    pub ping_interval: Duration,
+    /// How long the peer may stay silent after a PING fell due before the connection closes
+    /// with `Timeout`. Default 20 s.
+    pub pong_timeout: Duration,
+    /// How long the handshake may take. Default 10 s.
+    pub handshake_timeout: Duration,
+}
+
+impl ConnectionConfig {
+    /// The given channels with the default timers.
+    pub fn new(channels: Vec<ChannelConfig>) -> Self {
+        ConnectionConfig {
+            channels,
+            ping_interval: Duration::from_secs(10),
+            pong_timeout: Duration::from_secs(20),
+            handshake_timeout: Duration::from_secs(10),
+        }
+    }
+}

@@ -1,0 +1,607 @@
+//! One transport connection, from its first byte to its close: the handshake, then records
+//! of frames carrying multiplexed channels, keepalive and the goodbye (`PROTOCOL.md` §6).
+//!
+//! ```text
+//!              handshake ok                 close(), timeout, bad input
+//! Handshaking ─────────────▶ Established ──────────────────────────────▶ Closing ──▶ Closed
+//!      │                         │          (GOAWAY still to be written)      GOAWAY written
+//!      │ failed / timed out      │ GOAWAY received, transport closed
+//!      └─────────────────────────┴──────────────────────────────────────────────▶ Closed
+//! ```
+//!
+//! The contract is sans-IO, as in quinn-proto: feed what the socket read to
+//! [`Connection::handle_input`], write what [`Connection::poll_transmit`] hands out (call it
+//! only while the socket can take more: that is how backpressure reaches `send`), deliver
+//! [`Connection::poll_event`]s, and call [`Connection::handle_timeout`] at
+//! [`Connection::poll_timeout`]. After any input, drain the `poll_*` methods.
+//!
+//! ```
+//! use std::sync::Arc;
+//! use bytes::Bytes;
+//! use switchboard::connection::{Connection, Event};
+//! use switchboard::{ChannelConfig, ChannelInfo, ConnectionConfig, Instant, Keypair, NodeInfo};
+//! # use rand_core::{Infallible, TryCryptoRng, TryRng};
+//! # struct Counter(u8);
+//! # impl TryRng for Counter {
+//! #     type Error = Infallible;
+//! #     fn try_next_u32(&mut self) -> Result<u32, Infallible> { Ok(self.0 as u32) }
+//! #     fn try_next_u64(&mut self) -> Result<u64, Infallible> { Ok(self.0 as u64) }
+//! #     fn try_fill_bytes(&mut self, dst: &mut [u8]) -> Result<(), Infallible> {
+//! #         for b in dst { self.0 = self.0.wrapping_add(1); *b = self.0; } Ok(())
+//! #     }
+//! # }
+//! # impl TryCryptoRng for Counter {}
+//! # let mut rng = Counter(0);
+//!
+//! let config = Arc::new(ConnectionConfig::new(vec![ChannelConfig::new(1)]));
+//! let mut info = NodeInfo::new("testnet", "example");
+//! info.channels.push(ChannelInfo { id: 1, protocol: "chat".into(), version: 1 });
+//! let now = Instant::ZERO;
+//!
+//! let mut dialer = Connection::dial(now, config.clone(), &Keypair::generate(&mut rng), info.clone(), None, &mut rng)?;
+//! let mut listener = Connection::accept(now, config, &Keypair::generate(&mut rng), info, &mut rng)?;
+//!
+//! let mut received = Vec::new();
+//! let mut wire = Vec::new();
+//! for _ in 0..4 {
+//!     while dialer.poll_transmit(now, &mut wire) {}
+//!     listener.handle_input(now, &wire);
+//!     wire.clear();
+//!     while listener.poll_transmit(now, &mut wire) {}
+//!     dialer.handle_input(now, &wire);
+//!     wire.clear();
+//!     while let Some(event) = listener.poll_event() {
+//!         if let Event::Message { message, .. } = event {
+//!             received.push(message);
+//!         }
+//!     }
+//!     while let Some(event) = dialer.poll_event() {
+//!         if let Event::Connected { .. } = event {
+//!             dialer.send(1, Bytes::from_static(b"hello")).unwrap();
+//!         }
+//!     }
+//! }
+//! assert_eq!(received, [Bytes::from_static(b"hello")]);
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+
+mod config;
+mod event;
+mod record_input;
+mod stats;
+
+use alloc::boxed::Box;
+use alloc::collections::VecDeque;
+use alloc::string::{String, ToString};
+use alloc::sync::Arc;
+use alloc::vec::Vec;
+use core::fmt;
+
+use bytes::Bytes;
+use rand_core::CryptoRng;
+
+pub use config::ConnectionConfig;
+pub use event::{Closed, ClosedBy, Event};
+use record_input::RecordInput;
+pub use stats::ConnectionStats;
+
+use crate::channel::ChannelId;
+use crate::cipher::TransportCipher;
+use crate::disconnect::DisconnectReason;
+use crate::frame::{Frame, FrameReader, MAX_GOAWAY_TEXT};
+use crate::handshake::{Handshake, HandshakeError};
+use crate::identity::{Keypair, PeerId};
+use crate::keepalive::Keepalive;
+use crate::mux::{ChannelStats, Mux, SendError, SendOutcome};
+use crate::node_info::{NodeInfo, NodeInfoError};
+use crate::record::{MAX_PLAINTEXT_LEN, begin_record, finish_record};
+use crate::time::Instant;
+
+/// One transport connection. See the [module documentation](self).
+pub struct Connection {
+    config: Arc<ConnectionConfig>,
+    state: State,
+    input: RecordInput,
+    events: VecDeque<Event>,
+    stats: ConnectionStats,
+}
+
+enum State {
+    Handshaking {
+        handshake: Box<Handshake>,
+        deadline: Instant,
+    },
+    Established(Box<Session>),
+    /// Closed by us; the GOAWAY still has to be written.
+    Closing {
+        session: Box<Session>,
+        goaway: Frame,
+    },
+    Closed,
+}
+
+/// An established connection's working parts.
+struct Session {
+    cipher: TransportCipher,
+    peer: PeerId,
+    mux: Mux,
+    keepalive: Keepalive,
+    /// The end of the handshake (the dialer's message 3), written before any record.
+    handshake_tail: Vec<u8>,
+}
+
+/// How processing a record ended the connection.
+enum End {
+    Local(DisconnectReason, String),
+    Remote(DisconnectReason, String),
+}
+
+impl Connection {
+    /// The dialer's end of a new transport connection. `expected_peer` is the identity
+    /// dialed, when known.
+    pub fn dial<R: CryptoRng + ?Sized>(
+        now: Instant,
+        config: Arc<ConnectionConfig>,
+        keypair: &Keypair,
+        local_info: NodeInfo,
+        expected_peer: Option<PeerId>,
+        rng: &mut R,
+    ) -> Result<Self, NodeInfoError> {
+        let handshake = Handshake::initiator(keypair, local_info, expected_peer, rng)?;
+        Ok(Self::new(now, config, handshake))
+    }
+
+    /// The listener's end of an accepted transport connection.
+    pub fn accept<R: CryptoRng + ?Sized>(
+        now: Instant,
+        config: Arc<ConnectionConfig>,
+        keypair: &Keypair,
+        local_info: NodeInfo,
+        rng: &mut R,
+    ) -> Result<Self, NodeInfoError> {
+        let handshake = Handshake::responder(keypair, local_info, rng)?;
+        Ok(Self::new(now, config, handshake))
+    }
+
+    fn new(now: Instant, config: Arc<ConnectionConfig>, handshake: Handshake) -> Self {
+        let deadline = now.saturating_add(config.handshake_timeout);
+        Connection {
+            config,
+            state: State::Handshaking {
+                handshake: Box::new(handshake),
+                deadline,
+            },
+            input: RecordInput::default(),
+            events: VecDeque::new(),
+            stats: ConnectionStats::default(),
+        }
+    }
+
+    // ----- getters -----
+
+    /// The peer's identity, once established.
+    pub fn peer(&self) -> Option<PeerId> {
+        match &self.state {
+            State::Established(session) | State::Closing { session, .. } => Some(session.peer),
+            State::Handshaking { .. } | State::Closed => None,
+        }
+    }
+
+    /// Whether the handshake completed and the connection is not closing.
+    pub fn is_established(&self) -> bool {
+        matches!(self.state, State::Established(_))
+    }
+
+    /// Whether the connection is over and has nothing left to transmit: the transport can
+    /// be closed and the `Connection` dropped once its events are drained.
+    pub fn is_closed(&self) -> bool {
+        matches!(self.state, State::Closed)
+    }
+
+    /// Whether channel `id` is open on this connection (offered by both ends).
+    pub fn is_channel_open(&self, id: ChannelId) -> bool {
+        match &self.state {
+            State::Established(session) => session.mux.is_open(id),
+            _ => false,
+        }
+    }
+
+    /// The connection's counters.
+    pub fn stats(&self) -> ConnectionStats {
+        let rtt = match &self.state {
+            State::Established(session) | State::Closing { session, .. } => session.keepalive.rtt(),
+            _ => None,
+        };
+        ConnectionStats { rtt, ..self.stats }
+    }
+
+    /// Counters of each open channel.
+    pub fn channel_stats(&self) -> Vec<ChannelStats> {
+        match &self.state {
+            State::Established(session) | State::Closing { session, .. } => {
+                session.mux.stats().collect()
+            }
+            _ => Vec::new(),
+        }
+    }
+
+    /// Bytes of received data held for the application: messages not yet taken, partly
+    /// reassembled messages, and a partial record. Bounded by the channels'
+    /// [`receive_buffer_bound`](crate::ChannelConfig::receive_buffer_bound)s plus one record.
+    pub fn buffered_bytes(&self) -> u64 {
+        let messages = match &self.state {
+            State::Established(session) | State::Closing { session, .. } => {
+                session.mux.buffered_bytes()
+            }
+            _ => 0,
+        };
+        messages.saturating_add(self.input.buffered() as u64)
+    }
+
+    // ----- handle_* -----
+
+    /// Bytes read from the transport, in pieces of any size.
+    pub fn handle_input(&mut self, now: Instant, input: &[u8]) {
+        self.stats.wire_bytes_received = self
+            .stats
+            .wire_bytes_received
+            .saturating_add(input.len() as u64);
+        let mut rest = input;
+        if let State::Handshaking { handshake, .. } = &mut self.state {
+            match handshake.handle_input(rest) {
+                Ok(used) => rest = rest.get(used..).unwrap_or_default(),
+                Err(error) => return self.fail_handshake(error),
+            }
+            if !handshake.is_established() {
+                return;
+            }
+            self.establish(now);
+        }
+        while !rest.is_empty() {
+            let State::Established(session) = &mut self.state else {
+                break;
+            };
+            let end = match self.input.next_record(&mut rest) {
+                Ok(None) => break,
+                Ok(Some(mut record)) => match session.cipher.decrypt_in_place(&mut record) {
+                    Ok(len) => {
+                        record.truncate(len);
+                        self.stats.records_received = self.stats.records_received.saturating_add(1);
+                        session.handle_record(now, record.freeze(), &mut self.events)
+                    }
+                    Err(error) => Err(End::Local(
+                        DisconnectReason::ProtocolError,
+                        error.to_string(),
+                    )),
+                },
+                Err(error) => Err(End::Local(
+                    DisconnectReason::ProtocolError,
+                    error.to_string(),
+                )),
+            };
+            if let Err(end) = end {
+                self.end(end);
+            }
+        }
+        self.input.release_if_empty();
+    }
+
+    /// The transport closed (EOF, reset, write error). Ends the connection at once.
+    pub fn handle_closed(&mut self) {
+        match core::mem::replace(&mut self.state, State::Closed) {
+            State::Closing { .. } | State::Closed => {}
+            State::Handshaking { .. } => self.push_closed(
+                DisconnectReason::NetworkError,
+                ClosedBy::Remote,
+                String::from("transport closed during the handshake"),
+                SendOutcome::default(),
+            ),
+            State::Established(mut session) => self.push_closed(
+                DisconnectReason::NetworkError,
+                ClosedBy::Remote,
+                String::from("transport closed"),
+                session.mux.finish(),
+            ),
+        }
+    }
+
+    /// Fires the timers that expired by `now`; a call before any deadline does nothing.
+    pub fn handle_timeout(&mut self, now: Instant) {
+        let end = match &mut self.state {
+            State::Handshaking { deadline, .. } if now >= *deadline => Some(End::Local(
+                DisconnectReason::Timeout,
+                String::from("handshake timed out"),
+            )),
+            State::Established(session) => session.keepalive.handle_timeout(now).err().map(|_| {
+                End::Local(
+                    DisconnectReason::Timeout,
+                    String::from("peer silent past the pong timeout"),
+                )
+            }),
+            _ => None,
+        };
+        if let Some(end) = end {
+            self.end(end);
+        }
+    }
+
+    // ----- mutators -----
+
+    /// Queues `message` on `channel`. On error the message is handed back: `Full` means
+    /// transmit first (the queue drains as `poll_transmit` runs).
+    pub fn send(&mut self, channel: ChannelId, message: Bytes) -> Result<(), SendError> {
+        match &mut self.state {
+            State::Established(session) => session.mux.send(channel, message),
+            _ => Err(SendError::NotConnected(message)),
+        }
+    }
+
+    /// Closes the connection: a GOAWAY with `reason` and `detail` (at most
+    /// [`MAX_GOAWAY_TEXT`] bytes reach the peer) is written by the next `poll_transmit`, and
+    /// [`Event::Closed`] reports what became of every message sent. Nothing more is sent or
+    /// received. Closing a closed connection does nothing.
+    pub fn close(&mut self, reason: DisconnectReason, detail: &str) {
+        self.close_locally(reason, String::from(detail));
+    }
+
+    // ----- poll_* -----
+
+    /// Appends the next bytes to write to `out` (the handshake's, or one record) and returns
+    /// whether it did. Call while the transport accepts more; what is not asked for stays
+    /// in the channel queues.
+    #[must_use = "the bytes appended must be written to the transport"]
+    pub fn poll_transmit(&mut self, now: Instant, out: &mut Vec<u8>) -> bool {
+        let start = out.len();
+        let wrote = match &mut self.state {
+            State::Handshaking { handshake, .. } => handshake.poll_transmit(out),
+            State::Established(session) => match session.transmit(now, out) {
+                Ok(wrote) => wrote,
+                Err(end) => {
+                    self.end(end);
+                    false
+                }
+            },
+            State::Closing { session, goaway } => {
+                // Pending credit first: it confirms messages the peer sent us.
+                let record = begin_record(out);
+                let space = MAX_PLAINTEXT_LEN.saturating_sub(MAX_GOAWAY_FRAME);
+                session.mux.write_frames(out, space);
+                goaway.encode(out);
+                // A nonce exhausted now leaves nothing to say the goodbye with: close anyway.
+                let sealed = finish_record(&mut session.cipher, out, record).is_ok();
+                self.state = State::Closed;
+                sealed
+            }
+            State::Closed => false,
+        };
+        if wrote {
+            let written = out.len().saturating_sub(start) as u64;
+            self.stats.wire_bytes_sent = self.stats.wire_bytes_sent.saturating_add(written);
+            if !matches!(self.state, State::Handshaking { .. }) {
+                self.stats.records_sent = self.stats.records_sent.saturating_add(1);
+            }
+        }
+        wrote
+    }
+
+    /// The next event. Taking a [`Event::Message`] returns its credit to the peer.
+    #[must_use]
+    pub fn poll_event(&mut self) -> Option<Event> {
+        let event = self.events.pop_front()?;
+        if let Event::Message { channel, message } = &event
+            && let State::Established(session) | State::Closing { session, .. } = &mut self.state
+        {
+            session.mux.handle_taken(*channel, message.len());
+        }
+        Some(event)
+    }
+
+    /// The next deadline at which [`Connection::handle_timeout`] must be called.
+    #[must_use]
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        match &self.state {
+            State::Handshaking { deadline, .. } => Some(*deadline),
+            State::Established(session) => Some(session.keepalive.poll_timeout()),
+            State::Closing { .. } | State::Closed => None,
+        }
+    }
+
+    // ----- internals -----
+
+    fn establish(&mut self, now: Instant) {
+        let State::Handshaking { mut handshake, .. } =
+            core::mem::replace(&mut self.state, State::Closed)
+        else {
+            return;
+        };
+        let mut handshake_tail = Vec::new();
+        while handshake.poll_transmit(&mut handshake_tail) {}
+        let Some(established) = handshake.into_established() else {
+            return self.push_closed(
+                DisconnectReason::ProtocolError,
+                ClosedBy::Local,
+                String::from("handshake could not produce transport keys"),
+                SendOutcome::default(),
+            );
+        };
+        let session = Session {
+            cipher: established.cipher,
+            peer: established.peer_id,
+            mux: Mux::new(&self.config.channels, &established.info.channels),
+            keepalive: Keepalive::new(now, self.config.ping_interval, self.config.pong_timeout),
+            handshake_tail,
+        };
+        self.state = State::Established(Box::new(session));
+        self.stats.established_at = Some(now);
+        self.events.push_back(Event::Connected {
+            peer: established.peer_id,
+            info: established.info,
+        });
+    }
+
+    fn fail_handshake(&mut self, error: HandshakeError) {
+        let State::Handshaking { handshake, .. } =
+            core::mem::replace(&mut self.state, State::Closed)
+        else {
+            return;
+        };
+        // A listener that refused after message 3 holds transport keys: it says why.
+        let peer = handshake.remote_peer_id();
+        if let (Some(peer), Some(cipher)) = (peer, handshake.into_rejection_transport()) {
+            let session = Session {
+                cipher,
+                peer,
+                mux: Mux::new(&[], &[]),
+                keepalive: Keepalive::new(
+                    Instant::ZERO,
+                    self.config.ping_interval,
+                    self.config.pong_timeout,
+                ),
+                handshake_tail: Vec::new(),
+            };
+            self.state = State::Closing {
+                session: Box::new(session),
+                goaway: goaway(error.reason(), error.to_string()),
+            };
+        }
+        self.push_closed(
+            error.reason(),
+            ClosedBy::Local,
+            error.to_string(),
+            SendOutcome::default(),
+        );
+    }
+
+    fn end(&mut self, end: End) {
+        match end {
+            End::Local(reason, detail) => self.close_locally(reason, detail),
+            End::Remote(reason, detail) => {
+                if let State::Established(mut session) =
+                    core::mem::replace(&mut self.state, State::Closed)
+                {
+                    let outcome = session.mux.finish();
+                    self.push_closed(reason, ClosedBy::Remote, detail, outcome);
+                }
+            }
+        }
+    }
+
+    fn close_locally(&mut self, reason: DisconnectReason, detail: String) {
+        match core::mem::replace(&mut self.state, State::Closed) {
+            State::Handshaking { .. } => {
+                self.push_closed(reason, ClosedBy::Local, detail, SendOutcome::default());
+            }
+            State::Established(mut session) => {
+                let outcome = session.mux.finish();
+                self.state = State::Closing {
+                    session,
+                    goaway: goaway(reason, detail.clone()),
+                };
+                self.push_closed(reason, ClosedBy::Local, detail, outcome);
+            }
+            closing @ State::Closing { .. } => self.state = closing,
+            State::Closed => {}
+        }
+    }
+
+    fn push_closed(
+        &mut self,
+        reason: DisconnectReason,
+        by: ClosedBy,
+        detail: String,
+        outcome: SendOutcome,
+    ) {
+        self.events.push_back(Event::Closed(Closed {
+            reason,
+            by,
+            detail,
+            outcome,
+        }));
+    }
+}
+
+/// Room a GOAWAY frame needs: type, code, a 2-byte length and the longest text.
+const MAX_GOAWAY_FRAME: usize = 4 + MAX_GOAWAY_TEXT;
+
+fn goaway(reason: DisconnectReason, text: String) -> Frame {
+    Frame::GoAway { reason, text }
+}
+
+impl Session {
+    /// Writes one record of keepalive and multiplexer frames, if there is anything to say.
+    fn transmit(&mut self, now: Instant, out: &mut Vec<u8>) -> Result<bool, End> {
+        if !self.handshake_tail.is_empty() {
+            out.append(&mut self.handshake_tail);
+            self.handshake_tail = Vec::new();
+            return Ok(true);
+        }
+        if !self.keepalive.wants_to_write() && !self.mux.wants_to_write() {
+            return Ok(false);
+        }
+        let record = begin_record(out);
+        let plaintext_start = out.len();
+        self.keepalive.write_frames(now, out);
+        let used = out.len().saturating_sub(plaintext_start);
+        self.mux
+            .write_frames(out, MAX_PLAINTEXT_LEN.saturating_sub(used));
+        finish_record(&mut self.cipher, out, record)
+            .map(|()| true)
+            .map_err(|error| End::Local(DisconnectReason::NetworkError, error.to_string()))
+    }
+
+    /// One decrypted record: its frames, in order.
+    fn handle_record(
+        &mut self,
+        now: Instant,
+        record: Bytes,
+        events: &mut VecDeque<Event>,
+    ) -> Result<(), End> {
+        self.keepalive.handle_received();
+        for frame in FrameReader::new(record) {
+            let frame = frame
+                .map_err(|error| End::Local(DisconnectReason::ProtocolError, error.to_string()))?;
+            let mux_result = match frame {
+                Frame::Data {
+                    channel,
+                    first,
+                    end,
+                    payload,
+                } => self
+                    .mux
+                    .handle_data(channel, first, end, payload)
+                    .map(|message| {
+                        if let Some(message) = message {
+                            events.push_back(Event::Message { channel, message });
+                        }
+                    }),
+                Frame::Credit { channel, amount } => self.mux.handle_credit(channel, amount),
+                Frame::Ping(value) => {
+                    self.keepalive.handle_ping(value);
+                    Ok(())
+                }
+                Frame::Pong(value) => {
+                    self.keepalive.handle_pong(now, value);
+                    Ok(())
+                }
+                Frame::GoAway { reason, text } => return Err(End::Remote(reason, text)),
+            };
+            mux_result.map_err(|error| End::Local(error.reason(), error.to_string()))?;
+        }
+        Ok(())
+    }
+}
+
+impl fmt::Debug for Connection {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let state = match self.state {
+            State::Handshaking { .. } => "handshaking",
+            State::Established(_) => "established",
+            State::Closing { .. } => "closing",
+            State::Closed => "closed",
+        };
+        f.debug_struct("Connection")
+            .field("state", &state)
+            .field("peer", &self.peer())
+            .finish_non_exhaustive()
+    }
+}

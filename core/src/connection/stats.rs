@@ -1,0 +1,23 @@
+//! Counters of one connection.
+
+use core::time::Duration;
+
+use crate::time::Instant;
+
+/// Per-connection counters; per-channel ones come from
+/// [`Connection::channel_stats`](super::Connection::channel_stats).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ConnectionStats {
+    /// When the handshake completed.
+    pub established_at: Option<Instant>,
+    /// Records written.
+    pub records_sent: u64,
+    /// Records received.
+    pub records_received: u64,
+    /// Bytes handed out by `poll_transmit`, handshake included.
+    pub wire_bytes_sent: u64,
+    /// Bytes fed to `handle_input`, handshake included.
+    pub wire_bytes_received: u64,
+    /// Smoothed round-trip time, once measured.
+    pub rtt: Option<Duration>,
+}

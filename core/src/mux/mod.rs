@@ -1,0 +1,397 @@
+//! The multiplexer: ordered, reliable messages on prioritized channels over one connection,
+//! with per-channel credit-based flow control (`PROTOCOL.md` §6).
+//!
+//! Sending, each channel has a bounded queue ([`SendError::Full`] hands the message back
+//! instead of buffering without end), and records are filled by weighted deficit round robin,
+//! so a channel saturated with bulk data cannot starve a high-priority one: a channel of
+//! weight `w` may write up to `w ×` [`QUANTUM_PER_WEIGHT`] bytes per turn.
+//!
+//! Receiving, a peer may only start a message within the credit we granted, and we grant
+//! credit when the application *takes* a message. Memory per channel is therefore bounded by
+//! [`ChannelConfig::receive_buffer_bound`] whatever the peer sends, and the credit doubles
+//! as delivery confirmation: the sender keeps each written message (a `Bytes` clone) until
+//! its credit comes back, and so knows which messages the peer's application received.
+
+mod receive;
+mod send;
+
+use alloc::collections::VecDeque;
+use alloc::vec::Vec;
+use core::fmt;
+
+use bytes::Bytes;
+
+use crate::channel::{ChannelConfig, ChannelId};
+use crate::disconnect::DisconnectReason;
+use crate::frame::Frame;
+use crate::node_info::ChannelInfo;
+use receive::ReceiveChannel;
+use send::{Blocked, SendChannel};
+
+/// Bytes a channel of weight 1 may write per round-robin turn.
+///
+/// Large enough that a lone bulk channel fills a record in four frames, small enough that a
+/// weight-1 channel delays another channel's turn by at most a quarter of a record.
+pub const QUANTUM_PER_WEIGHT: usize = 16 * 1024;
+
+/// Why `send` refused a message; the message is handed back in every case.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum SendError {
+    /// The channel's send queue is at its bound; try again after transmitting.
+    Full(Bytes),
+    /// The message exceeds the channel's maximum message size.
+    TooLarge(Bytes),
+    /// The channel is not open on this connection (not configured on both ends).
+    ChannelNotOpen(Bytes),
+    /// The connection is not established, or already closing.
+    NotConnected(Bytes),
+}
+
+impl SendError {
+    /// The refused message.
+    pub fn into_message(self) -> Bytes {
+        match self {
+            SendError::Full(message)
+            | SendError::TooLarge(message)
+            | SendError::ChannelNotOpen(message)
+            | SendError::NotConnected(message) => message,
+        }
+    }
+}
+
+impl fmt::Display for SendError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            SendError::Full(_) => "channel send queue full",
+            SendError::TooLarge(_) => "message larger than the channel allows",
+            SendError::ChannelNotOpen(_) => "channel not open on this connection",
+            SendError::NotConnected(_) => "connection not established",
+        })
+    }
+}
+
+impl core::error::Error for SendError {}
+
+/// A peer broke the multiplexing rules; each maps to the [`DisconnectReason`] we send.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum MuxError {
+    /// A frame on a channel that is not open.
+    ChannelNotOpen(ChannelId),
+    /// A message announced larger than the channel allows.
+    MessageTooLarge {
+        /// The channel.
+        channel: ChannelId,
+        /// The announced length.
+        len: usize,
+        /// The channel's maximum.
+        max: u32,
+    },
+    /// A message started beyond the credit granted.
+    FlowControl(ChannelId),
+    /// Credit returned for more than we sent.
+    CreditOverflow(ChannelId),
+    /// A DATA fragment that does not continue or start a message as announced.
+    UnexpectedFragment(ChannelId),
+}
+
+impl MuxError {
+    /// The reason to give the peer.
+    pub fn reason(&self) -> DisconnectReason {
+        match self {
+            MuxError::MessageTooLarge { .. } => DisconnectReason::MessageTooLarge,
+            MuxError::FlowControl(_) | MuxError::CreditOverflow(_) => DisconnectReason::FlowControl,
+            MuxError::ChannelNotOpen(_) | MuxError::UnexpectedFragment(_) => {
+                DisconnectReason::ProtocolError
+            }
+        }
+    }
+}
+
+impl fmt::Display for MuxError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            MuxError::ChannelNotOpen(channel) => {
+                write!(f, "frame on channel {channel}, which is not open")
+            }
+            MuxError::MessageTooLarge { channel, len, max } => {
+                write!(
+                    f,
+                    "message of {len} bytes on channel {channel} exceeds its maximum {max}"
+                )
+            }
+            MuxError::FlowControl(channel) => {
+                write!(f, "message on channel {channel} sent beyond its credit")
+            }
+            MuxError::CreditOverflow(channel) => {
+                write!(
+                    f,
+                    "credit on channel {channel} returned for messages never sent"
+                )
+            }
+            MuxError::UnexpectedFragment(channel) => {
+                write!(f, "DATA fragment on channel {channel} out of sequence")
+            }
+        }
+    }
+}
+
+impl core::error::Error for MuxError {}
+
+/// Counters of one channel of a connection.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ChannelStats {
+    /// The channel.
+    pub channel: ChannelId,
+    /// Messages completely written to the connection.
+    pub messages_sent: u64,
+    /// Bytes of those messages.
+    pub bytes_sent: u64,
+    /// Messages the peer's application took (confirmed by credit).
+    pub messages_confirmed: u64,
+    /// Complete messages received.
+    pub messages_received: u64,
+    /// Bytes of those messages.
+    pub bytes_received: u64,
+    /// Messages waiting in the send queue now.
+    pub queued_messages: usize,
+    /// Bytes waiting in the send queue now.
+    pub queued_bytes: usize,
+    /// Messages written and not yet confirmed now.
+    pub unconfirmed_messages: usize,
+}
+
+impl ChannelStats {
+    fn new(channel: ChannelId) -> Self {
+        ChannelStats {
+            channel,
+            ..ChannelStats::default()
+        }
+    }
+}
+
+/// A message handed back when a connection ends without it being confirmed.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ReturnedMessage {
+    /// The channel it was sent on.
+    pub channel: ChannelId,
+    /// The message.
+    pub message: Bytes,
+}
+
+/// What became of every message accepted by `send` on a connection that ended.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct SendOutcome {
+    /// Never completely written: certainly not delivered. In send order per channel.
+    pub unsent: Vec<ReturnedMessage>,
+    /// Written, not confirmed: perhaps delivered. In send order per channel.
+    pub unconfirmed: Vec<ReturnedMessage>,
+    /// How many were confirmed: the peer's application took them.
+    pub confirmed: u64,
+}
+
+struct Channel {
+    send: SendChannel,
+    receive: ReceiveChannel,
+}
+
+/// The channels of one established connection.
+pub(crate) struct Mux {
+    /// Open channels, sorted by id.
+    channels: Vec<Channel>,
+    /// The channel whose round-robin turn it is.
+    cursor: usize,
+}
+
+impl Mux {
+    /// Opens the channels configured locally that the peer offers too.
+    pub(crate) fn new(local: &[ChannelConfig], remote: &[ChannelInfo]) -> Self {
+        let mut channels: Vec<Channel> = local
+            .iter()
+            .filter(|config| remote.iter().any(|info| info.id == config.id))
+            .map(|config| Channel {
+                send: SendChannel::new(*config),
+                receive: ReceiveChannel::new(*config),
+            })
+            .collect();
+        channels.sort_by_key(|channel| channel.send.config.id);
+        channels.dedup_by_key(|channel| channel.send.config.id);
+        Mux {
+            channels,
+            cursor: 0,
+        }
+    }
+
+    fn channel(&mut self, id: ChannelId) -> Option<&mut Channel> {
+        let index = self
+            .channels
+            .binary_search_by_key(&id, |channel| channel.send.config.id)
+            .ok()?;
+        self.channels.get_mut(index)
+    }
+
+    pub(crate) fn is_open(&self, id: ChannelId) -> bool {
+        self.channels
+            .binary_search_by_key(&id, |channel| channel.send.config.id)
+            .is_ok()
+    }
+
+    pub(crate) fn send(&mut self, id: ChannelId, message: Bytes) -> Result<(), SendError> {
+        match self.channel(id) {
+            Some(channel) => channel.send.send(message),
+            None => Err(SendError::ChannelNotOpen(message)),
+        }
+    }
+
+    /// A DATA frame; returns the message it completes, if any.
+    pub(crate) fn handle_data(
+        &mut self,
+        id: ChannelId,
+        first: Option<u32>,
+        end: bool,
+        payload: Bytes,
+    ) -> Result<Option<Bytes>, MuxError> {
+        self.channel(id)
+            .ok_or(MuxError::ChannelNotOpen(id))?
+            .receive
+            .handle_data(first, end, payload)
+    }
+
+    pub(crate) fn handle_credit(&mut self, id: ChannelId, amount: u32) -> Result<(), MuxError> {
+        self.channel(id)
+            .ok_or(MuxError::ChannelNotOpen(id))?
+            .send
+            .handle_credit(amount)
+    }
+
+    /// The application took a message of `len` bytes from channel `id`.
+    pub(crate) fn handle_taken(&mut self, id: ChannelId, len: usize) {
+        if let Some(channel) = self.channel(id) {
+            channel.receive.handle_taken(len);
+        }
+    }
+
+    /// Whether [`Mux::write_frames`] has anything to write.
+    pub(crate) fn wants_to_write(&self) -> bool {
+        self.channels
+            .iter()
+            .any(|channel| channel.receive.has_pending_credit() || channel.send.is_ready())
+    }
+
+    /// Appends frames to `out` using at most `space` bytes: pending credit first, then data
+    /// chosen by deficit round robin. Returns the bytes written.
+    pub(crate) fn write_frames(&mut self, out: &mut Vec<u8>, space: usize) -> usize {
+        let credit = self.write_credits(out, space);
+        credit.saturating_add(self.write_data(out, space.saturating_sub(credit)))
+    }
+
+    fn write_credits(&mut self, out: &mut Vec<u8>, space: usize) -> usize {
+        /// A CREDIT frame is at most 1 + 3 + 5 bytes.
+        const MAX_CREDIT_FRAME: usize = 9;
+        let start = out.len();
+        for channel in &mut self.channels {
+            if out
+                .len()
+                .saturating_sub(start)
+                .saturating_add(MAX_CREDIT_FRAME)
+                > space
+            {
+                break;
+            }
+            if let Some(amount) = channel.receive.take_pending_credit() {
+                Frame::Credit {
+                    channel: channel.receive.config.id,
+                    amount,
+                }
+                .encode(out);
+            }
+        }
+        out.len().saturating_sub(start)
+    }
+
+    fn write_data(&mut self, out: &mut Vec<u8>, mut space: usize) -> usize {
+        let count = self.channels.len();
+        let mut written = 0usize;
+        // Consecutive channels visited that had nothing to send: a whole lap ends the fill.
+        let mut idle_visits = 0;
+        while idle_visits < count {
+            if self.cursor >= count {
+                self.cursor = 0;
+            }
+            let Some(channel) = self.channels.get_mut(self.cursor) else {
+                break;
+            };
+            let send = &mut channel.send;
+            if !send.is_ready() {
+                send.deficit = 0;
+                self.cursor = self.cursor.saturating_add(1);
+                idle_visits = idle_visits.saturating_add(1);
+                continue;
+            }
+            if send.deficit == 0 {
+                send.deficit =
+                    QUANTUM_PER_WEIGHT.saturating_mul(usize::from(send.config.weight.max(1)));
+            }
+            let limit = send.deficit.min(space);
+            match send.write_fragment(limit, out) {
+                Ok(bytes) => {
+                    written = written.saturating_add(bytes);
+                    space = space.saturating_sub(bytes);
+                    send.deficit = send.deficit.saturating_sub(bytes);
+                    idle_visits = 0;
+                    if send.deficit == 0 {
+                        self.cursor = self.cursor.saturating_add(1);
+                    }
+                }
+                Err(Blocked::NoRoom) if limit == space => break,
+                Err(_) => {
+                    // The turn's allowance is spent: the next channel's turn.
+                    send.deficit = 0;
+                    self.cursor = self.cursor.saturating_add(1);
+                }
+            }
+        }
+        written
+    }
+
+    /// Bytes held for received messages not yet taken, all channels.
+    pub(crate) fn buffered_bytes(&self) -> u64 {
+        self.channels
+            .iter()
+            .map(|channel| channel.receive.buffered())
+            .fold(0, u64::saturating_add)
+    }
+
+    pub(crate) fn stats(&self) -> impl Iterator<Item = ChannelStats> + '_ {
+        self.channels.iter().map(|channel| {
+            let receive = channel.receive.stats;
+            ChannelStats {
+                messages_received: receive.messages_received,
+                bytes_received: receive.bytes_received,
+                ..channel.send.stats()
+            }
+        })
+    }
+
+    /// Ends every channel, handing back what was not confirmed.
+    pub(crate) fn finish(&mut self) -> SendOutcome {
+        let mut outcome = SendOutcome::default();
+        for channel in &mut self.channels {
+            let id = channel.send.config.id;
+            let (unsent, unconfirmed) = channel.send.drain_returned();
+            outcome.confirmed = outcome
+                .confirmed
+                .saturating_add(channel.send.stats.messages_confirmed);
+            extend_returned(&mut outcome.unsent, id, unsent);
+            extend_returned(&mut outcome.unconfirmed, id, unconfirmed);
+        }
+        outcome
+    }
+}
+
+fn extend_returned(out: &mut Vec<ReturnedMessage>, channel: ChannelId, messages: VecDeque<Bytes>) {
+    out.extend(
+        messages
+            .into_iter()
+            .map(|message| ReturnedMessage { channel, message }),
+    );
+}

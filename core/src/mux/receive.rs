@@ -1,0 +1,135 @@
+//! The receiving half of one channel: reassembly of fragmented messages and the credit the
+//! peer may use.
+
+use bytes::{Bytes, BytesMut};
+
+use super::{ChannelStats, MuxError};
+use crate::channel::{ChannelConfig, message_cost};
+
+/// A message being reassembled.
+struct Partial {
+    buffer: BytesMut,
+    total: usize,
+}
+
+pub(super) struct ReceiveChannel {
+    pub(super) config: ChannelConfig,
+    partial: Option<Partial>,
+    /// Cumulative cost of the messages the peer started.
+    consumed: u64,
+    /// Cumulative credit granted, the initial window included (sent or about to be).
+    granted: u64,
+    /// Credit granted but not yet sent in a CREDIT frame.
+    pending_credit: u64,
+    /// Bytes of complete messages handed to the event queue and not yet taken.
+    undelivered: u64,
+    pub(super) stats: ChannelStats,
+}
+
+impl ReceiveChannel {
+    /// A channel whose window is announced with the first CREDIT frame.
+    pub(super) fn new(config: ChannelConfig) -> Self {
+        let window = u64::from(config.receive_window.max(1));
+        ReceiveChannel {
+            config,
+            partial: None,
+            consumed: 0,
+            granted: window,
+            pending_credit: window,
+            undelivered: 0,
+            stats: ChannelStats::new(config.id),
+        }
+    }
+
+    /// A DATA frame; returns the message it completes, if any.
+    pub(super) fn handle_data(
+        &mut self,
+        first: Option<u32>,
+        end: bool,
+        payload: Bytes,
+    ) -> Result<Option<Bytes>, MuxError> {
+        let channel = self.config.id;
+        let mut partial = match (first, self.partial.take()) {
+            (Some(total), None) => {
+                let total = total as usize;
+                if total > self.config.max_message_size as usize {
+                    return Err(MuxError::MessageTooLarge {
+                        channel,
+                        len: total,
+                        max: self.config.max_message_size,
+                    });
+                }
+                // PROTOCOL.md §6.3: a message may start only within the credit granted.
+                let window = u64::from(self.config.receive_window.max(1));
+                let needed = message_cost(total).min(window);
+                if self.consumed.saturating_add(needed) > self.granted {
+                    return Err(MuxError::FlowControl(channel));
+                }
+                self.consumed = self.consumed.saturating_add(message_cost(total));
+                if end && payload.len() == total {
+                    // The whole message in one frame: hand out the slice of the record.
+                    return Ok(Some(self.deliver(payload)));
+                }
+                Partial {
+                    buffer: BytesMut::new(),
+                    total,
+                }
+            }
+            (None, Some(partial)) => partial,
+            (Some(_), Some(_)) | (None, None) => return Err(MuxError::UnexpectedFragment(channel)),
+        };
+        let received = partial.buffer.len().saturating_add(payload.len());
+        if received > partial.total || end != (received == partial.total) {
+            return Err(MuxError::UnexpectedFragment(channel));
+        }
+        if partial.buffer.is_empty() {
+            // Allocated when the first bytes arrive, exactly once, at the announced size.
+            partial.buffer.reserve(partial.total);
+        }
+        partial.buffer.extend_from_slice(&payload);
+        if end {
+            return Ok(Some(self.deliver(partial.buffer.freeze())));
+        }
+        self.partial = Some(partial);
+        Ok(None)
+    }
+
+    fn deliver(&mut self, message: Bytes) -> Bytes {
+        let len = message.len() as u64;
+        self.undelivered = self.undelivered.saturating_add(len);
+        self.stats.messages_received = self.stats.messages_received.saturating_add(1);
+        self.stats.bytes_received = self.stats.bytes_received.saturating_add(len);
+        message
+    }
+
+    /// The application took a message of `len` bytes: its cost becomes credit.
+    pub(super) fn handle_taken(&mut self, len: usize) {
+        self.undelivered = self.undelivered.saturating_sub(len as u64);
+        let cost = message_cost(len);
+        self.granted = self.granted.saturating_add(cost);
+        self.pending_credit = self.pending_credit.saturating_add(cost);
+    }
+
+    /// Credit waiting to be sent, at most one frame's worth; the caller encodes it.
+    pub(super) fn take_pending_credit(&mut self) -> Option<u32> {
+        if self.pending_credit == 0 {
+            return None;
+        }
+        let amount = u32::try_from(self.pending_credit).unwrap_or(u32::MAX);
+        self.pending_credit = self.pending_credit.saturating_sub(u64::from(amount));
+        Some(amount)
+    }
+
+    pub(super) fn has_pending_credit(&self) -> bool {
+        self.pending_credit > 0
+    }
+
+    /// Bytes held for this channel: complete messages not yet taken and the partial one.
+    pub(super) fn buffered(&self) -> u64 {
+        let partial = self
+            .partial
+            .as_ref()
+            .map_or(0, |partial| partial.buffer.capacity() as u64);
+        self.undelivered.saturating_add(partial)
+    }
+}

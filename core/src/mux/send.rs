@@ -1,0 +1,190 @@
+//! The sending half of one channel: its bounded queue, its flow-control credit and the
+//! messages written but not yet confirmed.
+
+use alloc::collections::VecDeque;
+use alloc::vec::Vec;
+
+use bytes::Bytes;
+
+use super::{ChannelStats, MuxError, SendError};
+use crate::channel::{ChannelConfig, message_cost};
+use crate::frame::{data_header_len, encode_data_header};
+
+/// What limited a [`SendChannel::write_fragment`] call that wrote nothing.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Blocked {
+    /// Nothing to send, or no credit to start the next message.
+    Idle,
+    /// Not even a minimal frame fits in the space given.
+    NoRoom,
+}
+
+pub(super) struct SendChannel {
+    pub(super) config: ChannelConfig,
+    /// Messages accepted by `send` and not completely written; the front may be partly
+    /// written.
+    queue: VecDeque<Bytes>,
+    queued_bytes: usize,
+    /// Bytes of the front message already written.
+    head_written: usize,
+    /// Messages completely written, oldest first, until credit confirms them.
+    unconfirmed: VecDeque<Bytes>,
+    /// The peer's receive window, from its first CREDIT; `None` until then.
+    window: Option<u64>,
+    /// Cumulative credit received, window included.
+    limit: u64,
+    /// Cumulative cost of the messages started.
+    started: u64,
+    /// Credit returned beyond the window and not yet matched to a confirmed message.
+    returned: u64,
+    /// Deficit round robin: bytes this channel may still write in its current turn.
+    pub(super) deficit: usize,
+    pub(super) stats: ChannelStats,
+}
+
+impl SendChannel {
+    pub(super) fn new(config: ChannelConfig) -> Self {
+        SendChannel {
+            config,
+            queue: VecDeque::new(),
+            queued_bytes: 0,
+            head_written: 0,
+            unconfirmed: VecDeque::new(),
+            window: None,
+            limit: 0,
+            started: 0,
+            returned: 0,
+            deficit: 0,
+            stats: ChannelStats::new(config.id),
+        }
+    }
+
+    pub(super) fn send(&mut self, message: Bytes) -> Result<(), SendError> {
+        if message.len() > self.config.max_message_size as usize {
+            return Err(SendError::TooLarge(message));
+        }
+        // An empty queue takes any message up to the maximum size, so a byte bound smaller
+        // than a message never makes that message unsendable.
+        let full = !self.queue.is_empty()
+            && (self.queue.len() >= self.config.send_queue_messages
+                || self.queued_bytes.saturating_add(message.len()) > self.config.send_queue_bytes);
+        if full {
+            return Err(SendError::Full(message));
+        }
+        self.queued_bytes = self.queued_bytes.saturating_add(message.len());
+        self.queue.push_back(message);
+        Ok(())
+    }
+
+    /// Whether the next message may start: `PROTOCOL.md` §6.3's rule, started cost plus the
+    /// message's cost (at most one window) within the credit received.
+    fn may_start(&self, message: &Bytes) -> bool {
+        let Some(window) = self.window else {
+            return false;
+        };
+        let needed = message_cost(message.len()).min(window);
+        self.started.saturating_add(needed) <= self.limit
+    }
+
+    /// Has a frame to write now.
+    pub(super) fn is_ready(&self) -> bool {
+        match self.queue.front() {
+            Some(front) => self.head_written > 0 || self.may_start(front),
+            None => false,
+        }
+    }
+
+    /// Writes one DATA frame of at most `space` bytes (header included) from the front
+    /// message into `out`, returning the bytes written.
+    pub(super) fn write_fragment(
+        &mut self,
+        space: usize,
+        out: &mut Vec<u8>,
+    ) -> Result<usize, Blocked> {
+        if !self.is_ready() {
+            return Err(Blocked::Idle);
+        }
+        let Some(front) = self.queue.front() else {
+            return Err(Blocked::Idle);
+        };
+        let remaining = front.len().saturating_sub(self.head_written);
+        let first =
+            (self.head_written == 0).then(|| u32::try_from(front.len()).unwrap_or(u32::MAX));
+        let header = data_header_len(self.config.id, first, remaining.min(space));
+        let len = remaining.min(space.saturating_sub(header));
+        // A frame must carry a byte, unless the message is empty.
+        if header > space || (len == 0 && remaining > 0) {
+            return Err(Blocked::NoRoom);
+        }
+        let end = len == remaining;
+        let start = self.head_written;
+        let stop = start.saturating_add(len);
+        encode_data_header(self.config.id, first, end, len, out);
+        out.extend_from_slice(front.get(start..stop).unwrap_or_default());
+        if first.is_some() {
+            self.started = self.started.saturating_add(message_cost(front.len()));
+        }
+        self.head_written = stop;
+        if end {
+            self.complete_front();
+        }
+        Ok(header.saturating_add(len))
+    }
+
+    fn complete_front(&mut self) {
+        if let Some(message) = self.queue.pop_front() {
+            self.queued_bytes = self.queued_bytes.saturating_sub(message.len());
+            self.stats.messages_sent = self.stats.messages_sent.saturating_add(1);
+            self.stats.bytes_sent = self.stats.bytes_sent.saturating_add(message.len() as u64);
+            self.unconfirmed.push_back(message);
+        }
+        self.head_written = 0;
+    }
+
+    /// A CREDIT frame from the peer: the first announces its window, later ones return the
+    /// cost of messages its application took, which confirms them in order.
+    pub(super) fn handle_credit(&mut self, amount: u32) -> Result<(), MuxError> {
+        let amount = u64::from(amount);
+        self.limit = self.limit.saturating_add(amount);
+        if self.window.is_none() {
+            self.window = Some(amount.max(1));
+            return Ok(());
+        }
+        self.returned = self.returned.saturating_add(amount);
+        while let Some(front) = self.unconfirmed.front() {
+            let cost = message_cost(front.len());
+            if cost > self.returned {
+                break;
+            }
+            self.returned = self.returned.saturating_sub(cost);
+            self.unconfirmed.pop_front();
+            self.stats.messages_confirmed = self.stats.messages_confirmed.saturating_add(1);
+        }
+        // Credit is only ever returned for whole messages we wrote: more than that means the
+        // peer's accounting and ours disagree.
+        if self.returned > 0 && self.unconfirmed.is_empty() {
+            return Err(MuxError::CreditOverflow(self.config.id));
+        }
+        Ok(())
+    }
+
+    /// Hands back every message not confirmed, as `(unsent, unconfirmed)`. A partly written
+    /// message counts as unsent: its last fragment never left, so the peer cannot deliver it.
+    pub(super) fn drain_returned(&mut self) -> (VecDeque<Bytes>, VecDeque<Bytes>) {
+        self.head_written = 0;
+        self.queued_bytes = 0;
+        (
+            core::mem::take(&mut self.queue),
+            core::mem::take(&mut self.unconfirmed),
+        )
+    }
+
+    pub(super) fn stats(&self) -> ChannelStats {
+        ChannelStats {
+            queued_messages: self.queue.len(),
+            queued_bytes: self.queued_bytes,
+            unconfirmed_messages: self.unconfirmed.len(),
+            ..self.stats
+        }
+    }
+}

@@ -4,6 +4,8 @@
 //! one uses only some of the helpers; the rest would be dead code there.
 #![allow(dead_code)]
 
+pub mod pair;
+
 use switchboard::handshake::{Established, Handshake};
 use switchboard::{ChannelInfo, Keypair, NodeInfo};
 

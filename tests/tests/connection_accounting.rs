@@ -15,10 +15,21 @@ const CHANNELS: [u16; 2] = [1, 2];
 
 #[derive(Clone, Debug)]
 enum Op {
-    Send { side: Side, channel: usize, len: usize },
-    Transmit { side: Side },
-    Deliver { side: Side, bytes: usize },
-    Take { side: Side },
+    Send {
+        side: Side,
+        channel: usize,
+        len: usize,
+    },
+    Transmit {
+        side: Side,
+    },
+    Deliver {
+        side: Side,
+        bytes: usize,
+    },
+    Take {
+        side: Side,
+    },
 }
 
 fn side() -> impl Strategy<Value = Side> {
@@ -39,15 +50,20 @@ fn op() -> impl Strategy<Value = Op> {
 enum Ending {
     /// The wire breaks: each side's in-flight bytes get through up to a point, then both
     /// transports report closed.
-    Cut { dialer_bytes: usize, listener_bytes: usize },
+    Cut {
+        dialer_bytes: usize,
+        listener_bytes: usize,
+    },
     /// One side closes; everything in flight is still delivered.
     Close(Side),
 }
 
 fn ending() -> impl Strategy<Value = Ending> {
     prop_oneof![
-        (0usize..300_000, 0usize..300_000)
-            .prop_map(|(dialer_bytes, listener_bytes)| Ending::Cut { dialer_bytes, listener_bytes }),
+        (0usize..300_000, 0usize..300_000).prop_map(|(dialer_bytes, listener_bytes)| Ending::Cut {
+            dialer_bytes,
+            listener_bytes
+        }),
         side().prop_map(Ending::Close),
     ]
 }
@@ -74,21 +90,53 @@ fn check(side: Side, sent: &[Vec<Bytes>; 2], closed: &Closed, delivered: &[Vec<B
         // Per channel, send order is: confirmed, then unconfirmed, then unsent.
         let confirmed = sent.len() - unsent.len() - unconfirmed.len();
         confirmed_total += confirmed;
-        assert!(sent[confirmed..confirmed + unconfirmed.len()].iter().eq(unconfirmed.iter().copied()), "{side:?} ch {channel}: unconfirmed not in order");
-        assert!(sent[confirmed + unconfirmed.len()..].iter().eq(unsent.iter().copied()), "{side:?} ch {channel}: unsent not in order");
+        assert!(
+            sent[confirmed..confirmed + unconfirmed.len()]
+                .iter()
+                .eq(unconfirmed.iter().copied()),
+            "{side:?} ch {channel}: unconfirmed not in order"
+        );
+        assert!(
+            sent[confirmed + unconfirmed.len()..]
+                .iter()
+                .eq(unsent.iter().copied()),
+            "{side:?} ch {channel}: unsent not in order"
+        );
         // Delivered is a prefix of sent: exactly once, in order.
-        assert!(delivered.len() <= sent.len(), "{side:?} ch {channel}: more delivered than sent");
-        assert!(delivered.iter().eq(sent[..delivered.len()].iter()), "{side:?} ch {channel}: delivered out of order, duplicated or altered");
-        assert!(delivered.len() >= confirmed, "{side:?} ch {channel}: confirmed but not delivered");
-        assert!(delivered.len() <= confirmed + unconfirmed.len(), "{side:?} ch {channel}: an unsent message was delivered");
+        assert!(
+            delivered.len() <= sent.len(),
+            "{side:?} ch {channel}: more delivered than sent"
+        );
+        assert!(
+            delivered.iter().eq(sent[..delivered.len()].iter()),
+            "{side:?} ch {channel}: delivered out of order, duplicated or altered"
+        );
+        assert!(
+            delivered.len() >= confirmed,
+            "{side:?} ch {channel}: confirmed but not delivered"
+        );
+        assert!(
+            delivered.len() <= confirmed + unconfirmed.len(),
+            "{side:?} ch {channel}: an unsent message was delivered"
+        );
     }
-    assert_eq!(closed.outcome.confirmed as usize, confirmed_total, "{side:?}: confirmed count");
+    assert_eq!(
+        closed.outcome.confirmed as usize, confirmed_total,
+        "{side:?}: confirmed count"
+    );
 }
 
 fn run(seed: u64, ops: Vec<Op>, ending: Ending) {
     let channels = vec![
-        ChannelConfig { receive_window: 100_000, ..ChannelConfig::new(1) },
-        ChannelConfig { weight: 3, send_queue_messages: 4, ..ChannelConfig::new(2) },
+        ChannelConfig {
+            receive_window: 100_000,
+            ..ChannelConfig::new(1)
+        },
+        ChannelConfig {
+            weight: 3,
+            send_queue_messages: 4,
+            ..ChannelConfig::new(2)
+        },
     ];
     let mut pair = Pair::connected(seed, channels);
     let mut sent: [[Vec<Bytes>; 2]; 2] = Default::default();
@@ -99,7 +147,11 @@ fn run(seed: u64, ops: Vec<Op>, ending: Ending) {
             Op::Send { side, channel, len } => {
                 id += 1;
                 let next = message(id, len);
-                match pair.end(side).connection.send(CHANNELS[channel], next.clone()) {
+                match pair
+                    .end(side)
+                    .connection
+                    .send(CHANNELS[channel], next.clone())
+                {
                     Ok(()) => sent[index(side)][channel].push(next),
                     Err(SendError::Full(_)) => {}
                     Err(other) => panic!("{other}"),
@@ -117,7 +169,10 @@ fn run(seed: u64, ops: Vec<Op>, ending: Ending) {
         }
     }
     match ending {
-        Ending::Cut { dialer_bytes, listener_bytes } => {
+        Ending::Cut {
+            dialer_bytes,
+            listener_bytes,
+        } => {
             pair.transmit(Side::Dialer);
             pair.transmit(Side::Listener);
             pair.deliver(Side::Dialer, dialer_bytes);
@@ -128,7 +183,9 @@ fn run(seed: u64, ops: Vec<Op>, ending: Ending) {
             pair.listener.connection.handle_closed();
         }
         Ending::Close(side) => {
-            pair.end(side).connection.close(DisconnectReason::Requested, "test over");
+            pair.end(side)
+                .connection
+                .close(DisconnectReason::Requested, "test over");
             pair.drive();
         }
     }
@@ -136,8 +193,15 @@ fn run(seed: u64, ops: Vec<Op>, ending: Ending) {
     pair.take_events(Side::Listener);
     for side in [Side::Dialer, Side::Listener] {
         let receiver = pair.end(side.other());
-        let delivered = [receiver.messages(CHANNELS[0]), receiver.messages(CHANNELS[1])];
-        let closed = pair.end(side).closed().expect("every connection ends with Closed").clone();
+        let delivered = [
+            receiver.messages(CHANNELS[0]),
+            receiver.messages(CHANNELS[1]),
+        ];
+        let closed = pair
+            .end(side)
+            .closed()
+            .expect("every connection ends with Closed")
+            .clone();
         check(side, &sent[index(side)], &closed, &delivered);
     }
 }

@@ -15,7 +15,10 @@ const CHANNELS: [u16; 3] = [1, 7, 300];
 
 fn channels() -> Vec<ChannelConfig> {
     vec![
-        ChannelConfig { weight: 4, ..ChannelConfig::new(1) },
+        ChannelConfig {
+            weight: 4,
+            ..ChannelConfig::new(1)
+        },
         ChannelConfig::new(7),
         // Small queue and window: `Full` and credit stalls happen often.
         ChannelConfig {
@@ -30,7 +33,11 @@ fn channels() -> Vec<ChannelConfig> {
 #[derive(Clone, Debug)]
 enum Op {
     /// `side` sends a message of `len` bytes on channel `CHANNELS[channel]`.
-    Send { side: Side, channel: usize, len: usize },
+    Send {
+        side: Side,
+        channel: usize,
+        len: usize,
+    },
     /// `side` writes at most `records` records.
     Transmit { side: Side, records: usize },
     /// Up to `bytes` of `side`'s output reach the other end, in one read.
@@ -75,7 +82,11 @@ struct Sender {
 impl Sender {
     fn offer(&mut self, pair: &mut Pair, side: Side, channel: usize) {
         while let Some(next) = self.retry[channel].pop_front() {
-            match pair.end(side).connection.send(CHANNELS[channel], next.clone()) {
+            match pair
+                .end(side)
+                .connection
+                .send(CHANNELS[channel], next.clone())
+            {
                 Ok(()) => self.sent[channel].push(next),
                 Err(SendError::Full(back)) => {
                     self.retry[channel].push_front(back);
@@ -132,18 +143,32 @@ fn run(seed: u64, ops: Vec<Op>) {
     pair.drive();
     for side in [Side::Dialer, Side::Listener] {
         let receiver = pair.end(side.other());
-        assert!(receiver.closed().is_none(), "closed: {:?}", receiver.closed());
+        assert!(
+            receiver.closed().is_none(),
+            "closed: {:?}",
+            receiver.closed()
+        );
         for (channel, sent) in CHANNELS.iter().zip(&senders[index(side)].sent) {
             let received = receiver.messages(*channel);
-            assert_eq!(received.len(), sent.len(), "{side:?} → channel {channel}: count");
+            assert_eq!(
+                received.len(),
+                sent.len(),
+                "{side:?} → channel {channel}: count"
+            );
             for (number, (got, want)) in received.iter().zip(sent).enumerate() {
-                assert!(got == want, "{side:?} → channel {channel}: message {number} differs");
+                assert!(
+                    got == want,
+                    "{side:?} → channel {channel}: message {number} differs"
+                );
             }
         }
         // Everything delivered was taken, so everything was confirmed.
         let stats = pair.end(side).connection.channel_stats();
         for channel in &stats {
-            assert_eq!(channel.messages_confirmed, channel.messages_sent, "{side:?} {channel:?}");
+            assert_eq!(
+                channel.messages_confirmed, channel.messages_sent,
+                "{side:?} {channel:?}"
+            );
             assert_eq!(channel.unconfirmed_messages, 0);
         }
     }
@@ -164,7 +189,10 @@ fn a_four_mib_message_and_an_empty_one_cross_in_one_byte_reads_of_the_tail() {
     let big = message(1, 4 << 20);
     pair.dialer.connection.send(1, big.clone()).unwrap();
     // The 4 MiB message fills the 1 MiB queue bound: nothing more until it is written.
-    assert!(matches!(pair.dialer.connection.send(1, Bytes::new()), Err(SendError::Full(_))));
+    assert!(matches!(
+        pair.dialer.connection.send(1, Bytes::new()),
+        Err(SendError::Full(_))
+    ));
     pair.transmit(Side::Dialer);
     pair.dialer.connection.send(1, Bytes::new()).unwrap();
     pair.transmit(Side::Dialer);
@@ -174,7 +202,11 @@ fn a_four_mib_message_and_an_empty_one_cross_in_one_byte_reads_of_the_tail() {
         pair.deliver(Side::Dialer, 1);
     }
     pair.take_events(Side::Listener);
-    assert_eq!(pair.listener.messages(1).len(), 1, "the empty message waits for credit");
+    assert_eq!(
+        pair.listener.messages(1).len(),
+        1,
+        "the empty message waits for credit"
+    );
     pair.drive();
     let received = pair.listener.messages(1);
     assert_eq!(received.len(), 2);

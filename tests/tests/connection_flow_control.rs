@@ -13,7 +13,9 @@ use switchboard::connection::{ClosedBy, Connection, Event};
 use switchboard::frame::{Frame, FrameReader};
 use switchboard::handshake::Handshake;
 use switchboard::record::{RecordDecoder, seal_record};
-use switchboard::{ChannelConfig, ConnectionConfig, DisconnectReason, Instant, Keypair, SendError, TransportCipher};
+use switchboard::{
+    ChannelConfig, ConnectionConfig, DisconnectReason, Instant, Keypair, SendError, TransportCipher,
+};
 
 fn small_channel() -> ChannelConfig {
     ChannelConfig {
@@ -48,7 +50,10 @@ fn a_receiver_that_never_takes_messages_stalls_the_sender_within_its_bound() {
         let held = pair.listener.connection.buffered_bytes();
         assert!(held <= bound, "receiver holds {held} bytes, bound {bound}");
     }
-    assert!(refused_in_a_row > 100, "the sender was not stalled: {refused_in_a_row} refusals in a row");
+    assert!(
+        refused_in_a_row > 100,
+        "the sender was not stalled: {refused_in_a_row} refusals in a row"
+    );
     let window_messages = sent.len();
     // The application wakes up: everything arrives, in order, and the sender drains.
     pair.drive();
@@ -75,9 +80,16 @@ impl RogueDialer {
         let config = ConnectionConfig::new(vec![channel]);
         let info = info_for(&config, "rogue");
         let now = Instant::from_nanos(5);
-        let mut listener = Connection::accept(now, Arc::new(config), &Keypair::generate(&mut rng), info.clone(), &mut rng)
-            .unwrap();
-        let mut rogue = Handshake::initiator(&Keypair::generate(&mut rng), info, None, &mut rng).unwrap();
+        let mut listener = Connection::accept(
+            now,
+            Arc::new(config),
+            &Keypair::generate(&mut rng),
+            info.clone(),
+            &mut rng,
+        )
+        .unwrap();
+        let mut rogue =
+            Handshake::initiator(&Keypair::generate(&mut rng), info, None, &mut rng).unwrap();
         let mut wire = Vec::new();
         while !rogue.is_established() || !listener.is_established() {
             while rogue.poll_transmit(&mut wire) {}
@@ -152,16 +164,28 @@ fn a_peer_that_ignores_credit_is_disconnected_with_flow_control() {
         rogue.send_frames(&[data(1000, message(id, 1000))]);
     }
     let events = rogue.take_events();
-    let messages = events.iter().filter(|event| matches!(event, Event::Message { .. })).count();
+    let messages = events
+        .iter()
+        .filter(|event| matches!(event, Event::Message { .. }))
+        .count();
     assert_eq!(messages, 3);
     let Some(Event::Closed(closed)) = events.last() else {
         panic!("not closed: {events:?}")
     };
-    assert_eq!((closed.reason, closed.by), (DisconnectReason::FlowControl, ClosedBy::Local));
+    assert_eq!(
+        (closed.reason, closed.by),
+        (DisconnectReason::FlowControl, ClosedBy::Local)
+    );
     // The peer is told why, after the credit for the three messages taken.
     let frames = rogue.read_frames();
     assert!(
-        matches!(frames.last(), Some(Frame::GoAway { reason: DisconnectReason::FlowControl, .. })),
+        matches!(
+            frames.last(),
+            Some(Frame::GoAway {
+                reason: DisconnectReason::FlowControl,
+                ..
+            })
+        ),
         "{frames:?}"
     );
     assert!(rogue.listener.is_closed());
@@ -172,7 +196,10 @@ fn a_message_above_the_maximum_is_refused_on_both_ends() {
     let channel = small_channel();
     let mut pair = Pair::connected(5, vec![channel]);
     let too_big = message(1, 16 * 1024 + 1);
-    assert!(matches!(pair.dialer.connection.send(1, too_big), Err(SendError::TooLarge(_))));
+    assert!(matches!(
+        pair.dialer.connection.send(1, too_big),
+        Err(SendError::TooLarge(_))
+    ));
 
     let mut rogue = RogueDialer::connect(channel);
     rogue.send_frames(&[data(16 * 1024 + 1, Bytes::from_static(b"x"))]);
@@ -192,13 +219,26 @@ fn a_message_above_the_maximum_is_refused_on_both_ends() {
 fn fragments_out_of_sequence_are_protocol_errors() {
     let cases: Vec<Vec<Frame>> = vec![
         // A continuation with no message started.
-        vec![Frame::Data { channel: 1, first: None, end: true, payload: Bytes::from_static(b"x") }],
+        vec![Frame::Data {
+            channel: 1,
+            first: None,
+            end: true,
+            payload: Bytes::from_static(b"x"),
+        }],
         // A new message while one is in progress.
-        vec![data(10, Bytes::from_static(b"abc")), data(10, Bytes::from_static(b"abc"))],
+        vec![
+            data(10, Bytes::from_static(b"abc")),
+            data(10, Bytes::from_static(b"abc")),
+        ],
         // More bytes than announced.
         vec![data(2, Bytes::from_static(b"abc"))],
         // A channel that is not open.
-        vec![Frame::Data { channel: 9, first: Some(1), end: true, payload: Bytes::from_static(b"x") }],
+        vec![Frame::Data {
+            channel: 9,
+            first: Some(1),
+            end: true,
+            payload: Bytes::from_static(b"x"),
+        }],
     ];
     for frames in cases {
         let mut rogue = RogueDialer::connect(small_channel());
@@ -223,6 +263,9 @@ fn garbage_after_the_handshake_is_a_protocol_error_never_a_panic() {
     assert_eq!(closed.reason, DisconnectReason::ProtocolError);
     assert!(matches!(
         rogue.read_frames().last(),
-        Some(Frame::GoAway { reason: DisconnectReason::ProtocolError, .. })
+        Some(Frame::GoAway {
+            reason: DisconnectReason::ProtocolError,
+            ..
+        })
     ));
 }

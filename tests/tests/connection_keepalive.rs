@@ -29,7 +29,11 @@ fn a_silent_peer_is_dropped_with_timeout_at_the_deadline() {
     // From now on the dialer says nothing: its bytes never reach the listener.
     let limit = established + Duration::from_secs(3600);
     while pair.listener.closed().is_none() {
-        let deadline = pair.listener.connection.poll_timeout().expect("a live connection has a deadline");
+        let deadline = pair
+            .listener
+            .connection
+            .poll_timeout()
+            .expect("a live connection has a deadline");
         assert!(deadline <= limit, "the listener never gave up");
         pair.now = pair.now.max(deadline);
         pair.listener.connection.handle_timeout(pair.now);
@@ -39,9 +43,16 @@ fn a_silent_peer_is_dropped_with_timeout_at_the_deadline() {
     // The first PING falls due one interval after the last record; then the peer had
     // `pong_timeout` to answer. Deadlines are exact on virtual time, so ± one tick is ± 0.
     let expected = established + PING + PONG_TIMEOUT;
-    assert_eq!(pair.now, expected, "dropped at {:?}, expected {expected:?}", pair.now);
+    assert_eq!(
+        pair.now, expected,
+        "dropped at {:?}, expected {expected:?}",
+        pair.now
+    );
     let closed = pair.listener.closed().unwrap();
-    assert_eq!((closed.reason, closed.by), (DisconnectReason::Timeout, ClosedBy::Local));
+    assert_eq!(
+        (closed.reason, closed.by),
+        (DisconnectReason::Timeout, ClosedBy::Local)
+    );
 }
 
 #[test]
@@ -66,9 +77,16 @@ fn an_idle_healthy_pair_stays_connected_for_hours_and_measures_its_rtt() {
     assert!(wakeups >= 2 * 6 * 360 / 2, "only {wakeups} wake-ups in 6 h");
     for side in [Side::Dialer, Side::Listener] {
         let end = pair.end(side);
-        assert!(end.connection.is_established(), "{side:?} dropped: {:?}", end.closed());
+        assert!(
+            end.connection.is_established(),
+            "{side:?} dropped: {:?}",
+            end.closed()
+        );
         assert_eq!(end.connection.stats().rtt, Some(2 * one_way), "{side:?}");
         let deadline = end.connection.poll_timeout().unwrap();
-        assert!(deadline > pair.now, "an idle deadline lies ahead, never in the past");
+        assert!(
+            deadline > pair.now,
+            "an idle deadline lies ahead, never in the past"
+        );
     }
 }

@@ -33,7 +33,10 @@ fn saturate(pair: &mut Pair, channel: u16, len: usize, next_id: &mut u64) {
 /// One record from the dialer to the listener, whose events are taken and whose credit goes
 /// back at once.
 fn one_record(pair: &mut Pair) {
-    assert!(pair.transmit_one(Side::Dialer), "the dialer had nothing to send");
+    assert!(
+        pair.transmit_one(Side::Dialer),
+        "the dialer had nothing to send"
+    );
     pair.deliver(Side::Dialer, usize::MAX);
     pair.take_events(Side::Listener);
     pair.transmit(Side::Listener);
@@ -49,9 +52,17 @@ fn one_record(pair: &mut Pair) {
 /// urgent message.
 #[test]
 fn an_urgent_message_rides_the_next_record_behind_a_saturated_bulk_channel() {
-    let cases = [(3, 1usize, 1), (7, 1024, 1), (11, 16 * 1024 - 13, 1), (20, 40 * 1024, 3)];
+    let cases = [
+        (3, 1usize, 1),
+        (7, 1024, 1),
+        (11, 16 * 1024 - 13, 1),
+        (20, 40 * 1024, 3),
+    ];
     for (offset, urgent_len, weight) in cases {
-        let urgent_channel = ChannelConfig { weight, ..ChannelConfig::new(URGENT) };
+        let urgent_channel = ChannelConfig {
+            weight,
+            ..ChannelConfig::new(URGENT)
+        };
         let mut pair = Pair::connected(offset, vec![bulk(BULK, 1), urgent_channel]);
         let mut next_id = 0;
         saturate(&mut pair, BULK, 4 << 20, &mut next_id);
@@ -92,5 +103,8 @@ fn saturated_channels_share_the_connection_by_weight() {
     };
     // Whole messages only are counted, so allow a message's worth of slack on 26 MB.
     let ratio = received(2) / received(1);
-    assert!((2.8..=3.2).contains(&ratio), "weight 3 : weight 1 got {ratio:.3} : 1");
+    assert!(
+        (2.8..=3.2).contains(&ratio),
+        "weight 3 : weight 1 got {ratio:.3} : 1"
+    );
 }

@@ -17,12 +17,21 @@ pub(crate) const TAG_LEN: usize = 16;
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct AeadFailed;
 
-/// An AES-256-GCM key ready to seal and open.
-pub(crate) struct AeadKey(Aes256Gcm);
+/// An AES-256-GCM key.
+///
+/// Only the 32 key bytes are stored; the expanded key schedule and GHASH key (1.1 KiB with
+/// `aes-gcm`'s runtime CPU detection) are derived on the stack for each record, at ~0.1 µs —
+/// under 0.5% of sealing a full record. Stored expanded, the two directions of a connection
+/// would hold 2.2 KiB: most of an idle connection's memory budget (3 KiB), for every peer.
+pub(crate) struct AeadKey([u8; 32]);
 
 impl AeadKey {
     pub(crate) fn new(key: &[u8; 32]) -> Self {
-        AeadKey(Aes256Gcm::new(key.into()))
+        AeadKey(*key)
+    }
+
+    fn cipher(&self) -> Aes256Gcm {
+        Aes256Gcm::new((&self.0).into())
     }
 
     /// Encrypts `buffer` in place and returns the tag.
@@ -32,7 +41,7 @@ impl AeadKey {
         associated_data: &[u8],
         buffer: &mut [u8],
     ) -> Result<[u8; TAG_LEN], AeadFailed> {
-        self.0
+        self.cipher()
             .encrypt_inout_detached(&noise_nonce(nonce), associated_data, InOutBuf::from(buffer))
             .map(Into::into)
             .map_err(|_| AeadFailed)
@@ -47,7 +56,7 @@ impl AeadKey {
         buffer: &mut [u8],
         tag: &[u8; TAG_LEN],
     ) -> Result<(), AeadFailed> {
-        self.0
+        self.cipher()
             .decrypt_inout_detached(
                 &noise_nonce(nonce),
                 associated_data,
@@ -63,4 +72,10 @@ fn noise_nonce(counter: u64) -> Nonce<aes_gcm::aead::consts::U12> {
     let (_, counter_bytes) = nonce.split_at_mut(4);
     counter_bytes.copy_from_slice(&counter.to_be_bytes());
     Nonce::from(nonce)
+}
+
+impl Drop for AeadKey {
+    fn drop(&mut self) {
+        zeroize::Zeroize::zeroize(&mut self.0);
+    }
 }

@@ -387,7 +387,11 @@ impl Connection {
     /// The next event. Taking a [`Event::Message`] returns its credit to the peer.
     #[must_use]
     pub fn poll_event(&mut self) -> Option<Event> {
-        let event = self.events.pop_front()?;
+        let Some(event) = self.events.pop_front() else {
+            // Drained: an idle connection keeps no event buffer.
+            self.events = VecDeque::new();
+            return None;
+        };
         if let Event::Message { channel, message } = &event
             && let State::Established(session) | State::Closing { session, .. } = &mut self.state
         {

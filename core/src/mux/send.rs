@@ -139,6 +139,10 @@ impl SendChannel {
             self.unconfirmed.push_back(message);
         }
         self.head_written = 0;
+        if self.queue.is_empty() {
+            // Drained: an idle channel keeps no queue buffer.
+            self.queue = VecDeque::new();
+        }
     }
 
     /// A CREDIT frame from the peer: the first announces its window, later ones return the
@@ -159,6 +163,9 @@ impl SendChannel {
             self.returned = self.returned.saturating_sub(cost);
             self.unconfirmed.pop_front();
             self.stats.messages_confirmed = self.stats.messages_confirmed.saturating_add(1);
+        }
+        if self.unconfirmed.is_empty() {
+            self.unconfirmed = VecDeque::new();
         }
         // Credit is only ever returned for whole messages we wrote: more than that means the
         // peer's accounting and ours disagree.

@@ -11,7 +11,9 @@ use std::time::Duration;
 use bytes::Bytes;
 use rand_core::SeedableRng;
 use switchboard::connection::{Closed, Connection, Event};
-use switchboard::{ChannelConfig, ChannelId, ChannelInfo, ConnectionConfig, Instant, Keypair, NodeInfo};
+use switchboard::{
+    ChannelConfig, ChannelId, ChannelInfo, ConnectionConfig, Instant, Keypair, NodeInfo,
+};
 
 /// Which end.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -56,7 +58,10 @@ impl End {
         self.events
             .iter()
             .filter_map(|event| match event {
-                Event::Message { channel: on, message } if *on == channel => Some(message.clone()),
+                Event::Message {
+                    channel: on,
+                    message,
+                } if *on == channel => Some(message.clone()),
                 _ => None,
             })
             .collect()
@@ -85,6 +90,15 @@ impl Pair {
     }
 
     pub fn with_configs(seed: u64, dialer: ConnectionConfig, listener: ConnectionConfig) -> Self {
+        Self::with_shared_configs(seed, Arc::new(dialer), Arc::new(listener))
+    }
+
+    /// As [`Pair::with_configs`], with configurations shared as a node shares them.
+    pub fn with_shared_configs(
+        seed: u64,
+        dialer: Arc<ConnectionConfig>,
+        listener: Arc<ConnectionConfig>,
+    ) -> Self {
         let mut rng = rand_chacha::ChaCha20Rng::seed_from_u64(seed);
         let now = Instant::from_nanos(1_000_000_000);
         let dialer_info = info_for(&dialer, "dialer");
@@ -93,14 +107,14 @@ impl Pair {
         let dialer_key = Keypair::generate(&mut rng);
         let dialer = Connection::dial(
             now,
-            Arc::new(dialer),
+            dialer,
             &dialer_key,
             dialer_info,
             Some(listener_key.peer_id()),
             &mut rng,
         )
         .expect("valid NodeInfo");
-        let listener = Connection::accept(now, Arc::new(listener), &listener_key, listener_info, &mut rng)
+        let listener = Connection::accept(now, listener, &listener_key, listener_info, &mut rng)
             .expect("valid NodeInfo");
         let end = |connection| End {
             connection,
@@ -118,8 +132,14 @@ impl Pair {
     pub fn connected(seed: u64, channels: Vec<ChannelConfig>) -> Self {
         let mut pair = Self::new(seed, channels);
         pair.drive();
-        assert!(pair.dialer.connection.is_established(), "dialer not established");
-        assert!(pair.listener.connection.is_established(), "listener not established");
+        assert!(
+            pair.dialer.connection.is_established(),
+            "dialer not established"
+        );
+        assert!(
+            pair.listener.connection.is_established(),
+            "listener not established"
+        );
         pair
     }
 
@@ -181,7 +201,8 @@ impl Pair {
     pub fn drive_taking(&mut self, dialer_takes: bool, listener_takes: bool) {
         for _ in 0..1_000_000 {
             let mut moved = self.transmit(Side::Dialer) + self.transmit(Side::Listener);
-            moved += self.deliver(Side::Dialer, usize::MAX) + self.deliver(Side::Listener, usize::MAX);
+            moved +=
+                self.deliver(Side::Dialer, usize::MAX) + self.deliver(Side::Listener, usize::MAX);
             if dialer_takes {
                 moved += self.take_events(Side::Dialer);
             }

@@ -15,8 +15,10 @@ use crate::channel::ChannelConfig;
 /// ```
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ConnectionConfig {
-    /// The channels this end offers. A channel is open on a connection when the peer's
-    /// `NodeInfo` lists its id too. Ids must be unique; of duplicates the first counts.
+    /// Limits of the channels this end offers. Which channels are offered is the local
+    /// `NodeInfo`'s list; a channel is open on a connection when both ends' `NodeInfo`s list
+    /// it. An offered channel missing here gets [`ChannelConfig::new`]'s defaults; one here
+    /// but not offered stays closed. Of duplicate ids the first counts.
     pub channels: Vec<ChannelConfig>,
     /// How often a PING goes out, traffic or not. Default 10 s.
     pub ping_interval: Duration,

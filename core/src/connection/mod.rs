@@ -420,6 +420,7 @@ impl Connection {
         };
         let mut handshake_tail = Vec::new();
         while handshake.poll_transmit(&mut handshake_tail) {}
+        let offered = handshake.local_info().channels.clone();
         let Some(established) = handshake.into_established() else {
             return self.push_closed(
                 DisconnectReason::ProtocolError,
@@ -431,7 +432,7 @@ impl Connection {
         let session = Session {
             cipher: established.cipher,
             peer: established.peer_id,
-            mux: Mux::new(&self.config.channels, &established.info.channels),
+            mux: Mux::new(&self.config.channels, &offered, &established.info.channels),
             keepalive: Keepalive::new(now, self.config.ping_interval, self.config.pong_timeout),
             handshake_tail,
         };
@@ -455,7 +456,7 @@ impl Connection {
             let session = Session {
                 cipher,
                 peer,
-                mux: Mux::new(&[], &[]),
+                mux: Mux::new(&[], &[], &[]),
                 keepalive: Keepalive::new(
                     Instant::ZERO,
                     self.config.ping_interval,

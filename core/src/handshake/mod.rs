@@ -276,6 +276,11 @@ impl Handshake {
         matches!(self.state, State::Established(..))
     }
 
+    /// What this end says about itself.
+    pub fn local_info(&self) -> &NodeInfo {
+        &self.local_info
+    }
+
     /// The peer's identity once its static key has been received (before the checks).
     pub fn remote_peer_id(&self) -> Option<PeerId> {
         self.noise.remote_static().map(PublicKey::peer_id)

@@ -203,14 +203,26 @@ pub(crate) struct Mux {
 }
 
 impl Mux {
-    /// Opens the channels configured locally that the peer offers too.
-    pub(crate) fn new(local: &[ChannelConfig], remote: &[ChannelInfo]) -> Self {
-        let mut channels: Vec<Channel> = local
+    /// Opens the channels both ends offer in their `NodeInfo` — a rule both ends compute
+    /// alike — with the limits `configs` gives each (the defaults for a channel it omits).
+    pub(crate) fn new(
+        configs: &[ChannelConfig],
+        offered: &[ChannelInfo],
+        remote: &[ChannelInfo],
+    ) -> Self {
+        let mut channels: Vec<Channel> = offered
             .iter()
-            .filter(|config| remote.iter().any(|info| info.id == config.id))
-            .map(|config| Channel {
-                send: SendChannel::new(*config),
-                receive: ReceiveChannel::new(*config),
+            .filter(|local| remote.iter().any(|info| info.id == local.id))
+            .map(|local| {
+                let config = configs
+                    .iter()
+                    .find(|config| config.id == local.id)
+                    .copied()
+                    .unwrap_or(ChannelConfig::new(local.id));
+                Channel {
+                    send: SendChannel::new(config),
+                    receive: ReceiveChannel::new(config),
+                }
             })
             .collect();
         channels.sort_by_key(|channel| channel.send.config.id);
@@ -395,3 +407,6 @@ fn extend_returned(out: &mut Vec<ReturnedMessage>, channel: ChannelId, messages:
             .map(|message| ReturnedMessage { channel, message }),
     );
 }
+
+#[cfg(test)]
+mod tests;

@@ -68,6 +68,11 @@ impl CipherState {
     }
 
     /// `EncryptWithAd(ad, plaintext)`, appending `ciphertext || tag` to `out`.
+    ///
+    /// The cipher reads `plaintext` where it lies and writes the ciphertext straight into
+    /// `out`, instead of copying the plaintext into `out` and encrypting the copy: the room
+    /// must be initialized first (safe Rust), but zero-filling it is a write-only pass,
+    /// cheaper than a copy's read and write. On error `out` is left as it was.
     pub(crate) fn encrypt_with_ad(
         &mut self,
         associated_data: &[u8],
@@ -75,16 +80,26 @@ impl CipherState {
         out: &mut Vec<u8>,
     ) -> Result<(), CipherError> {
         let start = out.len();
-        out.extend_from_slice(plaintext);
-        out.extend_from_slice(&[0; TAG_LEN]);
-        let result = match out.get_mut(start..) {
-            Some(buffer) => self.encrypt_in_place(associated_data, buffer),
-            None => Err(CipherError::TooShort),
-        };
-        if result.is_err() {
+        let end = start
+            .checked_add(plaintext.len())
+            .and_then(|end| end.checked_add(TAG_LEN))
+            .ok_or(CipherError::TooLong)?;
+        let nonce = self.next_nonce()?;
+        out.resize(end, 0);
+        let sealed = out
+            .get_mut(start..)
+            .and_then(|record| record.split_at_mut_checked(plaintext.len()))
+            // Sized just above; a miss would be a bug, refused like an over-long input.
+            .ok_or(AeadFailed)
+            .and_then(|(body, tag_slot)| {
+                let tag = self.key.seal_to(nonce, associated_data, plaintext, body)?;
+                tag_slot.copy_from_slice(&tag);
+                Ok(())
+            });
+        sealed.map_err(|AeadFailed| {
             out.truncate(start);
-        }
-        result
+            CipherError::TooLong
+        })
     }
 
     /// Encrypts `buffer[..len - TAG_LEN]` in place and writes the tag into its last
@@ -127,6 +142,42 @@ impl CipherState {
         let tag: &[u8; TAG_LEN] = (&*tag).try_into().map_err(|_| CipherError::TooShort)?;
         self.key
             .open_in_place(self.nonce, associated_data, body, tag)
+            .map_err(|AeadFailed| CipherError::Decrypt)?;
+        self.nonce = self.nonce.wrapping_add(1);
+        Ok(body_len)
+    }
+
+    /// `DecryptWithAd(ad, ciphertext)` from `ciphertext` into `out`: on success
+    /// `out[..len]` holds the plaintext and its length is returned; the nonce advances only
+    /// on success, as Noise requires.
+    ///
+    /// `out` is a reusable scratch buffer: it grows when shorter than the plaintext and never
+    /// shrinks, so a buffer reused across records is zero-filled once, at its largest size,
+    /// and from then on decryption is the only pass over it. If the ciphertext does not
+    /// authenticate, `out[..ciphertext.len() - TAG_LEN]` is zeroed (see `AeadKey::open_to`)
+    /// rather than left holding unauthenticated or earlier plaintext.
+    pub(crate) fn decrypt_to(
+        &mut self,
+        associated_data: &[u8],
+        ciphertext: &[u8],
+        out: &mut Vec<u8>,
+    ) -> Result<usize, CipherError> {
+        let body_len = ciphertext
+            .len()
+            .checked_sub(TAG_LEN)
+            .ok_or(CipherError::TooShort)?;
+        if self.nonce == u64::MAX {
+            return Err(CipherError::NonceExhausted);
+        }
+        let (body, tag) = ciphertext.split_at(body_len);
+        let tag: &[u8; TAG_LEN] = tag.try_into().map_err(|_| CipherError::TooShort)?;
+        if out.len() < body_len {
+            out.resize(body_len, 0);
+        }
+        // Grown just above, so the range exists; a miss would be a bug, refused as a failure.
+        let plaintext = out.get_mut(..body_len).ok_or(CipherError::Decrypt)?;
+        self.key
+            .open_to(self.nonce, associated_data, body, plaintext, tag)
             .map_err(|AeadFailed| CipherError::Decrypt)?;
         self.nonce = self.nonce.wrapping_add(1);
         Ok(body_len)
@@ -228,16 +279,72 @@ mod tests {
     }
 
     #[test]
-    fn in_place_encryption_matches_copying_encryption() {
-        let mut copying = CipherState::new(&[4; 32]);
+    fn in_place_encryption_matches_appending_encryption() {
+        let mut appending = CipherState::new(&[4; 32]);
         let mut in_place = CipherState::new(&[4; 32]);
         let mut expected = Vec::new();
-        copying
+        appending
             .encrypt_with_ad(b"h", b"same bytes", &mut expected)
             .unwrap();
         let mut buffer = vec![0u8; 10 + TAG_LEN];
         buffer[..10].copy_from_slice(b"same bytes");
         in_place.encrypt_in_place(b"h", &mut buffer).unwrap();
         assert_eq!(buffer, expected);
+    }
+
+    #[test]
+    fn decrypting_into_a_buffer_matches_decrypting_in_place() {
+        let mut sender = CipherState::new(&[5; 32]);
+        let mut in_place = CipherState::new(&[5; 32]);
+        let mut into = CipherState::new(&[5; 32]);
+        let mut out = Vec::new();
+        for len in [40, 0, 7, 40] {
+            let plaintext: Vec<u8> = (0..len).map(|i| i as u8 ^ 0x5A).collect();
+            let mut record = Vec::new();
+            sender
+                .encrypt_with_ad(b"ad", &plaintext, &mut record)
+                .unwrap();
+            let ciphertext = record.clone();
+            assert_eq!(into.decrypt_to(b"ad", &ciphertext, &mut out), Ok(len));
+            assert_eq!(in_place.decrypt_in_place(b"ad", &mut record), Ok(len));
+            assert_eq!(out[..len], record[..len]);
+            assert_eq!(out[..len], plaintext[..]);
+            // Grown to the largest plaintext, never shrunk.
+            assert_eq!(out.len(), 40);
+        }
+        assert_eq!(into.nonce(), 4);
+    }
+
+    #[test]
+    fn a_failed_decrypt_into_a_buffer_zeroes_it_and_leaves_the_nonce() {
+        let mut sender = CipherState::new(&[6; 32]);
+        let mut receiver = CipherState::new(&[6; 32]);
+        let mut record = Vec::new();
+        sender.encrypt_with_ad(&[], b"secret", &mut record).unwrap();
+        // `out` holds bytes of an earlier plaintext; none may survive a failure.
+        let mut out = vec![0xEE; 10];
+        let mut tampered = record.clone();
+        tampered[1] ^= 1;
+        assert_eq!(
+            receiver.decrypt_to(&[], &tampered, &mut out),
+            Err(CipherError::Decrypt)
+        );
+        assert_eq!(out[..6], [0; 6]);
+        assert_eq!(
+            receiver.decrypt_to(b"wrong ad", &record, &mut out),
+            Err(CipherError::Decrypt)
+        );
+        assert_eq!(receiver.nonce(), 0);
+        assert_eq!(receiver.decrypt_to(&[], &record, &mut out), Ok(6));
+        assert_eq!(&out[..6], b"secret");
+        assert_eq!(
+            receiver.decrypt_to(&[], &[0; TAG_LEN - 1], &mut out),
+            Err(CipherError::TooShort)
+        );
+        receiver.set_nonce(u64::MAX);
+        assert_eq!(
+            receiver.decrypt_to(&[], &record, &mut out),
+            Err(CipherError::NonceExhausted)
+        );
     }
 }

@@ -32,6 +32,9 @@ impl TransportCipher {
     }
 
     /// Encrypts `plaintext` and appends `ciphertext || tag` to `out`.
+    ///
+    /// The ciphertext is written straight into `out` (after zero-filling the room for it), so
+    /// the plaintext is read once, by the cipher, and never copied.
     pub fn encrypt(&mut self, plaintext: &[u8], out: &mut Vec<u8>) -> Result<(), CipherError> {
         self.send.encrypt_with_ad(&[], plaintext, out)?;
         self.after_send();
@@ -50,9 +53,30 @@ impl TransportCipher {
     /// is `buffer[..len]`.
     pub fn decrypt_in_place(&mut self, buffer: &mut [u8]) -> Result<usize, CipherError> {
         let len = self.receive.decrypt_in_place(&[], buffer)?;
-        if self.receive.nonce() % REKEY_INTERVAL == 0 {
-            self.receive.rekey();
-        }
+        self.after_receive();
+        Ok(len)
+    }
+
+    /// Decrypts `ciphertext || tag` from `ciphertext` into `out` and returns the plaintext
+    /// length; the plaintext is `out[..len]`. `ciphertext` is left untouched.
+    ///
+    /// This is [`TransportCipher::decrypt_in_place`] without the copy a caller would make to
+    /// get a mutable buffer: the cipher reads the ciphertext where it lies (e.g. in the read
+    /// buffer) and writes the plaintext into `out`. `out` is a scratch buffer meant to be
+    /// reused: it grows when shorter than the plaintext and never shrinks, so after the first
+    /// full-size record it is never zero-filled again. Its bytes beyond `len` are left over
+    /// from earlier records.
+    ///
+    /// If the record does not authenticate, the first `ciphertext.len() - 16` bytes of `out`
+    /// are zeroed rather than left holding unauthenticated (or earlier) plaintext. On any
+    /// error the record counter does not advance.
+    pub fn decrypt_to(
+        &mut self,
+        ciphertext: &[u8],
+        out: &mut Vec<u8>,
+    ) -> Result<usize, CipherError> {
+        let len = self.receive.decrypt_to(&[], ciphertext, out)?;
+        self.after_receive();
         Ok(len)
     }
 
@@ -66,9 +90,18 @@ impl TransportCipher {
         self.receive.nonce()
     }
 
+    /// The automatic rekey of the sending direction, after every record sent by any path.
     fn after_send(&mut self) {
         if self.send.nonce() % REKEY_INTERVAL == 0 {
             self.send.rekey();
+        }
+    }
+
+    /// The automatic rekey of the receiving direction, after every record opened by any
+    /// path, so both decryption paths stay in step with the sender's count.
+    fn after_receive(&mut self) {
+        if self.receive.nonce() % REKEY_INTERVAL == 0 {
+            self.receive.rekey();
         }
     }
 
@@ -146,5 +179,32 @@ mod tests {
             b.decrypt_in_place(&mut [0; 20]),
             Err(CipherError::NonceExhausted)
         );
+    }
+
+    #[test]
+    fn both_decryption_paths_share_the_count_and_the_rekeys() {
+        let (mut a, mut b) = pair();
+        a.set_nonces_for_test(REKEY_INTERVAL - 2, 0);
+        b.set_nonces_for_test(0, REKEY_INTERVAL - 2);
+        let mut out = Vec::new();
+        for i in 0..6u32 {
+            let mut record = Vec::new();
+            a.encrypt(&i.to_be_bytes(), &mut record).unwrap();
+            let plaintext = if i % 2 == 0 {
+                let len = b.decrypt_to(&record, &mut out).unwrap();
+                &out[..len]
+            } else {
+                let len = b.decrypt_in_place(&mut record).unwrap();
+                &record[..len]
+            };
+            assert_eq!(plaintext, i.to_be_bytes());
+        }
+        assert_eq!(b.records_received(), REKEY_INTERVAL + 4);
+        // A failure does not count, on this path either.
+        let mut record = Vec::new();
+        a.encrypt(b"x", &mut record).unwrap();
+        record[0] ^= 1;
+        assert_eq!(b.decrypt_to(&record, &mut out), Err(CipherError::Decrypt));
+        assert_eq!(b.records_received(), REKEY_INTERVAL + 4);
     }
 }

@@ -11,6 +11,10 @@
 //! |---|---|
 //! | [`SwitchboardHandshake`] | [`DhFloor`] (6 X25519 DH + 2 key generations), [`SnowHandshake`] |
 //! | [`RecordPath`] (`seal_record` + `RecordDecoder`) | [`AeadFloor`] (raw `aes-gcm` in place) |
+//! | [`ConnThroughput`] (two `Connection`s: 1 MiB, 64 × 1 KiB, 64 B messages) | [`AeadFloor`] |
+//!
+//! [`ConnectionSetup`] builds established, idle `Connection` pairs: the throughput workloads
+//! run on one, and `perf-report` counts the heap a thousand of them hold.
 //!
 //! The machines are noisy, so only ratios between a pair measured in the same run are
 //! meaningful; absolute numbers are context.
@@ -22,14 +26,20 @@
 
 use std::hint::black_box;
 use std::net::SocketAddr;
+use std::sync::Arc;
 
 use aes_gcm::aead::{AeadInOut, KeyInit, inout::InOutBuf};
 use aes_gcm::{Aes256Gcm, Nonce, Tag};
+use bytes::Bytes;
 use rand_chacha::ChaCha20Rng;
 use rand_core::{Rng, SeedableRng};
+use switchboard::connection::{Connection, Event};
 use switchboard::handshake::{Established, Handshake, PROLOGUE};
 use switchboard::record::{HEADER, MAX_PLAINTEXT_LEN, RecordDecoder, seal_record};
-use switchboard::{ChannelInfo, Keypair, NodeInfo, TransportCipher};
+use switchboard::{
+    ChannelConfig, ChannelId, ChannelInfo, ConnectionConfig, Instant, Keypair, NodeInfo, SendError,
+    TransportCipher,
+};
 use x25519_dalek::{PublicKey as DhPublic, StaticSecret};
 
 /// Network id both benchmark nodes belong to.
@@ -577,6 +587,371 @@ pub fn record_mb_per_s(records: u64, seconds: f64) -> f64 {
     records as f64 * RECORD_PAYLOAD_LEN as f64 / seconds / 1e6
 }
 
+/// Length of the messages of [`ConnThroughput::large`]: 1 MiB, as large as a channel's
+/// default receive window, so each message spans 17 records.
+pub const LARGE_MESSAGE_LEN: usize = 1 << 20;
+/// Length of the messages of [`ConnThroughput::mux`].
+pub const MUX_MESSAGE_LEN: usize = 1024;
+/// Channels of [`ConnThroughput::mux`]: as many as a `NodeInfo` may list.
+pub const MUX_CHANNELS: u16 = 64;
+/// Length of the messages of [`ConnThroughput::small`].
+pub const SMALL_MESSAGE_LEN: usize = 64;
+
+/// Bytes of messages the throughput workloads keep sent but not yet delivered: four records'
+/// worth, so every record the sender writes is full, while the queues (and what the
+/// benchmark touches) stay small. Large messages are kept two deep instead.
+const IN_FLIGHT_BYTES: usize = 4 * RECORD_PAYLOAD_LEN;
+
+/// Capacity of the throughput workloads' wire buffer: one full record and the receiver's
+/// CREDIT records. Below glibc's 128 KiB mmap threshold on purpose, so it does not share the
+/// page offset of the mmapped 1 MiB messages (see [`PayloadPlacement`] for why that would
+/// matter).
+const WIRE_CAPACITY: usize = HEADER + RECORD_PAYLOAD_LEN + 16 + 4096;
+
+/// The time of every call in the connection workloads. No timer is ever handled, so no
+/// PING joins the data.
+const NOW: Instant = Instant::ZERO;
+
+/// What it takes to connect two benchmark `Connection`s: the shared `ConnectionConfig`, the
+/// key pairs and `NodeInfo`s ([`Peers`]), with channels `1..=channel_count` configured and
+/// listed on both ends so every one of them opens.
+pub struct ConnectionSetup {
+    config: Arc<ConnectionConfig>,
+    peers: Peers,
+    channels: Vec<ChannelId>,
+}
+
+impl ConnectionSetup {
+    /// Keys from `seed`; channels `1..=channel_count` with the default [`ChannelConfig`]
+    /// (1 MiB receive window, 1 MiB / 1024-message send queue).
+    ///
+    /// # Panics
+    /// If `channel_count` is 0 or more than a `NodeInfo` may list.
+    pub fn new(seed: u64, channel_count: u16) -> Self {
+        assert!(
+            (1..=switchboard::MAX_CHANNELS).contains(&usize::from(channel_count)),
+            "1..={} channels",
+            switchboard::MAX_CHANNELS
+        );
+        let mut rng = seeded_rng(seed);
+        let mut peers = Peers::new(&mut rng);
+        let channels: Vec<ChannelId> = (1..=channel_count).collect();
+        for info in [&mut peers.dialer_info, &mut peers.listener_info] {
+            info.channels = channels
+                .iter()
+                .map(|&id| ChannelInfo {
+                    id,
+                    protocol: "bench".into(),
+                    version: 1,
+                })
+                .collect();
+        }
+        let config =
+            ConnectionConfig::new(channels.iter().map(|&id| ChannelConfig::new(id)).collect());
+        ConnectionSetup {
+            config: Arc::new(config),
+            peers,
+            channels,
+        }
+    }
+
+    /// The channel ids, ascending.
+    pub fn channels(&self) -> &[ChannelId] {
+        &self.channels
+    }
+
+    /// A new (dialer, listener) pair, connected in memory and run until neither has
+    /// anything left to transmit, every event taken: the handshake, the `Connected` events
+    /// and the first CREDIT records (each channel's window) are behind it. `rng` draws the
+    /// ephemeral keys; `wire` is scratch for the bytes in flight (left cleared).
+    ///
+    /// # Panics
+    /// If the pair does not end up established with every channel open, or an event other
+    /// than one `Connected` per end appears.
+    pub fn connect(&self, rng: &mut ChaCha20Rng, wire: &mut Vec<u8>) -> (Connection, Connection) {
+        let peers = &self.peers;
+        let mut dialer = Connection::dial(
+            NOW,
+            Arc::clone(&self.config),
+            &peers.dialer,
+            peers.dialer_info.clone(),
+            Some(peers.listener.peer_id()),
+            rng,
+        )
+        .expect("dialer NodeInfo is valid");
+        let mut listener = Connection::accept(
+            NOW,
+            Arc::clone(&self.config),
+            &peers.listener,
+            peers.listener_info.clone(),
+            rng,
+        )
+        .expect("listener NodeInfo is valid");
+        let mut connected = [false; 2];
+        loop {
+            let forth = exchange(&mut dialer, &mut listener, wire);
+            let back = exchange(&mut listener, &mut dialer, wire);
+            for (connection, connected) in
+                [&mut dialer, &mut listener].into_iter().zip(&mut connected)
+            {
+                while let Some(event) = connection.poll_event() {
+                    match event {
+                        Event::Connected { .. } if !*connected => *connected = true,
+                        other => panic!("unexpected event while connecting: {other:?}"),
+                    }
+                }
+            }
+            if !(forth || back) {
+                break;
+            }
+        }
+        wire.clear();
+        assert_eq!(connected, [true, true], "both ends report Connected");
+        assert!(dialer.is_established() && listener.is_established());
+        for &id in &self.channels {
+            assert!(dialer.is_channel_open(id) && listener.is_channel_open(id));
+        }
+        (dialer, listener)
+    }
+}
+
+/// Sends `message` on `channel` from `from` to `to`, then runs the pair until neither has
+/// anything left to transmit, taking every event: the message is delivered, taken, and its
+/// credit is back at the sender. `wire` is scratch (left cleared).
+///
+/// # Panics
+/// If `send` refuses, or `to` does not receive exactly that message, or another event
+/// appears.
+pub fn deliver(
+    from: &mut Connection,
+    to: &mut Connection,
+    channel: ChannelId,
+    message: Bytes,
+    wire: &mut Vec<u8>,
+) {
+    from.send(channel, message.clone())
+        .expect("the channel accepts the message");
+    let mut received = None;
+    loop {
+        let forth = exchange(from, to, wire);
+        let back = exchange(to, from, wire);
+        while let Some(event) = to.poll_event() {
+            match event {
+                Event::Message {
+                    channel: on,
+                    message,
+                } if on == channel && received.is_none() => received = Some(message),
+                other => panic!("unexpected event at the receiver: {other:?}"),
+            }
+        }
+        if let Some(event) = from.poll_event() {
+            panic!("unexpected event at the sender: {event:?}");
+        }
+        if !(forth || back) {
+            break;
+        }
+    }
+    wire.clear();
+    assert!(received == Some(message), "the message arrived intact");
+}
+
+/// Hands everything `from` has to transmit to `to`; returns whether there was anything.
+fn exchange(from: &mut Connection, to: &mut Connection, wire: &mut Vec<u8>) -> bool {
+    wire.clear();
+    while from.poll_transmit(NOW, wire) {}
+    if wire.is_empty() {
+        return false;
+    }
+    to.handle_input(NOW, wire);
+    true
+}
+
+/// Bulk messages through two connected `Connection`s in memory, one thread: the sender's
+/// `send` (a `Bytes` clone, as an application keeping its own copy would pay), framing by the
+/// multiplexer, encryption; the receiver's record reassembly, decryption, frame decoding,
+/// message reassembly and `poll_event`, whose taking of each message returns its credit;
+/// and the CREDIT records going back, which the sender decrypts and applies.
+///
+/// The pipeline never drains: before each record the sender tops its queues up (message `i`
+/// on channel `i mod channels`) as far as they accept, up to four records' worth of messages
+/// not yet delivered (two messages, when they are larger). Each *pump* moves one record from
+/// sender to receiver, takes the receiver's events, and hands back whatever the receiver
+/// then transmits — as an event loop does on each read. [`ConnThroughput::step`] counts
+/// messages delivered, one per call, carrying the surplus of a pump over to the next call.
+pub struct ConnThroughput {
+    sender: Connection,
+    receiver: Connection,
+    channels: Vec<ChannelId>,
+    /// Distinct messages sent in turn on each channel (in the order of `channels`), so
+    /// `verify` can tell them apart and check their order.
+    messages: Vec<Bytes>,
+    /// Where the next message goes: an index into `channels`, one into `messages`.
+    next_channel: usize,
+    next_variant: usize,
+    /// Per channel, which of `messages` must arrive next.
+    expected_variant: Vec<usize>,
+    wire: Vec<u8>,
+    sent: u64,
+    delivered: u64,
+    max_in_flight: u64,
+    /// Messages delivered that `step` has not counted yet.
+    banked: u64,
+}
+
+impl ConnThroughput {
+    /// One channel, [`LARGE_MESSAGE_LEN`]-byte messages.
+    pub fn large(seed: u64) -> Self {
+        Self::new(seed, 1, LARGE_MESSAGE_LEN, 2)
+    }
+
+    /// [`MUX_CHANNELS`] channels, [`MUX_MESSAGE_LEN`]-byte messages round robin.
+    pub fn mux(seed: u64) -> Self {
+        Self::new(seed, MUX_CHANNELS, MUX_MESSAGE_LEN, 4)
+    }
+
+    /// One channel, [`SMALL_MESSAGE_LEN`]-byte messages.
+    pub fn small(seed: u64) -> Self {
+        Self::new(seed, 1, SMALL_MESSAGE_LEN, 4)
+    }
+
+    /// A connected pair with `channel_count` channels sending `message_len`-byte messages,
+    /// `variants` distinct ones in turn on each channel.
+    ///
+    /// # Panics
+    /// If `message_len` is below 8 (each variant carries its number) or `variants` is 0.
+    pub fn new(seed: u64, channel_count: u16, message_len: usize, variants: usize) -> Self {
+        assert!(message_len >= 8 && variants > 0);
+        let setup = ConnectionSetup::new(seed, channel_count);
+        let mut rng = seeded_rng(seed.wrapping_add(1));
+        let mut wire = Vec::with_capacity(WIRE_CAPACITY);
+        let (sender, receiver) = setup.connect(&mut rng, &mut wire);
+        let messages = (0..variants)
+            .map(|variant| {
+                let mut message: Vec<u8> = (0..message_len)
+                    .map(|i| ((i + 17 * variant) % 251) as u8)
+                    .collect();
+                message[..8].copy_from_slice(&(variant as u64).to_be_bytes());
+                Bytes::from(message)
+            })
+            .collect();
+        let max_in_flight = (IN_FLIGHT_BYTES / message_len).max(2) as u64;
+        ConnThroughput {
+            sender,
+            receiver,
+            expected_variant: vec![0; setup.channels().len()],
+            channels: setup.channels,
+            messages,
+            next_channel: 0,
+            next_variant: 0,
+            wire,
+            sent: 0,
+            delivered: 0,
+            max_in_flight,
+            banked: 0,
+        }
+    }
+
+    /// Bytes per message.
+    pub fn message_len(&self) -> usize {
+        self.messages[0].len()
+    }
+
+    /// Delivers one message (on average: a pump delivers a record's worth, and the surplus
+    /// is counted by the next calls).
+    pub fn step(&mut self) {
+        while self.banked == 0 {
+            self.banked = self.pump(false);
+        }
+        self.banked -= 1;
+    }
+
+    /// Sends as many messages as the queues accept, up to `max_in_flight` undelivered.
+    fn top_up(&mut self) {
+        while self.sent - self.delivered < self.max_in_flight {
+            let channel = self.channels[self.next_channel];
+            let message = self.messages[self.next_variant].clone();
+            match self.sender.send(channel, message) {
+                Ok(()) => {}
+                Err(SendError::Full(_)) => break,
+                Err(error) => panic!("send on channel {channel} refused: {error}"),
+            }
+            self.sent += 1;
+            self.next_channel += 1;
+            if self.next_channel == self.channels.len() {
+                self.next_channel = 0;
+                self.next_variant = (self.next_variant + 1) % self.messages.len();
+            }
+        }
+    }
+
+    /// One record from sender to receiver, the receiver's events, its answer back. Returns
+    /// the messages delivered; with `check`, compares each with what was sent.
+    fn pump(&mut self, check: bool) -> u64 {
+        self.top_up();
+        self.wire.clear();
+        let wrote = self.sender.poll_transmit(NOW, &mut self.wire);
+        let mut delivered = 0;
+        if wrote {
+            self.receiver.handle_input(NOW, black_box(&self.wire));
+            while let Some(event) = self.receiver.poll_event() {
+                let Event::Message { channel, message } = event else {
+                    panic!("unexpected event at the receiver: {event:?}");
+                };
+                let index = usize::from(channel) - 1;
+                let variant = self.expected_variant[index];
+                if check {
+                    assert_eq!(self.channels[index], channel);
+                    assert!(
+                        message == self.messages[variant],
+                        "message on channel {channel} is not variant {variant}"
+                    );
+                }
+                self.expected_variant[index] = (variant + 1) % self.messages.len();
+                black_box(&message);
+                delivered += 1;
+            }
+        }
+        let answered = exchange(&mut self.receiver, &mut self.sender, &mut self.wire);
+        if let Some(event) = self.sender.poll_event() {
+            panic!("unexpected event at the sender: {event:?}");
+        }
+        assert!(wrote || answered, "the pair stalled");
+        self.delivered += delivered;
+        delivered
+    }
+
+    /// Checks, outside any timed loop, that messages arrive whole, in order, on the channel
+    /// they were sent on — at least one more round of variants than there are per channel —
+    /// and that the sender sees them confirmed by the receiver's credit.
+    pub fn verify(&mut self) {
+        let rounds = self.messages.len() as u64 + 1;
+        let target = self.delivered + rounds * self.channels.len() as u64;
+        while self.delivered < target {
+            self.pump(true);
+        }
+        let stats = self.sender.channel_stats();
+        assert_eq!(stats.len(), self.channels.len());
+        let confirmed: u64 = stats.iter().map(|channel| channel.messages_confirmed).sum();
+        assert!(
+            confirmed >= target.saturating_sub(self.max_in_flight),
+            "credit confirms delivery"
+        );
+        let received: u64 = self
+            .receiver
+            .channel_stats()
+            .iter()
+            .map(|channel| channel.bytes_received)
+            .sum();
+        assert_eq!(received, self.delivered * self.message_len() as u64);
+    }
+}
+
+/// Megabytes (10^6 bytes) per second of message payload for `messages` of `len` bytes
+/// delivered in `seconds`.
+pub fn message_mb_per_s(messages: u64, len: usize, seconds: f64) -> f64 {
+    messages as f64 * len as f64 / seconds / 1e6
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -590,6 +965,36 @@ mod tests {
         AeadFloor::new(3).verify();
         for placement in [PayloadPlacement::Apart, PayloadPlacement::PageAliased] {
             RecordPath::new(4, placement).verify(placement);
+        }
+        let setup = ConnectionSetup::new(9, 2);
+        let mut wire = Vec::new();
+        let (mut dialer, mut listener) = setup.connect(&mut seeded_rng(10), &mut wire);
+        deliver(
+            &mut dialer,
+            &mut listener,
+            2,
+            Bytes::from_static(b"ping"),
+            &mut wire,
+        );
+        deliver(
+            &mut listener,
+            &mut dialer,
+            1,
+            Bytes::from_static(b"pong"),
+            &mut wire,
+        );
+        for mut workload in [
+            ConnThroughput::large(6),
+            ConnThroughput::mux(7),
+            ConnThroughput::small(8),
+        ] {
+            workload.verify();
+            // The timed path too (a few MiB: the core is unoptimized here), then the
+            // content check again.
+            for _ in 0..(4 << 20) / workload.message_len() {
+                workload.step();
+            }
+            workload.verify();
         }
     }
 }

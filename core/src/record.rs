@@ -184,17 +184,15 @@ impl RecordDecoder {
             self.record.clear();
             self.returned = false;
         }
-        // (Not a let chain: the crate's MSRV, 1.85, predates them.)
-        if self.record.buffered() == 0 {
-            if let Some((ciphertext, rest)) = whole_record(input) {
-                // The record is consumed whether or not it authenticates, as on the
-                // buffering path. On failure the storage holds no plaintext, and it is
-                // never returned.
-                *input = rest;
-                let storage = self.record.clear_to_scratch();
-                let len = cipher.decrypt_to(ciphertext, storage)?;
-                return Ok(Some(storage.get(..len).unwrap_or_default()));
-            }
+        if self.record.buffered() == 0
+            && let Some((ciphertext, rest)) = whole_record(input)
+        {
+            // The record is consumed whether or not it authenticates, as on the buffering
+            // path. On failure the storage holds no plaintext, and it is never returned.
+            *input = rest;
+            let storage = self.record.clear_to_scratch();
+            let len = cipher.decrypt_to(ciphertext, storage)?;
+            return Ok(Some(storage.get(..len).unwrap_or_default()));
         }
         let complete = self
             .record

@@ -143,7 +143,7 @@ fn sides<'a>(
     initiator: &'a mut NoiseXx,
     responder: &'a mut NoiseXx,
 ) -> (&'a mut NoiseXx, &'a mut NoiseXx) {
-    if index % 2 == 0 {
+    if index.is_multiple_of(2) {
         (initiator, responder)
     } else {
         (responder, initiator)

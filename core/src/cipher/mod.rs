@@ -92,7 +92,7 @@ impl TransportCipher {
 
     /// The automatic rekey of the sending direction, after every record sent by any path.
     fn after_send(&mut self) {
-        if self.send.nonce() % REKEY_INTERVAL == 0 {
+        if self.send.nonce().is_multiple_of(REKEY_INTERVAL) {
             self.send.rekey();
         }
     }
@@ -100,7 +100,7 @@ impl TransportCipher {
     /// The automatic rekey of the receiving direction, after every record opened by any
     /// path, so both decryption paths stay in step with the sender's count.
     fn after_receive(&mut self) {
-        if self.receive.nonce() % REKEY_INTERVAL == 0 {
+        if self.receive.nonce().is_multiple_of(REKEY_INTERVAL) {
             self.receive.rekey();
         }
     }

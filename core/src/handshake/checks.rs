@@ -126,13 +126,13 @@ pub(crate) fn check_peer(
     if remote_id == local.id {
         return Err(HandshakeError::SelfConnection);
     }
-    if let Some(expected) = local.expected_peer {
-        if expected != remote_id {
-            return Err(HandshakeError::UnexpectedIdentity {
-                expected,
-                actual: remote_id,
-            });
-        }
+    if let Some(expected) = local.expected_peer
+        && expected != remote_id
+    {
+        return Err(HandshakeError::UnexpectedIdentity {
+            expected,
+            actual: remote_id,
+        });
     }
     if remote.version.major != local.info.version.major {
         return Err(HandshakeError::IncompatibleVersion {

@@ -17,7 +17,7 @@ pub fn hex(bytes: &[u8]) -> String {
 /// The bytes of a hex string; panics (with the offending text) on anything but even-length
 /// hex, since a malformed constant is a bug in the test itself.
 pub fn unhex(text: &str) -> Vec<u8> {
-    assert!(text.len() % 2 == 0, "odd-length hex: {text:?}");
+    assert!(text.len().is_multiple_of(2), "odd-length hex: {text:?}");
     (0..text.len())
         .step_by(2)
         .map(|at| {

@@ -463,26 +463,33 @@ pub fn payload() -> Vec<u8> {
 
 /// Where [`RecordPath`] puts its payload relative to its output buffer, in page offsets.
 ///
-/// This matters more than it should: on this machine (AMD EPYC, glibc 2.36) `memcpy` of
-/// 64 KiB runs at ~55 GB/s, except when `(dst - src) mod 4096` is 1..=15, where glibc's
-/// `rep movsb` path drops to ~3.5 GB/s. `seal_record` copies the plaintext to 2 bytes past
-/// the start of a record (after its header), so a payload and an output buffer that share a
-/// page offset land exactly there. Left to the allocator, the benchmark's layout — and its
-/// result — would change with unrelated allocations, so the layout is chosen explicitly.
+/// This mattered more than it should while `seal_record` copied the plaintext into the
+/// record: on the AMD EPYC machine (glibc 2.36) where it was found, `memcpy` of 64 KiB ran at
+/// ~55 GB/s, except when `(dst - src) mod 4096` was 1..=15, where glibc's `rep movsb` path
+/// dropped to ~3.5 GB/s — and the copy went to 2 bytes past the start of a record (after its
+/// header), so a payload and an output buffer sharing a page offset landed exactly there.
+///
+/// `seal_record` no longer copies: the cipher reads the payload and writes the ciphertext
+/// 2 bytes past the record's start, so the placement now sets the distance between the
+/// cipher's loads and its stores, which a CPU's store-to-load aliasing checks may also see
+/// (4K aliasing). The layout is still chosen explicitly, so that the benchmark's result
+/// does not change with unrelated allocations, and both placements stay measured, so that
+/// a copy creeping back onto the path shows up.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum PayloadPlacement {
     /// Payload and output buffer at unrelated page offsets (half a page apart): the usual
     /// case for two heap buffers, which are 16-byte aligned at unrelated page offsets.
     Apart,
-    /// Payload and output buffer at the same page offset, so the copy runs at
-    /// `(dst - src) mod 4096 == 2`: what two buffers of 128 KiB or more get from glibc
-    /// (each is mmapped at page offset 16), and what two back-to-back 64 KiB heap
-    /// allocations got here.
+    /// Payload and output buffer at the same page offset, so the ciphertext is written at
+    /// `(dst - src) mod 4096 == 2` from the plaintext it is read from: what two buffers of
+    /// 128 KiB or more get from glibc (each is mmapped at page offset 16), and what two
+    /// back-to-back 64 KiB heap allocations got there.
     PageAliased,
 }
 
 impl PayloadPlacement {
-    /// The `(dst - src) mod 4096` of the plaintext copy in `seal_record`.
+    /// The `(dst - src) mod 4096` between a payload byte and its ciphertext byte in the
+    /// record `seal_record` writes (formerly the distance of its plaintext copy).
     pub fn copy_distance(self) -> usize {
         match self {
             PayloadPlacement::Apart => HEADER + 2048,
@@ -498,8 +505,13 @@ const PAGE: usize = 4096;
 /// reassembling and opening it from the wire bytes.
 ///
 /// This is the per-record work of a bulk transfer, sender and receiver in one thread;
-/// compare it with [`AeadFloor`] to see what framing and buffering cost on top of AES-GCM
-/// (two 64 KiB copies: the plaintext into the record, the record into the decoder).
+/// compare it with [`AeadFloor`] to see what framing and buffering cost on top of AES-GCM.
+/// Neither side copies the 64 KiB: the sender encrypts from the payload straight into the
+/// record (after zero-filling its room, a write-only pass), and the decoder, handed the
+/// whole record at once as a large read would, decrypts from the wire bytes straight into
+/// its own reused buffer. What remains on top of the floor is that zero-fill, the
+/// out-of-place cipher passes touching two buffers instead of one, and per-record
+/// bookkeeping.
 pub struct RecordPath {
     sender: TransportCipher,
     receiver: TransportCipher,

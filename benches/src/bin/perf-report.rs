@@ -376,7 +376,8 @@ fn main() {
             mux_throughput.step();
         }),
         // Context, not a headline: the same records with the payload at the output
-        // buffer's page offset, which trips a slow `memcpy` path (see PayloadPlacement).
+        // buffer's page offset, which tripped a slow `memcpy` path while the record layer
+        // copied the payload (see PayloadPlacement).
         Workload::new("record_page_aliased", record_mb_per_s, || {
             black_box(aliased_record_path.seal_open());
         }),
@@ -490,8 +491,9 @@ fn report(
         "record_placement": format!(
             "record_seal_open: payload and output buffer at unrelated page offsets \
              ((dst - src) mod 4096 = {}); record_seal_open_page_aliased: at the same page \
-             offset ((dst - src) mod 4096 = {}), where glibc's memcpy is ~16x slower on \
-             AMD (see PayloadPlacement in benches/src/lib.rs)",
+             offset ((dst - src) mod 4096 = {}), where glibc's memcpy was ~16x slower on \
+             AMD while seal_record copied the payload; it now encrypts it out of place \
+             (see PayloadPlacement in benches/src/lib.rs)",
             PayloadPlacement::Apart.copy_distance(),
             PayloadPlacement::PageAliased.copy_distance()
         ),

@@ -1,5 +1,6 @@
 //! An established, idle `Connection` holds at most 3 KiB of heap, its cipher states and the
-//! `Connection` itself included: buffers are allocated on demand and released when drained.
+//! `Connection` itself included: buffers are allocated on demand, the input buffer is
+//! released when drained, and queue buffers at the first timer after they drained.
 
 mod common;
 
@@ -61,6 +62,10 @@ fn an_idle_established_connection_holds_at_most_3_kib() {
             .unwrap();
         pair.drive();
         assert_eq!(pair.listener.messages(1).len(), 1);
+        // Idle: the next timer (the first PING) lets go of drained buffers.
+        let deadline = pair.now + std::time::Duration::from_secs(60);
+        assert!(pair.advance_to_timeout(deadline));
+        pair.drive();
         let Pair {
             dialer, listener, ..
         } = pair;

@@ -1,5 +1,6 @@
 //! What a connection tells its owner.
 
+use alloc::boxed::Box;
 use alloc::string::String;
 
 use bytes::Bytes;
@@ -17,8 +18,9 @@ pub enum Event {
     Connected {
         /// The peer's identity.
         peer: PeerId,
-        /// What the peer said about itself.
-        info: NodeInfo,
+        /// What the peer said about itself (boxed: events stay small, and messages are the
+        /// events that are many).
+        info: Box<NodeInfo>,
     },
     /// A complete message. Taking it from `poll_event` returns its credit to the peer, which
     /// confirms it to the sender.
@@ -29,7 +31,7 @@ pub enum Event {
         message: Bytes,
     },
     /// The connection ended; the last event.
-    Closed(Closed),
+    Closed(Box<Closed>),
 }
 
 /// Which end ended the connection.

@@ -312,12 +312,20 @@ impl Connection {
                 DisconnectReason::Timeout,
                 String::from("handshake timed out"),
             )),
-            State::Established(session) => session.keepalive.handle_timeout(now).err().map(|_| {
-                End::Local(
-                    DisconnectReason::Timeout,
-                    String::from("peer silent past the pong timeout"),
-                )
-            }),
+            State::Established(session) => {
+                // Timers fire at most every ping interval: a good moment to let go of
+                // buffers that stayed drained, without churning them under load.
+                session.mux.release_idle_buffers();
+                if self.events.is_empty() {
+                    self.events = VecDeque::new();
+                }
+                session.keepalive.handle_timeout(now).err().map(|_| {
+                    End::Local(
+                        DisconnectReason::Timeout,
+                        String::from("peer silent past the pong timeout"),
+                    )
+                })
+            }
             _ => None,
         };
         if let Some(end) = end {
@@ -387,11 +395,7 @@ impl Connection {
     /// The next event. Taking a [`Event::Message`] returns its credit to the peer.
     #[must_use]
     pub fn poll_event(&mut self) -> Option<Event> {
-        let Some(event) = self.events.pop_front() else {
-            // Drained: an idle connection keeps no event buffer.
-            self.events = VecDeque::new();
-            return None;
-        };
+        let event = self.events.pop_front()?;
         if let Event::Message { channel, message } = &event
             && let State::Established(session) | State::Closing { session, .. } = &mut self.state
         {
@@ -440,7 +444,7 @@ impl Connection {
         self.stats.established_at = Some(now);
         self.events.push_back(Event::Connected {
             peer: established.peer_id,
-            info: established.info,
+            info: Box::new(established.info),
         });
     }
 
@@ -516,12 +520,12 @@ impl Connection {
         detail: String,
         outcome: SendOutcome,
     ) {
-        self.events.push_back(Event::Closed(Closed {
+        self.events.push_back(Event::Closed(Box::new(Closed {
             reason,
             by,
             detail,
             outcome,
-        }));
+        })));
     }
 }
 

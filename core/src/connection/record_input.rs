@@ -62,7 +62,9 @@ impl RecordInput {
     /// Lets go of the buffer when no partial record is in it, so an idle connection holds
     /// no input memory (records already handed out keep their own share alive).
     pub(super) fn release_if_empty(&mut self) {
-        if self.buffer.is_empty() && self.buffer.capacity() > 0 {
+        // Even at zero capacity an empty buffer may still share (and so keep alive) the
+        // allocation of the last record: replace it whenever it is empty.
+        if self.buffer.is_empty() {
             self.buffer = BytesMut::new();
         }
     }

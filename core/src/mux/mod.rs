@@ -200,6 +200,8 @@ pub(crate) struct Mux {
     channels: Vec<Channel>,
     /// The channel whose round-robin turn it is.
     cursor: usize,
+    /// Index of the channel last looked up by id.
+    last_used: usize,
 }
 
 impl Mux {
@@ -227,18 +229,35 @@ impl Mux {
             .collect();
         channels.sort_by_key(|channel| channel.send.config.id);
         channels.dedup_by_key(|channel| channel.send.config.id);
+        channels.shrink_to_fit();
         Mux {
             channels,
             cursor: 0,
+            last_used: 0,
         }
     }
 
+    /// The open channel `id`. Traffic comes in runs on one channel, so the last channel
+    /// looked up is tried before the binary search.
     fn channel(&mut self, id: ChannelId) -> Option<&mut Channel> {
-        let index = self
+        let cached = self
             .channels
-            .binary_search_by_key(&id, |channel| channel.send.config.id)
-            .ok()?;
-        self.channels.get_mut(index)
+            .get(self.last_used)
+            .is_some_and(|channel| channel.send.config.id == id);
+        if !cached {
+            self.last_used = self
+                .channels
+                .binary_search_by_key(&id, |channel| channel.send.config.id)
+                .ok()?;
+        }
+        self.channels.get_mut(self.last_used)
+    }
+
+    /// Lets go of drained queue buffers (called when the connection is idle).
+    pub(crate) fn release_idle_buffers(&mut self) {
+        for channel in &mut self.channels {
+            channel.send.release_idle_buffers();
+        }
     }
 
     pub(crate) fn is_open(&self, id: ChannelId) -> bool {

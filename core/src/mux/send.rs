@@ -139,10 +139,6 @@ impl SendChannel {
             self.unconfirmed.push_back(message);
         }
         self.head_written = 0;
-        if self.queue.is_empty() {
-            // Drained: an idle channel keeps no queue buffer.
-            self.queue = VecDeque::new();
-        }
     }
 
     /// A CREDIT frame from the peer: the first announces its window, later ones return the
@@ -164,9 +160,6 @@ impl SendChannel {
             self.unconfirmed.pop_front();
             self.stats.messages_confirmed = self.stats.messages_confirmed.saturating_add(1);
         }
-        if self.unconfirmed.is_empty() {
-            self.unconfirmed = VecDeque::new();
-        }
         // Credit is only ever returned for whole messages we wrote: more than that means the
         // peer's accounting and ours disagree.
         if self.returned > 0 && self.unconfirmed.is_empty() {
@@ -184,6 +177,16 @@ impl SendChannel {
             core::mem::take(&mut self.queue),
             core::mem::take(&mut self.unconfirmed),
         )
+    }
+
+    /// Lets go of queue buffers that are empty, so an idle channel holds no heap.
+    pub(super) fn release_idle_buffers(&mut self) {
+        if self.queue.is_empty() {
+            self.queue = VecDeque::new();
+        }
+        if self.unconfirmed.is_empty() {
+            self.unconfirmed = VecDeque::new();
+        }
     }
 
     pub(super) fn stats(&self) -> ChannelStats {

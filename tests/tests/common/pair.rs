@@ -70,7 +70,7 @@ impl End {
     /// The `Closed` event, if taken.
     pub fn closed(&self) -> Option<&Closed> {
         self.events.iter().find_map(|event| match event {
-            Event::Closed(closed) => Some(closed),
+            Event::Closed(closed) => Some(closed.as_ref()),
             _ => None,
         })
     }

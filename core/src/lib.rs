@@ -48,6 +48,7 @@ extern crate std;
 mod channel;
 pub mod cipher;
 pub mod connection;
+pub mod dial_queue;
 mod disconnect;
 pub mod frame;
 pub mod handshake;

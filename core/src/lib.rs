@@ -58,6 +58,7 @@ mod length_prefix;
 mod mux;
 mod net_address;
 mod node_info;
+pub mod peer_set;
 pub mod record;
 mod time;
 mod varint;

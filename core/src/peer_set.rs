@@ -1,0 +1,428 @@
+//! The peer set's policies: connection limits, per-address limits, the network allow-list,
+//! bans with expiry, and the trusted and persistent exemptions.
+//!
+//! It holds counts and lists only; the [`Node`](crate::node::Node) asks it before admitting
+//! a socket or a handshaken peer and tells it when connections come and go.
+
+use alloc::collections::{BTreeMap, BTreeSet};
+use alloc::vec::Vec;
+use core::fmt;
+use core::net::IpAddr;
+
+use crate::disconnect::DisconnectReason;
+use crate::identity::PeerId;
+use crate::time::Instant;
+
+/// Connection limits, with the defaults of SPEC §4.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Limits {
+    /// Established inbound peers (trusted peers may exceed it). Default 40.
+    pub max_inbound: usize,
+    /// Established outbound peers (persistent peers may exceed it). Default 10.
+    pub max_outbound: usize,
+    /// Connections in the handshake, both directions. Default 50.
+    pub max_pending_handshakes: usize,
+    /// Inbound connections from one IP address. Default 2.
+    pub max_inbound_per_ip: usize,
+    /// Inbound connections from one subnet (/24 IPv4, /64 IPv6). Default 8.
+    pub max_inbound_per_subnet: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_inbound: 40,
+            max_outbound: 10,
+            max_pending_handshakes: 50,
+            max_inbound_per_ip: 2,
+            max_inbound_per_subnet: 8,
+        }
+    }
+}
+
+/// Why an accepted socket was refused before any handshake.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Refused {
+    /// Too many connections are in the handshake.
+    PendingHandshakes,
+    /// Too many inbound connections from this IP.
+    PerIp,
+    /// Too many inbound connections from this subnet.
+    PerSubnet,
+    /// The address is outside the allowed networks.
+    NotAllowed,
+    /// The address is banned.
+    Banned,
+}
+
+impl fmt::Display for Refused {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Refused::PendingHandshakes => "too many pending handshakes",
+            Refused::PerIp => "too many connections from this IP",
+            Refused::PerSubnet => "too many connections from this subnet",
+            Refused::NotAllowed => "address outside the allowed networks",
+            Refused::Banned => "address banned",
+        })
+    }
+}
+
+impl core::error::Error for Refused {}
+
+/// A network prefix: an address and how many leading bits of it count.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct IpNet {
+    /// The network address.
+    pub addr: IpAddr,
+    /// Prefix length in bits (at most 32 for IPv4, 128 for IPv6).
+    pub prefix: u8,
+}
+
+impl IpNet {
+    /// Whether `ip` lies inside this network.
+    pub fn contains(&self, ip: IpAddr) -> bool {
+        match (self.addr, ip) {
+            (IpAddr::V4(net), IpAddr::V4(ip)) => prefix_eq(
+                u128::from(net.to_bits()),
+                u128::from(ip.to_bits()),
+                32,
+                self.prefix,
+            ),
+            (IpAddr::V6(net), IpAddr::V6(ip)) => {
+                prefix_eq(net.to_bits(), ip.to_bits(), 128, self.prefix)
+            }
+            _ => false,
+        }
+    }
+}
+
+fn prefix_eq(a: u128, b: u128, width: u32, prefix: u8) -> bool {
+    let prefix = u32::from(prefix).min(width);
+    let shift = width.saturating_sub(prefix);
+    a.checked_shr(shift).unwrap_or(0) == b.checked_shr(shift).unwrap_or(0)
+}
+
+/// The subnet key an inbound address is counted under.
+fn subnet(ip: IpAddr) -> (bool, u128) {
+    match ip {
+        IpAddr::V4(ip) => (false, u128::from(ip.to_bits() >> 8)),
+        IpAddr::V6(ip) => (true, ip.to_bits() >> 64),
+    }
+}
+
+/// Which way a connection was opened.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Direction {
+    /// The peer dialed us.
+    Inbound,
+    /// We dialed the peer.
+    Outbound,
+}
+
+/// Policy state of a node's connections.
+#[derive(Debug, Default)]
+pub struct PeerSet {
+    limits: Limits,
+    allowed: Vec<IpNet>,
+    pending: usize,
+    inbound: usize,
+    outbound: usize,
+    per_ip: BTreeMap<IpAddr, usize>,
+    per_subnet: BTreeMap<(bool, u128), usize>,
+    banned_peers: BTreeMap<PeerId, Instant>,
+    banned_ips: BTreeMap<IpAddr, Instant>,
+    trusted: BTreeSet<PeerId>,
+    persistent: BTreeSet<PeerId>,
+    private: BTreeSet<PeerId>,
+}
+
+impl PeerSet {
+    /// Policies with `limits`, accepting from `allowed` networks (all when empty).
+    pub fn new(limits: Limits, allowed: Vec<IpNet>) -> Self {
+        PeerSet {
+            limits,
+            allowed,
+            ..PeerSet::default()
+        }
+    }
+
+    /// The limits in force.
+    pub fn limits(&self) -> &Limits {
+        &self.limits
+    }
+
+    fn is_allowed(&self, ip: IpAddr) -> bool {
+        self.allowed.is_empty() || self.allowed.iter().any(|net| net.contains(ip))
+    }
+
+    /// Whether `ip` is banned at `now`.
+    pub fn is_ip_banned(&self, now: Instant, ip: IpAddr) -> bool {
+        self.banned_ips.get(&ip).is_some_and(|until| *until > now)
+    }
+
+    /// Whether `peer` is banned at `now`.
+    pub fn is_peer_banned(&self, now: Instant, peer: &PeerId) -> bool {
+        self.banned_peers
+            .get(peer)
+            .is_some_and(|until| *until > now)
+    }
+
+    /// Admits an accepted socket from `ip` into the handshake, counting it.
+    pub fn admit_inbound_socket(&mut self, now: Instant, ip: IpAddr) -> Result<(), Refused> {
+        if !self.is_allowed(ip) {
+            return Err(Refused::NotAllowed);
+        }
+        if self.is_ip_banned(now, ip) {
+            return Err(Refused::Banned);
+        }
+        if self.pending >= self.limits.max_pending_handshakes {
+            return Err(Refused::PendingHandshakes);
+        }
+        if self.per_ip.get(&ip).copied().unwrap_or(0) >= self.limits.max_inbound_per_ip {
+            return Err(Refused::PerIp);
+        }
+        if self.per_subnet.get(&subnet(ip)).copied().unwrap_or(0)
+            >= self.limits.max_inbound_per_subnet
+        {
+            return Err(Refused::PerSubnet);
+        }
+        self.pending = self.pending.saturating_add(1);
+        increment(&mut self.per_ip, ip);
+        increment(&mut self.per_subnet, subnet(ip));
+        Ok(())
+    }
+
+    /// Admits an outbound dial to `ip` into the handshake, counting it.
+    pub fn admit_outbound_socket(&mut self, now: Instant, ip: IpAddr) -> Result<(), Refused> {
+        if !self.is_allowed(ip) {
+            return Err(Refused::NotAllowed);
+        }
+        if self.is_ip_banned(now, ip) {
+            return Err(Refused::Banned);
+        }
+        self.pending = self.pending.saturating_add(1);
+        Ok(())
+    }
+
+    /// Whether an outbound slot is free for a non-persistent peer (pending dials count).
+    pub fn has_outbound_slot(&self, pending_outbound: usize) -> bool {
+        self.outbound.saturating_add(pending_outbound) < self.limits.max_outbound
+    }
+
+    /// A handshake completed with `peer`: admits it as an established peer, or says why not.
+    /// The handshake is no longer pending either way.
+    pub fn admit_peer(
+        &mut self,
+        now: Instant,
+        peer: &PeerId,
+        direction: Direction,
+    ) -> Result<(), DisconnectReason> {
+        self.pending = self.pending.saturating_sub(1);
+        if self.is_peer_banned(now, peer) {
+            return Err(DisconnectReason::Banned);
+        }
+        match direction {
+            Direction::Inbound => {
+                if self.inbound >= self.limits.max_inbound && !self.trusted.contains(peer) {
+                    return Err(DisconnectReason::TooManyPeers);
+                }
+                self.inbound = self.inbound.saturating_add(1);
+            }
+            Direction::Outbound => {
+                if self.outbound >= self.limits.max_outbound && !self.persistent.contains(peer) {
+                    return Err(DisconnectReason::TooManyPeers);
+                }
+                self.outbound = self.outbound.saturating_add(1);
+            }
+        }
+        Ok(())
+    }
+
+    /// A connection ended. `established` says whether it had been admitted by
+    /// [`PeerSet::admit_peer`]; `inbound_ip` is the remote IP of an inbound connection.
+    pub fn release(&mut self, direction: Direction, established: bool, inbound_ip: Option<IpAddr>) {
+        if established {
+            match direction {
+                Direction::Inbound => self.inbound = self.inbound.saturating_sub(1),
+                Direction::Outbound => self.outbound = self.outbound.saturating_sub(1),
+            }
+        } else {
+            self.pending = self.pending.saturating_sub(1);
+        }
+        if let Some(ip) = inbound_ip {
+            decrement(&mut self.per_ip, ip);
+            decrement(&mut self.per_subnet, subnet(ip));
+        }
+    }
+
+    /// Established peers per direction.
+    pub fn counts(&self) -> (usize, usize) {
+        (self.inbound, self.outbound)
+    }
+
+    /// Connections in the handshake.
+    pub fn pending(&self) -> usize {
+        self.pending
+    }
+
+    /// Bans `peer` until `until`.
+    pub fn ban_peer(&mut self, peer: PeerId, until: Instant) {
+        self.banned_peers.insert(peer, until);
+    }
+
+    /// Bans `ip` until `until`.
+    pub fn ban_ip(&mut self, ip: IpAddr, until: Instant) {
+        self.banned_ips.insert(ip, until);
+    }
+
+    /// Forgets bans that expired by `now`.
+    pub fn expire_bans(&mut self, now: Instant) {
+        self.banned_peers.retain(|_, until| *until > now);
+        self.banned_ips.retain(|_, until| *until > now);
+    }
+
+    /// Marks `peer` trusted: admitted above the inbound cap.
+    pub fn add_trusted(&mut self, peer: PeerId) {
+        self.trusted.insert(peer);
+    }
+
+    /// Marks `peer` persistent: exempt from the outbound cap.
+    pub fn add_persistent(&mut self, peer: PeerId) {
+        self.persistent.insert(peer);
+    }
+
+    /// Whether `peer` is persistent.
+    pub fn is_persistent(&self, peer: &PeerId) -> bool {
+        self.persistent.contains(peer)
+    }
+
+    /// Marks `peer` private: never shared with other peers.
+    pub fn add_private(&mut self, peer: PeerId) {
+        self.private.insert(peer);
+    }
+
+    /// Whether `peer` is private.
+    pub fn is_private(&self, peer: &PeerId) -> bool {
+        self.private.contains(peer)
+    }
+
+    /// Whether `peer` is trusted.
+    pub fn is_trusted(&self, peer: &PeerId) -> bool {
+        self.trusted.contains(peer)
+    }
+}
+
+fn increment<K: Ord>(map: &mut BTreeMap<K, usize>, key: K) {
+    let count = map.entry(key).or_default();
+    *count = count.saturating_add(1);
+}
+
+fn decrement<K: Ord>(map: &mut BTreeMap<K, usize>, key: K) {
+    if let Some(count) = map.get_mut(&key) {
+        *count = count.saturating_sub(1);
+        if *count == 0 {
+            map.remove(&key);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use core::net::Ipv4Addr;
+
+    fn ip(a: u8, b: u8, c: u8, d: u8) -> IpAddr {
+        IpAddr::V4(Ipv4Addr::new(a, b, c, d))
+    }
+
+    #[test]
+    fn per_ip_subnet_and_pending_limits_refuse_and_release() {
+        let limits = Limits {
+            max_pending_handshakes: 5,
+            max_inbound_per_ip: 2,
+            max_inbound_per_subnet: 3,
+            ..Limits::default()
+        };
+        let mut set = PeerSet::new(limits, Vec::new());
+        let now = Instant::ZERO;
+        assert_eq!(set.admit_inbound_socket(now, ip(10, 0, 0, 1)), Ok(()));
+        assert_eq!(set.admit_inbound_socket(now, ip(10, 0, 0, 1)), Ok(()));
+        assert_eq!(
+            set.admit_inbound_socket(now, ip(10, 0, 0, 1)),
+            Err(Refused::PerIp)
+        );
+        assert_eq!(set.admit_inbound_socket(now, ip(10, 0, 0, 2)), Ok(()));
+        assert_eq!(
+            set.admit_inbound_socket(now, ip(10, 0, 0, 3)),
+            Err(Refused::PerSubnet)
+        );
+        assert_eq!(set.admit_inbound_socket(now, ip(10, 0, 1, 1)), Ok(()));
+        assert_eq!(set.admit_inbound_socket(now, ip(10, 0, 2, 1)), Ok(()));
+        assert_eq!(
+            set.admit_inbound_socket(now, ip(10, 0, 3, 1)),
+            Err(Refused::PendingHandshakes)
+        );
+        set.release(Direction::Inbound, false, Some(ip(10, 0, 0, 1)));
+        assert_eq!(set.admit_inbound_socket(now, ip(10, 0, 0, 1)), Ok(()));
+    }
+
+    #[test]
+    fn caps_exempt_trusted_and_persistent_peers_and_bans_expire() {
+        let limits = Limits {
+            max_inbound: 1,
+            max_outbound: 1,
+            ..Limits::default()
+        };
+        let mut set = PeerSet::new(limits, Vec::new());
+        let now = Instant::from_nanos(10);
+        let [a, b, c, d] = [1u8, 2, 3, 4].map(|n| PeerId::from_bytes([n; 32]));
+        set.add_trusted(b);
+        set.add_persistent(d);
+        assert_eq!(set.admit_peer(now, &a, Direction::Inbound), Ok(()));
+        assert_eq!(
+            set.admit_peer(now, &c, Direction::Inbound),
+            Err(DisconnectReason::TooManyPeers)
+        );
+        assert_eq!(set.admit_peer(now, &b, Direction::Inbound), Ok(()));
+        assert_eq!(set.admit_peer(now, &c, Direction::Outbound), Ok(()));
+        assert_eq!(
+            set.admit_peer(now, &a, Direction::Outbound),
+            Err(DisconnectReason::TooManyPeers)
+        );
+        assert_eq!(set.admit_peer(now, &d, Direction::Outbound), Ok(()));
+        set.ban_peer(a, Instant::from_nanos(20));
+        assert_eq!(
+            set.admit_peer(now, &a, Direction::Inbound),
+            Err(DisconnectReason::Banned)
+        );
+        assert!(!set.is_peer_banned(Instant::from_nanos(20), &a));
+        set.ban_ip(ip(1, 2, 3, 4), Instant::from_nanos(20));
+        assert_eq!(
+            set.admit_inbound_socket(now, ip(1, 2, 3, 4)),
+            Err(Refused::Banned)
+        );
+        set.expire_bans(Instant::from_nanos(20));
+        assert_eq!(set.admit_inbound_socket(now, ip(1, 2, 3, 4)), Ok(()));
+    }
+
+    #[test]
+    fn the_allow_list_filters_by_prefix() {
+        let allowed = alloc::vec![IpNet {
+            addr: ip(192, 168, 0, 0),
+            prefix: 16,
+        }];
+        let mut set = PeerSet::new(Limits::default(), allowed);
+        assert_eq!(
+            set.admit_inbound_socket(Instant::ZERO, ip(192, 168, 44, 1)),
+            Ok(())
+        );
+        assert_eq!(
+            set.admit_inbound_socket(Instant::ZERO, ip(192, 169, 0, 1)),
+            Err(Refused::NotAllowed)
+        );
+        assert_eq!(
+            set.admit_outbound_socket(Instant::ZERO, ip(8, 8, 8, 8)),
+            Err(Refused::NotAllowed)
+        );
+    }
+}

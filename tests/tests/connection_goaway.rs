@@ -74,3 +74,48 @@ fn closing_during_the_handshake_reports_without_a_goaway() {
         "nothing to send without keys"
     );
 }
+
+/// The dialer reports `Connected` only on the listener's first record, so a listener that
+/// refuses a peer it has just authenticated (a duplicate connection, a full peer set) closes
+/// it without the dialer's application ever seeing it.
+#[test]
+fn a_listener_that_refuses_at_once_is_never_seen_connected_by_the_dialer() {
+    let mut pair = Pair::new(6, vec![ChannelConfig::new(1)]);
+    for _ in 0..3 {
+        pair.transmit(Side::Dialer);
+        pair.deliver(Side::Dialer, usize::MAX);
+        pair.take_events(Side::Listener);
+        if pair.listener.connection.is_established() {
+            break;
+        }
+        pair.transmit(Side::Listener);
+        pair.deliver(Side::Listener, usize::MAX);
+    }
+    assert!(matches!(pair.listener.events.first(), Some(Event::Connected { .. })));
+    assert!(!pair.dialer.connection.is_established(), "not before the listener's first record");
+    pair.listener
+        .connection
+        .close(DisconnectReason::AlreadyConnected, "duplicate");
+    pair.drive();
+    assert_eq!(pair.dialer.events.len(), 1, "{:?}", pair.dialer.events);
+    let closed = pair.dialer.closed().unwrap();
+    assert_eq!((closed.reason, closed.by), (DisconnectReason::AlreadyConnected, ClosedBy::Remote));
+}
+
+#[test]
+fn a_dialer_whose_listener_never_speaks_times_out() {
+    let mut pair = Pair::new(7, vec![ChannelConfig::new(1)]);
+    // Messages 1 and 2 cross; message 3 and everything after it is lost.
+    pair.transmit(Side::Dialer);
+    pair.deliver(Side::Dialer, usize::MAX);
+    pair.transmit(Side::Listener);
+    pair.deliver(Side::Listener, usize::MAX);
+    pair.transmit(Side::Dialer);
+    pair.dialer.outbox.clear();
+    let deadline = pair.dialer.connection.poll_timeout().unwrap();
+    pair.now = deadline;
+    pair.dialer.connection.handle_timeout(deadline);
+    pair.take_events(Side::Dialer);
+    assert_eq!(pair.dialer.events.len(), 1);
+    assert_eq!(pair.dialer.closed().unwrap().reason, DisconnectReason::Timeout);
+}

@@ -104,6 +104,8 @@ pub struct Connection {
     input: RecordInput,
     events: VecDeque<Event>,
     stats: ConnectionStats,
+    /// This end dialed.
+    dialer: bool,
 }
 
 enum State {
@@ -128,6 +130,13 @@ struct Session {
     keepalive: Keepalive,
     /// The end of the handshake (the dialer's message 3), written before any record.
     handshake_tail: Vec<u8>,
+    /// The dialer's peer information, held back until the listener's first record shows the
+    /// listener accepted us (`PROTOCOL.md` §6.6); `None` once connected.
+    awaiting_greeting: Option<Box<NodeInfo>>,
+    /// Whether our first record went out; it is sent even with nothing in it.
+    greeted: bool,
+    /// When the handshake must have completed, the listener's first record included.
+    handshake_deadline: Instant,
 }
 
 /// How processing a record ended the connection.
@@ -148,7 +157,7 @@ impl Connection {
         rng: &mut R,
     ) -> Result<Self, NodeInfoError> {
         let handshake = Handshake::initiator(keypair, local_info, expected_peer, rng)?;
-        Ok(Self::new(now, config, handshake))
+        Ok(Self::new(now, config, handshake, true))
     }
 
     /// The listener's end of an accepted transport connection.
@@ -160,10 +169,15 @@ impl Connection {
         rng: &mut R,
     ) -> Result<Self, NodeInfoError> {
         let handshake = Handshake::responder(keypair, local_info, rng)?;
-        Ok(Self::new(now, config, handshake))
+        Ok(Self::new(now, config, handshake, false))
     }
 
-    fn new(now: Instant, config: Arc<ConnectionConfig>, handshake: Handshake) -> Self {
+    fn new(
+        now: Instant,
+        config: Arc<ConnectionConfig>,
+        handshake: Handshake,
+        dialer: bool,
+    ) -> Self {
         let deadline = now.saturating_add(config.handshake_timeout);
         Connection {
             config,
@@ -174,12 +188,19 @@ impl Connection {
             input: RecordInput::default(),
             events: VecDeque::new(),
             stats: ConnectionStats::default(),
+            dialer,
         }
     }
 
     // ----- getters -----
 
-    /// The peer's identity, once established.
+    /// Whether this end dialed.
+    pub fn is_dialer(&self) -> bool {
+        self.dialer
+    }
+
+    /// The peer's identity, once authenticated (the dialer knows it from message 2, before
+    /// [`Event::Connected`]).
     pub fn peer(&self) -> Option<PeerId> {
         match &self.state {
             State::Established(session) | State::Closing { session, .. } => Some(session.peer),
@@ -187,9 +208,10 @@ impl Connection {
         }
     }
 
-    /// Whether the handshake completed and the connection is not closing.
+    /// Whether the connection is established (the dialer: the listener's first record
+    /// arrived) and not closing: [`Event::Connected`] was emitted and `send` works.
     pub fn is_established(&self) -> bool {
-        matches!(self.state, State::Established(_))
+        matches!(&self.state, State::Established(session) if session.awaiting_greeting.is_none())
     }
 
     /// Whether the connection is over and has nothing left to transmit: the transport can
@@ -201,7 +223,9 @@ impl Connection {
     /// Whether channel `id` is open on this connection (offered by both ends).
     pub fn is_channel_open(&self, id: ChannelId) -> bool {
         match &self.state {
-            State::Established(session) => session.mux.is_open(id),
+            State::Established(session) => {
+                session.awaiting_greeting.is_none() && session.mux.is_open(id)
+            }
             _ => false,
         }
     }
@@ -267,7 +291,25 @@ impl Connection {
                     Ok(len) => {
                         record.truncate(len);
                         self.stats.records_received = self.stats.records_received.saturating_add(1);
-                        session.handle_record(now, record.freeze(), &mut self.events)
+                        let greeting = session.awaiting_greeting.take();
+                        let first_event = self.events.len();
+                        let handled = session.handle_record(now, record.freeze(), &mut self.events);
+                        if let Some(info) = greeting {
+                            // The listener's first record: connected, unless it refused us.
+                            if handled.is_ok() {
+                                self.events.insert(
+                                    first_event,
+                                    Event::Connected {
+                                        peer: session.peer,
+                                        info,
+                                    },
+                                );
+                                self.stats.established_at = Some(now);
+                            } else {
+                                self.events.truncate(first_event);
+                            }
+                        }
+                        handled
                     }
                     Err(error) => Err(End::Local(
                         DisconnectReason::ProtocolError,
@@ -312,6 +354,14 @@ impl Connection {
                 DisconnectReason::Timeout,
                 String::from("handshake timed out"),
             )),
+            State::Established(session)
+                if session.awaiting_greeting.is_some() && now >= session.handshake_deadline =>
+            {
+                Some(End::Local(
+                    DisconnectReason::Timeout,
+                    String::from("handshake timed out waiting for the listener's first record"),
+                ))
+            }
             State::Established(session) => {
                 // Timers fire at most every ping interval: a good moment to let go of
                 // buffers that stayed drained, without churning them under load.
@@ -339,7 +389,9 @@ impl Connection {
     /// transmit first (the queue drains as `poll_transmit` runs).
     pub fn send(&mut self, channel: ChannelId, message: Bytes) -> Result<(), SendError> {
         match &mut self.state {
-            State::Established(session) => session.mux.send(channel, message),
+            State::Established(session) if session.awaiting_greeting.is_none() => {
+                session.mux.send(channel, message)
+            }
             _ => Err(SendError::NotConnected(message)),
         }
     }
@@ -409,7 +461,13 @@ impl Connection {
     pub fn poll_timeout(&self) -> Option<Instant> {
         match &self.state {
             State::Handshaking { deadline, .. } => Some(*deadline),
-            State::Established(session) => Some(session.keepalive.poll_timeout()),
+            State::Established(session) => {
+                let keepalive = session.keepalive.poll_timeout();
+                Some(match session.awaiting_greeting {
+                    Some(_) => keepalive.min(session.handshake_deadline),
+                    None => keepalive,
+                })
+            }
             State::Closing { .. } | State::Closed => None,
         }
     }
@@ -417,8 +475,10 @@ impl Connection {
     // ----- internals -----
 
     fn establish(&mut self, now: Instant) {
-        let State::Handshaking { mut handshake, .. } =
-            core::mem::replace(&mut self.state, State::Closed)
+        let State::Handshaking {
+            mut handshake,
+            deadline,
+        } = core::mem::replace(&mut self.state, State::Closed)
         else {
             return;
         };
@@ -433,19 +493,29 @@ impl Connection {
                 SendOutcome::default(),
             );
         };
-        let session = Session {
+        let info = Box::new(established.info);
+        // The dialer learns that the listener accepted it from the listener's first record;
+        // the listener, having checked the dialer last, is connected now.
+        let mut session = Session {
             cipher: established.cipher,
             peer: established.peer_id,
-            mux: Mux::new(&self.config.channels, &offered, &established.info.channels),
+            mux: Mux::new(&self.config.channels, &offered, &info.channels),
             keepalive: Keepalive::new(now, self.config.ping_interval, self.config.pong_timeout),
             handshake_tail,
+            awaiting_greeting: None,
+            greeted: false,
+            handshake_deadline: deadline,
         };
+        if self.dialer {
+            session.awaiting_greeting = Some(info);
+        } else {
+            self.stats.established_at = Some(now);
+            self.events.push_back(Event::Connected {
+                peer: established.peer_id,
+                info,
+            });
+        }
         self.state = State::Established(Box::new(session));
-        self.stats.established_at = Some(now);
-        self.events.push_back(Event::Connected {
-            peer: established.peer_id,
-            info: Box::new(established.info),
-        });
     }
 
     fn fail_handshake(&mut self, error: HandshakeError) {
@@ -467,6 +537,9 @@ impl Connection {
                     self.config.pong_timeout,
                 ),
                 handshake_tail: Vec::new(),
+                awaiting_greeting: None,
+                greeted: true,
+                handshake_deadline: Instant::MAX,
             };
             self.state = State::Closing {
                 session: Box::new(session),
@@ -544,9 +617,10 @@ impl Session {
             self.handshake_tail = Vec::new();
             return Ok(true);
         }
-        if !self.keepalive.wants_to_write() && !self.mux.wants_to_write() {
+        if self.greeted && !self.keepalive.wants_to_write() && !self.mux.wants_to_write() {
             return Ok(false);
         }
+        self.greeted = true;
         let record = begin_record(out);
         let plaintext_start = out.len();
         self.keepalive.write_frames(now, out);

@@ -57,6 +57,7 @@ mod keepalive;
 mod length_prefix;
 mod mux;
 mod net_address;
+pub mod node;
 mod node_info;
 pub mod peer_set;
 pub mod record;

@@ -209,15 +209,14 @@ impl PeerSet {
         self.outbound.saturating_add(pending_outbound) < self.limits.max_outbound
     }
 
-    /// A handshake completed with `peer`: admits it as an established peer, or says why not.
-    /// The handshake is no longer pending either way.
+    /// A handshake completed with `peer`: admits it as an established peer (no longer
+    /// pending), or says why not (still pending until [`PeerSet::release`]).
     pub fn admit_peer(
         &mut self,
         now: Instant,
         peer: &PeerId,
         direction: Direction,
     ) -> Result<(), DisconnectReason> {
-        self.pending = self.pending.saturating_sub(1);
         if self.is_peer_banned(now, peer) {
             return Err(DisconnectReason::Banned);
         }
@@ -235,6 +234,7 @@ impl PeerSet {
                 self.outbound = self.outbound.saturating_add(1);
             }
         }
+        self.pending = self.pending.saturating_sub(1);
         Ok(())
     }
 

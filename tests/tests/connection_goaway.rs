@@ -91,15 +91,24 @@ fn a_listener_that_refuses_at_once_is_never_seen_connected_by_the_dialer() {
         pair.transmit(Side::Listener);
         pair.deliver(Side::Listener, usize::MAX);
     }
-    assert!(matches!(pair.listener.events.first(), Some(Event::Connected { .. })));
-    assert!(!pair.dialer.connection.is_established(), "not before the listener's first record");
+    assert!(matches!(
+        pair.listener.events.first(),
+        Some(Event::Connected { .. })
+    ));
+    assert!(
+        !pair.dialer.connection.is_established(),
+        "not before the listener's first record"
+    );
     pair.listener
         .connection
         .close(DisconnectReason::AlreadyConnected, "duplicate");
     pair.drive();
     assert_eq!(pair.dialer.events.len(), 1, "{:?}", pair.dialer.events);
     let closed = pair.dialer.closed().unwrap();
-    assert_eq!((closed.reason, closed.by), (DisconnectReason::AlreadyConnected, ClosedBy::Remote));
+    assert_eq!(
+        (closed.reason, closed.by),
+        (DisconnectReason::AlreadyConnected, ClosedBy::Remote)
+    );
 }
 
 #[test]
@@ -117,5 +126,8 @@ fn a_dialer_whose_listener_never_speaks_times_out() {
     pair.dialer.connection.handle_timeout(deadline);
     pair.take_events(Side::Dialer);
     assert_eq!(pair.dialer.events.len(), 1);
-    assert_eq!(pair.dialer.closed().unwrap().reason, DisconnectReason::Timeout);
+    assert_eq!(
+        pair.dialer.closed().unwrap().reason,
+        DisconnectReason::Timeout
+    );
 }

@@ -448,12 +448,20 @@ impl Connection {
     #[must_use]
     pub fn poll_event(&mut self) -> Option<Event> {
         let event = self.events.pop_front()?;
+        // Only while established: a message taken after we closed (or discarded by an owner
+        // that refused the peer) is not confirmed to the sender.
         if let Event::Message { channel, message } = &event
-            && let State::Established(session) | State::Closing { session, .. } = &mut self.state
+            && let State::Established(session) = &mut self.state
         {
             session.mux.handle_taken(*channel, message.len());
         }
         Some(event)
+    }
+
+    /// The event [`Connection::poll_event`] would return next, without taking it (taking a
+    /// message is what returns its credit).
+    pub fn peek_event(&self) -> Option<&Event> {
+        self.events.front()
     }
 
     /// The next deadline at which [`Connection::handle_timeout`] must be called.
@@ -605,6 +613,21 @@ impl Connection {
 /// Room a GOAWAY frame needs: type, code, a 2-byte length and the longest text.
 const MAX_GOAWAY_FRAME: usize = 4 + MAX_GOAWAY_TEXT;
 
+/// A message that is a slice of its decrypted record keeps the whole record alive. Flow
+/// control counts the message, not the record, so a peer could make a 1-byte message hold a
+/// 64 KiB record: a message smaller than half its record is copied out instead. A message
+/// held as a slice is thus at least half of what it holds, and memory stays within twice
+/// what flow control counts.
+fn unpin(message: Bytes, record_start: usize, record_len: usize) -> Bytes {
+    let start = message.as_ptr() as usize;
+    let in_record = start >= record_start && start < record_start.saturating_add(record_len);
+    if in_record && message.len().saturating_mul(2) < record_len {
+        Bytes::copy_from_slice(&message)
+    } else {
+        message
+    }
+}
+
 fn goaway(reason: DisconnectReason, text: String) -> Frame {
     Frame::GoAway { reason, text }
 }
@@ -640,6 +663,8 @@ impl Session {
         events: &mut VecDeque<Event>,
     ) -> Result<(), End> {
         self.keepalive.handle_received();
+        let record_start = record.as_ptr() as usize;
+        let record_len = record.len();
         for frame in FrameReader::new(record) {
             let frame = frame
                 .map_err(|error| End::Local(DisconnectReason::ProtocolError, error.to_string()))?;
@@ -654,6 +679,7 @@ impl Session {
                     .handle_data(channel, first, end, payload)
                     .map(|message| {
                         if let Some(message) = message {
+                            let message = unpin(message, record_start, record_len);
                             events.push_back(Event::Message { channel, message });
                         }
                     }),

@@ -5,6 +5,7 @@
 #![allow(dead_code)]
 
 pub mod pair;
+pub mod rogue;
 
 use switchboard::handshake::{Established, Handshake};
 use switchboard::{ChannelInfo, Keypair, NodeInfo};

@@ -1,6 +1,8 @@
-//! An established, idle `Connection` holds at most 3 KiB of heap, its cipher states and the
-//! `Connection` itself included: buffers are allocated on demand, the input buffer is
-//! released when drained, and queue buffers at the first timer after they drained.
+//! Memory a connection holds, measured with a counting allocator: an established, idle
+//! `Connection` holds at most 3 KiB of heap (its cipher states and the `Connection` itself
+//! included: buffers are allocated on demand, the input buffer is released when drained,
+//! queue buffers at the first timer after they drained); and a peer cannot make undelivered
+//! messages hold more memory than flow control counts for them.
 
 mod common;
 
@@ -8,7 +10,11 @@ use std::alloc::{GlobalAlloc, Layout, System};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicIsize, Ordering};
 
+use bytes::Bytes;
 use common::pair::{Pair, message};
+use common::rogue::RogueDialer;
+use switchboard::frame::Frame;
+use switchboard::record::MAX_PLAINTEXT_LEN;
 use switchboard::{ChannelConfig, Connection, ConnectionConfig};
 
 /// Live heap bytes of the whole test binary.
@@ -38,8 +44,14 @@ static ALLOCATOR: Counting = Counting;
 
 const BUDGET: usize = 3 * 1024;
 
+/// The allocator counts the whole process: the tests take turns.
+static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
 #[test]
 fn an_idle_established_connection_holds_at_most_3_kib() {
+    let _turn = ONE_AT_A_TIME
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
     const PAIRS: usize = 200;
     let mut kept: Vec<Connection> = Vec::with_capacity(2 * PAIRS);
     // One configuration for every connection, as a node has.
@@ -85,4 +97,45 @@ fn an_idle_established_connection_holds_at_most_3_kib() {
         "{per_connection} bytes per idle connection"
     );
     assert!(kept.iter().all(Connection::is_established));
+}
+
+/// Each record carries a 1-byte message padded to a full record with PINGs. Were the message
+/// a slice of its record, every undelivered one would hold 64 KiB while its window cost is 65
+/// bytes: a thousandfold amplification. Small messages are copied out of their record, so the
+/// memory held stays within twice the receive buffer bound.
+#[test]
+fn tiny_messages_in_padded_records_hold_no_more_than_flow_control_counts() {
+    let _turn = ONE_AT_A_TIME
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
+    let channel = ChannelConfig {
+        receive_window: 1 << 20,
+        ..ChannelConfig::new(1)
+    };
+    let bound = channel.receive_buffer_bound() as isize;
+    let mut rogue = RogueDialer::connect(channel);
+    let mut frames = vec![Frame::Data {
+        channel: 1,
+        first: Some(1),
+        end: true,
+        payload: Bytes::from_static(b"x"),
+    }];
+    let mut padded = 1 + 1 + 1 + 1 + 1 + 1;
+    while padded + 9 <= MAX_PLAINTEXT_LEN {
+        frames.push(Frame::Ping(0));
+        padded += 9;
+    }
+    let before = LIVE.load(Ordering::SeqCst);
+    // The window admits 1 MiB / 65 ≈ 16,000 of them; 300 held as slices would be 19 MB.
+    for _ in 0..300 {
+        rogue.send_frames(&frames);
+    }
+    let held = LIVE.load(Ordering::SeqCst) - before;
+    assert!(rogue.listener.is_established(), "a conforming peer");
+    assert_eq!(rogue.listener.buffered_bytes(), 300);
+    eprintln!("300 undelivered 1-byte messages hold {held} bytes (bound {bound})");
+    assert!(
+        held < 2 * bound,
+        "{held} bytes held for 300 bytes of messages"
+    );
 }

@@ -1,0 +1,83 @@
+//! What a node is configured with.
+
+use alloc::string::String;
+use alloc::vec::Vec;
+use core::net::SocketAddr;
+use core::time::Duration;
+
+use crate::channel::ChannelConfig;
+use crate::connection::ConnectionConfig;
+use crate::dial_queue::DialConfig;
+use crate::identity::PeerId;
+use crate::net_address::NetAddress;
+use crate::node_info::ChannelInfo;
+use crate::peer_set::{IpNet, Limits};
+
+/// A node's configuration. [`NodeConfig::new`] gives the defaults of SPEC §4.
+///
+/// ```
+/// use switchboard::node::NodeConfig;
+/// use switchboard::{ChannelConfig, ChannelInfo};
+///
+/// let mut config = NodeConfig::new("mainnet", "my-app/1.0");
+/// config.add_channel(ChannelInfo { id: 1, protocol: "blocks".into(), version: 1 }, ChannelConfig::new(1));
+/// config.limits.max_outbound = 8;
+/// assert_eq!(config.limits.max_inbound, 40);
+/// ```
+#[derive(Clone, Debug)]
+pub struct NodeConfig {
+    /// Network id: nodes of other networks are refused.
+    pub network: String,
+    /// Software name and version, told to peers.
+    pub agent: String,
+    /// Where this node accepts connections, told to peers.
+    pub listen_addr: Option<SocketAddr>,
+    /// Channels offered (advertised in the `NodeInfo`).
+    pub channels: Vec<ChannelInfo>,
+    /// Per-channel limits and connection timers.
+    pub connection: ConnectionConfig,
+    /// Peer limits.
+    pub limits: Limits,
+    /// Networks connections may come from or go to; empty allows all.
+    pub allowed_networks: Vec<IpNet>,
+    /// Dial pacing and backoff.
+    pub dial: DialConfig,
+    /// Peers kept connected: redialed forever with backoff, exempt from the outbound cap.
+    pub persistent_peers: Vec<NetAddress>,
+    /// Peers never shared with other peers.
+    pub private_peers: Vec<PeerId>,
+    /// Peers admitted above the inbound cap.
+    pub trusted_peers: Vec<PeerId>,
+    /// How long a peer may keep refusing broadcasts (its queue full) before it is reported
+    /// as slow and disconnected. Default 10 s.
+    pub slow_peer_timeout: Duration,
+    /// How long a peer that broke the protocol is banned. Default 10 min.
+    pub violation_ban: Duration,
+}
+
+impl NodeConfig {
+    /// A node of `network` running `agent`, with no channels yet and default policies.
+    pub fn new(network: impl Into<String>, agent: impl Into<String>) -> Self {
+        NodeConfig {
+            network: network.into(),
+            agent: agent.into(),
+            listen_addr: None,
+            channels: Vec::new(),
+            connection: ConnectionConfig::new(Vec::new()),
+            limits: Limits::default(),
+            allowed_networks: Vec::new(),
+            dial: DialConfig::default(),
+            persistent_peers: Vec::new(),
+            private_peers: Vec::new(),
+            trusted_peers: Vec::new(),
+            slow_peer_timeout: Duration::from_secs(10),
+            violation_ban: Duration::from_secs(600),
+        }
+    }
+
+    /// Offers a channel with the given limits.
+    pub fn add_channel(&mut self, info: ChannelInfo, limits: ChannelConfig) {
+        self.channels.push(info);
+        self.connection.channels.push(limits);
+    }
+}

@@ -1,0 +1,141 @@
+//! What a node tells its adapter and its application.
+
+use alloc::boxed::Box;
+use alloc::string::String;
+use alloc::vec::Vec;
+use core::fmt;
+use core::net::SocketAddr;
+
+use bytes::Bytes;
+
+use crate::channel::ChannelId;
+use crate::connection::ClosedBy;
+use crate::dial_queue::Retry;
+use crate::disconnect::DisconnectReason;
+use crate::identity::PeerId;
+use crate::mux::ReturnedMessage;
+use crate::net_address::NetAddress;
+use crate::node_info::NodeInfo;
+use crate::peer_set::Direction;
+
+/// The adapter's handle of one transport connection; never reused within a node.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ConnId(pub u64);
+
+impl fmt::Display for ConnId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "conn#{}", self.0)
+    }
+}
+
+/// Something the adapter must do with a socket.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Action {
+    /// Open a TCP connection to `addr` for `conn`, then report
+    /// [`Node::handle_connected`](super::Node::handle_connected) or
+    /// [`Node::handle_closed`](super::Node::handle_closed).
+    Dial {
+        /// The connection's handle.
+        conn: ConnId,
+        /// Where to connect.
+        addr: SocketAddr,
+    },
+    /// Close the socket of `conn` (after writing what was already taken from
+    /// `poll_transmit`); the handle is dead.
+    Close {
+        /// The connection's handle.
+        conn: ConnId,
+    },
+}
+
+/// An event for the application.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum NodeEvent {
+    /// A peer passed the handshake and every policy.
+    PeerConnected {
+        /// Who.
+        peer: PeerId,
+        /// What it said about itself.
+        info: Box<NodeInfo>,
+        /// Which side dialed.
+        direction: Direction,
+    },
+    /// A connected peer's connection ended. Every message sent to it and not confirmed is
+    /// handed back: `unsent` were certainly not delivered, `unconfirmed` perhaps were.
+    PeerDisconnected {
+        /// Who.
+        peer: PeerId,
+        /// Why.
+        reason: DisconnectReason,
+        /// Which end ended it.
+        by: ClosedBy,
+        /// Detail: the peer's GOAWAY text or our own description.
+        detail: String,
+        /// Messages never completely written.
+        unsent: Vec<ReturnedMessage>,
+        /// Messages written and not confirmed.
+        unconfirmed: Vec<ReturnedMessage>,
+    },
+    /// A message from a connected peer.
+    Message {
+        /// From whom.
+        peer: PeerId,
+        /// On which channel.
+        channel: ChannelId,
+        /// The message.
+        message: Bytes,
+    },
+    /// A dial failed before the peer was connected.
+    DialFailed {
+        /// The address dialed.
+        addr: NetAddress,
+        /// Why.
+        reason: DisconnectReason,
+        /// Detail.
+        detail: String,
+        /// Whether and when it is retried.
+        retry: Retry,
+    },
+    /// A peer refused broadcasts (its queue full) for longer than the slow-peer timeout; it
+    /// is being disconnected.
+    SlowPeer {
+        /// Who.
+        peer: PeerId,
+    },
+}
+
+/// Why [`Node::dial`](super::Node::dial) refused at once.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DialError {
+    /// The address carries our own identity.
+    SelfDial,
+    /// That peer is connected already.
+    AlreadyConnected,
+    /// That peer, or the address's IP, is banned.
+    Banned,
+}
+
+impl fmt::Display for DialError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            DialError::SelfDial => "refusing to dial ourselves",
+            DialError::AlreadyConnected => "peer already connected",
+            DialError::Banned => "peer or address banned",
+        })
+    }
+}
+
+impl core::error::Error for DialError {}
+
+/// How reachable a peer is, as IPFS's `Connectedness`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Connectedness {
+    /// No connection and nothing known.
+    NotConnected,
+    /// Connected now.
+    Connected,
+    /// Not connected, but a dial to it is queued or in flight.
+    CanConnect,
+    /// Banned, or its dials were given up.
+    CannotConnect,
+}

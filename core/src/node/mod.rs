@@ -1,0 +1,919 @@
+//! The node: the switch that owns every connection and the policies across them (SPEC §4).
+//!
+//! # The contract
+//!
+//! The node is sans-IO. The adapter feeds it socket events and time; the application calls
+//! it; both drain its outputs.
+//!
+//! - **Getters**: [`Node::peers`], [`Node::peer_info`], [`Node::node_info`],
+//!   [`Node::connectedness`].
+//! - **Input** (`handle_*`, all taking `now`): [`Node::handle_accepted`],
+//!   [`Node::handle_connected`], [`Node::handle_input`], [`Node::handle_closed`],
+//!   [`Node::handle_write_blocked`], [`Node::handle_writable`], [`Node::handle_timeout`].
+//! - **Application** (mutators): [`Node::dial`], [`Node::send`], [`Node::broadcast`],
+//!   [`Node::disconnect`], [`Node::ban_peer`], [`Node::ban_ip`],
+//!   [`Node::add_persistent_peer`].
+//! - **Output** (`poll_*`, drained until `None` after every input): [`Node::poll_action`]
+//!   (dial or close a socket), [`Node::poll_transmit`] (bytes for one connection, only for
+//!   connections whose socket is not blocked, so a slow socket backs up into the channel
+//!   queues), [`Node::poll_event`] (for the application), and [`Node::poll_timeout`].
+//!
+//! Messages reach the application through `poll_event`, and a message is taken from its
+//! connection only then: an application that stops polling stops granting credit, and its
+//! peers' `send`s return `Full`. Flow control reaches end to end.
+//!
+//! # One connection per peer
+//!
+//! When a connection to a peer completes its handshake while another exists, a rule both
+//! ends compute identically decides: a connection the application already sees is kept;
+//! between two it does not see yet, the one dialed by the lower `PeerId` is kept. The other
+//! is closed with `AlreadyConnected` and no event. Since a dialer reports a connection only on
+//! the listener's first record (`PROTOCOL.md` §6.6), the listener's refusal is never seen by
+//! the dialer's application.
+
+mod config;
+mod event;
+mod peer_info;
+
+use alloc::boxed::Box;
+use alloc::collections::{BTreeMap, BTreeSet, VecDeque};
+use alloc::string::{String, ToString};
+use alloc::sync::Arc;
+use alloc::vec::Vec;
+use core::net::{IpAddr, SocketAddr};
+use core::time::Duration;
+
+use bytes::Bytes;
+use rand_core::CryptoRng;
+
+pub use config::NodeConfig;
+pub use event::{Action, ConnId, Connectedness, DialError, NodeEvent};
+pub use peer_info::PeerInfo;
+
+use crate::channel::ChannelId;
+use crate::connection::{Closed, ClosedBy, Connection, ConnectionConfig, Event};
+use crate::dial_queue::{DialQueue, Retry};
+use crate::disconnect::DisconnectReason;
+use crate::identity::{Keypair, PeerId};
+use crate::mux::SendError;
+use crate::net_address::NetAddress;
+use crate::node_info::{NodeInfo, NodeInfoError};
+use crate::peer_set::{Direction, PeerSet, Refused};
+use crate::time::Instant;
+
+/// Where a connection stands, from the node's point of view.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Phase {
+    /// Outbound, waiting for the adapter's TCP connect.
+    Connecting,
+    /// In the handshake; counted as pending by the peer set.
+    Handshaking,
+    /// Seen by the application.
+    Connected,
+    /// Refused or ended; draining its last bytes, invisible.
+    Dropped,
+}
+
+struct Entry {
+    connection: Connection,
+    direction: Direction,
+    remote: SocketAddr,
+    /// The address dialed, for outbound connections.
+    dialed: Option<NetAddress>,
+    phase: Phase,
+    /// The peer, once the handshake authenticated it.
+    peer: Option<PeerId>,
+    info: Option<Box<NodeInfo>>,
+    /// The deadline registered in `Node::timers`.
+    timer: Option<Instant>,
+    /// Since when broadcasts to this peer found its queue full.
+    full_since: Option<Instant>,
+    in_transmit_queue: bool,
+    in_read_queue: bool,
+    write_blocked: bool,
+}
+
+/// The switch. See the [module documentation](self).
+pub struct Node<R> {
+    config: NodeConfig,
+    connection_config: Arc<ConnectionConfig>,
+    keypair: Keypair,
+    local_id: PeerId,
+    info: NodeInfo,
+    rng: R,
+    next_conn: u64,
+    conns: BTreeMap<ConnId, Entry>,
+    /// Connected peers (seen by the application).
+    peers: BTreeMap<PeerId, ConnId>,
+    /// Connections whose peer is known but not (yet) connected.
+    candidates: BTreeMap<PeerId, BTreeSet<ConnId>>,
+    peer_set: PeerSet,
+    dials: DialQueue,
+    /// The connection of each dial in flight.
+    dialing: BTreeMap<SocketAddr, ConnId>,
+    persistent: BTreeMap<SocketAddr, NetAddress>,
+    given_up: BTreeSet<PeerId>,
+    timers: BTreeSet<(Instant, ConnId)>,
+    slow: BTreeSet<(Instant, ConnId)>,
+    transmit_queue: VecDeque<ConnId>,
+    read_queue: VecDeque<ConnId>,
+    actions: VecDeque<Action>,
+    events: VecDeque<NodeEvent>,
+}
+
+impl<R: CryptoRng> Node<R> {
+    /// A node with identity `keypair`, drawing all its randomness (ephemeral keys, jitter)
+    /// from `rng`: seed it, and the node is deterministic.
+    pub fn new(
+        now: Instant,
+        config: NodeConfig,
+        keypair: Keypair,
+        rng: R,
+    ) -> Result<Self, NodeInfoError> {
+        let mut info = NodeInfo::new(config.network.clone(), config.agent.clone());
+        info.listen_addr = config.listen_addr;
+        info.channels = config.channels.clone();
+        info.encode()?;
+        let mut peer_set = PeerSet::new(config.limits, config.allowed_networks.clone());
+        for peer in &config.trusted_peers {
+            peer_set.add_trusted(*peer);
+        }
+        for peer in &config.private_peers {
+            peer_set.add_private(*peer);
+        }
+        let local_id = keypair.peer_id();
+        let mut node = Node {
+            connection_config: Arc::new(config.connection.clone()),
+            dials: DialQueue::new(config.dial),
+            config,
+            keypair,
+            local_id,
+            info,
+            rng,
+            next_conn: 0,
+            conns: BTreeMap::new(),
+            peers: BTreeMap::new(),
+            candidates: BTreeMap::new(),
+            peer_set,
+            dialing: BTreeMap::new(),
+            persistent: BTreeMap::new(),
+            given_up: BTreeSet::new(),
+            timers: BTreeSet::new(),
+            slow: BTreeSet::new(),
+            transmit_queue: VecDeque::new(),
+            read_queue: VecDeque::new(),
+            actions: VecDeque::new(),
+            events: VecDeque::new(),
+        };
+        for addr in node.config.persistent_peers.clone() {
+            node.add_persistent_peer(now, addr);
+        }
+        Ok(node)
+    }
+
+    // ----- getters -----
+
+    /// This node's identity.
+    pub fn peer_id(&self) -> PeerId {
+        self.local_id
+    }
+
+    /// What this node tells its peers.
+    pub fn node_info(&self) -> &NodeInfo {
+        &self.info
+    }
+
+    /// The connected peers, in `PeerId` order.
+    pub fn peers(&self) -> impl Iterator<Item = PeerId> + '_ {
+        self.peers.keys().copied()
+    }
+
+    /// How many peers are connected, inbound and outbound.
+    pub fn peer_counts(&self) -> (usize, usize) {
+        self.peer_set.counts()
+    }
+
+    /// Connections open or opening, whatever their phase.
+    pub fn connection_count(&self) -> usize {
+        self.conns.len()
+    }
+
+    /// What the node knows of a connected peer.
+    pub fn peer_info(&self, peer: &PeerId) -> Option<PeerInfo> {
+        let entry = self.conns.get(self.peers.get(peer)?)?;
+        let info = entry.info.clone()?;
+        let stats = entry.connection.stats();
+        Some(PeerInfo {
+            peer: *peer,
+            remote_addr: entry.remote,
+            listen_addr: info.listen_addr,
+            direction: entry.direction,
+            persistent: self.peer_set.is_persistent(peer),
+            trusted: self.peer_set.is_trusted(peer),
+            private: self.peer_set.is_private(peer),
+            info,
+            rtt: stats.rtt,
+            stats,
+            channels: entry.connection.channel_stats(),
+        })
+    }
+
+    /// How reachable `peer` is.
+    pub fn connectedness(&self, now: Instant, peer: &PeerId) -> Connectedness {
+        if self.peers.contains_key(peer) {
+            Connectedness::Connected
+        } else if self.peer_set.is_peer_banned(now, peer) || self.given_up.contains(peer) {
+            Connectedness::CannotConnect
+        } else if self.candidates.contains_key(peer)
+            || self
+                .persistent
+                .values()
+                .any(|addr| addr.peer_id() == Some(*peer))
+        {
+            Connectedness::CanConnect
+        } else {
+            Connectedness::NotConnected
+        }
+    }
+
+    // ----- handle_* -----
+
+    /// The adapter accepted a socket from `remote`. Refused at once (close the socket) when
+    /// the address is filtered or banned, or a per-address or pending limit is hit.
+    pub fn handle_accepted(&mut self, now: Instant, remote: SocketAddr) -> Result<ConnId, Refused> {
+        self.peer_set.admit_inbound_socket(now, remote.ip())?;
+        let connection = Connection::accept(
+            now,
+            self.connection_config.clone(),
+            &self.keypair,
+            self.info.clone(),
+            &mut self.rng,
+        )
+        .map_err(|_| Refused::NotAllowed)?;
+        let conn = self.insert(
+            connection,
+            Direction::Inbound,
+            remote,
+            None,
+            Phase::Handshaking,
+        );
+        self.after(now, conn);
+        Ok(conn)
+    }
+
+    /// The TCP connect of an outbound `conn` completed.
+    pub fn handle_connected(&mut self, now: Instant, conn: ConnId) {
+        if let Some(entry) = self.conns.get_mut(&conn)
+            && entry.phase == Phase::Connecting
+        {
+            entry.phase = Phase::Handshaking;
+        }
+        self.after(now, conn);
+    }
+
+    /// Bytes read from `conn`'s socket.
+    pub fn handle_input(&mut self, now: Instant, conn: ConnId, input: &[u8]) {
+        let Some(entry) = self.conns.get_mut(&conn) else {
+            return;
+        };
+        if entry.phase == Phase::Connecting {
+            entry.phase = Phase::Handshaking;
+        }
+        entry.connection.handle_input(now, input);
+        self.after(now, conn);
+    }
+
+    /// `conn`'s socket closed, failed to connect, or failed (EOF, reset, write error).
+    pub fn handle_closed(&mut self, now: Instant, conn: ConnId) {
+        if let Some(entry) = self.conns.get_mut(&conn) {
+            entry.connection.handle_closed();
+        }
+        self.after(now, conn);
+    }
+
+    /// `conn`'s socket would block: stop handing out its bytes until
+    /// [`Node::handle_writable`].
+    pub fn handle_write_blocked(&mut self, conn: ConnId) {
+        if let Some(entry) = self.conns.get_mut(&conn) {
+            entry.write_blocked = true;
+        }
+    }
+
+    /// `conn`'s socket can take bytes again.
+    pub fn handle_writable(&mut self, now: Instant, conn: ConnId) {
+        if let Some(entry) = self.conns.get_mut(&conn) {
+            entry.write_blocked = false;
+        }
+        self.after(now, conn);
+    }
+
+    /// Fires every timer due by `now`; a call before any deadline does nothing.
+    pub fn handle_timeout(&mut self, now: Instant) {
+        while let Some(&(deadline, conn)) = self.timers.first() {
+            if deadline > now {
+                break;
+            }
+            self.timers.pop_first();
+            if let Some(entry) = self.conns.get_mut(&conn) {
+                entry.timer = None;
+                entry.connection.handle_timeout(now);
+            }
+            self.after(now, conn);
+        }
+        while let Some(&(since, conn)) = self.slow.first() {
+            if since.saturating_add(self.config.slow_peer_timeout) > now {
+                break;
+            }
+            self.slow.pop_first();
+            let Some(entry) = self.conns.get_mut(&conn) else {
+                continue;
+            };
+            if entry.full_since != Some(since) || entry.phase != Phase::Connected {
+                continue;
+            }
+            entry.full_since = None;
+            if let Some(peer) = entry.peer {
+                self.events.push_back(NodeEvent::SlowPeer { peer });
+            }
+            entry.connection.close(
+                DisconnectReason::Timeout,
+                "too slow: send queue full past the slow-peer timeout",
+            );
+            self.after(now, conn);
+        }
+        for (addr, retry) in self.dials.handle_timeout(now, &mut self.rng) {
+            // A dial that outlived its timeout: close its socket and report the failure.
+            if let Some(conn) = self.dialing.remove(&addr.socket_addr())
+                && let Some(entry) = self.conns.get_mut(&conn)
+            {
+                entry.dialed = None;
+                entry
+                    .connection
+                    .close(DisconnectReason::Timeout, "dial timed out");
+                self.after(now, conn);
+            }
+            self.report_dial_failure(
+                addr,
+                DisconnectReason::Timeout,
+                String::from("dial timed out"),
+                retry,
+            );
+        }
+        self.peer_set.expire_bans(now);
+        self.start_dials(now);
+    }
+
+    // ----- application -----
+
+    /// Queues a dial to `addr` (deduplicated, paced by the dial queue).
+    pub fn dial(&mut self, now: Instant, addr: NetAddress) -> Result<(), DialError> {
+        self.check_dial(now, &addr)?;
+        self.dials
+            .push(now, addr, self.persistent.contains_key(&addr.socket_addr()));
+        self.start_dials(now);
+        Ok(())
+    }
+
+    fn check_dial(&self, now: Instant, addr: &NetAddress) -> Result<(), DialError> {
+        if let Some(peer) = addr.peer_id() {
+            if peer == self.local_id {
+                return Err(DialError::SelfDial);
+            }
+            if self.peers.contains_key(&peer) {
+                return Err(DialError::AlreadyConnected);
+            }
+            if self.peer_set.is_peer_banned(now, &peer) {
+                return Err(DialError::Banned);
+            }
+        }
+        if self.peer_set.is_ip_banned(now, addr.socket_addr().ip()) {
+            return Err(DialError::Banned);
+        }
+        Ok(())
+    }
+
+    /// Keeps `addr` connected: dialed now and redialed with backoff whenever its connection
+    /// ends, exempt from the outbound cap.
+    pub fn add_persistent_peer(&mut self, now: Instant, addr: NetAddress) {
+        if let Some(peer) = addr.peer_id() {
+            self.peer_set.add_persistent(peer);
+            if self.peers.contains_key(&peer) {
+                self.persistent.insert(addr.socket_addr(), addr);
+                return;
+            }
+        }
+        self.persistent.insert(addr.socket_addr(), addr);
+        self.dials.push(now, addr, true);
+        self.start_dials(now);
+    }
+
+    /// Queues `message` for `peer` on `channel`; hands it back on error.
+    pub fn send(
+        &mut self,
+        now: Instant,
+        peer: &PeerId,
+        channel: ChannelId,
+        message: Bytes,
+    ) -> Result<(), SendError> {
+        let Some(&conn) = self.peers.get(peer) else {
+            return Err(SendError::NotConnected(message));
+        };
+        let Some(entry) = self.conns.get_mut(&conn) else {
+            return Err(SendError::NotConnected(message));
+        };
+        let sent = entry.connection.send(channel, message);
+        self.after(now, conn);
+        sent
+    }
+
+    /// Queues `message` on `channel` for every connected peer that has the channel open,
+    /// without ever blocking: a peer whose queue is full is skipped (and reported slow if it
+    /// stays full past the slow-peer timeout). Returns how many peers took it.
+    pub fn broadcast(&mut self, now: Instant, channel: ChannelId, message: Bytes) -> usize {
+        let conns: Vec<ConnId> = self.peers.values().copied().collect();
+        let mut taken = 0usize;
+        for conn in conns {
+            let Some(entry) = self.conns.get_mut(&conn) else {
+                continue;
+            };
+            if !entry.connection.is_channel_open(channel) {
+                continue;
+            }
+            match entry.connection.send(channel, message.clone()) {
+                Ok(()) => {
+                    taken = taken.saturating_add(1);
+                    if let Some(since) = entry.full_since.take() {
+                        self.slow.remove(&(since, conn));
+                    }
+                }
+                Err(SendError::Full(_)) => {
+                    if entry.full_since.is_none() {
+                        entry.full_since = Some(now);
+                        self.slow.insert((now, conn));
+                    }
+                }
+                Err(_) => {}
+            }
+            self.after(now, conn);
+        }
+        taken
+    }
+
+    /// Disconnects `peer` with `reason`; its [`NodeEvent::PeerDisconnected`] follows.
+    pub fn disconnect(&mut self, now: Instant, peer: &PeerId, reason: DisconnectReason) {
+        if let Some(&conn) = self.peers.get(peer)
+            && let Some(entry) = self.conns.get_mut(&conn)
+        {
+            entry.connection.close(reason, "disconnect requested");
+            self.after(now, conn);
+        }
+    }
+
+    /// Bans `peer` for `duration`, disconnecting it if connected.
+    pub fn ban_peer(&mut self, now: Instant, peer: &PeerId, duration: Duration) {
+        self.peer_set.ban_peer(*peer, now.saturating_add(duration));
+        self.disconnect(now, peer, DisconnectReason::Banned);
+    }
+
+    /// Bans `ip` for `duration`, disconnecting its peers.
+    pub fn ban_ip(&mut self, now: Instant, ip: IpAddr, duration: Duration) {
+        self.peer_set.ban_ip(ip, now.saturating_add(duration));
+        let banned: Vec<PeerId> = self
+            .peers
+            .iter()
+            .filter(|(_, conn)| {
+                self.conns
+                    .get(conn)
+                    .is_some_and(|entry| entry.remote.ip() == ip)
+            })
+            .map(|(peer, _)| *peer)
+            .collect();
+        for peer in banned {
+            self.disconnect(now, &peer, DisconnectReason::Banned);
+        }
+    }
+
+    // ----- poll_* -----
+
+    /// The next socket action.
+    #[must_use]
+    pub fn poll_action(&mut self) -> Option<Action> {
+        self.actions.pop_front()
+    }
+
+    /// Appends bytes for one connection to `out` and returns which, or `None` when no
+    /// writable connection has anything to send. Connections take turns.
+    #[must_use = "the bytes appended must be written to the returned connection"]
+    pub fn poll_transmit(&mut self, now: Instant, out: &mut Vec<u8>) -> Option<ConnId> {
+        while let Some(conn) = self.transmit_queue.pop_front() {
+            let Some(entry) = self.conns.get_mut(&conn) else {
+                continue;
+            };
+            entry.in_transmit_queue = false;
+            if entry.write_blocked || entry.phase == Phase::Connecting {
+                continue;
+            }
+            let wrote = entry.connection.poll_transmit(now, out);
+            if wrote {
+                entry.in_transmit_queue = true;
+                self.transmit_queue.push_back(conn);
+            }
+            self.after(now, conn);
+            if wrote {
+                return Some(conn);
+            }
+        }
+        None
+    }
+
+    /// The next event for the application. Messages are taken from their connection only
+    /// here, which is what returns credit to the sender.
+    #[must_use]
+    pub fn poll_event(&mut self, now: Instant) -> Option<NodeEvent> {
+        loop {
+            if let Some(event) = self.events.pop_front() {
+                return Some(event);
+            }
+            let conn = self.read_queue.pop_front()?;
+            let Some(entry) = self.conns.get_mut(&conn) else {
+                continue;
+            };
+            entry.in_read_queue = false;
+            let (Some(peer), Some(Event::Message { .. })) =
+                (entry.peer, entry.connection.peek_event())
+            else {
+                self.after(now, conn);
+                continue;
+            };
+            let Some(Event::Message { channel, message }) = entry.connection.poll_event() else {
+                continue;
+            };
+            self.after(now, conn);
+            return Some(NodeEvent::Message {
+                peer,
+                channel,
+                message,
+            });
+        }
+    }
+
+    /// The earliest deadline at which [`Node::handle_timeout`] must be called.
+    #[must_use]
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        let connections = self.timers.first().map(|&(deadline, _)| deadline);
+        let slow = self
+            .slow
+            .first()
+            .map(|&(since, _)| since.saturating_add(self.config.slow_peer_timeout));
+        let dials = self.dials.poll_timeout();
+        [connections, slow, dials].into_iter().flatten().min()
+    }
+
+    // ----- internals -----
+
+    fn insert(
+        &mut self,
+        connection: Connection,
+        direction: Direction,
+        remote: SocketAddr,
+        dialed: Option<NetAddress>,
+        phase: Phase,
+    ) -> ConnId {
+        let conn = ConnId(self.next_conn);
+        self.next_conn = self.next_conn.saturating_add(1);
+        self.conns.insert(
+            conn,
+            Entry {
+                connection,
+                direction,
+                remote,
+                dialed,
+                phase,
+                peer: None,
+                info: None,
+                timer: None,
+                full_since: None,
+                in_transmit_queue: false,
+                in_read_queue: false,
+                write_blocked: false,
+            },
+        );
+        conn
+    }
+
+    /// Starts the dials that are due, as far as the dial queue allows.
+    fn start_dials(&mut self, now: Instant) {
+        while let Some(addr) = self.dials.poll_dial(now) {
+            if let Err(error) = self.check_dial(now, &addr) {
+                self.dials.remove(addr.socket_addr());
+                let reason = match error {
+                    DialError::SelfDial => DisconnectReason::SelfConnection,
+                    DialError::AlreadyConnected => DisconnectReason::AlreadyConnected,
+                    DialError::Banned => DisconnectReason::Banned,
+                };
+                self.report_dial_failure(addr, reason, error.to_string(), Retry::GivenUp);
+                continue;
+            }
+            if let Err(refused) = self
+                .peer_set
+                .admit_outbound_socket(now, addr.socket_addr().ip())
+            {
+                self.dials.remove(addr.socket_addr());
+                self.report_dial_failure(
+                    addr,
+                    DisconnectReason::Banned,
+                    refused.to_string(),
+                    Retry::GivenUp,
+                );
+                continue;
+            }
+            let connection = Connection::dial(
+                now,
+                self.connection_config.clone(),
+                &self.keypair,
+                self.info.clone(),
+                addr.peer_id(),
+                &mut self.rng,
+            );
+            let Ok(connection) = connection else {
+                continue;
+            };
+            let conn = self.insert(
+                connection,
+                Direction::Outbound,
+                addr.socket_addr(),
+                Some(addr),
+                Phase::Connecting,
+            );
+            self.dialing.insert(addr.socket_addr(), conn);
+            self.actions.push_back(Action::Dial {
+                conn,
+                addr: addr.socket_addr(),
+            });
+            self.after(now, conn);
+        }
+    }
+
+    fn report_dial_failure(
+        &mut self,
+        addr: NetAddress,
+        reason: DisconnectReason,
+        detail: String,
+        retry: Retry,
+    ) {
+        if retry == Retry::GivenUp
+            && let Some(peer) = addr.peer_id()
+        {
+            self.given_up.insert(peer);
+        }
+        self.events.push_back(NodeEvent::DialFailed {
+            addr,
+            reason,
+            detail,
+            retry,
+        });
+    }
+
+    /// Brings the node up to date with connection `conn` after anything touched it: takes
+    /// its non-message events, queues it for reading and transmitting, re-arms its timer,
+    /// and forgets it once it is closed and drained.
+    fn after(&mut self, now: Instant, conn: ConnId) {
+        loop {
+            let Some(entry) = self.conns.get_mut(&conn) else {
+                return;
+            };
+            if entry.peer.is_none()
+                && let Some(peer) = entry.connection.peer()
+            {
+                entry.peer = Some(peer);
+                self.candidates.entry(peer).or_default().insert(conn);
+            }
+            match entry.connection.peek_event() {
+                None => break,
+                Some(Event::Message { .. }) => {
+                    if entry.phase == Phase::Connected {
+                        if !entry.in_read_queue {
+                            entry.in_read_queue = true;
+                            self.read_queue.push_back(conn);
+                        }
+                        break;
+                    }
+                    // A message on a connection the application never saw: discarded, and
+                    // (the connection being closed) never confirmed to its sender.
+                    let _ = entry.connection.poll_event();
+                }
+                Some(_) => match entry.connection.poll_event() {
+                    Some(Event::Connected { peer, info }) => {
+                        self.on_connected(now, conn, peer, info)
+                    }
+                    Some(Event::Closed(closed)) => self.on_closed(now, conn, *closed),
+                    _ => {}
+                },
+            }
+        }
+        let Some(entry) = self.conns.get_mut(&conn) else {
+            return;
+        };
+        if entry.connection.is_closed() && entry.connection.peek_event().is_none() {
+            self.remove(conn);
+            return;
+        }
+        if !entry.in_transmit_queue && entry.phase != Phase::Connecting {
+            entry.in_transmit_queue = true;
+            self.transmit_queue.push_back(conn);
+        }
+        let deadline = entry.connection.poll_timeout();
+        if entry.timer != deadline {
+            if let Some(old) = entry.timer {
+                self.timers.remove(&(old, conn));
+            }
+            if let Some(new) = deadline {
+                self.timers.insert((new, conn));
+            }
+            entry.timer = deadline;
+        }
+    }
+
+    fn remove(&mut self, conn: ConnId) {
+        let Some(entry) = self.conns.remove(&conn) else {
+            return;
+        };
+        if let Some(deadline) = entry.timer {
+            self.timers.remove(&(deadline, conn));
+        }
+        if let Some(since) = entry.full_since {
+            self.slow.remove(&(since, conn));
+        }
+        self.actions.push_back(Action::Close { conn });
+    }
+
+    fn dialer_of(&self, conn: ConnId, peer: PeerId) -> Option<PeerId> {
+        let entry = self.conns.get(&conn)?;
+        Some(match entry.direction {
+            Direction::Outbound => self.local_id,
+            Direction::Inbound => peer,
+        })
+    }
+
+    /// A handshake completed: admit the peer, or refuse the connection invisibly.
+    fn on_connected(&mut self, now: Instant, conn: ConnId, peer: PeerId, info: Box<NodeInfo>) {
+        let refusal = self.refusal(now, conn, peer);
+        let Some(entry) = self.conns.get_mut(&conn) else {
+            return;
+        };
+        if let Some(set) = self.candidates.get_mut(&peer) {
+            set.remove(&conn);
+            if set.is_empty() {
+                self.candidates.remove(&peer);
+            }
+        }
+        if let Some(reason) = refusal {
+            // Not admitted: its pending slot is released when it closes.
+            entry.phase = Phase::Dropped;
+            entry.connection.close(reason, reason.as_str());
+            if let Some(addr) = entry.dialed.take() {
+                self.dialing.remove(&addr.socket_addr());
+                self.dials.remove(addr.socket_addr());
+            }
+            self.peer_set
+                .release(entry.direction, false, inbound_ip(entry));
+            return;
+        }
+        entry.phase = Phase::Connected;
+        entry.info = Some(info.clone());
+        if let Some(addr) = entry.dialed {
+            self.dialing.remove(&addr.socket_addr());
+            self.dials.handle_success(addr.socket_addr());
+        }
+        let direction = entry.direction;
+        self.peers.insert(peer, conn);
+        self.given_up.remove(&peer);
+        self.events.push_back(NodeEvent::PeerConnected {
+            peer,
+            info,
+            direction,
+        });
+    }
+
+    /// Why `conn` to `peer` may not become the peer's connection, if it may not; closes the
+    /// losers of a simultaneous open as a side effect.
+    fn refusal(&mut self, now: Instant, conn: ConnId, peer: PeerId) -> Option<DisconnectReason> {
+        if self.peers.contains_key(&peer) {
+            return Some(DisconnectReason::AlreadyConnected);
+        }
+        let lower = self.local_id.min(peer);
+        let wins = self.dialer_of(conn, peer) == Some(lower);
+        let rivals: Vec<ConnId> = self
+            .candidates
+            .get(&peer)
+            .map(|set| set.iter().copied().filter(|other| *other != conn).collect())
+            .unwrap_or_default();
+        for rival in rivals {
+            let rival_wins = self.dialer_of(rival, peer) == Some(lower);
+            if rival_wins && !wins {
+                return Some(DisconnectReason::AlreadyConnected);
+            }
+            // This connection wins (or both were dialed by the same side and it finished
+            // first): the rival, not yet seen by anyone, is closed.
+            if let Some(entry) = self.conns.get_mut(&rival) {
+                entry.phase = Phase::Dropped;
+                entry.connection.close(
+                    DisconnectReason::AlreadyConnected,
+                    "simultaneous open: lost",
+                );
+                if let Some(addr) = entry.dialed.take() {
+                    self.dialing.remove(&addr.socket_addr());
+                    self.dials.remove(addr.socket_addr());
+                }
+                self.peer_set
+                    .release(entry.direction, false, inbound_ip(entry));
+            }
+            if let Some(set) = self.candidates.get_mut(&peer) {
+                set.remove(&rival);
+            }
+        }
+        if self.peer_set.is_peer_banned(now, &peer) {
+            return Some(DisconnectReason::Banned);
+        }
+        let direction = self.conns.get(&conn)?.direction;
+        self.peer_set.admit_peer(now, &peer, direction).err()
+    }
+
+    /// A connection ended.
+    fn on_closed(&mut self, now: Instant, conn: ConnId, closed: Closed) {
+        let Some(entry) = self.conns.get_mut(&conn) else {
+            return;
+        };
+        let phase = entry.phase;
+        entry.phase = Phase::Dropped;
+        let peer = entry.peer;
+        let direction = entry.direction;
+        let ip = inbound_ip(entry);
+        let dialed = entry.dialed.take();
+        if let Some(peer) = peer
+            && let Some(set) = self.candidates.get_mut(&peer)
+        {
+            set.remove(&conn);
+            if set.is_empty() {
+                self.candidates.remove(&peer);
+            }
+        }
+        if closed.by == ClosedBy::Local
+            && matches!(
+                closed.reason,
+                DisconnectReason::ProtocolError
+                    | DisconnectReason::FlowControl
+                    | DisconnectReason::MessageTooLarge
+            )
+            && let Some(peer) = peer
+        {
+            self.peer_set
+                .ban_peer(peer, now.saturating_add(self.config.violation_ban));
+        }
+        match phase {
+            Phase::Connected => {
+                self.peer_set.release(direction, true, ip);
+                if let Some(peer) = peer {
+                    self.peers.remove(&peer);
+                    self.events.push_back(NodeEvent::PeerDisconnected {
+                        peer,
+                        reason: closed.reason,
+                        by: closed.by,
+                        detail: closed.detail,
+                        unsent: closed.outcome.unsent,
+                        unconfirmed: closed.outcome.unconfirmed,
+                    });
+                }
+                let remote = self.conns.get(&conn).map(|entry| entry.remote);
+                let persistent = self
+                    .persistent
+                    .values()
+                    .find(|addr| {
+                        addr.peer_id().is_some_and(|id| Some(id) == peer)
+                            || Some(addr.socket_addr()) == remote
+                    })
+                    .copied();
+                if let Some(addr) = persistent {
+                    let due = now.saturating_add(self.config.dial.backoff_base);
+                    self.dials.push(due, addr, true);
+                }
+            }
+            Phase::Connecting | Phase::Handshaking => {
+                self.peer_set.release(direction, false, ip);
+                if let Some(addr) = dialed {
+                    self.dialing.remove(&addr.socket_addr());
+                    let retry = self
+                        .dials
+                        .handle_failure(now, addr.socket_addr(), &mut self.rng);
+                    self.report_dial_failure(addr, closed.reason, closed.detail, retry);
+                }
+            }
+            Phase::Dropped => {}
+        }
+        self.start_dials(now);
+    }
+}
+
+fn inbound_ip(entry: &Entry) -> Option<IpAddr> {
+    (entry.direction == Direction::Inbound).then(|| entry.remote.ip())
+}

@@ -1,0 +1,90 @@
+//! A peer speaking the record layer directly, so it can break the rules a `Connection`
+//! keeps, against a real listening `Connection`.
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+use rand_core::SeedableRng;
+use switchboard::connection::{Connection, Event};
+use switchboard::frame::{Frame, FrameReader};
+use switchboard::handshake::Handshake;
+use switchboard::record::{RecordDecoder, seal_record};
+use switchboard::{ChannelConfig, ConnectionConfig, Instant, Keypair, TransportCipher};
+
+use super::pair::info_for;
+
+pub struct RogueDialer {
+    pub cipher: TransportCipher,
+    pub decoder: RecordDecoder,
+    pub listener: Connection,
+    pub now: Instant,
+}
+
+impl RogueDialer {
+    pub fn connect(channel: ChannelConfig) -> Self {
+        let mut rng = rand_chacha::ChaCha20Rng::seed_from_u64(77);
+        let config = ConnectionConfig::new(vec![channel]);
+        let info = info_for(&config, "rogue");
+        let now = Instant::from_nanos(5);
+        let mut listener = Connection::accept(
+            now,
+            Arc::new(config),
+            &Keypair::generate(&mut rng),
+            info.clone(),
+            &mut rng,
+        )
+        .unwrap();
+        let mut rogue =
+            Handshake::initiator(&Keypair::generate(&mut rng), info, None, &mut rng).unwrap();
+        let mut wire = Vec::new();
+        while !rogue.is_established() || !listener.is_established() {
+            while rogue.poll_transmit(&mut wire) {}
+            listener.handle_input(now, &wire);
+            wire.clear();
+            while listener.poll_transmit(now, &mut wire) {}
+            if !rogue.is_established() {
+                let used = rogue.handle_input(&wire).unwrap();
+                wire.drain(..used);
+            }
+        }
+        while rogue.poll_transmit(&mut wire) {}
+        let mut this = RogueDialer {
+            cipher: rogue.into_established().unwrap().cipher,
+            decoder: RecordDecoder::new(),
+            listener,
+            now,
+        };
+        // The listener's first records (its window) were written but not read yet.
+        let mut input: &[u8] = &wire;
+        assert!(this.decoder.decode(&mut this.cipher, &mut input).is_ok());
+        this.take_events();
+        this
+    }
+
+    pub fn send_frames(&mut self, frames: &[Frame]) {
+        let mut plaintext = Vec::new();
+        for frame in frames {
+            frame.encode(&mut plaintext);
+        }
+        let mut wire = Vec::new();
+        seal_record(&mut self.cipher, &plaintext, &mut wire).unwrap();
+        self.listener.handle_input(self.now, &wire);
+    }
+
+    pub fn take_events(&mut self) -> Vec<Event> {
+        std::iter::from_fn(|| self.listener.poll_event()).collect()
+    }
+
+    /// The frames the listener writes next.
+    pub fn read_frames(&mut self) -> Vec<Frame> {
+        let mut wire = Vec::new();
+        while self.listener.poll_transmit(self.now, &mut wire) {}
+        let mut input: &[u8] = &wire;
+        let mut frames = Vec::new();
+        while let Some(plaintext) = self.decoder.decode(&mut self.cipher, &mut input).unwrap() {
+            let record = Bytes::copy_from_slice(plaintext);
+            frames.extend(FrameReader::new(record).map(Result::unwrap));
+        }
+        frames
+    }
+}

@@ -75,6 +75,8 @@ pub enum NodeEvent {
         unsent: Vec<ReturnedMessage>,
         /// Messages written and not confirmed.
         unconfirmed: Vec<ReturnedMessage>,
+        /// How many messages sent on this connection the peer's application took.
+        confirmed: u64,
     },
     /// A message from a connected peer.
     Message {

@@ -518,7 +518,9 @@ impl<R: CryptoRng> Node<R> {
                 entry.in_transmit_queue = true;
                 self.transmit_queue.push_back(conn);
             }
-            self.after(now, conn);
+            // Not `after`: a connection that had nothing to write leaves the queue until
+            // something touches it again.
+            self.settle(now, conn);
             if wrote {
                 return Some(conn);
             }
@@ -674,10 +676,22 @@ impl<R: CryptoRng> Node<R> {
         });
     }
 
-    /// Brings the node up to date with connection `conn` after anything touched it: takes
-    /// its non-message events, queues it for reading and transmitting, re-arms its timer,
-    /// and forgets it once it is closed and drained.
+    /// Brings the node up to date with connection `conn` after anything touched it: as
+    /// [`Node::settle`], and queues it to transmit.
     fn after(&mut self, now: Instant, conn: ConnId) {
+        self.settle(now, conn);
+        if let Some(entry) = self.conns.get_mut(&conn)
+            && !entry.in_transmit_queue
+            && entry.phase != Phase::Connecting
+        {
+            entry.in_transmit_queue = true;
+            self.transmit_queue.push_back(conn);
+        }
+    }
+
+    /// Takes `conn`'s non-message events, queues it for reading, re-arms its timer, and
+    /// forgets it once it is closed and drained.
+    fn settle(&mut self, now: Instant, conn: ConnId) {
         loop {
             let Some(entry) = self.conns.get_mut(&conn) else {
                 return;
@@ -717,10 +731,6 @@ impl<R: CryptoRng> Node<R> {
         if entry.connection.is_closed() && entry.connection.peek_event().is_none() {
             self.remove(conn);
             return;
-        }
-        if !entry.in_transmit_queue && entry.phase != Phase::Connecting {
-            entry.in_transmit_queue = true;
-            self.transmit_queue.push_back(conn);
         }
         let deadline = entry.connection.poll_timeout();
         if entry.timer != deadline {
@@ -882,6 +892,7 @@ impl<R: CryptoRng> Node<R> {
                         detail: closed.detail,
                         unsent: closed.outcome.unsent,
                         unconfirmed: closed.outcome.unconfirmed,
+                        confirmed: closed.outcome.confirmed,
                     });
                 }
                 let remote = self.conns.get(&conn).map(|entry| entry.remote);

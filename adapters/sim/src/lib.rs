@@ -136,15 +136,11 @@ impl Sim {
         }
     }
 
-    /// Adds a node at the next free IP (10.0.x.y).
+    /// Adds a node at the next free IP, each in its own /24 (10.x.y.1), so per-subnet limits
+    /// do not apply between nodes unless a test places them with [`Sim::add_node_at`].
     pub fn add_node(&mut self, config: NodeConfig) -> NodeIndex {
         let index = self.nodes.len();
-        let ip = IpAddr::V4(Ipv4Addr::new(
-            10,
-            (index >> 16) as u8,
-            (index >> 8) as u8,
-            index as u8,
-        ));
+        let ip = IpAddr::V4(Ipv4Addr::new(10, (index >> 8) as u8, index as u8, 1));
         self.add_node_at(config, ip)
     }
 
@@ -259,7 +255,21 @@ impl Sim {
     /// Runs until `done` holds (checked after every step) or virtual time reaches `end`.
     /// Returns whether `done` held.
     pub fn run_until(&mut self, end: Instant, mut done: impl FnMut(&Sim) -> bool) -> bool {
+        let mut steps_at_this_instant = 0u32;
+        let mut instant = self.now;
         loop {
+            if self.now == instant {
+                steps_at_this_instant += 1;
+                assert!(
+                    steps_at_this_instant < 100_000,
+                    "livelock: virtual time stuck at {:?} (seed {})",
+                    self.now,
+                    self.config.seed
+                );
+            } else {
+                instant = self.now;
+                steps_at_this_instant = 0;
+            }
             self.drain_outputs();
             if done(self) {
                 return true;

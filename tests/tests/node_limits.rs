@@ -1,0 +1,122 @@
+//! Peer limits on the simulated network: the inbound cap, the per-IP limit, and trusted
+//! peers admitted above the cap.
+
+use std::collections::BTreeMap;
+use std::net::{IpAddr, Ipv4Addr};
+use std::time::Duration;
+
+use switchboard::DisconnectReason;
+use switchboard::node::NodeEvent;
+use switchboard_sim::{Sim, SimConfig, test_node_config};
+
+fn dial_failures(sim: &Sim, index: usize) -> Vec<DisconnectReason> {
+    sim.log(index)
+        .iter()
+        .filter_map(|event| match event {
+            NodeEvent::DialFailed { reason, .. } => Some(*reason),
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn sixty_dialers_against_max_inbound_forty() {
+    let mut sim = Sim::new(SimConfig::with_seed(3));
+    let mut hub_config = test_node_config();
+    hub_config.limits.max_inbound = 40;
+    hub_config.limits.max_pending_handshakes = 100;
+    let hub = sim.add_node(hub_config);
+    let hub_addr = sim.address(hub);
+    let mut dialer_config = test_node_config();
+    dialer_config.dial.max_attempts = 1;
+    let dialers: Vec<usize> = (0..60)
+        .map(|_| sim.add_node(dialer_config.clone()))
+        .collect();
+    let now = sim.now();
+    for &dialer in &dialers {
+        sim.node_mut(dialer).dial(now, hub_addr).unwrap();
+    }
+    sim.run_for(Duration::from_secs(5));
+    assert_eq!(sim.node(hub).peer_counts(), (40, 0));
+    let connected = dialers
+        .iter()
+        .filter(|&&d| sim.node(d).peers().count() == 1)
+        .count();
+    assert_eq!(connected, 40);
+    let refused: Vec<usize> = dialers
+        .iter()
+        .copied()
+        .filter(|&d| sim.node(d).peers().count() == 0)
+        .collect();
+    assert_eq!(refused.len(), 20);
+    for dialer in refused {
+        assert_eq!(
+            dial_failures(&sim, dialer),
+            [DisconnectReason::TooManyPeers],
+            "dialer {dialer}"
+        );
+        // The refused never saw a connection, so never a disconnection either.
+        assert!(sim.log(dialer).iter().all(|event| !matches!(
+            event,
+            NodeEvent::PeerConnected { .. } | NodeEvent::PeerDisconnected { .. }
+        )));
+    }
+    // The hub's application saw exactly the admitted ones.
+    let hub_connects = sim
+        .log(hub)
+        .iter()
+        .filter(|event| matches!(event, NodeEvent::PeerConnected { .. }))
+        .count();
+    assert_eq!(hub_connects, 40);
+}
+
+#[test]
+fn per_ip_limit_and_trusted_peers() {
+    let mut sim = Sim::new(SimConfig::with_seed(4));
+    let mut hub_config = test_node_config();
+    hub_config.limits.max_inbound = 2;
+    hub_config.limits.max_inbound_per_ip = 2;
+    // Trust is by identity: add the hub after the trusted node exists.
+    let shared_ip = IpAddr::V4(Ipv4Addr::new(10, 9, 9, 9));
+    let mut dialer_config = test_node_config();
+    dialer_config.dial.max_attempts = 1;
+    let same_ip: Vec<usize> = (0..4)
+        .map(|_| sim.add_node_at(dialer_config.clone(), shared_ip))
+        .collect();
+    let others: Vec<usize> = (0..3)
+        .map(|_| sim.add_node(dialer_config.clone()))
+        .collect();
+    let trusted = others[2];
+    hub_config.trusted_peers.push(sim.node(trusted).peer_id());
+    let hub = sim.add_node(hub_config);
+    let hub_addr = sim.address(hub);
+    let now = sim.now();
+    for &dialer in &same_ip {
+        sim.node_mut(dialer).dial(now, hub_addr).unwrap();
+    }
+    sim.run_for(Duration::from_secs(5));
+    let from_shared = same_ip
+        .iter()
+        .filter(|&&d| sim.node(d).peers().count() == 1)
+        .count();
+    assert_eq!(from_shared, 2, "two per IP");
+    let mut reasons: BTreeMap<String, usize> = BTreeMap::new();
+    for &dialer in &same_ip {
+        for reason in dial_failures(&sim, dialer) {
+            *reasons.entry(format!("{reason:?}")).or_default() += 1;
+        }
+    }
+    // Refused at accept: the socket closes before any handshake.
+    assert_eq!(reasons.get("NetworkError"), Some(&2), "{reasons:?}");
+    // The hub is full (2 inbound): an ordinary peer is refused, a trusted one admitted.
+    let now = sim.now();
+    sim.node_mut(others[0]).dial(now, hub_addr).unwrap();
+    sim.node_mut(trusted).dial(now, hub_addr).unwrap();
+    sim.run_for(Duration::from_secs(5));
+    assert_eq!(
+        dial_failures(&sim, others[0]),
+        [DisconnectReason::TooManyPeers]
+    );
+    assert_eq!(sim.node(trusted).peers().count(), 1);
+    assert_eq!(sim.node(hub).peer_counts(), (3, 0));
+}

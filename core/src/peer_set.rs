@@ -119,6 +119,15 @@ pub enum Direction {
     Outbound,
 }
 
+/// How an admitted peer is counted.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Slot {
+    /// Against the cap of its direction.
+    Counted,
+    /// Above the cap: a persistent outbound peer.
+    Exempt,
+}
+
 /// Policy state of a node's connections.
 #[derive(Debug, Default)]
 pub struct PeerSet {
@@ -127,6 +136,7 @@ pub struct PeerSet {
     pending: usize,
     inbound: usize,
     outbound: usize,
+    exempt_outbound: usize,
     per_ip: BTreeMap<IpAddr, usize>,
     per_subnet: BTreeMap<(bool, u128), usize>,
     banned_peers: BTreeMap<PeerId, Instant>,
@@ -216,38 +226,53 @@ impl PeerSet {
         now: Instant,
         peer: &PeerId,
         direction: Direction,
-    ) -> Result<(), DisconnectReason> {
+    ) -> Result<Slot, DisconnectReason> {
         if self.is_peer_banned(now, peer) {
             return Err(DisconnectReason::Banned);
         }
-        match direction {
+        let slot = match direction {
             Direction::Inbound => {
                 if self.inbound >= self.limits.max_inbound && !self.trusted.contains(peer) {
                     return Err(DisconnectReason::TooManyPeers);
                 }
                 self.inbound = self.inbound.saturating_add(1);
+                Slot::Counted
+            }
+            Direction::Outbound if self.persistent.contains(peer) => {
+                self.exempt_outbound = self.exempt_outbound.saturating_add(1);
+                Slot::Exempt
             }
             Direction::Outbound => {
-                if self.outbound >= self.limits.max_outbound && !self.persistent.contains(peer) {
+                if self.outbound >= self.limits.max_outbound {
                     return Err(DisconnectReason::TooManyPeers);
                 }
                 self.outbound = self.outbound.saturating_add(1);
+                Slot::Counted
             }
-        }
+        };
         self.pending = self.pending.saturating_sub(1);
-        Ok(())
+        Ok(slot)
     }
 
-    /// A connection ended. `established` says whether it had been admitted by
-    /// [`PeerSet::admit_peer`]; `inbound_ip` is the remote IP of an inbound connection.
-    pub fn release(&mut self, direction: Direction, established: bool, inbound_ip: Option<IpAddr>) {
-        if established {
-            match direction {
-                Direction::Inbound => self.inbound = self.inbound.saturating_sub(1),
-                Direction::Outbound => self.outbound = self.outbound.saturating_sub(1),
+    /// A connection ended. `slot` is what [`PeerSet::admit_peer`] gave it, `None` if it
+    /// was never admitted; `inbound_ip` is the remote IP of an inbound connection.
+    pub fn release(
+        &mut self,
+        direction: Direction,
+        slot: Option<Slot>,
+        inbound_ip: Option<IpAddr>,
+    ) {
+        match (slot, direction) {
+            (None, _) => self.pending = self.pending.saturating_sub(1),
+            (Some(Slot::Exempt), _) => {
+                self.exempt_outbound = self.exempt_outbound.saturating_sub(1)
             }
-        } else {
-            self.pending = self.pending.saturating_sub(1);
+            (Some(Slot::Counted), Direction::Inbound) => {
+                self.inbound = self.inbound.saturating_sub(1)
+            }
+            (Some(Slot::Counted), Direction::Outbound) => {
+                self.outbound = self.outbound.saturating_sub(1)
+            }
         }
         if let Some(ip) = inbound_ip {
             decrement(&mut self.per_ip, ip);
@@ -255,9 +280,12 @@ impl PeerSet {
         }
     }
 
-    /// Established peers per direction.
+    /// Established peers per direction (persistent outbound peers included).
     pub fn counts(&self) -> (usize, usize) {
-        (self.inbound, self.outbound)
+        (
+            self.inbound,
+            self.outbound.saturating_add(self.exempt_outbound),
+        )
     }
 
     /// Connections in the handshake.
@@ -362,7 +390,7 @@ mod tests {
             set.admit_inbound_socket(now, ip(10, 0, 3, 1)),
             Err(Refused::PendingHandshakes)
         );
-        set.release(Direction::Inbound, false, Some(ip(10, 0, 0, 1)));
+        set.release(Direction::Inbound, None, Some(ip(10, 0, 0, 1)));
         assert_eq!(set.admit_inbound_socket(now, ip(10, 0, 0, 1)), Ok(()));
     }
 
@@ -378,18 +406,30 @@ mod tests {
         let [a, b, c, d] = [1u8, 2, 3, 4].map(|n| PeerId::from_bytes([n; 32]));
         set.add_trusted(b);
         set.add_persistent(d);
-        assert_eq!(set.admit_peer(now, &a, Direction::Inbound), Ok(()));
+        assert_eq!(
+            set.admit_peer(now, &a, Direction::Inbound),
+            Ok(Slot::Counted)
+        );
         assert_eq!(
             set.admit_peer(now, &c, Direction::Inbound),
             Err(DisconnectReason::TooManyPeers)
         );
-        assert_eq!(set.admit_peer(now, &b, Direction::Inbound), Ok(()));
-        assert_eq!(set.admit_peer(now, &c, Direction::Outbound), Ok(()));
+        assert_eq!(
+            set.admit_peer(now, &b, Direction::Inbound),
+            Ok(Slot::Counted)
+        );
+        assert_eq!(
+            set.admit_peer(now, &c, Direction::Outbound),
+            Ok(Slot::Counted)
+        );
         assert_eq!(
             set.admit_peer(now, &a, Direction::Outbound),
             Err(DisconnectReason::TooManyPeers)
         );
-        assert_eq!(set.admit_peer(now, &d, Direction::Outbound), Ok(()));
+        assert_eq!(
+            set.admit_peer(now, &d, Direction::Outbound),
+            Ok(Slot::Exempt)
+        );
         set.ban_peer(a, Instant::from_nanos(20));
         assert_eq!(
             set.admit_peer(now, &a, Direction::Inbound),

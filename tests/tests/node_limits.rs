@@ -120,3 +120,28 @@ fn per_ip_limit_and_trusted_peers() {
     assert_eq!(sim.node(trusted).peers().count(), 1);
     assert_eq!(sim.node(hub).peer_counts(), (3, 0));
 }
+
+#[test]
+fn outbound_slots_bound_dials_but_not_persistent_peers() {
+    let mut sim = Sim::new(SimConfig::with_seed(5));
+    let targets: Vec<usize> = (0..4).map(|_| sim.add_node(test_node_config())).collect();
+    let mut config = test_node_config();
+    config.limits.max_outbound = 2;
+    config.persistent_peers.push(sim.address(targets[3]));
+    let a = sim.add_node(config);
+    sim.run_for(Duration::from_secs(1));
+    let now = sim.now();
+    for &target in &targets[..3] {
+        let addr = sim.address(target);
+        sim.node_mut(a).dial(now, addr).unwrap();
+    }
+    sim.run_for(Duration::from_secs(2));
+    // Two ordinary peers fill the slots; the persistent one is on top; the third is refused
+    // before any socket is opened, so its target never saw it.
+    assert_eq!(sim.node(a).peer_counts(), (0, 3));
+    assert_eq!(dial_failures(&sim, a), [DisconnectReason::TooManyPeers]);
+    assert_eq!(
+        sim.node(targets[2]).connection_count() + sim.log(targets[2]).len(),
+        0
+    );
+}

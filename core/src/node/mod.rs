@@ -58,7 +58,7 @@ use crate::identity::{Keypair, PeerId};
 use crate::mux::SendError;
 use crate::net_address::NetAddress;
 use crate::node_info::{NodeInfo, NodeInfoError};
-use crate::peer_set::{Direction, PeerSet, Refused};
+use crate::peer_set::{Direction, PeerSet, Refused, Slot};
 use crate::time::Instant;
 
 /// Where a connection stands, from the node's point of view.
@@ -88,6 +88,8 @@ struct Entry {
     timer: Option<Instant>,
     /// Since when broadcasts to this peer found its queue full.
     full_since: Option<Instant>,
+    /// How the peer set counts it, once admitted.
+    slot: Option<Slot>,
     in_transmit_queue: bool,
     in_read_queue: bool,
     write_blocked: bool,
@@ -595,6 +597,7 @@ impl<R: CryptoRng> Node<R> {
                 info: None,
                 timer: None,
                 full_since: None,
+                slot: None,
                 in_transmit_queue: false,
                 in_read_queue: false,
                 write_blocked: false,
@@ -614,6 +617,22 @@ impl<R: CryptoRng> Node<R> {
                     DialError::Banned => DisconnectReason::Banned,
                 };
                 self.report_dial_failure(addr, reason, error.to_string(), Retry::GivenUp);
+                continue;
+            }
+            let persistent = self.persistent.contains_key(&addr.socket_addr())
+                || addr
+                    .peer_id()
+                    .is_some_and(|peer| self.peer_set.is_persistent(&peer));
+            if !persistent && !self.peer_set.has_outbound_slot(self.dialing.len()) {
+                // Refused before dialing: the remote never sees a connection it would lose.
+                self.dials.remove(addr.socket_addr());
+                let detail = String::from("outbound slots full");
+                self.report_dial_failure(
+                    addr,
+                    DisconnectReason::TooManyPeers,
+                    detail,
+                    Retry::GivenUp,
+                );
                 continue;
             }
             if let Err(refused) = self
@@ -767,7 +786,7 @@ impl<R: CryptoRng> Node<R> {
 
     /// A handshake completed: admit the peer, or refuse the connection invisibly.
     fn on_connected(&mut self, now: Instant, conn: ConnId, peer: PeerId, info: Box<NodeInfo>) {
-        let refusal = self.refusal(now, conn, peer);
+        let admission = self.admission(now, conn, peer);
         let Some(entry) = self.conns.get_mut(&conn) else {
             return;
         };
@@ -777,19 +796,23 @@ impl<R: CryptoRng> Node<R> {
                 self.candidates.remove(&peer);
             }
         }
-        if let Some(reason) = refusal {
-            // Not admitted: its pending slot is released when it closes.
-            entry.phase = Phase::Dropped;
-            entry.connection.close(reason, reason.as_str());
-            if let Some(addr) = entry.dialed.take() {
-                self.dialing.remove(&addr.socket_addr());
-                self.dials.remove(addr.socket_addr());
+        let slot = match admission {
+            Ok(slot) => slot,
+            Err(reason) => {
+                // Not admitted: closed invisibly, its pending slot released now.
+                entry.phase = Phase::Dropped;
+                entry.connection.close(reason, reason.as_str());
+                if let Some(addr) = entry.dialed.take() {
+                    self.dialing.remove(&addr.socket_addr());
+                    self.dials.remove(addr.socket_addr());
+                }
+                self.peer_set
+                    .release(entry.direction, None, inbound_ip(entry));
+                return;
             }
-            self.peer_set
-                .release(entry.direction, false, inbound_ip(entry));
-            return;
-        }
+        };
         entry.phase = Phase::Connected;
+        entry.slot = Some(slot);
         entry.info = Some(info.clone());
         if let Some(addr) = entry.dialed {
             self.dialing.remove(&addr.socket_addr());
@@ -805,11 +828,16 @@ impl<R: CryptoRng> Node<R> {
         });
     }
 
-    /// Why `conn` to `peer` may not become the peer's connection, if it may not; closes the
-    /// losers of a simultaneous open as a side effect.
-    fn refusal(&mut self, now: Instant, conn: ConnId, peer: PeerId) -> Option<DisconnectReason> {
+    /// Admits `conn` as `peer`'s connection, or says why not; closes the losers of a
+    /// simultaneous open as a side effect.
+    fn admission(
+        &mut self,
+        now: Instant,
+        conn: ConnId,
+        peer: PeerId,
+    ) -> Result<Slot, DisconnectReason> {
         if self.peers.contains_key(&peer) {
-            return Some(DisconnectReason::AlreadyConnected);
+            return Err(DisconnectReason::AlreadyConnected);
         }
         let lower = self.local_id.min(peer);
         let wins = self.dialer_of(conn, peer) == Some(lower);
@@ -821,7 +849,7 @@ impl<R: CryptoRng> Node<R> {
         for rival in rivals {
             let rival_wins = self.dialer_of(rival, peer) == Some(lower);
             if rival_wins && !wins {
-                return Some(DisconnectReason::AlreadyConnected);
+                return Err(DisconnectReason::AlreadyConnected);
             }
             // This connection wins (or both were dialed by the same side and it finished
             // first): the rival, not yet seen by anyone, is closed.
@@ -836,17 +864,21 @@ impl<R: CryptoRng> Node<R> {
                     self.dials.remove(addr.socket_addr());
                 }
                 self.peer_set
-                    .release(entry.direction, false, inbound_ip(entry));
+                    .release(entry.direction, None, inbound_ip(entry));
             }
             if let Some(set) = self.candidates.get_mut(&peer) {
                 set.remove(&rival);
             }
         }
         if self.peer_set.is_peer_banned(now, &peer) {
-            return Some(DisconnectReason::Banned);
+            return Err(DisconnectReason::Banned);
         }
-        let direction = self.conns.get(&conn)?.direction;
-        self.peer_set.admit_peer(now, &peer, direction).err()
+        let direction = self
+            .conns
+            .get(&conn)
+            .map(|entry| entry.direction)
+            .ok_or(DisconnectReason::ProtocolError)?;
+        self.peer_set.admit_peer(now, &peer, direction)
     }
 
     /// A connection ended.
@@ -859,6 +891,7 @@ impl<R: CryptoRng> Node<R> {
         let peer = entry.peer;
         let direction = entry.direction;
         let ip = inbound_ip(entry);
+        let slot = entry.slot;
         let dialed = entry.dialed.take();
         if let Some(peer) = peer
             && let Some(set) = self.candidates.get_mut(&peer)
@@ -882,7 +915,7 @@ impl<R: CryptoRng> Node<R> {
         }
         match phase {
             Phase::Connected => {
-                self.peer_set.release(direction, true, ip);
+                self.peer_set.release(direction, slot, ip);
                 if let Some(peer) = peer {
                     self.peers.remove(&peer);
                     self.events.push_back(NodeEvent::PeerDisconnected {
@@ -910,7 +943,7 @@ impl<R: CryptoRng> Node<R> {
                 }
             }
             Phase::Connecting | Phase::Handshaking => {
-                self.peer_set.release(direction, false, ip);
+                self.peer_set.release(direction, None, ip);
                 if let Some(addr) = dialed {
                     self.dialing.remove(&addr.socket_addr());
                     let retry = self

@@ -16,6 +16,11 @@
 //! [`ConnectionSetup`] builds established, idle `Connection` pairs: the throughput workloads
 //! run on one, and `perf-report` counts the heap a thousand of them hold.
 //!
+//! The node workloads (module `node`) have no floor but themselves: [`NodeNet`] wires `Node`s
+//! to each other in memory, and `perf-report` counts the heap a thousand idle connections
+//! cost the nodes holding them; [`HubRouting`] relays messages through one `Node` with 10 or
+//! 10,000 peers, and the figure is the ratio of the two.
+//!
 //! The machines are noisy, so only ratios between a pair measured in the same run are
 //! meaningful; absolute numbers are context.
 //!
@@ -41,6 +46,13 @@ use switchboard::{
     TransportCipher,
 };
 use x25519_dalek::{PublicKey as DhPublic, StaticSecret};
+
+mod node;
+
+pub use node::{
+    HubRouting, NODE_CHANNEL, NODE_PORT, NetEvents, NodeNet, ROUTE_MESSAGE_LEN, node_config,
+    node_ip,
+};
 
 /// Network id both benchmark nodes belong to.
 pub const NETWORK: &str = "bench";

@@ -32,11 +32,26 @@
 //! # Heap per idle connection
 //!
 //! A one-off before the timed rounds: a counting `#[global_allocator]` tracks live heap bytes
-//! (allocated − freed, as requested from the allocator), and [`IDLE_CONNECTIONS`] pairs are
-//! connected in memory and run until idle, with everything not part of a `Connection` (the
-//! shared config, keys, `NodeInfo`s, the vectors holding the pairs, the wire buffer)
+//! (allocated − freed, as requested from the allocator).
+//!
+//! `idle_conn_heap_bytes` counts what an idle connection costs the `Node`s at its ends,
+//! everything they hold for it included: [`IDLE_CONNECTIONS`] connections between `Node`s
+//! wired in memory ([`NodeNet`]), counted from after the nodes were built to after they ran
+//! idle past two ping intervals (see [`node_idle_heap`] and the `idle_conn_heap_node_method`
+//! text the report prints).
+//!
+//! `idle_conn_heap_bytes_connection_only` counts bare `Connection` pairs: [`IDLE_CONNECTIONS`]
+//! pairs connected in memory and run until idle, with everything not part of a `Connection`
+//! (the shared config, keys, `NodeInfo`s, the vectors holding the pairs, the wire buffer)
 //! allocated before the first count. The inline `Connection` structs themselves live in
 //! those vectors: `size_of::<Connection>()` is printed beside the heap figure, not in it.
+//!
+//! # Routing
+//!
+//! `node_route_10k_vs_10` is the time per message relayed through a hub `Node` with 10,000
+//! peers over the time with 10 ([`HubRouting`]), both timed in the interleaved rounds like
+//! every other pair. Cross-checks, before the main rounds, time the hub's own calls only,
+//! and the 10,000-peer hub routing between 10 of its peers (see [`routing_cross_check`]).
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::hint::black_box;
@@ -47,12 +62,13 @@ use bytes::Bytes;
 use serde_json::{Value, json};
 use switchboard::connection::Connection;
 use switchboard_benches::{
-    AeadFloor, ConnThroughput, ConnectionSetup, DhFloor, LARGE_MESSAGE_LEN, MUX_CHANNELS,
-    MUX_MESSAGE_LEN, PayloadPlacement, RECORD_PAYLOAD_LEN, RecordPath, SMALL_MESSAGE_LEN,
-    SnowHandshake, SwitchboardHandshake, deliver, message_mb_per_s, record_mb_per_s, seeded_rng,
+    AeadFloor, ConnThroughput, ConnectionSetup, DhFloor, HubRouting, LARGE_MESSAGE_LEN,
+    MUX_CHANNELS, MUX_MESSAGE_LEN, NodeNet, PayloadPlacement, RECORD_PAYLOAD_LEN,
+    ROUTE_MESSAGE_LEN, RecordPath, SMALL_MESSAGE_LEN, SnowHandshake, SwitchboardHandshake, deliver,
+    message_mb_per_s, node_config, record_mb_per_s, seeded_rng,
 };
 
-/// Timed rounds. With 9 workloads of [`BATCH_SECONDS`] each, ~36 s in all.
+/// Timed rounds. With 11 workloads of [`BATCH_SECONDS`] each, ~44 s in all.
 const ROUNDS: usize = 40;
 /// Target wall time of one workload's batch in one round: long enough that timer
 /// resolution and loop overhead vanish (hundreds of handshakes, about a thousand records),
@@ -69,11 +85,27 @@ const TARGET_RECORD_VS_AEAD_FLOOR: f64 = 0.95;
 const TARGET_CONN_THROUGHPUT_VS_AEAD: f64 = 0.80;
 const TARGET_MUX_64CH_THROUGHPUT_VS_AEAD: f64 = 0.60;
 const TARGET_SMALL_MSG_PER_S: f64 = 1_000_000.0;
-/// At most, bytes.
-const TARGET_IDLE_CONN_HEAP_BYTES: f64 = 3072.0;
+/// At most, bytes per connection end, everything the `Node` holds for it included.
+const TARGET_IDLE_CONN_HEAP_BYTES: f64 = 6144.0;
+/// At most, bytes per end of a bare `Connection` pair (the figure `idle_conn_heap_bytes`
+/// was before the `Node` existed).
+const TARGET_IDLE_CONN_HEAP_BYTES_CONNECTION_ONLY: f64 = 3072.0;
+/// At most: time per routed message with 10,000 peers over time with 10 (lower is better).
+const TARGET_NODE_ROUTE_10K_VS_10: f64 = 2.0;
 
 /// Connection pairs held at once for the heap measurement.
 const IDLE_CONNECTIONS: usize = 1000;
+
+/// Peers of the hub in the two routing workloads.
+const ROUTE_PEERS_FEW: usize = 10;
+const ROUTE_PEERS_MANY: usize = 10_000;
+
+/// Virtual time the node networks of the heap count run once connected: past two ping
+/// intervals (10 s each), so every connection fired its timer, which releases the buffers
+/// that stayed drained, and exchanged PING/PONG.
+const NODE_IDLE_RUN: Duration = Duration::from_secs(25);
+/// Virtual-time step of those runs (timers fire up to a step late).
+const NODE_IDLE_TICK: Duration = Duration::from_millis(100);
 
 /// The message each dialer sends its listener before the after-traffic heap count.
 static TRAFFIC_MESSAGE: [u8; 16 * 1024] = [0x5a; 16 * 1024];
@@ -217,6 +249,269 @@ fn idle_connection_heap(channel_count: u16, traffic: bool) -> IdleHeap {
     }
 }
 
+/// How the nodes of a heap count are connected, [`IDLE_CONNECTIONS`] connections in all.
+#[derive(Clone, Copy)]
+enum Topology {
+    /// `nodes` nodes, node `i` dialing nodes `i+1 ..= i+dials` (mod `nodes`): every node
+    /// holds `2 × dials` connections, half dialed, half accepted.
+    Mesh { nodes: usize, dials: usize },
+    /// `hubs` nodes accepting, `clients` nodes each dialing every hub.
+    Hubs { hubs: usize, clients: usize },
+}
+
+impl Topology {
+    /// The headline: 50 nodes of 40 connections each, about what a node near the default
+    /// limits (40 inbound, 10 outbound) holds.
+    const MESH: Topology = Topology::Mesh {
+        nodes: 50,
+        dials: 20,
+    };
+    /// 2 hubs of 500 inbound each, 500 clients holding 2 connections each.
+    const TWO_HUBS: Topology = Topology::Hubs {
+        hubs: 2,
+        clients: 500,
+    };
+    /// 1 hub of 1000 inbound, 1000 clients holding 1 connection each.
+    const STAR: Topology = Topology::Hubs {
+        hubs: 1,
+        clients: 1000,
+    };
+
+    fn nodes(self) -> usize {
+        match self {
+            Topology::Mesh { nodes, .. } => nodes,
+            Topology::Hubs { hubs, clients } => hubs + clients,
+        }
+    }
+
+    fn connections(self) -> usize {
+        match self {
+            Topology::Mesh { nodes, dials } => nodes * dials,
+            Topology::Hubs { hubs, clients } => hubs * clients,
+        }
+    }
+
+    fn describe(self) -> String {
+        match self {
+            Topology::Mesh { nodes, dials } => format!(
+                "{nodes} nodes, node i dialing nodes i+1..=i+{dials} (mod {nodes}): {} \
+                 connections per node, half dialed, half accepted",
+                2 * dials
+            ),
+            Topology::Hubs { hubs, clients } => format!(
+                "{hubs} hub node(s) with max_inbound raised to {clients}, {clients} client \
+                 nodes (default limits) each dialing every hub: {clients} connections per \
+                 hub, {hubs} per client"
+            ),
+        }
+    }
+}
+
+/// Heap held by idle connections between `Node`s, per connection end, the nodes' own
+/// bookkeeping included.
+struct NodeIdleHeap {
+    topology: Topology,
+    /// Both ends of every connection averaged.
+    per_end: f64,
+    /// The same before the idle run (handshakes and first records just done).
+    per_end_before_idle: f64,
+    /// For `Hubs`: per end at the hubs, and at the clients.
+    hub_end: Option<f64>,
+    client_end: Option<f64>,
+    blocks_per_end: f64,
+    /// Heap of one node before it connects (config, keys, `NodeInfo`, empty tables).
+    node_base: f64,
+    /// Bytes still live after every node was dropped.
+    residual: isize,
+}
+
+impl NodeIdleHeap {
+    fn details(&self) -> Value {
+        let mut details = json!({
+            "topology": self.topology.describe(),
+            "nodes": self.topology.nodes(),
+            "connections": self.topology.connections(),
+            "bytes_per_end": round(self.per_end, 1),
+            "bytes_per_end_before_idle_run": round(self.per_end_before_idle, 1),
+            "allocations_per_end": round(self.blocks_per_end, 2),
+            "node_base_bytes": round(self.node_base, 1),
+            "bytes_left_after_drop": self.residual,
+        });
+        let fields = details.as_object_mut().expect("a JSON object");
+        if let (Some(hub), Some(client)) = (self.hub_end, self.client_end) {
+            fields.insert("hub_end_bytes".into(), round(hub, 1).into());
+            fields.insert("client_end_bytes".into(), round(client, 1).into());
+        }
+        details
+    }
+}
+
+/// Builds the nodes of `topology` in a [`NodeNet`], connects them, runs them idle past two
+/// ping intervals, and counts the heap the connections cost the nodes: live bytes after
+/// minus live bytes before the first dial, over the `2 × connections` ends. The nodes are
+/// then dropped, hubs last, to split the figure by kind of node.
+fn node_idle_heap(topology: Topology) -> NodeIdleHeap {
+    let (hubs, clients) = match topology {
+        Topology::Mesh { nodes, .. } => (0, nodes),
+        Topology::Hubs { hubs, clients } => (hubs, clients),
+    };
+    let connections = topology.connections();
+    // The driver's tables are allocated here, at their final sizes.
+    let mut net = NodeNet::new(13, topology.nodes(), connections);
+    COUNTING.store(true, Ordering::Relaxed);
+    let (empty, _) = live();
+    for _ in 0..hubs {
+        let mut config = node_config();
+        config.limits.max_inbound = clients;
+        config.limits.max_pending_handshakes = clients;
+        net.add_node(config);
+    }
+    let (with_hubs, _) = live();
+    for _ in 0..clients {
+        let mut config = node_config();
+        if let Topology::Mesh { dials, .. } = topology {
+            config.limits.max_outbound = dials;
+        }
+        net.add_node(config);
+    }
+    let (before, blocks_before) = live();
+    match topology {
+        Topology::Mesh { nodes, dials } => {
+            for node in 0..nodes {
+                for step in 1..=dials {
+                    net.dial(node, (node + step) % nodes);
+                }
+            }
+        }
+        Topology::Hubs { hubs, clients } => {
+            for client in hubs..hubs + clients {
+                for hub in 0..hubs {
+                    net.dial(client, hub);
+                }
+            }
+        }
+    }
+    net.run();
+    let (connected, _) = live();
+    net.advance(NODE_IDLE_RUN, NODE_IDLE_TICK);
+    let (idle, blocks_idle) = live();
+    net.check_no_growth();
+    let events = net.events();
+    assert_eq!(
+        events.connected,
+        2 * connections as u64,
+        "every end connected"
+    );
+    assert_eq!(
+        events.disconnected + events.dial_failed + events.slow,
+        0,
+        "nothing failed: {events:?}"
+    );
+    let held: usize = (0..net.len())
+        .map(|index| {
+            let (inbound, outbound) = net.node(index).peer_counts();
+            assert_eq!(net.node(index).connection_count(), inbound + outbound);
+            inbound + outbound
+        })
+        .sum();
+    assert_eq!(
+        held,
+        2 * connections,
+        "every connection established, none extra"
+    );
+    net.truncate(hubs);
+    let (hubs_only, _) = live();
+    net.truncate(0);
+    let (after, _) = live();
+    COUNTING.store(false, Ordering::Relaxed);
+    drop(net);
+
+    let ends = (2 * connections) as f64;
+    let hubs_base = with_hubs - empty;
+    let clients_base = before - with_hubs;
+    let (hub_end, client_end) = if hubs > 0 {
+        let clients_part = idle - hubs_only - clients_base;
+        let hubs_part = hubs_only - after - hubs_base;
+        (
+            Some(hubs_part as f64 / connections as f64),
+            Some(clients_part as f64 / connections as f64),
+        )
+    } else {
+        (None, None)
+    };
+    NodeIdleHeap {
+        topology,
+        per_end: (idle - before) as f64 / ends,
+        per_end_before_idle: (connected - before) as f64 / ends,
+        hub_end,
+        client_end,
+        blocks_per_end: (blocks_idle - blocks_before) as f64 / ends,
+        node_base: (before - empty) as f64 / topology.nodes() as f64,
+        residual: after - empty,
+    }
+}
+
+/// Peers the routing cross-check keeps active among the [`ROUTE_PEERS_MANY`].
+const ROUTE_ACTIVE_FEW: usize = 10;
+
+/// The routing cross-checks, best of [`CROSS_CHECK_ROUNDS`] interleaved rounds.
+struct RoutingCrossCheck {
+    /// Nanoseconds inside the hub's calls per message: few peers; many peers, all active;
+    /// many peers, [`ROUTE_ACTIVE_FEW`] active.
+    hub_only_ns: [f64; 3],
+    /// Nanoseconds per relayed message (wall clock, untimed calls): few peers; many peers
+    /// of which [`ROUTE_ACTIVE_FEW`] active.
+    relay_ns: [f64; 2],
+}
+
+/// Rounds of the routing cross-checks (after setup, before the main rounds).
+const CROSS_CHECK_ROUNDS: usize = 10;
+
+/// Times, in [`CROSS_CHECK_ROUNDS`] interleaved rounds of ~[`BATCH_SECONDS`] per case, the
+/// hub's own calls per message (with few peers, with many, and with many of which only
+/// [`ROUTE_ACTIVE_FEW`] exchange messages), and the whole relay with few peers and with many
+/// of which few active: whether what grows with the peers is the node's tables or the cache misses on
+/// the connections' own state.
+fn routing_cross_check(few: &mut HubRouting, many: &mut HubRouting) -> RoutingCrossCheck {
+    fn batch(hub: &mut HubRouting, timing_hub: bool) -> f64 {
+        let start = Instant::now();
+        let mut relays = 0u32;
+        let mut hub_time = Duration::ZERO;
+        while start.elapsed().as_secs_f64() < BATCH_SECONDS {
+            for _ in 0..100 {
+                if timing_hub {
+                    hub_time += hub.relay_timing_hub();
+                } else {
+                    hub.relay();
+                }
+            }
+            relays += 100;
+        }
+        let total = if timing_hub {
+            hub_time
+        } else {
+            start.elapsed()
+        };
+        total.as_nanos() as f64 / f64::from(relays)
+    }
+    let all = many.peers();
+    let mut hub_only_ns = [f64::MAX; 3];
+    let mut relay_ns = [f64::MAX; 2];
+    for _ in 0..CROSS_CHECK_ROUNDS {
+        relay_ns[0] = relay_ns[0].min(batch(few, false));
+        hub_only_ns[0] = hub_only_ns[0].min(batch(few, true));
+        hub_only_ns[1] = hub_only_ns[1].min(batch(many, true));
+        many.set_active_peers(ROUTE_ACTIVE_FEW);
+        hub_only_ns[2] = hub_only_ns[2].min(batch(many, true));
+        relay_ns[1] = relay_ns[1].min(batch(many, false));
+        many.set_active_peers(all);
+    }
+    RoutingCrossCheck {
+        hub_only_ns,
+        relay_ns,
+    }
+}
+
 /// One timed workload: `step` does one unit of work (a handshake, a record), and `scale`
 /// turns units per second into the reported rate.
 struct Workload<'a> {
@@ -350,6 +645,23 @@ fn main() {
     let idle_heap = idle_connection_heap(1, false);
     let idle_heap_64ch = idle_connection_heap(MUX_CHANNELS, false);
     let idle_heap_after_traffic = idle_connection_heap(1, true);
+    eprintln!(
+        "perf-report: heap of {IDLE_CONNECTIONS} idle connections between Nodes (3 topologies)"
+    );
+    let node_heaps = [Topology::MESH, Topology::TWO_HUBS, Topology::STAR].map(node_idle_heap);
+
+    eprintln!("perf-report: hubs with {ROUTE_PEERS_FEW} and {ROUTE_PEERS_MANY} peers");
+    let setup_started = Instant::now();
+    let mut route_few = HubRouting::new(14, ROUTE_PEERS_FEW);
+    route_few.verify();
+    let mut route_many = HubRouting::new(15, ROUTE_PEERS_MANY);
+    route_many.verify();
+    let route_setup = setup_started.elapsed();
+    eprintln!(
+        "  set up and verified in {:.1} s; routing cross-checks",
+        route_setup.as_secs_f64()
+    );
+    let cross_check = routing_cross_check(&mut route_few, &mut route_many);
 
     // Pairs are adjacent, so in every round each figure runs next to its floor (the AEAD
     // floor sits between the connection workloads, the record path one further).
@@ -383,6 +695,13 @@ fn main() {
         }),
         Workload::new("small_msg", per_second, || {
             small_messages.step();
+        }),
+        // The routing pair: the same relay through a hub of 10 and of 10,000 peers.
+        Workload::new("node_route_10", per_second, || {
+            route_few.relay();
+        }),
+        Workload::new("node_route_10k", per_second, || {
+            route_many.relay();
         }),
     ];
 
@@ -422,26 +741,48 @@ fn main() {
         mux,
         aliased,
         small,
+        route_10,
+        route_10k,
     ] = &workloads;
+    let routing = Routing {
+        few: route_10,
+        many: route_10k,
+        cross_check,
+        setup: route_setup,
+    };
     let report = report(
         [handshake, dh_floor, snow],
         [record, aead, aliased],
         [conn, mux, small],
         [&idle_heap, &idle_heap_64ch, &idle_heap_after_traffic],
+        &node_heaps,
+        &routing,
         started.elapsed(),
     );
     println!("{report}");
 }
 
+/// The routing figures: the relay workloads through hubs of [`ROUTE_PEERS_FEW`] and
+/// [`ROUTE_PEERS_MANY`] peers, the cross-checks, and how long setting them up took.
+struct Routing<'w, 'a> {
+    few: &'w Workload<'a>,
+    many: &'w Workload<'a>,
+    cross_check: RoutingCrossCheck,
+    setup: Duration,
+}
+
 /// The JSON report from the handshake workloads (ours, DH floor, snow), the record
 /// workloads (ours, AEAD floor, ours with page-aliased buffers), the connection workloads
-/// (1 MiB on one channel, 1 KiB on 64, 64 B) and the idle heap counts (1 and 64 channels,
-/// and 1 channel after a message).
+/// (1 MiB on one channel, 1 KiB on 64, 64 B), the bare-`Connection` idle heap counts (1 and
+/// 64 channels, and 1 channel after a message), the `Node` idle heap counts (mesh, two hubs,
+/// star) and the routing figures.
 fn report(
     [handshake, dh_floor, snow]: [&Workload; 3],
     [record, aead, aliased]: [&Workload; 3],
     [conn, mux, small]: [&Workload; 3],
     [idle_heap, idle_heap_64ch, idle_heap_after_traffic]: [&IdleHeap; 3],
+    [node_heap, node_heap_two_hubs, node_heap_star]: &[NodeIdleHeap; 3],
+    routing: &Routing,
     elapsed: Duration,
 ) -> Value {
     let handshake_vs_dh_floor = handshake.best() / dh_floor.best();
@@ -449,6 +790,14 @@ fn report(
     let record_vs_aead_floor = record.best() / aead.best();
     let conn_vs_aead = conn.best() / aead.best();
     let mux_vs_aead = mux.best() / aead.best();
+    // Time per message: the inverse of the rates, so the ratio is few / many.
+    let route_10k_vs_10 = routing.few.best() / routing.many.best();
+    let [hub_only_few, hub_only_many, hub_only_many_few_active] = routing.cross_check.hub_only_ns;
+    let [relay_few, relay_many_few_active] = routing.cross_check.relay_ns;
+    let first_connection_extra = node_heap_star
+        .client_end
+        .zip(node_heap_star.hub_end)
+        .map(|(client, hub)| round(client - hub, 1));
     let details = json!({
         "handshake": handshake.details("handshakes/s"),
         "dh_floor_handshake": dh_floor.details("handshakes/s"),
@@ -487,6 +836,78 @@ fn report(
              Connection structs are not heap and are not counted",
             2 * IDLE_CONNECTIONS
         ),
+        "idle_conn_heap_node": node_heap.details(),
+        "idle_conn_heap_node_two_hubs": node_heap_two_hubs.details(),
+        "idle_conn_heap_node_star": node_heap_star.details(),
+        "idle_conn_heap_node_first_connection_extra_bytes": first_connection_extra,
+        "idle_conn_heap_node_method": format!(
+            "idle_conn_heap_bytes is idle_conn_heap_node.bytes_per_end: counting global \
+             allocator; Nodes wired to each other in memory by NodeNet (benches/src/node.rs; \
+             zero latency, whole writes, every event taken and dropped at once; the driver's \
+             tables are allocated before counting and never grow, which is asserted), not by \
+             switchboard-sim, whose own per-connection maps and event logs could not be told \
+             apart from the nodes'; {IDLE_CONNECTIONS} connections dialed and run until \
+             nothing moves, then {} s of virtual time in {} ms steps (every connection past \
+             two ping timers, which release drained buffers, and PING/PONG exchanged); live \
+             bytes then minus live bytes once the nodes were built and before the first \
+             dial, over the {} ends. Included, per connection and for both ends: each node's \
+             entry for it (the inline Connection struct and the node's bookkeeping) inside \
+             the node's connection map, with the map's slack; the Connection's own heap \
+             (session, ciphers, mux and channel state, keepalive); the node's Box<NodeInfo> \
+             copy of the peer's NodeInfo; its entries in the peers map and the timer set; \
+             an inbound end's per-IP and per-subnet counts; whatever the node's queues and \
+             tables allocated on first use and kept (spread over the node's connections). \
+             Not included: each node's heap before it dialed (node_base_bytes), the \
+             driver's tables, the events the application took. Bytes as requested from the \
+             allocator: malloc's per-block overhead (allocations_per_end blocks) and RSS \
+             are not counted. The headline topology holds 40 connections per node; \
+             two_hubs and star show nodes holding 500 or 1000 (hub_end_bytes) and 2 or 1 \
+             (client_end_bytes); first_connection_extra is how much more a node's only \
+             connection costs than one of a thousand (star client end minus hub end)",
+            NODE_IDLE_RUN.as_secs(),
+            NODE_IDLE_TICK.as_millis(),
+            2 * IDLE_CONNECTIONS
+        ),
+        "node_route_10": routing.few.details("messages/s"),
+        "node_route_10k": routing.many.details("messages/s"),
+        "node_route_cross_check": {
+            "hub_only_ns_10": round(hub_only_few, 1),
+            "hub_only_ns_10k": round(hub_only_many, 1),
+            "hub_only_ns_10k_10_active": round(hub_only_many_few_active, 1),
+            "hub_only_10k_vs_10": round(hub_only_many / hub_only_few, 3),
+            "hub_only_10k_10_active_vs_10": round(hub_only_many_few_active / hub_only_few, 3),
+            "relay_ns_10": round(relay_few, 1),
+            "relay_ns_10k_10_active": round(relay_many_few_active, 1),
+            "relay_10k_10_active_vs_10": round(relay_many_few_active / relay_few, 3),
+            "what": format!(
+                "hub_only: time inside the hub's own handle_input, poll_event, send and \
+                 poll_transmit calls per message, each call timed with std::time::Instant \
+                 (its cost, tens of ns per reading, included); 10k_10_active: the hub of \
+                 {ROUTE_PEERS_MANY} peers routing between {ROUTE_ACTIVE_FEW} of them only, the \
+                 rest connected and idle, so the connections touched stay in the CPU caches \
+                 while the node's tables keep their {ROUTE_PEERS_MANY} entries: it measures \
+                 what the tables' size costs, apart from cache misses on the state of \
+                 connections touched at random; best of {CROSS_CHECK_ROUNDS} interleaved \
+                 rounds of ~{BATCH_SECONDS} s per case, run before the main rounds"
+            ),
+        },
+        "node_route_method": format!(
+            "one hub Node (max_inbound raised) with {ROUTE_PEERS_FEW} or {ROUTE_PEERS_MANY} \
+             established, idle peers, each a bare dialing Connection with its own key and \
+             /24, connected in memory by one handshake each (both hubs set up and verified \
+             in {:.1} s; through switchboard-sim, a hub gaining 500/1000/2000/4000 peers \
+             took 0.35/0.83/2.7/17 s when this bench was written, its loop visiting every \
+             node on every step, so 10,000 would not fit the budget); one operation: a random peer sends a \
+             {ROUTE_MESSAGE_LEN}-byte message, the hub's handle_input and poll_event hand it \
+             to the application, which sends it to another random peer by PeerId, and the \
+             hub's poll_transmit runs until None, the records (the message for the \
+             receiver, the sender's returned credit) handed to the peers, their events \
+             taken and their answers (the receiver's credit) handed back to the hub's \
+             handle_input; the peers' work (2 records sealed, 2 opened) is the same per \
+             message whatever the number of peers; virtual time stands still, so no timer \
+             fires (see HubRouting in benches/src/node.rs)",
+            routing.setup.as_secs_f64()
+        ),
         "size_of_connection": std::mem::size_of::<Connection>(),
         "record_placement": format!(
             "record_seal_open: payload and output buffer at unrelated page offsets \
@@ -505,6 +926,7 @@ fn report(
                 round(paired_ratio_median(aliased, aead), 3),
             "conn_throughput_vs_aead": round(paired_ratio_median(conn, aead), 3),
             "mux_64ch_throughput_vs_aead": round(paired_ratio_median(mux, aead), 3),
+            "node_route_10k_vs_10": round(paired_ratio_median(routing.few, routing.many), 3),
         },
         "record_page_aliased_vs_aead_floor": round(aliased.best() / aead.best(), 3),
         "dh_floor_work": "6 x25519-dalek StaticSecret::diffie_hellman + 2 PublicKey::from",
@@ -527,7 +949,11 @@ fn report(
         "mux_64ch_throughput_mb_s": round(mux.best(), 1),
         "mux_64ch_throughput_vs_aead": round(mux_vs_aead, 3),
         "small_msg_per_s": round(small.best(), 1),
-        "idle_conn_heap_bytes": round(idle_heap.per_end, 1),
+        "idle_conn_heap_bytes": round(node_heap.per_end, 1),
+        "idle_conn_heap_bytes_connection_only": round(idle_heap.per_end, 1),
+        "node_route_10_ns": round(1e9 / routing.few.best(), 1),
+        "node_route_10k_ns": round(1e9 / routing.many.best(), 1),
+        "node_route_10k_vs_10": round(route_10k_vs_10, 3),
         "aead_backend": "aes-gcm",
         "targets": {
             "handshake_vs_dh_floor": TARGET_HANDSHAKE_VS_DH_FLOOR,
@@ -537,6 +963,8 @@ fn report(
             "mux_64ch_throughput_vs_aead": TARGET_MUX_64CH_THROUGHPUT_VS_AEAD,
             "small_msg_per_s": TARGET_SMALL_MSG_PER_S,
             "idle_conn_heap_bytes": TARGET_IDLE_CONN_HEAP_BYTES,
+            "idle_conn_heap_bytes_connection_only": TARGET_IDLE_CONN_HEAP_BYTES_CONNECTION_ONLY,
+            "node_route_10k_vs_10": TARGET_NODE_ROUTE_10K_VS_10,
         },
         "targets_met": {
             "handshake_vs_dh_floor": handshake_vs_dh_floor >= TARGET_HANDSHAKE_VS_DH_FLOOR,
@@ -545,7 +973,10 @@ fn report(
             "conn_throughput_vs_aead": conn_vs_aead >= TARGET_CONN_THROUGHPUT_VS_AEAD,
             "mux_64ch_throughput_vs_aead": mux_vs_aead >= TARGET_MUX_64CH_THROUGHPUT_VS_AEAD,
             "small_msg_per_s": small.best() >= TARGET_SMALL_MSG_PER_S,
-            "idle_conn_heap_bytes": idle_heap.per_end <= TARGET_IDLE_CONN_HEAP_BYTES,
+            "idle_conn_heap_bytes": node_heap.per_end <= TARGET_IDLE_CONN_HEAP_BYTES,
+            "idle_conn_heap_bytes_connection_only":
+                idle_heap.per_end <= TARGET_IDLE_CONN_HEAP_BYTES_CONNECTION_ONLY,
+            "node_route_10k_vs_10": route_10k_vs_10 <= TARGET_NODE_ROUTE_10K_VS_10,
         },
         "units": {
             "_per_s": "completed operations (full handshakes, both sides; messages delivered) \
@@ -557,8 +988,12 @@ fn report(
             ),
             "_heap_bytes": "bytes requested from the allocator and not freed, per connection \
                             end",
+            "_ns": "wall-clock nanoseconds per operation (one message routed through the \
+                    hub); lower is better",
             "_vs_": "ratio of the best rate of the figure to the best rate of its floor or \
-                     rival, both from this run; higher is better",
+                     rival, both from this run; higher is better — except \
+                     node_route_10k_vs_10, time per message with 10,000 peers over time per \
+                     message with 10, both from this run: lower is better",
         },
         "method": format!(
             "{ROUNDS} interleaved rounds after a {} ms warm-up per workload; each round times \
@@ -581,7 +1016,9 @@ const LOOPBACK: &str =
     "needs the mio adapter's event-loop driver, which arrives with the adapter issue";
 const LOOPBACK_FLOOR: &str = "a floor is only reported beside the figure it bounds, measured in the \
      same run: loopback through the mio adapter, which arrives with the adapter issue";
-const SIM: &str = "needs the simulator (switchboard-sim), which arrives with the Node issue";
+const SIM: &str = "not measured yet: switchboard-sim exists now, but perf-report has no \
+     simulator workload; its main loop visits every node on every step (a hub gaining 4000 \
+     peers through it took 17 s here), which a 10,000-node run needs fixed first";
 
 /// The `PERF.md` keys this version cannot measure yet, each printed as `null` beside a
 /// `<key>_reason` — never a made-up number.

@@ -175,7 +175,7 @@ fn run(seed: u64, ops: Vec<Op>) {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 32, ..ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig { cases: 24, ..ProptestConfig::default() })]
 
     #[test]
     fn every_message_arrives_once_in_order_and_intact(seed in any::<u64>(), ops in proptest::collection::vec(op(), 1..60)) {

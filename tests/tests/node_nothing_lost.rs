@@ -125,14 +125,14 @@ fn run(seed: u64) {
     }
 }
 
-/// 150 seeds in the default test run (about 40 s in a debug build on 2 cores); set
+/// 100 seeds in the default test run (about 30 s in a debug build on 2 cores); set
 /// `SWITCHBOARD_SEEDS=1000` for the full sweep.
 #[test]
 fn resets_mid_stream_lose_nothing_silently() {
     let seeds: u64 = std::env::var("SWITCHBOARD_SEEDS")
         .ok()
         .and_then(|s| s.parse().ok())
-        .unwrap_or(150);
+        .unwrap_or(100);
     for seed in 0..seeds {
         run(seed);
     }

@@ -1,0 +1,949 @@
+//! One `Node` with small limits, driven as its adapter and application would drive it by an
+//! arbitrary sequence of socket events, clock steps and application calls: sockets accepted
+//! from a handful of addresses (so the per-IP, per-subnet and pending limits are hit), raw
+//! bytes, closes, blocked and writable sockets, dials, sends, broadcasts, disconnects and
+//! bans. Genuine peers — a bare `Handshake` with one of four fixed identities, so their
+//! session keys are ours — complete real handshakes on accepted sockets (as dialers) and
+//! on the node's dials (as listeners), then write records sealed with those keys, so
+//! arbitrary frames reach the node's established connections.
+//!
+//! After every step, whatever the peers did: the peer counts stay within the limits and
+//! agree with `peers()`; every connection the node knows was announced (accepted or
+//! `Action::Dial`) and not yet `Action::Close`d; `poll_transmit` and `Action`s name only
+//! such connections, never a blocked or unconnected socket nor one the transport closed;
+//! a refused socket names a limit (or ban) that live connections really reach, so no
+//! counter leaks; what the node writes to a genuine peer authenticates and parses;
+//! `PeerConnected` and `PeerDisconnected` alternate per peer, agree with `peers()` once all
+//! events are taken, and messages come only from connected peers; no timer is left due
+//! after `handle_timeout`; and once the events are drained, every socket the transport
+//! closed has been freed.
+#![no_main]
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::sync::LazyLock;
+use std::time::Duration;
+
+use arbitrary::Arbitrary;
+use bytes::Bytes;
+use libfuzzer_sys::fuzz_target;
+use rand_chacha::ChaCha20Rng;
+use rand_core::SeedableRng;
+use switchboard::dial_queue::DialConfig;
+use switchboard::frame::{Frame, FrameReader};
+use switchboard::handshake::Handshake;
+use switchboard::node::{Action, ConnId, Connectedness, Node, NodeConfig, NodeEvent};
+use switchboard::peer_set::{Limits, Refused};
+use switchboard::record::{RecordDecoder, seal_record};
+use switchboard::{
+    ChannelConfig, ChannelInfo, DisconnectReason, Instant, Keypair, NetAddress, NodeInfo, PeerId,
+    SendError, TransportCipher,
+};
+
+/// The one channel both ends offer.
+const CHANNEL: u16 = 1;
+const MAX_MESSAGE: u32 = 8192;
+/// Genuine peers' identities; a `PeerRef` beyond them names the node itself.
+const ATTACKERS: usize = 4;
+
+#[derive(Arbitrary, Debug)]
+enum Operation {
+    /// A socket accepted from address `ip % 8`.
+    Accept {
+        ip: u8,
+        port: u16,
+    },
+    /// The same, then a genuine dialer with identity `key` on it.
+    AcceptPeer {
+        ip: u8,
+        port: u16,
+        key: u8,
+    },
+    /// A genuine peer with identity `key` takes over connection `conn` (dialer on an
+    /// accepted socket, listener on a dial) and the two talk until neither has more to say.
+    Handshake {
+        conn: u8,
+        key: u8,
+    },
+    /// Raw bytes read from `conn`'s socket.
+    Input {
+        conn: u8,
+        bytes: Vec<u8>,
+    },
+    /// A plaintext the genuine peer on `conn` seals as one record, read in two pieces.
+    Record {
+        conn: u8,
+        plaintext: Vec<u8>,
+        cut: u16,
+    },
+    /// Well-formed frames the genuine peer on `conn` seals as one record.
+    Frames {
+        conn: u8,
+        frames: Vec<FuzzFrame>,
+        cut: u16,
+    },
+    Connected {
+        conn: u8,
+    },
+    Closed {
+        conn: u8,
+    },
+    Blocked {
+        conn: u8,
+    },
+    Writable {
+        conn: u8,
+    },
+    Advance {
+        ms: u16,
+    },
+    /// Jumps to the node's next deadline.
+    Wake,
+    /// Drains `poll_transmit`, handing each connection's bytes to its genuine peer.
+    Transmit,
+    /// Writes what the genuine peers have to say to the node.
+    Deliver,
+    /// Takes up to `max` events (all when 0).
+    TakeEvents {
+        max: u8,
+    },
+    Dial {
+        ip: u8,
+        peer: Option<u8>,
+    },
+    Send {
+        peer: u8,
+        channel: u8,
+        len: u16,
+    },
+    Broadcast {
+        channel: u8,
+        len: u16,
+    },
+    Disconnect {
+        peer: u8,
+        code: u8,
+    },
+    BanPeer {
+        peer: u8,
+        ms: u16,
+    },
+    BanIp {
+        ip: u8,
+        ms: u16,
+    },
+}
+
+#[derive(Arbitrary, Debug)]
+enum FuzzFrame {
+    /// A whole message in one DATA frame.
+    Message {
+        channel: u8,
+        len: u16,
+    },
+    Data {
+        channel: u8,
+        first: Option<u32>,
+        end: bool,
+        len: u16,
+    },
+    Credit {
+        channel: u8,
+        amount: u32,
+    },
+    Ping(u64),
+    /// Answers the node's last PING when `echo`.
+    Pong {
+        echo: bool,
+        value: u64,
+    },
+    GoAway {
+        code: u8,
+    },
+}
+
+const IPS: [IpAddr; 8] = [
+    IpAddr::V4(Ipv4Addr::new(10, 0, 0, 1)),
+    IpAddr::V4(Ipv4Addr::new(10, 0, 0, 2)),
+    IpAddr::V4(Ipv4Addr::new(10, 0, 0, 3)),
+    IpAddr::V4(Ipv4Addr::new(10, 0, 1, 1)),
+    IpAddr::V4(Ipv4Addr::new(192, 0, 2, 7)),
+    IpAddr::V4(Ipv4Addr::new(198, 51, 100, 1)),
+    IpAddr::V6(Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 0, 1)),
+    IpAddr::V6(Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 0, 2)),
+];
+
+fn ip(index: u8) -> IpAddr {
+    IPS[usize::from(index) % IPS.len()]
+}
+
+/// Channels the fuzzer writes on: the open one, unknown ones, a reserved one.
+fn channel(index: u8) -> u16 {
+    [CHANNEL, 0, 2, 0xFF00][usize::from(index) % 4]
+}
+
+fn reason(code: u8) -> DisconnectReason {
+    DisconnectReason::from_code(code).unwrap_or(DisconnectReason::Requested)
+}
+
+struct Keys {
+    node: Keypair,
+    attackers: Vec<Keypair>,
+    /// The attackers' ids, then the node's.
+    ids: Vec<PeerId>,
+}
+
+/// The identities, made once (from a fixed seed) and shared by every execution.
+static KEYS: LazyLock<Keys> = LazyLock::new(|| {
+    let mut rng = ChaCha20Rng::seed_from_u64(0x5317_c4b0);
+    let node = Keypair::generate(&mut rng);
+    let attackers: Vec<Keypair> = (0..ATTACKERS)
+        .map(|_| Keypair::generate(&mut rng))
+        .collect();
+    let ids = attackers
+        .iter()
+        .map(Keypair::peer_id)
+        .chain([node.peer_id()])
+        .collect();
+    Keys {
+        node,
+        attackers,
+        ids,
+    }
+});
+
+fn peer(index: u8) -> PeerId {
+    KEYS.ids[usize::from(index) % KEYS.ids.len()]
+}
+
+/// As `switchboard_sim::test_node_config`, with small limits and fast timers.
+fn node_config() -> NodeConfig {
+    let mut config = NodeConfig::new("sim", "switchboard-fuzz");
+    config.add_channel(
+        ChannelInfo {
+            id: CHANNEL,
+            protocol: "chat".into(),
+            version: 1,
+        },
+        ChannelConfig {
+            send_queue_messages: 4,
+            send_queue_bytes: 4096,
+            max_message_size: MAX_MESSAGE,
+            receive_window: 4096,
+            ..ChannelConfig::new(CHANNEL)
+        },
+    );
+    config.connection.ping_interval = Duration::from_secs(2);
+    config.connection.pong_timeout = Duration::from_secs(4);
+    config.connection.handshake_timeout = Duration::from_secs(3);
+    config.limits = Limits {
+        max_inbound: 3,
+        max_outbound: 2,
+        max_pending_handshakes: 4,
+        max_inbound_per_ip: 2,
+        max_inbound_per_subnet: 3,
+    };
+    config.dial = DialConfig {
+        max_in_flight: 2,
+        dial_timeout: Duration::from_secs(2),
+        backoff_base: Duration::from_millis(500),
+        backoff_cap: Duration::from_secs(4),
+        max_attempts: 3,
+    };
+    config.slow_peer_timeout = Duration::from_secs(1);
+    config.violation_ban = Duration::from_secs(5);
+    config
+}
+
+fn attacker_info() -> NodeInfo {
+    let mut info = NodeInfo::new("sim", "attacker");
+    info.channels.push(ChannelInfo {
+        id: CHANNEL,
+        protocol: "chat".into(),
+        version: 1,
+    });
+    info
+}
+
+/// A genuine peer past its handshake.
+struct Session {
+    cipher: TransportCipher,
+    decoder: RecordDecoder,
+    goaway_received: bool,
+    last_ping: u64,
+}
+
+enum Peer {
+    /// Nobody reads this socket's other end.
+    None,
+    Handshaking(Box<Handshake>),
+    Established(Box<Session>),
+    /// The genuine peer gave up (its view of the stream was spoiled by raw bytes).
+    Dead,
+}
+
+/// What the harness knows of one connection the node announced.
+struct Conn {
+    id: ConnId,
+    /// The remote address of an accepted socket.
+    accepted_from: Option<IpAddr>,
+    outbound: bool,
+    /// The socket is connected: accepted, or a dial reported connected (or read from).
+    connected: bool,
+    blocked: bool,
+    /// The adapter reported the socket closed.
+    transport_closed: bool,
+    /// The node said `Action::Close`.
+    closed: bool,
+    /// Raw bytes reached the node before a genuine peer's session was established, or the
+    /// node's output was lost: what the node writes need not make sense to a peer.
+    tainted: bool,
+    /// What the node wrote while nobody read it.
+    unread: Vec<u8>,
+    /// What the genuine peer has yet to write to the node.
+    to_node: Vec<u8>,
+    peer: Peer,
+}
+
+impl Conn {
+    fn new(id: ConnId, accepted_from: Option<IpAddr>) -> Self {
+        let outbound = accepted_from.is_none();
+        Conn {
+            id,
+            accepted_from,
+            outbound,
+            connected: !outbound,
+            blocked: false,
+            transport_closed: false,
+            closed: false,
+            tainted: false,
+            unread: Vec::new(),
+            to_node: Vec::new(),
+            peer: Peer::None,
+        }
+    }
+
+    /// The node wrote `wire` to this connection: its genuine peer, if any, reads it.
+    fn read(&mut self, mut wire: &[u8]) {
+        match &mut self.peer {
+            Peer::None => {
+                if self.unread.len() + wire.len() <= 1 << 20 {
+                    self.unread.extend_from_slice(wire);
+                } else {
+                    self.tainted = true;
+                }
+            }
+            Peer::Dead => {}
+            Peer::Handshaking(handshake) => match handshake.handle_input(wire) {
+                Err(error) => {
+                    assert!(
+                        self.tainted,
+                        "the node's handshake fails a genuine peer: {error:?}"
+                    );
+                    self.peer = Peer::Dead;
+                }
+                Ok(used) => {
+                    handshake.poll_transmit(&mut self.to_node);
+                    if !handshake.is_established() {
+                        assert_eq!(used, wire.len());
+                        return;
+                    }
+                    let Peer::Handshaking(handshake) =
+                        std::mem::replace(&mut self.peer, Peer::Dead)
+                    else {
+                        unreachable!()
+                    };
+                    let established = handshake.into_established().expect("established");
+                    assert_eq!(established.peer_id, KEYS.node.peer_id());
+                    let mut session = Session {
+                        cipher: established.cipher,
+                        decoder: RecordDecoder::new(),
+                        goaway_received: false,
+                        last_ping: 0,
+                    };
+                    // Like any peer, it announces its receive window first.
+                    let mut credit = Vec::new();
+                    Frame::Credit {
+                        channel: CHANNEL,
+                        amount: 1 << 16,
+                    }
+                    .encode(&mut credit);
+                    seal_record(&mut session.cipher, &credit, &mut self.to_node)
+                        .expect("a small record");
+                    wire = &wire[used..];
+                    self.peer = Peer::Established(Box::new(session));
+                    self.read(wire);
+                }
+            },
+            Peer::Established(session) => {
+                if !session.receive(wire, self.tainted) {
+                    self.peer = Peer::Dead;
+                }
+            }
+        }
+    }
+}
+
+impl Session {
+    /// Reads the node's records; false when they stop making sense (tainted streams only).
+    fn receive(&mut self, mut wire: &[u8], tainted: bool) -> bool {
+        loop {
+            let plaintext = match self.decoder.decode(&mut self.cipher, &mut wire) {
+                Ok(Some(plaintext)) => Bytes::copy_from_slice(plaintext),
+                Ok(None) => return true,
+                Err(error) => {
+                    assert!(tainted, "the node's records fail a genuine peer: {error:?}");
+                    return false;
+                }
+            };
+            for frame in FrameReader::new(plaintext) {
+                let frame = match frame {
+                    Ok(frame) => frame,
+                    Err(error) => {
+                        assert!(tainted, "the node wrote a malformed frame: {error:?}");
+                        return false;
+                    }
+                };
+                assert!(
+                    tainted || !self.goaway_received,
+                    "the node wrote {frame:?} after its GOAWAY"
+                );
+                match frame {
+                    Frame::Data { channel, first, .. } => {
+                        assert!(
+                            tainted || channel == CHANNEL,
+                            "DATA on closed channel {channel}"
+                        );
+                        assert!(first.is_none_or(|total| total <= MAX_MESSAGE));
+                    }
+                    Frame::Credit { channel, .. } => {
+                        assert!(
+                            tainted || channel == CHANNEL,
+                            "CREDIT on closed channel {channel}"
+                        )
+                    }
+                    Frame::Ping(value) => self.last_ping = value,
+                    Frame::Pong(_) => {}
+                    Frame::GoAway { .. } => self.goaway_received = true,
+                }
+            }
+        }
+    }
+
+    fn frame(&self, frame: FuzzFrame) -> Frame {
+        let data = |channel: u8, first, end, len: u16| Frame::Data {
+            channel: self::channel(channel),
+            first,
+            end,
+            payload: Bytes::from(vec![0xA5; usize::from(len)]),
+        };
+        match frame {
+            FuzzFrame::Message { channel, len } => data(channel, Some(len.into()), true, len),
+            FuzzFrame::Data {
+                channel,
+                first,
+                end,
+                len,
+            } => data(channel, first, end, len),
+            FuzzFrame::Credit { channel, amount } => Frame::Credit {
+                channel: self::channel(channel),
+                amount,
+            },
+            FuzzFrame::Ping(value) => Frame::Ping(value),
+            FuzzFrame::Pong { echo, value } => {
+                Frame::Pong(if echo { self.last_ping } else { value })
+            }
+            FuzzFrame::GoAway { code } => Frame::GoAway {
+                reason: reason(code),
+                text: "bye".into(),
+            },
+        }
+    }
+}
+
+struct Fuzz {
+    node: Node<ChaCha20Rng>,
+    limits: Limits,
+    now: Instant,
+    /// Every connection announced, in order.
+    conns: Vec<Conn>,
+    index: BTreeMap<ConnId, usize>,
+    closes: usize,
+    /// Until when each address is banned.
+    ip_bans: BTreeMap<IpAddr, Instant>,
+    /// The connected peers, as the events told.
+    connected: BTreeSet<PeerId>,
+    /// The genuine peers' randomness (ephemeral keys).
+    rng: ChaCha20Rng,
+}
+
+impl Fuzz {
+    fn new() -> Self {
+        let config = node_config();
+        let limits = config.limits;
+        let now = Instant::from_nanos(1_000_000_000);
+        let node = Node::new(
+            now,
+            config,
+            KEYS.node.clone(),
+            ChaCha20Rng::seed_from_u64(1),
+        )
+        .expect("a valid config");
+        Fuzz {
+            node,
+            limits,
+            now,
+            conns: Vec::new(),
+            index: BTreeMap::new(),
+            closes: 0,
+            ip_bans: BTreeMap::new(),
+            connected: BTreeSet::new(),
+            rng: ChaCha20Rng::seed_from_u64(2),
+        }
+    }
+
+    fn conn(&self, index: u8) -> Option<usize> {
+        (!self.conns.is_empty()).then(|| usize::from(index) % self.conns.len())
+    }
+
+    fn announce(&mut self, conn: Conn) {
+        assert!(
+            self.index.insert(conn.id, self.conns.len()).is_none(),
+            "{} announced twice",
+            conn.id
+        );
+        self.conns.push(conn);
+    }
+
+    fn lookup(&mut self, id: ConnId, what: &str) -> &mut Conn {
+        let index = *self
+            .index
+            .get(&id)
+            .unwrap_or_else(|| panic!("{what} names {id}, never announced"));
+        &mut self.conns[index]
+    }
+
+    /// Takes the node's actions, as the adapter must after every input.
+    fn actions(&mut self) {
+        while let Some(action) = self.node.poll_action() {
+            match action {
+                Action::Dial { conn, addr } => {
+                    assert!(IPS.contains(&addr.ip()), "dial to {addr}, never asked for");
+                    self.announce(Conn::new(conn, None));
+                }
+                Action::Close { conn } => {
+                    let entry = self.lookup(conn, "Action::Close");
+                    assert!(!entry.closed, "{conn} closed twice");
+                    entry.closed = true;
+                    self.closes += 1;
+                }
+            }
+        }
+    }
+
+    fn accept(&mut self, ip: u8, port: u16) -> Option<usize> {
+        let ip = self::ip(ip);
+        match self
+            .node
+            .handle_accepted(self.now, SocketAddr::new(ip, port))
+        {
+            Ok(id) => {
+                self.announce(Conn::new(id, Some(ip)));
+                self.actions();
+                Some(self.conns.len() - 1)
+            }
+            Err(refused) => {
+                self.justify(ip, refused);
+                None
+            }
+        }
+    }
+
+    /// A refused socket: the limit named must really be reached by connections alive (a
+    /// counter that leaked would refuse sockets forever).
+    fn justify(&self, ip: IpAddr, refused: Refused) {
+        let alive_from = |same: &dyn Fn(IpAddr) -> bool| {
+            self.conns
+                .iter()
+                .filter(|conn| !conn.closed && conn.accepted_from.is_some_and(same))
+                .count()
+        };
+        let subnet = |ip: IpAddr| match ip {
+            IpAddr::V4(ip) => u128::from(ip.to_bits() >> 8),
+            IpAddr::V6(ip) => ip.to_bits() >> 64 | 1 << 127,
+        };
+        let limits = &self.limits;
+        match refused {
+            Refused::PendingHandshakes => assert!(
+                self.node.connection_count() >= limits.max_pending_handshakes,
+                "refused as pending with {} connections",
+                self.node.connection_count()
+            ),
+            Refused::PerIp => {
+                let alive = alive_from(&|other| other == ip);
+                assert!(
+                    alive >= limits.max_inbound_per_ip,
+                    "refused per IP with {alive}"
+                )
+            }
+            Refused::PerSubnet => {
+                let alive = alive_from(&|other| subnet(other) == subnet(ip));
+                assert!(
+                    alive >= limits.max_inbound_per_subnet,
+                    "refused per subnet with {alive}"
+                )
+            }
+            Refused::Banned => assert!(
+                self.ip_bans.get(&ip).is_some_and(|until| *until > self.now),
+                "{ip} refused as banned"
+            ),
+            Refused::NotAllowed => panic!("{ip} refused as not allowed"),
+        }
+    }
+
+    /// Drains `poll_transmit`; each connection's genuine peer reads its bytes.
+    fn transmit(&mut self) -> bool {
+        let mut wrote = false;
+        for _ in 0..10_000 {
+            let mut out = Vec::new();
+            let Some(id) = self.node.poll_transmit(self.now, &mut out) else {
+                return wrote;
+            };
+            wrote = true;
+            assert!(!out.is_empty(), "{id} transmitted nothing");
+            let conn = self.lookup(id, "poll_transmit");
+            assert!(!conn.closed, "{id} transmitted after Action::Close");
+            assert!(!conn.blocked, "{id} transmitted while blocked");
+            assert!(
+                conn.connected,
+                "{id} transmitted before its socket connected"
+            );
+            assert!(
+                !conn.transport_closed,
+                "{id} transmitted after its socket closed"
+            );
+            conn.read(&out);
+            self.actions();
+        }
+        panic!("poll_transmit never ends");
+    }
+
+    /// The genuine peers write what they have to say.
+    fn deliver(&mut self) -> bool {
+        let mut wrote = false;
+        for index in 0..self.conns.len() {
+            let conn = &mut self.conns[index];
+            if conn.to_node.is_empty() || conn.closed || conn.transport_closed {
+                continue;
+            }
+            let bytes = std::mem::take(&mut conn.to_node);
+            conn.connected = true;
+            let id = conn.id;
+            self.node.handle_input(self.now, id, &bytes);
+            self.actions();
+            wrote = true;
+        }
+        wrote
+    }
+
+    fn pump(&mut self) {
+        for _ in 0..16 {
+            let transmitted = self.transmit();
+            if !self.deliver() && !transmitted {
+                break;
+            }
+        }
+    }
+
+    /// A genuine peer with identity `key` takes over connection `index`.
+    fn handshake(&mut self, index: usize, key: u8) {
+        let conn = &mut self.conns[index];
+        if conn.closed || conn.transport_closed {
+            return;
+        }
+        if matches!(conn.peer, Peer::None) {
+            let key = &KEYS.attackers[usize::from(key) % ATTACKERS];
+            let handshake = if conn.outbound {
+                Handshake::responder(key, attacker_info(), &mut self.rng)
+            } else {
+                Handshake::initiator(key, attacker_info(), None, &mut self.rng)
+            };
+            let mut handshake = handshake.expect("a valid NodeInfo");
+            handshake.poll_transmit(&mut conn.to_node);
+            conn.peer = Peer::Handshaking(Box::new(handshake));
+            let unread = std::mem::take(&mut conn.unread);
+            conn.read(&unread);
+            if !conn.connected {
+                conn.connected = true;
+                let id = conn.id;
+                self.node.handle_connected(self.now, id);
+                self.actions();
+            }
+        }
+        self.pump();
+    }
+
+    /// The genuine peer of connection `index` seals `plaintext` and writes it in two reads.
+    fn record(&mut self, index: usize, plaintext: &[u8], cut: u16) {
+        let conn = &mut self.conns[index];
+        let Peer::Established(session) = &mut conn.peer else {
+            return;
+        };
+        let mut wire = std::mem::take(&mut conn.to_node);
+        if seal_record(&mut session.cipher, plaintext, &mut wire).is_err() {
+            conn.to_node = wire;
+            return;
+        }
+        let id = conn.id;
+        let (head, tail) = wire.split_at(usize::from(cut).min(wire.len()));
+        self.node.handle_input(self.now, id, head);
+        self.actions();
+        self.check();
+        self.node.handle_input(self.now, id, tail);
+    }
+
+    fn take_events(&mut self, max: u8) {
+        let mut taken = 0;
+        loop {
+            if max != 0 && taken == max {
+                return;
+            }
+            let Some(event) = self.node.poll_event(self.now) else {
+                break;
+            };
+            taken += 1;
+            match event {
+                NodeEvent::PeerConnected { peer, .. } => {
+                    assert!(KEYS.ids[..ATTACKERS].contains(&peer), "{peer} is nobody");
+                    assert!(self.connected.insert(peer), "{peer} connected twice");
+                }
+                NodeEvent::PeerDisconnected { peer, .. } => {
+                    assert!(
+                        self.connected.remove(&peer),
+                        "{peer} disconnected, not connected"
+                    );
+                }
+                NodeEvent::Message {
+                    peer,
+                    channel,
+                    message,
+                } => {
+                    assert!(self.connected.contains(&peer), "message from absent {peer}");
+                    assert_eq!(channel, CHANNEL);
+                    assert!(message.len() <= MAX_MESSAGE as usize);
+                }
+                NodeEvent::SlowPeer { peer } => {
+                    assert!(self.connected.contains(&peer), "absent {peer} is slow");
+                }
+                NodeEvent::DialFailed { addr, .. } => {
+                    assert!(IPS.contains(&addr.socket_addr().ip()));
+                }
+            }
+            self.actions();
+        }
+        // All taken: the events told every change of `peers()`.
+        let peers: BTreeSet<PeerId> = self.node.peers().collect();
+        assert_eq!(peers, self.connected, "peers() disagrees with the events");
+    }
+
+    fn timeout(&mut self) {
+        self.node.handle_timeout(self.now);
+        self.actions();
+        if let Some(deadline) = self.node.poll_timeout() {
+            assert!(
+                deadline > self.now,
+                "a timer due at {deadline:?} survived its timeout"
+            );
+        }
+    }
+
+    /// What holds after every step.
+    fn check(&mut self) {
+        self.actions();
+        let (inbound, outbound) = self.node.peer_counts();
+        assert!(
+            inbound <= self.limits.max_inbound,
+            "{inbound} inbound peers"
+        );
+        assert!(
+            outbound <= self.limits.max_outbound,
+            "{outbound} outbound peers"
+        );
+        let peers: Vec<PeerId> = self.node.peers().collect();
+        assert_eq!(
+            peers.len(),
+            inbound + outbound,
+            "peers() and peer_counts() disagree"
+        );
+        for peer in &peers {
+            let info = self
+                .node
+                .peer_info(peer)
+                .expect("a connected peer has info");
+            assert_eq!(info.peer, *peer);
+            assert_eq!(
+                self.node.connectedness(self.now, peer),
+                Connectedness::Connected
+            );
+        }
+        assert_eq!(
+            self.node.connection_count(),
+            self.conns.len() - self.closes,
+            "connections: announced minus closed"
+        );
+    }
+
+    fn apply(&mut self, operation: Operation) {
+        match operation {
+            Operation::Accept { ip, port } => {
+                self.accept(ip, port);
+            }
+            Operation::AcceptPeer { ip, port, key } => {
+                if let Some(index) = self.accept(ip, port) {
+                    self.handshake(index, key);
+                }
+            }
+            Operation::Handshake { conn, key } => {
+                if let Some(index) = self.conn(conn) {
+                    self.handshake(index, key);
+                }
+            }
+            Operation::Input { conn, bytes } => {
+                if let Some(index) = self.conn(conn) {
+                    let conn = &mut self.conns[index];
+                    conn.tainted |= !matches!(conn.peer, Peer::Established(_));
+                    conn.connected = true;
+                    let id = conn.id;
+                    self.node.handle_input(self.now, id, &bytes);
+                }
+            }
+            Operation::Record {
+                conn,
+                plaintext,
+                cut,
+            } => {
+                if let Some(index) = self.conn(conn) {
+                    self.record(index, &plaintext, cut);
+                }
+            }
+            Operation::Frames { conn, frames, cut } => {
+                if let Some(index) = self.conn(conn)
+                    && let Peer::Established(session) = &self.conns[index].peer
+                {
+                    let mut plaintext = Vec::new();
+                    for frame in frames {
+                        session.frame(frame).encode(&mut plaintext);
+                    }
+                    self.record(index, &plaintext, cut);
+                }
+            }
+            Operation::Connected { conn } => {
+                if let Some(index) = self.conn(conn) {
+                    let conn = &mut self.conns[index];
+                    conn.connected = true;
+                    let id = conn.id;
+                    self.node.handle_connected(self.now, id);
+                }
+            }
+            Operation::Closed { conn } => {
+                if let Some(index) = self.conn(conn) {
+                    let conn = &mut self.conns[index];
+                    conn.transport_closed = true;
+                    let id = conn.id;
+                    self.node.handle_closed(self.now, id);
+                }
+            }
+            Operation::Blocked { conn } => {
+                if let Some(index) = self.conn(conn) {
+                    let conn = &mut self.conns[index];
+                    conn.blocked = true;
+                    let id = conn.id;
+                    self.node.handle_write_blocked(id);
+                }
+            }
+            Operation::Writable { conn } => {
+                if let Some(index) = self.conn(conn) {
+                    let conn = &mut self.conns[index];
+                    conn.blocked = false;
+                    let id = conn.id;
+                    self.node.handle_writable(self.now, id);
+                }
+            }
+            Operation::Advance { ms } => {
+                self.now = self.now.saturating_add(Duration::from_millis(ms.into()));
+                self.timeout();
+            }
+            Operation::Wake => {
+                if let Some(deadline) = self.node.poll_timeout() {
+                    self.now = self.now.max(deadline);
+                }
+                self.timeout();
+            }
+            Operation::Transmit => {
+                self.transmit();
+            }
+            Operation::Deliver => {
+                self.deliver();
+            }
+            Operation::TakeEvents { max } => self.take_events(max),
+            Operation::Dial { ip, peer } => {
+                let addr =
+                    NetAddress::new(peer.map(self::peer), SocketAddr::new(self::ip(ip), 26656));
+                let _ = self.node.dial(self.now, addr);
+            }
+            Operation::Send { peer, channel, len } => {
+                let peer = self::peer(peer);
+                let connected = self.node.peers().any(|p| p == peer);
+                let message = Bytes::from(vec![0x5A; usize::from(len)]);
+                let sent = self
+                    .node
+                    .send(self.now, &peer, self::channel(channel), message);
+                assert!(
+                    connected || matches!(sent, Err(SendError::NotConnected(_))),
+                    "send to an absent peer: {sent:?}"
+                );
+            }
+            Operation::Broadcast { channel, len } => {
+                let peers = self.node.peers().count();
+                let message = Bytes::from(vec![0xB7; usize::from(len)]);
+                let taken = self
+                    .node
+                    .broadcast(self.now, self::channel(channel), message);
+                assert!(taken <= peers);
+            }
+            Operation::Disconnect { peer, code } => {
+                self.node
+                    .disconnect(self.now, &self::peer(peer), reason(code));
+            }
+            Operation::BanPeer { peer, ms } => {
+                let peer = self::peer(peer);
+                self.node
+                    .ban_peer(self.now, &peer, Duration::from_millis(ms.into()));
+            }
+            Operation::BanIp { ip, ms } => {
+                let ip = self::ip(ip);
+                let duration = Duration::from_millis(ms.into());
+                self.ip_bans.insert(ip, self.now.saturating_add(duration));
+                self.node.ban_ip(self.now, ip, duration);
+            }
+        }
+        self.check();
+    }
+}
+
+fuzz_target!(|operations: Vec<Operation>| {
+    let mut fuzz = Fuzz::new();
+    for operation in operations.into_iter().take(512) {
+        fuzz.apply(operation);
+    }
+    // An application that takes every event sees every socket the transport closed freed.
+    fuzz.take_events(0);
+    fuzz.check();
+    for conn in &fuzz.conns {
+        assert!(
+            !conn.transport_closed || conn.closed,
+            "{} outlived its socket",
+            conn.id
+        );
+    }
+});

@@ -61,6 +61,9 @@ use crate::node_info::{NodeInfo, NodeInfoError};
 use crate::peer_set::{Direction, PeerSet, Refused, Slot};
 use crate::time::Instant;
 
+/// How often expired bans are forgotten.
+const BAN_SWEEP_INTERVAL: Duration = Duration::from_secs(60);
+
 /// Where a connection stands, from the node's point of view.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Phase {
@@ -116,6 +119,7 @@ pub struct Node<R> {
     persistent: BTreeMap<SocketAddr, NetAddress>,
     given_up: BTreeSet<PeerId>,
     timers: BTreeSet<(Instant, ConnId)>,
+    next_ban_sweep: Instant,
     slow: BTreeSet<(Instant, ConnId)>,
     transmit_queue: VecDeque<ConnId>,
     read_queue: VecDeque<ConnId>,
@@ -161,6 +165,7 @@ impl<R: CryptoRng> Node<R> {
             persistent: BTreeMap::new(),
             given_up: BTreeSet::new(),
             timers: BTreeSet::new(),
+            next_ban_sweep: now,
             slow: BTreeSet::new(),
             transmit_queue: VecDeque::new(),
             read_queue: VecDeque::new(),
@@ -361,7 +366,12 @@ impl<R: CryptoRng> Node<R> {
                 retry,
             );
         }
-        self.peer_set.expire_bans(now);
+        // Bans are checked against their expiry whenever consulted; forgetting expired ones
+        // only frees memory, so a sweep a minute keeps timers O(log n) with many bans.
+        if now >= self.next_ban_sweep {
+            self.peer_set.expire_bans(now);
+            self.next_ban_sweep = now.saturating_add(BAN_SWEEP_INTERVAL);
+        }
         self.start_dials(now);
     }
 

@@ -60,6 +60,7 @@ mod net_address;
 pub mod node;
 mod node_info;
 pub mod peer_set;
+pub mod pex;
 pub mod record;
 mod time;
 mod varint;

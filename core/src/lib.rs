@@ -45,6 +45,7 @@ extern crate alloc;
 #[cfg(test)]
 extern crate std;
 
+pub mod addr_book;
 mod channel;
 pub mod cipher;
 pub mod connection;

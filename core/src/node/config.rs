@@ -13,6 +13,8 @@ use crate::net_address::NetAddress;
 use crate::node_info::ChannelInfo;
 use crate::peer_set::{IpNet, Limits};
 
+use super::DiscoveryConfig;
+
 /// A node's configuration. [`NodeConfig::new`] gives the defaults of SPEC §4.
 ///
 /// ```
@@ -53,6 +55,8 @@ pub struct NodeConfig {
     pub slow_peer_timeout: Duration,
     /// How long a peer that broke the protocol is banned. Default 10 min.
     pub violation_ban: Duration,
+    /// Address book, peer exchange, seeds. On by default.
+    pub discovery: DiscoveryConfig,
 }
 
 impl NodeConfig {
@@ -72,6 +76,7 @@ impl NodeConfig {
             trusted_peers: Vec::new(),
             slow_peer_timeout: Duration::from_secs(10),
             violation_ban: Duration::from_secs(600),
+            discovery: DiscoveryConfig::default(),
         }
     }
 

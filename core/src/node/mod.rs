@@ -33,6 +33,7 @@
 
 mod config;
 mod conn_table;
+mod discovery;
 mod event;
 mod peer_info;
 
@@ -51,9 +52,11 @@ use rand_core::CryptoRng;
 
 pub use config::NodeConfig;
 use conn_table::ConnTable;
+pub use discovery::DiscoveryConfig;
 pub use event::{Action, ConnId, Connectedness, DialError, NodeEvent};
 pub use peer_info::PeerInfo;
 
+use crate::addr_book::AddrBook;
 use crate::channel::ChannelId;
 use crate::connection::{Closed, ClosedBy, Connection, ConnectionConfig, Event};
 use crate::dial_queue::{DialQueue, Retry};
@@ -63,6 +66,7 @@ use crate::mux::SendError;
 use crate::net_address::NetAddress;
 use crate::node_info::{NodeInfo, NodeInfoError};
 use crate::peer_set::{Direction, PeerSet, Refused, Slot};
+use crate::pex::{PEX_CHANNEL, Pex};
 use crate::time::Instant;
 
 /// How often expired bans are forgotten.
@@ -100,6 +104,8 @@ struct Entry {
     in_transmit_queue: bool,
     in_read_queue: bool,
     write_blocked: bool,
+    /// Seed mode: close once the PEX answer queued for the peer is confirmed.
+    close_when_answered: bool,
 }
 
 /// The switch. See the [module documentation](self).
@@ -129,6 +135,13 @@ pub struct Node<R> {
     read_queue: VecDeque<ConnId>,
     actions: VecDeque<Action>,
     events: VecDeque<NodeEvent>,
+    book: AddrBook,
+    pex: Pex,
+    next_discovery: Instant,
+    next_seed_dial: Instant,
+    /// Dials testing a tried-table occupant ([`AddrBook::poll_collision`]): they may exceed
+    /// the outbound cap.
+    feelers: BTreeSet<SocketAddr>,
 }
 
 impl<R: CryptoRng> Node<R> {
@@ -140,6 +153,15 @@ impl<R: CryptoRng> Node<R> {
         keypair: Keypair,
         mut rng: R,
     ) -> Result<Self, NodeInfoError> {
+        let mut config = config;
+        if config.discovery.enabled && !config.channels.iter().any(|c| c.id == PEX_CHANNEL) {
+            let (info, limits) = DiscoveryConfig::pex_channel();
+            config.add_channel(info, limits);
+        }
+        let mut book_key = [0u8; 32];
+        rng.fill_bytes(&mut book_key);
+        let book = AddrBook::new(book_key, config.discovery.addr_book);
+        let pex = Pex::new(config.discovery.pex);
         let mut info = NodeInfo::new(config.network.clone(), config.agent.clone());
         info.listen_addr = config.listen_addr;
         info.channels = config.channels.clone();
@@ -174,6 +196,11 @@ impl<R: CryptoRng> Node<R> {
             read_queue: VecDeque::new(),
             actions: VecDeque::new(),
             events: VecDeque::new(),
+            book,
+            pex,
+            next_discovery: now,
+            next_seed_dial: now,
+            feelers: BTreeSet::new(),
         };
         for addr in node.config.persistent_peers.clone() {
             node.add_persistent_peer(now, addr);
@@ -372,6 +399,7 @@ impl<R: CryptoRng> Node<R> {
                 self.after(now, conn);
             }
             self.report_dial_failure(
+                now,
                 addr,
                 DisconnectReason::Timeout,
                 String::from("dial timed out"),
@@ -384,6 +412,7 @@ impl<R: CryptoRng> Node<R> {
             self.peer_set.expire_bans(now);
             self.next_ban_sweep = now.saturating_add(BAN_SWEEP_INTERVAL);
         }
+        self.discovery_timeout(now);
         self.start_dials(now);
     }
 
@@ -575,6 +604,10 @@ impl<R: CryptoRng> Node<R> {
                 continue;
             };
             self.after(now, conn);
+            if channel == PEX_CHANNEL && self.config.discovery.enabled {
+                self.handle_pex(now, conn, peer, &message);
+                continue;
+            }
             return Some(NodeEvent::Message {
                 peer,
                 channel,
@@ -592,7 +625,11 @@ impl<R: CryptoRng> Node<R> {
             .first()
             .map(|&(since, _)| since.saturating_add(self.config.slow_peer_timeout));
         let dials = self.dials.poll_timeout();
-        [connections, slow, dials].into_iter().flatten().min()
+        let discovery = self.discovery_deadline();
+        [connections, slow, dials, discovery]
+            .into_iter()
+            .flatten()
+            .min()
     }
 
     // ----- internals -----
@@ -619,6 +656,7 @@ impl<R: CryptoRng> Node<R> {
             in_transmit_queue: false,
             in_read_queue: false,
             write_blocked: false,
+            close_when_answered: false,
         })
     }
 
@@ -632,18 +670,20 @@ impl<R: CryptoRng> Node<R> {
                     DialError::AlreadyConnected => DisconnectReason::AlreadyConnected,
                     DialError::Banned => DisconnectReason::Banned,
                 };
-                self.report_dial_failure(addr, reason, error.to_string(), Retry::GivenUp);
+                self.report_dial_failure(now, addr, reason, error.to_string(), Retry::GivenUp);
                 continue;
             }
             let persistent = self.persistent.contains_key(&addr.socket_addr())
                 || addr
                     .peer_id()
                     .is_some_and(|peer| self.peer_set.is_persistent(&peer));
-            if !persistent && !self.peer_set.has_outbound_slot(self.dialing.len()) {
+            let feeler = self.feelers.contains(&addr.socket_addr());
+            if !persistent && !feeler && !self.peer_set.has_outbound_slot(self.dialing.len()) {
                 // Refused before dialing: the remote never sees a connection it would lose.
                 self.dials.remove(addr.socket_addr());
                 let detail = String::from("outbound slots full");
                 self.report_dial_failure(
+                    now,
                     addr,
                     DisconnectReason::TooManyPeers,
                     detail,
@@ -657,6 +697,7 @@ impl<R: CryptoRng> Node<R> {
             {
                 self.dials.remove(addr.socket_addr());
                 self.report_dial_failure(
+                    now,
                     addr,
                     DisconnectReason::Banned,
                     refused.to_string(),
@@ -697,11 +738,13 @@ impl<R: CryptoRng> Node<R> {
 
     fn report_dial_failure(
         &mut self,
+        now: Instant,
         addr: NetAddress,
         reason: DisconnectReason,
         detail: String,
         retry: Retry,
     ) {
+        self.discovery_dial_failed(now, &addr, reason);
         if retry == Retry::GivenUp
             && let Some(peer) = addr.peer_id()
         {
@@ -767,6 +810,14 @@ impl<R: CryptoRng> Node<R> {
         let Some(entry) = self.conns.get_mut(conn) else {
             return;
         };
+        if entry.close_when_answered && discovery::answer_confirmed(entry) {
+            entry.close_when_answered = false;
+            entry
+                .connection
+                .close(DisconnectReason::Requested, "seed: addresses sent");
+            self.after(now, conn);
+            return;
+        }
         if entry.connection.is_closed() && entry.connection.peek_event().is_none() {
             self.remove(conn);
             return;
@@ -806,6 +857,9 @@ impl<R: CryptoRng> Node<R> {
 
     /// A handshake completed: admit the peer, or refuse the connection invisibly.
     fn on_connected(&mut self, now: Instant, conn: ConnId, peer: PeerId, info: Box<NodeInfo>) {
+        if let Some(addr) = self.conns.get(conn).and_then(|entry| entry.dialed) {
+            self.discovery_dial_succeeded(now, addr, peer);
+        }
         let admission = self.admission(now, conn, peer);
         let Some(entry) = self.conns.get_mut(conn) else {
             return;
@@ -846,6 +900,7 @@ impl<R: CryptoRng> Node<R> {
             info,
             direction,
         });
+        self.discovery_connected(now, conn, peer);
     }
 
     /// Admits `conn` as `peer`'s connection, or says why not; closes the losers of a
@@ -938,6 +993,7 @@ impl<R: CryptoRng> Node<R> {
                 self.peer_set.release(direction, slot, ip);
                 if let Some(peer) = peer {
                     self.peers.remove(&peer);
+                    self.pex.handle_disconnected(&peer);
                     self.events.push_back(NodeEvent::PeerDisconnected {
                         peer,
                         reason: closed.reason,
@@ -969,7 +1025,7 @@ impl<R: CryptoRng> Node<R> {
                     let retry = self
                         .dials
                         .handle_failure(now, addr.socket_addr(), &mut self.rng);
-                    self.report_dial_failure(addr, closed.reason, closed.detail, retry);
+                    self.report_dial_failure(now, addr, closed.reason, closed.detail, retry);
                 }
             }
             Phase::Dropped => {}

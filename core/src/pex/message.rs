@@ -62,7 +62,10 @@ impl fmt::Display for PexDecodeError {
             PexDecodeError::Empty => f.write_str("empty PEX message"),
             PexDecodeError::UnknownType(kind) => write!(f, "unknown PEX message type {kind:#04x}"),
             PexDecodeError::TooManyAddresses(count) => {
-                write!(f, "{count} addresses in one message, at most {MAX_ADDRS} allowed")
+                write!(
+                    f,
+                    "{count} addresses in one message, at most {MAX_ADDRS} allowed"
+                )
             }
             PexDecodeError::UnknownFamily(family) => write!(f, "unknown address family {family}"),
             PexDecodeError::UnknownFlags(flags) => write!(f, "unknown address flags {flags:#04x}"),
@@ -82,7 +85,8 @@ impl PexMessage {
             PexMessage::GetAddrs => alloc::vec![GET_ADDRS],
             PexMessage::Addrs(addrs) => {
                 let addrs = addrs.get(..MAX_ADDRS).unwrap_or(addrs);
-                let mut out = Vec::with_capacity(2 + addrs.len() * 52);
+                let mut out =
+                    Vec::with_capacity(2usize.saturating_add(addrs.len().saturating_mul(52)));
                 out.push(ADDRS);
                 out.push(u8::try_from(addrs.len()).unwrap_or(u8::MAX));
                 for addr in addrs {

@@ -177,7 +177,11 @@ impl Pex {
         let state = self.peers.entry(*peer).or_default();
         match message {
             PexMessage::GetAddrs => {
-                let spacing = self.config.request_interval / 2;
+                let spacing = self
+                    .config
+                    .request_interval
+                    .checked_div(2)
+                    .unwrap_or_default();
                 if state
                     .asked_us_at
                     .is_some_and(|at| now < at.saturating_add(spacing))

@@ -57,6 +57,7 @@ mod identity;
 mod keepalive;
 mod length_prefix;
 mod mux;
+mod negotiation;
 mod net_address;
 pub mod node;
 mod node_info;
@@ -76,6 +77,7 @@ pub use identity::{Keypair, ParsePeerIdError, PeerId, PublicKey};
 pub use mux::{
     ChannelStats, MuxError, QUANTUM_PER_WEIGHT, ReturnedMessage, SendError, SendOutcome,
 };
+pub use negotiation::negotiate;
 pub use net_address::{NetAddress, ParseNetAddressError};
 pub use node_info::{
     ChannelInfo, Field, MAX_AGENT_LEN, MAX_CHANNELS, MAX_ENCODED_LEN, MAX_NETWORK_LEN,

@@ -52,6 +52,7 @@ pub mod connection;
 pub mod dial_queue;
 mod disconnect;
 pub mod frame;
+pub mod gossip;
 pub mod handshake;
 mod identity;
 mod keepalive;
@@ -64,6 +65,7 @@ mod node_info;
 pub mod peer_set;
 pub mod pex;
 pub mod record;
+pub mod router;
 mod time;
 mod varint;
 

@@ -42,7 +42,7 @@ pub enum SendError {
     Full(Bytes),
     /// The message exceeds the channel's maximum message size.
     TooLarge(Bytes),
-    /// The channel is not open on this connection (not configured on both ends).
+    /// The channel is not open on this connection (not negotiated by both ends).
     ChannelNotOpen(Bytes),
     /// The connection is not established, or already closing.
     NotConnected(Bytes),

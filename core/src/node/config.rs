@@ -12,6 +12,7 @@ use crate::identity::PeerId;
 use crate::net_address::NetAddress;
 use crate::node_info::ChannelInfo;
 use crate::peer_set::{IpNet, Limits};
+use crate::router::ProtocolSpec;
 
 use super::DiscoveryConfig;
 
@@ -77,6 +78,21 @@ impl NodeConfig {
             slow_peer_timeout: Duration::from_secs(10),
             violation_ban: Duration::from_secs(600),
             discovery: DiscoveryConfig::default(),
+        }
+    }
+
+    /// Offers `spec`'s channels once per version it speaks, so that peers negotiate the
+    /// highest version both speak.
+    pub fn add_protocol(&mut self, spec: &ProtocolSpec) {
+        for config in &spec.channels {
+            for version in spec.versions.clone() {
+                self.channels.push(ChannelInfo {
+                    id: config.id,
+                    protocol: spec.name.clone(),
+                    version,
+                });
+            }
+            self.connection.channels.push(*config);
         }
     }
 

@@ -288,6 +288,9 @@ impl<R: CryptoRng> Router<R> {
     /// The next event the protocols did not consume: dial failures, slow peers, messages on
     /// channels no protocol owns, and every peer's connection and disconnection (which the
     /// protocols concerned have already been told of).
+    ///
+    /// The protocols may send while they handle events, even when this returns `None`: take
+    /// the node's `poll_transmit` after it, as after any input.
     pub fn poll_event(&mut self, now: Instant) -> Option<NodeEvent> {
         loop {
             let event = self.node.poll_event(now)?;

@@ -126,6 +126,11 @@ impl RouterNet {
         let now = self.now;
         loop {
             let mut moved = false;
+            // Events first: protocols they reach may send, and those bytes go out below.
+            while let Some(event) = self.routers[index].poll_event(now) {
+                moved = true;
+                self.logs[index].push(event);
+            }
             while let Some(action) = self.routers[index].node_mut().poll_action() {
                 moved = true;
                 self.act(index, action);
@@ -143,10 +148,6 @@ impl RouterNet {
                     self.mark(other);
                 }
                 self.wire.clear();
-            }
-            while let Some(event) = self.routers[index].poll_event(now) {
-                moved = true;
-                self.logs[index].push(event);
             }
             if !moved {
                 return;

@@ -28,12 +28,12 @@ pub const RTT_MESSAGE: usize = 64;
 /// Write size of the raw TCP floor.
 pub const RAW_TCP_WRITE: usize = 64 * 1024;
 
-/// The channel's limits in the loopback workloads: a 4 MiB window and queue, so a few 1 MiB
+/// The channel's limits in the loopback workloads: a 16 MiB window and queue, so a dozen 1 MiB
 /// messages are in flight while credit comes back.
 pub fn loopback_channel() -> ChannelConfig {
     ChannelConfig {
-        send_queue_bytes: 4 << 20,
-        receive_window: 4 << 20,
+        send_queue_bytes: 16 << 20,
+        receive_window: 16 << 20,
         ..ChannelConfig::new(CHANNEL)
     }
 }
@@ -519,7 +519,7 @@ impl LoopbackFigures {
                 "method": format!(
                     "best of {ROUNDS} interleaved rounds (median for the RTTs within a round). \
                      loopback_throughput: two switchboard nodes on 127.0.0.1 through the mio \
-                     adapter, each an embedded Driver on its own thread, one channel (4 MiB \
+                     adapter, each an embedded Driver on its own thread, one channel (16 MiB \
                      window and queue), {THROUGHPUT_MESSAGE}-byte messages, {} MiB per round, \
                      first send to last delivery; raw_tcp: std TCP, {RAW_TCP_WRITE}-byte \
                      writes, {} MiB; aead_seal: raw aes-gcm seal of {}-byte records, one \

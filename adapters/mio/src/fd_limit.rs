@@ -38,6 +38,8 @@ pub fn nofile_limit() -> Option<(u64, u64)> {
 /// limit now in force.
 #[cfg(unix)]
 #[allow(unsafe_code)]
+// `rlim_t` is `u64` on Linux but not on every unix.
+#[allow(clippy::useless_conversion)]
 pub fn set_soft_nofile_limit(soft: u64) -> std::io::Result<u64> {
     let (_, hard) = nofile_limit().ok_or_else(std::io::Error::last_os_error)?;
     let wanted = soft.min(hard);
@@ -71,6 +73,8 @@ pub fn raise_nofile_limit() -> std::io::Result<u64> {
 }
 
 #[cfg(unix)]
+// `rlim_t` is `u64` on Linux but not on every unix.
+#[allow(clippy::useless_conversion)]
 fn clamp_rlim(value: libc::rlim_t) -> u64 {
     if value == libc::RLIM_INFINITY {
         u64::MAX

@@ -69,7 +69,8 @@ const READ_BUFFER: usize = 64 * 1024;
 #[derive(Clone, Debug)]
 pub struct DriverConfig {
     /// The node's configuration. Its connection caps may be lowered to fit the process's
-    /// open-file limit; its `listen_addr` is filled from the first listener when unset.
+    /// open-file limit (each driver alone: drivers sharing a process share the limit too);
+    /// its `listen_addr` is filled from the first listener when unset.
     pub node: NodeConfig,
     /// The node's identity.
     pub keypair: Keypair,
@@ -184,6 +185,9 @@ pub struct Driver {
     registry: Registry,
     tokens: Range<usize>,
     listeners: Vec<TcpListener>,
+    /// Tokens reserved for listeners at the start of the range (kept after shutdown closes
+    /// the listeners, so connection tokens keep their meaning).
+    listener_tokens: usize,
     local_addrs: Vec<SocketAddr>,
     /// Connection of each connection token, indexed from the first connection token.
     slots: Vec<Option<ConnId>>,
@@ -259,6 +263,7 @@ impl Driver {
             clock,
             registry,
             tokens,
+            listener_tokens: listeners.len(),
             listeners,
             local_addrs,
             slots: Vec::new(),
@@ -345,11 +350,11 @@ impl Driver {
         let Some(index) = token_index(&self.tokens, event.token()) else {
             return;
         };
-        if index < self.listeners.len() {
+        if index < self.listener_tokens {
             self.accept(now, index);
         } else if let Some(conn) = self
             .slots
-            .get(index - self.listeners.len())
+            .get(index - self.listener_tokens)
             .copied()
             .flatten()
         {
@@ -434,7 +439,8 @@ impl Driver {
         self.flush(now);
     }
 
-    /// Whether no connected peer is left (after [`Driver::shutdown`]: every GOAWAY written).
+    /// Whether no connected peer is left: after [`Driver::shutdown`], every peer has been
+    /// told and its socket closed (a GOAWAY the kernel would not take at once is lost).
     pub fn is_idle(&self) -> bool {
         self.node.peers().next().is_none()
     }
@@ -523,7 +529,7 @@ impl Driver {
     }
 
     fn first_conn_token(&self) -> usize {
-        self.tokens.start + self.listeners.len()
+        self.tokens.start + self.listener_tokens
     }
 
     /// Registers `stream` for `conn` under a free token.

@@ -47,6 +47,7 @@ use switchboard::{
 };
 use x25519_dalek::{PublicKey as DhPublic, StaticSecret};
 
+pub mod loopback;
 mod node;
 
 pub use node::{

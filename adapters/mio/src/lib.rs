@@ -1,12 +1,38 @@
 //! # switchboard-mio
 //!
-//! Binds the sans-IO `switchboard` core to real sockets. The mio event-loop driver (embedded
-//! and standalone modes) arrives with the adapter issue; today the crate ships the
-//! `switchboard` binary, whose `demo` runs the handshake and encrypted records between two
-//! endpoints over loopback TCP, and the helpers it needs.
+//! Binds the sans-IO `switchboard` core to real sockets through mio, two ways:
+//!
+//! - **Embedded** ([`Driver`]): you own the `mio::Poll`; the driver registers its listeners
+//!   and connections under a token range you give it, and your loop calls
+//!   [`Driver::handle_event`], [`Driver::handle_timeout`], [`Driver::poll_timeout`] and
+//!   [`Driver::poll_event`]. No thread, no hidden channel.
+//! - **Standalone** ([`Runtime`]): the same driver on its own thread, commanded through a
+//!   [`Handle`] and woken through a `mio::Waker`.
+//!
+//! Around them: the key file ([`key_file`]), the data directory ([`DataDir`]), the
+//! open-file limit ([`fd_limit`]) and the loopback cluster of `switchboard demo`
+//! ([`demo`]).
+
+#![deny(unsafe_code)]
+#![deny(missing_docs)]
+
+mod accept_pause;
+mod clock;
+mod data_dir;
+pub mod demo;
+mod driver;
+pub mod fd_limit;
+pub mod key_file;
+mod runtime;
+mod socket;
 
 use rand_chacha::ChaCha20Rng;
 use rand_core::SeedableRng;
+
+pub use clock::Clock;
+pub use data_dir::DataDir;
+pub use driver::{Driver, DriverConfig, DriverError, DriverStats};
+pub use runtime::{Events, Handle, Runtime, RuntimeError};
 
 /// A cryptographically secure RNG seeded from the operating system, for the core's key
 /// generation and handshakes. The core itself never touches OS randomness; adapters do,

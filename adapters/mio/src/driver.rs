@@ -1,0 +1,707 @@
+//! The embedded driver: a [`Node`] bound to mio sockets inside the caller's own event loop.
+//!
+//! The caller owns the [`mio::Poll`]. The driver registers its listeners and connections
+//! under a range of tokens it is given, so it can share one poll with the caller's other
+//! sources (or other drivers). The loop is the usual sans-IO one:
+//!
+//! ```no_run
+//! use std::net::SocketAddr;
+//! use mio::{Events, Poll};
+//! use switchboard::node::{NodeConfig, NodeEvent};
+//! use switchboard::{ChannelConfig, ChannelInfo, Keypair};
+//! use switchboard_mio::{Driver, DriverConfig};
+//!
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let mut poll = Poll::new()?;
+//! let mut node = NodeConfig::new("mainnet", "my-app/1.0");
+//! node.add_channel(ChannelInfo { id: 1, protocol: "chat".into(), version: 1 }, ChannelConfig::new(1));
+//! let keypair = Keypair::generate(&mut switchboard_mio::os_seeded_rng()?);
+//! let listen: SocketAddr = "127.0.0.1:26656".parse()?;
+//! let config = DriverConfig::new(node, keypair, vec![listen], 0..10_000);
+//! let mut driver = Driver::new(poll.registry(), config)?;
+//! let mut events = Events::with_capacity(1024);
+//! loop {
+//!     poll.poll(&mut events, driver.poll_timeout())?;
+//!     for event in events.iter() {
+//!         if driver.owns(event.token()) {
+//!             driver.handle_event(event);
+//!         }
+//!     }
+//!     driver.handle_timeout();
+//!     while let Some(event) = driver.poll_event() {
+//!         if let NodeEvent::Message { peer, message, .. } = event {
+//!             let _ = driver.send(&peer, 1, message); // echo
+//!         }
+//!     }
+//! }
+//! # }
+//! ```
+
+use std::collections::HashMap;
+use std::fmt;
+use std::io::{self, ErrorKind};
+use std::net::SocketAddr;
+use std::ops::Range;
+use std::time::Duration;
+
+use bytes::Bytes;
+use mio::event::Event;
+use mio::net::{TcpListener, TcpStream};
+use mio::{Interest, Registry, Token};
+use rand_chacha::ChaCha20Rng;
+use rand_core::SeedableRng;
+use switchboard::node::{Action, ConnId, DialError, Node, NodeConfig, NodeEvent};
+use switchboard::peer_set::Limits;
+use switchboard::{
+    ChannelId, DisconnectReason, Instant, Keypair, NetAddress, NodeInfoError, PeerId, SendError,
+};
+
+use crate::accept_pause::AcceptPause;
+use crate::clock::Clock;
+use crate::fd_limit;
+use crate::socket::{ConnectOutcome, ReadOutcome, Socket, WriteOutcome};
+
+/// Size of the reused read buffer: large reads amortise the syscall and the core's record
+/// decoding takes any split.
+const READ_BUFFER: usize = 64 * 1024;
+
+/// What a [`Driver`] is built from.
+#[derive(Clone, Debug)]
+pub struct DriverConfig {
+    /// The node's configuration. Its connection caps may be lowered to fit the process's
+    /// open-file limit (each driver alone: drivers sharing a process share the limit too);
+    /// its `listen_addr` is filled from the first listener when unset.
+    pub node: NodeConfig,
+    /// The node's identity.
+    pub keypair: Keypair,
+    /// Addresses to listen on (IPv4 and IPv6 alike; port 0 picks a free port). May be empty
+    /// for a node that only dials.
+    pub listen: Vec<SocketAddr>,
+    /// Tokens the driver may use: one per listener, then one per connection. The range
+    /// bounds the connections open at once.
+    pub tokens: Range<usize>,
+    /// How long accepting pauses when the process runs out of file descriptors.
+    pub accept_pause: Duration,
+    /// Seeds the node's RNG (keys, jitter); `None` seeds it from the OS.
+    pub rng_seed: Option<[u8; 32]>,
+}
+
+impl DriverConfig {
+    /// A config with a 100 ms accept pause and an OS-seeded RNG.
+    pub fn new(
+        node: NodeConfig,
+        keypair: Keypair,
+        listen: Vec<SocketAddr>,
+        tokens: Range<usize>,
+    ) -> Self {
+        DriverConfig {
+            node,
+            keypair,
+            listen,
+            tokens,
+            accept_pause: Duration::from_millis(100),
+            rng_seed: None,
+        }
+    }
+}
+
+/// Why a [`Driver`] could not start.
+#[derive(Debug)]
+pub enum DriverError {
+    /// The token range holds fewer tokens than listeners plus one connection.
+    TokenRange {
+        /// Tokens needed at least.
+        needed: usize,
+        /// Tokens given.
+        given: usize,
+    },
+    /// A listener could not bind.
+    Bind {
+        /// The address.
+        addr: SocketAddr,
+        /// The OS error.
+        source: io::Error,
+    },
+    /// Registering with the poll (or cloning its registry) failed.
+    Register(io::Error),
+    /// No OS randomness to seed the node's RNG.
+    Rng(getrandom::Error),
+    /// The node's configuration does not encode into a `NodeInfo`.
+    NodeInfo(NodeInfoError),
+}
+
+impl fmt::Display for DriverError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            DriverError::TokenRange { needed, given } => {
+                write!(
+                    f,
+                    "token range too small: {given} tokens, at least {needed} needed"
+                )
+            }
+            DriverError::Bind { addr, source } => write!(f, "cannot listen on {addr}: {source}"),
+            DriverError::Register(source) => write!(f, "cannot register with mio: {source}"),
+            DriverError::Rng(source) => write!(f, "no OS randomness: {source}"),
+            DriverError::NodeInfo(source) => write!(f, "invalid node configuration: {source}"),
+        }
+    }
+}
+
+impl std::error::Error for DriverError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            DriverError::Bind { source, .. } | DriverError::Register(source) => Some(source),
+            DriverError::Rng(source) => Some(source),
+            DriverError::NodeInfo(source) => Some(source),
+            DriverError::TokenRange { .. } => None,
+        }
+    }
+}
+
+/// Counters of what the driver did, for monitoring and tests.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct DriverStats {
+    /// Bytes written to sockets.
+    pub bytes_written: u64,
+    /// Bytes read from sockets.
+    pub bytes_read: u64,
+    /// Sockets accepted (before the node's admission checks).
+    pub accepted: u64,
+    /// Accepted sockets closed at once: refused by the node or no token left.
+    pub refused: u64,
+    /// Times accepting paused because file descriptors ran out.
+    pub accept_pauses: u64,
+    /// Writes the kernel took only partly (or not at all).
+    pub blocked_writes: u64,
+    /// Bytes held now for sockets that would block (a gauge, not a counter).
+    pub buffered_bytes: usize,
+}
+
+/// A [`Node`] on mio sockets, driven from the caller's loop. See the
+/// [module documentation](self) for the loop.
+pub struct Driver {
+    node: Node<ChaCha20Rng>,
+    clock: Clock,
+    registry: Registry,
+    tokens: Range<usize>,
+    listeners: Vec<TcpListener>,
+    /// Tokens reserved for listeners at the start of the range (kept after shutdown closes
+    /// the listeners, so connection tokens keep their meaning).
+    listener_tokens: usize,
+    local_addrs: Vec<SocketAddr>,
+    /// Connection of each connection token, indexed from the first connection token.
+    slots: Vec<Option<ConnId>>,
+    free_slots: Vec<usize>,
+    sockets: HashMap<ConnId, Socket>,
+    accept_pause: AcceptPause,
+    read_buffer: Box<[u8]>,
+    out: Vec<u8>,
+    stats: DriverStats,
+    limits: Limits,
+    /// The application took events since the last flush: credit may be due.
+    dirty: bool,
+}
+
+impl Driver {
+    /// Binds the listeners, registers them under the first tokens of the range, and starts
+    /// the node (whose persistent peers are dialed at once).
+    pub fn new(registry: &Registry, config: DriverConfig) -> Result<Self, DriverError> {
+        let DriverConfig {
+            mut node,
+            keypair,
+            listen,
+            tokens,
+            accept_pause,
+            rng_seed,
+        } = config;
+        let needed = listen.len() + 1;
+        if tokens.len() < needed {
+            return Err(DriverError::TokenRange {
+                needed,
+                given: tokens.len(),
+            });
+        }
+        let registry = registry.try_clone().map_err(DriverError::Register)?;
+        let mut listeners = Vec::with_capacity(listen.len());
+        let mut local_addrs = Vec::with_capacity(listen.len());
+        for (index, addr) in listen.into_iter().enumerate() {
+            let mut listener =
+                TcpListener::bind(addr).map_err(|source| DriverError::Bind { addr, source })?;
+            let local = listener
+                .local_addr()
+                .map_err(|source| DriverError::Bind { addr, source })?;
+            registry
+                .register(
+                    &mut listener,
+                    Token(tokens.start + index),
+                    Interest::READABLE,
+                )
+                .map_err(DriverError::Register)?;
+            listeners.push(listener);
+            local_addrs.push(local);
+        }
+        if node.listen_addr.is_none() {
+            node.listen_addr = local_addrs.first().copied();
+        }
+        if let Some((soft, _)) = fd_limit::nofile_limit() {
+            fd_limit::clamp_limits(&mut node.limits, node.dial.max_in_flight, soft);
+        }
+        let seed = match rng_seed {
+            Some(seed) => seed,
+            None => {
+                let mut seed = [0u8; 32];
+                getrandom::fill(&mut seed).map_err(DriverError::Rng)?;
+                seed
+            }
+        };
+        let limits = node.limits;
+        let clock = Clock::new();
+        let node = Node::new(clock.now(), node, keypair, ChaCha20Rng::from_seed(seed))
+            .map_err(DriverError::NodeInfo)?;
+        let mut driver = Driver {
+            node,
+            clock,
+            registry,
+            tokens,
+            listener_tokens: listeners.len(),
+            listeners,
+            local_addrs,
+            slots: Vec::new(),
+            free_slots: Vec::new(),
+            sockets: HashMap::new(),
+            accept_pause: AcceptPause::new(accept_pause),
+            read_buffer: vec![0; READ_BUFFER].into_boxed_slice(),
+            out: Vec::new(),
+            stats: DriverStats::default(),
+            limits,
+            dirty: false,
+        };
+        let now = driver.clock.now();
+        driver.flush(now);
+        Ok(driver)
+    }
+
+    // ----- getters -----
+
+    /// The node, for its getters (`peers`, `peer_info`, `node_info`, …).
+    pub fn node(&self) -> &Node<ChaCha20Rng> {
+        &self.node
+    }
+
+    /// This node's identity.
+    pub fn peer_id(&self) -> PeerId {
+        self.node.peer_id()
+    }
+
+    /// The connected peers.
+    pub fn peers(&self) -> impl Iterator<Item = PeerId> + '_ {
+        self.node.peers()
+    }
+
+    /// The addresses the listeners are bound to (ports resolved).
+    pub fn local_addrs(&self) -> &[SocketAddr] {
+        &self.local_addrs
+    }
+
+    /// The address other nodes dial to reach this one: its identity at its first listener.
+    pub fn net_address(&self) -> Option<NetAddress> {
+        let addr = *self.local_addrs.first()?;
+        Some(NetAddress::new(Some(self.peer_id()), addr))
+    }
+
+    /// The connection limits in force, after fitting them under the open-file limit.
+    pub fn limits(&self) -> Limits {
+        self.limits
+    }
+
+    /// What the driver did so far.
+    pub fn stats(&self) -> DriverStats {
+        DriverStats {
+            buffered_bytes: self.buffered_bytes(),
+            ..self.stats
+        }
+    }
+
+    /// Sockets open (connections, not listeners).
+    pub fn socket_count(&self) -> usize {
+        self.sockets.len()
+    }
+
+    /// Bytes held for sockets that would block: at most one `poll_transmit` output each.
+    pub fn buffered_bytes(&self) -> usize {
+        self.sockets.values().map(Socket::tail_len).sum()
+    }
+
+    /// Whether accepting is paused after file descriptors ran out.
+    pub fn accept_paused(&self) -> bool {
+        self.accept_pause.is_paused()
+    }
+
+    /// Whether `token` is one of this driver's.
+    pub fn owns(&self, token: Token) -> bool {
+        self.tokens.contains(&token.0)
+    }
+
+    // ----- handle_* -----
+
+    /// Handles a readiness event for one of this driver's tokens (others are ignored).
+    pub fn handle_event(&mut self, event: &Event) {
+        let now = self.clock.now();
+        let Some(index) = token_index(&self.tokens, event.token()) else {
+            return;
+        };
+        if index < self.listener_tokens {
+            self.accept(now, index);
+        } else if let Some(conn) = self
+            .slots
+            .get(index - self.listener_tokens)
+            .copied()
+            .flatten()
+        {
+            self.socket_event(now, conn, event);
+        }
+        self.flush(now);
+    }
+
+    /// Fires what is due: the node's timers and the end of an accept pause. A call before
+    /// any deadline does nothing, so it is safe after every wakeup.
+    pub fn handle_timeout(&mut self) {
+        let now = self.clock.now();
+        if self.accept_pause.resume_if_due(now) {
+            for index in 0..self.listeners.len() {
+                self.accept(now, index);
+            }
+        }
+        if self.node.poll_timeout().is_some_and(|due| due <= now) {
+            self.node.handle_timeout(now);
+        }
+        self.flush(now);
+    }
+
+    // ----- application -----
+
+    /// Queues `message` for `peer` on `channel`; `Err(SendError::Full(message))` when its
+    /// queue is full (retry after events), so a slow peer never grows our memory.
+    pub fn send(
+        &mut self,
+        peer: &PeerId,
+        channel: ChannelId,
+        message: Bytes,
+    ) -> Result<(), SendError> {
+        let now = self.clock.now();
+        let sent = self.node.send(now, peer, channel, message);
+        self.flush(now);
+        sent
+    }
+
+    /// Queues `message` on `channel` for every connected peer with room; returns how many
+    /// took it.
+    pub fn broadcast(&mut self, channel: ChannelId, message: Bytes) -> usize {
+        let now = self.clock.now();
+        let taken = self.node.broadcast(now, channel, message);
+        self.flush(now);
+        taken
+    }
+
+    /// Dials `addr` (paced and deduplicated by the node's dial queue).
+    pub fn dial(&mut self, addr: NetAddress) -> Result<(), DialError> {
+        let now = self.clock.now();
+        let dialed = self.node.dial(now, addr);
+        self.flush(now);
+        dialed
+    }
+
+    /// Keeps `addr` connected: dialed now and redialed whenever its connection ends.
+    pub fn add_persistent_peer(&mut self, addr: NetAddress) {
+        let now = self.clock.now();
+        self.node.add_persistent_peer(now, addr);
+        self.flush(now);
+    }
+
+    /// Disconnects `peer` with `reason` (sent to it in a GOAWAY).
+    pub fn disconnect(&mut self, peer: &PeerId, reason: DisconnectReason) {
+        let now = self.clock.now();
+        self.node.disconnect(now, peer, reason);
+        self.flush(now);
+    }
+
+    /// Starts a clean shutdown: stops listening and disconnects every peer with
+    /// `Quitting`. Keep driving the loop until [`Driver::is_idle`] (or a deadline).
+    pub fn shutdown(&mut self) {
+        for mut listener in self.listeners.drain(..) {
+            let _ = self.registry.deregister(&mut listener);
+        }
+        let now = self.clock.now();
+        let peers: Vec<PeerId> = self.node.peers().collect();
+        for peer in peers {
+            self.node.disconnect(now, &peer, DisconnectReason::Quitting);
+        }
+        self.flush(now);
+    }
+
+    /// Whether no connected peer is left: after [`Driver::shutdown`], every peer has been
+    /// told and its socket closed (a GOAWAY the kernel would not take at once is lost).
+    pub fn is_idle(&self) -> bool {
+        self.node.peers().next().is_none()
+    }
+
+    // ----- poll_* -----
+
+    /// The next event for the application. Messages leave their connection only here, which
+    /// returns credit to the sender: drain it until `None` after every wakeup.
+    pub fn poll_event(&mut self) -> Option<NodeEvent> {
+        let now = self.clock.now();
+        if let Some(event) = self.node.poll_event(now) {
+            self.dirty = true;
+            return Some(event);
+        }
+        if !self.dirty {
+            return None;
+        }
+        // Taking messages granted credit: write it, and take what that produced.
+        self.dirty = false;
+        self.flush(now);
+        let event = self.node.poll_event(now);
+        self.dirty = event.is_some();
+        event
+    }
+
+    /// How long the caller's `poll` may sleep before [`Driver::handle_timeout`] is due;
+    /// `None` when nothing is scheduled. Writes credit still owed first.
+    pub fn poll_timeout(&mut self) -> Option<Duration> {
+        let now = self.clock.now();
+        if self.dirty {
+            self.dirty = false;
+            self.flush(now);
+        }
+        let node = self.node.poll_timeout();
+        let pause = self.accept_pause.deadline();
+        [node, pause]
+            .into_iter()
+            .flatten()
+            .min()
+            .map(|deadline| Clock::until(now, deadline))
+    }
+
+    // ----- internals -----
+
+    fn accept(&mut self, now: Instant, index: usize) {
+        if self.accept_pause.is_paused() {
+            return;
+        }
+        loop {
+            let Some(listener) = self.listeners.get(index) else {
+                return;
+            };
+            match listener.accept() {
+                Ok((stream, remote)) => {
+                    self.stats.accepted += 1;
+                    self.admit(now, stream, remote);
+                }
+                Err(error) if error.kind() == ErrorKind::WouldBlock => return,
+                Err(error) if is_transient_accept_error(&error) => {}
+                Err(error) if is_fd_exhaustion(&error) => {
+                    self.accept_pause.pause(now);
+                    self.stats.accept_pauses += 1;
+                    return;
+                }
+                // Anything else: try again on the listener's next event, never spin.
+                Err(_) => return,
+            }
+        }
+    }
+
+    fn admit(&mut self, now: Instant, stream: TcpStream, remote: SocketAddr) {
+        if self.free_slots.is_empty()
+            && self.first_conn_token() + self.slots.len() >= self.tokens.end
+        {
+            self.stats.refused += 1;
+            return;
+        }
+        match self.node.handle_accepted(now, remote) {
+            Ok(conn) => {
+                if self.register(conn, stream, false).is_err() {
+                    self.node.handle_closed(now, conn);
+                }
+            }
+            Err(_) => self.stats.refused += 1,
+        }
+    }
+
+    fn first_conn_token(&self) -> usize {
+        self.tokens.start + self.listener_tokens
+    }
+
+    /// Registers `stream` for `conn` under a free token.
+    fn register(
+        &mut self,
+        conn: ConnId,
+        mut stream: TcpStream,
+        connecting: bool,
+    ) -> io::Result<()> {
+        let slot = match self.free_slots.pop() {
+            Some(slot) => slot,
+            None if self.first_conn_token() + self.slots.len() < self.tokens.end => {
+                self.slots.push(None);
+                self.slots.len() - 1
+            }
+            None => return Err(io::Error::other("token range exhausted")),
+        };
+        let token = Token(self.first_conn_token() + slot);
+        if let Err(error) =
+            self.registry
+                .register(&mut stream, token, Interest::READABLE | Interest::WRITABLE)
+        {
+            self.free_slots.push(slot);
+            return Err(error);
+        }
+        self.slots[slot] = Some(conn);
+        self.sockets
+            .insert(conn, Socket::new(stream, token, connecting));
+        Ok(())
+    }
+
+    /// Forgets `conn`'s socket; `polite` closes it with FIN after writing what it can.
+    fn drop_socket(&mut self, conn: ConnId, polite: bool) {
+        let Some(mut socket) = self.sockets.remove(&conn) else {
+            return;
+        };
+        let _ = self.registry.deregister(&mut socket.stream);
+        if let Some(slot) = socket.token.0.checked_sub(self.first_conn_token())
+            && let Some(entry) = self.slots.get_mut(slot)
+        {
+            *entry = None;
+            self.free_slots.push(slot);
+        }
+        if polite {
+            socket.close(&mut self.read_buffer);
+        }
+    }
+
+    /// The socket failed or closed: tell the node, drop the socket.
+    fn fail(&mut self, now: Instant, conn: ConnId) {
+        self.drop_socket(conn, false);
+        self.node.handle_closed(now, conn);
+    }
+
+    fn socket_event(&mut self, now: Instant, conn: ConnId, event: &Event) {
+        let Some(socket) = self.sockets.get_mut(&conn) else {
+            return;
+        };
+        if socket.connecting {
+            match socket.check_connect() {
+                ConnectOutcome::Pending => return,
+                ConnectOutcome::Connected => self.node.handle_connected(now, conn),
+                ConnectOutcome::Failed => return self.fail(now, conn),
+            }
+        }
+        let Some(socket) = self.sockets.get_mut(&conn) else {
+            return;
+        };
+        if event.is_readable() || event.is_read_closed() || event.is_error() {
+            let node = &mut self.node;
+            let stats = &mut self.stats;
+            let outcome = socket.read_all(&mut self.read_buffer, |bytes| {
+                stats.bytes_read += bytes.len() as u64;
+                node.handle_input(now, conn, bytes);
+            });
+            match outcome {
+                ReadOutcome::Drained => {}
+                ReadOutcome::Eof | ReadOutcome::Failed => return self.fail(now, conn),
+            }
+        }
+        let Some(socket) = self.sockets.get_mut(&conn) else {
+            return;
+        };
+        if event.is_writable() && socket.has_tail() {
+            let before = socket.tail_len();
+            let outcome = socket.flush_tail();
+            self.stats.bytes_written += (before - socket.tail_len()) as u64;
+            match outcome {
+                WriteOutcome::Done => self.node.handle_writable(now, conn),
+                WriteOutcome::Blocked => {}
+                WriteOutcome::Failed => self.fail(now, conn),
+            }
+        }
+    }
+
+    /// Carries out the node's actions and writes its bytes until it has nothing more.
+    fn flush(&mut self, now: Instant) {
+        loop {
+            let mut progressed = false;
+            while let Some(action) = self.node.poll_action() {
+                progressed = true;
+                self.act(now, action);
+            }
+            while let Some(conn) = self.node.poll_transmit(now, &mut self.out) {
+                progressed = true;
+                self.write(now, conn);
+                self.out.clear();
+            }
+            if !progressed {
+                return;
+            }
+        }
+    }
+
+    fn write(&mut self, now: Instant, conn: ConnId) {
+        let Some(socket) = self.sockets.get_mut(&conn) else {
+            // The socket failed already; the node knows.
+            return;
+        };
+        let before = socket.tail_len();
+        let outcome = socket.write(&self.out);
+        let written = (before + self.out.len()).saturating_sub(socket.tail_len());
+        self.stats.bytes_written += written as u64;
+        match outcome {
+            WriteOutcome::Done => {}
+            WriteOutcome::Blocked => {
+                self.stats.blocked_writes += 1;
+                self.node.handle_write_blocked(conn);
+            }
+            WriteOutcome::Failed => self.fail(now, conn),
+        }
+    }
+
+    fn act(&mut self, now: Instant, action: Action) {
+        match action {
+            Action::Dial { conn, addr } => {
+                let registered =
+                    TcpStream::connect(addr).and_then(|stream| self.register(conn, stream, true));
+                if registered.is_err() {
+                    self.node.handle_closed(now, conn);
+                }
+            }
+            Action::Close { conn } => self.drop_socket(conn, true),
+        }
+    }
+}
+
+/// `token`'s offset in `range`.
+fn token_index(range: &Range<usize>, token: Token) -> Option<usize> {
+    range.contains(&token.0).then(|| token.0 - range.start)
+}
+
+/// Errors of `accept` that concern one connection, not the listener: skip and go on.
+fn is_transient_accept_error(error: &io::Error) -> bool {
+    matches!(
+        error.kind(),
+        ErrorKind::Interrupted | ErrorKind::ConnectionAborted | ErrorKind::ConnectionReset
+    )
+}
+
+/// Out of file descriptors (or kernel memory for sockets): accepting must pause.
+fn is_fd_exhaustion(error: &io::Error) -> bool {
+    #[cfg(unix)]
+    {
+        matches!(
+            error.raw_os_error(),
+            Some(libc::EMFILE | libc::ENFILE | libc::ENOBUFS | libc::ENOMEM)
+        )
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = error;
+        false
+    }
+}

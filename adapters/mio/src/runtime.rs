@@ -1,0 +1,479 @@
+//! The standalone runtime: a [`Driver`] on its own thread, commanded through a [`Handle`].
+//!
+//! Commands reach the loop over a channel and a [`mio::Waker`]. Events come back over a
+//! *bounded* channel: when the application stops taking them, the loop stops taking
+//! messages from the node, which stops granting credit, and the peers' `send`s return
+//! `Full`. Flow control still reaches end to end, through the thread boundary.
+//!
+//! ```no_run
+//! use switchboard::node::{NodeConfig, NodeEvent};
+//! use switchboard::{ChannelConfig, ChannelInfo, Keypair};
+//! use switchboard_mio::{DriverConfig, Runtime};
+//!
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let mut node = NodeConfig::new("mainnet", "my-app/1.0");
+//! node.add_channel(ChannelInfo { id: 1, protocol: "chat".into(), version: 1 }, ChannelConfig::new(1));
+//! let keypair = Keypair::generate(&mut switchboard_mio::os_seeded_rng()?);
+//! let config = DriverConfig::new(node, keypair, vec!["127.0.0.1:0".parse()?], 0..10_000);
+//! let handle = Runtime::spawn(config)?;
+//! handle.dial("127.0.0.1:26656".parse()?)?;
+//! while let Ok(event) = handle.events().recv() {
+//!     if let NodeEvent::PeerConnected { peer, .. } = event {
+//!         handle.send(&peer, 1, "hello".into())?;
+//!         break;
+//!     }
+//! }
+//! handle.shutdown(); // GOAWAY(Quitting) to every peer, then the thread ends
+//! # Ok(())
+//! # }
+//! ```
+
+use std::fmt;
+use std::io::ErrorKind;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::{self, Receiver, RecvError, RecvTimeoutError, SyncSender, TryRecvError};
+use std::thread::{self, JoinHandle};
+use std::time::Duration;
+
+use bytes::Bytes;
+use mio::{Events as MioEvents, Poll, Token, Waker};
+use switchboard::node::{DialError, NodeEvent};
+use switchboard::{ChannelId, DisconnectReason, NetAddress, PeerId, SendError};
+
+use crate::driver::{Driver, DriverConfig, DriverError, DriverStats};
+
+/// The waker's token: the driver's range must not include it.
+const WAKER: Token = Token(usize::MAX);
+
+/// Options of the standalone runtime.
+#[derive(Clone, Copy, Debug)]
+pub struct Runtime {
+    /// Events buffered for the application before the loop stops taking messages from
+    /// peers (and so stops granting them credit). Default 1024.
+    pub event_capacity: usize,
+    /// How long a shutdown waits for the GOAWAYs to be written. Default 2 s.
+    pub shutdown_timeout: Duration,
+}
+
+impl Default for Runtime {
+    fn default() -> Self {
+        Runtime {
+            event_capacity: 1024,
+            shutdown_timeout: Duration::from_secs(2),
+        }
+    }
+}
+
+/// Why the runtime could not start.
+#[derive(Debug)]
+pub enum RuntimeError {
+    /// The poll, its waker or the thread could not be created.
+    Io(std::io::Error),
+    /// The driver could not start.
+    Driver(DriverError),
+}
+
+impl fmt::Display for RuntimeError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            RuntimeError::Io(error) => write!(f, "cannot start the event loop: {error}"),
+            RuntimeError::Driver(error) => error.fmt(f),
+        }
+    }
+}
+
+impl std::error::Error for RuntimeError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            RuntimeError::Io(error) => Some(error),
+            RuntimeError::Driver(error) => Some(error),
+        }
+    }
+}
+
+impl From<DriverError> for RuntimeError {
+    fn from(error: DriverError) -> Self {
+        RuntimeError::Driver(error)
+    }
+}
+
+/// What the application asks of the loop.
+enum Command {
+    Send {
+        peer: PeerId,
+        channel: ChannelId,
+        message: Bytes,
+        reply: mpsc::Sender<Result<(), SendError>>,
+    },
+    Broadcast {
+        channel: ChannelId,
+        message: Bytes,
+        reply: mpsc::Sender<usize>,
+    },
+    Dial {
+        addr: NetAddress,
+        reply: mpsc::Sender<Result<(), DialError>>,
+    },
+    AddPersistentPeer(NetAddress),
+    Disconnect {
+        peer: PeerId,
+        reason: DisconnectReason,
+    },
+    Peers(mpsc::Sender<Vec<PeerId>>),
+    Stats(mpsc::Sender<DriverStats>),
+    Shutdown,
+    Abort,
+}
+
+impl Runtime {
+    /// Starts a node with the default options on its own thread.
+    pub fn spawn(config: DriverConfig) -> Result<Handle, RuntimeError> {
+        Runtime::default().start(config)
+    }
+
+    /// Starts a node with these options on its own thread. The listeners are bound before
+    /// this returns, so their addresses are known and binding errors reported here.
+    pub fn start(self, config: DriverConfig) -> Result<Handle, RuntimeError> {
+        let poll = Poll::new().map_err(RuntimeError::Io)?;
+        let waker = Arc::new(Waker::new(poll.registry(), WAKER).map_err(RuntimeError::Io)?);
+        let driver = Driver::new(poll.registry(), config)?;
+        let peer_id = driver.peer_id();
+        let local_addrs = driver.local_addrs().to_vec();
+        let (commands, command_receiver) = mpsc::channel();
+        let (event_sender, event_receiver) = mpsc::sync_channel(self.event_capacity.max(1));
+        let stalled = Arc::new(AtomicBool::new(false));
+        let event_loop = EventLoop {
+            poll,
+            driver,
+            commands: command_receiver,
+            events: event_sender,
+            stalled: stalled.clone(),
+            held: None,
+            shutdown_timeout: self.shutdown_timeout,
+        };
+        let thread = thread::Builder::new()
+            .name(format!("switchboard-{}", short_id(&peer_id)))
+            .spawn(move || event_loop.run())
+            .map_err(RuntimeError::Io)?;
+        Ok(Handle {
+            commands,
+            waker: waker.clone(),
+            events: Events {
+                receiver: event_receiver,
+                stalled,
+                waker,
+            },
+            peer_id,
+            local_addrs,
+            thread: Some(thread),
+        })
+    }
+}
+
+fn short_id(peer: &PeerId) -> String {
+    peer.to_string().chars().take(8).collect()
+}
+
+/// The application's side of a running node. Dropping it shuts the node down cleanly.
+pub struct Handle {
+    commands: mpsc::Sender<Command>,
+    waker: Arc<Waker>,
+    events: Events,
+    peer_id: PeerId,
+    local_addrs: Vec<SocketAddr>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl Handle {
+    /// This node's identity.
+    pub fn peer_id(&self) -> PeerId {
+        self.peer_id
+    }
+
+    /// The addresses the node listens on.
+    pub fn local_addrs(&self) -> &[SocketAddr] {
+        &self.local_addrs
+    }
+
+    /// The address other nodes dial to reach this one.
+    pub fn net_address(&self) -> Option<NetAddress> {
+        let addr = *self.local_addrs.first()?;
+        Some(NetAddress::new(Some(self.peer_id), addr))
+    }
+
+    /// The node's events: connections, disconnections, messages, failed dials.
+    pub fn events(&self) -> &Events {
+        &self.events
+    }
+
+    /// Queues `message` for `peer`; `Full` when its queue is full (retry later), and
+    /// `NotConnected` also when the runtime has stopped.
+    pub fn send(&self, peer: &PeerId, channel: ChannelId, message: Bytes) -> Result<(), SendError> {
+        let (reply, answer) = mpsc::channel();
+        let kept = message.clone();
+        let command = Command::Send {
+            peer: *peer,
+            channel,
+            message,
+            reply,
+        };
+        self.request(command, answer)
+            .unwrap_or(Err(SendError::NotConnected(kept)))
+    }
+
+    /// Queues `message` for every connected peer with room; returns how many took it (0
+    /// when the runtime has stopped).
+    pub fn broadcast(&self, channel: ChannelId, message: Bytes) -> usize {
+        let (reply, answer) = mpsc::channel();
+        let command = Command::Broadcast {
+            channel,
+            message,
+            reply,
+        };
+        self.request(command, answer).unwrap_or(0)
+    }
+
+    /// Dials `addr`. A stopped runtime dials nothing and says `Ok`: its events channel
+    /// has ended, which is how the application learns it stopped.
+    pub fn dial(&self, addr: NetAddress) -> Result<(), DialError> {
+        let (reply, answer) = mpsc::channel();
+        self.request(Command::Dial { addr, reply }, answer)
+            .unwrap_or(Ok(()))
+    }
+
+    /// Keeps `addr` connected, redialing it whenever its connection ends.
+    pub fn add_persistent_peer(&self, addr: NetAddress) {
+        self.command(Command::AddPersistentPeer(addr));
+    }
+
+    /// Disconnects `peer`, telling it `reason`.
+    pub fn disconnect(&self, peer: &PeerId, reason: DisconnectReason) {
+        self.command(Command::Disconnect {
+            peer: *peer,
+            reason,
+        });
+    }
+
+    /// The connected peers (empty when the runtime has stopped).
+    pub fn peers(&self) -> Vec<PeerId> {
+        let (reply, answer) = mpsc::channel();
+        self.request(Command::Peers(reply), answer)
+            .unwrap_or_default()
+    }
+
+    /// The driver's counters, or `None` when the runtime has stopped.
+    pub fn stats(&self) -> Option<DriverStats> {
+        let (reply, answer) = mpsc::channel();
+        self.request(Command::Stats(reply), answer)
+    }
+
+    /// Stops cleanly: every peer is told GOAWAY(`Quitting`), the writes are flushed (for at
+    /// most the shutdown timeout), then the thread ends. Returns once it has.
+    pub fn shutdown(mut self) {
+        self.stop(Command::Shutdown);
+    }
+
+    /// Stops at once, as a crash would: sockets are closed without a word to the peers.
+    pub fn abort(mut self) {
+        self.stop(Command::Abort);
+    }
+
+    fn stop(&mut self, command: Command) {
+        self.command(command);
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+
+    fn command(&self, command: Command) {
+        if self.commands.send(command).is_ok() {
+            let _ = self.waker.wake();
+        }
+    }
+
+    fn request<T>(&self, command: Command, answer: Receiver<T>) -> Option<T> {
+        self.commands.send(command).ok()?;
+        self.waker.wake().ok()?;
+        answer.recv().ok()
+    }
+}
+
+impl Drop for Handle {
+    fn drop(&mut self) {
+        if self.thread.is_some() {
+            self.stop(Command::Shutdown);
+        }
+    }
+}
+
+/// The node's events, in order. Taking one lets a stalled loop resume taking messages.
+pub struct Events {
+    receiver: Receiver<NodeEvent>,
+    stalled: Arc<AtomicBool>,
+    waker: Arc<Waker>,
+}
+
+impl Events {
+    /// The next event, waiting for it; `Err` once the runtime has stopped.
+    pub fn recv(&self) -> Result<NodeEvent, RecvError> {
+        let event = self.receiver.recv();
+        self.taken();
+        event
+    }
+
+    /// The next event, waiting at most `timeout`.
+    pub fn recv_timeout(&self, timeout: Duration) -> Result<NodeEvent, RecvTimeoutError> {
+        let event = self.receiver.recv_timeout(timeout);
+        if event.is_ok() {
+            self.taken();
+        }
+        event
+    }
+
+    /// The next event if one is waiting.
+    pub fn try_recv(&self) -> Result<NodeEvent, TryRecvError> {
+        let event = self.receiver.try_recv();
+        if event.is_ok() {
+            self.taken();
+        }
+        event
+    }
+
+    fn taken(&self) {
+        if self.stalled.swap(false, Ordering::AcqRel) {
+            let _ = self.waker.wake();
+        }
+    }
+}
+
+/// The loop thread's state.
+struct EventLoop {
+    poll: Poll,
+    driver: Driver,
+    commands: Receiver<Command>,
+    events: SyncSender<NodeEvent>,
+    /// Set when the events channel was full: the application wakes the loop when it takes.
+    stalled: Arc<AtomicBool>,
+    /// An event taken from the node that did not fit in the channel.
+    held: Option<NodeEvent>,
+    shutdown_timeout: Duration,
+}
+
+impl EventLoop {
+    fn run(mut self) {
+        let mut events = MioEvents::with_capacity(1024);
+        let mut shutdown_by: Option<std::time::Instant> = None;
+        loop {
+            let mut timeout = self.driver.poll_timeout();
+            if let Some(deadline) = shutdown_by {
+                let left = deadline.saturating_duration_since(std::time::Instant::now());
+                timeout = Some(timeout.map_or(left, |timeout| timeout.min(left)));
+            }
+            match self.poll.poll(&mut events, timeout) {
+                Ok(()) => {}
+                Err(error) if error.kind() == ErrorKind::Interrupted => continue,
+                // The poll itself failed: nothing can be driven any more.
+                Err(_) => return,
+            }
+            for event in events.iter() {
+                if event.token() != WAKER {
+                    self.driver.handle_event(event);
+                }
+            }
+            self.driver.handle_timeout();
+            match self.run_commands() {
+                Next::Continue => {}
+                Next::Shutdown => {
+                    if shutdown_by.is_none() {
+                        self.driver.shutdown();
+                        shutdown_by = Some(std::time::Instant::now() + self.shutdown_timeout);
+                    }
+                }
+                Next::Abort => return,
+            }
+            self.forward_events();
+            if let Some(deadline) = shutdown_by
+                && (self.driver.is_idle() || std::time::Instant::now() >= deadline)
+            {
+                return;
+            }
+        }
+    }
+
+    fn run_commands(&mut self) -> Next {
+        loop {
+            let command = match self.commands.try_recv() {
+                Ok(command) => command,
+                Err(TryRecvError::Empty) => return Next::Continue,
+                // Every handle is gone: nobody can command this node any more.
+                Err(TryRecvError::Disconnected) => return Next::Shutdown,
+            };
+            // A reply nobody waits for any more is dropped, so send errors are ignored.
+            match command {
+                Command::Send {
+                    peer,
+                    channel,
+                    message,
+                    reply,
+                } => {
+                    let _ = reply.send(self.driver.send(&peer, channel, message));
+                }
+                Command::Broadcast {
+                    channel,
+                    message,
+                    reply,
+                } => {
+                    let _ = reply.send(self.driver.broadcast(channel, message));
+                }
+                Command::Dial { addr, reply } => {
+                    let _ = reply.send(self.driver.dial(addr));
+                }
+                Command::AddPersistentPeer(addr) => self.driver.add_persistent_peer(addr),
+                Command::Disconnect { peer, reason } => self.driver.disconnect(&peer, reason),
+                Command::Peers(reply) => {
+                    let _ = reply.send(self.driver.peers().collect());
+                }
+                Command::Stats(reply) => {
+                    let _ = reply.send(self.driver.stats());
+                }
+                Command::Shutdown => return Next::Shutdown,
+                Command::Abort => return Next::Abort,
+            }
+        }
+    }
+
+    /// Moves the node's events into the channel until it is full.
+    fn forward_events(&mut self) {
+        loop {
+            let Some(event) = self.held.take().or_else(|| self.driver.poll_event()) else {
+                return;
+            };
+            match self.events.try_send(event) {
+                Ok(()) => {}
+                Err(mpsc::TrySendError::Full(event)) => {
+                    self.stalled.store(true, Ordering::Release);
+                    // The application may have taken one between the two: try once more,
+                    // or it would wait for a wake that nobody sends.
+                    match self.events.try_send(event) {
+                        Ok(()) => self.stalled.store(false, Ordering::Release),
+                        Err(mpsc::TrySendError::Full(event)) => {
+                            self.held = Some(event);
+                            return;
+                        }
+                        Err(mpsc::TrySendError::Disconnected(_)) => {}
+                    }
+                }
+                // The application dropped its events: keep draining so credit flows.
+                Err(mpsc::TrySendError::Disconnected(_)) => {}
+            }
+        }
+    }
+}
+
+enum Next {
+    Continue,
+    Shutdown,
+    Abort,
+}

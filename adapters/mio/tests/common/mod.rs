@@ -1,0 +1,70 @@
+//! Helpers shared by the adapter's integration tests. Everything listens and dials on
+//! loopback only (127.0.0.1 and ::1).
+
+#![allow(dead_code)]
+
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::time::{Duration, Instant};
+
+use switchboard::node::{NodeConfig, NodeEvent};
+use switchboard::{ChannelConfig, ChannelInfo, Keypair, PeerId};
+use switchboard_mio::{DriverConfig, Events};
+
+/// The test channel.
+pub const CHANNEL: u16 = 1;
+
+/// A node config with channel 1 (given limits) and loopback-friendly peer limits.
+pub fn node_config(channel: ChannelConfig) -> NodeConfig {
+    let mut config = NodeConfig::new("mio-tests", "switchboard-mio-tests");
+    config.add_channel(
+        ChannelInfo {
+            id: CHANNEL,
+            protocol: "test".into(),
+            version: 1,
+        },
+        channel,
+    );
+    config.limits.max_inbound_per_ip = 64;
+    config.limits.max_inbound_per_subnet = 64;
+    config
+}
+
+/// A driver config listening on `ip`, port 0, with a fresh key.
+pub fn driver_config(ip: IpAddr, node: NodeConfig, tokens: std::ops::Range<usize>) -> DriverConfig {
+    let mut rng = switchboard_mio::os_seeded_rng().expect("OS randomness");
+    DriverConfig::new(
+        node,
+        Keypair::generate(&mut rng),
+        vec![SocketAddr::new(ip, 0)],
+        tokens,
+    )
+}
+
+/// 127.0.0.1.
+pub const V4: IpAddr = IpAddr::V4(Ipv4Addr::LOCALHOST);
+
+/// Waits for the first event `pick` accepts, failing the test after `timeout`.
+pub fn wait_for<T>(
+    events: &Events,
+    timeout: Duration,
+    what: &str,
+    mut pick: impl FnMut(NodeEvent) -> Option<T>,
+) -> T {
+    let deadline = Instant::now() + timeout;
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        let event = events
+            .recv_timeout(left)
+            .unwrap_or_else(|error| panic!("no {what} within {timeout:?}: {error}"));
+        if let Some(found) = pick(event) {
+            return found;
+        }
+    }
+}
+
+/// Waits until a `PeerConnected` for `peer` arrives.
+pub fn wait_connected(events: &Events, peer: PeerId) {
+    wait_for(events, Duration::from_secs(20), "PeerConnected", |event| {
+        matches!(event, NodeEvent::PeerConnected { peer: p, .. } if p == peer).then_some(())
+    });
+}

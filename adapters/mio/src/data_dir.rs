@@ -59,8 +59,8 @@ impl DataDir {
     }
 
     /// Persists the address book's serialized bytes, atomically (a crash leaves the old
-    /// file or the new one, never half of one): the hook the adapter calls periodically
-    /// and at shutdown once the core serializes its address book.
+    /// file or the new one, never half of one); `switchboard node` calls it periodically
+    /// with [`Driver::address_book`](crate::Driver::address_book)'s bytes.
     pub fn save_address_book(&self, bytes: &[u8]) -> io::Result<()> {
         let temporary = self.path.join(format!("{ADDRESS_BOOK_FILE}.tmp"));
         fs::write(&temporary, bytes)?;

@@ -35,8 +35,8 @@ pub enum Bootstrap {
         /// Addresses besides the seed's.
         links: usize,
     },
-    /// The seed's address only: the nodes find each other through discovery, once the
-    /// core has it; until then the cluster is a star around the seed.
+    /// The seed's address only, as `discovery.seeds`: the nodes find each other through
+    /// peer exchange and fill their outbound slots.
     Seed,
 }
 
@@ -45,7 +45,7 @@ pub enum Bootstrap {
 pub struct DemoConfig {
     /// Nodes in the cluster (node 0 is the seed). Default 16.
     pub nodes: usize,
-    /// How nodes learn addresses. Default `Direct { links: 3 }`.
+    /// How nodes learn addresses. Default `Seed`.
     pub bootstrap: Bootstrap,
     /// Broadcasts per node. Default 10.
     pub rounds: usize,
@@ -63,7 +63,7 @@ impl Default for DemoConfig {
     fn default() -> Self {
         DemoConfig {
             nodes: 16,
-            bootstrap: Bootstrap::Direct { links: 3 },
+            bootstrap: Bootstrap::Seed,
             rounds: 10,
             message_size: 1024,
             connect_timeout: Duration::from_secs(15),
@@ -177,6 +177,10 @@ pub fn loopback_node_config(nodes: usize) -> NodeConfig {
         },
         ChannelConfig::new(CHANNEL),
     );
+    // Every node shares 127.0.0.1's address group, and a demo should converge in seconds.
+    config.discovery.one_outbound_per_group = false;
+    config.discovery.interval = Duration::from_millis(500);
+    config.discovery.pex.request_interval = Duration::from_secs(2);
     let limits = &mut config.limits;
     limits.max_inbound = limits.max_inbound.max(nodes);
     limits.max_pending_handshakes = limits.max_pending_handshakes.max(nodes);
@@ -195,7 +199,8 @@ pub fn bootstrap_addresses(
         return Vec::new();
     }
     let links = match bootstrap {
-        Bootstrap::Seed => 0,
+        // The seed is in the node's config; discovery dials it.
+        Bootstrap::Seed => return Vec::new(),
         Bootstrap::Direct { links } => links,
     };
     let earlier = (1..index).rev().take(links);
@@ -231,10 +236,21 @@ pub fn run(config: &DemoConfig) -> Result<DemoReport, DemoError> {
     let deadline = Instant::now() + config.connect_timeout;
     let mut last_progress = Instant::now();
     loop {
+        // Seeded nodes are ready with their outbound slots full (or everyone else known).
+        let wanted = match config.bootstrap {
+            Bootstrap::Seed => {
+                let max_outbound = cluster
+                    .drivers
+                    .first()
+                    .map_or(0, |d| d.limits().max_outbound);
+                max_outbound.min(config.nodes.saturating_sub(1))
+            }
+            Bootstrap::Direct { .. } => 0,
+        };
         let ready = (0..config.nodes)
             .filter(|index| {
-                cluster.drivers[*index].peers().count()
-                    >= expected.get(index).map_or(0, BTreeSet::len)
+                let peers = cluster.drivers[*index].peers().count();
+                peers >= expected.get(index).map_or(0, BTreeSet::len) && peers >= wanted
             })
             .count();
         if ready == config.nodes || Instant::now() >= deadline {
@@ -269,8 +285,7 @@ pub fn run(config: &DemoConfig) -> Result<DemoReport, DemoError> {
             message[..4].copy_from_slice(&(index as u32).to_be_bytes());
             message[4..8].copy_from_slice(&(round as u32).to_be_bytes());
             let driver = &mut cluster.drivers[index];
-            expected_deliveries += driver.peers().count() as u64;
-            driver.broadcast(CHANNEL, Bytes::from(message));
+            expected_deliveries += driver.broadcast(CHANNEL, Bytes::from(message)) as u64;
             broadcasts += 1;
         }
         cluster.turn(Duration::ZERO)?;
@@ -330,16 +345,21 @@ impl Cluster {
         let poll = Poll::new().map_err(DemoError::Io)?;
         let mut rng = crate::os_seeded_rng().map_err(DemoError::Rng)?;
         let mut drivers = Vec::with_capacity(config.nodes);
+        let mut seeds = Vec::new();
         for index in 0..config.nodes {
             let tokens = index * TOKENS_PER_NODE..(index + 1) * TOKENS_PER_NODE;
             let listen = SocketAddr::from((Ipv4Addr::LOCALHOST, 0));
-            let driver_config = DriverConfig::new(
-                loopback_node_config(config.nodes),
-                Keypair::generate(&mut rng),
-                vec![listen],
-                tokens,
-            );
-            drivers.push(Driver::new(poll.registry(), driver_config).map_err(DemoError::Driver)?);
+            let mut node = loopback_node_config(config.nodes);
+            if config.bootstrap == Bootstrap::Seed {
+                node.discovery.seeds.clone_from(&seeds);
+            }
+            let driver_config =
+                DriverConfig::new(node, Keypair::generate(&mut rng), vec![listen], tokens);
+            let driver = Driver::new(poll.registry(), driver_config).map_err(DemoError::Driver)?;
+            if index == 0 {
+                seeds.extend(driver.net_address());
+            }
+            drivers.push(driver);
         }
         let index_of = drivers
             .iter()

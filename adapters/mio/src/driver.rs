@@ -50,6 +50,7 @@ use mio::net::{TcpListener, TcpStream};
 use mio::{Interest, Registry, Token};
 use rand_chacha::ChaCha20Rng;
 use rand_core::SeedableRng;
+use switchboard::addr_book::AddrBookDecodeError;
 use switchboard::node::{Action, ConnId, DialError, Node, NodeConfig, NodeEvent};
 use switchboard::peer_set::Limits;
 use switchboard::{
@@ -84,6 +85,10 @@ pub struct DriverConfig {
     pub accept_pause: Duration,
     /// Seeds the node's RNG (keys, jitter); `None` seeds it from the OS.
     pub rng_seed: Option<[u8; 32]>,
+    /// An address book saved by [`Driver::address_book`] in an earlier run, loaded at
+    /// start. A corrupt one is set aside ([`Driver::address_book_error`]) and the node starts
+    /// with an empty book.
+    pub address_book: Option<Vec<u8>>,
 }
 
 impl DriverConfig {
@@ -101,6 +106,7 @@ impl DriverConfig {
             tokens,
             accept_pause: Duration::from_millis(100),
             rng_seed: None,
+            address_book: None,
         }
     }
 }
@@ -200,6 +206,7 @@ pub struct Driver {
     limits: Limits,
     /// The application took events since the last flush: credit may be due.
     dirty: bool,
+    address_book_error: Option<AddrBookDecodeError>,
 }
 
 impl Driver {
@@ -213,6 +220,7 @@ impl Driver {
             tokens,
             accept_pause,
             rng_seed,
+            address_book,
         } = config;
         let needed = listen.len() + 1;
         if tokens.len() < needed {
@@ -256,8 +264,10 @@ impl Driver {
         };
         let limits = node.limits;
         let clock = Clock::new();
-        let node = Node::new(clock.now(), node, keypair, ChaCha20Rng::from_seed(seed))
+        let mut node = Node::new(clock.now(), node, keypair, ChaCha20Rng::from_seed(seed))
             .map_err(DriverError::NodeInfo)?;
+        let address_book_error =
+            address_book.and_then(|bytes| node.load_addr_book(clock.now(), &bytes).err());
         let mut driver = Driver {
             node,
             clock,
@@ -275,6 +285,7 @@ impl Driver {
             stats: DriverStats::default(),
             limits,
             dirty: false,
+            address_book_error,
         };
         let now = driver.clock.now();
         driver.flush(now);
@@ -282,6 +293,17 @@ impl Driver {
     }
 
     // ----- getters -----
+
+    /// The node's address book as bytes, to save for the next run
+    /// ([`DriverConfig::address_book`]).
+    pub fn address_book(&self) -> Vec<u8> {
+        self.node.addr_book_bytes(self.clock.now())
+    }
+
+    /// Why the address book given at start was not loaded, if it was not.
+    pub fn address_book_error(&self) -> Option<&AddrBookDecodeError> {
+        self.address_book_error.as_ref()
+    }
 
     /// The node, for its getters (`peers`, `peer_info`, `node_info`, …).
     pub fn node(&self) -> &Node<ChaCha20Rng> {

@@ -123,6 +123,7 @@ enum Command {
     },
     Peers(mpsc::Sender<Vec<PeerId>>),
     Stats(mpsc::Sender<DriverStats>),
+    AddressBook(mpsc::Sender<Vec<u8>>),
     Shutdown,
     Abort,
 }
@@ -267,6 +268,13 @@ impl Handle {
     pub fn stats(&self) -> Option<DriverStats> {
         let (reply, answer) = mpsc::channel();
         self.request(Command::Stats(reply), answer)
+    }
+
+    /// The node's address book as bytes, to save for the next run
+    /// ([`DriverConfig::address_book`]); `None` once the loop ended.
+    pub fn address_book(&self) -> Option<Vec<u8>> {
+        let (reply, answer) = mpsc::channel();
+        self.request(Command::AddressBook(reply), answer)
     }
 
     /// Stops cleanly: every peer is told GOAWAY(`Quitting`), the writes are flushed (for at
@@ -437,6 +445,9 @@ impl EventLoop {
                 }
                 Command::Stats(reply) => {
                     let _ = reply.send(self.driver.stats());
+                }
+                Command::AddressBook(reply) => {
+                    let _ = reply.send(self.driver.address_book());
                 }
                 Command::Shutdown => return Next::Shutdown,
                 Command::Abort => return Next::Abort,

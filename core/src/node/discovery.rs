@@ -53,6 +53,11 @@ pub struct DiscoveryConfig {
     pub seed_peer_lifetime: Duration,
     /// How often outbound slots are topped up. Default 5 s.
     pub interval: Duration,
+    /// At most one outbound peer per address group (/16 IPv4, /32 IPv6), persistent peers
+    /// aside: what keeps one network from holding several of our outbound slots. Turn it
+    /// off only where every peer shares a group — a cluster on one host or one LAN.
+    /// Default on.
+    pub one_outbound_per_group: bool,
     /// PEX pacing.
     pub pex: PexConfig,
     /// The address book's bounds.
@@ -68,6 +73,7 @@ impl Default for DiscoveryConfig {
             seed_mode: false,
             seed_peer_lifetime: Duration::from_secs(10),
             interval: Duration::from_secs(5),
+            one_outbound_per_group: true,
             pex: PexConfig::default(),
             addr_book: AddrBookConfig::default(),
         }
@@ -173,6 +179,7 @@ impl<R: CryptoRng> Node<R> {
             self.dial_seeds(now);
         }
         let taken = self.outbound_taken();
+        let diverse = self.config.discovery.one_outbound_per_group;
         let mut groups = taken.groups;
         while want > 0 {
             let local = self.local_id;
@@ -194,7 +201,7 @@ impl<R: CryptoRng> Node<R> {
                         && addr
                             .peer_id()
                             .is_none_or(|peer| !peer_set.is_peer_banned(now, &peer))
-                        && !groups.contains(&address_group(socket.ip()))
+                        && !(diverse && groups.contains(&address_group(socket.ip())))
                 })
             };
             let Some(addr) = selected else {

@@ -1,7 +1,9 @@
 //! `switchboard node`: one node on real sockets, logging who comes and goes.
 
-use std::time::Instant;
+use std::sync::mpsc::RecvTimeoutError;
+use std::time::{Duration, Instant};
 
+use switchboard::addr_book::AddrBook;
 use switchboard::node::{NodeConfig, NodeEvent};
 use switchboard::{ChannelConfig, ChannelInfo};
 use switchboard_mio::key_file::{self, KeyOrigin};
@@ -11,6 +13,10 @@ use crate::args::NodeOptions;
 
 /// The channel every `switchboard node` offers, so two of them have one in common.
 const CHANNEL: u16 = 1;
+
+/// How often the address book is written to the data directory (there is no signal handler:
+/// a killed node loses at most this much of what it learned).
+const ADDRESS_BOOK_SAVE_INTERVAL: Duration = Duration::from_secs(30);
 
 pub fn run(options: NodeOptions) -> Result<(), String> {
     let started = Instant::now();
@@ -29,12 +35,15 @@ pub fn run(options: NodeOptions) -> Result<(), String> {
         KeyOrigin::Generated => "generated",
     };
     log(format!("{verb} key {}", key_path.display()));
-    if let Ok(Some(book)) = data_dir.load_address_book() {
-        log(format!(
-            "address book: {} bytes from the last run",
-            book.len()
-        ));
-    }
+    let address_book = match data_dir.load_address_book() {
+        Ok(book) => book,
+        Err(error) => {
+            log(format!(
+                "address book unreadable ({error}); starting without it"
+            ));
+            None
+        }
+    };
 
     let mut config = NodeConfig::new(options.network, "switchboard/0.1");
     config.add_channel(
@@ -46,19 +55,50 @@ pub fn run(options: NodeOptions) -> Result<(), String> {
         ChannelConfig::new(CHANNEL),
     );
     config.persistent_peers = options.persistent;
-    let driver = DriverConfig::new(config, keypair, options.listen, 0..1 << 20);
+    // Seeds are dialed while the address book is nearly empty; peer exchange does the rest.
+    config.discovery.seeds = options.seeds;
+    let mut driver = DriverConfig::new(config, keypair, options.listen, 0..1 << 20);
+    driver.address_book = address_book.filter(|bytes| {
+        let book_config = driver.node.discovery.addr_book;
+        match AddrBook::from_bytes(book_config, bytes, switchboard::Instant::ZERO) {
+            Ok(book) => {
+                log(format!(
+                    "address book: {} addresses from the last run",
+                    book.len()
+                ));
+                true
+            }
+            Err(error) => {
+                log(format!(
+                    "address book corrupt ({error}); starting with an empty one"
+                ));
+                false
+            }
+        }
+    });
     let handle = Runtime::spawn(driver).map_err(|error| error.to_string())?;
     log(format!("node {}", handle.peer_id()));
     for addr in handle.local_addrs() {
         log(format!("listening on {addr}"));
     }
-    for seed in options.seeds {
-        match handle.dial(seed) {
-            Ok(()) => log(format!("dialing seed {seed}")),
-            Err(error) => log(format!("not dialing seed {seed}: {error}")),
+    let save_book = |log: &dyn Fn(String)| {
+        if let Some(book) = handle.address_book()
+            && let Err(error) = data_dir.save_address_book(&book)
+        {
+            log(format!("cannot save the address book: {error}"));
         }
-    }
-    while let Ok(event) = handle.events().recv() {
+    };
+    let mut last_save = Instant::now();
+    loop {
+        if last_save.elapsed() >= ADDRESS_BOOK_SAVE_INTERVAL {
+            save_book(&log);
+            last_save = Instant::now();
+        }
+        let event = match handle.events().recv_timeout(Duration::from_secs(1)) {
+            Ok(event) => event,
+            Err(RecvTimeoutError::Timeout) => continue,
+            Err(RecvTimeoutError::Disconnected) => break,
+        };
         match event {
             NodeEvent::PeerConnected {
                 peer,

@@ -33,8 +33,6 @@ use std::hint::black_box;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use aes_gcm::aead::{AeadInOut, KeyInit, inout::InOutBuf};
-use aes_gcm::{Aes256Gcm, Nonce, Tag};
 use bytes::Bytes;
 use rand_chacha::ChaCha20Rng;
 use rand_core::{Rng, SeedableRng};
@@ -47,9 +45,11 @@ use switchboard::{
 };
 use x25519_dalek::{PublicKey as DhPublic, StaticSecret};
 
+mod aead_floor;
 pub mod loopback;
 mod node;
 
+pub use aead_floor::{AeadBackend, AeadFloor};
 pub use node::{
     HubRouting, NODE_CHANNEL, NODE_PORT, NetEvents, NodeNet, ROUTE_MESSAGE_LEN, node_config,
     node_ip,
@@ -388,84 +388,6 @@ impl DhFloor {
         assert_eq!(dialer_ee, listener_ee);
         assert_eq!(dialer_es, listener_es);
         assert_eq!(dialer_se, listener_se);
-    }
-}
-
-/// The Noise AESGCM nonce for counter `n`: 4 zero bytes, then `n` big-endian — what the
-/// core computes per record too.
-fn noise_nonce(counter: u64) -> Nonce<aes_gcm::aead::consts::U12> {
-    let mut nonce = [0u8; 12];
-    nonce[4..].copy_from_slice(&counter.to_be_bytes());
-    Nonce::from(nonce)
-}
-
-/// The floor of the record layer: raw `aes-gcm` (the crate and version the core uses)
-/// sealing and opening one [`RECORD_PAYLOAD_LEN`]-byte buffer in place, with an incrementing
-/// nonce — no framing, no copies, no buffer management.
-pub struct AeadFloor {
-    sender: Aes256Gcm,
-    receiver: Aes256Gcm,
-    nonce: u64,
-    buffer: Vec<u8>,
-}
-
-impl AeadFloor {
-    /// A sender and a receiver under one key (two instances, as two ends of a connection
-    /// hold), and a payload buffer of [`RECORD_PAYLOAD_LEN`] bytes.
-    pub fn new(seed: u64) -> Self {
-        let mut rng = seeded_rng(seed);
-        let mut key = [0u8; 32];
-        rng.fill_bytes(&mut key);
-        AeadFloor {
-            sender: Aes256Gcm::new(&key.into()),
-            receiver: Aes256Gcm::new(&key.into()),
-            nonce: 0,
-            buffer: payload(),
-        }
-    }
-
-    fn seal(&mut self) -> (u64, Tag) {
-        let nonce = self.nonce;
-        self.nonce += 1;
-        let tag = self
-            .sender
-            .encrypt_inout_detached(
-                &noise_nonce(nonce),
-                &[],
-                InOutBuf::from(black_box(&mut self.buffer[..])),
-            )
-            .expect("a record is within AES-GCM's length limit");
-        (nonce, tag)
-    }
-
-    /// Seals the buffer in place and opens it again in place: one record's sender and
-    /// receiver work. Returns the plaintext, which equals the original payload.
-    ///
-    /// # Panics
-    /// If opening fails, which would be a bug.
-    pub fn seal_open(&mut self) -> &[u8] {
-        let (nonce, tag) = self.seal();
-        self.receiver
-            .decrypt_inout_detached(
-                &noise_nonce(nonce),
-                &[],
-                InOutBuf::from(black_box(&mut self.buffer[..])),
-                &tag,
-            )
-            .expect("the record authenticates");
-        &self.buffer
-    }
-
-    /// Seals the buffer in place and discards the tag: the sender's share alone. The buffer
-    /// holds ciphertext afterwards (re-encrypted on every call, which costs the same).
-    pub fn seal_only(&mut self) {
-        black_box(self.seal());
-    }
-
-    /// Checks once that a round trip restores the payload.
-    pub fn verify(&mut self) {
-        let expected = payload();
-        assert_eq!(self.seal_open(), &expected[..]);
     }
 }
 

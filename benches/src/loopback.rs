@@ -522,7 +522,7 @@ impl LoopbackFigures {
                      adapter, each an embedded Driver on its own thread, one channel (16 MiB \
                      window and queue), {THROUGHPUT_MESSAGE}-byte messages, {} MiB per round, \
                      first send to last delivery; raw_tcp: std TCP, {RAW_TCP_WRITE}-byte \
-                     writes, {} MiB; aead_seal: raw aes-gcm seal of {}-byte records, one \
+                     writes, {} MiB; aead_seal: raw {} seal of {}-byte records, one \
                      thread. loopback_rtt: {RTT_MESSAGE}-byte message to an echoing node and \
                      back, {ROUND_TRIPS} round trips; raw_tcp_rtt: the same over std TCP with \
                      TCP_NODELAY. idle_conn_rss: one node and {} dialing nodes (one connection \
@@ -531,6 +531,7 @@ impl LoopbackFigures {
                      over 2 × connections",
                     NODE_BYTES >> 20,
                     RAW_TCP_BYTES >> 20,
+                    switchboard::cipher::AEAD_BACKEND,
                     crate::RECORD_PAYLOAD_LEN,
                     self.idle_rss.map_or(0, |idle| idle.connections),
                 ),

@@ -61,10 +61,16 @@ fn snow_info() -> NodeInfo {
             protocol: "blocks".into(),
             version: 3,
         },
+        // chat at versions 1 and 2 on channel 1: switchboard's side speaks 1, so 1 is chosen.
         ChannelInfo {
             id: 1,
             protocol: "chat".into(),
             version: 2,
+        },
+        ChannelInfo {
+            id: 1,
+            protocol: "chat".into(),
+            version: 1,
         },
     ];
     info

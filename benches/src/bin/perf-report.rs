@@ -979,7 +979,7 @@ fn report(
         "node_route_10_ns": round(1e9 / routing.few.best(), 1),
         "node_route_10k_ns": round(1e9 / routing.many.best(), 1),
         "node_route_10k_vs_10": round(route_10k_vs_10, 3),
-        "aead_backend": "aes-gcm",
+        "aead_backend": switchboard::cipher::AEAD_BACKEND,
         "targets": {
             "handshake_vs_dh_floor": TARGET_HANDSHAKE_VS_DH_FLOOR,
             "handshake_vs_snow": TARGET_HANDSHAKE_VS_SNOW,

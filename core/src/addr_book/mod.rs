@@ -541,6 +541,16 @@ impl AddrBook {
         true
     }
 
+    /// Forgets every recorded dial attempt, keeping failures and successes: a node starting
+    /// with a book from an earlier run has no dial in flight, and times restored from before
+    /// its clock's epoch would otherwise look recent and hold addresses back from
+    /// [`AddrBook::select`] for [`AddrBookConfig::reselect_after`].
+    pub fn forget_attempts(&mut self) {
+        for entry in self.entries.iter_mut().flatten() {
+            entry.last_attempt = None;
+        }
+    }
+
     /// Forgets `address` (banned, or a self-address). Returns whether it was known.
     pub fn remove(&mut self, address: &SocketAddr) -> bool {
         match self.index.get(&canonical(*address)) {

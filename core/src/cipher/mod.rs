@@ -11,6 +11,7 @@ mod cipher_state;
 
 use alloc::vec::Vec;
 
+pub use aead::AEAD_BACKEND;
 pub(crate) use aead::TAG_LEN;
 pub use cipher_state::CipherError;
 pub(crate) use cipher_state::CipherState;

@@ -108,14 +108,16 @@ impl<R: CryptoRng> Node<R> {
         self.book.to_bytes(now)
     }
 
-    /// Replaces the address book with one persisted by [`Node::addr_book_bytes`]. On error
-    /// the current book is kept.
+    /// Replaces the address book with one persisted by [`Node::addr_book_bytes`], its dial
+    /// attempts forgotten ([`AddrBook::forget_attempts`]). On error the current book is kept.
     pub fn load_addr_book(
         &mut self,
         now: Instant,
         bytes: &[u8],
     ) -> Result<(), AddrBookDecodeError> {
-        self.book = AddrBook::from_bytes(self.config.discovery.addr_book, bytes, now)?;
+        let mut book = AddrBook::from_bytes(self.config.discovery.addr_book, bytes, now)?;
+        book.forget_attempts();
+        self.book = book;
         Ok(())
     }
 

@@ -1,27 +1,10 @@
-//! The one seam between switchboard and its AEAD implementation.
-//!
-//! Everything above this file sees only [`AeadKey`]: construct from 32 bytes, seal and open
-//! in place (the shape `ring`'s API has too), or from one buffer into another.
-//! Swapping the backend (e.g. `ring`, which seals several times faster than `aes-gcm` on
-//! x86-64) means changing this file alone. The nonce is Noise's AESGCM nonce: four zero bytes
-//! followed by the 64-bit counter, big-endian.
-//!
-//! The out-of-place forms exist so the record layer need not copy a record only to encrypt
-//! or decrypt the copy: the cipher reads and writes every byte anyway, so reading from the
-//! source and writing to the destination fuses the copy into it. A backend with in-place
-//! operations only (`ring`) would implement them as a copy followed by the in-place
-//! operation — what the record layer paid before.
+//! The portable backend: RustCrypto's `aes-gcm` (AES-NI and CLMUL when the CPU has them,
+//! constant-time software otherwise).
 
 use aes_gcm::aead::{AeadInOut, KeyInit, inout::InOutBuf};
+
+use super::{AeadFailed, TAG_LEN};
 use aes_gcm::{Aes256Gcm, Nonce, Tag};
-
-/// Length of an AES-GCM authentication tag.
-pub(crate) const TAG_LEN: usize = 16;
-
-/// The AEAD refused: on open, the ciphertext, tag, nonce or associated data was not what the
-/// sender sealed; on seal, the input was longer than AES-GCM allows (2^36 bytes).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) struct AeadFailed;
 
 /// An AES-256-GCM key.
 ///
@@ -130,42 +113,5 @@ impl Drop for AeadKey {
 }
 
 fn noise_nonce(counter: u64) -> Nonce<aes_gcm::aead::consts::U12> {
-    let mut nonce = [0u8; 12];
-    let (_, counter_bytes) = nonce.split_at_mut(4);
-    counter_bytes.copy_from_slice(&counter.to_be_bytes());
-    Nonce::from(nonce)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn out_of_place_matches_in_place() {
-        let key = AeadKey::new(&[7; 32]);
-        let plaintext = *b"out of place, in place";
-        let mut in_place = plaintext;
-        let tag = key.seal_in_place(9, b"ad", &mut in_place).unwrap();
-        let mut ciphertext = [0; 22];
-        assert_eq!(key.seal_to(9, b"ad", &plaintext, &mut ciphertext), Ok(tag));
-        assert_eq!(ciphertext, in_place);
-        let mut opened = [0; 22];
-        assert_eq!(
-            key.open_to(9, b"ad", &ciphertext, &mut opened, &tag),
-            Ok(())
-        );
-        assert_eq!(opened, plaintext);
-    }
-
-    #[test]
-    fn out_of_place_refuses_buffers_of_different_lengths() {
-        let key = AeadKey::new(&[7; 32]);
-        assert_eq!(key.seal_to(0, &[], &[1; 4], &mut [0; 5]), Err(AeadFailed));
-        let mut opened = [0xEE; 3];
-        assert_eq!(
-            key.open_to(0, &[], &[1; 4], &mut opened, &[0; TAG_LEN]),
-            Err(AeadFailed)
-        );
-        assert_eq!(opened, [0; 3]);
-    }
+    Nonce::from(super::noise_nonce(counter))
 }

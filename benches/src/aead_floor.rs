@@ -1,0 +1,171 @@
+//! The floor of the record layer: a raw AES-256-GCM implementation sealing and opening one
+//! [`RECORD_PAYLOAD_LEN`]-byte buffer in place with an incrementing nonce — no framing, no
+//! copies, no buffer management, the key schedule computed once. Either backend the core
+//! can be built with; [`AeadFloor::new`] picks the one it was built with, so every ratio is
+//! taken against its own backend.
+
+use std::hint::black_box;
+
+use aes_gcm::aead::{AeadInOut, KeyInit, inout::InOutBuf};
+use aes_gcm::{Aes256Gcm, Nonce, Tag};
+use rand_core::Rng;
+use ring::aead::{AES_256_GCM, Aad, LessSafeKey, UnboundKey};
+
+use crate::{RECORD_PAYLOAD_LEN, payload, seeded_rng};
+
+/// An AES-256-GCM implementation.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AeadBackend {
+    /// RustCrypto's `aes-gcm`, the core's portable default.
+    AesGcm,
+    /// `ring`, the core's `ring` feature.
+    Ring,
+}
+
+impl AeadBackend {
+    /// The backend the core was built with.
+    pub fn compiled() -> Self {
+        match switchboard::cipher::AEAD_BACKEND {
+            "ring" => AeadBackend::Ring,
+            _ => AeadBackend::AesGcm,
+        }
+    }
+
+    /// Its name, as `perf-report` prints it.
+    pub fn name(self) -> &'static str {
+        match self {
+            AeadBackend::AesGcm => "aes-gcm",
+            AeadBackend::Ring => "ring",
+        }
+    }
+}
+
+enum Keys {
+    AesGcm {
+        sender: Box<Aes256Gcm>,
+        receiver: Box<Aes256Gcm>,
+    },
+    Ring {
+        sender: Box<LessSafeKey>,
+        receiver: Box<LessSafeKey>,
+    },
+}
+
+/// See the [module documentation](self).
+pub struct AeadFloor {
+    keys: Keys,
+    nonce: u64,
+    buffer: Vec<u8>,
+}
+
+/// The Noise AESGCM nonce for counter `n`: 4 zero bytes, then `n` big-endian — what the
+/// core computes per record too.
+fn noise_nonce(counter: u64) -> [u8; 12] {
+    let mut nonce = [0u8; 12];
+    nonce[4..].copy_from_slice(&counter.to_be_bytes());
+    nonce
+}
+
+impl AeadFloor {
+    /// The floor of the backend the core was built with.
+    pub fn new(seed: u64) -> Self {
+        AeadFloor::with_backend(seed, AeadBackend::compiled())
+    }
+
+    /// A sender and a receiver under one key (two instances, as two ends of a connection
+    /// hold), and a payload buffer of [`RECORD_PAYLOAD_LEN`] bytes.
+    pub fn with_backend(seed: u64, backend: AeadBackend) -> Self {
+        let mut rng = seeded_rng(seed);
+        let mut key = [0u8; 32];
+        rng.fill_bytes(&mut key);
+        let ring_key =
+            || LessSafeKey::new(UnboundKey::new(&AES_256_GCM, &key).expect("a 32-byte key"));
+        let keys = match backend {
+            AeadBackend::AesGcm => Keys::AesGcm {
+                sender: Box::new(Aes256Gcm::new(&key.into())),
+                receiver: Box::new(Aes256Gcm::new(&key.into())),
+            },
+            AeadBackend::Ring => Keys::Ring {
+                sender: Box::new(ring_key()),
+                receiver: Box::new(ring_key()),
+            },
+        };
+        debug_assert_eq!(payload().len(), RECORD_PAYLOAD_LEN);
+        AeadFloor {
+            keys,
+            nonce: 0,
+            buffer: payload(),
+        }
+    }
+
+    fn seal(&mut self) -> (u64, [u8; 16]) {
+        let nonce = self.nonce;
+        self.nonce += 1;
+        let buffer = black_box(&mut self.buffer[..]);
+        let tag = match &self.keys {
+            Keys::AesGcm { sender, .. } => sender
+                .encrypt_inout_detached(
+                    &Nonce::from(noise_nonce(nonce)),
+                    &[],
+                    InOutBuf::from(buffer),
+                )
+                .expect("a record is within AES-GCM's length limit")
+                .into(),
+            Keys::Ring { sender, .. } => {
+                let tag = sender
+                    .seal_in_place_separate_tag(
+                        ring::aead::Nonce::assume_unique_for_key(noise_nonce(nonce)),
+                        Aad::empty(),
+                        buffer,
+                    )
+                    .expect("a record is within AES-GCM's length limit");
+                tag.as_ref().try_into().expect("a 16-byte tag")
+            }
+        };
+        (nonce, tag)
+    }
+
+    /// Seals the buffer in place and opens it again in place: one record's sender and
+    /// receiver work. Returns the plaintext, which equals the original payload.
+    ///
+    /// # Panics
+    /// If opening fails, which would be a bug.
+    pub fn seal_open(&mut self) -> &[u8] {
+        let (nonce, tag) = self.seal();
+        let buffer = black_box(&mut self.buffer[..]);
+        match &self.keys {
+            Keys::AesGcm { receiver, .. } => receiver
+                .decrypt_inout_detached(
+                    &Nonce::from(noise_nonce(nonce)),
+                    &[],
+                    InOutBuf::from(buffer),
+                    &Tag::from(tag),
+                )
+                .expect("the record authenticates"),
+            Keys::Ring { receiver, .. } => {
+                receiver
+                    .open_in_place_separate_tag(
+                        ring::aead::Nonce::assume_unique_for_key(noise_nonce(nonce)),
+                        Aad::empty(),
+                        ring::aead::Tag::try_from(&tag[..]).expect("a 16-byte tag"),
+                        buffer,
+                        0..,
+                    )
+                    .expect("the record authenticates");
+            }
+        }
+        &self.buffer
+    }
+
+    /// Seals the buffer in place and discards the tag: the sender's share alone. The buffer
+    /// holds ciphertext afterwards (re-encrypted on every call, which costs the same).
+    pub fn seal_only(&mut self) {
+        black_box(self.seal());
+    }
+
+    /// Checks once that a round trip restores the payload.
+    pub fn verify(&mut self) {
+        let expected = payload();
+        assert_eq!(self.seal_open(), &expected[..]);
+    }
+}

@@ -65,10 +65,12 @@ pub mod peer_set;
 pub mod pex;
 pub mod record;
 mod time;
+mod token_bucket;
 mod varint;
 
 pub use channel::{
-    ChannelConfig, ChannelId, MESSAGE_COST_OVERHEAD, RESERVED_CHANNELS_START, message_cost,
+    ChannelConfig, ChannelId, MESSAGE_COST_OVERHEAD, RESERVED_CHANNELS_START, RateLimit,
+    message_cost,
 };
 pub use cipher::TransportCipher;
 pub use connection::{Connection, ConnectionConfig};

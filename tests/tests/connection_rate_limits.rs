@@ -77,10 +77,20 @@ impl Flood {
 const TICK: Duration = Duration::from_millis(10);
 
 /// Moves the clock to the next deadline of either end or the next application tick,
-/// whichever is first; `false` at `end`.
+/// whichever is first; `false` at `end`. A fired deadline must move forward: a rate limit's
+/// timer that stayed in the past would spin the event loop.
 fn step(pair: &mut Pair, end: Instant) -> bool {
     let tick = (pair.now + TICK).min(end);
-    if !pair.advance_to_timeout(tick) {
+    if pair.advance_to_timeout(tick) {
+        for side in [Side::Dialer, Side::Listener] {
+            let deadline = pair.end(side).connection.poll_timeout();
+            assert!(
+                deadline.is_none_or(|deadline| deadline > pair.now),
+                "{side:?}'s deadline {deadline:?} did not move past {:?}",
+                pair.now
+            );
+        }
+    } else {
         pair.now = tick;
     }
     pair.now < end
@@ -149,6 +159,7 @@ fn flood_a_rate_limited_receiver(seed: u64, run: Duration) -> (Trace, Flood) {
     let cost = message_cost(LEN);
     let mut delivered = [0u64; 2];
     let mut trace = Trace::new();
+    let (mut most_held, mut most_in_flight) = (0, 0);
     loop {
         flood.top_up(&mut pair);
         // Everything the credit allows arrives before the application takes any of it: the
@@ -160,6 +171,7 @@ fn flood_a_rate_limited_receiver(seed: u64, run: Duration) -> (Trace, Flood) {
                 held <= receiver_bound,
                 "receiver holds {held} > {receiver_bound}"
             );
+            most_held = most_held.max(held);
             if pair.take_events(Side::Listener) == 0 {
                 break;
             }
@@ -175,6 +187,7 @@ fn flood_a_rate_limited_receiver(seed: u64, run: Duration) -> (Trace, Flood) {
             in_flight <= u64::from(receiver.receive_window) + cost,
             "sender holds {in_flight} of unconfirmed messages"
         );
+        most_in_flight = most_in_flight.max(in_flight);
         let withheld = pair.listener.connection.channel_stats()[0].credit_withheld;
         assert!(withheld <= u64::from(receiver.receive_window) + cost);
         trace.push((pair.now, delivered));
@@ -183,6 +196,10 @@ fn flood_a_rate_limited_receiver(seed: u64, run: Duration) -> (Trace, Flood) {
         }
     }
     assert!(pair.listener.connection.is_established());
+    eprintln!(
+        "receiver held at most {most_held} bytes (bound {receiver_bound}); sender at most \
+         {most_in_flight} unconfirmed"
+    );
     (trace, flood)
 }
 

@@ -1,6 +1,8 @@
 //! The receiving half of one channel: reassembly of fragmented messages and the credit the
 //! peer may use.
 
+use alloc::boxed::Box;
+
 use bytes::{Bytes, BytesMut};
 
 use super::{ChannelStats, MuxError};
@@ -25,8 +27,9 @@ pub(super) struct ReceiveChannel {
     pending_credit: u64,
     /// Bytes of complete messages handed to the event queue and not yet taken.
     undelivered: u64,
-    /// The receive rate, if limited: credit is granted only as this bucket allows.
-    rate: Option<TokenBucket>,
+    /// The receive rate, if limited: credit is granted only as this bucket allows. Boxed,
+    /// so an unlimited channel pays one pointer.
+    rate: Option<Box<TokenBucket>>,
     /// Cost of messages taken whose credit the receive rate still holds back.
     withheld: u64,
     pub(super) stats: ChannelStats,
@@ -43,7 +46,9 @@ impl ReceiveChannel {
             granted: window,
             pending_credit: window,
             undelivered: 0,
-            rate: config.receive_rate.map(TokenBucket::new),
+            rate: config
+                .receive_rate
+                .map(|limit| Box::new(TokenBucket::new(limit))),
             withheld: 0,
             stats: ChannelStats::new(config.id),
         }

@@ -1,6 +1,7 @@
 //! The sending half of one channel: its bounded queue, its flow-control credit and the
 //! messages written but not yet confirmed.
 
+use alloc::boxed::Box;
 use alloc::collections::VecDeque;
 use alloc::vec::Vec;
 
@@ -46,7 +47,8 @@ pub(super) struct SendChannel {
     /// Deficit round robin: bytes this channel may still write in its current turn.
     pub(super) deficit: usize,
     /// The send rate, if limited: a frame is written only while this bucket holds tokens.
-    rate: Option<TokenBucket>,
+    /// Boxed, so an unlimited channel pays one pointer.
+    rate: Option<Box<TokenBucket>>,
     pub(super) stats: ChannelStats,
 }
 
@@ -63,7 +65,9 @@ impl SendChannel {
             started: 0,
             returned: 0,
             deficit: 0,
-            rate: config.send_rate.map(TokenBucket::new),
+            rate: config
+                .send_rate
+                .map(|limit| Box::new(TokenBucket::new(limit))),
             stats: ChannelStats::new(config.id),
         }
     }

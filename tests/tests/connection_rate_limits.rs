@@ -8,10 +8,14 @@ mod common;
 
 use std::time::Duration;
 
+use bytes::Bytes;
 use common::pair::{Pair, Side, message};
-use switchboard::connection::Event;
+use common::rogue::RogueDialer;
+use switchboard::connection::{ClosedBy, Event};
+use switchboard::frame::Frame;
 use switchboard::{
-    ChannelConfig, ChannelId, ConnectionConfig, Instant, RateLimit, SendError, message_cost,
+    ChannelConfig, ChannelId, ConnectionConfig, DisconnectReason, Instant, RateLimit, SendError,
+    message_cost,
 };
 
 /// The limit under test: 100 KiB/s (cost units).
@@ -308,4 +312,57 @@ fn the_same_inputs_give_the_same_throttled_run() {
     let (second, _) = flood_a_rate_limited_receiver(5, run);
     assert!(first.len() > 40, "{} steps", first.len());
     assert_eq!(first, second);
+}
+
+/// Withheld credit is not credit: a peer that sends as if the cost of every message taken had
+/// come back at once starts a message beyond what was granted, and is cut off.
+#[test]
+fn a_peer_spending_credit_the_receive_rate_withholds_is_disconnected_with_flow_control() {
+    let mut rogue = RogueDialer::connect(ChannelConfig {
+        receive_window: 4096,
+        receive_rate: Some(RateLimit {
+            bytes_per_second: 1000,
+            burst: 1000,
+        }),
+        ..ChannelConfig::new(1)
+    });
+    let data = |id| Frame::Data {
+        channel: 1,
+        first: Some(1000),
+        end: true,
+        payload: Bytes::from(message(id, 1000).to_vec()),
+    };
+    // Three messages of cost 1064 fit the window; all three are taken.
+    for id in 0..3 {
+        rogue.send_frames(&[data(id)]);
+    }
+    assert_eq!(rogue.take_events().len(), 3);
+    // Their 3192 of credit: one burst (1000) now, the rest at 1000/s.
+    let frames = rogue.read_frames();
+    assert!(
+        frames.contains(&Frame::Credit {
+            channel: 1,
+            amount: 1000
+        }),
+        "{frames:?}"
+    );
+    assert_eq!(
+        rogue.listener.channel_stats()[0].credit_withheld,
+        3 * 1064 - 1000
+    );
+    let next = rogue.listener.poll_timeout().unwrap();
+    assert_eq!(next - rogue.now, Duration::from_secs(1));
+    // Granted: 4096 + 1000 = 5096. A fourth message (to 4256) fits; a fifth (to 5320) does
+    // not, though it would have without the rate.
+    rogue.send_frames(&[data(3)]);
+    rogue.send_frames(&[data(4)]);
+    let events = rogue.take_events();
+    assert!(matches!(events[0], Event::Message { .. }), "{events:?}");
+    let Some(Event::Closed(closed)) = events.last() else {
+        panic!("not closed: {events:?}")
+    };
+    assert_eq!(
+        (closed.reason, closed.by),
+        (DisconnectReason::FlowControl, ClosedBy::Local)
+    );
 }

@@ -67,10 +67,12 @@ pub mod pex;
 pub mod record;
 pub mod router;
 mod time;
+mod token_bucket;
 mod varint;
 
 pub use channel::{
-    ChannelConfig, ChannelId, MESSAGE_COST_OVERHEAD, RESERVED_CHANNELS_START, message_cost,
+    ChannelConfig, ChannelId, MESSAGE_COST_OVERHEAD, RESERVED_CHANNELS_START, RateLimit,
+    message_cost,
 };
 pub use cipher::TransportCipher;
 pub use connection::{Connection, ConnectionConfig};

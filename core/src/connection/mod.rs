@@ -363,8 +363,11 @@ impl Connection {
                 ))
             }
             State::Established(session) => {
-                // Timers fire at most every ping interval: a good moment to let go of
-                // buffers that stayed drained, without churning them under load.
+                // Rate limits: refill the buckets, release the credit they allow.
+                session.mux.handle_timeout(now);
+                // Timers fire rarely (every ping interval, or a rate limit's pace): a good
+                // moment to let go of buffers that stayed drained, without churning them
+                // under load.
                 session.mux.release_idle_buffers();
                 if self.events.is_empty() {
                     self.events = VecDeque::new();
@@ -464,7 +467,9 @@ impl Connection {
         self.events.front()
     }
 
-    /// The next deadline at which [`Connection::handle_timeout`] must be called.
+    /// The next deadline at which [`Connection::handle_timeout`] must be called: the
+    /// handshake's, keepalive's, or when a channel's rate limit next lets data or withheld
+    /// credit go (`poll_transmit` then writes it).
     #[must_use]
     pub fn poll_timeout(&self) -> Option<Instant> {
         match &self.state {
@@ -473,7 +478,10 @@ impl Connection {
                 let keepalive = session.keepalive.poll_timeout();
                 Some(match session.awaiting_greeting {
                     Some(_) => keepalive.min(session.handshake_deadline),
-                    None => keepalive,
+                    None => session
+                        .mux
+                        .poll_timeout()
+                        .map_or(keepalive, |rate| rate.min(keepalive)),
                 })
             }
             State::Closing { .. } | State::Closed => None,
@@ -640,6 +648,8 @@ impl Session {
             self.handshake_tail = Vec::new();
             return Ok(true);
         }
+        // Rate-limited channels may have come due since the last timer.
+        self.mux.handle_timeout(now);
         if self.greeted && !self.keepalive.wants_to_write() && !self.mux.wants_to_write() {
             return Ok(false);
         }

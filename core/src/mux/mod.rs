@@ -12,6 +12,13 @@
 //! sends (and the memory holding them by twice that: see `connection::unpin`), and the credit doubles
 //! as delivery confirmation: the sender keeps each written message (a `Bytes` clone) until
 //! its credit comes back, and so knows which messages the peer's application received.
+//!
+//! Rate limits ([`crate::RateLimit`]) are token buckets beside that machinery, costing an
+//! unlimited channel one `Option` check: a receive rate withholds the credit of taken
+//! messages until its bucket allows it (so the peer is slowed without anything buffered
+//! beyond the window), a send rate makes deficit round robin skip the channel while its
+//! bucket is empty. [`Mux::poll_timeout`] names when either can next make progress and
+//! [`Mux::handle_timeout`] makes it.
 
 mod receive;
 mod send;
@@ -26,6 +33,7 @@ use crate::channel::{ChannelConfig, ChannelId};
 use crate::disconnect::DisconnectReason;
 use crate::frame::Frame;
 use crate::node_info::ChannelInfo;
+use crate::time::Instant;
 use receive::ReceiveChannel;
 use send::{Blocked, SendChannel};
 
@@ -159,6 +167,9 @@ pub struct ChannelStats {
     pub queued_bytes: usize,
     /// Messages written and not yet confirmed now.
     pub unconfirmed_messages: usize,
+    /// Credit the channel's receive rate holds back now: the cost of messages taken whose
+    /// credit the peer has not been granted yet. Always 0 without a receive rate.
+    pub credit_withheld: u64,
 }
 
 impl ChannelStats {
@@ -302,6 +313,27 @@ impl Mux {
         }
     }
 
+    /// Brings the rate limits up to `now`: refills the buckets and grants the withheld
+    /// credit they allow. Cheap, and a no-op on channels without limits; call it at the
+    /// deadline of [`Mux::poll_timeout`] and before writing.
+    pub(crate) fn handle_timeout(&mut self, now: Instant) {
+        for channel in &mut self.channels {
+            channel.send.refill(now);
+            channel.receive.release_credit(now);
+        }
+    }
+
+    /// When a rate limit next lets a channel make progress: a send-limited channel with
+    /// something to write, or a receive-limited one with credit to release. `None` when no
+    /// rate holds anything back.
+    pub(crate) fn poll_timeout(&self) -> Option<Instant> {
+        self.channels
+            .iter()
+            .flat_map(|channel| [channel.send.poll_timeout(), channel.receive.poll_timeout()])
+            .flatten()
+            .min()
+    }
+
     /// Whether [`Mux::write_frames`] has anything to write.
     pub(crate) fn wants_to_write(&self) -> bool {
         self.channels
@@ -363,7 +395,7 @@ impl Mux {
                 send.deficit =
                     QUANTUM_PER_WEIGHT.saturating_mul(usize::from(send.config.weight.max(1)));
             }
-            let limit = send.deficit.min(space);
+            let limit = send.deficit.min(space).min(send.max_frame());
             match send.write_fragment(limit, out) {
                 Ok(bytes) => {
                     written = written.saturating_add(bytes);
@@ -399,6 +431,7 @@ impl Mux {
             ChannelStats {
                 messages_received: receive.messages_received,
                 bytes_received: receive.bytes_received,
+                credit_withheld: channel.receive.withheld(),
                 ..channel.send.stats()
             }
         })

@@ -1,10 +1,14 @@
 //! The receiving half of one channel: reassembly of fragmented messages and the credit the
 //! peer may use.
 
+use alloc::boxed::Box;
+
 use bytes::{Bytes, BytesMut};
 
 use super::{ChannelStats, MuxError};
 use crate::channel::{ChannelConfig, message_cost};
+use crate::time::Instant;
+use crate::token_bucket::TokenBucket;
 
 /// A message being reassembled.
 struct Partial {
@@ -23,6 +27,11 @@ pub(super) struct ReceiveChannel {
     pending_credit: u64,
     /// Bytes of complete messages handed to the event queue and not yet taken.
     undelivered: u64,
+    /// The receive rate, if limited: credit is granted only as this bucket allows. Boxed,
+    /// so an unlimited channel pays one pointer.
+    rate: Option<Box<TokenBucket>>,
+    /// Cost of messages taken whose credit the receive rate still holds back.
+    withheld: u64,
     pub(super) stats: ChannelStats,
 }
 
@@ -37,6 +46,10 @@ impl ReceiveChannel {
             granted: window,
             pending_credit: window,
             undelivered: 0,
+            rate: config
+                .receive_rate
+                .map(|limit| Box::new(TokenBucket::new(limit))),
+            withheld: 0,
             stats: ChannelStats::new(config.id),
         }
     }
@@ -102,12 +115,57 @@ impl ReceiveChannel {
         message
     }
 
-    /// The application took a message of `len` bytes: its cost becomes credit.
+    /// The application took a message of `len` bytes: its cost becomes credit, at once or,
+    /// under a receive rate, as [`ReceiveChannel::release_credit`] lets it go.
     pub(super) fn handle_taken(&mut self, len: usize) {
         self.undelivered = self.undelivered.saturating_sub(len as u64);
         let cost = message_cost(len);
-        self.granted = self.granted.saturating_add(cost);
-        self.pending_credit = self.pending_credit.saturating_add(cost);
+        if self.rate.is_some() {
+            self.withheld = self.withheld.saturating_add(cost);
+        } else {
+            self.grant(cost);
+        }
+    }
+
+    fn grant(&mut self, amount: u64) {
+        self.granted = self.granted.saturating_add(amount);
+        self.pending_credit = self.pending_credit.saturating_add(amount);
+    }
+
+    /// Grants as much withheld credit as the receive rate allows by `now`: nothing until the
+    /// bucket holds all of it or is full, so credit goes out in chunks of up to a burst
+    /// rather than a trickle of tiny frames.
+    pub(super) fn release_credit(&mut self, now: Instant) {
+        if self.withheld == 0 {
+            return;
+        }
+        let Some(bucket) = &mut self.rate else {
+            return;
+        };
+        bucket.refill(now);
+        let threshold = self.withheld.min(bucket.capacity());
+        let level = u64::try_from(bucket.level()).unwrap_or(0);
+        if level < threshold {
+            return;
+        }
+        let amount = self.withheld.min(level);
+        bucket.take(amount);
+        self.withheld = self.withheld.saturating_sub(amount);
+        self.grant(amount);
+    }
+
+    /// When [`ReceiveChannel::release_credit`] can next grant withheld credit.
+    pub(super) fn poll_timeout(&self) -> Option<Instant> {
+        if self.withheld == 0 {
+            return None;
+        }
+        let bucket = self.rate.as_ref()?;
+        bucket.time_until(self.withheld.min(bucket.capacity()))
+    }
+
+    /// Credit the receive rate holds back now.
+    pub(super) fn withheld(&self) -> u64 {
+        self.withheld
     }
 
     /// Credit waiting to be sent, at most one frame's worth; the caller encodes it.

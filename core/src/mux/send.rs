@@ -1,14 +1,21 @@
 //! The sending half of one channel: its bounded queue, its flow-control credit and the
 //! messages written but not yet confirmed.
 
+use alloc::boxed::Box;
 use alloc::collections::VecDeque;
 use alloc::vec::Vec;
 
 use bytes::Bytes;
 
 use super::{ChannelStats, MuxError, SendError};
-use crate::channel::{ChannelConfig, message_cost};
+use crate::channel::{ChannelConfig, MESSAGE_COST_OVERHEAD, message_cost};
 use crate::frame::{data_header_len, encode_data_header};
+use crate::time::Instant;
+use crate::token_bucket::TokenBucket;
+
+/// Least fragment a send-rate-limited channel is allowed per frame, whatever its burst: a
+/// frame's header stays small beside its payload.
+const MIN_RATE_LIMITED_FRAGMENT: usize = 512;
 
 /// What limited a [`SendChannel::write_fragment`] call that wrote nothing.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -39,6 +46,9 @@ pub(super) struct SendChannel {
     returned: u64,
     /// Deficit round robin: bytes this channel may still write in its current turn.
     pub(super) deficit: usize,
+    /// The send rate, if limited: a frame is written only while this bucket holds tokens.
+    /// Boxed, so an unlimited channel pays one pointer.
+    rate: Option<Box<TokenBucket>>,
     pub(super) stats: ChannelStats,
 }
 
@@ -55,6 +65,9 @@ impl SendChannel {
             started: 0,
             returned: 0,
             deficit: 0,
+            rate: config
+                .send_rate
+                .map(|limit| Box::new(TokenBucket::new(limit))),
             stats: ChannelStats::new(config.id),
         }
     }
@@ -88,10 +101,41 @@ impl SendChannel {
 
     /// Has a frame to write now.
     pub(super) fn is_ready(&self) -> bool {
+        self.has_credit_to_write() && self.rate.as_ref().is_none_or(|bucket| bucket.level() > 0)
+    }
+
+    /// Has a frame that flow control lets us write (the send rate aside).
+    fn has_credit_to_write(&self) -> bool {
         match self.queue.front() {
             Some(front) => self.head_written > 0 || self.may_start(front),
             None => false,
         }
+    }
+
+    /// Brings the send rate's bucket up to `now`.
+    pub(super) fn refill(&mut self, now: Instant) {
+        if let Some(bucket) = &mut self.rate {
+            bucket.refill(now);
+        }
+    }
+
+    /// When the send rate lets this channel write again, if only the rate holds it back.
+    pub(super) fn poll_timeout(&self) -> Option<Instant> {
+        let bucket = self.rate.as_ref()?;
+        if bucket.level() > 0 || !self.has_credit_to_write() {
+            return None;
+        }
+        bucket.time_until(1)
+    }
+
+    /// Most bytes one frame of this channel may take: a rate-limited channel writes at most
+    /// its burst per frame, so the debt a frame leaves is at most one burst.
+    pub(super) fn max_frame(&self) -> usize {
+        self.rate.as_ref().map_or(usize::MAX, |bucket| {
+            usize::try_from(bucket.capacity())
+                .unwrap_or(usize::MAX)
+                .max(MIN_RATE_LIMITED_FRAGMENT)
+        })
     }
 
     /// Writes one DATA frame of at most `space` bytes (header included) from the front
@@ -123,6 +167,15 @@ impl SendChannel {
         out.extend_from_slice(front.get(start..stop).unwrap_or_default());
         if first.is_some() {
             self.started = self.started.saturating_add(message_cost(front.len()));
+        }
+        if let Some(bucket) = &mut self.rate {
+            // The message's cost, paid as its bytes go out: the overhead with the first.
+            let overhead = if first.is_some() {
+                MESSAGE_COST_OVERHEAD
+            } else {
+                0
+            };
+            bucket.take((len as u64).saturating_add(overhead));
         }
         self.head_written = stop;
         if end {

@@ -6,6 +6,7 @@ use bytes::Bytes;
 
 use super::*;
 use crate::frame::FrameReader;
+use crate::time::Instant;
 
 fn info(ids: &[ChannelId]) -> Vec<ChannelInfo> {
     ids.iter()
@@ -182,4 +183,143 @@ fn deficit_round_robin_shares_records_by_weight() {
         (1.9..=2.1).contains(&ratio),
         "weight 2 : weight 1 = {ratio:.3}"
     );
+}
+
+/// As [`exchange`], the rate limits of `from` first brought up to `now`.
+fn exchange_at(
+    now: Instant,
+    from: &mut Mux,
+    to: &mut Mux,
+) -> Result<Vec<(ChannelId, Bytes)>, MuxError> {
+    from.handle_timeout(now);
+    exchange(from, to)
+}
+
+fn seconds(millis: u64) -> Instant {
+    Instant::from_nanos(millis * 1_000_000)
+}
+
+/// Cost-1000 messages: 936 bytes.
+fn thousand(id: u8) -> Bytes {
+    Bytes::from(vec![
+        id;
+        1000 - crate::channel::MESSAGE_COST_OVERHEAD as usize
+    ])
+}
+
+#[test]
+fn channels_without_limits_have_no_deadline() {
+    let (mut a, mut b) = pair(&[ChannelConfig::new(1)]);
+    exchange(&mut b, &mut a).unwrap();
+    a.send(1, thousand(1)).unwrap();
+    exchange_at(seconds(1), &mut a, &mut b).unwrap();
+    b.handle_taken(1, 936);
+    assert_eq!((a.poll_timeout(), b.poll_timeout()), (None, None));
+    assert_eq!(b.stats().next().unwrap().credit_withheld, 0);
+}
+
+#[test]
+fn a_receive_rate_withholds_credit_and_grants_it_in_bursts_at_the_rate() {
+    let config = ChannelConfig {
+        receive_window: 10_000,
+        receive_rate: Some(crate::RateLimit {
+            bytes_per_second: 10_000,
+            burst: 2_000,
+        }),
+        ..ChannelConfig::new(1)
+    };
+    let (mut a, mut b) = pair(&[config]);
+    // The window is granted at once, whatever the rate: ten messages arrive.
+    exchange_at(seconds(1_000), &mut b, &mut a).unwrap();
+    for id in 0..20 {
+        a.send(1, thousand(id)).unwrap();
+    }
+    assert_eq!(
+        exchange_at(seconds(1_000), &mut a, &mut b).unwrap().len(),
+        10
+    );
+    for _ in 0..10 {
+        b.handle_taken(1, 936);
+    }
+    assert_eq!(b.buffered_bytes(), 0, "taken: nothing is held for them");
+    assert_eq!(b.stats().next().unwrap().credit_withheld, 10_000);
+    assert_eq!(
+        b.poll_timeout(),
+        Some(Instant::ZERO),
+        "a full bucket is due at once"
+    );
+    // A full bucket releases one burst: two messages' worth.
+    assert!(
+        exchange_at(seconds(1_000), &mut b, &mut a)
+            .unwrap()
+            .is_empty()
+    );
+    assert_eq!(a.stats().next().unwrap().messages_confirmed, 2);
+    assert_eq!(b.stats().next().unwrap().credit_withheld, 8_000);
+    for (_, message) in exchange_at(seconds(1_000), &mut a, &mut b).unwrap() {
+        b.handle_taken(1, message.len());
+    }
+    assert_eq!(b.stats().next().unwrap().messages_received, 12);
+    // The next burst is due when the bucket is full again: 2000 at 10000/s.
+    assert_eq!(b.poll_timeout(), Some(seconds(1_200)));
+    b.handle_timeout(seconds(1_199));
+    assert!(!b.wants_to_write(), "nothing before the deadline");
+    exchange_at(seconds(1_200), &mut b, &mut a).unwrap();
+    assert_eq!(a.stats().next().unwrap().messages_confirmed, 4);
+    assert_eq!(b.stats().next().unwrap().credit_withheld, 8_000);
+    // Run until nothing is held back: all 20 messages are taken and confirmed.
+    let mut now = seconds(1_200);
+    while let Some(deadline) = b.poll_timeout() {
+        now = deadline;
+        exchange_at(now, &mut b, &mut a).unwrap();
+        for (_, message) in exchange_at(now, &mut a, &mut b).unwrap() {
+            b.handle_taken(1, message.len());
+        }
+    }
+    assert_eq!(a.stats().next().unwrap().messages_confirmed, 20);
+    // Their 20 000 of credit: the first burst (2000) at once, 18 000 at 10 000/s.
+    assert_eq!(now, seconds(2_800));
+    assert_eq!(b.stats().next().unwrap().credit_withheld, 0);
+}
+
+#[test]
+fn a_send_rate_skips_its_channel_while_the_bucket_is_empty_and_others_go_on() {
+    let open = |id| ChannelConfig {
+        receive_window: u32::MAX,
+        send_queue_messages: 1 << 20,
+        send_queue_bytes: 1 << 30,
+        ..ChannelConfig::new(id)
+    };
+    let limited = ChannelConfig {
+        send_rate: Some(crate::RateLimit {
+            bytes_per_second: 10_000,
+            burst: 2_000,
+        }),
+        ..open(1)
+    };
+    let (mut a, mut b) = pair(&[limited, open(2)]);
+    exchange(&mut b, &mut a).unwrap();
+    for id in 0..50 {
+        a.send(1, thousand(id)).unwrap();
+        a.send(2, thousand(id)).unwrap();
+    }
+    let start = seconds(1_000);
+    let delivered = exchange_at(start, &mut a, &mut b).unwrap();
+    let on = |channel: ChannelId, delivered: &[(ChannelId, Bytes)]| {
+        delivered.iter().filter(|(on, _)| *on == channel).count()
+    };
+    // The burst lets two messages through on channel 1; channel 2 fills the record.
+    assert_eq!(on(1, &delivered), 2);
+    assert!(on(2, &delivered) >= 50, "{}", on(2, &delivered));
+    let deadline = a.poll_timeout().unwrap();
+    assert!(deadline > start, "the empty bucket is a future deadline");
+    a.handle_timeout(Instant::from_nanos(deadline.as_nanos() - 1));
+    assert!(!a.wants_to_write());
+    // Over 3 s more, channel 1 sends at its rate: 30 messages of cost 1000, give or take one.
+    let mut sent = 2;
+    let end = seconds(4_000);
+    while let Some(deadline) = a.poll_timeout().filter(|deadline| *deadline <= end) {
+        sent += on(1, &exchange_at(deadline, &mut a, &mut b).unwrap());
+    }
+    assert!((31..=33).contains(&sent), "{sent} messages in 3 s");
 }

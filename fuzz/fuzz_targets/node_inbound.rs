@@ -19,9 +19,11 @@
 //! closed has been freed.
 #![no_main]
 
+#[path = "common/genuine_peer.rs"]
+mod genuine_peer;
+
 use std::collections::{BTreeMap, BTreeSet};
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
-use std::sync::LazyLock;
+use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
 use arbitrary::Arbitrary;
@@ -30,21 +32,17 @@ use libfuzzer_sys::fuzz_target;
 use rand_chacha::ChaCha20Rng;
 use rand_core::SeedableRng;
 use switchboard::dial_queue::DialConfig;
-use switchboard::frame::{Frame, FrameReader};
+use switchboard::frame::Frame;
 use switchboard::handshake::Handshake;
 use switchboard::node::{Action, ConnId, Connectedness, Node, NodeConfig, NodeEvent};
 use switchboard::peer_set::{Limits, Refused};
-use switchboard::record::{RecordDecoder, seal_record};
-use switchboard::{
-    ChannelConfig, ChannelInfo, DisconnectReason, Instant, Keypair, NetAddress, NodeInfo, PeerId,
-    SendError, TransportCipher,
-};
+use switchboard::record::seal_record;
+use switchboard::{ChannelConfig, ChannelInfo, Instant, NetAddress, NodeInfo, PeerId, SendError};
+
+use genuine_peer::{ATTACKERS, Conn, IPS, KEYS, MAX_MESSAGE, Peer, Session, ip, peer, reason};
 
 /// The one channel both ends offer.
 const CHANNEL: u16 = 1;
-const MAX_MESSAGE: u32 = 8192;
-/// Genuine peers' identities; a `PeerRef` beyond them names the node itself.
-const ATTACKERS: usize = 4;
 
 #[derive(Arbitrary, Debug)]
 enum Operation {
@@ -162,58 +160,9 @@ enum FuzzFrame {
     },
 }
 
-const IPS: [IpAddr; 8] = [
-    IpAddr::V4(Ipv4Addr::new(10, 0, 0, 1)),
-    IpAddr::V4(Ipv4Addr::new(10, 0, 0, 2)),
-    IpAddr::V4(Ipv4Addr::new(10, 0, 0, 3)),
-    IpAddr::V4(Ipv4Addr::new(10, 0, 1, 1)),
-    IpAddr::V4(Ipv4Addr::new(192, 0, 2, 7)),
-    IpAddr::V4(Ipv4Addr::new(198, 51, 100, 1)),
-    IpAddr::V6(Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 0, 1)),
-    IpAddr::V6(Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 0, 2)),
-];
-
-fn ip(index: u8) -> IpAddr {
-    IPS[usize::from(index) % IPS.len()]
-}
-
 /// Channels the fuzzer writes on: the open one, unknown ones, a reserved one.
 fn channel(index: u8) -> u16 {
     [CHANNEL, 0, 2, 0xFF00][usize::from(index) % 4]
-}
-
-fn reason(code: u8) -> DisconnectReason {
-    DisconnectReason::from_code(code).unwrap_or(DisconnectReason::Requested)
-}
-
-struct Keys {
-    node: Keypair,
-    attackers: Vec<Keypair>,
-    /// The attackers' ids, then the node's.
-    ids: Vec<PeerId>,
-}
-
-/// The identities, made once (from a fixed seed) and shared by every execution.
-static KEYS: LazyLock<Keys> = LazyLock::new(|| {
-    let mut rng = ChaCha20Rng::seed_from_u64(0x5317_c4b0);
-    let node = Keypair::generate(&mut rng);
-    let attackers: Vec<Keypair> = (0..ATTACKERS)
-        .map(|_| Keypair::generate(&mut rng))
-        .collect();
-    let ids = attackers
-        .iter()
-        .map(Keypair::peer_id)
-        .chain([node.peer_id()])
-        .collect();
-    Keys {
-        node,
-        attackers,
-        ids,
-    }
-});
-
-fn peer(index: u8) -> PeerId {
-    KEYS.ids[usize::from(index) % KEYS.ids.len()]
 }
 
 /// As `switchboard_sim::test_node_config`, with small limits and fast timers.
@@ -265,171 +214,7 @@ fn attacker_info() -> NodeInfo {
     info
 }
 
-/// A genuine peer past its handshake.
-struct Session {
-    cipher: TransportCipher,
-    decoder: RecordDecoder,
-    goaway_received: bool,
-    last_ping: u64,
-}
-
-enum Peer {
-    /// Nobody reads this socket's other end.
-    None,
-    Handshaking(Box<Handshake>),
-    Established(Box<Session>),
-    /// The genuine peer gave up (its view of the stream was spoiled by raw bytes).
-    Dead,
-}
-
-/// What the harness knows of one connection the node announced.
-struct Conn {
-    id: ConnId,
-    /// The remote address of an accepted socket.
-    accepted_from: Option<IpAddr>,
-    outbound: bool,
-    /// The socket is connected: accepted, or a dial reported connected (or read from).
-    connected: bool,
-    blocked: bool,
-    /// The adapter reported the socket closed.
-    transport_closed: bool,
-    /// The node said `Action::Close`.
-    closed: bool,
-    /// Raw bytes reached the node before a genuine peer's session was established, or the
-    /// node's output was lost: what the node writes need not make sense to a peer.
-    tainted: bool,
-    /// What the node wrote while nobody read it.
-    unread: Vec<u8>,
-    /// What the genuine peer has yet to write to the node.
-    to_node: Vec<u8>,
-    peer: Peer,
-}
-
-impl Conn {
-    fn new(id: ConnId, accepted_from: Option<IpAddr>) -> Self {
-        let outbound = accepted_from.is_none();
-        Conn {
-            id,
-            accepted_from,
-            outbound,
-            connected: !outbound,
-            blocked: false,
-            transport_closed: false,
-            closed: false,
-            tainted: false,
-            unread: Vec::new(),
-            to_node: Vec::new(),
-            peer: Peer::None,
-        }
-    }
-
-    /// The node wrote `wire` to this connection: its genuine peer, if any, reads it.
-    fn read(&mut self, mut wire: &[u8]) {
-        match &mut self.peer {
-            Peer::None => {
-                if self.unread.len() + wire.len() <= 1 << 20 {
-                    self.unread.extend_from_slice(wire);
-                } else {
-                    self.tainted = true;
-                }
-            }
-            Peer::Dead => {}
-            Peer::Handshaking(handshake) => match handshake.handle_input(wire) {
-                Err(error) => {
-                    assert!(
-                        self.tainted,
-                        "the node's handshake fails a genuine peer: {error:?}"
-                    );
-                    self.peer = Peer::Dead;
-                }
-                Ok(used) => {
-                    handshake.poll_transmit(&mut self.to_node);
-                    if !handshake.is_established() {
-                        assert_eq!(used, wire.len());
-                        return;
-                    }
-                    let Peer::Handshaking(handshake) =
-                        std::mem::replace(&mut self.peer, Peer::Dead)
-                    else {
-                        unreachable!()
-                    };
-                    let established = handshake.into_established().expect("established");
-                    assert_eq!(established.peer_id, KEYS.node.peer_id());
-                    let mut session = Session {
-                        cipher: established.cipher,
-                        decoder: RecordDecoder::new(),
-                        goaway_received: false,
-                        last_ping: 0,
-                    };
-                    // Like any peer, it announces its receive window first.
-                    let mut credit = Vec::new();
-                    Frame::Credit {
-                        channel: CHANNEL,
-                        amount: 1 << 16,
-                    }
-                    .encode(&mut credit);
-                    seal_record(&mut session.cipher, &credit, &mut self.to_node)
-                        .expect("a small record");
-                    wire = &wire[used..];
-                    self.peer = Peer::Established(Box::new(session));
-                    self.read(wire);
-                }
-            },
-            Peer::Established(session) => {
-                if !session.receive(wire, self.tainted) {
-                    self.peer = Peer::Dead;
-                }
-            }
-        }
-    }
-}
-
 impl Session {
-    /// Reads the node's records; false when they stop making sense (tainted streams only).
-    fn receive(&mut self, mut wire: &[u8], tainted: bool) -> bool {
-        loop {
-            let plaintext = match self.decoder.decode(&mut self.cipher, &mut wire) {
-                Ok(Some(plaintext)) => Bytes::copy_from_slice(plaintext),
-                Ok(None) => return true,
-                Err(error) => {
-                    assert!(tainted, "the node's records fail a genuine peer: {error:?}");
-                    return false;
-                }
-            };
-            for frame in FrameReader::new(plaintext) {
-                let frame = match frame {
-                    Ok(frame) => frame,
-                    Err(error) => {
-                        assert!(tainted, "the node wrote a malformed frame: {error:?}");
-                        return false;
-                    }
-                };
-                assert!(
-                    tainted || !self.goaway_received,
-                    "the node wrote {frame:?} after its GOAWAY"
-                );
-                match frame {
-                    Frame::Data { channel, first, .. } => {
-                        assert!(
-                            tainted || channel == CHANNEL,
-                            "DATA on closed channel {channel}"
-                        );
-                        assert!(first.is_none_or(|total| total <= MAX_MESSAGE));
-                    }
-                    Frame::Credit { channel, .. } => {
-                        assert!(
-                            tainted || channel == CHANNEL,
-                            "CREDIT on closed channel {channel}"
-                        )
-                    }
-                    Frame::Ping(value) => self.last_ping = value,
-                    Frame::Pong(_) => {}
-                    Frame::GoAway { .. } => self.goaway_received = true,
-                }
-            }
-        }
-    }
-
     fn frame(&self, frame: FuzzFrame) -> Frame {
         let data = |channel: u8, first, end, len: u16| Frame::Data {
             channel: self::channel(channel),
@@ -670,6 +455,7 @@ impl Fuzz {
             };
             let mut handshake = handshake.expect("a valid NodeInfo");
             handshake.poll_transmit(&mut conn.to_node);
+            conn.open = vec![CHANNEL];
             conn.peer = Peer::Handshaking(Box::new(handshake));
             let unread = std::mem::take(&mut conn.unread);
             conn.read(&unread);

@@ -434,3 +434,28 @@ fn gossip_reaches_every_node_of_500_exactly_once_within_two_transmissions_per_ed
     );
     assert!(per_message <= 2.0 * edges as f64);
 }
+
+#[test]
+fn protocol_timers_never_leave_a_deadline_in_the_past_when_the_router_is_stopped() {
+    // Found by the router_events fuzz target: a timer that cannot fire (router stopped, or
+    // not started yet) stayed in poll_timeout, and an adapter sleeping until it would spin.
+    let spec = ProtocolSpec::new("p", 1..=1, [10]);
+    let mut config = quiet_config();
+    config.add_protocol(&spec);
+    let mut net = RouterNet::new(6);
+    let node = net.add(config, |router| {
+        router.register(Recorder::new(spec.clone()).0).unwrap();
+    });
+    let router = &mut net.routers[node];
+    let started = net.now;
+    let armed = router.poll_timeout().unwrap();
+    assert!(armed <= started.saturating_add(Duration::from_secs(5)));
+    router.stop(started);
+    let later = started.saturating_add(Duration::from_secs(60));
+    router.handle_timeout(later);
+    assert!(
+        router
+            .poll_timeout()
+            .is_none_or(|deadline| deadline > later)
+    );
+}

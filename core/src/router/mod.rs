@@ -255,12 +255,15 @@ impl<R: CryptoRng> Router<R> {
         }
     }
 
-    /// The earliest deadline: the node's, or a protocol's timer.
+    /// The earliest deadline: the node's, or a protocol's timer. Protocol timers count only
+    /// while the router runs (between [`Router::start`] and [`Router::stop`]): they cannot
+    /// fire otherwise, and a deadline that cannot fire would have the adapter spin.
     pub fn poll_timeout(&self) -> Option<Instant> {
         let timers = self
             .protocols
             .iter()
-            .filter_map(|registered| registered.timer);
+            .filter_map(|registered| registered.timer)
+            .filter(|_| self.running());
         self.node.poll_timeout().into_iter().chain(timers).min()
     }
 

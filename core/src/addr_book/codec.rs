@@ -249,7 +249,7 @@ impl AddrBook {
     /// Stores a decoded entry at its slot under this book's key and configuration.
     fn restore(&mut self, mut entry: Entry) -> Result<(), AddrBookDecodeError> {
         let address = entry.address.socket_addr();
-        if self.index.contains_key(&address) {
+        if self.id_of(address).is_some() {
             return Err(AddrBookDecodeError::DuplicateAddress);
         }
         if entry.table == Table::Tried {

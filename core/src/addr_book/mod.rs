@@ -42,14 +42,18 @@
 //! answer within [`AddrBookConfig::collision_timeout`] ([`AddrBook::handle_timeout`]), it
 //! goes back to *new* and the newcomer takes its slot.
 //!
-//! Every operation is O(1) apart from the address index, a `BTreeMap` (O(log n), immune to
-//! hash flooding and deterministic): the same key and the same calls give the same book, bit
-//! for bit ([`AddrBook::to_bytes`]). The hash is keyed BLAKE2b with a 64-bit output, and the
-//! key is persisted with the book so buckets stay stable across restarts.
+//! Every operation is O(1) (expected): the slots are computed, the tables keep a dense list
+//! of their ids for uniform random picks, and the address index is a `hashbrown` map whose
+//! hash is keyed by the book's secret — immune to hash flooding by peers who choose the
+//! addresses, and with no random seed, so the same key and the same calls give the same
+//! book, bit for bit ([`AddrBook::to_bytes`]). The bucket hash is keyed BLAKE2b with a
+//! 64-bit output; the key is persisted with the book so buckets stay stable across
+//! restarts.
 
 mod codec;
 mod config;
 mod group;
+mod index;
 #[cfg(test)]
 mod tests;
 
@@ -62,6 +66,7 @@ use core::time::Duration;
 use blake2::Blake2bMac;
 use blake2::digest::consts::U8;
 use blake2::digest::{FixedOutput, KeyInit, Update};
+use hashbrown::HashMap;
 use rand_core::Rng;
 
 pub use codec::AddrBookDecodeError;
@@ -71,6 +76,7 @@ pub use group::{AddressGroup, address_group};
 use crate::net_address::NetAddress;
 use crate::time::Instant;
 use group::{Encoded, canonical, is_dialable};
+use index::{AddrKey, IndexHashState};
 
 /// Which of the two tables an address is in.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -325,7 +331,8 @@ pub struct AddrBook {
     /// Entries by id; `None` marks a free id (listed in `free`).
     entries: Vec<Option<Entry>>,
     free: Vec<u32>,
-    index: BTreeMap<SocketAddr, u32>,
+    /// Canonical address → entry id.
+    index: HashMap<AddrKey, u32, IndexHashState>,
     new: Slots,
     tried: Slots,
     /// Oldest first; at most `config.max_collisions`.
@@ -361,7 +368,7 @@ impl AddrBook {
             hasher,
             entries: Vec::new(),
             free: Vec::new(),
-            index: BTreeMap::new(),
+            index: HashMap::with_hasher(IndexHashState::new(&key)),
             new: Slots::new(config.new_buckets, config.bucket_size),
             tried: Slots::new(config.tried_buckets, config.bucket_size),
             collisions: Vec::new(),
@@ -398,7 +405,7 @@ impl AddrBook {
 
     /// Whether `address` is known (an IPv4-mapped IPv6 address matches its IPv4 form).
     pub fn contains(&self, address: &SocketAddr) -> bool {
-        self.index.contains_key(&canonical(*address))
+        self.id_of(*address).is_some()
     }
 
     /// What the book knows about `address`.
@@ -474,10 +481,10 @@ impl AddrBook {
     /// the occupant of a pending collision, it has just passed the test and keeps its slot.
     pub fn mark_good(&mut self, address: &NetAddress, now: Instant) -> GoodOutcome {
         let socket = canonical(address.socket_addr());
-        if !self.index.contains_key(&socket) && self.add(*address, None, now) != AddOutcome::Added {
+        if self.id_of(socket).is_none() && self.add(*address, None, now) != AddOutcome::Added {
             return GoodOutcome::Rejected;
         }
-        let Some(&id) = self.index.get(&socket) else {
+        let Some(id) = self.id_of(socket) else {
             return GoodOutcome::Rejected;
         };
         let Some(entry) = self.entry_mut(id) else {
@@ -543,8 +550,8 @@ impl AddrBook {
 
     /// Forgets `address` (banned, or a self-address). Returns whether it was known.
     pub fn remove(&mut self, address: &SocketAddr) -> bool {
-        match self.index.get(&canonical(*address)) {
-            Some(&id) => {
+        match self.id_of(*address) {
+            Some(id) => {
                 self.delete(id);
                 true
             }
@@ -729,6 +736,11 @@ impl AddrBook {
         }
     }
 
+    /// The id of `address` (canonicalized).
+    fn id_of(&self, address: SocketAddr) -> Option<u32> {
+        self.index.get(&AddrKey(canonical(address))).copied()
+    }
+
     fn entry(&self, id: u32) -> Option<&Entry> {
         self.entries.get(id as usize)?.as_ref()
     }
@@ -738,11 +750,11 @@ impl AddrBook {
     }
 
     fn entry_by_addr(&self, address: &SocketAddr) -> Option<&Entry> {
-        self.entry(*self.index.get(&canonical(*address))?)
+        self.entry(self.id_of(*address)?)
     }
 
     fn entry_mut_by_addr(&mut self, address: &SocketAddr) -> Option<&mut Entry> {
-        let id = *self.index.get(&canonical(*address))?;
+        let id = self.id_of(*address)?;
         self.entry_mut(id)
     }
 
@@ -768,7 +780,7 @@ impl AddrBook {
                 id
             }
         };
-        self.index.insert(address, id);
+        self.index.insert(AddrKey(address), id);
         self.place(id, table, slot);
         Some(id)
     }
@@ -821,7 +833,7 @@ impl AddrBook {
             return;
         };
         let address = entry.address.socket_addr();
-        self.index.remove(&address);
+        self.index.remove(&AddrKey(address));
         self.free.push(id);
         self.collisions
             .retain(|c| c.candidate != address && c.occupant != address);
@@ -832,10 +844,7 @@ impl AddrBook {
         let Some(collision) = self.collisions.iter().find(|c| c.occupant == occupant) else {
             return;
         };
-        let ids = (
-            self.index.get(&collision.candidate).copied(),
-            self.index.get(&occupant).copied(),
-        );
+        let ids = (self.id_of(collision.candidate), self.id_of(occupant));
         match ids {
             (Some(candidate), Some(occupant_id)) => self.promote(candidate, occupant_id),
             _ => self.collisions.retain(|c| c.occupant != occupant),

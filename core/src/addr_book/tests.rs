@@ -68,7 +68,7 @@ fn occupied_buckets(slots: &Slots) -> usize {
 /// Index, slab, slots, lists and collisions agree.
 fn check_invariants(book: &AddrBook) {
     assert_eq!(book.len(), book.new_len() + book.tried_len());
-    for (&address, &id) in &book.index {
+    for (&index::AddrKey(address), &id) in &book.index {
         let entry = book.entry(id).expect("indexed entry exists");
         assert_eq!(entry.address.socket_addr(), address);
         let slots = book.table(entry.table);
@@ -542,7 +542,7 @@ fn persistence_round_trips_every_field() {
     let bytes = book.to_bytes(now);
     let restored = AddrBook::from_bytes(AddrBookConfig::default(), &bytes, now).unwrap();
     assert_eq!(restored.len(), book.len());
-    for address in book.index.keys() {
+    for address in book.index.keys().map(|key| &key.0) {
         assert_eq!(restored.get(address), book.get(address), "{address}");
     }
     assert_eq!(restored.to_bytes(now), bytes);
@@ -748,4 +748,30 @@ fn remove_forgets_the_address_and_its_collisions() {
     assert!(!book.mark_failed(&old.socket_addr(), secs(3)));
     assert_eq!(book.get(&old.socket_addr()), None);
     check_invariants(&book);
+}
+
+#[test]
+fn the_index_hash_is_keyed_deterministic_and_spreads_sequential_addresses() {
+    use core::hash::BuildHasher;
+    let hashes = |key: [u8; 32]| {
+        let state = index::IndexHashState::new(&key);
+        (0..4096u32)
+            .map(|i| {
+                let [_, _, c, d] = i.to_be_bytes();
+                state.hash_one(index::AddrKey(sock(10, 0, c, d)))
+            })
+            .collect::<Vec<u64>>()
+    };
+    let first = hashes(KEY);
+    assert_eq!(first, hashes(KEY));
+    assert_ne!(first, hashes([8; 32]));
+    // 4,096 sequential addresses into 256 buckets by the low bits: about 16 each.
+    let mut buckets = [0u32; 256];
+    for hash in &first {
+        buckets[(hash & 0xff) as usize] += 1;
+    }
+    let fullest = buckets.iter().max().unwrap();
+    assert!(*fullest <= 40, "a bucket of {fullest}");
+    let distinct: BTreeSet<_> = first.iter().collect();
+    assert_eq!(distinct.len(), first.len());
 }

@@ -54,6 +54,8 @@ mod codec;
 mod config;
 mod group;
 mod index;
+#[cfg(any(test, fuzzing))]
+mod invariants;
 #[cfg(test)]
 mod tests;
 

@@ -38,7 +38,7 @@ use blake2::digest::Digest;
 use blake2::digest::consts::U32;
 
 use super::group::{canonical, is_dialable};
-use super::{AddrBook, AddrBookConfig, Entry, Slot, Table};
+use super::{AddrBook, AddrBookConfig, Entry, Table};
 use crate::identity::PeerId;
 use crate::net_address::NetAddress;
 use crate::time::Instant;
@@ -358,18 +358,11 @@ fn decode_entry(
         _ => Some(time()?),
     };
     Ok(Entry {
-        address: NetAddress::new(peer, address),
-        source,
-        last_seen,
         last_attempt,
         last_success,
         failures: reader.u32()?,
         table,
-        slot: Slot {
-            bucket: 0,
-            position: 0,
-        },
-        list_pos: 0,
+        ..Entry::fresh(NetAddress::new(peer, address), source, last_seen)
     })
 }
 

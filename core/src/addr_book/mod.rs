@@ -181,6 +181,24 @@ struct Entry {
 }
 
 impl Entry {
+    /// A new-table entry first heard of at `now`, its slot still to be set.
+    fn fresh(address: NetAddress, source: Option<IpAddr>, now: Instant) -> Self {
+        Entry {
+            address,
+            source,
+            last_seen: now,
+            last_attempt: None,
+            last_success: None,
+            failures: 0,
+            table: Table::New,
+            slot: Slot {
+                bucket: 0,
+                position: 0,
+            },
+            list_pos: 0,
+        }
+    }
+
     fn info(&self) -> AddrInfo {
         AddrInfo {
             address: self.address,
@@ -444,18 +462,8 @@ impl AddrBook {
             }
             self.delete(occupant);
         }
-        let entry = Entry {
-            address: NetAddress::new(address.peer_id(), socket),
-            source,
-            last_seen: now,
-            last_attempt: None,
-            last_success: None,
-            failures: 0,
-            table: Table::New,
-            slot,
-            list_pos: 0,
-        };
-        match self.insert(entry) {
+        let entry = Entry::fresh(NetAddress::new(address.peer_id(), socket), source, now);
+        match self.insert(Entry { slot, ..entry }) {
             Some(_) => AddOutcome::Added,
             None => AddOutcome::BucketFull,
         }
@@ -473,9 +481,11 @@ impl AddrBook {
         }
     }
 
-    /// Records a successful connection (handshake completed) to `address`, whose peer id,
-    /// if given, is the verified one. An unknown address is added first (as if by
-    /// [`AddrBook::add`] with no source).
+    /// Records a successful outbound connection (handshake completed) to `address`, whose
+    /// peer id, if given, is the verified one. (An inbound peer's address proves nothing
+    /// about where it listens.) An unknown address goes straight to its *tried* slot if
+    /// that is free, and otherwise is added to *new* first (as if by [`AddrBook::add`] with
+    /// no source).
     ///
     /// The address moves to *tried* if its slot there is free or holds a terrible address
     /// (which goes back to *new*). If the slot holds another address, that occupant is
@@ -483,8 +493,26 @@ impl AddrBook {
     /// the occupant of a pending collision, it has just passed the test and keeps its slot.
     pub fn mark_good(&mut self, address: &NetAddress, now: Instant) -> GoodOutcome {
         let socket = canonical(address.socket_addr());
-        if self.id_of(socket).is_none() && self.add(*address, None, now) != AddOutcome::Added {
-            return GoodOutcome::Rejected;
+        if self.id_of(socket).is_none() {
+            if !is_dialable(socket) {
+                return GoodOutcome::Rejected;
+            }
+            // Proven reachable: straight to tried if its slot is free, else via new.
+            let slot = self.tried_slot(socket);
+            let stored = if self.tried.get(slot).is_none() {
+                let entry = Entry::fresh(NetAddress::new(address.peer_id(), socket), None, now);
+                let entry = Entry {
+                    table: Table::Tried,
+                    slot,
+                    ..entry
+                };
+                self.insert(entry).is_some()
+            } else {
+                self.add(*address, None, now) == AddOutcome::Added
+            };
+            if !stored {
+                return GoodOutcome::Rejected;
+            }
         }
         let Some(id) = self.id_of(socket) else {
             return GoodOutcome::Rejected;

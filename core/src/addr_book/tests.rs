@@ -749,3 +749,27 @@ fn the_index_hash_is_keyed_deterministic_and_spreads_sequential_addresses() {
     let distinct: BTreeSet<_> = first.iter().collect();
     assert_eq!(distinct.len(), first.len());
 }
+
+#[test]
+fn a_connected_unknown_address_goes_straight_to_tried() {
+    let mut book = collision_book();
+    let id = PeerId::from_bytes([4; 32]);
+    let first = addr(2, 0, 0, 1).with_peer_id(id);
+    assert_eq!(book.mark_good(&first, secs(1)), GoodOutcome::Tried);
+    let info = book.get(&first.socket_addr()).unwrap();
+    assert_eq!(
+        (info.table, info.source, info.last_success, info.address),
+        (Table::Tried, None, Some(secs(1)), first)
+    );
+    assert_eq!(book.new_len(), 0);
+    // The one tried slot is taken: the next one waits in new behind a collision.
+    let second = addr(3, 0, 0, 1);
+    assert_eq!(
+        book.mark_good(&second, secs(2)),
+        GoodOutcome::Collision(first)
+    );
+    assert_eq!(book.get(&second.socket_addr()).unwrap().table, Table::New);
+    let unspecified = NetAddress::new(None, "0.0.0.0:1".parse().unwrap());
+    assert_eq!(book.mark_good(&unspecified, secs(3)), GoodOutcome::Rejected);
+    book.check_invariants();
+}

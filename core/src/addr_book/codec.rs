@@ -155,8 +155,10 @@ fn max_encoded_len(config: &AddrBookConfig) -> usize {
 }
 
 impl AddrBook {
-    /// The book as bytes, to be persisted by the adapter (the format is in the source of
-    /// this module; it includes the secret key). Times are saved relative to `now`.
+    /// The book as bytes, for the adapter to persist: a magic and a version byte, the
+    /// secret key (keep the file private), every entry, and a BLAKE2b-256 checksum; the
+    /// layout is documented in `core/src/addr_book/codec.rs`. Times are saved as ages
+    /// relative to `now`, so the file does not depend on the adapter's clock epoch.
     /// Pending collisions are not saved. The same book gives the same bytes.
     pub fn to_bytes(&self, now: Instant) -> Vec<u8> {
         let tried_len = u32::try_from(self.tried_len()).unwrap_or(u32::MAX);

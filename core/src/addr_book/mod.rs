@@ -601,6 +601,7 @@ impl AddrBook {
     /// The work is bounded: 64 random draws, then a scan of at most 256 entries per table.
     /// `None` means nothing eligible was found; when `filter` rejects nearly everything in a
     /// large book, that can happen although an eligible address exists.
+    #[must_use]
     pub fn select<R: Rng + ?Sized>(
         &self,
         rng: &mut R,
@@ -652,6 +653,7 @@ impl AddrBook {
     /// At most `max` distinct addresses in random order, both tables, for a PEX reply,
     /// leaving out terrible ones and those `filter` rejects (private peers, the asking peer).
     /// The work is bounded by `4 × max + 64` draws.
+    #[must_use]
     pub fn sample<R: Rng + ?Sized>(
         &self,
         rng: &mut R,
@@ -695,6 +697,7 @@ impl AddrBook {
     /// [`AddrBook::mark_failed`] (it is evicted); silence until the collision's deadline
     /// evicts it too ([`AddrBook::handle_timeout`]). An occupant that is connected right now
     /// has passed: call [`AddrBook::mark_good`] at once.
+    #[must_use]
     pub fn poll_collision(&mut self) -> Option<NetAddress> {
         let occupant = self.collisions.iter().find(|c| !c.tested)?.occupant;
         for collision in &mut self.collisions {
@@ -738,6 +741,7 @@ impl AddrBook {
     }
 
     /// The earliest collision deadline.
+    #[must_use]
     pub fn poll_timeout(&self) -> Option<Instant> {
         self.collisions.iter().map(|c| c.deadline).min()
     }

@@ -52,16 +52,20 @@ pub mod connection;
 pub mod dial_queue;
 mod disconnect;
 pub mod frame;
+pub mod gossip;
 pub mod handshake;
 mod identity;
 mod keepalive;
 mod length_prefix;
 mod mux;
+mod negotiation;
 mod net_address;
 pub mod node;
 mod node_info;
 pub mod peer_set;
+pub mod pex;
 pub mod record;
+pub mod router;
 mod time;
 mod varint;
 
@@ -75,6 +79,7 @@ pub use identity::{Keypair, ParsePeerIdError, PeerId, PublicKey};
 pub use mux::{
     ChannelStats, MuxError, QUANTUM_PER_WEIGHT, ReturnedMessage, SendError, SendOutcome,
 };
+pub use negotiation::negotiate;
 pub use net_address::{NetAddress, ParseNetAddressError};
 pub use node_info::{
     ChannelInfo, Field, MAX_AGENT_LEN, MAX_CHANNELS, MAX_ENCODED_LEN, MAX_NETWORK_LEN,

@@ -49,6 +49,13 @@ pub struct ChannelInfo {
     pub version: u16,
 }
 
+impl ChannelInfo {
+    /// Two entries may share an id only as versions of one protocol (`PROTOCOL.md` §3).
+    fn conflicts_with(&self, other: &ChannelInfo) -> bool {
+        self.id == other.id && (self.protocol != other.protocol || self.version == other.version)
+    }
+}
+
 /// A node's self-description, exchanged encrypted in handshake messages 2 and 3.
 ///
 /// ```
@@ -71,7 +78,8 @@ pub struct NodeInfo {
     pub listen_addr: Option<SocketAddr>,
     /// Feature flags; bits not understood are ignored.
     pub features: u64,
-    /// Channels offered, at most 64, ids unique.
+    /// Channels offered, at most 64. An id appears more than once only for several versions
+    /// of the same protocol; which one a connection speaks is negotiated ([`crate::negotiate`]).
     pub channels: Vec<ChannelInfo>,
 }
 
@@ -89,7 +97,7 @@ impl NodeInfo {
         }
     }
 
-    /// The channel with `id`, if offered.
+    /// The channel with `id`, if offered (the first entry, if several versions are).
     pub fn channel(&self, id: u16) -> Option<&ChannelInfo> {
         self.channels.iter().find(|channel| channel.id == id)
     }
@@ -104,7 +112,7 @@ impl NodeInfo {
         for (index, channel) in self.channels.iter().enumerate() {
             check_text(&channel.protocol, 1, MAX_PROTOCOL_NAME_LEN, Field::Protocol)?;
             let earlier = self.channels.get(..index).unwrap_or_default();
-            if earlier.iter().any(|other| other.id == channel.id) {
+            if earlier.iter().any(|other| other.conflicts_with(channel)) {
                 return Err(NodeInfoError::DuplicateChannel(channel.id));
             }
         }
@@ -210,14 +218,15 @@ impl NodeInfo {
             let id = reader.u16()?;
             let version = reader.u16()?;
             let protocol = reader.text(1, MAX_PROTOCOL_NAME_LEN, Field::Protocol)?;
-            if channels.iter().any(|channel| channel.id == id) {
-                return Err(NodeInfoError::DuplicateChannel(id));
-            }
-            channels.push(ChannelInfo {
+            let channel = ChannelInfo {
                 id,
                 protocol,
                 version,
-            });
+            };
+            if channels.iter().any(|other| other.conflicts_with(&channel)) {
+                return Err(NodeInfoError::DuplicateChannel(id));
+            }
+            channels.push(channel);
         }
         Ok(NodeInfo {
             version,

@@ -57,9 +57,11 @@ impl SimConfig {
     }
 }
 
-/// A node config for tests: network `sim`, channel 1 (`chat/1`), fast timers.
+/// A node config for tests: network `sim`, channel 1 (`chat/1`), discovery off (the node
+/// dials only what the test asks for).
 pub fn test_node_config() -> NodeConfig {
     let mut config = NodeConfig::new("sim", "switchboard-sim");
+    config.discovery.enabled = false;
     config.add_channel(
         ChannelInfo {
             id: 1,

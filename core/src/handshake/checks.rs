@@ -46,7 +46,8 @@ pub enum HandshakeError {
         /// Theirs.
         remote: String,
     },
-    /// No channel id is offered by both sides with the same protocol name.
+    /// No channel opens: no protocol is offered by both sides at a common version on a
+    /// common channel id ([`crate::negotiate`]).
     NoCommonChannel,
     /// The handshake already failed; nothing more is accepted.
     AlreadyFailed,
@@ -146,12 +147,7 @@ pub(crate) fn check_peer(
             remote: remote.network.clone(),
         });
     }
-    let common = local.info.channels.iter().any(|ours| {
-        remote
-            .channel(ours.id)
-            .is_some_and(|theirs| theirs.protocol == ours.protocol)
-    });
-    if !common {
+    if crate::negotiation::negotiate(&local.info.channels, &remote.channels).is_empty() {
         return Err(HandshakeError::NoCommonChannel);
     }
     Ok(())

@@ -42,7 +42,7 @@ pub enum SendError {
     Full(Bytes),
     /// The message exceeds the channel's maximum message size.
     TooLarge(Bytes),
-    /// The channel is not open on this connection (not configured on both ends).
+    /// The channel is not open on this connection (not negotiated by both ends).
     ChannelNotOpen(Bytes),
     /// The connection is not established, or already closing.
     NotConnected(Bytes),
@@ -206,16 +206,16 @@ pub(crate) struct Mux {
 }
 
 impl Mux {
-    /// Opens the channels both ends offer in their `NodeInfo` — a rule both ends compute
-    /// alike — with the limits `configs` gives each (the defaults for a channel it omits).
+    /// Opens the channels negotiated from both ends' `NodeInfo`s ([`crate::negotiate`], a
+    /// rule both ends compute alike) with the limits `configs` gives each (the defaults for
+    /// a channel it omits).
     pub(crate) fn new(
         configs: &[ChannelConfig],
         offered: &[ChannelInfo],
         remote: &[ChannelInfo],
     ) -> Self {
-        let mut channels: Vec<Channel> = offered
+        let mut channels: Vec<Channel> = crate::negotiation::negotiate(offered, remote)
             .iter()
-            .filter(|local| remote.iter().any(|info| info.id == local.id))
             .map(|local| {
                 let config = configs
                     .iter()

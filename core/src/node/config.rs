@@ -12,6 +12,9 @@ use crate::identity::PeerId;
 use crate::net_address::NetAddress;
 use crate::node_info::ChannelInfo;
 use crate::peer_set::{IpNet, Limits};
+use crate::router::ProtocolSpec;
+
+use super::DiscoveryConfig;
 
 /// A node's configuration. [`NodeConfig::new`] gives the defaults of SPEC §4.
 ///
@@ -53,6 +56,8 @@ pub struct NodeConfig {
     pub slow_peer_timeout: Duration,
     /// How long a peer that broke the protocol is banned. Default 10 min.
     pub violation_ban: Duration,
+    /// Address book, peer exchange, seeds. On by default.
+    pub discovery: DiscoveryConfig,
 }
 
 impl NodeConfig {
@@ -72,6 +77,22 @@ impl NodeConfig {
             trusted_peers: Vec::new(),
             slow_peer_timeout: Duration::from_secs(10),
             violation_ban: Duration::from_secs(600),
+            discovery: DiscoveryConfig::default(),
+        }
+    }
+
+    /// Offers `spec`'s channels once per version it speaks, so that peers negotiate the
+    /// highest version both speak.
+    pub fn add_protocol(&mut self, spec: &ProtocolSpec) {
+        for config in &spec.channels {
+            for version in spec.versions.clone() {
+                self.channels.push(ChannelInfo {
+                    id: config.id,
+                    protocol: spec.name.clone(),
+                    version,
+                });
+            }
+            self.connection.channels.push(*config);
         }
     }
 

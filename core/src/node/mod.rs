@@ -32,6 +32,8 @@
 //! the dialer's application.
 
 mod config;
+mod conn_table;
+mod discovery;
 mod event;
 mod peer_info;
 
@@ -44,12 +46,17 @@ use core::net::{IpAddr, SocketAddr};
 use core::time::Duration;
 
 use bytes::Bytes;
+use foldhash::fast::FixedState;
+use hashbrown::HashMap;
 use rand_core::CryptoRng;
 
 pub use config::NodeConfig;
+use conn_table::ConnTable;
+pub use discovery::DiscoveryConfig;
 pub use event::{Action, ConnId, Connectedness, DialError, NodeEvent};
 pub use peer_info::PeerInfo;
 
+use crate::addr_book::AddrBook;
 use crate::channel::ChannelId;
 use crate::connection::{Closed, ClosedBy, Connection, ConnectionConfig, Event};
 use crate::dial_queue::{DialQueue, Retry};
@@ -59,6 +66,7 @@ use crate::mux::SendError;
 use crate::net_address::NetAddress;
 use crate::node_info::{NodeInfo, NodeInfoError};
 use crate::peer_set::{Direction, PeerSet, Refused, Slot};
+use crate::pex::{PEX_CHANNEL, Pex};
 use crate::time::Instant;
 
 /// How often expired bans are forgotten.
@@ -96,6 +104,8 @@ struct Entry {
     in_transmit_queue: bool,
     in_read_queue: bool,
     write_blocked: bool,
+    /// Seed mode: close once the PEX answer queued for the peer is confirmed.
+    close_when_answered: bool,
 }
 
 /// The switch. See the [module documentation](self).
@@ -106,10 +116,10 @@ pub struct Node<R> {
     local_id: PeerId,
     info: NodeInfo,
     rng: R,
-    next_conn: u64,
-    conns: BTreeMap<ConnId, Entry>,
-    /// Connected peers (seen by the application).
-    peers: BTreeMap<PeerId, ConnId>,
+    conns: ConnTable<Entry>,
+    /// Connected peers (seen by the application), hashed with a key drawn from the node's
+    /// RNG so that peers cannot choose identities that collide.
+    peers: HashMap<PeerId, ConnId, FixedState>,
     /// Connections whose peer is known but not (yet) connected.
     candidates: BTreeMap<PeerId, BTreeSet<ConnId>>,
     peer_set: PeerSet,
@@ -125,6 +135,13 @@ pub struct Node<R> {
     read_queue: VecDeque<ConnId>,
     actions: VecDeque<Action>,
     events: VecDeque<NodeEvent>,
+    book: AddrBook,
+    pex: Pex,
+    next_discovery: Instant,
+    next_seed_dial: Instant,
+    /// Dials testing a tried-table occupant ([`AddrBook::poll_collision`]): they may exceed
+    /// the outbound cap.
+    feelers: BTreeSet<SocketAddr>,
 }
 
 impl<R: CryptoRng> Node<R> {
@@ -134,8 +151,17 @@ impl<R: CryptoRng> Node<R> {
         now: Instant,
         config: NodeConfig,
         keypair: Keypair,
-        rng: R,
+        mut rng: R,
     ) -> Result<Self, NodeInfoError> {
+        let mut config = config;
+        if config.discovery.enabled && !config.channels.iter().any(|c| c.id == PEX_CHANNEL) {
+            let (info, limits) = DiscoveryConfig::pex_channel();
+            config.add_channel(info, limits);
+        }
+        let mut book_key = [0u8; 32];
+        rng.fill_bytes(&mut book_key);
+        let book = AddrBook::new(book_key, config.discovery.addr_book);
+        let pex = Pex::new(config.discovery.pex);
         let mut info = NodeInfo::new(config.network.clone(), config.agent.clone());
         info.listen_addr = config.listen_addr;
         info.channels = config.channels.clone();
@@ -155,10 +181,9 @@ impl<R: CryptoRng> Node<R> {
             keypair,
             local_id,
             info,
+            conns: ConnTable::new(),
+            peers: HashMap::with_hasher(FixedState::with_seed(rng.next_u64())),
             rng,
-            next_conn: 0,
-            conns: BTreeMap::new(),
-            peers: BTreeMap::new(),
             candidates: BTreeMap::new(),
             peer_set,
             dialing: BTreeMap::new(),
@@ -171,6 +196,11 @@ impl<R: CryptoRng> Node<R> {
             read_queue: VecDeque::new(),
             actions: VecDeque::new(),
             events: VecDeque::new(),
+            book,
+            pex,
+            next_discovery: now,
+            next_seed_dial: now,
+            feelers: BTreeSet::new(),
         };
         for addr in node.config.persistent_peers.clone() {
             node.add_persistent_peer(now, addr);
@@ -190,7 +220,7 @@ impl<R: CryptoRng> Node<R> {
         &self.info
     }
 
-    /// The connected peers, in `PeerId` order.
+    /// The connected peers, in no particular (but deterministic) order.
     pub fn peers(&self) -> impl Iterator<Item = PeerId> + '_ {
         self.peers.keys().copied()
     }
@@ -207,7 +237,7 @@ impl<R: CryptoRng> Node<R> {
 
     /// What the node knows of a connected peer.
     pub fn peer_info(&self, peer: &PeerId) -> Option<PeerInfo> {
-        let entry = self.conns.get(self.peers.get(peer)?)?;
+        let entry = self.conns.get(*self.peers.get(peer)?)?;
         let info = entry.info.clone()?;
         let stats = entry.connection.stats();
         Some(PeerInfo {
@@ -256,21 +286,30 @@ impl<R: CryptoRng> Node<R> {
             self.info.clone(),
             &mut self.rng,
         )
-        .map_err(|_| Refused::NotAllowed)?;
-        let conn = self.insert(
-            connection,
-            Direction::Inbound,
-            remote,
-            None,
-            Phase::Handshaking,
-        );
+        .ok();
+        let conn = connection.and_then(|connection| {
+            self.insert(
+                connection,
+                Direction::Inbound,
+                remote,
+                None,
+                Phase::Handshaking,
+            )
+        });
+        let Some(conn) = conn else {
+            // Unreachable in practice (our own NodeInfo was checked when the node was built,
+            // and 2^32 connection slots are not open at once), but never leak the slot.
+            self.peer_set
+                .release(Direction::Inbound, None, Some(remote.ip()));
+            return Err(Refused::PendingHandshakes);
+        };
         self.after(now, conn);
         Ok(conn)
     }
 
     /// The TCP connect of an outbound `conn` completed.
     pub fn handle_connected(&mut self, now: Instant, conn: ConnId) {
-        if let Some(entry) = self.conns.get_mut(&conn)
+        if let Some(entry) = self.conns.get_mut(conn)
             && entry.phase == Phase::Connecting
         {
             entry.phase = Phase::Handshaking;
@@ -280,7 +319,7 @@ impl<R: CryptoRng> Node<R> {
 
     /// Bytes read from `conn`'s socket.
     pub fn handle_input(&mut self, now: Instant, conn: ConnId, input: &[u8]) {
-        let Some(entry) = self.conns.get_mut(&conn) else {
+        let Some(entry) = self.conns.get_mut(conn) else {
             return;
         };
         if entry.phase == Phase::Connecting {
@@ -292,7 +331,7 @@ impl<R: CryptoRng> Node<R> {
 
     /// `conn`'s socket closed, failed to connect, or failed (EOF, reset, write error).
     pub fn handle_closed(&mut self, now: Instant, conn: ConnId) {
-        if let Some(entry) = self.conns.get_mut(&conn) {
+        if let Some(entry) = self.conns.get_mut(conn) {
             entry.connection.handle_closed();
         }
         self.after(now, conn);
@@ -301,14 +340,14 @@ impl<R: CryptoRng> Node<R> {
     /// `conn`'s socket would block: stop handing out its bytes until
     /// [`Node::handle_writable`].
     pub fn handle_write_blocked(&mut self, conn: ConnId) {
-        if let Some(entry) = self.conns.get_mut(&conn) {
+        if let Some(entry) = self.conns.get_mut(conn) {
             entry.write_blocked = true;
         }
     }
 
     /// `conn`'s socket can take bytes again.
     pub fn handle_writable(&mut self, now: Instant, conn: ConnId) {
-        if let Some(entry) = self.conns.get_mut(&conn) {
+        if let Some(entry) = self.conns.get_mut(conn) {
             entry.write_blocked = false;
         }
         self.after(now, conn);
@@ -321,7 +360,7 @@ impl<R: CryptoRng> Node<R> {
                 break;
             }
             self.timers.pop_first();
-            if let Some(entry) = self.conns.get_mut(&conn) {
+            if let Some(entry) = self.conns.get_mut(conn) {
                 entry.timer = None;
                 entry.connection.handle_timeout(now);
             }
@@ -332,7 +371,7 @@ impl<R: CryptoRng> Node<R> {
                 break;
             }
             self.slow.pop_first();
-            let Some(entry) = self.conns.get_mut(&conn) else {
+            let Some(entry) = self.conns.get_mut(conn) else {
                 continue;
             };
             if entry.full_since != Some(since) || entry.phase != Phase::Connected {
@@ -351,7 +390,7 @@ impl<R: CryptoRng> Node<R> {
         for (addr, retry) in self.dials.handle_timeout(now, &mut self.rng) {
             // A dial that outlived its timeout: close its socket and report the failure.
             if let Some(conn) = self.dialing.remove(&addr.socket_addr())
-                && let Some(entry) = self.conns.get_mut(&conn)
+                && let Some(entry) = self.conns.get_mut(conn)
             {
                 entry.dialed = None;
                 entry
@@ -360,6 +399,7 @@ impl<R: CryptoRng> Node<R> {
                 self.after(now, conn);
             }
             self.report_dial_failure(
+                now,
                 addr,
                 DisconnectReason::Timeout,
                 String::from("dial timed out"),
@@ -372,6 +412,7 @@ impl<R: CryptoRng> Node<R> {
             self.peer_set.expire_bans(now);
             self.next_ban_sweep = now.saturating_add(BAN_SWEEP_INTERVAL);
         }
+        self.discovery_timeout(now);
         self.start_dials(now);
     }
 
@@ -430,7 +471,7 @@ impl<R: CryptoRng> Node<R> {
         let Some(&conn) = self.peers.get(peer) else {
             return Err(SendError::NotConnected(message));
         };
-        let Some(entry) = self.conns.get_mut(&conn) else {
+        let Some(entry) = self.conns.get_mut(conn) else {
             return Err(SendError::NotConnected(message));
         };
         let sent = entry.connection.send(channel, message);
@@ -445,7 +486,7 @@ impl<R: CryptoRng> Node<R> {
         let conns: Vec<ConnId> = self.peers.values().copied().collect();
         let mut taken = 0usize;
         for conn in conns {
-            let Some(entry) = self.conns.get_mut(&conn) else {
+            let Some(entry) = self.conns.get_mut(conn) else {
                 continue;
             };
             if !entry.connection.is_channel_open(channel) {
@@ -474,7 +515,7 @@ impl<R: CryptoRng> Node<R> {
     /// Disconnects `peer` with `reason`; its [`NodeEvent::PeerDisconnected`] follows.
     pub fn disconnect(&mut self, now: Instant, peer: &PeerId, reason: DisconnectReason) {
         if let Some(&conn) = self.peers.get(peer)
-            && let Some(entry) = self.conns.get_mut(&conn)
+            && let Some(entry) = self.conns.get_mut(conn)
         {
             entry.connection.close(reason, "disconnect requested");
             self.after(now, conn);
@@ -495,7 +536,7 @@ impl<R: CryptoRng> Node<R> {
             .iter()
             .filter(|(_, conn)| {
                 self.conns
-                    .get(conn)
+                    .get(**conn)
                     .is_some_and(|entry| entry.remote.ip() == ip)
             })
             .map(|(peer, _)| *peer)
@@ -518,7 +559,7 @@ impl<R: CryptoRng> Node<R> {
     #[must_use = "the bytes appended must be written to the returned connection"]
     pub fn poll_transmit(&mut self, now: Instant, out: &mut Vec<u8>) -> Option<ConnId> {
         while let Some(conn) = self.transmit_queue.pop_front() {
-            let Some(entry) = self.conns.get_mut(&conn) else {
+            let Some(entry) = self.conns.get_mut(conn) else {
                 continue;
             };
             entry.in_transmit_queue = false;
@@ -549,7 +590,7 @@ impl<R: CryptoRng> Node<R> {
                 return Some(event);
             }
             let conn = self.read_queue.pop_front()?;
-            let Some(entry) = self.conns.get_mut(&conn) else {
+            let Some(entry) = self.conns.get_mut(conn) else {
                 continue;
             };
             entry.in_read_queue = false;
@@ -563,6 +604,10 @@ impl<R: CryptoRng> Node<R> {
                 continue;
             };
             self.after(now, conn);
+            if channel == PEX_CHANNEL && self.config.discovery.enabled {
+                self.handle_pex(now, conn, peer, &message);
+                continue;
+            }
             return Some(NodeEvent::Message {
                 peer,
                 channel,
@@ -580,7 +625,11 @@ impl<R: CryptoRng> Node<R> {
             .first()
             .map(|&(since, _)| since.saturating_add(self.config.slow_peer_timeout));
         let dials = self.dials.poll_timeout();
-        [connections, slow, dials].into_iter().flatten().min()
+        let discovery = self.discovery_deadline();
+        [connections, slow, dials, discovery]
+            .into_iter()
+            .flatten()
+            .min()
     }
 
     // ----- internals -----
@@ -592,28 +641,23 @@ impl<R: CryptoRng> Node<R> {
         remote: SocketAddr,
         dialed: Option<NetAddress>,
         phase: Phase,
-    ) -> ConnId {
-        let conn = ConnId(self.next_conn);
-        self.next_conn = self.next_conn.saturating_add(1);
-        self.conns.insert(
-            conn,
-            Entry {
-                connection,
-                direction,
-                remote,
-                dialed,
-                phase,
-                peer: None,
-                info: None,
-                timer: None,
-                full_since: None,
-                slot: None,
-                in_transmit_queue: false,
-                in_read_queue: false,
-                write_blocked: false,
-            },
-        );
-        conn
+    ) -> Option<ConnId> {
+        self.conns.insert(Entry {
+            connection,
+            direction,
+            remote,
+            dialed,
+            phase,
+            peer: None,
+            info: None,
+            timer: None,
+            full_since: None,
+            slot: None,
+            in_transmit_queue: false,
+            in_read_queue: false,
+            write_blocked: false,
+            close_when_answered: false,
+        })
     }
 
     /// Starts the dials that are due, as far as the dial queue allows.
@@ -626,18 +670,20 @@ impl<R: CryptoRng> Node<R> {
                     DialError::AlreadyConnected => DisconnectReason::AlreadyConnected,
                     DialError::Banned => DisconnectReason::Banned,
                 };
-                self.report_dial_failure(addr, reason, error.to_string(), Retry::GivenUp);
+                self.report_dial_failure(now, addr, reason, error.to_string(), Retry::GivenUp);
                 continue;
             }
             let persistent = self.persistent.contains_key(&addr.socket_addr())
                 || addr
                     .peer_id()
                     .is_some_and(|peer| self.peer_set.is_persistent(&peer));
-            if !persistent && !self.peer_set.has_outbound_slot(self.dialing.len()) {
+            let feeler = self.feelers.contains(&addr.socket_addr());
+            if !persistent && !feeler && !self.peer_set.has_outbound_slot(self.dialing.len()) {
                 // Refused before dialing: the remote never sees a connection it would lose.
                 self.dials.remove(addr.socket_addr());
                 let detail = String::from("outbound slots full");
                 self.report_dial_failure(
+                    now,
                     addr,
                     DisconnectReason::TooManyPeers,
                     detail,
@@ -651,6 +697,7 @@ impl<R: CryptoRng> Node<R> {
             {
                 self.dials.remove(addr.socket_addr());
                 self.report_dial_failure(
+                    now,
                     addr,
                     DisconnectReason::Banned,
                     refused.to_string(),
@@ -666,16 +713,20 @@ impl<R: CryptoRng> Node<R> {
                 addr.peer_id(),
                 &mut self.rng,
             );
-            let Ok(connection) = connection else {
+            let conn = connection.ok().and_then(|connection| {
+                self.insert(
+                    connection,
+                    Direction::Outbound,
+                    addr.socket_addr(),
+                    Some(addr),
+                    Phase::Connecting,
+                )
+            });
+            let Some(conn) = conn else {
+                self.peer_set.release(Direction::Outbound, None, None);
+                self.dials.remove(addr.socket_addr());
                 continue;
             };
-            let conn = self.insert(
-                connection,
-                Direction::Outbound,
-                addr.socket_addr(),
-                Some(addr),
-                Phase::Connecting,
-            );
             self.dialing.insert(addr.socket_addr(), conn);
             self.actions.push_back(Action::Dial {
                 conn,
@@ -687,11 +738,13 @@ impl<R: CryptoRng> Node<R> {
 
     fn report_dial_failure(
         &mut self,
+        now: Instant,
         addr: NetAddress,
         reason: DisconnectReason,
         detail: String,
         retry: Retry,
     ) {
+        self.discovery_dial_failed(now, &addr, reason);
         if retry == Retry::GivenUp
             && let Some(peer) = addr.peer_id()
         {
@@ -709,7 +762,7 @@ impl<R: CryptoRng> Node<R> {
     /// [`Node::settle`], and queues it to transmit.
     fn after(&mut self, now: Instant, conn: ConnId) {
         self.settle(now, conn);
-        if let Some(entry) = self.conns.get_mut(&conn)
+        if let Some(entry) = self.conns.get_mut(conn)
             && !entry.in_transmit_queue
             && entry.phase != Phase::Connecting
         {
@@ -722,7 +775,7 @@ impl<R: CryptoRng> Node<R> {
     /// forgets it once it is closed and drained.
     fn settle(&mut self, now: Instant, conn: ConnId) {
         loop {
-            let Some(entry) = self.conns.get_mut(&conn) else {
+            let Some(entry) = self.conns.get_mut(conn) else {
                 return;
             };
             if entry.peer.is_none()
@@ -754,9 +807,17 @@ impl<R: CryptoRng> Node<R> {
                 },
             }
         }
-        let Some(entry) = self.conns.get_mut(&conn) else {
+        let Some(entry) = self.conns.get_mut(conn) else {
             return;
         };
+        if entry.close_when_answered && discovery::answer_confirmed(entry) {
+            entry.close_when_answered = false;
+            entry
+                .connection
+                .close(DisconnectReason::Requested, "seed: addresses sent");
+            self.after(now, conn);
+            return;
+        }
         if entry.connection.is_closed() && entry.connection.peek_event().is_none() {
             self.remove(conn);
             return;
@@ -774,7 +835,7 @@ impl<R: CryptoRng> Node<R> {
     }
 
     fn remove(&mut self, conn: ConnId) {
-        let Some(entry) = self.conns.remove(&conn) else {
+        let Some(entry) = self.conns.remove(conn) else {
             return;
         };
         if let Some(deadline) = entry.timer {
@@ -787,7 +848,7 @@ impl<R: CryptoRng> Node<R> {
     }
 
     fn dialer_of(&self, conn: ConnId, peer: PeerId) -> Option<PeerId> {
-        let entry = self.conns.get(&conn)?;
+        let entry = self.conns.get(conn)?;
         Some(match entry.direction {
             Direction::Outbound => self.local_id,
             Direction::Inbound => peer,
@@ -796,8 +857,11 @@ impl<R: CryptoRng> Node<R> {
 
     /// A handshake completed: admit the peer, or refuse the connection invisibly.
     fn on_connected(&mut self, now: Instant, conn: ConnId, peer: PeerId, info: Box<NodeInfo>) {
+        if let Some(addr) = self.conns.get(conn).and_then(|entry| entry.dialed) {
+            self.discovery_dial_succeeded(now, addr, peer);
+        }
         let admission = self.admission(now, conn, peer);
-        let Some(entry) = self.conns.get_mut(&conn) else {
+        let Some(entry) = self.conns.get_mut(conn) else {
             return;
         };
         if let Some(set) = self.candidates.get_mut(&peer) {
@@ -836,6 +900,7 @@ impl<R: CryptoRng> Node<R> {
             info,
             direction,
         });
+        self.discovery_connected(now, conn, peer);
     }
 
     /// Admits `conn` as `peer`'s connection, or says why not; closes the losers of a
@@ -863,7 +928,7 @@ impl<R: CryptoRng> Node<R> {
             }
             // This connection wins (or both were dialed by the same side and it finished
             // first): the rival, not yet seen by anyone, is closed.
-            if let Some(entry) = self.conns.get_mut(&rival) {
+            if let Some(entry) = self.conns.get_mut(rival) {
                 entry.phase = Phase::Dropped;
                 entry.connection.close(
                     DisconnectReason::AlreadyConnected,
@@ -885,7 +950,7 @@ impl<R: CryptoRng> Node<R> {
         }
         let direction = self
             .conns
-            .get(&conn)
+            .get(conn)
             .map(|entry| entry.direction)
             .ok_or(DisconnectReason::ProtocolError)?;
         self.peer_set.admit_peer(now, &peer, direction)
@@ -893,7 +958,7 @@ impl<R: CryptoRng> Node<R> {
 
     /// A connection ended.
     fn on_closed(&mut self, now: Instant, conn: ConnId, closed: Closed) {
-        let Some(entry) = self.conns.get_mut(&conn) else {
+        let Some(entry) = self.conns.get_mut(conn) else {
             return;
         };
         let phase = entry.phase;
@@ -928,6 +993,7 @@ impl<R: CryptoRng> Node<R> {
                 self.peer_set.release(direction, slot, ip);
                 if let Some(peer) = peer {
                     self.peers.remove(&peer);
+                    self.pex.handle_disconnected(&peer);
                     self.events.push_back(NodeEvent::PeerDisconnected {
                         peer,
                         reason: closed.reason,
@@ -938,7 +1004,7 @@ impl<R: CryptoRng> Node<R> {
                         confirmed: closed.outcome.confirmed,
                     });
                 }
-                let remote = self.conns.get(&conn).map(|entry| entry.remote);
+                let remote = self.conns.get(conn).map(|entry| entry.remote);
                 let persistent = self
                     .persistent
                     .values()
@@ -959,7 +1025,7 @@ impl<R: CryptoRng> Node<R> {
                     let retry = self
                         .dials
                         .handle_failure(now, addr.socket_addr(), &mut self.rng);
-                    self.report_dial_failure(addr, closed.reason, closed.detail, retry);
+                    self.report_dial_failure(now, addr, closed.reason, closed.detail, retry);
                 }
             }
             Phase::Dropped => {}

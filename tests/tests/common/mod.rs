@@ -6,6 +6,7 @@
 
 pub mod pair;
 pub mod rogue;
+pub mod router_net;
 
 use switchboard::handshake::{Established, Handshake};
 use switchboard::{ChannelInfo, Keypair, NodeInfo};

@@ -9,7 +9,7 @@ use switchboard::connection::{Connection, Event};
 use switchboard::frame::{Frame, FrameReader};
 use switchboard::handshake::Handshake;
 use switchboard::record::{RecordDecoder, seal_record};
-use switchboard::{ChannelConfig, ConnectionConfig, Instant, Keypair, TransportCipher};
+use switchboard::{ChannelConfig, ConnectionConfig, Instant, Keypair, NodeInfo, TransportCipher};
 
 use super::pair::info_for;
 
@@ -22,20 +22,30 @@ pub struct RogueDialer {
 
 impl RogueDialer {
     pub fn connect(channel: ChannelConfig) -> Self {
-        let mut rng = rand_chacha::ChaCha20Rng::seed_from_u64(77);
         let config = ConnectionConfig::new(vec![channel]);
         let info = info_for(&config, "rogue");
+        Self::connect_offering(config, info.clone(), info)
+    }
+
+    /// A listener configured with `config` and offering `listener_info`, dialed by a rogue
+    /// offering `rogue_info`.
+    pub fn connect_offering(
+        config: ConnectionConfig,
+        listener_info: NodeInfo,
+        rogue_info: NodeInfo,
+    ) -> Self {
+        let mut rng = rand_chacha::ChaCha20Rng::seed_from_u64(77);
         let now = Instant::from_nanos(5);
         let mut listener = Connection::accept(
             now,
             Arc::new(config),
             &Keypair::generate(&mut rng),
-            info.clone(),
+            listener_info,
             &mut rng,
         )
         .unwrap();
         let mut rogue =
-            Handshake::initiator(&Keypair::generate(&mut rng), info, None, &mut rng).unwrap();
+            Handshake::initiator(&Keypair::generate(&mut rng), rogue_info, None, &mut rng).unwrap();
         let mut wire = Vec::new();
         while !rogue.is_established() || !listener.is_established() {
             while rogue.poll_transmit(&mut wire) {}

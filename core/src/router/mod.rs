@@ -1,0 +1,420 @@
+//! The router: an application written as a set of [`Protocol`]s instead of one event loop.
+//!
+//! As Tendermint's reactors, go-ethereum's `p2p.Protocol`s, darkfi's protocol registry and
+//! carrier's components do, each protocol owns some channels and reacts to its peers
+//! coming and going, to messages on its channels and to its own timer. The router sits on
+//! top of a [`Node`]: [`Router::poll_event`] takes the node's events, hands each to the
+//! protocols it concerns, and returns the rest (dial failures, slow peers, messages on
+//! channels no protocol owns, and — for the application's information — every peer
+//! connecting and disconnecting). The adapter keeps driving the node's sockets through
+//! [`Router::node_mut`]; plain event polling on the node stays available for applications
+//! that want no router.
+//!
+//! A protocol hears of a peer only when the connection negotiated the protocol
+//! ([`crate::negotiate`]), with the version negotiated.
+//!
+//! ```
+//! use bytes::Bytes;
+//! use switchboard::node::{Node, NodeConfig};
+//! use switchboard::router::{Context, Protocol, ProtocolSpec, Router};
+//! use switchboard::{ChannelId, Instant, Keypair, PeerId};
+//! # use rand_chacha::ChaCha20Rng;
+//! # use rand_core::SeedableRng;
+//!
+//! /// Answers every message with the same bytes.
+//! struct Echo;
+//!
+//! impl Protocol for Echo {
+//!     fn spec(&self) -> ProtocolSpec {
+//!         ProtocolSpec::new("echo", 1..=1, [7])
+//!     }
+//!     fn message(&mut self, ctx: &mut Context<'_>, peer: PeerId, channel: ChannelId, message: Bytes) {
+//!         let _ = ctx.send(&peer, channel, message);
+//!     }
+//! }
+//!
+//! let mut config = NodeConfig::new("mainnet", "echo/1");
+//! config.add_protocol(&Echo.spec());
+//! let mut rng = ChaCha20Rng::seed_from_u64(1);
+//! let keypair = Keypair::generate(&mut rng);
+//! let now = Instant::ZERO;
+//! let node = Node::new(now, config, keypair, rng).unwrap();
+//! let mut router = Router::new(node);
+//! let echo = router.register(Echo).unwrap();
+//! router.start(now);
+//! assert!(router.protocol(echo).is_some());
+//! // Drive router.node_mut() from your event loop; take router.poll_event(now) until None.
+//! ```
+
+mod protocol;
+
+use alloc::boxed::Box;
+use alloc::collections::BTreeMap;
+use alloc::vec::Vec;
+use core::fmt;
+use core::marker::PhantomData;
+
+use rand_core::CryptoRng;
+
+pub use protocol::{Context, Protocol, ProtocolSpec};
+
+use crate::channel::ChannelId;
+use crate::identity::PeerId;
+use crate::negotiation::negotiate;
+use crate::node::{Node, NodeEvent};
+use crate::time::Instant;
+
+/// The handle of a registered protocol, typed so that [`Router::protocol`] hands back the
+/// protocol itself.
+pub struct ProtocolId<P> {
+    index: usize,
+    kind: PhantomData<fn() -> P>,
+}
+
+impl<P> Clone for ProtocolId<P> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+
+impl<P> Copy for ProtocolId<P> {}
+
+impl<P> fmt::Debug for ProtocolId<P> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "ProtocolId({})", self.index)
+    }
+}
+
+/// Why a protocol could not be registered.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum RegisterError {
+    /// The node's config does not offer this channel for this protocol at every version:
+    /// call [`NodeConfig::add_protocol`](crate::node::NodeConfig::add_protocol) with the
+    /// protocol's spec before building the node.
+    NotAdvertised(ChannelId),
+    /// Another protocol already owns this channel.
+    ChannelTaken(ChannelId),
+    /// Another protocol has this name.
+    NameTaken,
+    /// The router already started: protocols are registered before [`Router::start`].
+    Started,
+}
+
+impl fmt::Display for RegisterError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            RegisterError::NotAdvertised(channel) => write!(
+                f,
+                "channel {channel} is not offered for this protocol by the node's config"
+            ),
+            RegisterError::ChannelTaken(channel) => {
+                write!(f, "channel {channel} belongs to another protocol")
+            }
+            RegisterError::NameTaken => f.write_str("a protocol of this name is registered"),
+            RegisterError::Started => f.write_str("the router already started"),
+        }
+    }
+}
+
+impl core::error::Error for RegisterError {}
+
+struct Registered {
+    protocol: Box<dyn Protocol>,
+    spec: ProtocolSpec,
+    timer: Option<Instant>,
+    /// Its peers and the version each speaks, in `PeerId` order.
+    peers: Vec<(PeerId, u16)>,
+}
+
+/// Dispatches a [`Node`]'s events to registered [`Protocol`]s. See the
+/// [module documentation](self).
+pub struct Router<R> {
+    node: Node<R>,
+    protocols: Vec<Registered>,
+    /// Which protocol owns each channel.
+    owners: BTreeMap<ChannelId, usize>,
+    started: bool,
+    stopped: bool,
+}
+
+impl<R: CryptoRng> Router<R> {
+    /// A router over `node`, with no protocols yet.
+    pub fn new(node: Node<R>) -> Self {
+        Router {
+            node,
+            protocols: Vec::new(),
+            owners: BTreeMap::new(),
+            started: false,
+            stopped: false,
+        }
+    }
+
+    /// The node.
+    pub fn node(&self) -> &Node<R> {
+        &self.node
+    }
+
+    /// The node, for the adapter's socket calls (`handle_*`, `poll_transmit`,
+    /// `poll_action`) and the application's own (`dial`, `ban_peer`, …). Take its events
+    /// through [`Router::poll_event`], not the node's, or the protocols miss them.
+    pub fn node_mut(&mut self) -> &mut Node<R> {
+        &mut self.node
+    }
+
+    /// Registers `protocol`, whose spec the node's config must offer.
+    pub fn register<P: Protocol>(&mut self, protocol: P) -> Result<ProtocolId<P>, RegisterError> {
+        if self.started {
+            return Err(RegisterError::Started);
+        }
+        let spec = protocol.spec();
+        if self
+            .protocols
+            .iter()
+            .any(|other| other.spec.name == spec.name)
+        {
+            return Err(RegisterError::NameTaken);
+        }
+        for config in &spec.channels {
+            if self.owners.contains_key(&config.id) {
+                return Err(RegisterError::ChannelTaken(config.id));
+            }
+            let offered = spec.versions.clone().all(|version| {
+                self.node.node_info().channels.iter().any(|channel| {
+                    channel.id == config.id
+                        && channel.protocol == spec.name
+                        && channel.version == version
+                })
+            });
+            if !offered {
+                return Err(RegisterError::NotAdvertised(config.id));
+            }
+        }
+        let index = self.protocols.len();
+        for config in &spec.channels {
+            self.owners.insert(config.id, index);
+        }
+        self.protocols.push(Registered {
+            protocol: Box::new(protocol),
+            spec,
+            timer: None,
+            peers: Vec::new(),
+        });
+        Ok(ProtocolId {
+            index,
+            kind: PhantomData,
+        })
+    }
+
+    /// The protocol registered as `id`.
+    pub fn protocol<P: Protocol>(&self, id: ProtocolId<P>) -> Option<&P> {
+        let registered = self.protocols.get(id.index)?;
+        let any: &dyn core::any::Any = &*registered.protocol;
+        any.downcast_ref::<P>()
+    }
+
+    /// Calls `f` with the protocol registered as `id` and a [`Context`], so the application
+    /// can act through the protocol (publish, query, …).
+    pub fn with_protocol<P: Protocol, T>(
+        &mut self,
+        now: Instant,
+        id: ProtocolId<P>,
+        f: impl FnOnce(&mut P, &mut Context<'_>) -> T,
+    ) -> Option<T> {
+        let registered = self.protocols.get_mut(id.index)?;
+        let any: &mut dyn core::any::Any = &mut *registered.protocol;
+        let protocol = any.downcast_mut::<P>()?;
+        let mut ctx = Context {
+            now,
+            node: &mut self.node,
+            peers: &registered.peers,
+            timer: &mut registered.timer,
+        };
+        Some(f(protocol, &mut ctx))
+    }
+
+    /// Calls every protocol's [`Protocol::started`], in registration order.
+    pub fn start(&mut self, now: Instant) {
+        if self.started {
+            return;
+        }
+        self.started = true;
+        for index in 0..self.protocols.len() {
+            self.call(now, index, |protocol, ctx| protocol.started(ctx));
+        }
+    }
+
+    /// Calls every protocol's [`Protocol::stopped`]; no hook follows. The node is left as
+    /// it is (disconnect its peers, or drop it).
+    pub fn stop(&mut self, now: Instant) {
+        if !self.started || self.stopped {
+            return;
+        }
+        self.stopped = true;
+        for index in 0..self.protocols.len() {
+            self.call(now, index, |protocol, ctx| protocol.stopped(ctx));
+        }
+    }
+
+    /// The earliest deadline: the node's, or a protocol's timer.
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        let timers = self
+            .protocols
+            .iter()
+            .filter_map(|registered| registered.timer);
+        self.node.poll_timeout().into_iter().chain(timers).min()
+    }
+
+    /// Fires the node's timers and the protocol timers due by `now`.
+    pub fn handle_timeout(&mut self, now: Instant) {
+        self.node.handle_timeout(now);
+        if !self.running() {
+            return;
+        }
+        for index in 0..self.protocols.len() {
+            let due = self
+                .protocols
+                .get(index)
+                .and_then(|registered| registered.timer)
+                .is_some_and(|at| at <= now);
+            if due {
+                if let Some(registered) = self.protocols.get_mut(index) {
+                    registered.timer = None;
+                }
+                self.call(now, index, |protocol, ctx| protocol.timer(ctx));
+            }
+        }
+    }
+
+    /// The next event the protocols did not consume: dial failures, slow peers, messages on
+    /// channels no protocol owns, and every peer's connection and disconnection (which the
+    /// protocols concerned have already been told of).
+    pub fn poll_event(&mut self, now: Instant) -> Option<NodeEvent> {
+        loop {
+            let event = self.node.poll_event(now)?;
+            if !self.running() {
+                return Some(event);
+            }
+            match &event {
+                NodeEvent::PeerConnected { peer, info, .. } => {
+                    let open = negotiate(&self.node.node_info().channels, &info.channels);
+                    self.connect(now, *peer, &open);
+                    return Some(event);
+                }
+                NodeEvent::PeerDisconnected { peer, reason, .. } => {
+                    let (peer, reason) = (*peer, *reason);
+                    for index in 0..self.protocols.len() {
+                        let had = self
+                            .protocols
+                            .get_mut(index)
+                            .is_some_and(|registered| remove_peer(&mut registered.peers, &peer));
+                        if had {
+                            self.call(now, index, |protocol, ctx| {
+                                protocol.peer_disconnected(ctx, peer, reason)
+                            });
+                        }
+                    }
+                    return Some(event);
+                }
+                NodeEvent::Message { peer, channel, .. } => {
+                    let owner = self.owners.get(channel).copied().filter(|&index| {
+                        self.protocols
+                            .get(index)
+                            .is_some_and(|registered| find_peer(&registered.peers, peer).is_some())
+                    });
+                    let Some(index) = owner else {
+                        return Some(event);
+                    };
+                    if let NodeEvent::Message {
+                        peer,
+                        channel,
+                        message,
+                    } = event
+                    {
+                        self.call(now, index, |protocol, ctx| {
+                            protocol.message(ctx, peer, channel, message)
+                        });
+                    }
+                }
+                _ => return Some(event),
+            }
+        }
+    }
+
+    fn running(&self) -> bool {
+        self.started && !self.stopped
+    }
+
+    /// Tells the protocols negotiated on `peer`'s connection, in registration order, until
+    /// one refuses it.
+    fn connect(&mut self, now: Instant, peer: PeerId, open: &[crate::ChannelInfo]) {
+        for index in 0..self.protocols.len() {
+            let version = self.protocols.get(index).and_then(|registered| {
+                open.iter()
+                    .find(|channel| {
+                        channel.protocol == registered.spec.name
+                            && registered.spec.has_channel(channel.id)
+                    })
+                    .map(|channel| channel.version)
+            });
+            let Some(version) = version else {
+                continue;
+            };
+            if let Some(registered) = self.protocols.get_mut(index) {
+                insert_peer(&mut registered.peers, peer, version);
+            }
+            let verdict = self.call(now, index, |protocol, ctx| {
+                protocol.peer_connected(ctx, peer, version)
+            });
+            if let Some(Err(reason)) = verdict {
+                // Refused: this protocol never had the peer; those before it hear of its
+                // disconnection when the node reports it.
+                if let Some(registered) = self.protocols.get_mut(index) {
+                    remove_peer(&mut registered.peers, &peer);
+                }
+                self.node.disconnect(now, &peer, reason);
+                return;
+            }
+        }
+    }
+
+    fn call<T>(
+        &mut self,
+        now: Instant,
+        index: usize,
+        f: impl FnOnce(&mut dyn Protocol, &mut Context<'_>) -> T,
+    ) -> Option<T> {
+        let registered = self.protocols.get_mut(index)?;
+        let mut ctx = Context {
+            now,
+            node: &mut self.node,
+            peers: &registered.peers,
+            timer: &mut registered.timer,
+        };
+        Some(f(&mut *registered.protocol, &mut ctx))
+    }
+}
+
+fn find_peer(peers: &[(PeerId, u16)], peer: &PeerId) -> Option<usize> {
+    peers.binary_search_by_key(peer, |(id, _)| *id).ok()
+}
+
+fn insert_peer(peers: &mut Vec<(PeerId, u16)>, peer: PeerId, version: u16) {
+    match peers.binary_search_by_key(&peer, |(id, _)| *id) {
+        Ok(at) => {
+            if let Some(entry) = peers.get_mut(at) {
+                entry.1 = version;
+            }
+        }
+        Err(at) => peers.insert(at, (peer, version)),
+    }
+}
+
+fn remove_peer(peers: &mut Vec<(PeerId, u16)>, peer: &PeerId) -> bool {
+    match find_peer(peers, peer) {
+        Some(at) => {
+            peers.remove(at);
+            true
+        }
+        None => false,
+    }
+}

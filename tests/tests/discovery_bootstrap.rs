@@ -1,0 +1,183 @@
+//! Discovery end to end on the simulated network: nodes that know one seed find the
+//! network and fill their outbound slots; a node restarted with its persisted address book
+//! finds it again without the seed.
+
+use std::collections::BTreeSet;
+use std::net::{IpAddr, Ipv4Addr};
+use std::time::Duration;
+
+use switchboard::node::NodeConfig;
+use switchboard::{Instant, NetAddress};
+use switchboard_sim::{NodeIndex, Sim, SimConfig, test_node_config};
+
+/// Regular nodes in the bootstrap sweep.
+const NODES: usize = 200;
+/// Outbound slots per node (the default of SPEC §4).
+const MAX_OUTBOUND: usize = 10;
+/// The simulated time the network is given to fill every node's outbound slots.
+const BOOTSTRAP_BOUND: Duration = Duration::from_secs(300);
+
+/// Node `index`'s IP: a /16 of its own, so the one-outbound-peer-per-group rule never
+/// stands between two honest nodes.
+fn ip(index: usize) -> IpAddr {
+    let index = u16::try_from(index).expect("fewer than 65,536 nodes");
+    let [high, low] = index.to_be_bytes();
+    IpAddr::V4(Ipv4Addr::new(10 + high, low, 0, 1))
+}
+
+/// A node with discovery on (test_node_config turns it off).
+fn discovering(seeds: Vec<NetAddress>) -> NodeConfig {
+    let mut config = test_node_config();
+    config.discovery.enabled = true;
+    config.discovery.seeds = seeds;
+    config.limits.max_outbound = MAX_OUTBOUND;
+    config
+}
+
+fn seed_node_config() -> NodeConfig {
+    let mut config = discovering(Vec::new());
+    config.discovery.seed_mode = true;
+    config
+}
+
+/// The network: a seed node (index 0) and `nodes` nodes knowing only the seed.
+fn network(sim_seed: u64, nodes: usize) -> (Sim, NodeIndex, Vec<NodeIndex>) {
+    let mut sim = Sim::new(SimConfig::with_seed(sim_seed));
+    let seed = sim.add_node_at(seed_node_config(), IpAddr::V4(Ipv4Addr::new(172, 16, 0, 1)));
+    let seed_addr = sim.address(seed);
+    let members = (0..nodes)
+        .map(|index| sim.add_node_at(discovering(vec![seed_addr]), ip(index)))
+        .collect();
+    (sim, seed, members)
+}
+
+fn outbound_full(sim: &Sim, members: &[NodeIndex]) -> bool {
+    members
+        .iter()
+        .all(|&node| sim.node(node).peer_counts().1 >= MAX_OUTBOUND)
+}
+
+/// Connected components of the peer graph among `members`.
+fn components(sim: &Sim, members: &[NodeIndex]) -> usize {
+    let index_of: std::collections::BTreeMap<_, _> = members
+        .iter()
+        .map(|&node| (sim.node(node).peer_id(), node))
+        .collect();
+    let mut seen = BTreeSet::new();
+    let mut components = 0;
+    for &start in members {
+        if !seen.insert(start) {
+            continue;
+        }
+        components += 1;
+        let mut stack = vec![start];
+        while let Some(node) = stack.pop() {
+            for peer in sim.node(node).peers() {
+                if let Some(&next) = index_of.get(&peer)
+                    && seen.insert(next)
+                {
+                    stack.push(next);
+                }
+            }
+        }
+    }
+    components
+}
+
+fn elapsed(start: Instant, end: Instant) -> Duration {
+    Duration::from_nanos(end.as_nanos() - start.as_nanos())
+}
+
+#[test]
+fn nodes_knowing_one_seed_fill_their_outbound_slots_in_one_component() {
+    let sweeps: u64 = std::env::var("SWITCHBOARD_DISCOVERY_SEEDS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(5);
+    let mut times = Vec::new();
+    for sim_seed in 0..sweeps {
+        let (mut sim, seed, members) = network(sim_seed, NODES);
+        let start = sim.now();
+        let end = start.saturating_add(BOOTSTRAP_BOUND);
+        let full = sim.run_until(end, |sim| outbound_full(sim, &members));
+        let took = elapsed(start, sim.now());
+        assert!(
+            full,
+            "seed {sim_seed}: outbound slots not full after {BOOTSTRAP_BOUND:?}: {:?}",
+            members
+                .iter()
+                .map(|&node| sim.node(node).peer_counts().1)
+                .filter(|&outbound| outbound < MAX_OUTBOUND)
+                .collect::<Vec<_>>()
+        );
+        assert_eq!(components(&sim, &members), 1, "seed {sim_seed}");
+        for &node in &members {
+            let (inbound, outbound) = sim.node(node).peer_counts();
+            assert!(inbound <= 40 && outbound <= MAX_OUTBOUND, "limits hold");
+        }
+        // The seed hands out addresses and lets go: it holds no peers for long.
+        assert!(sim.node(seed).peer_counts().1 == 0, "a seed dials no one");
+        times.push(took);
+    }
+    times.sort();
+    let mean = times.iter().sum::<Duration>() / times.len() as u32;
+    println!(
+        "{NODES} nodes, one seed each, outbound slots ({MAX_OUTBOUND}) full after: \
+         min {:.1} s, mean {:.1} s, max {:.1} s (simulated, {} seeds)",
+        times[0].as_secs_f64(),
+        mean.as_secs_f64(),
+        times[times.len() - 1].as_secs_f64(),
+        times.len()
+    );
+}
+
+#[test]
+fn a_node_restarted_with_its_persisted_book_reconnects_without_the_seed() {
+    let (mut sim, seed, members) = network(7, 40);
+    let end = sim.now().saturating_add(BOOTSTRAP_BOUND);
+    assert!(sim.run_until(end, |sim| outbound_full(sim, &members)));
+
+    // Persist one node's book, then take the node and the seed away.
+    let leaving = members[0];
+    let book = sim.node(leaving).addr_book_bytes(sim.now());
+    assert!(sim.node(leaving).addr_book().tried_len() >= MAX_OUTBOUND);
+    sim.reset_links(leaving);
+    sim.set_refusing(leaving, true);
+    sim.reset_links(seed);
+    sim.set_refusing(seed, true);
+
+    // The restarted node: no seeds configured, only the persisted book.
+    let restarted = sim.add_node_at(discovering(Vec::new()), ip(50_000));
+    let now = sim.now();
+    sim.node_mut(restarted)
+        .load_addr_book(now, &book)
+        .expect("the persisted book loads");
+    let end = now.saturating_add(Duration::from_secs(120));
+    let reconnected = sim.run_until(end, |sim| {
+        sim.node(restarted).peer_counts().1 >= MAX_OUTBOUND
+    });
+    assert!(
+        reconnected,
+        "outbound peers after restart: {:?}",
+        sim.node(restarted).peer_counts()
+    );
+    let seed_id = sim.node(seed).peer_id();
+    assert!(sim.node(restarted).peers().all(|peer| peer != seed_id));
+}
+
+#[test]
+fn a_corrupt_persisted_book_is_an_error_and_the_node_keeps_its_book() {
+    let (mut sim, _seed, members) = network(3, 12);
+    sim.run_for(Duration::from_secs(60));
+    let node = members[0];
+    let now = sim.now();
+    let mut bytes = sim.node(node).addr_book_bytes(now);
+    let before = sim.node(node).addr_book().len();
+    assert!(before > 0);
+    let middle = bytes.len() / 2;
+    bytes[middle] ^= 0x40;
+    assert!(sim.node_mut(node).load_addr_book(now, &bytes).is_err());
+    bytes.truncate(middle);
+    assert!(sim.node_mut(node).load_addr_book(now, &bytes).is_err());
+    assert_eq!(sim.node(node).addr_book().len(), before);
+}

@@ -1,0 +1,436 @@
+//! Application protocols: version negotiation, the router's dispatch and lifecycle, and
+//! gossip over 500 nodes.
+
+mod common;
+
+use std::cell::RefCell;
+use std::collections::BTreeSet;
+use std::rc::Rc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use rand_chacha::ChaCha20Rng;
+use rand_core::{Rng, SeedableRng};
+use switchboard::connection::Event;
+use switchboard::frame::Frame;
+use switchboard::gossip::{Gossip, GossipConfig, MessageId};
+use switchboard::node::{NodeConfig, NodeEvent};
+use switchboard::router::{Context, Protocol, ProtocolId, ProtocolSpec};
+use switchboard::{
+    ChannelConfig, ChannelId, ChannelInfo, ConnectionConfig, DisconnectReason, NodeInfo, PeerId,
+    SendError, negotiate,
+};
+
+use common::rogue::RogueDialer;
+use common::router_net::RouterNet;
+
+type Log = Rc<RefCell<Vec<String>>>;
+
+/// Records every hook it is called with.
+struct Recorder {
+    spec: ProtocolSpec,
+    log: Log,
+    refuse: bool,
+}
+
+impl Recorder {
+    fn new(spec: ProtocolSpec) -> (Self, Log) {
+        let log = Log::default();
+        let recorder = Recorder {
+            spec,
+            log: log.clone(),
+            refuse: false,
+        };
+        (recorder, log)
+    }
+}
+
+impl Protocol for Recorder {
+    fn spec(&self) -> ProtocolSpec {
+        self.spec.clone()
+    }
+
+    fn started(&mut self, ctx: &mut Context<'_>) {
+        self.log.borrow_mut().push("started".into());
+        ctx.set_timer(ctx.now().saturating_add(Duration::from_secs(5)));
+    }
+
+    fn peer_connected(
+        &mut self,
+        _ctx: &mut Context<'_>,
+        _peer: PeerId,
+        version: u16,
+    ) -> Result<(), DisconnectReason> {
+        self.log.borrow_mut().push(format!("connected v{version}"));
+        if self.refuse {
+            return Err(DisconnectReason::UselessPeer);
+        }
+        Ok(())
+    }
+
+    fn message(
+        &mut self,
+        _ctx: &mut Context<'_>,
+        _peer: PeerId,
+        channel: ChannelId,
+        message: Bytes,
+    ) {
+        let text = String::from_utf8_lossy(&message).into_owned();
+        self.log
+            .borrow_mut()
+            .push(format!("message {channel} {text}"));
+    }
+
+    fn peer_disconnected(
+        &mut self,
+        _ctx: &mut Context<'_>,
+        _peer: PeerId,
+        reason: DisconnectReason,
+    ) {
+        self.log
+            .borrow_mut()
+            .push(format!("disconnected {reason:?}"));
+    }
+
+    fn timer(&mut self, _ctx: &mut Context<'_>) {
+        self.log.borrow_mut().push("timer".into());
+    }
+
+    fn stopped(&mut self, _ctx: &mut Context<'_>) {
+        self.log.borrow_mut().push("stopped".into());
+    }
+}
+
+fn quiet_config() -> NodeConfig {
+    let mut config = NodeConfig::new("protocols", "protocols-test");
+    config.discovery.enabled = false;
+    config
+}
+
+fn entries(log: &Log) -> Vec<String> {
+    log.borrow().clone()
+}
+
+#[test]
+fn the_highest_common_version_is_negotiated_and_only_its_channels_open() {
+    let a = ProtocolSpec::new("a", 1..=1, [1]);
+    let b_new = ProtocolSpec::new("b", 1..=2, [2]);
+    let b_old = ProtocolSpec::new("b", 1..=1, [2]);
+    let c = ProtocolSpec::new("c", 1..=1, [3]);
+    let mut net = RouterNet::new(1);
+
+    let mut first = quiet_config();
+    first.add_protocol(&a);
+    first.add_protocol(&b_new);
+    let (a_recorder, a_log) = Recorder::new(a);
+    let (b_recorder, b_log) = Recorder::new(b_new);
+    let one = net.add(first, |router| {
+        router.register(a_recorder).unwrap();
+        router.register(b_recorder).unwrap();
+    });
+    let mut second = quiet_config();
+    second.add_protocol(&b_old);
+    second.add_protocol(&c);
+    let (b1_recorder, b1_log) = Recorder::new(b_old);
+    let (c_recorder, c_log) = Recorder::new(c);
+    let two = net.add(second, |router| {
+        router.register(b1_recorder).unwrap();
+        router.register(c_recorder).unwrap();
+    });
+    net.dial(one, two);
+    net.run();
+
+    let ones_view = net.routers[one].node().node_info().channels.clone();
+    let peer_two = net.routers[two].node().peer_id();
+    let theirs = net.routers[one]
+        .node()
+        .peer_info(&peer_two)
+        .unwrap()
+        .info
+        .channels;
+    let open = negotiate(&ones_view, &theirs);
+    assert_eq!(
+        open,
+        vec![ChannelInfo {
+            id: 2,
+            protocol: "b".into(),
+            version: 1
+        }],
+        "exactly b/1"
+    );
+    let open_channels: Vec<ChannelId> = net.routers[one]
+        .node()
+        .peer_info(&peer_two)
+        .unwrap()
+        .channels
+        .iter()
+        .map(|stats| stats.channel)
+        .collect();
+    assert_eq!(open_channels, vec![2]);
+    assert_eq!(entries(&b_log), ["started", "connected v1"]);
+    assert_eq!(entries(&b1_log), ["started", "connected v1"]);
+    assert_eq!(
+        entries(&a_log),
+        ["started"],
+        "a is not spoken with this peer"
+    );
+    assert_eq!(
+        entries(&c_log),
+        ["started"],
+        "c is not spoken with this peer"
+    );
+
+    let now = net.now;
+    let refused =
+        net.routers[one]
+            .node_mut()
+            .send(now, &peer_two, 1, Bytes::from_static(b"a's message"));
+    assert!(matches!(refused, Err(SendError::ChannelNotOpen(_))));
+}
+
+#[test]
+fn a_message_on_a_channel_the_connection_did_not_negotiate_is_a_protocol_error() {
+    let offer = |id, protocol: &str, version| ChannelInfo {
+        id,
+        protocol: protocol.into(),
+        version,
+    };
+    let config = ConnectionConfig::new(vec![ChannelConfig::new(2), ChannelConfig::new(3)]);
+    let mut listener_info = NodeInfo::new("net", "listener");
+    listener_info.channels = vec![offer(2, "b", 1), offer(3, "c", 1)];
+    let mut rogue_info = NodeInfo::new("net", "rogue");
+    rogue_info.channels = vec![offer(1, "a", 1), offer(2, "b", 1), offer(2, "b", 2)];
+    let mut rogue = RogueDialer::connect_offering(config, listener_info, rogue_info);
+    rogue.send_frames(&[Frame::Data {
+        channel: 1,
+        first: Some(3),
+        end: true,
+        payload: Bytes::from_static(b"hey"),
+    }]);
+    let closed = rogue
+        .take_events()
+        .into_iter()
+        .find_map(|event| match event {
+            Event::Closed(closed) => Some(closed),
+            _ => None,
+        });
+    assert_eq!(closed.unwrap().reason, DisconnectReason::ProtocolError);
+}
+
+#[test]
+fn two_protocols_on_one_node_each_get_their_messages_once_and_their_hooks_in_order() {
+    let p = ProtocolSpec::new("p", 1..=1, [10]);
+    let q = ProtocolSpec::new("q", 1..=1, [20, 21]);
+    let mut config = quiet_config();
+    config.add_protocol(&p);
+    config.add_protocol(&q);
+    let mut net = RouterNet::new(2);
+    let sender = net.add(config.clone(), |router| {
+        router.register(Recorder::new(p.clone()).0).unwrap();
+        router.register(Recorder::new(q.clone()).0).unwrap();
+    });
+    let (p_recorder, p_log) = Recorder::new(p.clone());
+    let (q_recorder, q_log) = Recorder::new(q.clone());
+    let mut ids = None;
+    let receiver = net.add(config, |router| {
+        let p_id = router.register(p_recorder).unwrap();
+        let q_id = router.register(q_recorder).unwrap();
+        ids = Some((p_id, q_id));
+    });
+    net.dial(sender, receiver);
+    net.run();
+    let receiver_id = net.routers[receiver].node().peer_id();
+    let now = net.now;
+    for (index, channel) in [10, 20, 21, 10, 21, 20].into_iter().enumerate() {
+        let message = Bytes::from(format!("m{index}"));
+        net.routers[sender]
+            .node_mut()
+            .send(now, &receiver_id, channel, message)
+            .unwrap();
+    }
+    net.mark(sender);
+    net.run();
+    net.advance(Duration::from_secs(6), Duration::from_secs(1));
+    let sender_id = net.routers[sender].node().peer_id();
+    let now = net.now;
+    net.routers[receiver]
+        .node_mut()
+        .disconnect(now, &sender_id, DisconnectReason::Requested);
+    net.mark(receiver);
+    net.run();
+    net.routers[receiver].stop(net.now);
+
+    assert_eq!(
+        entries(&p_log),
+        [
+            "started",
+            "connected v1",
+            "message 10 m0",
+            "message 10 m3",
+            "timer",
+            "disconnected Requested",
+            "stopped"
+        ]
+    );
+    // Messages keep their order within a channel; across channels the sender's scheduler
+    // decides.
+    let q_entries = entries(&q_log);
+    assert_eq!(q_entries[..2], ["started", "connected v1"]);
+    assert_eq!(
+        q_entries[6..],
+        ["timer", "disconnected Requested", "stopped"]
+    );
+    let on = |channel: &str| -> Vec<&String> {
+        q_entries
+            .iter()
+            .filter(|entry| entry.starts_with(&format!("message {channel} ")))
+            .collect()
+    };
+    assert_eq!(on("20"), ["message 20 m1", "message 20 m5"]);
+    assert_eq!(on("21"), ["message 21 m2", "message 21 m4"]);
+    // The application saw the peer come and go, and no protocol message.
+    let app: Vec<&NodeEvent> = net.logs[receiver].iter().collect();
+    assert!(matches!(app.first(), Some(NodeEvent::PeerConnected { .. })));
+    assert!(matches!(
+        app.last(),
+        Some(NodeEvent::PeerDisconnected { .. })
+    ));
+    assert_eq!(app.len(), 2);
+    let (p_id, _) = ids.unwrap();
+    assert!(net.routers[receiver].protocol(p_id).is_some());
+}
+
+#[test]
+fn a_protocol_that_refuses_a_peer_disconnects_it_and_later_protocols_never_hear_of_it() {
+    let p = ProtocolSpec::new("p", 1..=1, [10]);
+    let q = ProtocolSpec::new("q", 1..=1, [20]);
+    let r = ProtocolSpec::new("r", 1..=1, [30]);
+    let mut config = quiet_config();
+    for spec in [&p, &q, &r] {
+        config.add_protocol(spec);
+    }
+    let mut net = RouterNet::new(3);
+    let dialer = net.add(config.clone(), |_| {});
+    let (p_recorder, p_log) = Recorder::new(p);
+    let (mut q_recorder, q_log) = Recorder::new(q);
+    q_recorder.refuse = true;
+    let (r_recorder, r_log) = Recorder::new(r);
+    let listener = net.add(config, |router| {
+        router.register(p_recorder).unwrap();
+        router.register(q_recorder).unwrap();
+        router.register(r_recorder).unwrap();
+    });
+    net.dial(dialer, listener);
+    net.run();
+    assert_eq!(
+        entries(&p_log),
+        ["started", "connected v1", "disconnected UselessPeer"]
+    );
+    assert_eq!(entries(&q_log), ["started", "connected v1"]);
+    assert_eq!(entries(&r_log), ["started"]);
+    assert_eq!(net.routers[listener].node().peers().count(), 0);
+}
+
+#[test]
+fn registering_what_the_config_does_not_offer_is_an_error() {
+    let mut net = RouterNet::new(4);
+    let spec = ProtocolSpec::new("p", 1..=2, [10]);
+    let mut config = quiet_config();
+    config.add_protocol(&ProtocolSpec::new("p", 1..=1, [10]));
+    net.add(config, |router| {
+        let error = router.register(Recorder::new(spec).0).unwrap_err();
+        assert_eq!(error, switchboard::router::RegisterError::NotAdvertised(10));
+    });
+}
+
+const GOSSIP_NODES: usize = 500;
+const GOSSIP_OUTBOUND: usize = 8;
+const GOSSIP_MESSAGES: usize = 20;
+
+#[test]
+fn gossip_reaches_every_node_of_500_exactly_once_within_two_transmissions_per_edge() {
+    let gossip_config = GossipConfig::default();
+    let mut config = quiet_config();
+    config.add_protocol(&Gossip::new(gossip_config.clone()).spec());
+    config.limits.max_outbound = GOSSIP_OUTBOUND;
+    config.limits.max_inbound = 64;
+    let mut net = RouterNet::new(5);
+    let mut ids: Vec<ProtocolId<Gossip>> = Vec::new();
+    for _ in 0..GOSSIP_NODES {
+        net.add(config.clone(), |router| {
+            ids.push(router.register(Gossip::new(gossip_config.clone())).unwrap());
+        });
+    }
+    // Each node dials 8 distinct random others.
+    let mut rng = ChaCha20Rng::seed_from_u64(99);
+    for from in 0..GOSSIP_NODES {
+        let mut targets = BTreeSet::new();
+        while targets.len() < GOSSIP_OUTBOUND {
+            let to = (rng.next_u32() as usize) % GOSSIP_NODES;
+            if to != from {
+                targets.insert(to);
+            }
+        }
+        for to in targets {
+            let addr = net.address(to);
+            let now = net.now;
+            let _ = net.routers[from].node_mut().dial(now, addr);
+            net.mark(from);
+        }
+    }
+    net.advance(Duration::from_secs(2), Duration::from_millis(100));
+    let edges: usize = (0..GOSSIP_NODES)
+        .map(|node| net.routers[node].node().peers().count())
+        .sum::<usize>()
+        / 2;
+    assert!(
+        edges >= GOSSIP_NODES * GOSSIP_OUTBOUND * 9 / 10,
+        "{edges} edges"
+    );
+
+    let mut published = Vec::new();
+    for index in 0..GOSSIP_MESSAGES {
+        let origin = (index * 37) % GOSSIP_NODES;
+        let now = net.now;
+        let message = Bytes::from(format!("gossip message {index}"));
+        let id = net.routers[origin]
+            .with_protocol(now, ids[origin], |gossip, ctx| gossip.publish(ctx, message))
+            .flatten()
+            .unwrap();
+        published.push((origin, id));
+        net.mark(origin);
+        net.run();
+    }
+
+    let mut transmissions = 0;
+    let mut duplicates = 0;
+    for (node, &id) in ids.iter().enumerate() {
+        let mut received: Vec<MessageId> = Vec::new();
+        let gossip = net.routers[node].protocol(id).unwrap();
+        transmissions += gossip.stats().transmissions;
+        duplicates += gossip.stats().duplicates;
+        assert_eq!(gossip.stats().refused, 0);
+        net.routers[node].with_protocol(net.now, id, |gossip, _| {
+            while let Some(message) = gossip.poll_message() {
+                received.push(message.id);
+            }
+        });
+        let expected: Vec<MessageId> = published
+            .iter()
+            .filter(|(origin, _)| *origin != node)
+            .map(|(_, id)| *id)
+            .collect();
+        let mut got = received.clone();
+        got.sort();
+        let mut want = expected.clone();
+        want.sort();
+        assert_eq!(got, want, "node {node}: every message once");
+    }
+    let per_message = transmissions as f64 / GOSSIP_MESSAGES as f64;
+    println!(
+        "gossip over {GOSSIP_NODES} nodes, {edges} edges: {per_message:.0} transmissions per \
+         message ({:.2} per edge), {duplicates} duplicates suppressed",
+        per_message / edges as f64
+    );
+    assert!(per_message <= 2.0 * edges as f64);
+}

@@ -1,3 +1,4 @@
+use super::choose::{SELECT_PROBES, SELECT_SCAN};
 use super::*;
 use alloc::collections::BTreeSet;
 use alloc::string::ToString;
@@ -6,7 +7,7 @@ use blake2::Blake2b;
 use blake2::digest::Digest;
 use blake2::digest::consts::U32;
 use rand_chacha::ChaCha8Rng;
-use rand_core::SeedableRng;
+use rand_core::{Rng, SeedableRng};
 
 use crate::identity::PeerId;
 

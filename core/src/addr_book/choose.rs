@@ -20,12 +20,12 @@ pub(super) const SELECT_SCAN: usize = 256;
 const CHANCE: [u32; 9] = [65536, 43254, 28547, 18841, 12435, 8207, 5417, 3575, 2360];
 
 impl AddrBook {
-    /// An address to dial: from *tried* with probability
-    /// [`AddrBookConfig::tried_bias_percent`](super::AddrBookConfig::tried_bias_percent) when both tables hold addresses, so the node
-    /// mostly returns to peers that worked and still explores new ones. Addresses `filter`
-    /// rejects (connected peers, groups already used by an outbound peer, banned ones) and
-    /// addresses attempted within [`AddrBookConfig::reselect_after`](super::AddrBookConfig::reselect_after) are skipped; addresses
-    /// that failed recently are less likely (0.66 per failure, as addrman).
+    /// An address to dial: from *tried* with probability `tried_bias_percent`
+    /// ([`AddrBookConfig`](super::AddrBookConfig)) when both tables hold addresses, so the
+    /// node mostly returns to peers that worked and still explores new ones. Addresses
+    /// `filter` rejects (connected peers, groups already used by an outbound peer, banned
+    /// ones) and addresses attempted within `reselect_after` are skipped; addresses that
+    /// failed recently are less likely (0.66 per failure, as addrman).
     ///
     /// The work is bounded: 64 random draws, then a scan of at most 256 entries per table.
     /// `None` means nothing eligible was found; when `filter` rejects nearly everything in a

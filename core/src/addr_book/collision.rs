@@ -46,8 +46,8 @@ impl AddrBook {
         self.entry_by_addr(&occupant).map(|entry| entry.address)
     }
 
-    /// The pending tried-table collisions, oldest first (at most
-    /// [`AddrBookConfig::max_collisions`](super::AddrBookConfig::max_collisions); they are not persisted).
+    /// The pending tried-table collisions, oldest first (at most `max_collisions` of
+    /// [`AddrBookConfig`](super::AddrBookConfig); they are not persisted).
     pub fn collisions(&self) -> impl Iterator<Item = TriedCollision> + '_ {
         self.collisions.iter().filter_map(|c| {
             Some(TriedCollision {

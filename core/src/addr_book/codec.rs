@@ -38,7 +38,7 @@ use blake2::digest::Digest;
 use blake2::digest::consts::U32;
 
 use super::group::{canonical, is_dialable};
-use super::{AddrBook, AddrBookConfig, Entry, Slot, Table};
+use super::{AddrBook, AddrBookConfig, Entry, Table};
 use crate::identity::PeerId;
 use crate::net_address::NetAddress;
 use crate::time::Instant;
@@ -155,8 +155,10 @@ fn max_encoded_len(config: &AddrBookConfig) -> usize {
 }
 
 impl AddrBook {
-    /// The book as bytes, to be persisted by the adapter (the format is in the source of
-    /// this module; it includes the secret key). Times are saved relative to `now`.
+    /// The book as bytes, for the adapter to persist: a magic and a version byte, the
+    /// secret key (keep the file private), every entry, and a BLAKE2b-256 checksum; the
+    /// layout is documented in `core/src/addr_book/codec.rs`. Times are saved as ages
+    /// relative to `now`, so the file does not depend on the adapter's clock epoch.
     /// Pending collisions are not saved. The same book gives the same bytes.
     pub fn to_bytes(&self, now: Instant) -> Vec<u8> {
         let tried_len = u32::try_from(self.tried_len()).unwrap_or(u32::MAX);
@@ -249,7 +251,7 @@ impl AddrBook {
     /// Stores a decoded entry at its slot under this book's key and configuration.
     fn restore(&mut self, mut entry: Entry) -> Result<(), AddrBookDecodeError> {
         let address = entry.address.socket_addr();
-        if self.index.contains_key(&address) {
+        if self.id_of(address).is_some() {
             return Err(AddrBookDecodeError::DuplicateAddress);
         }
         if entry.table == Table::Tried {
@@ -358,18 +360,11 @@ fn decode_entry(
         _ => Some(time()?),
     };
     Ok(Entry {
-        address: NetAddress::new(peer, address),
-        source,
-        last_seen,
         last_attempt,
         last_success,
         failures: reader.u32()?,
         table,
-        slot: Slot {
-            bucket: 0,
-            position: 0,
-        },
-        list_pos: 0,
+        ..Entry::fresh(NetAddress::new(peer, address), source, last_seen)
     })
 }
 

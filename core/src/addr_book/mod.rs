@@ -42,18 +42,25 @@
 //! answer within [`AddrBookConfig::collision_timeout`] ([`AddrBook::handle_timeout`]), it
 //! goes back to *new* and the newcomer takes its slot.
 //!
-//! Every operation is O(1) apart from the address index, a `BTreeMap` (O(log n), immune to
-//! hash flooding and deterministic): the same key and the same calls give the same book, bit
-//! for bit ([`AddrBook::to_bytes`]). The hash is keyed BLAKE2b with a 64-bit output, and the
-//! key is persisted with the book so buckets stay stable across restarts.
+//! Every operation is O(1) (expected): the slots are computed, the tables keep a dense list
+//! of their ids for uniform random picks, and the address index is a `hashbrown` map whose
+//! hash is keyed by the book's secret — immune to hash flooding by peers who choose the
+//! addresses, and with no random seed, so the same key and the same calls give the same
+//! book, bit for bit ([`AddrBook::to_bytes`]). The bucket hash is keyed BLAKE2b with a
+//! 64-bit output; the key is persisted with the book so buckets stay stable across
+//! restarts.
 
+mod choose;
 mod codec;
+mod collision;
 mod config;
 mod group;
+mod index;
+#[cfg(any(test, fuzzing))]
+mod invariants;
 #[cfg(test)]
 mod tests;
 
-use alloc::collections::BTreeMap;
 use alloc::vec::Vec;
 use core::fmt;
 use core::net::{IpAddr, SocketAddr};
@@ -62,15 +69,18 @@ use core::time::Duration;
 use blake2::Blake2bMac;
 use blake2::digest::consts::U8;
 use blake2::digest::{FixedOutput, KeyInit, Update};
-use rand_core::Rng;
+use hashbrown::HashMap;
 
 pub use codec::AddrBookDecodeError;
+pub use collision::TriedCollision;
 pub use config::{AddrBookConfig, MAX_BUCKET_SIZE, MAX_BUCKETS, MAX_COLLISIONS};
 pub use group::{AddressGroup, address_group};
 
 use crate::net_address::NetAddress;
 use crate::time::Instant;
+use collision::Collision;
 use group::{Encoded, canonical, is_dialable};
+use index::{AddrKey, IndexHashState};
 
 /// Which of the two tables an address is in.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -139,19 +149,6 @@ pub struct AddrInfo {
     pub failures: u32,
 }
 
-/// A pending tried-table collision ([`AddrBook::collisions`]).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct TriedCollision {
-    /// The address that connected and wants the slot.
-    pub candidate: NetAddress,
-    /// The address in the slot, to be tested.
-    pub occupant: NetAddress,
-    /// When the occupant is evicted unless it answered.
-    pub deadline: Instant,
-    /// Whether [`AddrBook::poll_collision`] handed the occupant out for testing.
-    pub tested: bool,
-}
-
 /// Bucket and position of a slot.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 struct Slot {
@@ -173,6 +170,24 @@ struct Entry {
 }
 
 impl Entry {
+    /// A new-table entry first heard of at `now`, its slot still to be set.
+    fn fresh(address: NetAddress, source: Option<IpAddr>, now: Instant) -> Self {
+        Entry {
+            address,
+            source,
+            last_seen: now,
+            last_attempt: None,
+            last_success: None,
+            failures: 0,
+            table: Table::New,
+            slot: Slot {
+                bucket: 0,
+                position: 0,
+            },
+            list_pos: 0,
+        }
+    }
+
     fn info(&self) -> AddrInfo {
         AddrInfo {
             address: self.address,
@@ -260,22 +275,6 @@ impl Slots {
     }
 }
 
-#[derive(Clone, Copy)]
-struct Collision {
-    candidate: SocketAddr,
-    occupant: SocketAddr,
-    deadline: Instant,
-    tested: bool,
-}
-
-/// Draws in [`AddrBook::select`] before it falls back to scanning.
-const SELECT_PROBES: u32 = 64;
-/// Entries per table the fallback scan of [`AddrBook::select`] looks at, at most.
-const SELECT_SCAN: usize = 256;
-/// The chance, in 1/65,536, that a draw accepts an address after `n` failures:
-/// 0.66^min(n, 8), as addrman's `GetChance`.
-const CHANCE: [u32; 9] = [65536, 43254, 28547, 18841, 12435, 8207, 5417, 3575, 2360];
-
 /// Bucketed *new* and *tried* tables of peer addresses. See the [module
 /// documentation](self) for the design.
 ///
@@ -325,7 +324,8 @@ pub struct AddrBook {
     /// Entries by id; `None` marks a free id (listed in `free`).
     entries: Vec<Option<Entry>>,
     free: Vec<u32>,
-    index: BTreeMap<SocketAddr, u32>,
+    /// Canonical address → entry id.
+    index: HashMap<AddrKey, u32, IndexHashState>,
     new: Slots,
     tried: Slots,
     /// Oldest first; at most `config.max_collisions`.
@@ -361,7 +361,7 @@ impl AddrBook {
             hasher,
             entries: Vec::new(),
             free: Vec::new(),
-            index: BTreeMap::new(),
+            index: HashMap::with_hasher(IndexHashState::new(&key)),
             new: Slots::new(config.new_buckets, config.bucket_size),
             tried: Slots::new(config.tried_buckets, config.bucket_size),
             collisions: Vec::new(),
@@ -398,7 +398,7 @@ impl AddrBook {
 
     /// Whether `address` is known (an IPv4-mapped IPv6 address matches its IPv4 form).
     pub fn contains(&self, address: &SocketAddr) -> bool {
-        self.index.contains_key(&canonical(*address))
+        self.id_of(*address).is_some()
     }
 
     /// What the book knows about `address`.
@@ -435,18 +435,8 @@ impl AddrBook {
             }
             self.delete(occupant);
         }
-        let entry = Entry {
-            address: NetAddress::new(address.peer_id(), socket),
-            source,
-            last_seen: now,
-            last_attempt: None,
-            last_success: None,
-            failures: 0,
-            table: Table::New,
-            slot,
-            list_pos: 0,
-        };
-        match self.insert(entry) {
+        let entry = Entry::fresh(NetAddress::new(address.peer_id(), socket), source, now);
+        match self.insert(Entry { slot, ..entry }) {
             Some(_) => AddOutcome::Added,
             None => AddOutcome::BucketFull,
         }
@@ -464,9 +454,11 @@ impl AddrBook {
         }
     }
 
-    /// Records a successful connection (handshake completed) to `address`, whose peer id,
-    /// if given, is the verified one. An unknown address is added first (as if by
-    /// [`AddrBook::add`] with no source).
+    /// Records a successful outbound connection (handshake completed) to `address`, whose
+    /// peer id, if given, is the verified one. (An inbound peer's address proves nothing
+    /// about where it listens.) An unknown address goes straight to its *tried* slot if
+    /// that is free, and otherwise is added to *new* first (as if by [`AddrBook::add`] with
+    /// no source).
     ///
     /// The address moves to *tried* if its slot there is free or holds a terrible address
     /// (which goes back to *new*). If the slot holds another address, that occupant is
@@ -474,10 +466,28 @@ impl AddrBook {
     /// the occupant of a pending collision, it has just passed the test and keeps its slot.
     pub fn mark_good(&mut self, address: &NetAddress, now: Instant) -> GoodOutcome {
         let socket = canonical(address.socket_addr());
-        if !self.index.contains_key(&socket) && self.add(*address, None, now) != AddOutcome::Added {
-            return GoodOutcome::Rejected;
+        if self.id_of(socket).is_none() {
+            if !is_dialable(socket) {
+                return GoodOutcome::Rejected;
+            }
+            // Proven reachable: straight to tried if its slot is free, else via new.
+            let slot = self.tried_slot(socket);
+            let stored = if self.tried.get(slot).is_none() {
+                let entry = Entry::fresh(NetAddress::new(address.peer_id(), socket), None, now);
+                let entry = Entry {
+                    table: Table::Tried,
+                    slot,
+                    ..entry
+                };
+                self.insert(entry).is_some()
+            } else {
+                self.add(*address, None, now) == AddOutcome::Added
+            };
+            if !stored {
+                return GoodOutcome::Rejected;
+            }
         }
-        let Some(&id) = self.index.get(&socket) else {
+        let Some(id) = self.id_of(socket) else {
             return GoodOutcome::Rejected;
         };
         let Some(entry) = self.entry_mut(id) else {
@@ -553,166 +563,13 @@ impl AddrBook {
 
     /// Forgets `address` (banned, or a self-address). Returns whether it was known.
     pub fn remove(&mut self, address: &SocketAddr) -> bool {
-        match self.index.get(&canonical(*address)) {
-            Some(&id) => {
+        match self.id_of(*address) {
+            Some(id) => {
                 self.delete(id);
                 true
             }
             None => false,
         }
-    }
-
-    // ---- choosing ------------------------------------------------------------------------
-
-    /// An address to dial: from *tried* with probability
-    /// [`AddrBookConfig::tried_bias_percent`] when both tables hold addresses, so the node
-    /// mostly returns to peers that worked and still explores new ones. Addresses `filter`
-    /// rejects (connected peers, groups already used by an outbound peer, banned ones) and
-    /// addresses attempted within [`AddrBookConfig::reselect_after`] are skipped; addresses
-    /// that failed recently are less likely (0.66 per failure, as addrman).
-    ///
-    /// The work is bounded: 64 random draws, then a scan of at most 256 entries per table.
-    /// `None` means nothing eligible was found; when `filter` rejects nearly everything in a
-    /// large book, that can happen although an eligible address exists.
-    pub fn select<R: Rng + ?Sized>(
-        &self,
-        rng: &mut R,
-        now: Instant,
-        mut filter: impl FnMut(&NetAddress) -> bool,
-    ) -> Option<NetAddress> {
-        if self.is_empty() {
-            return None;
-        }
-        let mut eligible = |entry: &Entry| {
-            !entry.attempted_within(now, self.config.reselect_after) && filter(&entry.address)
-        };
-        for probe in 1..=SELECT_PROBES {
-            let ids = &self.table(self.pick_table(rng)).ids;
-            let Some(entry) = ids
-                .get(random_below(rng, ids.len()))
-                .and_then(|&id| self.entry(id))
-            else {
-                continue;
-            };
-            if !eligible(entry) {
-                continue;
-            }
-            let failures = (entry.failures as usize).min(CHANCE.len().saturating_sub(1));
-            let chance = CHANCE.get(failures).copied().unwrap_or(0);
-            // Each draw is more willing than the last, so the loop ends with an answer.
-            if rng.next_u32() & 0xFFFF < chance.saturating_mul(probe) {
-                return Some(entry.address);
-            }
-        }
-        let first = self.pick_table(rng);
-        let second = match first {
-            Table::New => Table::Tried,
-            Table::Tried => Table::New,
-        };
-        for table in [first, second] {
-            let ids = &self.table(table).ids;
-            let start = random_below(rng, ids.len());
-            let scan = ids.iter().skip(start).chain(ids.iter().take(start));
-            for &id in scan.take(SELECT_SCAN) {
-                if let Some(entry) = self.entry(id).filter(|entry| eligible(entry)) {
-                    return Some(entry.address);
-                }
-            }
-        }
-        None
-    }
-
-    /// At most `max` distinct addresses in random order, both tables, for a PEX reply,
-    /// leaving out terrible ones and those `filter` rejects (private peers, the asking peer).
-    /// The work is bounded by `4 × max + 64` draws.
-    pub fn sample<R: Rng + ?Sized>(
-        &self,
-        rng: &mut R,
-        now: Instant,
-        max: usize,
-        mut filter: impl FnMut(&NetAddress) -> bool,
-    ) -> Vec<NetAddress> {
-        let new_len = self.new.ids.len();
-        let total = self.len();
-        let draws = total.min(max.saturating_mul(4).saturating_add(64));
-        let mut out = Vec::with_capacity(max.min(total));
-        // A partial Fisher–Yates shuffle of the virtual list `new ids ‖ tried ids`; `moved`
-        // holds the positions the shuffle has written.
-        let mut moved: BTreeMap<usize, usize> = BTreeMap::new();
-        for i in 0..draws {
-            if out.len() >= max {
-                break;
-            }
-            let j = i.saturating_add(random_below(rng, total.saturating_sub(i)));
-            let at_i = moved.get(&i).copied().unwrap_or(i);
-            let at_j = moved.get(&j).copied().unwrap_or(j);
-            moved.insert(j, at_i);
-            let id = match at_j.checked_sub(new_len) {
-                None => self.new.ids.get(at_j),
-                Some(tried) => self.tried.ids.get(tried),
-            };
-            if let Some(entry) = id.and_then(|&id| self.entry(id))
-                && !entry.is_terrible(now, &self.config)
-                && filter(&entry.address)
-            {
-                out.push(entry.address);
-            }
-        }
-        out
-    }
-
-    // ---- test before evict ---------------------------------------------------------------
-
-    /// The occupant of a pending tried-table collision, to be tested by dialing it; each is
-    /// handed out once. Report the outcome with [`AddrBook::mark_good`] (it stays) or
-    /// [`AddrBook::mark_failed`] (it is evicted); silence until the collision's deadline
-    /// evicts it too ([`AddrBook::handle_timeout`]). An occupant that is connected right now
-    /// has passed: call [`AddrBook::mark_good`] at once.
-    pub fn poll_collision(&mut self) -> Option<NetAddress> {
-        let occupant = self.collisions.iter().find(|c| !c.tested)?.occupant;
-        for collision in &mut self.collisions {
-            if collision.occupant == occupant {
-                collision.tested = true;
-            }
-        }
-        self.entry_by_addr(&occupant).map(|entry| entry.address)
-    }
-
-    /// The pending tried-table collisions, oldest first (at most
-    /// [`AddrBookConfig::max_collisions`]; they are not persisted).
-    pub fn collisions(&self) -> impl Iterator<Item = TriedCollision> + '_ {
-        self.collisions.iter().filter_map(|c| {
-            Some(TriedCollision {
-                candidate: self.entry_by_addr(&c.candidate)?.address,
-                occupant: self.entry_by_addr(&c.occupant)?.address,
-                deadline: c.deadline,
-                tested: c.tested,
-            })
-        })
-    }
-
-    /// Resolves the collisions whose deadline passed by `now` by evicting their occupants.
-    /// Returns how many were resolved.
-    pub fn handle_timeout(&mut self, now: Instant) -> usize {
-        let mut resolved = 0usize;
-        for _ in 0..self.collisions.len() {
-            let Some(occupant) = self
-                .collisions
-                .iter()
-                .find(|c| c.deadline <= now)
-                .map(|c| c.occupant)
-            else {
-                break;
-            };
-            self.evict_occupant(occupant);
-            resolved = resolved.saturating_add(1);
-        }
-        resolved
-    }
-
-    /// The earliest collision deadline.
-    pub fn poll_timeout(&self) -> Option<Instant> {
-        self.collisions.iter().map(|c| c.deadline).min()
     }
 
     // ---- internals -----------------------------------------------------------------------
@@ -724,19 +581,9 @@ impl AddrBook {
         }
     }
 
-    /// The table a draw looks in: *tried* with the configured bias when both hold entries.
-    fn pick_table<R: Rng + ?Sized>(&self, rng: &mut R) -> Table {
-        match (self.new.ids.is_empty(), self.tried.ids.is_empty()) {
-            (_, true) => Table::New,
-            (true, false) => Table::Tried,
-            (false, false) => {
-                if random_below(rng, 100) < usize::from(self.config.tried_bias_percent) {
-                    Table::Tried
-                } else {
-                    Table::New
-                }
-            }
-        }
+    /// The id of `address` (canonicalized).
+    fn id_of(&self, address: SocketAddr) -> Option<u32> {
+        self.index.get(&AddrKey(canonical(address))).copied()
     }
 
     fn entry(&self, id: u32) -> Option<&Entry> {
@@ -748,11 +595,11 @@ impl AddrBook {
     }
 
     fn entry_by_addr(&self, address: &SocketAddr) -> Option<&Entry> {
-        self.entry(*self.index.get(&canonical(*address))?)
+        self.entry(self.id_of(*address)?)
     }
 
     fn entry_mut_by_addr(&mut self, address: &SocketAddr) -> Option<&mut Entry> {
-        let id = *self.index.get(&canonical(*address))?;
+        let id = self.id_of(*address)?;
         self.entry_mut(id)
     }
 
@@ -778,7 +625,7 @@ impl AddrBook {
                 id
             }
         };
-        self.index.insert(address, id);
+        self.index.insert(AddrKey(address), id);
         self.place(id, table, slot);
         Some(id)
     }
@@ -831,49 +678,10 @@ impl AddrBook {
             return;
         };
         let address = entry.address.socket_addr();
-        self.index.remove(&address);
+        self.index.remove(&AddrKey(address));
         self.free.push(id);
         self.collisions
             .retain(|c| c.candidate != address && c.occupant != address);
-    }
-
-    /// Resolves the oldest collision `occupant` is in by evicting it.
-    fn evict_occupant(&mut self, occupant: SocketAddr) {
-        let Some(collision) = self.collisions.iter().find(|c| c.occupant == occupant) else {
-            return;
-        };
-        let ids = (
-            self.index.get(&collision.candidate).copied(),
-            self.index.get(&occupant).copied(),
-        );
-        match ids {
-            (Some(candidate), Some(occupant_id)) => self.promote(candidate, occupant_id),
-            _ => self.collisions.retain(|c| c.occupant != occupant),
-        }
-    }
-
-    /// Moves `candidate` from *new* into the *tried* slot of `occupant`, and `occupant` back
-    /// to its slot in *new* (replacing whatever is there: a proven address is worth more
-    /// than a rumoured one).
-    fn promote(&mut self, candidate: u32, occupant: u32) {
-        let Some(entry) = self.entry(occupant) else {
-            return;
-        };
-        let (slot, occupant_address, source) =
-            (entry.slot, entry.address.socket_addr(), entry.source);
-        let candidate_address = self
-            .entry(candidate)
-            .map(|entry| entry.address.socket_addr());
-        self.collisions
-            .retain(|c| c.occupant != occupant_address && Some(c.candidate) != candidate_address);
-        self.unplace(occupant);
-        self.unplace(candidate);
-        self.place(candidate, Table::Tried, slot);
-        let new_slot = self.new_slot(occupant_address, source);
-        if let Some(other) = self.new.get(new_slot) {
-            self.delete(other);
-        }
-        self.place(occupant, Table::New, new_slot);
     }
 
     /// A keyed BLAKE2b-64 of the concatenated `parts`.
@@ -932,10 +740,4 @@ impl AddrBook {
 fn reduce(hash: u64, n: usize) -> u32 {
     let reduced = hash.checked_rem(n as u64).unwrap_or(0);
     u32::try_from(reduced).unwrap_or(0)
-}
-
-/// A uniform draw in `0..n` (0 when `n` is 0); the modulo bias is below `n / 2^64`.
-fn random_below<R: Rng + ?Sized>(rng: &mut R, n: usize) -> usize {
-    let draw = rng.next_u64().checked_rem(n as u64).unwrap_or(0);
-    usize::try_from(draw).unwrap_or(0)
 }

@@ -1,3 +1,4 @@
+use super::choose::{SELECT_PROBES, SELECT_SCAN};
 use super::*;
 use alloc::collections::BTreeSet;
 use alloc::string::ToString;
@@ -6,7 +7,7 @@ use blake2::Blake2b;
 use blake2::digest::Digest;
 use blake2::digest::consts::U32;
 use rand_chacha::ChaCha8Rng;
-use rand_core::SeedableRng;
+use rand_core::{Rng, SeedableRng};
 
 use crate::identity::PeerId;
 
@@ -65,32 +66,6 @@ fn occupied_buckets(slots: &Slots) -> usize {
         .count()
 }
 
-/// Index, slab, slots, lists and collisions agree.
-fn check_invariants(book: &AddrBook) {
-    assert_eq!(book.len(), book.new_len() + book.tried_len());
-    for (&address, &id) in &book.index {
-        let entry = book.entry(id).expect("indexed entry exists");
-        assert_eq!(entry.address.socket_addr(), address);
-        let slots = book.table(entry.table);
-        assert_eq!(slots.get(entry.slot), Some(id), "{address} in its slot");
-        assert_eq!(slots.ids.get(entry.list_pos as usize), Some(&id));
-        let expected = match entry.table {
-            Table::New => book.new_slot(address, entry.source),
-            Table::Tried => book.tried_slot(address),
-        };
-        assert_eq!(entry.slot, expected, "{address} where its hash puts it");
-    }
-    assert_eq!(book.new.occupied().count(), book.new_len());
-    assert_eq!(book.tried.occupied().count(), book.tried_len());
-    assert!(book.collisions.len() <= book.config.max_collisions);
-    for collision in &book.collisions {
-        let candidate = book.get(&collision.candidate).expect("candidate known");
-        let occupant = book.get(&collision.occupant).expect("occupant known");
-        assert_eq!(candidate.table, Table::New);
-        assert_eq!(occupant.table, Table::Tried);
-    }
-}
-
 #[test]
 fn invalid_addresses_are_refused_and_a_mapped_ipv4_is_one_address() {
     let mut book = book();
@@ -122,7 +97,7 @@ fn invalid_addresses_are_refused_and_a_mapped_ipv4_is_one_address() {
         sock(10, 0, 0, 1)
     );
     assert_eq!(book.len(), 2);
-    check_invariants(&book);
+    book.check_invariants();
 }
 
 #[test]
@@ -183,7 +158,7 @@ fn one_hundred_thousand_addresses_from_two_source_groups_fill_at_most_32_new_buc
         })
         .count();
     assert!(added >= 60, "{added} of 100 honest addresses stored");
-    check_invariants(&book);
+    book.check_invariants();
 }
 
 #[test]
@@ -208,7 +183,7 @@ fn an_attacker_with_two_groups_and_1000_connections_fills_at_most_8_tried_bucket
     assert!(book.tried_len() <= 2 * per_group * book.config.bucket_size);
     // In new, with no source, each group is its own source: 16 buckets each.
     assert!(occupied_buckets(&book.new) <= 2 * book.config.new_buckets_per_source_group);
-    check_invariants(&book);
+    book.check_invariants();
 }
 
 #[test]
@@ -239,7 +214,7 @@ fn tried_addresses_survive_any_number_of_new_ones() {
     assert_eq!(before, after);
     assert_eq!(book.tried_len(), tried.len());
     assert!(book.new_len() <= book.config.new_capacity());
-    check_invariants(&book);
+    book.check_invariants();
 }
 
 #[test]
@@ -277,7 +252,7 @@ fn test_before_evict_keeps_an_occupant_that_answers() {
     assert_eq!(old_info.last_success, Some(secs(20)));
     assert_eq!(book.get(&new.socket_addr()).unwrap().table, Table::New);
     assert_eq!(book.handle_timeout(secs(1000)), 0);
-    check_invariants(&book);
+    book.check_invariants();
 }
 
 #[test]
@@ -292,7 +267,7 @@ fn test_before_evict_replaces_an_occupant_that_fails_or_stays_silent() {
     let evicted = book.get(&a.socket_addr()).unwrap();
     assert_eq!((evicted.table, evicted.failures), (Table::New, 1));
     assert_eq!(book.collisions().count(), 0);
-    check_invariants(&book);
+    book.check_invariants();
 
     // C collides with B, and B never answers.
     assert_eq!(book.mark_good(&c, secs(100)), GoodOutcome::Collision(b));
@@ -304,7 +279,7 @@ fn test_before_evict_replaces_an_occupant_that_fails_or_stays_silent() {
     assert_eq!(book.get(&c.socket_addr()).unwrap().table, Table::Tried);
     assert_eq!(book.get(&b.socket_addr()).unwrap().table, Table::New);
     assert_eq!(book.poll_timeout(), None);
-    check_invariants(&book);
+    book.check_invariants();
 }
 
 #[test]
@@ -346,7 +321,7 @@ fn a_terrible_occupant_is_evicted_without_a_test_and_collisions_are_bounded() {
         ]
     );
     assert_eq!(book.collisions().count(), 2);
-    check_invariants(&book);
+    book.check_invariants();
     // One failure of the occupant settles both: the oldest candidate moves in.
     assert_eq!(book.poll_collision(), Some(first));
     assert_eq!(book.poll_collision(), None);
@@ -356,7 +331,7 @@ fn a_terrible_occupant_is_evicted_without_a_test_and_collisions_are_bounded() {
         Table::Tried
     );
     assert_eq!(book.collisions().count(), 0);
-    check_invariants(&book);
+    book.check_invariants();
 }
 
 #[test]
@@ -378,7 +353,7 @@ fn terrible_addresses_give_way_in_new_and_others_do_not() {
     assert_eq!(book.add(rival, source, secs(3)), AddOutcome::BucketFull);
     assert_eq!(book.add(rival, source, secs(70)), AddOutcome::Added);
     assert!(!book.contains(&first.socket_addr()));
-    check_invariants(&book);
+    book.check_invariants();
 }
 
 #[test]
@@ -542,11 +517,11 @@ fn persistence_round_trips_every_field() {
     let bytes = book.to_bytes(now);
     let restored = AddrBook::from_bytes(AddrBookConfig::default(), &bytes, now).unwrap();
     assert_eq!(restored.len(), book.len());
-    for address in book.index.keys() {
+    for address in book.index.keys().map(|key| &key.0) {
         assert_eq!(restored.get(address), book.get(address), "{address}");
     }
     assert_eq!(restored.to_bytes(now), bytes);
-    check_invariants(&restored);
+    restored.check_invariants();
 
     // Loaded an hour later (another clock epoch, say): the same ages.
     let later = secs(3700);
@@ -564,7 +539,7 @@ fn persistence_round_trips_every_field() {
     };
     let shrunk = AddrBook::from_bytes(small, &bytes, now).unwrap();
     assert!(shrunk.new_len() <= 8 && shrunk.tried_len() <= 4);
-    check_invariants(&shrunk);
+    shrunk.check_invariants();
 }
 
 #[test]
@@ -723,7 +698,7 @@ fn the_same_key_and_operations_give_the_same_bytes() {
                 }
             }
         }
-        check_invariants(&book);
+        book.check_invariants();
         (book.to_bytes(secs(5000)), picks)
     };
     let first = run(KEY);
@@ -747,5 +722,55 @@ fn remove_forgets_the_address_and_its_collisions() {
     assert!(!book.mark_attempt(&old.socket_addr(), secs(3)));
     assert!(!book.mark_failed(&old.socket_addr(), secs(3)));
     assert_eq!(book.get(&old.socket_addr()), None);
-    check_invariants(&book);
+    book.check_invariants();
+}
+
+#[test]
+fn the_index_hash_is_keyed_deterministic_and_spreads_sequential_addresses() {
+    use core::hash::BuildHasher;
+    let hashes = |key: [u8; 32]| {
+        let state = index::IndexHashState::new(&key);
+        (0..4096u32)
+            .map(|i| {
+                let [_, _, c, d] = i.to_be_bytes();
+                state.hash_one(index::AddrKey(sock(10, 0, c, d)))
+            })
+            .collect::<Vec<u64>>()
+    };
+    let first = hashes(KEY);
+    assert_eq!(first, hashes(KEY));
+    assert_ne!(first, hashes([8; 32]));
+    // 4,096 sequential addresses into 256 buckets by the low bits: about 16 each.
+    let mut buckets = [0u32; 256];
+    for hash in &first {
+        buckets[(hash & 0xff) as usize] += 1;
+    }
+    let fullest = buckets.iter().max().unwrap();
+    assert!(*fullest <= 40, "a bucket of {fullest}");
+    let distinct: BTreeSet<_> = first.iter().collect();
+    assert_eq!(distinct.len(), first.len());
+}
+
+#[test]
+fn a_connected_unknown_address_goes_straight_to_tried() {
+    let mut book = collision_book();
+    let id = PeerId::from_bytes([4; 32]);
+    let first = addr(2, 0, 0, 1).with_peer_id(id);
+    assert_eq!(book.mark_good(&first, secs(1)), GoodOutcome::Tried);
+    let info = book.get(&first.socket_addr()).unwrap();
+    assert_eq!(
+        (info.table, info.source, info.last_success, info.address),
+        (Table::Tried, None, Some(secs(1)), first)
+    );
+    assert_eq!(book.new_len(), 0);
+    // The one tried slot is taken: the next one waits in new behind a collision.
+    let second = addr(3, 0, 0, 1);
+    assert_eq!(
+        book.mark_good(&second, secs(2)),
+        GoodOutcome::Collision(first)
+    );
+    assert_eq!(book.get(&second.socket_addr()).unwrap().table, Table::New);
+    let unspecified = NetAddress::new(None, "0.0.0.0:1".parse().unwrap());
+    assert_eq!(book.mark_good(&unspecified, secs(3)), GoodOutcome::Rejected);
+    book.check_invariants();
 }

@@ -1,0 +1,90 @@
+//! The event queue: every future input to a node, ordered by (time, sequence number).
+//!
+//! The simulator's cost is per event, not per node: nothing visits idle nodes. Ties at the
+//! same instant are broken by the order events were scheduled, so a seed gives one order.
+
+use std::cmp::Ordering;
+use std::collections::BinaryHeap;
+
+use switchboard::Instant;
+
+/// One scheduled entry; only `(at, seq)` orders it.
+struct Entry<T> {
+    at: Instant,
+    seq: u64,
+    item: T,
+}
+
+impl<T> PartialEq for Entry<T> {
+    fn eq(&self, other: &Self) -> bool {
+        (self.at, self.seq) == (other.at, other.seq)
+    }
+}
+
+impl<T> Eq for Entry<T> {}
+
+impl<T> PartialOrd for Entry<T> {
+    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl<T> Ord for Entry<T> {
+    // Reversed: `BinaryHeap` is a max-heap and the earliest entry must come out first.
+    fn cmp(&self, other: &Self) -> Ordering {
+        (other.at, other.seq).cmp(&(self.at, self.seq))
+    }
+}
+
+/// A min-queue of items by time, first-scheduled first among equal times.
+pub(crate) struct EventQueue<T> {
+    heap: BinaryHeap<Entry<T>>,
+    seq: u64,
+}
+
+impl<T> EventQueue<T> {
+    pub(crate) fn new() -> Self {
+        EventQueue {
+            heap: BinaryHeap::new(),
+            seq: 0,
+        }
+    }
+
+    pub(crate) fn push(&mut self, at: Instant, item: T) {
+        self.seq += 1;
+        self.heap.push(Entry {
+            at,
+            seq: self.seq,
+            item,
+        });
+    }
+
+    /// When the earliest item falls due.
+    pub(crate) fn peek_time(&self) -> Option<Instant> {
+        self.heap.peek().map(|entry| entry.at)
+    }
+
+    pub(crate) fn pop(&mut self) -> Option<(Instant, T)> {
+        self.heap.pop().map(|entry| (entry.at, entry.item))
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        self.heap.len()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn earliest_first_then_scheduling_order() {
+        let mut queue = EventQueue::new();
+        queue.push(Instant::from_nanos(5), 'c');
+        queue.push(Instant::from_nanos(1), 'a');
+        queue.push(Instant::from_nanos(5), 'd');
+        queue.push(Instant::from_nanos(1), 'b');
+        let order: Vec<char> = std::iter::from_fn(|| queue.pop().map(|(_, item)| item)).collect();
+        assert_eq!(order, ['a', 'b', 'c', 'd']);
+    }
+}

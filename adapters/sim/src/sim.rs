@@ -1,0 +1,1436 @@
+//! The simulator: nodes, links and one event queue.
+//!
+//! # Events
+//!
+//! An **event** is one input handed to a node: `handle_accepted`, `handle_connected`,
+//! `handle_input` (one read), `handle_closed`, `handle_writable` or `handle_timeout`.
+//! [`Sim::inputs`] counts them and folds each (time, node, connection, kind, length) into the
+//! trace hash. Everything that will become an event sits in one queue ordered by
+//! (time, sequence number): byte and close deliveries, TCP connects, socket-writable
+//! notices, and each node's next timer (its `poll_timeout`, re-armed after every input).
+//! The loop pops the earliest, hands it to its node, then drains that node's outputs
+//! (actions, transmits, and — for a polling application — events) until none is left, as
+//! the node's contract asks. Its cost is per event: idle nodes cost nothing.
+//!
+//! # Application calls
+//!
+//! A test calls a node's application methods through [`Sim::node_mut`]; that marks the node
+//! for draining, which happens when the simulation next runs.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::time::Duration;
+
+use rand_chacha::{ChaCha8Rng, ChaCha20Rng};
+use rand_core::SeedableRng;
+use switchboard::node::{Action, ConnId, Node, NodeConfig, NodeEvent};
+use switchboard::{Instant, Keypair, NetAddress, NodeInfoError, PeerId};
+
+use crate::invariants::{Checker, TRAFFIC_CHANNEL, Violation};
+use crate::link::{End, EndState, LinkId, LinkModel, below};
+use crate::queue::EventQueue;
+use crate::{HeavyTail, NodeIndex, PORT};
+
+/// The nodes the simulator runs.
+pub type SimNode = Node<ChaCha20Rng>;
+
+/// Saves a node's persistent state (its address book) when it crashes.
+pub type SaveHook = Box<dyn FnMut(&SimNode) -> Vec<u8>>;
+
+/// Loads persisted state into a restarted node.
+pub type RestoreHook = Box<dyn FnMut(&mut SimNode, &[u8])>;
+
+/// The network's behaviour.
+#[derive(Clone, Debug)]
+pub struct SimConfig {
+    /// Seeds every random choice: keys, latencies, read splits, faults.
+    pub seed: u64,
+    /// One-way latency of a link is drawn uniformly from this range (per link, at connect).
+    pub latency: (Duration, Duration),
+    /// Cut delivered bytes into reads at random points.
+    pub split_reads: bool,
+    /// Extra delay of single writes, in order (see [`HeavyTail`]); `None` for none.
+    pub heavy_tail: Option<HeavyTail>,
+    /// Bytes per second of each link direction, drawn uniformly from this range per link;
+    /// `None` for unlimited.
+    pub bandwidth: Option<(u64, u64)>,
+    /// A socket's send buffer: past it the node is told the socket would block.
+    pub socket_buffer: u64,
+    /// Run the invariant checker (see [`crate::invariants`]); off only for benchmarks.
+    pub check_invariants: bool,
+    /// Keep every event the applications took, for [`Sim::log`]; off for large runs.
+    pub keep_log: bool,
+    /// Test only: the checker loses the first tracked delivery, and must report it.
+    pub drop_one_delivery: bool,
+}
+
+impl SimConfig {
+    /// 1–20 ms links with split reads, unlimited bandwidth, the checker on.
+    pub fn with_seed(seed: u64) -> Self {
+        let model = LinkModel::default();
+        SimConfig {
+            seed,
+            latency: model.latency,
+            split_reads: true,
+            heavy_tail: model.heavy_tail,
+            bandwidth: model.bandwidth,
+            socket_buffer: model.socket_buffer,
+            check_invariants: true,
+            keep_log: true,
+            drop_one_delivery: false,
+        }
+    }
+
+    fn link_model(&self) -> LinkModel {
+        LinkModel {
+            latency: self.latency,
+            heavy_tail: self.heavy_tail,
+            bandwidth: self.bandwidth,
+            socket_buffer: self.socket_buffer,
+        }
+    }
+}
+
+/// How a partition treats traffic across it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PartitionMode {
+    /// Links across are reset at once and dials across are refused (a router answering
+    /// with RSTs or ICMP unreachable).
+    Reset,
+    /// Nothing crosses and nobody is told, as when a route vanishes: dials across never
+    /// complete (the dialer's dial timeout fires); bytes written across are held (TCP keeps
+    /// retransmitting them) and count against the socket buffer, so a busy writer blocks;
+    /// on heal they arrive, in order. Only the nodes' keepalive can notice meanwhile.
+    BlackHole,
+}
+
+/// Why the simulator refused a call.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum SimError {
+    /// The node config is not valid (its `NodeInfo` does not encode).
+    Config(NodeInfoError),
+    /// No node has this index.
+    NoSuchNode(NodeIndex),
+    /// The node is crashed (or, for a restart, not crashed).
+    NotAlive(NodeIndex),
+}
+
+impl fmt::Display for SimError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            SimError::Config(error) => write!(f, "invalid node config: {error}"),
+            SimError::NoSuchNode(index) => write!(f, "no node {index}"),
+            SimError::NotAlive(index) => write!(f, "node {index} is crashed"),
+        }
+    }
+}
+
+impl std::error::Error for SimError {}
+
+/// A crashed node, to hand back to [`Sim::restart`]. `persisted` holds what the save hook
+/// of [`Sim::set_persistence`] returned at the crash; the caller may replace it (a disk
+/// that lost its last write) before restarting.
+#[derive(Debug)]
+pub struct Crashed {
+    /// The node's index (kept across the restart).
+    pub index: NodeIndex,
+    /// The node's persisted state, if a save hook is set.
+    pub persisted: Option<Vec<u8>>,
+}
+
+/// What happens at a scheduled instant.
+enum Event {
+    Deliver {
+        to: End,
+        link: LinkId,
+        what: Delivery,
+    },
+    Timer {
+        node: NodeIndex,
+        at: Instant,
+    },
+    Writable {
+        end: End,
+        link: LinkId,
+    },
+}
+
+#[derive(Clone, Debug)]
+enum Delivery {
+    Bytes(Vec<u8>),
+    Connected,
+    Closed,
+}
+
+/// Something a black hole swallowed, released on heal.
+struct Held {
+    from: End,
+    to: End,
+    link: LinkId,
+    latency: Duration,
+    what: Delivery,
+}
+
+struct NodeSlot {
+    node: SimNode,
+    keypair: Keypair,
+    config: NodeConfig,
+    ip: IpAddr,
+    alive: bool,
+    /// Events the application took, in order.
+    log: Vec<NodeEvent>,
+    /// Whether the application polls events (a slow receiver does not).
+    polling: bool,
+    /// The deadline a `Timer` event is queued for.
+    armed: Option<Instant>,
+    dirty: bool,
+    restarts: u64,
+    /// Whether its outbound slots were full when last drained.
+    full: bool,
+}
+
+/// The simulated network. See the [crate documentation](crate).
+pub struct Sim {
+    config: SimConfig,
+    model: LinkModel,
+    now: Instant,
+    rng: ChaCha8Rng,
+    nodes: Vec<NodeSlot>,
+    by_addr: BTreeMap<SocketAddr, NodeIndex>,
+    by_peer: BTreeMap<PeerId, NodeIndex>,
+    /// Every open or opening connection end.
+    ends: BTreeMap<End, EndState>,
+    next_link: LinkId,
+    queue: EventQueue<Event>,
+    /// The caller's wake-ups ([`Sim::wake_at`]).
+    wakes: EventQueue<u64>,
+    dirty: Vec<NodeIndex>,
+    /// Node pairs cut by [`Sim::set_partitioned`].
+    pairs: BTreeMap<(NodeIndex, NodeIndex), PartitionMode>,
+    /// A split of the whole network ([`Sim::partition`]): side per node, and the mode.
+    split: Option<(Vec<bool>, PartitionMode)>,
+    held: Vec<Held>,
+    /// Nodes whose listeners refuse connections.
+    refusing: BTreeSet<NodeIndex>,
+    /// Nodes whose listeners swallow dials.
+    swallowing: BTreeSet<NodeIndex>,
+    save: Option<SaveHook>,
+    restore: Option<RestoreHook>,
+    checker: Option<Checker>,
+    buffer: Vec<u8>,
+    trace: u64,
+    inputs: u64,
+    alive: usize,
+    full: usize,
+    full_stale: bool,
+    started: Instant,
+    outbound_full_at: Option<Instant>,
+}
+
+impl Sim {
+    /// An empty network at virtual time 1 s.
+    pub fn new(config: SimConfig) -> Self {
+        let now = Instant::from_nanos(1_000_000_000);
+        Sim {
+            rng: ChaCha8Rng::seed_from_u64(config.seed),
+            model: config.link_model(),
+            checker: config
+                .check_invariants
+                .then(|| Checker::new(config.drop_one_delivery)),
+            config,
+            now,
+            nodes: Vec::new(),
+            by_addr: BTreeMap::new(),
+            by_peer: BTreeMap::new(),
+            ends: BTreeMap::new(),
+            next_link: 0,
+            queue: EventQueue::new(),
+            wakes: EventQueue::new(),
+            dirty: Vec::new(),
+            pairs: BTreeMap::new(),
+            split: None,
+            held: Vec::new(),
+            refusing: BTreeSet::new(),
+            swallowing: BTreeSet::new(),
+            save: None,
+            restore: None,
+            buffer: Vec::new(),
+            trace: 0xcbf2_9ce4_8422_2325,
+            inputs: 0,
+            alive: 0,
+            full: 0,
+            full_stale: false,
+            started: now,
+            outbound_full_at: None,
+        }
+    }
+
+    // ----- nodes -----
+
+    /// Adds a node at the next free IP, each in its own /24 (10.x.y.1), so per-subnet limits
+    /// do not apply between nodes unless a test places them with [`Sim::add_node_at`].
+    ///
+    /// # Panics
+    /// If the config is invalid; [`Sim::try_add_node_at`] returns the error instead.
+    pub fn add_node(&mut self, config: NodeConfig) -> NodeIndex {
+        let ip = Self::ip_for(self.nodes.len());
+        self.add_node_at(config, ip)
+    }
+
+    /// Adds a node with a given IP (several may share one, to test per-IP limits; a dial to
+    /// a shared address reaches the first added).
+    ///
+    /// # Panics
+    /// If the config is invalid; [`Sim::try_add_node_at`] returns the error instead.
+    pub fn add_node_at(&mut self, config: NodeConfig, ip: IpAddr) -> NodeIndex {
+        match self.try_add_node_at(config, ip) {
+            Ok(index) => index,
+            Err(error) => panic!("{error}"),
+        }
+    }
+
+    /// The IP [`Sim::add_node`] gives node `index`.
+    pub fn ip_for(index: NodeIndex) -> IpAddr {
+        IpAddr::V4(Ipv4Addr::new(10, (index >> 8) as u8, index as u8, 1))
+    }
+
+    /// Adds a node with a given IP, or says why its config is invalid.
+    pub fn try_add_node_at(
+        &mut self,
+        mut config: NodeConfig,
+        ip: IpAddr,
+    ) -> Result<NodeIndex, SimError> {
+        let index = self.nodes.len();
+        let mut rng = self.node_rng(index, 0);
+        let keypair = Keypair::generate(&mut rng);
+        config.listen_addr = Some(SocketAddr::new(ip, PORT));
+        let node =
+            Node::new(self.now, config.clone(), keypair.clone(), rng).map_err(SimError::Config)?;
+        self.by_addr
+            .entry(SocketAddr::new(ip, PORT))
+            .or_insert(index);
+        self.by_peer.insert(node.peer_id(), index);
+        self.nodes.push(NodeSlot {
+            node,
+            keypair,
+            config,
+            ip,
+            alive: true,
+            log: Vec::new(),
+            polling: true,
+            armed: None,
+            dirty: false,
+            restarts: 0,
+            full: false,
+        });
+        self.alive += 1;
+        self.full_stale = true;
+        self.mark(index);
+        Ok(index)
+    }
+
+    fn node_rng(&self, index: NodeIndex, restarts: u64) -> ChaCha20Rng {
+        ChaCha20Rng::seed_from_u64(
+            self.config.seed
+                ^ (index as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15)
+                ^ restarts.wrapping_mul(0xD1B5_4A32_D192_ED03),
+        )
+    }
+
+    /// How many nodes were added (crashed ones included).
+    pub fn node_count(&self) -> usize {
+        self.nodes.len()
+    }
+
+    /// Whether node `index` runs (not crashed).
+    pub fn is_alive(&self, index: NodeIndex) -> bool {
+        self.nodes.get(index).is_some_and(|slot| slot.alive)
+    }
+
+    /// The index of the node with identity `peer`.
+    pub fn index_of(&self, peer: &PeerId) -> Option<NodeIndex> {
+        self.by_peer.get(peer).copied()
+    }
+
+    /// The virtual time.
+    pub fn now(&self) -> Instant {
+        self.now
+    }
+
+    /// The seed.
+    pub fn seed(&self) -> u64 {
+        self.config.seed
+    }
+
+    /// A node (a crashed one is its state at the crash).
+    ///
+    /// # Panics
+    /// If there is no node `index`.
+    pub fn node(&self, index: NodeIndex) -> &SimNode {
+        &self.nodes[index].node
+    }
+
+    /// A node, to call its application methods (`dial`, `send`, …); it is drained when the
+    /// simulation next runs.
+    ///
+    /// # Panics
+    /// If there is no node `index`.
+    pub fn node_mut(&mut self, index: NodeIndex) -> &mut SimNode {
+        self.mark(index);
+        &mut self.nodes[index].node
+    }
+
+    /// The config node `index` was built with.
+    ///
+    /// # Panics
+    /// If there is no node `index`.
+    pub fn node_config(&self, index: NodeIndex) -> &NodeConfig {
+        &self.nodes[index].config
+    }
+
+    /// The address (with identity) other nodes dial to reach `index`.
+    ///
+    /// # Panics
+    /// If there is no node `index`.
+    pub fn address(&self, index: NodeIndex) -> NetAddress {
+        let slot = &self.nodes[index];
+        NetAddress::new(Some(slot.node.peer_id()), SocketAddr::new(slot.ip, PORT))
+    }
+
+    /// The events node `index`'s application took so far (empty unless
+    /// [`SimConfig::keep_log`]).
+    ///
+    /// # Panics
+    /// If there is no node `index`.
+    pub fn log(&self, index: NodeIndex) -> &[NodeEvent] {
+        &self.nodes[index].log
+    }
+
+    // ----- faults -----
+
+    /// Stops or resumes polling node `index`'s events (a slow application).
+    ///
+    /// # Panics
+    /// If there is no node `index`.
+    pub fn set_polling(&mut self, index: NodeIndex, polling: bool) {
+        self.nodes[index].polling = polling;
+        self.mark(index);
+    }
+
+    /// Whether node `index`'s application polls its events.
+    pub fn is_polling(&self, index: NodeIndex) -> bool {
+        self.nodes.get(index).is_some_and(|slot| slot.polling)
+    }
+
+    /// Cuts (or heals) the network between `a` and `b` in [`PartitionMode::Reset`] mode: new
+    /// dials fail, and existing links between them are reset.
+    pub fn set_partitioned(&mut self, a: NodeIndex, b: NodeIndex, partitioned: bool) {
+        if partitioned {
+            self.partition_pair(a, b, PartitionMode::Reset);
+        } else {
+            self.heal_pair(a, b);
+        }
+    }
+
+    /// Cuts the network between `a` and `b` in `mode`.
+    pub fn partition_pair(&mut self, a: NodeIndex, b: NodeIndex, mode: PartitionMode) {
+        let key = (a.min(b), a.max(b));
+        self.pairs.insert(key, mode);
+        if mode == PartitionMode::Reset {
+            self.reset_crossing();
+        }
+    }
+
+    /// Heals the cut between `a` and `b`.
+    pub fn heal_pair(&mut self, a: NodeIndex, b: NodeIndex) {
+        self.pairs.remove(&(a.min(b), a.max(b)));
+        self.release_held();
+    }
+
+    /// Splits the network in two: the nodes in `side` and the rest, in `mode`, replacing any
+    /// earlier split.
+    pub fn partition(&mut self, side: &[NodeIndex], mode: PartitionMode) {
+        let mut sides = vec![false; self.nodes.len()];
+        for &index in side {
+            if let Some(flag) = sides.get_mut(index) {
+                *flag = true;
+            }
+        }
+        self.split = Some((sides, mode));
+        if mode == PartitionMode::Reset {
+            self.reset_crossing();
+        }
+        self.release_held();
+    }
+
+    /// Heals the split of [`Sim::partition`]; black-holed bytes then arrive.
+    pub fn heal_partition(&mut self) {
+        self.split = None;
+        self.release_held();
+    }
+
+    /// Whether any partition (pair or split) is in place.
+    pub fn is_partitioned(&self) -> bool {
+        self.split.is_some() || !self.pairs.is_empty()
+    }
+
+    /// Makes node `index` refuse (or accept again) incoming connections.
+    pub fn set_refusing(&mut self, index: NodeIndex, refusing: bool) {
+        if refusing {
+            self.refusing.insert(index);
+        } else {
+            self.refusing.remove(&index);
+        }
+    }
+
+    /// Makes node `index`'s listener swallow dials (or answer again): a dial to it never
+    /// completes, so the dialer's dial timeout must fire.
+    pub fn set_swallowing_dials(&mut self, index: NodeIndex, swallowing: bool) {
+        if swallowing {
+            self.swallowing.insert(index);
+        } else {
+            self.swallowing.remove(&index);
+        }
+    }
+
+    /// Resets every link of node `index` (both ends see the connection close).
+    pub fn reset_links(&mut self, index: NodeIndex) {
+        for conn in self.connections(index) {
+            self.reset_end(End { node: index, conn });
+        }
+    }
+
+    /// The connections of node `index` the network knows (open or opening).
+    pub fn connections(&self, index: NodeIndex) -> Vec<ConnId> {
+        self.ends_of(index).map(|end| end.conn).collect()
+    }
+
+    /// Resets one connection of node `index`; both ends see it close at once, bytes in
+    /// flight are lost.
+    pub fn reset_connection(&mut self, index: NodeIndex, conn: ConnId) {
+        self.reset_end(End { node: index, conn });
+    }
+
+    /// Advances virtual time by `by` at once, as a paused VM resuming: every timer and
+    /// delivery that fell due meanwhile happens late, at the new time, in its order.
+    pub fn jump_clock(&mut self, by: Duration) {
+        self.now = self.now.saturating_add(by);
+    }
+
+    /// Sets how a crashed node's state is saved and a restarted node's restored: `save`
+    /// runs at [`Sim::crash`], its bytes go in [`Crashed::persisted`], and `restore` gets
+    /// them at [`Sim::restart`]. With the address book, e.g.
+    /// `Box::new(|node| node.addr_book_bytes())` and
+    /// `Box::new(|node, bytes| node.load_addr_book(bytes))`. (A real process persists
+    /// periodically; saving at the crash is its best case — replace `persisted` to model a
+    /// lost write.)
+    pub fn set_persistence(&mut self, save: SaveHook, restore: RestoreHook) {
+        self.save = Some(save);
+        self.restore = Some(restore);
+    }
+
+    /// Crashes node `index`: it stops at once, its far ends see their links reset one
+    /// latency later, and nothing is delivered to it until [`Sim::restart`].
+    pub fn crash(&mut self, index: NodeIndex) -> Result<Crashed, SimError> {
+        let slot = self.nodes.get(index).ok_or(SimError::NoSuchNode(index))?;
+        if !slot.alive {
+            return Err(SimError::NotAlive(index));
+        }
+        self.settle();
+        self.account_crash(index);
+        let persisted = self.save.as_mut().map(|save| save(&self.nodes[index].node));
+        let ends: Vec<End> = self.ends_of(index).collect();
+        for end in ends {
+            let Some(state) = self.ends.remove(&end) else {
+                continue;
+            };
+            if state.reset {
+                continue;
+            }
+            if let Some(peer) = state.peer
+                && let Some(far) = self.ends.get_mut(&peer)
+                && far.link == state.link
+                && !far.reset
+            {
+                far.reset = true;
+                let at = self.now.saturating_add(state.latency);
+                self.queue.push(
+                    at,
+                    Event::Deliver {
+                        to: peer,
+                        link: state.link,
+                        what: Delivery::Closed,
+                    },
+                );
+            }
+        }
+        let slot = &mut self.nodes[index];
+        slot.alive = false;
+        slot.armed = None;
+        if slot.full {
+            slot.full = false;
+            self.full -= 1;
+        }
+        self.alive -= 1;
+        self.update_outbound_full();
+        Ok(Crashed { index, persisted })
+    }
+
+    /// Restarts a crashed node with the same key, address and config; if persistence is
+    /// set and `crashed.persisted` holds bytes, the restore hook loads them first.
+    pub fn restart(&mut self, crashed: Crashed) -> Result<NodeIndex, SimError> {
+        let config = self
+            .nodes
+            .get(crashed.index)
+            .ok_or(SimError::NoSuchNode(crashed.index))?
+            .config
+            .clone();
+        self.restart_with(crashed, config)
+    }
+
+    /// Restarts a crashed node with the same key and address and a new config.
+    pub fn restart_with(
+        &mut self,
+        crashed: Crashed,
+        mut config: NodeConfig,
+    ) -> Result<NodeIndex, SimError> {
+        let index = crashed.index;
+        let slot = self.nodes.get(index).ok_or(SimError::NoSuchNode(index))?;
+        if slot.alive {
+            return Err(SimError::NotAlive(index));
+        }
+        let restarts = slot.restarts + 1;
+        config.listen_addr = Some(SocketAddr::new(slot.ip, PORT));
+        let rng = self.node_rng(index, restarts);
+        let mut node = Node::new(self.now, config.clone(), slot.keypair.clone(), rng)
+            .map_err(SimError::Config)?;
+        if let (Some(restore), Some(bytes)) = (self.restore.as_mut(), crashed.persisted.as_ref()) {
+            restore(&mut node, bytes);
+        }
+        let slot = &mut self.nodes[index];
+        slot.node = node;
+        slot.config = config;
+        slot.alive = true;
+        slot.polling = true;
+        slot.restarts = restarts;
+        self.alive += 1;
+        self.mark(index);
+        self.update_outbound_full();
+        Ok(index)
+    }
+
+    // ----- observations -----
+
+    /// The hash of every input given to every node so far: equal runs have equal hashes.
+    pub fn trace_hash(&self) -> u64 {
+        self.trace
+    }
+
+    /// Inputs given to nodes so far (the events of the [module documentation](self)).
+    pub fn inputs(&self) -> u64 {
+        self.inputs
+    }
+
+    /// Events queued (deliveries, timers, writable notices), stale ones included.
+    pub fn queued(&self) -> usize {
+        self.queue.len()
+    }
+
+    /// When every live node first had its outbound slots full, as time since the
+    /// simulation began. A node's slots are full at `min(max_outbound, (nodes - 1) / 2)`
+    /// outbound peers (more cannot all be served when every node dials). `None` if never.
+    pub fn outbound_full_after(&self) -> Option<Duration> {
+        self.outbound_full_at
+            .map(|at| at.saturating_duration_since(self.started))
+    }
+
+    /// Time since the simulation began.
+    pub fn elapsed(&self) -> Duration {
+        self.now.saturating_duration_since(self.started)
+    }
+
+    /// The invariant checker, unless [`SimConfig::check_invariants`] is off.
+    pub fn checker(&self) -> Option<&Checker> {
+        self.checker.as_ref()
+    }
+
+    /// The invariant checker, to report what only the caller can see (reconnection).
+    pub fn checker_mut(&mut self) -> Option<&mut Checker> {
+        self.checker.as_mut()
+    }
+
+    /// The violations the checker recorded so far.
+    pub fn violations(&self) -> &[Violation] {
+        self.checker.as_ref().map_or(&[], Checker::violations)
+    }
+
+    /// Connected components of the peer graph among live nodes (a crashed node is in none).
+    pub fn components(&self) -> usize {
+        let mut parent: Vec<NodeIndex> = (0..self.nodes.len()).collect();
+        fn root(parent: &mut [NodeIndex], mut at: NodeIndex) -> NodeIndex {
+            while parent[at] != at {
+                parent[at] = parent[parent[at]];
+                at = parent[at];
+            }
+            at
+        }
+        for (index, slot) in self.nodes.iter().enumerate() {
+            if !slot.alive {
+                continue;
+            }
+            for peer in slot.node.peers() {
+                if let Some(&other) = self.by_peer.get(&peer)
+                    && self.nodes[other].alive
+                {
+                    let (a, b) = (root(&mut parent, index), root(&mut parent, other));
+                    parent[a] = b;
+                }
+            }
+        }
+        (0..self.nodes.len())
+            .filter(|&index| self.nodes[index].alive && root(&mut parent, index) == index)
+            .count()
+    }
+
+    /// Samples every connection's buffered bytes (its send queues, the only buffer the
+    /// node's statistics expose) against its bound: per channel, the larger of
+    /// `send_queue_bytes` and `max_message_size` (an empty queue takes one message of any
+    /// allowed size).
+    pub fn check_buffers(&mut self) {
+        let Some(checker) = self.checker.as_mut() else {
+            return;
+        };
+        for (index, slot) in self.nodes.iter().enumerate() {
+            if !slot.alive {
+                continue;
+            }
+            let peers: Vec<PeerId> = slot.node.peers().collect();
+            for peer in peers {
+                let Some(info) = slot.node.peer_info(&peer) else {
+                    continue;
+                };
+                let mut bytes = 0u64;
+                let mut bound = 0u64;
+                for channel in &info.channels {
+                    bytes += channel.queued_bytes as u64;
+                    bound += slot
+                        .config
+                        .connection
+                        .channels
+                        .iter()
+                        .find(|config| config.id == channel.channel)
+                        .map_or(u64::MAX / 64, |config| {
+                            (config.send_queue_bytes as u64).max(u64::from(config.max_message_size))
+                        });
+                }
+                checker.buffer_sample(self.now, index, bytes, bound);
+            }
+        }
+    }
+
+    /// Ends the checker's accounting: resumes every application's polling, drains the
+    /// nodes, and settles the connections still open (confirmed so far, the rest pending).
+    pub fn finish_checks(&mut self) {
+        for index in 0..self.nodes.len() {
+            if self.nodes[index].alive && !self.nodes[index].polling {
+                self.set_polling(index, true);
+            }
+        }
+        self.settle();
+        let Some(checker) = self.checker.as_mut() else {
+            return;
+        };
+        for (index, slot) in self.nodes.iter().enumerate() {
+            if !slot.alive {
+                continue;
+            }
+            for receiver in checker.open_connections(index) {
+                let peer = self.nodes[receiver].node.peer_id();
+                let confirmed = slot
+                    .node
+                    .peer_info(&peer)
+                    .and_then(|info| {
+                        info.channels
+                            .iter()
+                            .find(|channel| channel.channel == TRAFFIC_CHANNEL)
+                            .map(|channel| channel.messages_confirmed)
+                    })
+                    .unwrap_or(0);
+                checker.connection_open_at_end(self.now, index, receiver, confirmed);
+            }
+        }
+    }
+
+    /// The checker's accounting for a crashing sender: its pending events, then its open
+    /// connections from their statistics (confirmed, then unconfirmed, then queued).
+    fn account_crash(&mut self, index: NodeIndex) {
+        let Some(checker) = self.checker.as_mut() else {
+            return;
+        };
+        let now = self.now;
+        let by_peer = &self.by_peer;
+        let slot = &mut self.nodes[index];
+        while let Some(event) = slot.node.poll_event(now) {
+            checker.on_event(now, index, &event, |peer| by_peer.get(peer).copied());
+        }
+        for receiver in checker.open_connections(index) {
+            let peer = self.nodes[receiver].node.peer_id();
+            let stats = self.nodes[index].node.peer_info(&peer).and_then(|info| {
+                info.channels
+                    .into_iter()
+                    .find(|channel| channel.channel == TRAFFIC_CHANNEL)
+            });
+            let (confirmed, unconfirmed, queued) = stats.map_or((0, 0, 0), |channel| {
+                (
+                    channel.messages_confirmed,
+                    channel.unconfirmed_messages,
+                    channel.queued_messages,
+                )
+            });
+            checker.connection_crashed(now, index, receiver, confirmed, unconfirmed, queued);
+        }
+    }
+
+    // ----- traffic -----
+
+    /// Sends a tracked message of `len` bytes from `from` to `to` on the traffic channel
+    /// (see [`crate::invariants`]); returns whether `send` accepted it.
+    pub fn send_tracked(&mut self, from: NodeIndex, to: NodeIndex, len: usize) -> bool {
+        let (Some(peer), Some(checker)) = (
+            self.nodes.get(to).map(|slot| slot.node.peer_id()),
+            self.checker.as_mut(),
+        ) else {
+            return false;
+        };
+        let (seq, message) = checker.tag(from, len);
+        let now = self.now;
+        let accepted = self.nodes[from]
+            .node
+            .send(now, &peer, TRAFFIC_CHANNEL, message)
+            .is_ok();
+        if accepted {
+            checker.on_sent(now, from, to, seq);
+        }
+        self.mark(from);
+        accepted
+    }
+
+    /// Broadcasts a tracked message of `len` bytes from `from` on the traffic channel;
+    /// returns how many peers took it (each counted as sent to it, found from the peer's
+    /// channel counters: accepted messages are written plus queued ones).
+    pub fn broadcast_tracked(&mut self, from: NodeIndex, len: usize) -> usize {
+        let Some(checker) = self.checker.as_mut() else {
+            return 0;
+        };
+        let receivers = checker.open_connections(from);
+        let (seq, message) = checker.tag(from, len);
+        let accepted_counts = |sim: &Sim| -> Vec<u64> {
+            receivers
+                .iter()
+                .map(|&receiver| {
+                    let peer = sim.nodes[receiver].node.peer_id();
+                    sim.nodes[from]
+                        .node
+                        .peer_info(&peer)
+                        .and_then(|info| {
+                            info.channels
+                                .iter()
+                                .find(|channel| channel.channel == TRAFFIC_CHANNEL)
+                                .map(|channel| {
+                                    channel.messages_sent + channel.queued_messages as u64
+                                })
+                        })
+                        .unwrap_or(0)
+                })
+                .collect()
+        };
+        let before = accepted_counts(self);
+        let now = self.now;
+        let taken = self.nodes[from]
+            .node
+            .broadcast(now, TRAFFIC_CHANNEL, message);
+        let after = accepted_counts(self);
+        if let Some(checker) = self.checker.as_mut() {
+            for ((receiver, before), after) in receivers.iter().zip(before).zip(after) {
+                if after > before {
+                    checker.on_sent(now, from, *receiver, seq);
+                }
+            }
+        }
+        self.mark(from);
+        taken
+    }
+
+    // ----- running -----
+
+    /// Asks [`Sim::run_to_wake`] to return `token` at `at`.
+    pub fn wake_at(&mut self, at: Instant, token: u64) {
+        self.wakes.push(at, token);
+    }
+
+    /// Runs the network for `duration` of virtual time.
+    pub fn run_for(&mut self, duration: Duration) {
+        let end = self.now.saturating_add(duration);
+        self.run_until(end, |_| false);
+    }
+
+    /// Runs until `done` holds (checked after every event) or virtual time reaches `end`.
+    /// Returns whether `done` held. Wake-ups ([`Sim::wake_at`]) stay queued.
+    ///
+    /// # Panics
+    /// On a livelock: millions of events without virtual time advancing (a bug).
+    pub fn run_until(&mut self, end: Instant, mut done: impl FnMut(&Sim) -> bool) -> bool {
+        self.settle();
+        let mut guard = Livelock::new(self.now);
+        loop {
+            if done(self) {
+                return true;
+            }
+            match self.queue.peek_time() {
+                Some(at) if at <= end => self.step(&mut guard),
+                _ => {
+                    self.now = self.now.max(end);
+                    return false;
+                }
+            }
+        }
+    }
+
+    /// Runs until the next wake-up due by `end` and returns its token (virtual time is then
+    /// the wake-up's), or `None` at `end`. Events due at the wake-up's instant run first.
+    ///
+    /// # Panics
+    /// On a livelock: millions of events without virtual time advancing (a bug).
+    pub fn run_to_wake(&mut self, end: Instant) -> Option<u64> {
+        self.settle();
+        let mut guard = Livelock::new(self.now);
+        loop {
+            let event = self.queue.peek_time().filter(|&at| at <= end);
+            let wake = self.wakes.peek_time().filter(|&at| at <= end);
+            match (event, wake) {
+                (Some(event), Some(wake)) if event <= wake => self.step(&mut guard),
+                (Some(_), None) => self.step(&mut guard),
+                (_, Some(_)) => {
+                    let (at, token) = self.wakes.pop()?;
+                    self.now = self.now.max(at);
+                    return Some(token);
+                }
+                (None, None) => {
+                    self.now = self.now.max(end);
+                    return None;
+                }
+            }
+        }
+    }
+
+    /// Pops one event, hands it to its node and drains what that caused.
+    fn step(&mut self, guard: &mut Livelock) {
+        let Some((at, event)) = self.queue.pop() else {
+            return;
+        };
+        self.now = self.now.max(at);
+        guard.tick(self.now, self.nodes.len(), self.config.seed);
+        match event {
+            Event::Deliver { to, link, what } => self.deliver(to, link, what),
+            Event::Timer { node, at } => {
+                let slot = &mut self.nodes[node];
+                if slot.alive && slot.armed == Some(at) {
+                    slot.armed = None;
+                    slot.node.handle_timeout(self.now);
+                    self.fold(node as u64, u64::MAX, 0);
+                    self.mark(node);
+                }
+            }
+            Event::Writable { end, link } => {
+                let now = self.now;
+                let half = self.model.socket_buffer / 2;
+                let Some(state) = self.ends.get_mut(&end) else {
+                    return;
+                };
+                if state.link != link || !state.blocked || state.backlog(now) > half {
+                    return;
+                }
+                state.blocked = false;
+                self.nodes[end.node].node.handle_writable(now, end.conn);
+                self.fold(end.node as u64, end.conn.0, 5 << 32);
+                self.mark(end.node);
+            }
+        }
+        self.settle();
+    }
+
+    fn deliver(&mut self, to: End, link: LinkId, what: Delivery) {
+        let Some(state) = self.ends.get(&to) else {
+            return;
+        };
+        if state.link != link || !self.nodes[to.node].alive {
+            return;
+        }
+        let now = self.now;
+        let node = &mut self.nodes[to.node].node;
+        let (kind, len) = match what {
+            Delivery::Bytes(bytes) => {
+                if state.reset {
+                    return;
+                }
+                node.handle_input(now, to.conn, &bytes);
+                (1, bytes.len() as u64)
+            }
+            Delivery::Connected => {
+                if state.reset {
+                    return;
+                }
+                node.handle_connected(now, to.conn);
+                (2, 0)
+            }
+            Delivery::Closed => {
+                self.ends.remove(&to);
+                node.handle_closed(now, to.conn);
+                (3, 0)
+            }
+        };
+        self.fold(to.node as u64, to.conn.0, kind << 32 | len);
+        self.mark(to.node);
+    }
+
+    fn fold(&mut self, node: u64, conn: u64, what: u64) {
+        self.inputs += 1;
+        for word in [self.now.as_nanos(), node, conn, what] {
+            for byte in word.to_le_bytes() {
+                self.trace ^= u64::from(byte);
+                self.trace = self.trace.wrapping_mul(0x0100_0000_01b3);
+            }
+        }
+    }
+
+    fn mark(&mut self, index: NodeIndex) {
+        if let Some(slot) = self.nodes.get_mut(index)
+            && !slot.dirty
+        {
+            slot.dirty = true;
+            self.dirty.push(index);
+        }
+    }
+
+    /// Drains every node touched since the last settle, and those they touch.
+    fn settle(&mut self) {
+        while let Some(index) = self.dirty.pop() {
+            self.nodes[index].dirty = false;
+            if self.nodes[index].alive {
+                self.drain(index);
+            }
+        }
+        if self.full_stale {
+            self.full_stale = false;
+            self.full = 0;
+            for index in 0..self.nodes.len() {
+                self.nodes[index].full = false;
+                self.update_full(index);
+            }
+        }
+    }
+
+    /// Takes node `index`'s actions, transmits and (if it polls) events until none is
+    /// left, then re-arms its timer and checks its peer limits.
+    fn drain(&mut self, index: NodeIndex) {
+        let now = self.now;
+        loop {
+            let mut moved = false;
+            while let Some(action) = self.nodes[index].node.poll_action() {
+                moved = true;
+                self.act(index, action);
+            }
+            while let Some(conn) = self.nodes[index].node.poll_transmit(now, &mut self.buffer) {
+                moved = true;
+                let bytes = std::mem::take(&mut self.buffer);
+                self.send_bytes(End { node: index, conn }, bytes);
+            }
+            if self.nodes[index].polling {
+                while let Some(event) = self.nodes[index].node.poll_event(now) {
+                    moved = true;
+                    self.observe(index, event);
+                }
+            }
+            if !moved {
+                break;
+            }
+        }
+        let slot = &mut self.nodes[index];
+        let deadline = slot.node.poll_timeout();
+        if deadline != slot.armed {
+            slot.armed = deadline;
+            if let Some(at) = deadline {
+                self.queue
+                    .push(at.max(now), Event::Timer { node: index, at });
+            }
+        }
+        self.check_limits(index);
+        self.update_full(index);
+    }
+
+    fn observe(&mut self, index: NodeIndex, event: NodeEvent) {
+        let keep = match self.checker.as_mut() {
+            Some(checker) => {
+                let by_peer = &self.by_peer;
+                checker.on_event(self.now, index, &event, |peer| by_peer.get(peer).copied())
+            }
+            None => true,
+        };
+        if keep && self.config.keep_log {
+            self.nodes[index].log.push(event);
+        }
+    }
+
+    fn check_limits(&mut self, index: NodeIndex) {
+        let Some(checker) = self.checker.as_mut() else {
+            return;
+        };
+        let slot = &self.nodes[index];
+        let (inbound, outbound) = slot.node.peer_counts();
+        let limits = slot.config.limits;
+        if inbound <= limits.max_inbound && outbound <= limits.max_outbound {
+            return;
+        }
+        // Over a cap: only trusted (inbound) and persistent (outbound) peers may be.
+        let (mut trusted, mut persistent) = (0, 0);
+        for peer in slot.node.peers() {
+            if let Some(info) = slot.node.peer_info(&peer) {
+                trusted += usize::from(info.trusted);
+                persistent += usize::from(info.persistent);
+            }
+        }
+        let bounds = (
+            limits.max_inbound + trusted,
+            limits.max_outbound + persistent,
+        );
+        if inbound > bounds.0 || outbound > bounds.1 {
+            checker.limit_exceeded(self.now, index, (inbound, outbound), bounds);
+        }
+    }
+
+    fn update_full(&mut self, index: NodeIndex) {
+        let target = self.nodes[index]
+            .config
+            .limits
+            .max_outbound
+            .min(self.nodes.len().saturating_sub(1) / 2);
+        let slot = &mut self.nodes[index];
+        let full = slot.alive && slot.node.peer_counts().1 >= target;
+        if full != slot.full {
+            slot.full = full;
+            if full {
+                self.full += 1;
+            } else {
+                self.full -= 1;
+            }
+        }
+        self.update_outbound_full();
+    }
+
+    fn update_outbound_full(&mut self) {
+        if self.outbound_full_at.is_none() && self.alive > 0 && self.full == self.alive {
+            self.outbound_full_at = Some(self.now);
+        }
+    }
+
+    // ----- the network -----
+
+    fn ends_of(&self, index: NodeIndex) -> impl Iterator<Item = End> + '_ {
+        let low = End {
+            node: index,
+            conn: ConnId(0),
+        };
+        let high = End {
+            node: index,
+            conn: ConnId(u64::MAX),
+        };
+        self.ends.range(low..=high).map(|(end, _)| *end)
+    }
+
+    /// How traffic between `a` and `b` is cut, if it is.
+    fn cut(&self, a: NodeIndex, b: NodeIndex) -> Option<PartitionMode> {
+        if let Some(mode) = self.pairs.get(&(a.min(b), a.max(b))) {
+            return Some(*mode);
+        }
+        let (sides, mode) = self.split.as_ref()?;
+        let side = |index: NodeIndex| sides.get(index).copied().unwrap_or(false);
+        (side(a) != side(b)).then_some(*mode)
+    }
+
+    fn next_link(&mut self) -> LinkId {
+        self.next_link += 1;
+        self.next_link
+    }
+
+    fn act(&mut self, index: NodeIndex, action: Action) {
+        match action {
+            Action::Dial { conn, addr } => self.dial(End { node: index, conn }, addr),
+            Action::Close { conn } => {
+                let end = End { node: index, conn };
+                let Some(mut state) = self.ends.remove(&end) else {
+                    return;
+                };
+                if state.reset {
+                    return;
+                }
+                if let Some(peer) = state.peer
+                    && self
+                        .ends
+                        .get(&peer)
+                        .is_some_and(|far| far.link == state.link)
+                {
+                    // The FIN follows the bytes already written.
+                    self.transmit(end, &mut state, peer, Delivery::Closed);
+                }
+            }
+        }
+    }
+
+    fn dial(&mut self, from: End, addr: SocketAddr) {
+        let link = self.next_link();
+        let latency = self.model.draw_latency(&mut self.rng);
+        let now = self.now;
+        let target = self
+            .by_addr
+            .get(&addr)
+            .copied()
+            .filter(|&target| self.nodes[target].alive);
+        let mut state = EndState::new(link, None, latency, now);
+        let Some(target) = target else {
+            // Nothing listens there: refused after one latency.
+            self.ends.insert(from, state);
+            self.push_delivery(now.saturating_add(latency), from, link, Delivery::Closed);
+            return;
+        };
+        let cut = self.cut(from.node, target);
+        if cut == Some(PartitionMode::BlackHole) || self.swallowing.contains(&target) {
+            // The SYN vanishes: only the dialer's dial timeout ends this.
+            self.ends.insert(from, state);
+            return;
+        }
+        let accepted = if cut.is_some() || self.refusing.contains(&target) {
+            None
+        } else {
+            let remote = SocketAddr::new(
+                self.nodes[from.node].ip,
+                40_000 + (from.conn.0 % 20_000) as u16,
+            );
+            let accepted = self.nodes[target].node.handle_accepted(now, remote);
+            self.fold(target as u64, 0, 4 << 32);
+            self.mark(target);
+            accepted.ok()
+        };
+        let Some(accepted) = accepted else {
+            self.ends.insert(from, state);
+            self.push_delivery(now.saturating_add(latency), from, link, Delivery::Closed);
+            return;
+        };
+        let to = End {
+            node: target,
+            conn: accepted,
+        };
+        state.peer = Some(to);
+        state.bandwidth = self.model.draw_bandwidth(&mut self.rng);
+        let mut far = EndState::new(link, Some(from), latency, now);
+        far.bandwidth = self.model.draw_bandwidth(&mut self.rng);
+        self.ends.insert(from, state);
+        self.ends.insert(to, far);
+        self.push_delivery(
+            now.saturating_add(latency.saturating_mul(2)),
+            from,
+            link,
+            Delivery::Connected,
+        );
+    }
+
+    fn send_bytes(&mut self, from: End, bytes: Vec<u8>) {
+        let Some(mut state) = self.ends.get(&from).cloned() else {
+            return;
+        };
+        let Some(to) = state.peer.filter(|_| !state.reset) else {
+            return;
+        };
+        self.transmit(from, &mut state, to, Delivery::Bytes(bytes));
+        let now = self.now;
+        let buffer = self.model.socket_buffer;
+        if !state.blocked && state.backlog(now) > buffer {
+            state.blocked = true;
+            self.nodes[from.node].node.handle_write_blocked(from.conn);
+            if state.bandwidth.is_some() && state.held_bytes == 0 {
+                let at = state.drained_to(buffer / 2);
+                self.queue.push(
+                    at.max(now),
+                    Event::Writable {
+                        end: from,
+                        link: state.link,
+                    },
+                );
+            }
+        }
+        if let Some(slot) = self.ends.get_mut(&from) {
+            *slot = state;
+        }
+    }
+
+    /// Schedules (or, across a black hole, holds) `what` from `from` to `to`, in order
+    /// behind what `from` wrote before.
+    fn transmit(&mut self, from: End, state: &mut EndState, to: End, what: Delivery) {
+        let len = match &what {
+            Delivery::Bytes(bytes) => bytes.len(),
+            _ => 0,
+        };
+        if self.cut(from.node, to.node) == Some(PartitionMode::BlackHole) {
+            state.held_bytes += len as u64;
+            self.held.push(Held {
+                from,
+                to,
+                link: state.link,
+                latency: state.latency,
+                what,
+            });
+            return;
+        }
+        let extra = self.model.draw_extra(&mut self.rng, state.latency);
+        let at = state.arrival(self.now, len, extra);
+        match what {
+            Delivery::Bytes(bytes) if self.config.split_reads && bytes.len() >= 2 => {
+                // Cut into up to three reads at random points, arriving together in order.
+                let mut rest = bytes.as_slice();
+                for _ in 0..2 {
+                    if rest.len() < 2 {
+                        break;
+                    }
+                    let cut = 1 + below(&mut self.rng, rest.len() as u64 - 1) as usize;
+                    let (head, tail) = rest.split_at(cut);
+                    self.push_delivery(at, to, state.link, Delivery::Bytes(head.to_vec()));
+                    rest = tail;
+                }
+                self.push_delivery(at, to, state.link, Delivery::Bytes(rest.to_vec()));
+            }
+            what => self.push_delivery(at, to, state.link, what),
+        }
+    }
+
+    fn push_delivery(&mut self, at: Instant, to: End, link: LinkId, what: Delivery) {
+        self.queue.push(at, Event::Deliver { to, link, what });
+    }
+
+    /// Releases what black holes held and are no longer cut, in order.
+    fn release_held(&mut self) {
+        if self.held.is_empty() {
+            return;
+        }
+        let held = std::mem::take(&mut self.held);
+        let now = self.now;
+        let mut unblocked = BTreeSet::new();
+        for item in held {
+            if self.cut(item.from.node, item.to.node) == Some(PartitionMode::BlackHole) {
+                self.held.push(item);
+                continue;
+            }
+            let len = match &item.what {
+                Delivery::Bytes(bytes) => bytes.len(),
+                _ => 0,
+            };
+            let at = match self.ends.get_mut(&item.from) {
+                Some(state) if state.link == item.link => {
+                    state.held_bytes = state.held_bytes.saturating_sub(len as u64);
+                    if state.blocked {
+                        unblocked.insert((item.from, item.link));
+                    }
+                    state.arrival(now, len, Duration::ZERO)
+                }
+                // The writer closed or crashed since; its bytes and FIN still travel.
+                _ => now.saturating_add(item.latency),
+            };
+            self.push_delivery(at, item.to, item.link, item.what);
+        }
+        for (end, link) in unblocked {
+            let at = self
+                .ends
+                .get(&end)
+                .map_or(now, |state| state.drained_to(self.model.socket_buffer / 2));
+            self.queue.push(at.max(now), Event::Writable { end, link });
+        }
+    }
+
+    /// Resets the link of `end`: both ends learn at once; bytes in flight are lost.
+    fn reset_end(&mut self, end: End) {
+        let now = self.now;
+        let Some(state) = self.ends.get_mut(&end) else {
+            return;
+        };
+        if state.reset {
+            return;
+        }
+        state.reset = true;
+        let (link, peer) = (state.link, state.peer);
+        self.push_delivery(now, end, link, Delivery::Closed);
+        if let Some(peer) = peer
+            && let Some(far) = self.ends.get_mut(&peer)
+            && far.link == link
+            && !far.reset
+        {
+            far.reset = true;
+            self.push_delivery(now, peer, link, Delivery::Closed);
+        }
+    }
+
+    /// Resets every link crossing a [`PartitionMode::Reset`] cut.
+    fn reset_crossing(&mut self) {
+        let crossing: Vec<End> = self
+            .ends
+            .iter()
+            .filter(|(from, state)| {
+                state
+                    .peer
+                    .is_some_and(|to| self.cut(from.node, to.node) == Some(PartitionMode::Reset))
+            })
+            .map(|(end, _)| *end)
+            .collect();
+        for end in crossing {
+            self.reset_end(end);
+        }
+    }
+}
+
+/// Panics when virtual time stops advancing while events keep coming: a node whose
+/// deadline stays in the past, or two nodes ping-ponging at one instant.
+struct Livelock {
+    instant: Instant,
+    events: u64,
+}
+
+impl Livelock {
+    fn new(now: Instant) -> Self {
+        Livelock {
+            instant: now,
+            events: 0,
+        }
+    }
+
+    fn tick(&mut self, now: Instant, nodes: usize, seed: u64) {
+        if now != self.instant {
+            self.instant = now;
+            self.events = 0;
+            return;
+        }
+        self.events += 1;
+        assert!(
+            self.events < 1_000_000 + 1_000 * nodes as u64,
+            "livelock: virtual time stuck at {now:?} (seed {seed})"
+        );
+    }
+}
+
+impl fmt::Debug for Sim {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Sim")
+            .field("seed", &self.config.seed)
+            .field("now", &self.now)
+            .field("nodes", &self.nodes.len())
+            .field("inputs", &self.inputs)
+            .finish_non_exhaustive()
+    }
+}

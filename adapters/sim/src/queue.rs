@@ -8,28 +8,29 @@ use std::collections::BinaryHeap;
 
 use switchboard::Instant;
 
-/// One scheduled entry; only `(at, seq)` orders it.
-struct Entry<T> {
+/// One scheduled entry; only `(at, seq)` orders it. The item waits in a slab, so the heap
+/// moves 24-byte entries, not the items (a delivery carries its bytes).
+struct Entry {
     at: Instant,
     seq: u64,
-    item: T,
+    slot: u32,
 }
 
-impl<T> PartialEq for Entry<T> {
+impl PartialEq for Entry {
     fn eq(&self, other: &Self) -> bool {
         (self.at, self.seq) == (other.at, other.seq)
     }
 }
 
-impl<T> Eq for Entry<T> {}
+impl Eq for Entry {}
 
-impl<T> PartialOrd for Entry<T> {
+impl PartialOrd for Entry {
     fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
         Some(self.cmp(other))
     }
 }
 
-impl<T> Ord for Entry<T> {
+impl Ord for Entry {
     // Reversed: `BinaryHeap` is a max-heap and the earliest entry must come out first.
     fn cmp(&self, other: &Self) -> Ordering {
         (other.at, other.seq).cmp(&(self.at, self.seq))
@@ -38,7 +39,9 @@ impl<T> Ord for Entry<T> {
 
 /// A min-queue of items by time, first-scheduled first among equal times.
 pub(crate) struct EventQueue<T> {
-    heap: BinaryHeap<Entry<T>>,
+    heap: BinaryHeap<Entry>,
+    items: Vec<Option<T>>,
+    free: Vec<u32>,
     seq: u64,
 }
 
@@ -46,16 +49,29 @@ impl<T> EventQueue<T> {
     pub(crate) fn new() -> Self {
         EventQueue {
             heap: BinaryHeap::new(),
+            items: Vec::new(),
+            free: Vec::new(),
             seq: 0,
         }
     }
 
     pub(crate) fn push(&mut self, at: Instant, item: T) {
         self.seq += 1;
+        let slot = match self.free.pop() {
+            Some(slot) => {
+                self.items[slot as usize] = Some(item);
+                slot
+            }
+            None => {
+                self.items.push(Some(item));
+                // More than 2^32 items queued at once would not fit in memory anyway.
+                u32::try_from(self.items.len() - 1).unwrap_or(u32::MAX)
+            }
+        };
         self.heap.push(Entry {
             at,
             seq: self.seq,
-            item,
+            slot,
         });
     }
 
@@ -65,7 +81,10 @@ impl<T> EventQueue<T> {
     }
 
     pub(crate) fn pop(&mut self) -> Option<(Instant, T)> {
-        self.heap.pop().map(|entry| (entry.at, entry.item))
+        let entry = self.heap.pop()?;
+        self.free.push(entry.slot);
+        let item = self.items.get_mut(entry.slot as usize)?.take()?;
+        Some((entry.at, item))
     }
 
     pub(crate) fn len(&self) -> usize {

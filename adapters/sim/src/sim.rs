@@ -941,13 +941,22 @@ impl Sim {
         match event {
             Event::Deliver { to, link, what } => self.deliver(to, link, what),
             Event::Timer { node, at } => {
+                let now = self.now;
                 let slot = &mut self.nodes[node];
-                if slot.alive && slot.armed == Some(at) {
-                    slot.armed = None;
-                    slot.node.handle_timeout(self.now);
-                    self.fold(node as u64, u64::MAX, 0);
-                    self.mark(node);
+                if !slot.alive || slot.armed != Some(at) {
+                    return;
                 }
+                slot.armed = None;
+                // The deadline may have moved later since this wake-up was queued.
+                if slot
+                    .node
+                    .poll_timeout()
+                    .is_some_and(|deadline| deadline <= now)
+                {
+                    slot.node.handle_timeout(now);
+                    self.fold(node as u64, u64::MAX, 0);
+                }
+                self.mark(node);
             }
             Event::Writable { end, link } => {
                 let now = self.now;
@@ -1063,14 +1072,20 @@ impl Sim {
                 break;
             }
         }
+        // One wake-up queued per node, at or before its deadline: a deadline moving later
+        // (traffic postponing a PING) queues nothing; the early wake-up re-arms.
         let slot = &mut self.nodes[index];
-        let deadline = slot.node.poll_timeout();
-        if deadline != slot.armed {
-            slot.armed = deadline;
-            if let Some(at) = deadline {
-                self.queue
-                    .push(at.max(now), Event::Timer { node: index, at });
-            }
+        if let Some(deadline) = slot.node.poll_timeout()
+            && slot.armed.is_none_or(|armed| deadline < armed)
+        {
+            slot.armed = Some(deadline);
+            self.queue.push(
+                deadline.max(now),
+                Event::Timer {
+                    node: index,
+                    at: deadline,
+                },
+            );
         }
         self.check_limits(index);
         self.update_full(index);

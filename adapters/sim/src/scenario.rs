@@ -163,6 +163,9 @@ impl Scenario {
     /// Builds the network: every node added, each scheduled to bootstrap within the first
     /// second.
     pub fn new(config: ScenarioConfig) -> Result<Self, SimError> {
+        if config.nodes > 1 << 16 {
+            return Err(SimError::TooManyNodes(config.nodes));
+        }
         let mut sim = Sim::new(config.sim_config());
         let node_config = config.node_config();
         for index in 0..config.nodes {

@@ -114,6 +114,8 @@ pub enum SimError {
     NoSuchNode(NodeIndex),
     /// The node is crashed (or, for a restart, not crashed).
     NotAlive(NodeIndex),
+    /// More nodes than [`Sim::ip_for`] has distinct addresses for (65,536).
+    TooManyNodes(usize),
 }
 
 impl fmt::Display for SimError {
@@ -122,6 +124,12 @@ impl fmt::Display for SimError {
             SimError::Config(error) => write!(f, "invalid node config: {error}"),
             SimError::NoSuchNode(index) => write!(f, "no node {index}"),
             SimError::NotAlive(index) => write!(f, "node {index} is crashed"),
+            SimError::TooManyNodes(count) => {
+                write!(
+                    f,
+                    "{count} nodes: at most 65,536 have addresses of their own"
+                )
+            }
         }
     }
 }
@@ -290,7 +298,8 @@ impl Sim {
         }
     }
 
-    /// The IP [`Sim::add_node`] gives node `index`.
+    /// The IP [`Sim::add_node`] gives node `index`: `10.x.y.1`, a /24 of its own for the
+    /// first 65,536 nodes (later ones repeat them).
     pub fn ip_for(index: NodeIndex) -> IpAddr {
         IpAddr::V4(Ipv4Addr::new(10, (index >> 8) as u8, index as u8, 1))
     }
@@ -778,8 +787,12 @@ impl Sim {
         let now = self.now;
         let by_peer = &self.by_peer;
         let slot = &mut self.nodes[index];
+        // Its application is gone: connection outcomes count, messages it never took do
+        // not (their senders see them unconfirmed).
         while let Some(event) = slot.node.poll_event(now) {
-            checker.on_event(now, index, &event, |peer| by_peer.get(peer).copied());
+            if !matches!(event, NodeEvent::Message { .. }) {
+                checker.on_event(now, index, &event, |peer| by_peer.get(peer).copied());
+            }
         }
         for receiver in checker.open_connections(index) {
             let peer = self.nodes[receiver].node.peer_id();

@@ -110,15 +110,18 @@ impl ScenarioConfig {
         config
     }
 
-    /// The command line that reruns this scenario with the binary.
+    /// The command line that reruns this scenario with the binary (the options the binary
+    /// has; a scenario changed in other fields needs them set in code).
     pub fn command_line(&self) -> String {
         format!(
             "cargo run --release -p switchboard-sim -- --nodes {} --seed {} --duration {} \
-             --faults {}",
+             --faults {} --max-outbound {} --traffic-ms {}",
             self.nodes,
             self.seed,
             self.duration.as_secs_f64(),
-            self.faults
+            self.faults,
+            self.max_outbound,
+            self.traffic_interval.map_or(0, |interval| interval.as_millis())
         )
     }
 }

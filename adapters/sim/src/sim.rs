@@ -1072,7 +1072,9 @@ impl Sim {
             }
             while let Some(conn) = self.nodes[index].node.poll_transmit(now, &mut self.buffer) {
                 moved = true;
-                let bytes = std::mem::take(&mut self.buffer);
+                // An exact-size copy; the buffer keeps its capacity for the next transmit.
+                let bytes = self.buffer.clone();
+                self.buffer.clear();
                 self.send_bytes(End { node: index, conn }, bytes);
             }
             if self.nodes[index].polling {

@@ -33,6 +33,9 @@
 //!
 //! [`Node`]: switchboard::node::Node
 
+#![deny(missing_docs)]
+#![forbid(unsafe_code)]
+
 pub mod faults;
 pub mod invariants;
 mod link;

@@ -115,13 +115,19 @@ impl ScenarioConfig {
     pub fn command_line(&self) -> String {
         format!(
             "cargo run --release -p switchboard-sim -- --nodes {} --seed {} --duration {} \
-             --faults {} --max-outbound {} --traffic-ms {}",
+             --faults {} --max-outbound {} --traffic-ms {}{}",
             self.nodes,
             self.seed,
             self.duration.as_secs_f64(),
             self.faults,
             self.max_outbound,
-            self.traffic_interval.map_or(0, |interval| interval.as_millis())
+            self.traffic_interval
+                .map_or(0, |interval| interval.as_millis()),
+            if self.stop_when_outbound_full {
+                " --until-full"
+            } else {
+                ""
+            }
         )
     }
 }

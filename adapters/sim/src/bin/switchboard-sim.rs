@@ -2,8 +2,11 @@
 //!
 //! ```text
 //! switchboard-sim [--nodes N] [--seed S] [--seeds K] [--duration SECS] [--faults SPEC]
-//!                 [--max-outbound M] [--traffic-ms MS] [--json]
+//!                 [--max-outbound M] [--traffic-ms MS] [--until-full] [--json]
 //! ```
+//!
+//! `--until-full` stops as soon as every node's outbound slots are full (the convergence
+//! measurement; no reconnection check then).
 //!
 //! With `--seeds K` it sweeps seeds S..S+K; with `--json` it prints one JSON object per
 //! seed, one per line (JSON Lines), with the keys of SPEC §5. Progress goes to stderr on
@@ -18,7 +21,7 @@ use switchboard_sim::{ParseFaultsError, Scenario, ScenarioConfig};
 
 const USAGE: &str = "usage: switchboard-sim [--nodes N] [--seed S] [--seeds K] \
 [--duration SECS] [--faults all|none|reset,partition,crash,latency,bandwidth,blackhole,slow,\
-clock,refuse,split] [--max-outbound M] [--traffic-ms MS (0: no traffic)] [--json]";
+clock,refuse,split] [--max-outbound M] [--traffic-ms MS (0: no traffic)] [--until-full] [--json]";
 
 struct Args {
     config: ScenarioConfig,
@@ -55,6 +58,10 @@ fn parse(args: impl Iterator<Item = String>) -> Result<Args, ArgError> {
     while let Some(flag) = args.next() {
         if flag == "--json" {
             json = true;
+            continue;
+        }
+        if flag == "--until-full" {
+            config.stop_when_outbound_full = true;
             continue;
         }
         if flag == "--help" || flag == "-h" {

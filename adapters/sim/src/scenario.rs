@@ -303,7 +303,17 @@ impl Scenario {
                 .sends
                 .is_multiple_of(u64::from(self.config.broadcast_one_in))
         {
-            self.sim.broadcast_tracked(index, len);
+            if self.config.check_invariants {
+                self.sim.broadcast_tracked(index, len);
+            } else {
+                let now = self.sim.now();
+                let message = bytes::Bytes::from(vec![0u8; len]);
+                self.sim.node_mut(index).broadcast(
+                    now,
+                    crate::invariants::TRAFFIC_CHANNEL,
+                    message,
+                );
+            }
             return;
         }
         let receivers = match self.sim.checker() {

@@ -44,7 +44,8 @@ pub struct ScenarioConfig {
     /// Length of the messages sent (tag included), uniform in this range.
     pub message_len: (usize, usize),
     /// How long before the end every fault heals; the network must be one component by
-    /// the end (checked when `duration > quiet`).
+    /// the end (checked when `duration > quiet`). The binary caps it at half the duration;
+    /// keep to that here for [`ScenarioConfig::command_line`] to reproduce the run.
     pub quiet: Duration,
     /// Keepalive PING interval of every node (its silence timeout is twice this).
     pub ping_interval: Duration,

@@ -5,7 +5,8 @@
 //!                 [--max-outbound M] [--traffic-ms MS] [--until-full] [--json]
 //! ```
 //!
-//! `--until-full` stops as soon as every node's outbound slots are full (the convergence
+//! Faults are drawn until 20 s before the end (or half-way, for runs shorter than 40 s);
+//! then they heal and the network must reconnect. `--until-full` stops as soon as every node's outbound slots are full (the convergence
 //! measurement; no reconnection check then).
 //!
 //! With `--seeds K` it sweeps seeds S..S+K; with `--json` it prints one JSON object per
@@ -89,6 +90,8 @@ fn parse(args: impl Iterator<Item = String>) -> Result<Args, ArgError> {
             }
         }
     }
+    // Half the run at most is quiet, so a short run still sees faults.
+    config.quiet = config.quiet.min(config.duration / 2);
     if config.nodes == 0 || seeds == 0 {
         return Err(ArgError::Invalid("--nodes/--seeds".into(), "0".into()));
     }

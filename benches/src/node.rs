@@ -5,8 +5,8 @@
 //!
 //! Neither uses `switchboard-sim`: the simulator's own per-connection state (its link and
 //! arrival maps, the events it logs for every node) would sit in the heap figure with no way
-//! to tell it apart, and its main loop visits every node on every step, which makes setting
-//! up 10,000 peers slow. Both drivers here deliver bytes at once (zero latency, whole
+//! to tell it apart, and its main loop visited every node on every step when these were
+//! written, which made setting up 10,000 peers slow. Both drivers here deliver bytes at once (zero latency, whole
 //! writes), hold nothing per connection that grows while they run (their tables are sized up
 //! front), and hand the nodes' `poll_*` outputs on as the node's contract asks.
 

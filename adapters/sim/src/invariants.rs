@@ -1,0 +1,545 @@
+//! The invariant checker: it watches every event the nodes hand their applications and
+//! every message the simulation's traffic generator sends, and records each broken promise
+//! of SPEC §4 as a [`Violation`].
+//!
+//! Messages the generator sends are *tracked*: they start with a 16-byte tag
+//! `b"SBsm" || sender index (u32 BE) || sequence number (u64 BE)`; the sequence number counts
+//! per sender from 1 across all its peers and its restarts, so `(sender, receiver, seq)` names
+//! one delivery. Untracked messages (a test's own `send`s) are ignored; tracked and
+//! untracked messages must not share a connection, since the node's `confirmed` count covers
+//! both.
+//!
+//! What is checked, and when:
+//! - **no duplicate**: a `(sender, receiver, seq)` delivered twice — at each `Message`;
+//! - **no reordering**: order is promised within one connection only, so per (sender,
+//!   receiver) the sequence numbers a receiver takes since its latest `PeerConnected` for
+//!   that sender must increase — at each `Message`;
+//! - **nothing silently lost**: the tracked messages a sender's `send` accepted on one
+//!   connection (from its `PeerConnected` to its `PeerDisconnected`) are, in send order, the
+//!   `confirmed` first ones, then the `unconfirmed` returned ones, then the `unsent` returned
+//!   ones, exactly; every confirmed one was delivered; no unsent one was ever delivered
+//!   (checked when it is returned, and at every later delivery) — at each
+//!   `PeerDisconnected`, when a sender crashes (from its connection stats) and at the end
+//!   of a run (connections still open: confirmed so far must be delivered, the rest count
+//!   as *pending*, in flight);
+//! - **peer limits** and **buffered bytes per connection**: reported by the simulator
+//!   through [`Checker::limit_exceeded`] and [`Checker::buffer_sample`];
+//! - **reconnection** after faults heal: reported through [`Checker::not_reconnected`].
+
+use std::collections::BTreeSet;
+use std::fmt;
+
+use bytes::Bytes;
+use switchboard::node::NodeEvent;
+use switchboard::{ChannelId, Instant, PeerId};
+
+use crate::NodeIndex;
+
+/// The channel the traffic generator uses.
+pub const TRAFFIC_CHANNEL: ChannelId = 1;
+
+/// Length of the tag at the start of a tracked message.
+pub const TAG_LEN: usize = 16;
+
+const MAGIC: [u8; 4] = *b"SBsm";
+
+/// Most violations kept with their detail; all are counted.
+const KEPT_VIOLATIONS: usize = 64;
+
+/// What kind of promise was broken.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum ViolationKind {
+    /// A message was neither confirmed nor returned, a confirmed one was never delivered, or
+    /// an unsent one was delivered.
+    Lost,
+    /// A message was delivered twice.
+    Duplicate,
+    /// A message was delivered before one sent earlier on the same connection.
+    Reordered,
+    /// A node had more inbound or outbound peers than its limits allow.
+    PeerLimit,
+    /// A connection buffered more bytes than its configuration allows.
+    Buffered,
+    /// The network was not one component within the stated time after every fault healed.
+    NotReconnected,
+    /// An event that cannot happen did (a peer connected twice, a message from a stranger).
+    Inconsistent,
+}
+
+impl fmt::Display for ViolationKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            ViolationKind::Lost => "message lost",
+            ViolationKind::Duplicate => "duplicate delivery",
+            ViolationKind::Reordered => "reordered delivery",
+            ViolationKind::PeerLimit => "peer limit exceeded",
+            ViolationKind::Buffered => "connection buffer over its bound",
+            ViolationKind::NotReconnected => "network not reconnected",
+            ViolationKind::Inconsistent => "inconsistent events",
+        })
+    }
+}
+
+/// One broken invariant.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Violation {
+    /// What.
+    pub kind: ViolationKind,
+    /// Virtual time it was seen.
+    pub at: Instant,
+    /// Who and which message.
+    pub detail: String,
+}
+
+impl fmt::Display for Violation {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{} at {:.3} s: {}",
+            self.kind,
+            self.at.as_nanos() as f64 / 1e9,
+            self.detail
+        )
+    }
+}
+
+/// The checker's tallies (the message figures of the `--json` summary).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Counters {
+    /// Tracked messages accepted by `send` (a broadcast counts once per peer that took it).
+    pub sent: u64,
+    /// Tracked messages taken by a receiving application (each once).
+    pub delivered: u64,
+    /// Confirmed by the receiver (credit), on ended connections and, at the end, open ones.
+    pub confirmed: u64,
+    /// Returned as unsent.
+    pub returned_unsent: u64,
+    /// Returned as unconfirmed.
+    pub returned_unconfirmed: u64,
+    /// Still in flight on a connection open at the end.
+    pub pending: u64,
+    /// Messages violating "nothing silently lost".
+    pub lost: u64,
+    /// Deliveries of a message already delivered.
+    pub duplicates: u64,
+    /// Deliveries out of send order within one connection.
+    pub reordered: u64,
+    /// Peer-limit and buffer-bound violations.
+    pub limit_violations: u64,
+    /// Largest bytes buffered by one connection in any sample.
+    pub max_conn_buffered_bytes: u64,
+    /// All violations, of every kind.
+    pub violations: u64,
+}
+
+/// The tag of a tracked message, if `message` carries one.
+pub fn read_tag(message: &Bytes) -> Option<(u32, u64)> {
+    let head = message.get(..TAG_LEN)?;
+    if head[..4] != MAGIC {
+        return None;
+    }
+    let sender = u32::from_be_bytes(head[4..8].try_into().ok()?);
+    let seq = u64::from_be_bytes(head[8..16].try_into().ok()?);
+    Some((sender, seq))
+}
+
+/// See the [module documentation](self).
+pub struct Checker {
+    next_seq: Vec<u64>,
+    /// Sender side: per (sender, receiver), the tracked sequence numbers `send` accepted on
+    /// the open connection, in order. Present from `PeerConnected` to `PeerDisconnected`.
+    sending: std::collections::BTreeMap<(NodeIndex, NodeIndex), Vec<u64>>,
+    /// Receiver side: per (sender, receiver), the last sequence number taken on the current
+    /// connection.
+    receiving: std::collections::BTreeMap<(NodeIndex, NodeIndex), u64>,
+    delivered: BTreeSet<(NodeIndex, NodeIndex, u64)>,
+    unsent: BTreeSet<(NodeIndex, NodeIndex, u64)>,
+    /// Test-only: hide the next tracked delivery from the checker.
+    drop_one: bool,
+    counters: Counters,
+    violations: Vec<Violation>,
+}
+
+impl Checker {
+    /// A checker; with `drop_one_delivery` it hides the first tracked delivery from itself,
+    /// which must then be reported (the proof that it can fail).
+    pub fn new(drop_one_delivery: bool) -> Self {
+        Checker {
+            next_seq: Vec::new(),
+            sending: Default::default(),
+            receiving: Default::default(),
+            delivered: BTreeSet::new(),
+            unsent: BTreeSet::new(),
+            drop_one: drop_one_delivery,
+            counters: Counters::default(),
+            violations: Vec::new(),
+        }
+    }
+
+    /// The tallies so far.
+    pub fn counters(&self) -> &Counters {
+        &self.counters
+    }
+
+    /// The violations kept (the first 64; [`Counters::violations`] counts all).
+    pub fn violations(&self) -> &[Violation] {
+        &self.violations
+    }
+
+    fn violate(&mut self, kind: ViolationKind, at: Instant, detail: String) {
+        self.counters.violations += 1;
+        match kind {
+            ViolationKind::Lost => self.counters.lost += 1,
+            ViolationKind::Duplicate => self.counters.duplicates += 1,
+            ViolationKind::Reordered => self.counters.reordered += 1,
+            ViolationKind::PeerLimit | ViolationKind::Buffered => {
+                self.counters.limit_violations += 1
+            }
+            ViolationKind::NotReconnected | ViolationKind::Inconsistent => {}
+        }
+        if self.violations.len() < KEPT_VIOLATIONS {
+            self.violations.push(Violation { kind, at, detail });
+        }
+    }
+
+    /// A tracked message from `sender` of `len` bytes (at least the tag): its sequence
+    /// number and bytes. Call [`Checker::on_sent`] for each peer that accepts it.
+    pub fn tag(&mut self, sender: NodeIndex, len: usize) -> (u64, Bytes) {
+        if self.next_seq.len() <= sender {
+            self.next_seq.resize(sender + 1, 1);
+        }
+        let seq = self.next_seq[sender];
+        self.next_seq[sender] += 1;
+        let mut message = vec![0u8; len.max(TAG_LEN)];
+        message[..4].copy_from_slice(&MAGIC);
+        message[4..8].copy_from_slice(&(sender as u32).to_be_bytes());
+        message[8..16].copy_from_slice(&seq.to_be_bytes());
+        (seq, Bytes::from(message))
+    }
+
+    /// `sender`'s `send` accepted tracked message `seq` for `receiver`.
+    pub fn on_sent(&mut self, now: Instant, sender: NodeIndex, receiver: NodeIndex, seq: u64) {
+        self.counters.sent += 1;
+        match self.sending.get_mut(&(sender, receiver)) {
+            Some(sent) => sent.push(seq),
+            None => self.violate(
+                ViolationKind::Inconsistent,
+                now,
+                format!("node {sender} sent #{seq} to node {receiver} without a PeerConnected"),
+            ),
+        }
+    }
+
+    /// Node `node`'s application took `event`. Returns false for a delivery the test-only
+    /// fault hid (the simulator then drops it from the node's log as well).
+    pub fn on_event(
+        &mut self,
+        now: Instant,
+        node: NodeIndex,
+        event: &NodeEvent,
+        index_of: impl Fn(&PeerId) -> Option<NodeIndex>,
+    ) -> bool {
+        match event {
+            NodeEvent::PeerConnected { peer, .. } => {
+                let Some(peer) = index_of(peer) else {
+                    return true;
+                };
+                self.receiving.insert((peer, node), 0);
+                if self.sending.insert((node, peer), Vec::new()).is_some() {
+                    self.violate(
+                        ViolationKind::Inconsistent,
+                        now,
+                        format!("node {node}: PeerConnected for node {peer}, already connected"),
+                    );
+                }
+            }
+            NodeEvent::PeerDisconnected {
+                peer,
+                unsent,
+                unconfirmed,
+                confirmed,
+                ..
+            } => {
+                let Some(peer) = index_of(peer) else {
+                    return true;
+                };
+                let own = |returned: &[switchboard::ReturnedMessage]| -> Vec<u64> {
+                    returned
+                        .iter()
+                        .filter(|m| m.channel == TRAFFIC_CHANNEL)
+                        .filter_map(|m| read_tag(&m.message))
+                        .filter(|&(sender, _)| sender as usize == node)
+                        .map(|(_, seq)| seq)
+                        .collect()
+                };
+                let (unconfirmed, unsent) = (own(unconfirmed), own(unsent));
+                self.connection_ended(now, node, peer, *confirmed, &unconfirmed, &unsent);
+            }
+            NodeEvent::Message {
+                peer,
+                channel,
+                message,
+            } => {
+                if *channel != TRAFFIC_CHANNEL {
+                    return true;
+                }
+                let Some((sender, seq)) = read_tag(message) else {
+                    return true;
+                };
+                if self.drop_one {
+                    self.drop_one = false;
+                    return false;
+                }
+                self.delivered(now, node, index_of(peer), sender as usize, seq);
+            }
+            NodeEvent::DialFailed { .. } | NodeEvent::SlowPeer { .. } => {}
+        }
+        true
+    }
+
+    fn delivered(
+        &mut self,
+        now: Instant,
+        receiver: NodeIndex,
+        from: Option<NodeIndex>,
+        sender: NodeIndex,
+        seq: u64,
+    ) {
+        if from != Some(sender) {
+            self.violate(
+                ViolationKind::Inconsistent,
+                now,
+                format!("node {receiver} took #{seq} of node {sender} from {from:?}"),
+            );
+            return;
+        }
+        if !self.delivered.insert((sender, receiver, seq)) {
+            self.violate(
+                ViolationKind::Duplicate,
+                now,
+                format!("node {receiver} took #{seq} of node {sender} twice"),
+            );
+            return;
+        }
+        self.counters.delivered += 1;
+        if self.unsent.contains(&(sender, receiver, seq)) {
+            self.violate(
+                ViolationKind::Lost,
+                now,
+                format!("node {receiver} took #{seq} of node {sender}, returned to it as unsent"),
+            );
+        }
+        let last = self.receiving.entry((sender, receiver)).or_insert(0);
+        if seq <= *last {
+            let last = *last;
+            self.violate(
+                ViolationKind::Reordered,
+                now,
+                format!("node {receiver} took #{seq} of node {sender} after #{last}"),
+            );
+        } else {
+            *last = seq;
+        }
+    }
+
+    /// The connection from `sender` to `receiver` ended, as the sender's node reported it
+    /// (or, for a crash, as its connection statistics tell).
+    pub fn connection_ended(
+        &mut self,
+        now: Instant,
+        sender: NodeIndex,
+        receiver: NodeIndex,
+        confirmed: u64,
+        unconfirmed: &[u64],
+        unsent: &[u64],
+    ) {
+        let Some(sent) = self.sending.remove(&(sender, receiver)) else {
+            self.violate(
+                ViolationKind::Inconsistent,
+                now,
+                format!("node {sender}: PeerDisconnected for node {receiver}, not connected"),
+            );
+            return;
+        };
+        if sent.is_empty() && unconfirmed.is_empty() && unsent.is_empty() {
+            // No tracked traffic: the count may cover a test's own messages.
+            return;
+        }
+        let confirmed = usize::try_from(confirmed).unwrap_or(usize::MAX);
+        let returned = confirmed
+            .saturating_add(unconfirmed.len())
+            .saturating_add(unsent.len());
+        self.counters.confirmed += confirmed as u64;
+        self.counters.returned_unconfirmed += unconfirmed.len() as u64;
+        self.counters.returned_unsent += unsent.len() as u64;
+        let expected_unconfirmed = sent.get(confirmed..confirmed.saturating_add(unconfirmed.len()));
+        let expected_unsent = sent.get(confirmed.saturating_add(unconfirmed.len())..);
+        if returned != sent.len()
+            || expected_unconfirmed != Some(unconfirmed)
+            || expected_unsent != Some(unsent)
+        {
+            for _ in 0..sent.len().abs_diff(returned).max(1) {
+                self.violate(
+                    ViolationKind::Lost,
+                    now,
+                    format!(
+                        "node {sender} → node {receiver}: sent {:?}, confirmed {confirmed}, \
+                         returned unconfirmed {unconfirmed:?}, unsent {unsent:?}",
+                        abbreviate(&sent)
+                    ),
+                );
+            }
+        }
+        for &seq in sent.iter().take(confirmed) {
+            if !self.delivered.contains(&(sender, receiver, seq)) {
+                self.violate(
+                    ViolationKind::Lost,
+                    now,
+                    format!("node {sender} → node {receiver}: #{seq} confirmed, never delivered"),
+                );
+            }
+        }
+        for &seq in unsent {
+            self.unsent.insert((sender, receiver, seq));
+            if self.delivered.contains(&(sender, receiver, seq)) {
+                self.violate(
+                    ViolationKind::Lost,
+                    now,
+                    format!("node {sender} → node {receiver}: #{seq} returned unsent, delivered"),
+                );
+            }
+        }
+    }
+
+    /// `sender` crashed with its connection to `receiver` open; its statistics said
+    /// `confirmed` messages were confirmed, `unconfirmed` written and not confirmed, and
+    /// `queued` never completely written. Checked as if the node had returned them.
+    pub fn connection_crashed(
+        &mut self,
+        now: Instant,
+        sender: NodeIndex,
+        receiver: NodeIndex,
+        confirmed: u64,
+        unconfirmed: usize,
+        queued: usize,
+    ) {
+        let sent = self
+            .sending
+            .get(&(sender, receiver))
+            .cloned()
+            .unwrap_or_default();
+        let start = usize::try_from(confirmed)
+            .unwrap_or(usize::MAX)
+            .min(sent.len());
+        let middle = start.saturating_add(unconfirmed).min(sent.len());
+        let end = middle.saturating_add(queued).min(sent.len());
+        let returned_unconfirmed = sent[start..middle].to_vec();
+        let mut returned_unsent = sent[middle..end].to_vec();
+        // Counts that do not add up must still fail the accounting check.
+        let missing = (confirmed as usize)
+            .saturating_add(unconfirmed)
+            .saturating_add(queued)
+            .saturating_sub(sent.len());
+        returned_unsent.extend(std::iter::repeat_n(0, missing));
+        self.connection_ended(
+            now,
+            sender,
+            receiver,
+            confirmed,
+            &returned_unconfirmed,
+            &returned_unsent,
+        );
+    }
+
+    /// The end of a run: the connection from `sender` to `receiver` is still open and
+    /// `confirmed` of its messages were confirmed so far; the rest are pending.
+    pub fn connection_open_at_end(
+        &mut self,
+        now: Instant,
+        sender: NodeIndex,
+        receiver: NodeIndex,
+        confirmed: u64,
+    ) {
+        let Some(sent) = self.sending.remove(&(sender, receiver)) else {
+            return;
+        };
+        let confirmed = usize::try_from(confirmed).unwrap_or(usize::MAX);
+        if confirmed > sent.len() {
+            self.violate(
+                ViolationKind::Lost,
+                now,
+                format!(
+                    "node {sender} → node {receiver}: {confirmed} confirmed of {} sent",
+                    sent.len()
+                ),
+            );
+        }
+        self.counters.confirmed += confirmed.min(sent.len()) as u64;
+        self.counters.pending += sent.len().saturating_sub(confirmed) as u64;
+        for &seq in sent.iter().take(confirmed) {
+            if !self.delivered.contains(&(sender, receiver, seq)) {
+                self.violate(
+                    ViolationKind::Lost,
+                    now,
+                    format!("node {sender} → node {receiver}: #{seq} confirmed, never delivered"),
+                );
+            }
+        }
+    }
+
+    /// The receivers `sender` has an open connection to, as its application saw it.
+    pub fn open_connections(&self, sender: NodeIndex) -> Vec<NodeIndex> {
+        self.sending
+            .range((sender, 0)..=(sender, NodeIndex::MAX))
+            .map(|(&(_, receiver), _)| receiver)
+            .collect()
+    }
+
+    /// How many tracked messages are recorded as sent on the open connection.
+    pub fn sent_on(&self, sender: NodeIndex, receiver: NodeIndex) -> Option<usize> {
+        self.sending.get(&(sender, receiver)).map(Vec::len)
+    }
+
+    /// A node had `counts` (inbound, outbound) peers, over its `limits`.
+    pub fn limit_exceeded(
+        &mut self,
+        now: Instant,
+        node: NodeIndex,
+        counts: (usize, usize),
+        limits: (usize, usize),
+    ) {
+        self.violate(
+            ViolationKind::PeerLimit,
+            now,
+            format!("node {node}: (inbound, outbound) = {counts:?} over {limits:?}"),
+        );
+    }
+
+    /// One connection of `node` buffered `bytes`, whose bound is `bound`.
+    pub fn buffer_sample(&mut self, now: Instant, node: NodeIndex, bytes: u64, bound: u64) {
+        self.counters.max_conn_buffered_bytes = self.counters.max_conn_buffered_bytes.max(bytes);
+        if bytes > bound {
+            self.violate(
+                ViolationKind::Buffered,
+                now,
+                format!("node {node}: a connection buffers {bytes} bytes, bound {bound}"),
+            );
+        }
+    }
+
+    /// The network was in `components` components `after` the faults healed.
+    pub fn not_reconnected(&mut self, now: Instant, components: usize, after: std::time::Duration) {
+        self.violate(
+            ViolationKind::NotReconnected,
+            now,
+            format!(
+                "{components} components {:.1} s after every fault healed",
+                after.as_secs_f64()
+            ),
+        );
+    }
+}
+
+fn abbreviate(seqs: &[u64]) -> Vec<u64> {
+    seqs.iter().take(16).copied().collect()
+}

@@ -1,0 +1,263 @@
+//! What the simulator observes and checks: the trace, components, outbound slots, buffered
+//! bytes, the checker's accounting at crashes and at the end, and the tracked traffic the
+//! checker follows.
+
+use std::time::Duration;
+
+use switchboard::PeerId;
+use switchboard::node::NodeEvent;
+
+use super::*;
+
+impl Sim {
+    /// The hash of every input given to every node so far: equal runs have equal hashes.
+    pub fn trace_hash(&self) -> u64 {
+        self.trace
+    }
+
+    /// Inputs given to nodes so far (the events of the [module documentation](crate::sim)).
+    pub fn inputs(&self) -> u64 {
+        self.inputs
+    }
+
+    /// Events queued (deliveries, timers, writable notices), stale ones included.
+    pub fn queued(&self) -> usize {
+        self.queue.len()
+    }
+
+    /// When every live node first had its outbound slots full, as time since the
+    /// simulation began. A node's slots are full at `min(max_outbound, (nodes - 1) / 2)`
+    /// outbound peers (more cannot all be served when every node dials). `None` if never.
+    pub fn outbound_full_after(&self) -> Option<Duration> {
+        self.outbound_full_at
+            .map(|at| at.saturating_duration_since(self.started))
+    }
+
+    /// Time since the simulation began.
+    pub fn elapsed(&self) -> Duration {
+        self.now.saturating_duration_since(self.started)
+    }
+
+    /// The invariant checker, unless [`SimConfig::check_invariants`] is off.
+    pub fn checker(&self) -> Option<&Checker> {
+        self.checker.as_ref()
+    }
+
+    /// The invariant checker, to report what only the caller can see (reconnection).
+    pub fn checker_mut(&mut self) -> Option<&mut Checker> {
+        self.checker.as_mut()
+    }
+
+    /// The violations the checker recorded so far.
+    pub fn violations(&self) -> &[Violation] {
+        self.checker.as_ref().map_or(&[], Checker::violations)
+    }
+
+    /// Connected components of the peer graph among live nodes (a crashed node is in none).
+    pub fn components(&self) -> usize {
+        let mut parent: Vec<NodeIndex> = (0..self.nodes.len()).collect();
+        fn root(parent: &mut [NodeIndex], mut at: NodeIndex) -> NodeIndex {
+            while parent[at] != at {
+                parent[at] = parent[parent[at]];
+                at = parent[at];
+            }
+            at
+        }
+        for (index, slot) in self.nodes.iter().enumerate() {
+            if !slot.alive {
+                continue;
+            }
+            for peer in slot.node.peers() {
+                if let Some(&other) = self.by_peer.get(&peer)
+                    && self.nodes[other].alive
+                {
+                    let (a, b) = (root(&mut parent, index), root(&mut parent, other));
+                    parent[a] = b;
+                }
+            }
+        }
+        (0..self.nodes.len())
+            .filter(|&index| self.nodes[index].alive && root(&mut parent, index) == index)
+            .count()
+    }
+
+    /// Samples every connection's buffered bytes (its send queues, the only buffer the
+    /// node's statistics expose) against its bound: per channel, the larger of
+    /// `send_queue_bytes` and `max_message_size` (an empty queue takes one message of any
+    /// allowed size).
+    pub fn check_buffers(&mut self) {
+        self.check_buffers_of(0, 1);
+    }
+
+    /// [`Sim::check_buffers`] for every `stride`-th node from `first` only: a large network
+    /// is sampled in turns, since reading a connection's statistics copies them.
+    pub fn check_buffers_of(&mut self, first: NodeIndex, stride: usize) {
+        let Some(checker) = self.checker.as_mut() else {
+            return;
+        };
+        for index in (first..self.nodes.len()).step_by(stride.max(1)) {
+            let slot = &self.nodes[index];
+            if !slot.alive {
+                continue;
+            }
+            let peers: Vec<PeerId> = slot.node.peers().collect();
+            for peer in peers {
+                let Some(info) = slot.node.peer_info(&peer) else {
+                    continue;
+                };
+                let mut bytes = 0u64;
+                let mut bound = 0u64;
+                for channel in &info.channels {
+                    bytes += channel.queued_bytes as u64;
+                    bound += slot
+                        .config
+                        .connection
+                        .channels
+                        .iter()
+                        .find(|config| config.id == channel.channel)
+                        .map_or(u64::MAX / 64, |config| {
+                            (config.send_queue_bytes as u64).max(u64::from(config.max_message_size))
+                        });
+                }
+                checker.buffer_sample(self.now, index, bytes, bound);
+            }
+        }
+    }
+
+    /// Ends the checker's accounting: resumes every application's polling, drains the
+    /// nodes, and settles the connections still open (confirmed so far, the rest pending).
+    pub fn finish_checks(&mut self) {
+        for index in 0..self.nodes.len() {
+            if self.nodes[index].alive && !self.nodes[index].polling {
+                self.set_polling(index, true);
+            }
+        }
+        self.settle();
+        let Some(checker) = self.checker.as_mut() else {
+            return;
+        };
+        for (index, slot) in self.nodes.iter().enumerate() {
+            if !slot.alive {
+                continue;
+            }
+            for receiver in checker.open_connections(index) {
+                let peer = self.nodes[receiver].node.peer_id();
+                let confirmed = slot
+                    .node
+                    .peer_info(&peer)
+                    .and_then(|info| {
+                        info.channels
+                            .iter()
+                            .find(|channel| channel.channel == TRAFFIC_CHANNEL)
+                            .map(|channel| channel.messages_confirmed)
+                    })
+                    .unwrap_or(0);
+                checker.connection_open_at_end(self.now, index, receiver, confirmed);
+            }
+        }
+    }
+
+    /// The checker's accounting for a crashing sender: its pending events, then its open
+    /// connections from their statistics (confirmed, then unconfirmed, then queued).
+    pub(super) fn account_crash(&mut self, index: NodeIndex) {
+        let Some(checker) = self.checker.as_mut() else {
+            return;
+        };
+        let now = self.now;
+        let by_peer = &self.by_peer;
+        let slot = &mut self.nodes[index];
+        // Its application is gone: connection outcomes count, messages it never took do
+        // not (their senders see them unconfirmed).
+        while let Some(event) = slot.node.poll_event(now) {
+            if !matches!(event, NodeEvent::Message { .. }) {
+                checker.on_event(now, index, &event, |peer| by_peer.get(peer).copied());
+            }
+        }
+        for receiver in checker.open_connections(index) {
+            let peer = self.nodes[receiver].node.peer_id();
+            let stats = self.nodes[index].node.peer_info(&peer).and_then(|info| {
+                info.channels
+                    .into_iter()
+                    .find(|channel| channel.channel == TRAFFIC_CHANNEL)
+            });
+            let (confirmed, unconfirmed, queued) = stats.map_or((0, 0, 0), |channel| {
+                (
+                    channel.messages_confirmed,
+                    channel.unconfirmed_messages,
+                    channel.queued_messages,
+                )
+            });
+            checker.connection_crashed(now, index, receiver, confirmed, unconfirmed, queued);
+        }
+    }
+
+    // ----- traffic -----
+
+    /// Sends a tracked message of `len` bytes from `from` to `to` on the traffic channel
+    /// (see [`crate::invariants`]); returns whether `send` accepted it.
+    pub fn send_tracked(&mut self, from: NodeIndex, to: NodeIndex, len: usize) -> bool {
+        let (Some(peer), Some(checker)) = (
+            self.nodes.get(to).map(|slot| slot.node.peer_id()),
+            self.checker.as_mut(),
+        ) else {
+            return false;
+        };
+        let (seq, message) = checker.tag(from, len);
+        let now = self.now;
+        let accepted = self.nodes[from]
+            .node
+            .send(now, &peer, TRAFFIC_CHANNEL, message)
+            .is_ok();
+        if accepted {
+            checker.on_sent(now, from, to, seq);
+        }
+        self.mark(from);
+        accepted
+    }
+
+    /// Broadcasts a tracked message of `len` bytes from `from` on the traffic channel;
+    /// returns how many peers took it (each counted as sent to it, found from the peer's
+    /// channel counters: accepted messages are written plus queued ones).
+    pub fn broadcast_tracked(&mut self, from: NodeIndex, len: usize) -> usize {
+        let Some(checker) = self.checker.as_mut() else {
+            return 0;
+        };
+        let receivers = checker.open_connections(from);
+        let (seq, message) = checker.tag(from, len);
+        let accepted_counts = |sim: &Sim| -> Vec<u64> {
+            receivers
+                .iter()
+                .map(|&receiver| {
+                    let peer = sim.nodes[receiver].node.peer_id();
+                    sim.nodes[from]
+                        .node
+                        .peer_info(&peer)
+                        .and_then(|info| {
+                            info.channels
+                                .iter()
+                                .find(|channel| channel.channel == TRAFFIC_CHANNEL)
+                                .map(|channel| {
+                                    channel.messages_sent + channel.queued_messages as u64
+                                })
+                        })
+                        .unwrap_or(0)
+                })
+                .collect()
+        };
+        let before = accepted_counts(self);
+        let now = self.now;
+        let taken = self.nodes[from]
+            .node
+            .broadcast(now, TRAFFIC_CHANNEL, message);
+        let after = accepted_counts(self);
+        if let Some(checker) = self.checker.as_mut() {
+            for ((receiver, before), after) in receivers.iter().zip(before).zip(after) {
+                if after > before {
+                    checker.on_sent(now, from, *receiver, seq);
+                }
+            }
+        }
+        self.mark(from);
+        taken
+    }
+}

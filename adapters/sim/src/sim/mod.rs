@@ -1,0 +1,751 @@
+//! The simulator: nodes, links and one event queue.
+//!
+//! # Events
+//!
+//! An **event** is one input handed to a node: `handle_accepted`, `handle_connected`,
+//! `handle_input` (one read), `handle_closed`, `handle_writable` or `handle_timeout`.
+//! [`Sim::inputs`] counts them and folds each (time, node, connection, kind, length) into the
+//! trace hash. Everything that will become an event sits in one queue ordered by
+//! (time, sequence number): byte and close deliveries, TCP connects, socket-writable
+//! notices, and each node's next timer (its `poll_timeout`, re-armed after every input).
+//! The loop pops the earliest, hands it to its node, then drains that node's outputs
+//! (actions, transmits, and — for a polling application — events) until none is left, as
+//! the node's contract asks. Its cost is per event: idle nodes cost nothing.
+//!
+//! # Application calls
+//!
+//! A test calls a node's application methods through [`Sim::node_mut`]; that marks the node
+//! for draining, which happens when the simulation next runs.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::time::Duration;
+
+use rand_chacha::{ChaCha8Rng, ChaCha20Rng};
+use rand_core::SeedableRng;
+use switchboard::node::{Node, NodeConfig, NodeEvent};
+use switchboard::{Instant, Keypair, NetAddress, NodeInfoError, PeerId};
+
+use crate::invariants::{Checker, TRAFFIC_CHANNEL, Violation};
+use crate::link::{End, EndState, LinkId, LinkModel, below};
+use crate::queue::EventQueue;
+use crate::{HeavyTail, NodeIndex, PORT};
+
+mod checks;
+mod injection;
+mod network;
+
+/// The nodes the simulator runs.
+pub type SimNode = Node<ChaCha20Rng>;
+
+/// Saves a node's persistent state (its address book) when it crashes.
+pub type SaveHook = Box<dyn FnMut(&SimNode) -> Vec<u8>>;
+
+/// Loads persisted state into a restarted node.
+pub type RestoreHook = Box<dyn FnMut(&mut SimNode, &[u8])>;
+
+/// The network's behaviour.
+#[derive(Clone, Debug)]
+pub struct SimConfig {
+    /// Seeds every random choice: keys, latencies, read splits, faults.
+    pub seed: u64,
+    /// One-way latency of a link is drawn uniformly from this range (per link, at connect).
+    pub latency: (Duration, Duration),
+    /// Cut delivered bytes into reads at random points.
+    pub split_reads: bool,
+    /// Extra delay of single writes, in order (see [`HeavyTail`]); `None` for none.
+    pub heavy_tail: Option<HeavyTail>,
+    /// Bytes per second of each link direction, drawn uniformly from this range per link;
+    /// `None` for unlimited.
+    pub bandwidth: Option<(u64, u64)>,
+    /// A socket's send buffer: past it the node is told the socket would block.
+    pub socket_buffer: u64,
+    /// Run the invariant checker (see [`crate::invariants`]); off only for benchmarks.
+    pub check_invariants: bool,
+    /// Keep every event the applications took, for [`Sim::log`]; off for large runs.
+    pub keep_log: bool,
+    /// Test only: the checker loses the first tracked delivery, and must report it.
+    pub drop_one_delivery: bool,
+}
+
+impl SimConfig {
+    /// 1–20 ms links with split reads, unlimited bandwidth, the checker on.
+    pub fn with_seed(seed: u64) -> Self {
+        let model = LinkModel::default();
+        SimConfig {
+            seed,
+            latency: model.latency,
+            split_reads: true,
+            heavy_tail: model.heavy_tail,
+            bandwidth: model.bandwidth,
+            socket_buffer: model.socket_buffer,
+            check_invariants: true,
+            keep_log: true,
+            drop_one_delivery: false,
+        }
+    }
+
+    fn link_model(&self) -> LinkModel {
+        LinkModel {
+            latency: self.latency,
+            heavy_tail: self.heavy_tail,
+            bandwidth: self.bandwidth,
+            socket_buffer: self.socket_buffer,
+        }
+    }
+}
+
+/// How a partition treats traffic across it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PartitionMode {
+    /// Links across are reset at once and dials across are refused (a router answering
+    /// with RSTs or ICMP unreachable).
+    Reset,
+    /// Nothing crosses and nobody is told, as when a route vanishes: dials across never
+    /// complete (the dialer's dial timeout fires); bytes written across are held (TCP keeps
+    /// retransmitting them) and count against the socket buffer, so a busy writer blocks;
+    /// on heal they arrive, in order. Only the nodes' keepalive can notice meanwhile.
+    BlackHole,
+}
+
+/// Why the simulator refused a call.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum SimError {
+    /// The node config is not valid (its `NodeInfo` does not encode).
+    Config(NodeInfoError),
+    /// No node has this index.
+    NoSuchNode(NodeIndex),
+    /// The node is crashed (or, for a restart, not crashed).
+    NotAlive(NodeIndex),
+    /// More nodes than [`Sim::ip_for`] has distinct addresses for (65,536).
+    TooManyNodes(usize),
+}
+
+impl fmt::Display for SimError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            SimError::Config(error) => write!(f, "invalid node config: {error}"),
+            SimError::NoSuchNode(index) => write!(f, "no node {index}"),
+            SimError::NotAlive(index) => write!(f, "node {index} is crashed"),
+            SimError::TooManyNodes(count) => {
+                write!(
+                    f,
+                    "{count} nodes: at most 65,536 have addresses of their own"
+                )
+            }
+        }
+    }
+}
+
+impl std::error::Error for SimError {}
+
+/// A crashed node, to hand back to [`Sim::restart`]. `persisted` holds what the save hook
+/// of [`Sim::set_persistence`] returned at the crash; the caller may replace it (a disk
+/// that lost its last write) before restarting.
+#[derive(Debug)]
+pub struct Crashed {
+    /// The node's index (kept across the restart).
+    pub index: NodeIndex,
+    /// The node's persisted state, if a save hook is set.
+    pub persisted: Option<Vec<u8>>,
+}
+
+/// What happens at a scheduled instant.
+enum Event {
+    Deliver {
+        to: End,
+        link: LinkId,
+        what: Delivery,
+    },
+    Timer {
+        node: NodeIndex,
+        at: Instant,
+    },
+    Writable {
+        end: End,
+        link: LinkId,
+    },
+}
+
+#[derive(Clone, Debug)]
+enum Delivery {
+    Bytes(Vec<u8>),
+    Connected,
+    Closed,
+}
+
+/// Something a black hole swallowed, released on heal.
+struct Held {
+    from: End,
+    to: End,
+    link: LinkId,
+    latency: Duration,
+    what: Delivery,
+}
+
+struct NodeSlot {
+    node: SimNode,
+    keypair: Keypair,
+    config: NodeConfig,
+    ip: IpAddr,
+    alive: bool,
+    /// Events the application took, in order.
+    log: Vec<NodeEvent>,
+    /// Whether the application polls events (a slow receiver does not).
+    polling: bool,
+    /// The deadline a `Timer` event is queued for.
+    armed: Option<Instant>,
+    dirty: bool,
+    restarts: u64,
+    /// Whether its outbound slots were full when last drained.
+    full: bool,
+}
+
+/// The simulated network. See the [crate documentation](crate).
+pub struct Sim {
+    config: SimConfig,
+    model: LinkModel,
+    now: Instant,
+    rng: ChaCha8Rng,
+    nodes: Vec<NodeSlot>,
+    by_addr: BTreeMap<SocketAddr, NodeIndex>,
+    by_peer: BTreeMap<PeerId, NodeIndex>,
+    /// Every open or opening connection end.
+    ends: BTreeMap<End, EndState>,
+    next_link: LinkId,
+    queue: EventQueue<Event>,
+    /// The caller's wake-ups ([`Sim::wake_at`]).
+    wakes: EventQueue<u64>,
+    dirty: Vec<NodeIndex>,
+    /// Node pairs cut by [`Sim::set_partitioned`].
+    pairs: BTreeMap<(NodeIndex, NodeIndex), PartitionMode>,
+    /// A split of the whole network ([`Sim::partition`]): side per node, and the mode.
+    split: Option<(Vec<bool>, PartitionMode)>,
+    held: Vec<Held>,
+    /// Nodes whose listeners refuse connections.
+    refusing: BTreeSet<NodeIndex>,
+    /// Nodes whose listeners swallow dials.
+    swallowing: BTreeSet<NodeIndex>,
+    save: Option<SaveHook>,
+    restore: Option<RestoreHook>,
+    checker: Option<Checker>,
+    buffer: Vec<u8>,
+    trace: u64,
+    inputs: u64,
+    alive: usize,
+    full: usize,
+    full_stale: bool,
+    started: Instant,
+    outbound_full_at: Option<Instant>,
+}
+
+impl Sim {
+    /// An empty network at virtual time 1 s.
+    pub fn new(config: SimConfig) -> Self {
+        let now = Instant::from_nanos(1_000_000_000);
+        Sim {
+            rng: ChaCha8Rng::seed_from_u64(config.seed),
+            model: config.link_model(),
+            checker: config
+                .check_invariants
+                .then(|| Checker::new(config.drop_one_delivery)),
+            config,
+            now,
+            nodes: Vec::new(),
+            by_addr: BTreeMap::new(),
+            by_peer: BTreeMap::new(),
+            ends: BTreeMap::new(),
+            next_link: 0,
+            queue: EventQueue::new(),
+            wakes: EventQueue::new(),
+            dirty: Vec::new(),
+            pairs: BTreeMap::new(),
+            split: None,
+            held: Vec::new(),
+            refusing: BTreeSet::new(),
+            swallowing: BTreeSet::new(),
+            save: None,
+            restore: None,
+            buffer: Vec::new(),
+            trace: 0xcbf2_9ce4_8422_2325,
+            inputs: 0,
+            alive: 0,
+            full: 0,
+            full_stale: false,
+            started: now,
+            outbound_full_at: None,
+        }
+    }
+
+    // ----- nodes -----
+
+    /// Adds a node at the next free IP, each in its own /24 (10.x.y.1), so per-subnet limits
+    /// do not apply between nodes unless a test places them with [`Sim::add_node_at`].
+    ///
+    /// # Panics
+    /// If the config is invalid; [`Sim::try_add_node_at`] returns the error instead.
+    pub fn add_node(&mut self, config: NodeConfig) -> NodeIndex {
+        let ip = Self::ip_for(self.nodes.len());
+        self.add_node_at(config, ip)
+    }
+
+    /// Adds a node with a given IP (several may share one, to test per-IP limits; a dial to
+    /// a shared address reaches the first added).
+    ///
+    /// # Panics
+    /// If the config is invalid; [`Sim::try_add_node_at`] returns the error instead.
+    pub fn add_node_at(&mut self, config: NodeConfig, ip: IpAddr) -> NodeIndex {
+        match self.try_add_node_at(config, ip) {
+            Ok(index) => index,
+            Err(error) => panic!("{error}"),
+        }
+    }
+
+    /// The IP [`Sim::add_node`] gives node `index`: `10.x.y.1`, a /24 of its own for the
+    /// first 65,536 nodes (later ones repeat them).
+    pub fn ip_for(index: NodeIndex) -> IpAddr {
+        IpAddr::V4(Ipv4Addr::new(10, (index >> 8) as u8, index as u8, 1))
+    }
+
+    /// Adds a node with a given IP, or says why its config is invalid.
+    pub fn try_add_node_at(
+        &mut self,
+        mut config: NodeConfig,
+        ip: IpAddr,
+    ) -> Result<NodeIndex, SimError> {
+        let index = self.nodes.len();
+        let mut rng = self.node_rng(index, 0);
+        let keypair = Keypair::generate(&mut rng);
+        config.listen_addr = Some(SocketAddr::new(ip, PORT));
+        let node =
+            Node::new(self.now, config.clone(), keypair.clone(), rng).map_err(SimError::Config)?;
+        self.by_addr
+            .entry(SocketAddr::new(ip, PORT))
+            .or_insert(index);
+        self.by_peer.insert(node.peer_id(), index);
+        self.nodes.push(NodeSlot {
+            node,
+            keypair,
+            config,
+            ip,
+            alive: true,
+            log: Vec::new(),
+            polling: true,
+            armed: None,
+            dirty: false,
+            restarts: 0,
+            full: false,
+        });
+        self.alive += 1;
+        self.full_stale = true;
+        self.mark(index);
+        Ok(index)
+    }
+
+    pub(super) fn node_rng(&self, index: NodeIndex, restarts: u64) -> ChaCha20Rng {
+        ChaCha20Rng::seed_from_u64(
+            self.config.seed
+                ^ (index as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15)
+                ^ restarts.wrapping_mul(0xD1B5_4A32_D192_ED03),
+        )
+    }
+
+    /// How many nodes were added (crashed ones included).
+    pub fn node_count(&self) -> usize {
+        self.nodes.len()
+    }
+
+    /// Whether node `index` runs (not crashed).
+    pub fn is_alive(&self, index: NodeIndex) -> bool {
+        self.nodes.get(index).is_some_and(|slot| slot.alive)
+    }
+
+    /// The index of the node with identity `peer`.
+    pub fn index_of(&self, peer: &PeerId) -> Option<NodeIndex> {
+        self.by_peer.get(peer).copied()
+    }
+
+    /// The virtual time.
+    pub fn now(&self) -> Instant {
+        self.now
+    }
+
+    /// The seed.
+    pub fn seed(&self) -> u64 {
+        self.config.seed
+    }
+
+    /// A node (a crashed one is its state at the crash).
+    ///
+    /// # Panics
+    /// If there is no node `index`.
+    pub fn node(&self, index: NodeIndex) -> &SimNode {
+        &self.nodes[index].node
+    }
+
+    /// A node, to call its application methods (`dial`, `send`, …); it is drained when the
+    /// simulation next runs.
+    ///
+    /// # Panics
+    /// If there is no node `index`.
+    pub fn node_mut(&mut self, index: NodeIndex) -> &mut SimNode {
+        self.mark(index);
+        &mut self.nodes[index].node
+    }
+
+    /// The config node `index` was built with.
+    ///
+    /// # Panics
+    /// If there is no node `index`.
+    pub fn node_config(&self, index: NodeIndex) -> &NodeConfig {
+        &self.nodes[index].config
+    }
+
+    /// The address (with identity) other nodes dial to reach `index`.
+    ///
+    /// # Panics
+    /// If there is no node `index`.
+    pub fn address(&self, index: NodeIndex) -> NetAddress {
+        let slot = &self.nodes[index];
+        NetAddress::new(Some(slot.node.peer_id()), SocketAddr::new(slot.ip, PORT))
+    }
+
+    /// The events node `index`'s application took so far (empty unless
+    /// [`SimConfig::keep_log`]).
+    ///
+    /// # Panics
+    /// If there is no node `index`.
+    pub fn log(&self, index: NodeIndex) -> &[NodeEvent] {
+        &self.nodes[index].log
+    }
+
+    // ----- running -----
+
+    /// Asks [`Sim::run_to_wake`] to return `token` at `at`.
+    pub fn wake_at(&mut self, at: Instant, token: u64) {
+        self.wakes.push(at, token);
+    }
+
+    /// Runs the network for `duration` of virtual time.
+    pub fn run_for(&mut self, duration: Duration) {
+        let end = self.now.saturating_add(duration);
+        self.run_until(end, |_| false);
+    }
+
+    /// Runs until `done` holds (checked after every event) or virtual time reaches `end`.
+    /// Returns whether `done` held. Wake-ups ([`Sim::wake_at`]) stay queued.
+    ///
+    /// # Panics
+    /// On a livelock: millions of events without virtual time advancing (a bug).
+    pub fn run_until(&mut self, end: Instant, mut done: impl FnMut(&Sim) -> bool) -> bool {
+        self.settle();
+        let mut guard = Livelock::new(self.now);
+        loop {
+            if done(self) {
+                return true;
+            }
+            match self.queue.peek_time() {
+                Some(at) if at <= end => self.step(&mut guard),
+                _ => {
+                    self.now = self.now.max(end);
+                    return false;
+                }
+            }
+        }
+    }
+
+    /// Runs until the next wake-up due by `end` and returns its token (virtual time is then
+    /// the wake-up's), or `None` at `end`. Events due at the wake-up's instant run first.
+    ///
+    /// # Panics
+    /// On a livelock: millions of events without virtual time advancing (a bug).
+    pub fn run_to_wake(&mut self, end: Instant) -> Option<u64> {
+        self.settle();
+        let mut guard = Livelock::new(self.now);
+        loop {
+            let event = self.queue.peek_time().filter(|&at| at <= end);
+            let wake = self.wakes.peek_time().filter(|&at| at <= end);
+            match (event, wake) {
+                (Some(event), Some(wake)) if event <= wake => self.step(&mut guard),
+                (Some(_), None) => self.step(&mut guard),
+                (_, Some(_)) => {
+                    let (at, token) = self.wakes.pop()?;
+                    self.now = self.now.max(at);
+                    return Some(token);
+                }
+                (None, None) => {
+                    self.now = self.now.max(end);
+                    return None;
+                }
+            }
+        }
+    }
+
+    /// Pops one event, hands it to its node and drains what that caused.
+    fn step(&mut self, guard: &mut Livelock) {
+        let Some((at, event)) = self.queue.pop() else {
+            return;
+        };
+        self.now = self.now.max(at);
+        guard.tick(self.now, self.nodes.len(), self.config.seed);
+        match event {
+            Event::Deliver { to, link, what } => self.deliver(to, link, what),
+            Event::Timer { node, at } => {
+                let now = self.now;
+                let slot = &mut self.nodes[node];
+                if !slot.alive || slot.armed != Some(at) {
+                    return;
+                }
+                slot.armed = None;
+                // The deadline may have moved later since this wake-up was queued.
+                if slot
+                    .node
+                    .poll_timeout()
+                    .is_some_and(|deadline| deadline <= now)
+                {
+                    slot.node.handle_timeout(now);
+                    self.fold(node as u64, u64::MAX, 0);
+                }
+                self.mark(node);
+            }
+            Event::Writable { end, link } => {
+                let now = self.now;
+                let half = self.model.socket_buffer / 2;
+                let Some(state) = self.ends.get_mut(&end) else {
+                    return;
+                };
+                if state.link != link || !state.blocked || state.backlog(now) > half {
+                    return;
+                }
+                state.blocked = false;
+                self.nodes[end.node].node.handle_writable(now, end.conn);
+                self.fold(end.node as u64, end.conn.0, 5 << 32);
+                self.mark(end.node);
+            }
+        }
+        self.settle();
+    }
+
+    fn deliver(&mut self, to: End, link: LinkId, what: Delivery) {
+        let Some(state) = self.ends.get(&to) else {
+            return;
+        };
+        if state.link != link || !self.nodes[to.node].alive {
+            return;
+        }
+        let now = self.now;
+        let node = &mut self.nodes[to.node].node;
+        let (kind, len) = match what {
+            Delivery::Bytes(bytes) => {
+                if state.reset {
+                    return;
+                }
+                node.handle_input(now, to.conn, &bytes);
+                (1, bytes.len() as u64)
+            }
+            Delivery::Connected => {
+                if state.reset {
+                    return;
+                }
+                node.handle_connected(now, to.conn);
+                (2, 0)
+            }
+            Delivery::Closed => {
+                self.ends.remove(&to);
+                node.handle_closed(now, to.conn);
+                (3, 0)
+            }
+        };
+        self.fold(to.node as u64, to.conn.0, kind << 32 | len);
+        self.mark(to.node);
+    }
+
+    pub(super) fn fold(&mut self, node: u64, conn: u64, what: u64) {
+        self.inputs += 1;
+        for word in [self.now.as_nanos(), node, conn, what] {
+            for byte in word.to_le_bytes() {
+                self.trace ^= u64::from(byte);
+                self.trace = self.trace.wrapping_mul(0x0100_0000_01b3);
+            }
+        }
+    }
+
+    pub(super) fn mark(&mut self, index: NodeIndex) {
+        if let Some(slot) = self.nodes.get_mut(index)
+            && !slot.dirty
+        {
+            slot.dirty = true;
+            self.dirty.push(index);
+        }
+    }
+
+    /// Drains every node touched since the last settle, and those they touch.
+    pub(super) fn settle(&mut self) {
+        while let Some(index) = self.dirty.pop() {
+            self.nodes[index].dirty = false;
+            if self.nodes[index].alive {
+                self.drain(index);
+            }
+        }
+        if self.full_stale {
+            self.full_stale = false;
+            self.full = 0;
+            for index in 0..self.nodes.len() {
+                self.nodes[index].full = false;
+                self.update_full(index);
+            }
+        }
+    }
+
+    /// Takes node `index`'s actions, transmits and (if it polls) events until none is
+    /// left, then re-arms its timer and checks its peer limits.
+    pub(super) fn drain(&mut self, index: NodeIndex) {
+        let now = self.now;
+        loop {
+            let mut moved = false;
+            while let Some(action) = self.nodes[index].node.poll_action() {
+                moved = true;
+                self.act(index, action);
+            }
+            while let Some(conn) = self.nodes[index].node.poll_transmit(now, &mut self.buffer) {
+                moved = true;
+                // An exact-size copy; the buffer keeps its capacity for the next transmit.
+                let bytes = self.buffer.clone();
+                self.buffer.clear();
+                self.send_bytes(End { node: index, conn }, bytes);
+            }
+            if self.nodes[index].polling {
+                while let Some(event) = self.nodes[index].node.poll_event(now) {
+                    moved = true;
+                    self.observe(index, event);
+                }
+            }
+            if !moved {
+                break;
+            }
+        }
+        // One wake-up queued per node, at or before its deadline: a deadline moving later
+        // (traffic postponing a PING) queues nothing; the early wake-up re-arms.
+        let slot = &mut self.nodes[index];
+        if let Some(deadline) = slot.node.poll_timeout()
+            && slot.armed.is_none_or(|armed| deadline < armed)
+        {
+            slot.armed = Some(deadline);
+            self.queue.push(
+                deadline.max(now),
+                Event::Timer {
+                    node: index,
+                    at: deadline,
+                },
+            );
+        }
+        self.check_limits(index);
+        self.update_full(index);
+    }
+
+    pub(super) fn observe(&mut self, index: NodeIndex, event: NodeEvent) {
+        let keep = match self.checker.as_mut() {
+            Some(checker) => {
+                let by_peer = &self.by_peer;
+                checker.on_event(self.now, index, &event, |peer| by_peer.get(peer).copied())
+            }
+            None => true,
+        };
+        if keep && self.config.keep_log {
+            self.nodes[index].log.push(event);
+        }
+    }
+
+    pub(super) fn check_limits(&mut self, index: NodeIndex) {
+        let Some(checker) = self.checker.as_mut() else {
+            return;
+        };
+        let slot = &self.nodes[index];
+        let (inbound, outbound) = slot.node.peer_counts();
+        let limits = slot.config.limits;
+        if inbound <= limits.max_inbound && outbound <= limits.max_outbound {
+            return;
+        }
+        // Over a cap: only trusted (inbound) and persistent (outbound) peers may be.
+        let (mut trusted, mut persistent) = (0, 0);
+        for peer in slot.node.peers() {
+            if let Some(info) = slot.node.peer_info(&peer) {
+                trusted += usize::from(info.trusted);
+                persistent += usize::from(info.persistent);
+            }
+        }
+        let bounds = (
+            limits.max_inbound + trusted,
+            limits.max_outbound + persistent,
+        );
+        if inbound > bounds.0 || outbound > bounds.1 {
+            checker.limit_exceeded(self.now, index, (inbound, outbound), bounds);
+        }
+    }
+
+    pub(super) fn update_full(&mut self, index: NodeIndex) {
+        let target = self.nodes[index]
+            .config
+            .limits
+            .max_outbound
+            .min(self.nodes.len().saturating_sub(1) / 2);
+        let slot = &mut self.nodes[index];
+        let full = slot.alive && slot.node.peer_counts().1 >= target;
+        if full != slot.full {
+            slot.full = full;
+            if full {
+                self.full += 1;
+            } else {
+                self.full -= 1;
+            }
+        }
+        self.update_outbound_full();
+    }
+
+    pub(super) fn update_outbound_full(&mut self) {
+        if self.outbound_full_at.is_none() && self.alive > 0 && self.full == self.alive {
+            self.outbound_full_at = Some(self.now);
+        }
+    }
+}
+
+/// Panics when virtual time stops advancing while events keep coming: a node whose
+/// deadline stays in the past, or two nodes ping-ponging at one instant.
+struct Livelock {
+    instant: Instant,
+    events: u64,
+}
+
+impl Livelock {
+    fn new(now: Instant) -> Self {
+        Livelock {
+            instant: now,
+            events: 0,
+        }
+    }
+
+    fn tick(&mut self, now: Instant, nodes: usize, seed: u64) {
+        if now != self.instant {
+            self.instant = now;
+            self.events = 0;
+            return;
+        }
+        self.events += 1;
+        assert!(
+            self.events < 1_000_000 + 1_000 * nodes as u64,
+            "livelock: virtual time stuck at {now:?} (seed {seed})"
+        );
+    }
+}
+
+impl fmt::Debug for Sim {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Sim")
+            .field("seed", &self.config.seed)
+            .field("now", &self.now)
+            .field("nodes", &self.nodes.len())
+            .field("inputs", &self.inputs)
+            .finish_non_exhaustive()
+    }
+}

@@ -1118,4 +1118,3 @@ fn report(
     });
     report
 }
-

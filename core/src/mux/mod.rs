@@ -167,6 +167,12 @@ pub struct ChannelStats {
     pub queued_bytes: usize,
     /// Messages written and not yet confirmed now.
     pub unconfirmed_messages: usize,
+    /// Bytes of those messages, kept until confirmed: at most the peer's window plus one
+    /// message.
+    pub unconfirmed_bytes: usize,
+    /// Bytes held for received messages the application has not taken, a partly received
+    /// one included: at most [`ChannelConfig::receive_buffer_bound`](crate::ChannelConfig::receive_buffer_bound).
+    pub receive_buffered_bytes: u64,
     /// Credit the channel's receive rate holds back now: the cost of messages taken whose
     /// credit the peer has not been granted yet. Always 0 without a receive rate.
     pub credit_withheld: u64,
@@ -432,6 +438,7 @@ impl Mux {
                 messages_received: receive.messages_received,
                 bytes_received: receive.bytes_received,
                 credit_withheld: channel.receive.withheld(),
+                receive_buffered_bytes: channel.receive.buffered(),
                 ..channel.send.stats()
             }
         })

@@ -247,6 +247,11 @@ impl SendChannel {
             queued_messages: self.queue.len(),
             queued_bytes: self.queued_bytes,
             unconfirmed_messages: self.unconfirmed.len(),
+            unconfirmed_bytes: self
+                .unconfirmed
+                .iter()
+                .map(Bytes::len)
+                .fold(0, usize::saturating_add),
             ..self.stats
         }
     }

@@ -86,14 +86,25 @@ fn nothing_is_sent_before_the_window_arrives_and_credit_confirms_in_order() {
     let delivered = exchange(&mut a, &mut b).unwrap();
     assert_eq!(delivered.len(), 2);
     assert_eq!(a.channels[0].send.stats().unconfirmed_messages, 2);
+    assert_eq!(a.channels[0].send.stats().unconfirmed_bytes, 800);
+    let held: Vec<ChannelStats> = b.stats().collect();
+    assert_eq!(
+        held[0].receive_buffered_bytes, 800,
+        "both await b's application"
+    );
+    assert!(held[0].receive_buffered_bytes <= config.receive_buffer_bound());
     assert!(!a.channels[0].send.is_ready());
     // b's application takes the first message only: one confirmation, and room for the third.
     b.handle_taken(1, 100);
     exchange(&mut b, &mut a).unwrap();
     let stats = a.channels[0].send.stats();
     assert_eq!(
-        (stats.messages_confirmed, stats.unconfirmed_messages),
-        (1, 1)
+        (
+            stats.messages_confirmed,
+            stats.unconfirmed_messages,
+            stats.unconfirmed_bytes
+        ),
+        (1, 1, 700)
     );
     assert_eq!(exchange(&mut a, &mut b).unwrap().len(), 1);
 }

@@ -4,8 +4,8 @@
 
 use std::time::Duration;
 
-use switchboard::PeerId;
 use switchboard::node::NodeEvent;
+use switchboard::{ChannelConfig, PeerId, message_cost};
 
 use super::*;
 
@@ -108,16 +108,16 @@ impl Sim {
                 let mut bytes = 0u64;
                 let mut bound = 0u64;
                 for channel in &info.channels {
-                    bytes += channel.queued_bytes as u64;
+                    bytes += channel.queued_bytes as u64
+                        + channel.unconfirmed_bytes as u64
+                        + channel.receive_buffered_bytes;
                     bound += slot
                         .config
                         .connection
                         .channels
                         .iter()
                         .find(|config| config.id == channel.channel)
-                        .map_or(u64::MAX / 64, |config| {
-                            (config.send_queue_bytes as u64).max(u64::from(config.max_message_size))
-                        });
+                        .map_or(u64::MAX / 64, channel_memory_bound);
                 }
                 checker.buffer_sample(self.now, index, bytes, bound);
             }
@@ -260,4 +260,17 @@ impl Sim {
         self.mark(from);
         taken
     }
+}
+
+/// What one channel of a connection may hold, whatever the peer does: its send queue (or
+/// one message larger than it), the messages written and not yet confirmed (the peer's
+/// window — every simulated node runs the same channel config — plus one message that
+/// started inside it), and what it buffers for its application.
+fn channel_memory_bound(config: &ChannelConfig) -> u64 {
+    let largest = message_cost(config.max_message_size as usize);
+    let queue = (config.send_queue_bytes as u64).max(u64::from(config.max_message_size));
+    let unconfirmed = u64::from(config.receive_window).saturating_add(largest);
+    queue
+        .saturating_add(unconfirmed)
+        .saturating_add(config.receive_buffer_bound())
 }

@@ -332,6 +332,13 @@ pub struct AddrBook {
     collisions: Vec<Collision>,
 }
 
+impl Drop for AddrBook {
+    fn drop(&mut self) {
+        // The bucketing key is what keeps an attacker from aiming addresses at buckets.
+        zeroize::Zeroize::zeroize(&mut self.key);
+    }
+}
+
 impl fmt::Debug for AddrBook {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("AddrBook")

@@ -128,11 +128,14 @@ impl<R: CryptoRng> Node<R> {
 
     /// Runs discovery when its interval is due: collisions, seeds, slot filling, PEX.
     pub(super) fn discovery_timeout(&mut self, now: Instant) {
-        if !self.config.discovery.enabled || now < self.next_discovery {
+        if !self.config.discovery.enabled {
+            return;
+        }
+        self.book.handle_timeout(now);
+        if now < self.next_discovery {
             return;
         }
         self.next_discovery = now.saturating_add(self.config.discovery.interval);
-        self.book.handle_timeout(now);
         if self.config.discovery.seed_mode {
             self.expire_seed_peers(now);
             return;
@@ -143,7 +146,18 @@ impl<R: CryptoRng> Node<R> {
 
     /// The next discovery deadline, if discovery is on.
     pub(super) fn discovery_deadline(&self) -> Option<Instant> {
-        self.config.discovery.enabled.then_some(self.next_discovery)
+        if !self.config.discovery.enabled {
+            return None;
+        }
+        // A tried-table collision whose occupant stays silent is resolved at its deadline,
+        // not at the next tick after it.
+        Some(
+            self.book
+                .poll_timeout()
+                .map_or(self.next_discovery, |collision| {
+                    collision.min(self.next_discovery)
+                }),
+        )
     }
 
     /// Dials the occupants of tried-table collisions to see if they are still there. They

@@ -181,3 +181,39 @@ fn a_corrupt_persisted_book_is_an_error_and_the_node_keeps_its_book() {
     assert!(sim.node_mut(node).load_addr_book(now, &bytes).is_err());
     assert_eq!(sim.node(node).addr_book().len(), before);
 }
+
+#[test]
+fn the_nodes_own_pex_messages_never_enter_the_applications_accounting() {
+    use bytes::Bytes;
+    use switchboard::DisconnectReason;
+    use switchboard::node::NodeEvent;
+
+    let (mut sim, _seed, members) = network(5, 2);
+    let end = sim.now().saturating_add(Duration::from_secs(30));
+    let (a, b) = (members[0], members[1]);
+    let b_id = sim.node(b).peer_id();
+    assert!(sim.run_until(end, |sim| sim.node(a).peers().any(|peer| peer == b_id)));
+    let now = sim.now();
+    for index in 0..100u32 {
+        let message = Bytes::from(index.to_be_bytes().to_vec());
+        sim.node_mut(a).send(now, &b_id, 1, message).unwrap();
+    }
+    sim.run_for(Duration::from_secs(2));
+    let now = sim.now();
+    sim.node_mut(a)
+        .disconnect(now, &b_id, DisconnectReason::Requested);
+    sim.run_for(Duration::from_secs(1));
+    let outcome = sim.log(a).iter().rev().find_map(|event| match event {
+        NodeEvent::PeerDisconnected {
+            peer,
+            confirmed,
+            unsent,
+            unconfirmed,
+            ..
+        } if *peer == b_id => Some((*confirmed, unsent.len(), unconfirmed.len())),
+        _ => None,
+    });
+    // PEX ran on this connection (GetAddrs one way, Addrs the other), yet the application
+    // is told of exactly the 100 messages it sent.
+    assert_eq!(outcome, Some((100, 0, 0)));
+}

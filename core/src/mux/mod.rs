@@ -205,6 +205,8 @@ pub struct SendOutcome {
     pub unconfirmed: Vec<ReturnedMessage>,
     /// How many were confirmed: the peer's application took them.
     pub confirmed: u64,
+    /// The same, per channel (every open channel, in id order).
+    pub confirmed_by_channel: Vec<(ChannelId, u64)>,
 }
 
 struct Channel {
@@ -450,9 +452,9 @@ impl Mux {
         for channel in &mut self.channels {
             let id = channel.send.config.id;
             let (unsent, unconfirmed) = channel.send.drain_returned();
-            outcome.confirmed = outcome
-                .confirmed
-                .saturating_add(channel.send.stats.messages_confirmed);
+            let confirmed = channel.send.stats.messages_confirmed;
+            outcome.confirmed = outcome.confirmed.saturating_add(confirmed);
+            outcome.confirmed_by_channel.push((id, confirmed));
             extend_returned(&mut outcome.unsent, id, unsent);
             extend_returned(&mut outcome.unconfirmed, id, unconfirmed);
         }

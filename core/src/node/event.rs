@@ -60,8 +60,10 @@ pub enum NodeEvent {
         /// Which side dialed.
         direction: Direction,
     },
-    /// A connected peer's connection ended. Every message sent to it and not confirmed is
-    /// handed back: `unsent` were certainly not delivered, `unconfirmed` perhaps were.
+    /// A connected peer's connection ended. Every message the application sent to it and
+    /// not confirmed is handed back: `unsent` were certainly not delivered, `unconfirmed`
+    /// perhaps were. The node's own messages (built-in protocols on reserved channels, such
+    /// as PEX) are neither counted nor returned: the application never sent them.
     PeerDisconnected {
         /// Who.
         peer: PeerId,

@@ -57,12 +57,12 @@ pub use event::{Action, ConnId, Connectedness, DialError, NodeEvent};
 pub use peer_info::PeerInfo;
 
 use crate::addr_book::AddrBook;
-use crate::channel::ChannelId;
+use crate::channel::{ChannelId, RESERVED_CHANNELS_START};
 use crate::connection::{Closed, ClosedBy, Connection, ConnectionConfig, Event};
 use crate::dial_queue::{DialQueue, Retry};
 use crate::disconnect::DisconnectReason;
 use crate::identity::{Keypair, PeerId};
-use crate::mux::SendError;
+use crate::mux::{ReturnedMessage, SendError};
 use crate::net_address::NetAddress;
 use crate::node_info::{NodeInfo, NodeInfoError};
 use crate::peer_set::{Direction, PeerSet, Refused, Slot};
@@ -999,9 +999,15 @@ impl<R: CryptoRng> Node<R> {
                         reason: closed.reason,
                         by: closed.by,
                         detail: closed.detail,
-                        unsent: closed.outcome.unsent,
-                        unconfirmed: closed.outcome.unconfirmed,
-                        confirmed: closed.outcome.confirmed,
+                        unsent: own_messages(closed.outcome.unsent),
+                        unconfirmed: own_messages(closed.outcome.unconfirmed),
+                        confirmed: closed
+                            .outcome
+                            .confirmed_by_channel
+                            .iter()
+                            .filter(|(channel, _)| *channel < RESERVED_CHANNELS_START)
+                            .map(|(_, count)| *count)
+                            .fold(0, u64::saturating_add),
                     });
                 }
                 let remote = self.conns.get(conn).map(|entry| entry.remote);
@@ -1032,6 +1038,14 @@ impl<R: CryptoRng> Node<R> {
         }
         self.start_dials(now);
     }
+}
+
+/// The application's messages among those returned: the node's own built-in protocols
+/// (reserved channels, e.g. PEX) send messages the application never sent, so they are not
+/// its to count or retry.
+fn own_messages(mut returned: Vec<ReturnedMessage>) -> Vec<ReturnedMessage> {
+    returned.retain(|message| message.channel < RESERVED_CHANNELS_START);
+    returned
 }
 
 fn inbound_ip(entry: &Entry) -> Option<IpAddr> {

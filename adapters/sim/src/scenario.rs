@@ -15,8 +15,10 @@ use std::time::Duration;
 
 use rand_chacha::ChaCha8Rng;
 use rand_core::{Rng, SeedableRng};
-use switchboard::Instant;
+use std::net::SocketAddr;
+
 use switchboard::node::NodeConfig;
+use switchboard::{Instant, NetAddress};
 
 use crate::faults::{FaultConfig, FaultKind};
 use crate::link::{below, chance};
@@ -58,6 +60,11 @@ pub struct ScenarioConfig {
     pub stop_when_outbound_full: bool,
     /// Test only: the checker loses one delivery and must say so.
     pub drop_one_delivery: bool,
+    /// Nodes find each other by discovery instead of [`bootstrap_by_dialing`]: the first
+    /// [`ScenarioConfig::seed_nodes`] nodes are seeds in seed mode, every other node knows
+    /// their addresses, exchanges addresses with its peers and fills its outbound slots from
+    /// its address book.
+    pub discovery: bool,
 }
 
 impl ScenarioConfig {
@@ -79,7 +86,38 @@ impl ScenarioConfig {
             check_invariants: true,
             stop_when_outbound_full: false,
             drop_one_delivery: false,
+            discovery: false,
         }
+    }
+
+    /// With [`ScenarioConfig::discovery`], how many seed nodes: one per 100 nodes, 1 to 4.
+    pub fn seed_nodes(&self) -> usize {
+        (self.nodes / 100)
+            .clamp(1, 4)
+            .min(self.nodes.saturating_sub(1))
+    }
+
+    /// Node `index`'s config: [`ScenarioConfig::node_config`], a seed's or a discovering
+    /// node's with discovery on.
+    pub fn node_config_for(&self, index: NodeIndex) -> NodeConfig {
+        let mut config = self.node_config();
+        if !self.discovery {
+            return config;
+        }
+        let seeds = self.seed_nodes();
+        let discovery = &mut config.discovery;
+        discovery.enabled = true;
+        discovery.interval = Duration::from_secs(1);
+        discovery.pex.request_interval = Duration::from_secs(5);
+        discovery.seed_peer_lifetime = Duration::from_secs(3);
+        if index < seeds {
+            discovery.seed_mode = true;
+        } else {
+            discovery.seeds = (0..seeds)
+                .map(|seed| NetAddress::new(None, SocketAddr::new(Sim::ip_for(seed), crate::PORT)))
+                .collect();
+        }
+        config
     }
 
     /// The node config every node gets: [`test_node_config`] with the outbound cap, timers
@@ -116,7 +154,7 @@ impl ScenarioConfig {
     pub fn command_line(&self) -> String {
         format!(
             "cargo run --release -p switchboard-sim -- --nodes {} --seed {} --duration {} \
-             --faults {} --max-outbound {} --traffic-ms {}{}",
+             --faults {} --max-outbound {} --traffic-ms {}{}{}",
             self.nodes,
             self.seed,
             self.duration.as_secs_f64(),
@@ -128,7 +166,8 @@ impl ScenarioConfig {
                 " --until-full"
             } else {
                 ""
-            }
+            },
+            if self.discovery { " --discovery" } else { "" }
         )
     }
 }
@@ -159,7 +198,6 @@ pub struct Scenario {
     config: ScenarioConfig,
     sim: Sim,
     rng: ChaCha8Rng,
-    node_config: NodeConfig,
     undo: std::collections::BTreeMap<u64, Undo>,
     next_undo: u64,
     faulting: bool,
@@ -177,9 +215,8 @@ impl Scenario {
             return Err(SimError::TooManyNodes(config.nodes));
         }
         let mut sim = Sim::new(config.sim_config());
-        let node_config = config.node_config();
         for index in 0..config.nodes {
-            sim.try_add_node_at(node_config.clone(), Sim::ip_for(index))?;
+            sim.try_add_node_at(config.node_config_for(index), Sim::ip_for(index))?;
         }
         let mut rng = ChaCha8Rng::seed_from_u64(config.seed ^ 0x5CE7_A510);
         let start = sim.now();
@@ -207,7 +244,6 @@ impl Scenario {
             config,
             sim,
             rng,
-            node_config,
             undo: Default::default(),
             next_undo: 0,
             fault_end,
@@ -231,7 +267,7 @@ impl Scenario {
                 TRAFFIC => self.traffic(arg as NodeIndex),
                 MAINTAIN => {
                     let index = arg as NodeIndex;
-                    if self.sim.is_alive(index) {
+                    if self.sim.is_alive(index) && !self.config.discovery {
                         bootstrap_by_dialing(
                             &mut self.sim,
                             &mut self.rng,
@@ -473,7 +509,7 @@ impl Scenario {
     fn apply(&mut self, undo: Undo) {
         match undo {
             Undo::Restart(crashed) => {
-                let config = self.node_config.clone();
+                let config = self.config.node_config_for(crashed.index);
                 // The index is ours and the config was valid at the start: cannot fail.
                 let _restarted = self.sim.restart_with(crashed, config);
             }

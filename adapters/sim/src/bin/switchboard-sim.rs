@@ -2,7 +2,7 @@
 //!
 //! ```text
 //! switchboard-sim [--nodes N] [--seed S] [--seeds K] [--duration SECS] [--faults SPEC]
-//!                 [--max-outbound M] [--traffic-ms MS] [--until-full] [--json]
+//!                 [--max-outbound M] [--traffic-ms MS] [--until-full] [--discovery] [--json]
 //! ```
 //!
 //! Faults are drawn until 20 s before the end (or half-way, for runs shorter than 40 s);
@@ -22,7 +22,7 @@ use switchboard_sim::{ParseFaultsError, Scenario, ScenarioConfig};
 
 const USAGE: &str = "usage: switchboard-sim [--nodes N] [--seed S] [--seeds K] \
 [--duration SECS] [--faults all|none|reset,partition,crash,latency,bandwidth,blackhole,slow,\
-clock,refuse,split] [--max-outbound M] [--traffic-ms MS (0: no traffic)] [--until-full] [--json]";
+clock,refuse,split] [--max-outbound M] [--traffic-ms MS (0: no traffic)] [--until-full] [--discovery: seeds + PEX instead of random dials] [--json]";
 
 struct Args {
     config: ScenarioConfig,
@@ -63,6 +63,10 @@ fn parse(args: impl Iterator<Item = String>) -> Result<Args, ArgError> {
         }
         if flag == "--until-full" {
             config.stop_when_outbound_full = true;
+            continue;
+        }
+        if flag == "--discovery" {
+            config.discovery = true;
             continue;
         }
         if flag == "--help" || flag == "-h" {

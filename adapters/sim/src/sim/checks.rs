@@ -53,7 +53,8 @@ impl Sim {
         self.checker.as_ref().map_or(&[], Checker::violations)
     }
 
-    /// Connected components of the peer graph among live nodes (a crashed node is in none).
+    /// Connected components of the peer graph among live nodes (a crashed node is in none,
+    /// and a seed-mode node, which lets every peer go once it has its addresses, neither).
     pub fn components(&self) -> usize {
         let mut parent: Vec<NodeIndex> = (0..self.nodes.len()).collect();
         fn root(parent: &mut [NodeIndex], mut at: NodeIndex) -> NodeIndex {
@@ -77,14 +78,17 @@ impl Sim {
             }
         }
         (0..self.nodes.len())
-            .filter(|&index| self.nodes[index].alive && root(&mut parent, index) == index)
+            .filter(|&index| {
+                let slot = &self.nodes[index];
+                let seed = slot.config.discovery.enabled && slot.config.discovery.seed_mode;
+                slot.alive && !seed && root(&mut parent, index) == index
+            })
             .count()
     }
 
-    /// Samples every connection's buffered bytes (its send queues, the only buffer the
-    /// node's statistics expose) against its bound: per channel, the larger of
-    /// `send_queue_bytes` and `max_message_size` (an empty queue takes one message of any
-    /// allowed size).
+    /// Samples every connection's buffered bytes — per channel its send queue, the messages
+    /// kept until confirmed and the received messages its application has not taken —
+    /// against the bound its channel configs give (see `channel_memory_bound`).
     pub fn check_buffers(&mut self) {
         self.check_buffers_of(0, 1);
     }

@@ -691,7 +691,9 @@ impl Sim {
             .max_outbound
             .min(self.nodes.len().saturating_sub(1) / 2);
         let slot = &mut self.nodes[index];
-        let full = slot.alive && slot.node.peer_counts().1 >= target;
+        // A seed-mode node dials no one: it counts as full once alive.
+        let seed = slot.config.discovery.enabled && slot.config.discovery.seed_mode;
+        let full = slot.alive && (seed || slot.node.peer_counts().1 >= target);
         if full != slot.full {
             slot.full = full;
             if full {

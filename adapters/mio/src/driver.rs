@@ -1,41 +1,5 @@
-//! The embedded driver: a [`Node`] bound to mio sockets inside the caller's own event loop.
-//!
-//! The caller owns the [`mio::Poll`]. The driver registers its listeners and connections
-//! under a range of tokens it is given, so it can share one poll with the caller's other
-//! sources (or other drivers). The loop is the usual sans-IO one:
-//!
-//! ```no_run
-//! use std::net::SocketAddr;
-//! use mio::{Events, Poll};
-//! use switchboard::node::{NodeConfig, NodeEvent};
-//! use switchboard::{ChannelConfig, ChannelInfo, Keypair};
-//! use switchboard_mio::{Driver, DriverConfig};
-//!
-//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
-//! let mut poll = Poll::new()?;
-//! let mut node = NodeConfig::new("mainnet", "my-app/1.0");
-//! node.add_channel(ChannelInfo { id: 1, protocol: "chat".into(), version: 1 }, ChannelConfig::new(1));
-//! let keypair = Keypair::generate(&mut switchboard_mio::os_seeded_rng()?);
-//! let listen: SocketAddr = "127.0.0.1:26656".parse()?;
-//! let config = DriverConfig::new(node, keypair, vec![listen], 0..10_000);
-//! let mut driver = Driver::new(poll.registry(), config)?;
-//! let mut events = Events::with_capacity(1024);
-//! loop {
-//!     poll.poll(&mut events, driver.poll_timeout())?;
-//!     for event in events.iter() {
-//!         if driver.owns(event.token()) {
-//!             driver.handle_event(event);
-//!         }
-//!     }
-//!     driver.handle_timeout();
-//!     while let Some(event) = driver.poll_event() {
-//!         if let NodeEvent::Message { peer, message, .. } = event {
-//!             let _ = driver.send(&peer, 1, message); // echo
-//!         }
-//!     }
-//! }
-//! # }
-//! ```
+//! The embedded driver: a `Node` bound to mio sockets inside the caller's own event loop
+//! (documented, with its loop, on [`Driver`]).
 
 use std::collections::HashMap;
 use std::fmt;
@@ -183,8 +147,44 @@ pub struct DriverStats {
     pub buffered_bytes: usize,
 }
 
-/// A [`Node`] on mio sockets, driven from the caller's loop. See the
-/// [module documentation](self) for the loop.
+/// The embedded driver: a [`Node`] bound to mio sockets inside the caller's own event loop.
+///
+/// The caller owns the [`mio::Poll`]. The driver registers its listeners and connections
+/// under a range of tokens it is given, so it can share one poll with the caller's other
+/// sources (or other drivers). The loop is the usual sans-IO one:
+///
+/// ```no_run
+/// use std::net::SocketAddr;
+/// use mio::{Events, Poll};
+/// use switchboard::node::{NodeConfig, NodeEvent};
+/// use switchboard::{ChannelConfig, ChannelInfo, Keypair};
+/// use switchboard_mio::{Driver, DriverConfig};
+///
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let mut poll = Poll::new()?;
+/// let mut node = NodeConfig::new("mainnet", "my-app/1.0");
+/// node.add_channel(ChannelInfo { id: 1, protocol: "chat".into(), version: 1 }, ChannelConfig::new(1));
+/// let keypair = Keypair::generate(&mut switchboard_mio::os_seeded_rng()?);
+/// let listen: SocketAddr = "127.0.0.1:26656".parse()?;
+/// let config = DriverConfig::new(node, keypair, vec![listen], 0..10_000);
+/// let mut driver = Driver::new(poll.registry(), config)?;
+/// let mut events = Events::with_capacity(1024);
+/// loop {
+///     poll.poll(&mut events, driver.poll_timeout())?;
+///     for event in events.iter() {
+///         if driver.owns(event.token()) {
+///             driver.handle_event(event);
+///         }
+///     }
+///     driver.handle_timeout();
+///     while let Some(event) = driver.poll_event() {
+///         if let NodeEvent::Message { peer, message, .. } = event {
+///             let _ = driver.send(&peer, 1, message); // echo
+///         }
+///     }
+/// }
+/// # }
+/// ```
 pub struct Driver {
     node: Node<ChaCha20Rng>,
     clock: Clock,

@@ -5,7 +5,7 @@ use core::fmt;
 
 use super::aead::{AeadFailed, AeadKey, TAG_LEN};
 
-/// Errors of a [`CipherState`].
+/// Errors of one direction's cipher state (a [`TransportCipher`](super::TransportCipher) half).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum CipherError {
     /// Every nonce below 2^64 − 1 has been used; the key must not encrypt again.

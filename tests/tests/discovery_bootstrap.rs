@@ -7,32 +7,16 @@ use std::net::{IpAddr, Ipv4Addr};
 use std::time::Duration;
 
 use switchboard::node::NodeConfig;
-use switchboard::{Instant, NetAddress};
-use switchboard_sim::{NodeIndex, Sim, SimConfig, test_node_config};
+
+mod common;
+use common::discovery::{MAX_OUTBOUND, discovering, ip};
+use switchboard::Instant;
+use switchboard_sim::{NodeIndex, Sim, SimConfig};
 
 /// Regular nodes in the bootstrap sweep.
 const NODES: usize = 200;
-/// Outbound slots per node (the default of SPEC §4).
-const MAX_OUTBOUND: usize = 10;
 /// The simulated time the network is given to fill every node's outbound slots.
 const BOOTSTRAP_BOUND: Duration = Duration::from_secs(300);
-
-/// Node `index`'s IP: a /16 of its own, so the one-outbound-peer-per-group rule never
-/// stands between two honest nodes.
-fn ip(index: usize) -> IpAddr {
-    let index = u16::try_from(index).expect("fewer than 65,536 nodes");
-    let [high, low] = index.to_be_bytes();
-    IpAddr::V4(Ipv4Addr::new(10 + high, low, 0, 1))
-}
-
-/// A node with discovery on (test_node_config turns it off).
-fn discovering(seeds: Vec<NetAddress>) -> NodeConfig {
-    let mut config = test_node_config();
-    config.discovery.enabled = true;
-    config.discovery.seeds = seeds;
-    config.limits.max_outbound = MAX_OUTBOUND;
-    config
-}
 
 fn seed_node_config() -> NodeConfig {
     let mut config = discovering(Vec::new());

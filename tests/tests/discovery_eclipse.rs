@@ -9,21 +9,18 @@ use std::time::Duration;
 
 use switchboard::NetAddress;
 use switchboard::addr_book::Table;
-use switchboard::node::NodeConfig;
 use switchboard::peer_set::Direction;
-use switchboard_sim::{NodeIndex, PORT, Sim, SimConfig, test_node_config};
+use switchboard_sim::{NodeIndex, PORT, Sim, SimConfig};
+
+mod common;
+use common::discovery::{MAX_OUTBOUND, discovering, ip};
 
 const HONEST: usize = 30;
-const MAX_OUTBOUND: usize = 10;
 /// The attacker's two networks.
 const ATTACKER_GROUPS: [[u8; 2]; 2] = [[66, 1], [66, 2]];
 const ATTACKER_ADDRESSES: usize = 1000;
 /// Live attacker nodes per network.
 const ATTACKER_NODES_PER_GROUP: u8 = 2;
-
-fn honest_ip(index: usize) -> IpAddr {
-    IpAddr::V4(Ipv4Addr::new(10, u8::try_from(index).unwrap(), 0, 1))
-}
 
 fn is_attacker(ip: IpAddr) -> bool {
     match ip {
@@ -33,14 +30,6 @@ fn is_attacker(ip: IpAddr) -> bool {
         }
         IpAddr::V6(_) => false,
     }
-}
-
-fn discovering(seeds: Vec<NetAddress>) -> NodeConfig {
-    let mut config = test_node_config();
-    config.discovery.enabled = true;
-    config.discovery.seeds = seeds;
-    config.limits.max_outbound = MAX_OUTBOUND;
-    config
 }
 
 /// The victim's outbound peers inside the attacker's networks.
@@ -60,7 +49,7 @@ fn a_pex_flood_from_two_networks_holds_at_most_two_outbound_slots_and_evicts_no_
     let seed = sim.add_node_at(seed_config, IpAddr::V4(Ipv4Addr::new(172, 16, 0, 1)));
     let seed_addr = sim.address(seed);
     let honest: Vec<NodeIndex> = (0..HONEST)
-        .map(|index| sim.add_node_at(discovering(vec![seed_addr]), honest_ip(index)))
+        .map(|index| sim.add_node_at(discovering(vec![seed_addr]), ip(index)))
         .collect();
     let victim = honest[0];
 
@@ -69,7 +58,7 @@ fn a_pex_flood_from_two_networks_holds_at_most_two_outbound_slots_and_evicts_no_
     assert!(sim.run_until(end, |sim| sim.node(victim).peer_counts().1 == MAX_OUTBOUND));
     let honest_tried: Vec<SocketAddr> = honest
         .iter()
-        .map(|&node| SocketAddr::new(honest_ip(node - 1), PORT))
+        .map(|&node| SocketAddr::new(ip(node - 1), PORT))
         .filter(|addr| {
             sim.node(victim)
                 .addr_book()

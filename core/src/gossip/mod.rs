@@ -159,27 +159,35 @@ impl Gossip {
         message: &Bytes,
         from: Option<PeerId>,
     ) {
-        let mut targets: Vec<PeerId> = ctx
+        // The peer list outlives `ctx`'s borrow: no copy of it per message unless a fan-out
+        // must pick among the peers.
+        let others = ctx
             .peers()
             .iter()
             .map(|(peer, _)| *peer)
-            .filter(|peer| Some(*peer) != from)
-            .collect();
-        if let Some(fanout) = self.config.fanout
-            && targets.len() > fanout
-        {
-            targets.sort_by_key(|peer| spread(&id, peer));
-            targets.truncate(fanout);
-        }
-        let channel = self.channel();
-        for peer in targets {
-            match ctx.send(&peer, channel, message.clone()) {
-                Ok(()) => self.stats.transmissions = self.stats.transmissions.saturating_add(1),
-                Err(SendError::Full(_)) => {
-                    self.stats.refused = self.stats.refused.saturating_add(1)
+            .filter(|peer| Some(*peer) != from);
+        match self.config.fanout {
+            Some(fanout) if ctx.peers().len() > fanout => {
+                let mut targets: Vec<PeerId> = others.collect();
+                targets.sort_by_key(|peer| spread(&id, peer));
+                targets.truncate(fanout);
+                for peer in targets {
+                    self.transmit(ctx, &peer, message);
                 }
-                Err(_) => {}
             }
+            _ => {
+                for peer in others {
+                    self.transmit(ctx, &peer, message);
+                }
+            }
+        }
+    }
+
+    fn transmit(&mut self, ctx: &mut Context<'_>, peer: &PeerId, message: &Bytes) {
+        match ctx.send(peer, self.config.channel.id, message.clone()) {
+            Ok(()) => self.stats.transmissions = self.stats.transmissions.saturating_add(1),
+            Err(SendError::Full(_)) => self.stats.refused = self.stats.refused.saturating_add(1),
+            Err(_) => {}
         }
     }
 }

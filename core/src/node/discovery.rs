@@ -207,16 +207,15 @@ impl<R: CryptoRng> Node<R> {
                 let groups = &groups;
                 self.book.select(&mut self.rng, now, |addr| {
                     let socket = addr.socket_addr();
-                    addr.peer_id()
-                        .is_none_or(|peer| peer != local && !peers.contains_key(&peer))
-                        && Some(socket) != listen
+                    addr.peer_id().is_none_or(|peer| {
+                        peer != local
+                            && !peers.contains_key(&peer)
+                            && !peer_set.is_peer_banned(now, &peer)
+                    }) && Some(socket) != listen
                         && !connected.contains(&socket)
                         && !dialing.contains_key(&socket)
                         && !dials.contains(socket)
                         && !peer_set.is_ip_banned(now, socket.ip())
-                        && addr
-                            .peer_id()
-                            .is_none_or(|peer| !peer_set.is_peer_banned(now, &peer))
                         && !(diverse && groups.contains(&address_group(socket.ip())))
                 })
             };

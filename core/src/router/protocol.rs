@@ -88,14 +88,14 @@ pub struct Context<'a> {
     pub(crate) timer: &'a mut Option<Instant>,
 }
 
-impl Context<'_> {
+impl<'a> Context<'a> {
     /// The current time.
     pub fn now(&self) -> Instant {
         self.now
     }
 
     /// The peers this protocol runs with, and the version each speaks, in `PeerId` order.
-    pub fn peers(&self) -> &[(PeerId, u16)] {
+    pub fn peers(&self) -> &'a [(PeerId, u16)] {
         self.peers
     }
 

@@ -4,6 +4,7 @@
 //! one uses only some of the helpers; the rest would be dead code there.
 #![allow(dead_code)]
 
+pub mod discovery;
 pub mod pair;
 pub mod rogue;
 pub mod router_net;

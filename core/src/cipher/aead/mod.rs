@@ -37,6 +37,16 @@ pub(crate) const TAG_LEN: usize = 16;
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct AeadFailed;
 
+/// The 32 key bytes a backend's `AeadKey` keeps (each derives its key schedule per record
+/// from them), wiped when dropped.
+struct SecretKey([u8; 32]);
+
+impl Drop for SecretKey {
+    fn drop(&mut self) {
+        zeroize::Zeroize::zeroize(&mut self.0);
+    }
+}
+
 /// Noise's AESGCM nonce for `counter`.
 fn noise_nonce(counter: u64) -> [u8; 12] {
     let mut nonce = [0u8; 12];

@@ -3,22 +3,22 @@
 
 use ring::aead::{AES_256_GCM, Aad, LessSafeKey, Nonce, Tag, UnboundKey};
 
-use super::{AeadFailed, TAG_LEN, noise_nonce};
+use super::{AeadFailed, SecretKey, TAG_LEN, noise_nonce};
 
 /// An AES-256-GCM key.
 ///
 /// As with the portable backend, only the 32 key bytes are stored and the key schedule is
 /// derived for each record (tens of nanoseconds with AES-NI), so an idle connection holds
 /// no expanded keys.
-pub(crate) struct AeadKey([u8; 32]);
+pub(crate) struct AeadKey(SecretKey);
 
 impl AeadKey {
     pub(crate) fn new(key: &[u8; 32]) -> Self {
-        AeadKey(*key)
+        AeadKey(SecretKey(*key))
     }
 
     fn key(&self) -> Result<LessSafeKey, AeadFailed> {
-        UnboundKey::new(&AES_256_GCM, &self.0)
+        UnboundKey::new(&AES_256_GCM, &self.0.0)
             .map(LessSafeKey::new)
             .map_err(|_| AeadFailed)
     }
@@ -96,12 +96,6 @@ impl AeadKey {
         }
         plaintext.copy_from_slice(ciphertext);
         self.open_in_place(nonce, associated_data, plaintext, tag)
-    }
-}
-
-impl Drop for AeadKey {
-    fn drop(&mut self) {
-        zeroize::Zeroize::zeroize(&mut self.0);
     }
 }
 

@@ -28,7 +28,10 @@ use crate::socket::{ConnectOutcome, ReadOutcome, Socket, WriteOutcome};
 
 /// Size of the reused read buffer: large reads amortise the syscall and the core's record
 /// decoding takes any split.
-const READ_BUFFER: usize = 64 * 1024;
+const READ_BUFFER: usize = 256 * 1024;
+
+/// Bytes of one connection's records gathered into one write before it is made.
+const COALESCED_WRITE: usize = 256 * 1024;
 
 /// What a [`Driver`] is built from.
 #[derive(Clone, Debug)]
@@ -143,6 +146,10 @@ pub struct DriverStats {
     pub accept_pauses: u64,
     /// Writes the kernel took only partly (or not at all).
     pub blocked_writes: u64,
+    /// Gathered writes handed to sockets (tail flushes not counted).
+    pub writes: u64,
+    /// Reads that returned bytes.
+    pub reads: u64,
     /// Bytes held now for sockets that would block (a gauge, not a counter).
     pub buffered_bytes: usize,
 }
@@ -349,7 +356,7 @@ impl Driver {
         self.sockets.len()
     }
 
-    /// Bytes held for sockets that would block: at most one `poll_transmit` output each.
+    /// Bytes held for sockets that would block: at most one coalesced write each.
     pub fn buffered_bytes(&self) -> usize {
         self.sockets.values().map(Socket::tail_len).sum()
     }
@@ -625,6 +632,7 @@ impl Driver {
             let stats = &mut self.stats;
             let outcome = socket.read_all(&mut self.read_buffer, |bytes| {
                 stats.bytes_read += bytes.len() as u64;
+                stats.reads += 1;
                 node.handle_input(now, conn, bytes);
             });
             match outcome {
@@ -655,9 +663,34 @@ impl Driver {
                 progressed = true;
                 self.act(now, action);
             }
-            while let Some(conn) = self.node.poll_transmit(now, &mut self.out) {
+            // Records for one connection are gathered into one write of up to
+            // `COALESCED_WRITE` bytes: a loopback TCP sender spends about twice the CPU per
+            // byte on 64 KiB writes as on 256 KiB ones (the kernel's per-write work, and the
+            // receiver woken per write).
+            let mut pending: Option<ConnId> = None;
+            loop {
+                let mark = self.out.len();
+                let Some(conn) = self.node.poll_transmit(now, &mut self.out) else {
+                    break;
+                };
                 progressed = true;
-                self.write(now, conn);
+                match pending {
+                    Some(current) if current != conn => {
+                        // Another connection's record: write what came before it.
+                        self.write(now, current, mark);
+                        self.out.drain(..mark);
+                    }
+                    _ => {}
+                }
+                pending = Some(conn);
+                if self.out.len() >= COALESCED_WRITE {
+                    self.write(now, conn, self.out.len());
+                    self.out.clear();
+                    pending = None;
+                }
+            }
+            if let Some(conn) = pending {
+                self.write(now, conn, self.out.len());
                 self.out.clear();
             }
             if !progressed {
@@ -666,14 +699,17 @@ impl Driver {
         }
     }
 
-    fn write(&mut self, now: Instant, conn: ConnId) {
+    /// Writes the first `len` bytes of the output buffer to `conn`'s socket.
+    fn write(&mut self, now: Instant, conn: ConnId, len: usize) {
         let Some(socket) = self.sockets.get_mut(&conn) else {
             // The socket failed already; the node knows.
             return;
         };
+        let bytes = &self.out[..len];
+        self.stats.writes += 1;
         let before = socket.tail_len();
-        let outcome = socket.write(&self.out);
-        let written = (before + self.out.len()).saturating_sub(socket.tail_len());
+        let outcome = socket.write(bytes);
+        let written = (before + bytes.len()).saturating_sub(socket.tail_len());
         self.stats.bytes_written += written as u64;
         match outcome {
             WriteOutcome::Done => {}

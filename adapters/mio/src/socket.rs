@@ -1,9 +1,10 @@
 //! One connection's socket: non-blocking connect, reads until `WouldBlock`, writes that
 //! keep an unwritten tail when the kernel takes only part.
 //!
-//! The tail is what is left of *one* `poll_transmit` output: once a write would block, the
-//! driver tells the node (`handle_write_blocked`) and the node hands out nothing more for
-//! this connection until the socket drains, so the tail never grows past one output.
+//! The tail is what is left of *one* write (the driver gathers a connection's records into
+//! writes of up to 256 KiB): once a write would block, the driver tells the node
+//! (`handle_write_blocked`) and the node hands out nothing more for this connection until
+//! the socket drains, so the tail never grows past one write.
 
 use std::io::{ErrorKind, Read, Write};
 use std::net::Shutdown;

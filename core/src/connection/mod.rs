@@ -77,7 +77,7 @@ use alloc::sync::Arc;
 use alloc::vec::Vec;
 use core::fmt;
 
-use bytes::Bytes;
+use bytes::{Bytes, BytesMut};
 use rand_core::CryptoRng;
 
 pub use config::ConnectionConfig;
@@ -137,6 +137,9 @@ struct Session {
     greeted: bool,
     /// When the handshake must have completed, the listener's first record included.
     handshake_deadline: Instant,
+    /// Where the messages of records too sparse to be held are copied (see [`is_dense`]);
+    /// released when the connection is idle.
+    small_messages: BytesMut,
 }
 
 /// How processing a record ended the connection.
@@ -325,7 +328,6 @@ impl Connection {
                 self.end(end);
             }
         }
-        self.input.release_if_empty();
     }
 
     /// The transport closed (EOF, reset, write error). Ends the connection at once.
@@ -369,6 +371,8 @@ impl Connection {
                 // moment to let go of buffers that stayed drained, without churning them
                 // under load.
                 session.mux.release_idle_buffers();
+                session.small_messages = BytesMut::new();
+                self.input.release_if_empty();
                 if self.events.is_empty() {
                     self.events = VecDeque::new();
                 }
@@ -521,6 +525,7 @@ impl Connection {
             awaiting_greeting: None,
             greeted: false,
             handshake_deadline: deadline,
+            small_messages: BytesMut::new(),
         };
         if self.dialer {
             session.awaiting_greeting = Some(info);
@@ -556,6 +561,7 @@ impl Connection {
                 awaiting_greeting: None,
                 greeted: true,
                 handshake_deadline: Instant::MAX,
+                small_messages: BytesMut::new(),
             };
             self.state = State::Closing {
                 session: Box::new(session),
@@ -621,19 +627,29 @@ impl Connection {
 /// Room a GOAWAY frame needs: type, code, a 2-byte length and the longest text.
 const MAX_GOAWAY_FRAME: usize = 4 + MAX_GOAWAY_TEXT;
 
-/// A message that is a slice of its decrypted record keeps the whole record alive. Flow
-/// control counts the message, not the record, so a peer could make a 1-byte message hold a
-/// 64 KiB record: a message smaller than half its record is copied out instead. A message
-/// held as a slice is thus at least half of what it holds, and memory stays within twice
-/// what flow control counts.
-fn unpin(message: Bytes, record_start: usize, record_len: usize) -> Bytes {
-    let start = message.as_ptr() as usize;
-    let in_record = start >= record_start && start < record_start.saturating_add(record_len);
-    if in_record && message.len().saturating_mul(2) < record_len {
-        Bytes::copy_from_slice(&message)
-    } else {
-        message
+/// Least room a fresh small-message buffer is allocated with.
+const SMALL_MESSAGE_BUFFER: usize = 64 * 1024;
+
+/// Messages handed out as slices of their decrypted record keep the whole record alive. Flow
+/// control counts messages, not records, so a peer could make a 1-byte message hold a 64 KiB
+/// record padded with PINGs: when less than half of a record is DATA payload, its messages
+/// are copied out (by [`copy_out`]) instead. A record held by its messages is thus at least
+/// half payload, all of it counted by flow control while queued, and memory stays within
+/// twice what flow control counts. Records of traffic (full of DATA) are never copied.
+fn is_dense(data_bytes: usize, record_len: usize) -> bool {
+    data_bytes.saturating_mul(2) >= record_len
+}
+
+/// Copies `message` into `buffer` and splits the copy off as its own `Bytes`. The buffer
+/// holds nothing but message bytes, so it cannot amplify what flow control counts, and once
+/// the application has dropped the messages in it, reserving moves it back to its start
+/// instead of allocating.
+fn copy_out(message: &[u8], buffer: &mut BytesMut) -> Bytes {
+    if buffer.capacity().saturating_sub(buffer.len()) < message.len() {
+        buffer.reserve(message.len().max(SMALL_MESSAGE_BUFFER));
     }
+    buffer.extend_from_slice(message);
+    buffer.split().freeze()
 }
 
 fn goaway(reason: DisconnectReason, text: String) -> Frame {
@@ -675,6 +691,8 @@ impl Session {
         self.keepalive.handle_received();
         let record_start = record.as_ptr() as usize;
         let record_len = record.len();
+        let first_event = events.len();
+        let mut data_bytes = 0usize;
         for frame in FrameReader::new(record) {
             let frame = frame
                 .map_err(|error| End::Local(DisconnectReason::ProtocolError, error.to_string()))?;
@@ -684,15 +702,16 @@ impl Session {
                     first,
                     end,
                     payload,
-                } => self
-                    .mux
-                    .handle_data(channel, first, end, payload)
-                    .map(|message| {
-                        if let Some(message) = message {
-                            let message = unpin(message, record_start, record_len);
-                            events.push_back(Event::Message { channel, message });
-                        }
-                    }),
+                } => {
+                    data_bytes = data_bytes.saturating_add(payload.len());
+                    self.mux
+                        .handle_data(channel, first, end, payload)
+                        .map(|message| {
+                            if let Some(message) = message {
+                                events.push_back(Event::Message { channel, message });
+                            }
+                        })
+                }
                 Frame::Credit { channel, amount } => self.mux.handle_credit(channel, amount),
                 Frame::Ping(value) => {
                     self.keepalive.handle_ping(value);
@@ -705,6 +724,17 @@ impl Session {
                 Frame::GoAway { reason, text } => return Err(End::Remote(reason, text)),
             };
             mux_result.map_err(|error| End::Local(error.reason(), error.to_string()))?;
+        }
+        if !is_dense(data_bytes, record_len) {
+            let record_end = record_start.saturating_add(record_len);
+            for event in events.range_mut(first_event..) {
+                if let Event::Message { message, .. } = event {
+                    let start = message.as_ptr() as usize;
+                    if (record_start..record_end).contains(&start) {
+                        *message = copy_out(message, &mut self.small_messages);
+                    }
+                }
+            }
         }
         Ok(())
     }

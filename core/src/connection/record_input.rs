@@ -11,10 +11,20 @@ use crate::record::RecordError;
 /// one allocation then serves several records of a large read.
 const READ_AHEAD: usize = 4 * 65537;
 
+/// Most the allocation hint grows to: a whole record and the read-ahead.
+const MAX_ALLOCATION: usize = READ_AHEAD + 65537;
+
 /// The incoming record being reassembled.
+///
+/// Records are split off one buffer, which serves several records of a large read. Once the
+/// application has dropped the messages of those records, the buffer is reclaimed (its
+/// partial record moved back to its start) rather than allocated anew, and steady traffic
+/// allocates nothing per record or per read.
 #[derive(Default)]
 pub(super) struct RecordInput {
     buffer: BytesMut,
+    /// The capacity of the last allocation: the next is at least twice as large.
+    allocation_hint: usize,
 }
 
 impl RecordInput {
@@ -24,20 +34,17 @@ impl RecordInput {
         &mut self,
         input: &mut &[u8],
     ) -> Result<Option<BytesMut>, RecordError> {
-        self.take(input, HEADER_LEN);
-        let Some(header) = self.buffer.first_chunk::<HEADER_LEN>() else {
+        let Some(len) = self.announced_len(input) else {
+            // Not even the header is complete: keep what there is of it.
+            self.reserve_for(HEADER_LEN, input.len());
+            self.take(input, HEADER_LEN);
             return Ok(None);
         };
-        let len = usize::from(u16::from_be_bytes(*header));
         if len < TAG_LEN {
             return Err(RecordError::TooShort(len));
         }
         let total = HEADER_LEN.saturating_add(len);
-        let wanted = total.saturating_sub(self.buffer.len());
-        if self.buffer.capacity().saturating_sub(self.buffer.len()) < wanted {
-            let ahead = input.len().saturating_sub(wanted).min(READ_AHEAD);
-            self.buffer.reserve(wanted.saturating_add(ahead));
-        }
+        self.reserve_for(total, input.len());
         self.take(input, total);
         if self.buffer.len() < total {
             return Ok(None);
@@ -45,6 +52,45 @@ impl RecordInput {
         let mut record = self.buffer.split_to(total);
         record.advance(HEADER_LEN);
         Ok(Some(record))
+    }
+
+    /// The ciphertext length the current record's header announces, from the bytes buffered
+    /// and those of `input`; `None` while the header is incomplete.
+    fn announced_len(&self, input: &[u8]) -> Option<usize> {
+        let buffered = self.buffer.get(..HEADER_LEN.min(self.buffer.len()))?;
+        let from_input = input.get(..HEADER_LEN.saturating_sub(buffered.len()))?;
+        let mut header = [0u8; HEADER_LEN];
+        for (byte, from) in header.iter_mut().zip(buffered.iter().chain(from_input)) {
+            *byte = *from;
+        }
+        Some(usize::from(u16::from_be_bytes(header)))
+    }
+
+    /// Makes room for what `input_len` bytes of input bring to the current record of `total`
+    /// bytes (header included), and for up to [`READ_AHEAD`] bytes after it: in the same buffer if no
+    /// record handed out shares it any more (the partial record moves to its start), else in
+    /// a new one of at least twice the last, so that a reclaimed buffer soon always suffices.
+    fn reserve_for(&mut self, total: usize, input_len: usize) {
+        let len = self.buffer.len();
+        // What this read brings, at once: records split off earlier in the read are still
+        // held (the application takes their messages after it), so a later reservation in
+        // the same read could not reclaim. Not more: the rest of a record that has not
+        // arrived is reserved when it does, once this read's records are let go.
+        let wanted = total.saturating_sub(len).min(input_len);
+        let ahead = input_len.saturating_sub(wanted).min(READ_AHEAD);
+        let needed = wanted.saturating_add(ahead);
+        if self.buffer.try_reclaim(needed) {
+            return;
+        }
+        let capacity = self
+            .allocation_hint
+            .saturating_mul(2)
+            .min(MAX_ALLOCATION)
+            .max(len.saturating_add(needed));
+        let mut fresh = BytesMut::with_capacity(capacity);
+        fresh.extend_from_slice(&self.buffer);
+        self.buffer = fresh;
+        self.allocation_hint = capacity;
     }
 
     fn take(&mut self, input: &mut &[u8], target: usize) {
@@ -66,6 +112,7 @@ impl RecordInput {
         // allocation of the last record: replace it whenever it is empty.
         if self.buffer.is_empty() {
             self.buffer = BytesMut::new();
+            self.allocation_hint = 0;
         }
     }
 }

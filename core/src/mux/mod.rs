@@ -9,7 +9,7 @@
 //! Receiving, a peer may only start a message within the credit we granted, and we grant
 //! credit when the application *takes* a message. The bytes of undelivered messages per
 //! channel are therefore bounded by [`ChannelConfig::receive_buffer_bound`] whatever the peer
-//! sends (and the memory holding them by twice that: see `connection::unpin`), and the credit doubles
+//! sends (and the memory holding them by twice that: see `connection::is_dense`), and the credit doubles
 //! as delivery confirmation: the sender keeps each written message (a `Bytes` clone) until
 //! its credit comes back, and so knows which messages the peer's application received.
 //!
@@ -273,10 +273,11 @@ impl Mux {
         self.channels.get_mut(self.last_used)
     }
 
-    /// Lets go of drained queue buffers (called when the connection is idle).
+    /// Lets go of drained queue and reassembly buffers (called when the connection is idle).
     pub(crate) fn release_idle_buffers(&mut self) {
         for channel in &mut self.channels {
             channel.send.release_idle_buffers();
+            channel.receive.release_idle_buffer();
         }
     }
 
@@ -400,22 +401,28 @@ impl Mux {
                 continue;
             }
             if send.deficit == 0 {
-                send.deficit =
-                    QUANTUM_PER_WEIGHT.saturating_mul(usize::from(send.config.weight.max(1)));
+                // A new turn, less what the last one overdrew; an overdraft of a whole
+                // quantum costs the turn.
+                let debt = core::mem::take(&mut send.debt);
+                send.deficit = send.quantum().saturating_sub(debt);
+                if send.deficit == 0 {
+                    self.cursor = self.cursor.saturating_add(1);
+                    continue;
+                }
             }
-            let limit = send.deficit.min(space).min(send.max_frame());
-            match send.write_fragment(limit, out) {
+            match send.write_fragment(send.deficit, space, out) {
                 Ok(bytes) => {
                     written = written.saturating_add(bytes);
                     space = space.saturating_sub(bytes);
+                    send.debt = bytes.saturating_sub(send.deficit);
                     send.deficit = send.deficit.saturating_sub(bytes);
                     idle_visits = 0;
                     if send.deficit == 0 {
                         self.cursor = self.cursor.saturating_add(1);
                     }
                 }
-                Err(Blocked::NoRoom) if limit == space => break,
-                Err(_) => {
+                Err(Blocked::NoRoom) => break,
+                Err(Blocked::Idle | Blocked::TurnSpent) => {
                     // The turn's allowance is spent: the next channel's turn.
                     send.deficit = 0;
                     self.cursor = self.cursor.saturating_add(1);

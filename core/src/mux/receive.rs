@@ -10,15 +10,24 @@ use crate::channel::{ChannelConfig, message_cost};
 use crate::time::Instant;
 use crate::token_bucket::TokenBucket;
 
-/// A message being reassembled.
+/// A message being reassembled: its announced length. Its bytes so far are in
+/// [`ReceiveChannel::assembly`].
 struct Partial {
-    buffer: BytesMut,
     total: usize,
 }
 
 pub(super) struct ReceiveChannel {
     pub(super) config: ChannelConfig,
     partial: Option<Partial>,
+    /// Where fragmented messages are reassembled. Each complete message is split off it, so
+    /// once the application has dropped a message its memory is reused for the next one
+    /// (reclaiming a buffer no message shares any more moves it back to its start instead of
+    /// allocating): a steady stream of large messages allocates nothing per message.
+    assembly: BytesMut,
+    /// The other reassembly buffer: a message usually starts before the application took the
+    /// one before it (both come out of one read), so buffers alternate. Both are released by
+    /// [`ReceiveChannel::release_idle_buffer`].
+    spare: BytesMut,
     /// Cumulative cost of the messages the peer started.
     consumed: u64,
     /// Cumulative credit granted, the initial window included (sent or about to be).
@@ -42,6 +51,8 @@ impl ReceiveChannel {
         ReceiveChannel {
             config,
             partial: None,
+            assembly: BytesMut::new(),
+            spare: BytesMut::new(),
             consumed: 0,
             granted: window,
             pending_credit: window,
@@ -62,7 +73,7 @@ impl ReceiveChannel {
         payload: Bytes,
     ) -> Result<Option<Bytes>, MuxError> {
         let channel = self.config.id;
-        let mut partial = match (first, self.partial.take()) {
+        let partial = match (first, self.partial.take()) {
             (Some(total), None) => {
                 let total = total as usize;
                 if total > self.config.max_message_size as usize {
@@ -83,28 +94,44 @@ impl ReceiveChannel {
                     // The whole message in one frame: hand out the slice of the record.
                     return Ok(Some(self.deliver(payload)));
                 }
-                Partial {
-                    buffer: BytesMut::new(),
-                    total,
-                }
+                self.reserve_assembly(total);
+                Partial { total }
             }
             (None, Some(partial)) => partial,
             (Some(_), Some(_)) | (None, None) => return Err(MuxError::UnexpectedFragment(channel)),
         };
-        let received = partial.buffer.len().saturating_add(payload.len());
+        let received = self.assembly.len().saturating_add(payload.len());
         if received > partial.total || end != (received == partial.total) {
             return Err(MuxError::UnexpectedFragment(channel));
         }
-        if partial.buffer.is_empty() {
-            // Allocated when the first bytes arrive, exactly once, at the announced size.
-            partial.buffer.reserve(partial.total);
-        }
-        partial.buffer.extend_from_slice(&payload);
+        self.assembly.extend_from_slice(&payload);
         if end {
-            return Ok(Some(self.deliver(partial.buffer.freeze())));
+            let message = self.assembly.split().freeze();
+            return Ok(Some(self.deliver(message)));
         }
         self.partial = Some(partial);
         Ok(None)
+    }
+
+    /// Room for a whole message of `total` bytes, reserved once, when it starts: in the
+    /// current buffer or the spare if either can be reclaimed, else newly allocated.
+    fn reserve_assembly(&mut self, total: usize) {
+        if self.assembly.try_reclaim(total) {
+            return;
+        }
+        core::mem::swap(&mut self.assembly, &mut self.spare);
+        if !self.assembly.try_reclaim(total) {
+            self.assembly = BytesMut::with_capacity(total);
+        }
+    }
+
+    /// Lets go of the reassembly buffers when no message is being reassembled, so an idle
+    /// channel holds no heap.
+    pub(super) fn release_idle_buffer(&mut self) {
+        self.spare = BytesMut::new();
+        if self.partial.is_none() {
+            self.assembly = BytesMut::new();
+        }
     }
 
     fn deliver(&mut self, message: Bytes) -> Bytes {
@@ -184,10 +211,11 @@ impl ReceiveChannel {
 
     /// Bytes held for this channel: complete messages not yet taken and the partial one.
     pub(super) fn buffered(&self) -> u64 {
-        let partial = self
-            .partial
-            .as_ref()
-            .map_or(0, |partial| partial.buffer.capacity() as u64);
+        let partial = if self.partial.is_some() {
+            self.assembly.capacity() as u64
+        } else {
+            0
+        };
         self.undelivered.saturating_add(partial)
     }
 }

@@ -10,6 +10,7 @@ use bytes::Bytes;
 use super::{ChannelStats, MuxError, SendError};
 use crate::channel::{ChannelConfig, MESSAGE_COST_OVERHEAD, message_cost};
 use crate::frame::{data_header_len, encode_data_header};
+use crate::record::MAX_PLAINTEXT_LEN;
 use crate::time::Instant;
 use crate::token_bucket::TokenBucket;
 
@@ -17,13 +18,21 @@ use crate::token_bucket::TokenBucket;
 /// frame's header stays small beside its payload.
 const MIN_RATE_LIMITED_FRAGMENT: usize = 512;
 
+/// Largest message (frame header included) that is never split across two records: one
+/// that does not fit in what is left of a record starts the next one instead. Half a
+/// record, so a record given up on is at least half full. A message that arrives whole in
+/// one record is handed to the application as a slice of it, without a copy.
+const UNSPLIT_FRAME_MAX: usize = MAX_PLAINTEXT_LEN / 2;
+
 /// What limited a [`SendChannel::write_fragment`] call that wrote nothing.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(super) enum Blocked {
     /// Nothing to send, or no credit to start the next message.
     Idle,
-    /// Not even a minimal frame fits in the space given.
+    /// The record has no room for the next frame: the next record will.
     NoRoom,
+    /// The turn's allowance is too small for even a minimal frame.
+    TurnSpent,
 }
 
 pub(super) struct SendChannel {
@@ -46,6 +55,9 @@ pub(super) struct SendChannel {
     returned: u64,
     /// Deficit round robin: bytes this channel may still write in its current turn.
     pub(super) deficit: usize,
+    /// Bytes written beyond the last turn's allowance to finish a message, taken from the
+    /// next turn's.
+    pub(super) debt: usize,
     /// The send rate, if limited: a frame is written only while this bucket holds tokens.
     /// Boxed, so an unlimited channel pays one pointer.
     rate: Option<Box<TokenBucket>>,
@@ -65,6 +77,7 @@ impl SendChannel {
             started: 0,
             returned: 0,
             deficit: 0,
+            debt: 0,
             rate: config
                 .send_rate
                 .map(|limit| Box::new(TokenBucket::new(limit))),
@@ -138,27 +151,52 @@ impl SendChannel {
         })
     }
 
-    /// Writes one DATA frame of at most `space` bytes (header included) from the front
-    /// message into `out`, returning the bytes written.
+    /// Bytes this channel may write per round-robin turn.
+    pub(super) fn quantum(&self) -> usize {
+        super::QUANTUM_PER_WEIGHT.saturating_mul(usize::from(self.config.weight.max(1)))
+    }
+
+    /// Writes one DATA frame from the front message into `out`, returning the bytes written
+    /// (header included): at most `allowance` (the turn's deficit) and `space` (the record's
+    /// room left). Two exceptions keep messages whole. A message that fits in one turn's
+    /// quantum is finished even past the allowance (the caller takes the overdraft from the
+    /// next turn), rather than split for want of a few bytes. And a message that would be
+    /// split across records although it fits in half of one waits for the next record.
     pub(super) fn write_fragment(
         &mut self,
+        allowance: usize,
         space: usize,
         out: &mut Vec<u8>,
     ) -> Result<usize, Blocked> {
         if !self.is_ready() {
             return Err(Blocked::Idle);
         }
+        let quantum = self.quantum();
+        let max_frame = self.max_frame();
         let Some(front) = self.queue.front() else {
             return Err(Blocked::Idle);
         };
         let remaining = front.len().saturating_sub(self.head_written);
         let first =
             (self.head_written == 0).then(|| u32::try_from(front.len()).unwrap_or(u32::MAX));
-        let header = data_header_len(self.config.id, first, remaining.min(space));
-        let len = remaining.min(space.saturating_sub(header));
-        // A frame must carry a byte, unless the message is empty.
-        if header > space || (len == 0 && remaining > 0) {
+        let whole = data_header_len(self.config.id, first, remaining).saturating_add(remaining);
+        if first.is_some() && whole > space && whole <= UNSPLIT_FRAME_MAX {
             return Err(Blocked::NoRoom);
+        }
+        let limit = if remaining <= quantum && whole <= max_frame {
+            whole.min(space)
+        } else {
+            allowance.min(space).min(max_frame)
+        };
+        let header = data_header_len(self.config.id, first, remaining.min(limit));
+        let len = remaining.min(limit.saturating_sub(header));
+        // A frame must carry a byte, unless the message is empty.
+        if header > limit || (len == 0 && remaining > 0) {
+            return Err(if limit == space {
+                Blocked::NoRoom
+            } else {
+                Blocked::TurnSpent
+            });
         }
         let end = len == remaining;
         let start = self.head_written;

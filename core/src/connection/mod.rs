@@ -67,6 +67,7 @@
 
 mod config;
 mod event;
+mod message_copies;
 mod record_input;
 mod stats;
 
@@ -77,11 +78,12 @@ use alloc::sync::Arc;
 use alloc::vec::Vec;
 use core::fmt;
 
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
 use rand_core::CryptoRng;
 
 pub use config::ConnectionConfig;
 pub use event::{Closed, ClosedBy, Event};
+use message_copies::MessageCopies;
 use record_input::RecordInput;
 pub use stats::ConnectionStats;
 
@@ -139,7 +141,7 @@ struct Session {
     handshake_deadline: Instant,
     /// Where the messages of records too sparse to be held are copied (see [`is_dense`]);
     /// released when the connection is idle.
-    small_messages: BytesMut,
+    message_copies: MessageCopies,
 }
 
 /// How processing a record ended the connection.
@@ -371,7 +373,7 @@ impl Connection {
                 // moment to let go of buffers that stayed drained, without churning them
                 // under load.
                 session.mux.release_idle_buffers();
-                session.small_messages = BytesMut::new();
+                session.message_copies.release();
                 self.input.release_if_empty();
                 if self.events.is_empty() {
                     self.events = VecDeque::new();
@@ -525,7 +527,7 @@ impl Connection {
             awaiting_greeting: None,
             greeted: false,
             handshake_deadline: deadline,
-            small_messages: BytesMut::new(),
+            message_copies: MessageCopies::default(),
         };
         if self.dialer {
             session.awaiting_greeting = Some(info);
@@ -561,7 +563,7 @@ impl Connection {
                 awaiting_greeting: None,
                 greeted: true,
                 handshake_deadline: Instant::MAX,
-                small_messages: BytesMut::new(),
+                message_copies: MessageCopies::default(),
             };
             self.state = State::Closing {
                 session: Box::new(session),
@@ -627,29 +629,14 @@ impl Connection {
 /// Room a GOAWAY frame needs: type, code, a 2-byte length and the longest text.
 const MAX_GOAWAY_FRAME: usize = 4 + MAX_GOAWAY_TEXT;
 
-/// Least room a fresh small-message buffer is allocated with.
-const SMALL_MESSAGE_BUFFER: usize = 64 * 1024;
-
 /// Messages handed out as slices of their decrypted record keep the whole record alive. Flow
 /// control counts messages, not records, so a peer could make a 1-byte message hold a 64 KiB
 /// record padded with PINGs: when less than half of a record is DATA payload, its messages
-/// are copied out (by [`copy_out`]) instead. A record held by its messages is thus at least
-/// half payload, all of it counted by flow control while queued, and memory stays within
-/// twice what flow control counts. Records of traffic (full of DATA) are never copied.
+/// are copied out (into [`MessageCopies`]) instead. A record held by its messages is thus at
+/// least half payload, all of it counted by flow control while queued, and memory stays
+/// within twice what flow control counts. Records of traffic (full of DATA) are never copied.
 fn is_dense(data_bytes: usize, record_len: usize) -> bool {
     data_bytes.saturating_mul(2) >= record_len
-}
-
-/// Copies `message` into `buffer` and splits the copy off as its own `Bytes`. The buffer
-/// holds nothing but message bytes, so it cannot amplify what flow control counts, and once
-/// the application has dropped the messages in it, reserving moves it back to its start
-/// instead of allocating.
-fn copy_out(message: &[u8], buffer: &mut BytesMut) -> Bytes {
-    if buffer.capacity().saturating_sub(buffer.len()) < message.len() {
-        buffer.reserve(message.len().max(SMALL_MESSAGE_BUFFER));
-    }
-    buffer.extend_from_slice(message);
-    buffer.split().freeze()
 }
 
 fn goaway(reason: DisconnectReason, text: String) -> Frame {
@@ -731,7 +718,7 @@ impl Session {
                 if let Event::Message { message, .. } = event {
                     let start = message.as_ptr() as usize;
                     if (record_start..record_end).contains(&start) {
-                        *message = copy_out(message, &mut self.small_messages);
+                        *message = self.message_copies.copy(message);
                     }
                 }
             }

@@ -1,0 +1,67 @@
+//! Where messages are copied when their record is too sparse to be held by them.
+
+use bytes::{Bytes, BytesMut};
+
+/// First allocation of the buffer; each fresh one is twice the last, up to [`MAX_ALLOCATION`].
+const FIRST_ALLOCATION: usize = 1024;
+const MAX_ALLOCATION: usize = 64 * 1024;
+
+/// Messages are copied one after the other into one buffer and split off it, each its own
+/// `Bytes`. The buffer holds nothing but message bytes, so it cannot amplify what flow
+/// control counts; once the application has dropped the messages in it, it is reclaimed
+/// (moved back to its start) instead of allocated anew. It starts small, so a connection
+/// that copied one message holds a kilobyte, not a record's worth.
+#[derive(Default)]
+pub(super) struct MessageCopies {
+    buffer: BytesMut,
+    next_allocation: usize,
+}
+
+impl MessageCopies {
+    /// A copy of `message`, as its own `Bytes`.
+    pub(super) fn copy(&mut self, message: &[u8]) -> Bytes {
+        if !self.buffer.try_reclaim(message.len()) {
+            let capacity = self.next_allocation.max(FIRST_ALLOCATION);
+            self.buffer = BytesMut::with_capacity(capacity.max(message.len()));
+            self.next_allocation = capacity.saturating_mul(2).min(MAX_ALLOCATION);
+        }
+        self.buffer.extend_from_slice(message);
+        self.buffer.split().freeze()
+    }
+
+    /// Lets go of the buffer (the connection is idle).
+    pub(super) fn release(&mut self) {
+        *self = MessageCopies::default();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn copies_share_a_buffer_that_is_reused_once_they_are_dropped() {
+        let mut copies = MessageCopies::default();
+        let first = copies.copy(b"hello");
+        let second = copies.copy(b"world");
+        assert_eq!((&first[..], &second[..]), (&b"hello"[..], &b"world"[..]));
+        // Both in one allocation, one after the other.
+        assert_eq!(second.as_ptr() as usize, first.as_ptr() as usize + 5);
+        let start = first.as_ptr() as usize;
+        drop((first, second));
+        // More than is left after them: the buffer is reclaimed to its start, not replaced.
+        let third = copies.copy(&[7; 1020]);
+        assert_eq!(third.as_ptr() as usize, start);
+    }
+
+    #[test]
+    fn a_held_copy_makes_the_next_buffer_larger_but_bounded() {
+        let mut copies = MessageCopies::default();
+        let mut held = alloc::vec::Vec::new();
+        for _ in 0..200 {
+            held.push(copies.copy(&[1; 1000]));
+        }
+        assert!(copies.next_allocation <= MAX_ALLOCATION);
+        assert!(held.iter().all(|copy| copy[..] == [1; 1000]));
+    }
+}

@@ -409,7 +409,19 @@ impl Mux {
                     self.cursor = self.cursor.saturating_add(1);
                     continue;
                 }
+                if !self.others_ready(self.cursor) {
+                    // Alone, a channel's turns would only cut its messages into more
+                    // frames (each a reassembly copy at the peer): its turn lasts the record.
+                    let Some(channel) = self.channels.get_mut(self.cursor) else {
+                        break;
+                    };
+                    channel.send.deficit = usize::MAX;
+                }
             }
+            let Some(channel) = self.channels.get_mut(self.cursor) else {
+                break;
+            };
+            let send = &mut channel.send;
             match send.write_fragment(send.deficit, space, out) {
                 Ok(bytes) => {
                     written = written.saturating_add(bytes);
@@ -429,7 +441,21 @@ impl Mux {
                 }
             }
         }
+        // A lone channel's turn lasts one record: the next may find company.
+        for channel in &mut self.channels {
+            if channel.send.deficit > channel.send.quantum() {
+                channel.send.deficit = 0;
+            }
+        }
         written
+    }
+
+    /// Whether a channel other than the one at `index` has a frame to write.
+    fn others_ready(&self, index: usize) -> bool {
+        self.channels
+            .iter()
+            .enumerate()
+            .any(|(other, channel)| other != index && channel.send.is_ready())
     }
 
     /// Bytes held for received messages not yet taken, all channels.

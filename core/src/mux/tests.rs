@@ -334,3 +334,95 @@ fn a_send_rate_skips_its_channel_while_the_bucket_is_empty_and_others_go_on() {
     }
     assert!((31..=33).contains(&sent), "{sent} messages in 3 s");
 }
+
+/// The DATA frames of one record written by `mux` into `space` bytes: `(channel, first,
+/// end, payload length)` each.
+fn data_frames(mux: &mut Mux, space: usize) -> Vec<(ChannelId, bool, bool, usize)> {
+    let mut out = Vec::new();
+    mux.write_frames(&mut out, space);
+    FrameReader::new(Bytes::from(out))
+        .filter_map(|frame| match frame.unwrap() {
+            Frame::Data {
+                channel,
+                first,
+                end,
+                payload,
+            } => Some((channel, first.is_some(), end, payload.len())),
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn a_message_of_one_quantum_goes_out_in_one_frame_and_the_overdraft_is_repaid() {
+    let configs = [1, 2].map(|id| ChannelConfig {
+        receive_window: 1 << 20,
+        ..ChannelConfig::new(id)
+    });
+    let (mut a, mut b) = pair(&configs);
+    exchange(&mut b, &mut a).unwrap();
+    // A whole quantum of payload, so its frame (header included) exceeds the allowance.
+    for _ in 0..3 {
+        a.send(1, Bytes::from(vec![1; QUANTUM_PER_WEIGHT])).unwrap();
+        a.send(2, Bytes::from(vec![2; 1000])).unwrap();
+    }
+    let frames = data_frames(&mut a, crate::record::MAX_PLAINTEXT_LEN);
+    // Channel 1's messages are never cut for the few header bytes...
+    assert!(
+        frames
+            .iter()
+            .filter(|frame| frame.0 == 1)
+            .all(|&(_, first, end, len)| first && end && len == QUANTUM_PER_WEIGHT),
+        "{frames:?}"
+    );
+    // ...and the overdraft costs it: after its first turn, channel 2 gets the next one.
+    assert_eq!(frames[0].0, 1);
+    assert_eq!(frames[1].0, 2);
+}
+
+#[test]
+fn a_message_that_fits_half_a_record_is_not_split_across_records() {
+    let config = ChannelConfig {
+        receive_window: 1 << 20,
+        ..ChannelConfig::new(1)
+    };
+    let (mut a, mut b) = pair(&[config]);
+    exchange(&mut b, &mut a).unwrap();
+    for _ in 0..3 {
+        a.send(1, Bytes::from(vec![1; 30_000])).unwrap();
+    }
+    // Two fill most of a record; the third would have to be split: it waits for the next.
+    let first_record = data_frames(&mut a, crate::record::MAX_PLAINTEXT_LEN);
+    assert_eq!(
+        first_record,
+        [(1, true, true, 30_000), (1, true, true, 30_000)]
+    );
+    // A message larger than half a record still fills what is left of one.
+    a.send(1, Bytes::from(vec![1; 50_000])).unwrap();
+    let second_record = data_frames(&mut a, crate::record::MAX_PLAINTEXT_LEN);
+    assert_eq!(second_record.first(), Some(&(1, true, true, 30_000)));
+    assert!(
+        matches!(second_record.get(1), Some(&(1, true, false, len)) if len > 30_000),
+        "{second_record:?}"
+    );
+}
+
+#[test]
+fn a_lone_channel_fills_a_record_with_one_frame_and_shares_the_next_when_joined() {
+    let configs = [1, 2].map(|id| ChannelConfig {
+        receive_window: 4 << 20,
+        max_message_size: 4 << 20,
+        ..ChannelConfig::new(id)
+    });
+    let (mut a, mut b) = pair(&configs);
+    exchange(&mut b, &mut a).unwrap();
+    a.send(1, Bytes::from(vec![1; 1 << 20])).unwrap();
+    let alone = data_frames(&mut a, crate::record::MAX_PLAINTEXT_LEN);
+    assert_eq!(alone.len(), 1, "{alone:?}");
+    // Channel 2 joins: the next record is shared turn by turn again.
+    a.send(2, Bytes::from(vec![2; 1 << 20])).unwrap();
+    let shared = data_frames(&mut a, crate::record::MAX_PLAINTEXT_LEN);
+    let channels: Vec<ChannelId> = shared.iter().map(|frame| frame.0).collect();
+    assert!(channels.contains(&1) && channels.contains(&2), "{shared:?}");
+    assert!(shared.iter().all(|frame| frame.3 <= QUANTUM_PER_WEIGHT));
+}

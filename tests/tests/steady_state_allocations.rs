@@ -1,10 +1,14 @@
 //! Allocations on the steady-state data path, counted by a counting allocator: once a
 //! connection has warmed up, sending and receiving 100,000 messages of up to 16 KiB
-//! allocates nothing per message — not per record, not per message, not per read.
+//! allocates nothing per message, per record or per data read. What is left is one small
+//! buffer per read of control records only (the sender reading the receiver's CREDIT
+//! records): buffers of at most 4 KiB are let go when drained, because at 10,000
+//! connections a kept one is colder than a fresh one (see `RecordInput`). Before the data
+//! path reused its buffers these loops allocated 1.5 times per message.
 //!
 //! The loop is what an adapter does: the sender's records go into one reused output buffer,
-//! the receiver reads them in 64 KiB pieces (as the mio driver reads), takes each message and
-//! drops it, and its CREDIT records flow back the same way.
+//! the receiver reads them in 64 KiB pieces, takes each message and drops it, and its
+//! CREDIT records flow back the same way.
 
 mod common;
 
@@ -66,6 +70,8 @@ struct Loop {
     sent: u64,
     received: u64,
     received_bytes: u64,
+    /// Allocations made while the receiver read and its messages were taken.
+    receive_allocations: u64,
 }
 
 impl Loop {
@@ -83,6 +89,7 @@ impl Loop {
             sent: 0,
             received: 0,
             received_bytes: 0,
+            receive_allocations: 0,
         }
     }
 
@@ -101,6 +108,7 @@ impl Loop {
             let before = self.received;
             self.wire.clear();
             while self.sender.poll_transmit(self.now, &mut self.wire) {}
+            let receive_start = allocations();
             for piece in self.wire.chunks(READ) {
                 self.receiver.handle_input(self.now, piece);
                 while let Some(event) = self.receiver.poll_event() {
@@ -113,6 +121,7 @@ impl Loop {
                     }
                 }
             }
+            self.receive_allocations += allocations() - receive_start;
             self.wire.clear();
             while self.receiver.poll_transmit(self.now, &mut self.wire) {}
             for piece in self.wire.chunks(READ) {
@@ -131,42 +140,54 @@ impl Loop {
 }
 
 /// Allocation calls while `total` more messages go through, after a warm-up of the same mix.
-fn allocations_for(seed: u64, len: impl Fn(u64) -> usize + Copy) -> (u64, u64) {
+/// Allocations in all, and on the receiving side alone, while `MEASURED` more messages go
+/// through after a warm-up of the same mix; and the bytes they carried.
+fn allocations_for(seed: u64, len: impl Fn(u64) -> usize + Copy) -> (u64, u64, u64) {
     let payload = message(seed, 16 * 1024);
     let mut pipe = Loop::new(seed);
     pipe.run(&payload, WARM_UP, len);
     let before = allocations();
+    let receive_before = pipe.receive_allocations;
     let bytes_before = pipe.received_bytes;
     pipe.run(&payload, WARM_UP + MEASURED, len);
     let allocations = allocations() - before;
     assert_eq!(pipe.received, WARM_UP + MEASURED);
-    (allocations, pipe.received_bytes - bytes_before)
+    (
+        allocations,
+        pipe.receive_allocations - receive_before,
+        pipe.received_bytes - bytes_before,
+    )
 }
 
+/// At most one allocation per this many messages: the control reads between batches.
+const MESSAGES_PER_ALLOCATION: u64 = 20;
+
 fn assert_no_allocation_per_message(name: &str, len: impl Fn(u64) -> usize + Copy) {
-    let (allocations, bytes) = allocations_for(7, len);
+    let (allocations, receiving, bytes) = allocations_for(7, len);
     eprintln!(
-        "{name}: {allocations} allocations for {MEASURED} messages ({} MiB)",
+        "{name}: {allocations} allocations for {MEASURED} messages ({} MiB), {receiving} of \
+         them receiving",
         bytes >> 20
     );
-    assert_eq!(
-        allocations, 0,
+    assert_eq!(receiving, 0, "{name}: the receiving side allocated");
+    assert!(
+        allocations * MESSAGES_PER_ALLOCATION <= MEASURED,
         "{name}: {allocations} allocations for {MEASURED} messages"
     );
 }
 
 #[test]
-fn full_size_messages_of_16_kib_allocate_nothing() {
+fn full_size_messages_of_16_kib_allocate_nothing_per_message() {
     assert_no_allocation_per_message("16 KiB", |_| 16 * 1024);
 }
 
 #[test]
-fn small_messages_allocate_nothing() {
+fn small_messages_allocate_nothing_per_message() {
     assert_no_allocation_per_message("100 B", |_| 100);
 }
 
 #[test]
-fn mixed_sizes_up_to_16_kib_allocate_nothing() {
+fn mixed_sizes_up_to_16_kib_allocate_nothing_per_message() {
     // A spread of sizes from empty to 16 KiB, so records split messages everywhere.
     assert_no_allocation_per_message("mixed", |n| {
         (n.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 40) as usize % (16 * 1024 + 1)

@@ -330,6 +330,7 @@ impl Connection {
                 self.end(end);
             }
         }
+        self.input.release_if_small_and_empty();
     }
 
     /// The transport closed (EOF, reset, write error). Ends the connection at once.

@@ -1,5 +1,7 @@
 //! `switchboard node`: one node on real sockets, logging who comes and goes.
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::RecvTimeoutError;
 use std::time::{Duration, Instant};
 
@@ -14,9 +16,12 @@ use crate::args::NodeOptions;
 /// The channel every `switchboard node` offers, so two of them have one in common.
 const CHANNEL: u16 = 1;
 
-/// How often the address book is written to the data directory (there is no signal handler:
-/// a killed node loses at most this much of what it learned).
+/// How often the address book is written to the data directory, besides at shutdown: a node
+/// killed without a chance to stop (SIGKILL, a crash) loses at most this much of it.
 const ADDRESS_BOOK_SAVE_INTERVAL: Duration = Duration::from_secs(30);
+
+/// Longest the event loop waits before looking at the stop flag again.
+const STOP_CHECK_INTERVAL: Duration = Duration::from_millis(200);
 
 pub fn run(options: NodeOptions) -> Result<(), String> {
     let started = Instant::now();
@@ -76,6 +81,13 @@ pub fn run(options: NodeOptions) -> Result<(), String> {
             }
         }
     });
+    // SIGINT (Ctrl-C) and SIGTERM stop the node cleanly: peers get GOAWAY(Quitting) and the
+    // address book is saved.
+    let stop = Arc::new(AtomicBool::new(false));
+    for signal in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+        signal_hook::flag::register(signal, Arc::clone(&stop))
+            .map_err(|error| format!("cannot handle signal {signal}: {error}"))?;
+    }
     let handle = Runtime::spawn(driver).map_err(|error| error.to_string())?;
     log(format!("node {}", handle.peer_id()));
     for addr in handle.local_addrs() {
@@ -89,12 +101,12 @@ pub fn run(options: NodeOptions) -> Result<(), String> {
         }
     };
     let mut last_save = Instant::now();
-    loop {
+    while !stop.load(Ordering::Relaxed) {
         if last_save.elapsed() >= ADDRESS_BOOK_SAVE_INTERVAL {
             save_book(&log);
             last_save = Instant::now();
         }
-        let event = match handle.events().recv_timeout(Duration::from_secs(1)) {
+        let event = match handle.events().recv_timeout(STOP_CHECK_INTERVAL) {
             Ok(event) => event,
             Err(RecvTimeoutError::Timeout) => continue,
             Err(RecvTimeoutError::Disconnected) => break,
@@ -133,5 +145,12 @@ pub fn run(options: NodeOptions) -> Result<(), String> {
             NodeEvent::Message { .. } => {}
         }
     }
+    log(format!(
+        "stopping: saying goodbye to {} peers",
+        handle.peers().len()
+    ));
+    save_book(&log);
+    handle.shutdown();
+    log("stopped".to_string());
     Ok(())
 }

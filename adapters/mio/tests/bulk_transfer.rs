@@ -1,8 +1,9 @@
 //! Two nodes, each driven by an embedded `Driver` in its own thread and `mio::Poll`, move
-//! 1 GiB on one channel in 1 MiB messages; the receiver checks every byte and the order,
-//! and the sender's records went out gathered, several to a write (`SWITCHBOARD_BULK_MIB`
-//! sets another amount).
+//! 1 GiB on one channel in 1 MiB messages, over 127.0.0.1 and over ::1; the receiver checks
+//! every byte and the order, and the sender's records went out gathered, several to a write
+//! (`SWITCHBOARD_BULK_MIB` sets another amount).
 
+use std::net::{IpAddr, Ipv6Addr};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread;
@@ -62,7 +63,16 @@ fn turn(poll: &mut Poll, events: &mut Events, driver: &mut Driver) {
 }
 
 #[test]
-fn two_nodes_move_a_gibibyte_on_one_channel_byte_for_byte() {
+fn two_nodes_move_a_gibibyte_on_one_channel_byte_for_byte_over_ipv4() {
+    move_a_gibibyte(V4);
+}
+
+#[test]
+fn two_nodes_move_a_gibibyte_on_one_channel_byte_for_byte_over_ipv6() {
+    move_a_gibibyte(IpAddr::V6(Ipv6Addr::LOCALHOST));
+}
+
+fn move_a_gibibyte(ip: IpAddr) {
     let mib: u64 = std::env::var("SWITCHBOARD_BULK_MIB")
         .ok()
         .and_then(|value| value.parse().ok())
@@ -73,7 +83,7 @@ fn two_nodes_move_a_gibibyte_on_one_channel_byte_for_byte() {
     let mut receiver_poll = Poll::new().expect("poll");
     let mut receiver = Driver::new(
         receiver_poll.registry(),
-        driver_config(V4, node_config(channel()), 0..16),
+        driver_config(ip, node_config(channel()), 0..16),
     )
     .expect("receiver");
     let receiver_addr = receiver.net_address().expect("listening");
@@ -84,7 +94,7 @@ fn two_nodes_move_a_gibibyte_on_one_channel_byte_for_byte() {
         let mut poll = Poll::new().expect("poll");
         let mut driver = Driver::new(
             poll.registry(),
-            driver_config(V4, node_config(channel()), 0..16),
+            driver_config(ip, node_config(channel()), 0..16),
         )
         .expect("sender");
         driver.dial(receiver_addr).expect("dial");
@@ -164,7 +174,7 @@ fn two_nodes_move_a_gibibyte_on_one_channel_byte_for_byte() {
     // Full records are 64 KiB: gathering makes a write carry several.
     let per_write = stats.bytes_written / stats.writes.max(1);
     eprintln!(
-        "bulk: {mib} MiB in {elapsed:.2} s ({:.0} MiB/s); sender: {} writes, {} KiB each on \
+        "bulk over {ip}: {mib} MiB in {elapsed:.2} s ({:.0} MiB/s); sender: {} writes, {} KiB each on \
          average, {} blocked",
         mib as f64 / elapsed,
         stats.writes,

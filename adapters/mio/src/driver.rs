@@ -24,6 +24,7 @@ use switchboard::{
 use crate::accept_pause::AcceptPause;
 use crate::clock::Clock;
 use crate::fd_limit;
+use crate::listener;
 use crate::socket::{ConnectOutcome, ReadOutcome, Socket, WriteOutcome};
 
 /// Size of the reused read buffer: large reads amortise the syscall and the core's record
@@ -241,7 +242,7 @@ impl Driver {
         let mut local_addrs = Vec::with_capacity(listen.len());
         for (index, addr) in listen.into_iter().enumerate() {
             let mut listener =
-                TcpListener::bind(addr).map_err(|source| DriverError::Bind { addr, source })?;
+                listener::bind(addr).map_err(|source| DriverError::Bind { addr, source })?;
             let local = listener
                 .local_addr()
                 .map_err(|source| DriverError::Bind { addr, source })?;

@@ -23,6 +23,7 @@ pub mod demo;
 mod driver;
 pub mod fd_limit;
 pub mod key_file;
+mod listener;
 mod runtime;
 mod socket;
 

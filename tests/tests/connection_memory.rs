@@ -139,3 +139,48 @@ fn tiny_messages_in_padded_records_hold_no_more_than_flow_control_counts() {
         "{held} bytes held for 300 bytes of messages"
     );
 }
+
+/// Each read brings one small record that is all message (5 bytes of payload in 10 of
+/// record) followed by 256 KiB of PING-only records. The small record is dense, but it lies
+/// in the buffer holding the whole read: were its message a slice, every undelivered one
+/// would keep a ~320 KiB buffer alive for a window cost of 69 bytes. Messages are held as
+/// slices only when they are an eighth of their buffer, so these are copied out and the
+/// memory held stays near what flow control counts.
+#[test]
+fn a_dense_record_among_ping_records_does_not_hold_their_buffer() {
+    let _turn = ONE_AT_A_TIME
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
+    let channel = ChannelConfig {
+        receive_window: 1 << 20,
+        ..ChannelConfig::new(1)
+    };
+    let bound = channel.receive_buffer_bound() as isize;
+    let mut rogue = RogueDialer::connect(channel);
+    let mut pings = Vec::new();
+    let mut padded = 0;
+    while padded + 9 <= MAX_PLAINTEXT_LEN {
+        pings.push(Frame::Ping(0));
+        padded += 9;
+    }
+    let mut records = vec![vec![Frame::Data {
+        channel: 1,
+        first: Some(5),
+        end: true,
+        payload: Bytes::from_static(b"tiny!"),
+    }]];
+    records.extend(std::iter::repeat_n(pings, 4));
+    let before = LIVE.load(Ordering::SeqCst);
+    // 200 reads: as slices, 200 buffers of ~320 KiB (64 MB) for 1,000 bytes of messages.
+    for _ in 0..200 {
+        rogue.send_records(&records);
+    }
+    let held = LIVE.load(Ordering::SeqCst) - before;
+    assert!(rogue.listener.is_established(), "a conforming peer");
+    assert_eq!(rogue.listener.buffered_bytes(), 1000);
+    eprintln!("200 undelivered 5-byte messages hold {held} bytes (bound {bound})");
+    assert!(
+        held < 2 * bound,
+        "{held} bytes held for 1,000 bytes of messages"
+    );
+}

@@ -4,7 +4,7 @@ use bytes::{Bytes, BytesMut};
 
 /// First allocation of the buffer; each fresh one is twice the last, up to [`MAX_ALLOCATION`].
 const FIRST_ALLOCATION: usize = 1024;
-const MAX_ALLOCATION: usize = 64 * 1024;
+const MAX_ALLOCATION: usize = 256 * 1024;
 
 /// Messages are copied one after the other into one buffer and split off it, each its own
 /// `Bytes`. The buffer holds nothing but message bytes, so it cannot amplify what flow
@@ -14,6 +14,8 @@ const MAX_ALLOCATION: usize = 64 * 1024;
 #[derive(Default)]
 pub(super) struct MessageCopies {
     buffer: BytesMut,
+    /// Size of the buffer's allocation; 0 when there is none.
+    allocation: usize,
     next_allocation: usize,
 }
 
@@ -23,10 +25,20 @@ impl MessageCopies {
         if !self.buffer.try_reclaim(message.len()) {
             let capacity = self.next_allocation.max(FIRST_ALLOCATION);
             self.buffer = BytesMut::with_capacity(capacity.max(message.len()));
+            self.allocation = self.buffer.capacity();
             self.next_allocation = capacity.saturating_mul(2).min(MAX_ALLOCATION);
         }
         self.buffer.extend_from_slice(message);
         self.buffer.split().freeze()
+    }
+
+    /// Moves back to the start of the buffer if no copy in it is held any more: called before
+    /// each read, so a read's copies have the whole buffer (the previous read's were taken
+    /// and, usually, dropped) rather than what the last read left of it.
+    pub(super) fn rewind(&mut self) {
+        if self.allocation > 0 {
+            let _ = self.buffer.try_reclaim(self.allocation);
+        }
     }
 
     /// Lets go of the buffer (the connection is idle).
@@ -52,6 +64,12 @@ mod tests {
         // More than is left after them: the buffer is reclaimed to its start, not replaced.
         let third = copies.copy(&[7; 1020]);
         assert_eq!(third.as_ptr() as usize, start);
+        drop(third);
+        // Rewinding before a read starts over, however much is left.
+        let fourth = copies.copy(b"x");
+        drop(fourth);
+        copies.rewind();
+        assert_eq!(copies.copy(b"y").as_ptr() as usize, start);
     }
 
     #[test]

@@ -139,7 +139,7 @@ struct Session {
     greeted: bool,
     /// When the handshake must have completed, the listener's first record included.
     handshake_deadline: Instant,
-    /// Where the messages of records too sparse to be held are copied (see [`is_dense`]);
+    /// Where the messages of records too sparse to be held are copied (see [`may_hold`]);
     /// released when the connection is idle.
     message_copies: MessageCopies,
 }
@@ -286,6 +286,9 @@ impl Connection {
             }
             self.establish(now);
         }
+        if let State::Established(session) = &mut self.state {
+            session.message_copies.rewind();
+        }
         while !rest.is_empty() {
             let State::Established(session) = &mut self.state else {
                 break;
@@ -298,7 +301,13 @@ impl Connection {
                         self.stats.records_received = self.stats.records_received.saturating_add(1);
                         let greeting = session.awaiting_greeting.take();
                         let first_event = self.events.len();
-                        let handled = session.handle_record(now, record.freeze(), &mut self.events);
+                        let allocation = self.input.allocation();
+                        let handled = session.handle_record(
+                            now,
+                            record.freeze(),
+                            allocation,
+                            &mut self.events,
+                        );
                         if let Some(info) = greeting {
                             // The listener's first record: connected, unless it refused us.
                             if handled.is_ok() {
@@ -630,14 +639,17 @@ impl Connection {
 /// Room a GOAWAY frame needs: type, code, a 2-byte length and the longest text.
 const MAX_GOAWAY_FRAME: usize = 4 + MAX_GOAWAY_TEXT;
 
-/// Messages handed out as slices of their decrypted record keep the whole record alive. Flow
-/// control counts messages, not records, so a peer could make a 1-byte message hold a 64 KiB
-/// record padded with PINGs: when less than half of a record is DATA payload, its messages
-/// are copied out (into [`MessageCopies`]) instead. A record held by its messages is thus at
-/// least half payload, all of it counted by flow control while queued, and memory stays
-/// within twice what flow control counts. Records of traffic (full of DATA) are never copied.
-fn is_dense(data_bytes: usize, record_len: usize) -> bool {
-    data_bytes.saturating_mul(2) >= record_len
+/// Messages handed out as slices of their decrypted record keep alive the whole allocation
+/// the record lies in: the record buffer, which holds several records of a read. Flow control
+/// counts messages, not buffers, so a peer could make a tiny message hold a 64 KiB record
+/// padded with PINGs, or a tiny record hold a buffer otherwise filled with PING-only records.
+/// So the messages of a record stay slices only when they are at least half of the record and
+/// an eighth of its buffer; otherwise they are copied out (into [`MessageCopies`], which
+/// holds nothing but message bytes). Every buffer held by queued messages is then at most
+/// eight times the message bytes it holds, all counted by flow control. Records of traffic,
+/// full of messages, are never copied.
+fn may_hold(sliced_bytes: usize, record_len: usize, allocation: usize) -> bool {
+    sliced_bytes.saturating_mul(2) >= record_len && sliced_bytes.saturating_mul(8) >= allocation
 }
 
 fn goaway(reason: DisconnectReason, text: String) -> Frame {
@@ -669,18 +681,19 @@ impl Session {
             .map_err(|error| End::Local(DisconnectReason::NetworkError, error.to_string()))
     }
 
-    /// One decrypted record: its frames, in order.
+    /// One decrypted record, lying in an allocation of `allocation` bytes: its frames, in
+    /// order.
     fn handle_record(
         &mut self,
         now: Instant,
         record: Bytes,
+        allocation: usize,
         events: &mut VecDeque<Event>,
     ) -> Result<(), End> {
         self.keepalive.handle_received();
         let record_start = record.as_ptr() as usize;
         let record_len = record.len();
         let first_event = events.len();
-        let mut data_bytes = 0usize;
         for frame in FrameReader::new(record) {
             let frame = frame
                 .map_err(|error| End::Local(DisconnectReason::ProtocolError, error.to_string()))?;
@@ -690,16 +703,14 @@ impl Session {
                     first,
                     end,
                     payload,
-                } => {
-                    data_bytes = data_bytes.saturating_add(payload.len());
-                    self.mux
-                        .handle_data(channel, first, end, payload)
-                        .map(|message| {
-                            if let Some(message) = message {
-                                events.push_back(Event::Message { channel, message });
-                            }
-                        })
-                }
+                } => self
+                    .mux
+                    .handle_data(channel, first, end, payload)
+                    .map(|message| {
+                        if let Some(message) = message {
+                            events.push_back(Event::Message { channel, message });
+                        }
+                    }),
                 Frame::Credit { channel, amount } => self.mux.handle_credit(channel, amount),
                 Frame::Ping(value) => {
                     self.keepalive.handle_ping(value);
@@ -713,14 +724,25 @@ impl Session {
             };
             mux_result.map_err(|error| End::Local(error.reason(), error.to_string()))?;
         }
-        if !is_dense(data_bytes, record_len) {
-            let record_end = record_start.saturating_add(record_len);
+        // Messages completed from earlier records were reassembled elsewhere: only those
+        // that are slices of this record hold it.
+        let record_end = record_start.saturating_add(record_len);
+        let in_record =
+            |message: &Bytes| (record_start..record_end).contains(&(message.as_ptr() as usize));
+        let mut sliced_bytes = 0usize;
+        for event in events.range(first_event..) {
+            if let Event::Message { message, .. } = event
+                && in_record(message)
+            {
+                sliced_bytes = sliced_bytes.saturating_add(message.len());
+            }
+        }
+        if !may_hold(sliced_bytes, record_len, allocation) {
             for event in events.range_mut(first_event..) {
-                if let Event::Message { message, .. } = event {
-                    let start = message.as_ptr() as usize;
-                    if (record_start..record_end).contains(&start) {
-                        *message = self.message_copies.copy(message);
-                    }
+                if let Event::Message { message, .. } = event
+                    && in_record(message)
+                {
+                    *message = self.message_copies.copy(message);
                 }
             }
         }

@@ -26,6 +26,9 @@ const MAX_ALLOCATION: usize = READ_AHEAD + 65537;
 #[derive(Default)]
 pub(super) struct RecordInput {
     buffer: BytesMut,
+    /// Size of the allocation `buffer` lies in (what a record split off it keeps alive); 0
+    /// when there is none.
+    allocation: usize,
 }
 
 impl RecordInput {
@@ -93,7 +96,14 @@ impl RecordInput {
             .max(total_needed);
         let mut fresh = BytesMut::with_capacity(capacity);
         fresh.extend_from_slice(&self.buffer);
+        self.allocation = fresh.capacity();
         self.buffer = fresh;
+    }
+
+    /// Size of the allocation the records returned so far lie in: what each of them, and
+    /// every message sliced from it, keeps alive.
+    pub(super) fn allocation(&self) -> usize {
+        self.allocation
     }
 
     fn take(&mut self, input: &mut &[u8], target: usize) {
@@ -113,7 +123,7 @@ impl RecordInput {
     /// time its connection reads again when thousands take turns: keeping them cost 8% per
     /// relayed message at 10,000 peers. Large buffers (bulk reads) are kept and reclaimed.
     pub(super) fn release_if_small_and_empty(&mut self) {
-        if self.buffer.capacity() <= SMALL_BUFFER {
+        if self.allocation <= SMALL_BUFFER {
             self.release_if_empty();
         }
     }
@@ -125,6 +135,7 @@ impl RecordInput {
         // allocation of the last record: replace it whenever it is empty.
         if self.buffer.is_empty() {
             self.buffer = BytesMut::new();
+            self.allocation = 0;
         }
     }
 }

@@ -18,10 +18,11 @@ use crate::token_bucket::TokenBucket;
 /// frame's header stays small beside its payload.
 const MIN_RATE_LIMITED_FRAGMENT: usize = 512;
 
-/// Largest message (frame header included) that is never split across two records: one
-/// that does not fit in what is left of a record starts the next one instead. Half a
-/// record, so a record given up on is at least half full. A message that arrives whole in
-/// one record is handed to the application as a slice of it, without a copy.
+/// Largest message (frame header included) that, when its turn lets it go out whole, is not
+/// split across two records: if it does not fit in what is left of a record it starts the
+/// next one instead. Half a record, so a record given up on is at least half full. A message
+/// that arrives whole in one record is handed to the application as a slice of it, without a
+/// copy.
 const UNSPLIT_FRAME_MAX: usize = MAX_PLAINTEXT_LEN / 2;
 
 /// What limited a [`SendChannel::write_fragment`] call that wrote nothing.
@@ -180,10 +181,12 @@ impl SendChannel {
         let first =
             (self.head_written == 0).then(|| u32::try_from(front.len()).unwrap_or(u32::MAX));
         let whole = data_header_len(self.config.id, first, remaining).saturating_add(remaining);
-        if first.is_some() && whole > space && whole <= UNSPLIT_FRAME_MAX {
+        // Whether the rest of the message goes out in one frame this turn, room permitting.
+        let whole_this_turn = (remaining <= quantum || whole <= allowance) && whole <= max_frame;
+        if first.is_some() && whole_this_turn && whole > space && whole <= UNSPLIT_FRAME_MAX {
             return Err(Blocked::NoRoom);
         }
-        let limit = if remaining <= quantum && whole <= max_frame {
+        let limit = if whole_this_turn {
             whole.min(space)
         } else {
             allowance.min(space).min(max_frame)

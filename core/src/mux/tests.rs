@@ -426,3 +426,35 @@ fn a_lone_channel_fills_a_record_with_one_frame_and_shares_the_next_when_joined(
     assert!(channels.contains(&1) && channels.contains(&2), "{shared:?}");
     assert!(shared.iter().all(|frame| frame.3 <= QUANTUM_PER_WEIGHT));
 }
+
+#[test]
+fn overdrafts_are_repaid_so_saturated_channels_of_equal_weight_get_equal_wire_bytes() {
+    static ZEROS: [u8; QUANTUM_PER_WEIGHT] = [0; QUANTUM_PER_WEIGHT];
+    let configs = [1, 2].map(|id| ChannelConfig {
+        receive_window: u32::MAX,
+        ..ChannelConfig::new(id)
+    });
+    let (mut a, mut b) = pair(&configs);
+    exchange(&mut b, &mut a).unwrap();
+    // Channel 1's messages are a whole quantum (each turn overdraws by its header); channel
+    // 2's 1,000-byte messages overdraw by most of a frame at the end of every turn.
+    let sizes = [QUANTUM_PER_WEIGHT, 1000];
+    let mut wire = [0usize; 2];
+    for _ in 0..2000 {
+        for (index, &size) in sizes.iter().enumerate() {
+            let channel = index as ChannelId + 1;
+            while a.send(channel, Bytes::from_static(&ZEROS[..size])).is_ok() {}
+        }
+        for (channel, first, _, len) in data_frames(&mut a, crate::record::MAX_PLAINTEXT_LEN) {
+            let index = usize::from(channel) - 1;
+            let total = first.then(|| sizes[index] as u32);
+            wire[index] += crate::frame::data_header_len(channel, total, len) + len;
+        }
+    }
+    // Unrepaid, channel 2 would be ahead by ~680 bytes a turn: over a megabyte by now.
+    let gap = wire[0].abs_diff(wire[1]);
+    assert!(
+        gap <= 2 * (QUANTUM_PER_WEIGHT + 64),
+        "wire bytes {wire:?}: a gap of {gap}"
+    );
+}

@@ -364,7 +364,7 @@ fn median(mut values: Vec<f64>) -> f64 {
 }
 
 /// Rounds of the loopback workloads; each runs every workload once, floors beside figures.
-pub const ROUNDS: usize = 5;
+pub const ROUNDS: usize = 7;
 /// Bytes through the nodes per throughput round (PERF.md asks ≥ 512 MiB).
 pub const NODE_BYTES: u64 = 512 << 20;
 /// Bytes through plain TCP per floor round.

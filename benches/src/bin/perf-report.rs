@@ -621,10 +621,18 @@ fn main() {
         eprintln!("perf-report: this is a debug build; run it with --release");
     }
 
+    let only = std::env::var("PERF_REPORT_ONLY").unwrap_or_default();
+    if only == "sim" {
+        let mut report = json!({ "details": {} });
+        insert_sim_figures(&mut report, &sim_figures());
+        println!("{report}");
+        return;
+    }
+
     // Resident memory first, before other workloads leave freed memory in the allocator.
     eprintln!("perf-report: RSS of {IDLE_CONNECTIONS} idle loopback connections (mio adapter)");
     let idle_rss = loopback::idle_connection_rss(IDLE_CONNECTIONS);
-    if std::env::var("PERF_REPORT_ONLY").is_ok_and(|only| only == "loopback") {
+    if only == "loopback" {
         let mut report = Value::Object(loopback::measure(idle_rss).to_json());
         if let Some(fields) = report.as_object_mut() {
             fields.insert(
@@ -802,6 +810,8 @@ const SIM_10K_ENV: &str = "SWITCHBOARD_PERF_SIM_10K";
 /// The switchboard-sim figures: a throughput run and, when asked for, a convergence run.
 struct SimFigures {
     events_per_s: f64,
+    /// Events per wall second over the run's second half: the nodes connected, traffic only.
+    steady_events_per_s: f64,
     run: Summary,
     converge: Option<Summary>,
 }
@@ -813,7 +823,20 @@ fn sim_figures() -> SimFigures {
     let mut config = ScenarioConfig::new(SIM_NODES, 1);
     config.duration = Duration::from_secs(SIM_SECONDS);
     config.check_invariants = false;
-    let run = Scenario::new(config).expect("a valid scenario").run(|_| {});
+    let half = config.duration / 2;
+    // Where the second half of the simulated time starts: wall clock and events then.
+    let mut started_at: Option<switchboard::Instant> = None;
+    let mut half_way: Option<(Instant, u64)> = None;
+    let run = Scenario::new(config).expect("a valid scenario").run(|sim| {
+        let now = sim.now();
+        let start = *started_at.get_or_insert(now);
+        if half_way.is_none() && now >= start.saturating_add(half) {
+            half_way = Some((Instant::now(), sim.inputs()));
+        }
+    });
+    let steady_events_per_s = half_way.map_or(f64::NAN, |(wall, events)| {
+        run.events.saturating_sub(events) as f64 / wall.elapsed().as_secs_f64()
+    });
     let converge = std::env::var_os(SIM_10K_ENV).map(|_| {
         eprintln!("perf-report: switchboard-sim, 10,000 nodes until every outbound slot is full");
         let mut config = ScenarioConfig::new(10_000, 1);
@@ -823,6 +846,7 @@ fn sim_figures() -> SimFigures {
     });
     SimFigures {
         events_per_s: run.events_per_s,
+        steady_events_per_s,
         run,
         converge,
     }
@@ -831,6 +855,10 @@ fn sim_figures() -> SimFigures {
 fn insert_sim_figures(report: &mut Value, sim: &SimFigures) {
     let fields = report.as_object_mut().expect("a JSON object");
     fields.insert("sim_events_per_s".into(), round(sim.events_per_s, 0).into());
+    fields.insert(
+        "sim_steady_events_per_s".into(),
+        round(sim.steady_events_per_s, 0).into(),
+    );
     match &sim.converge {
         Some(converge) => {
             fields.insert(
@@ -866,7 +894,9 @@ fn insert_sim_figures(report: &mut Value, sim: &SimFigures) {
                  {SIM_SECONDS} simulated s: every node dials until its 8 outbound slots are \
                  full (8,000 Noise handshakes, X25519 dominating the first seconds), then \
                  sends a 16-256-byte message every ~500 ms (one in ten a broadcast), 2 s \
-                 keepalive; the invariant checker off. sim_10k_converge_s: wall seconds of \
+                 keepalive; the invariant checker off. sim_steady_events_per_s: the same \
+                 over the second half of the simulated time only, the nodes connected: \
+                 traffic and keepalive, no handshakes. sim_10k_converge_s: wall seconds of \
                  the same scenario with 10,000 nodes until every node's outbound slots are \
                  full (building the nodes included)"
             ),

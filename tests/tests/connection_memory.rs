@@ -99,88 +99,86 @@ fn an_idle_established_connection_holds_at_most_3_kib() {
     assert!(kept.iter().all(Connection::is_established));
 }
 
+/// Frames of PINGs filling a record, after `used` bytes of other frames.
+fn pings_after(used: usize) -> Vec<Frame> {
+    let mut pings = Vec::new();
+    let mut padded = used;
+    while padded + 9 <= MAX_PLAINTEXT_LEN {
+        pings.push(Frame::Ping(0));
+        padded += 9;
+    }
+    pings
+}
+
+/// A one-frame message on channel 1.
+fn message_frame(payload: &'static [u8]) -> Frame {
+    Frame::Data {
+        channel: 1,
+        first: Some(payload.len() as u32),
+        end: true,
+        payload: Bytes::from_static(payload),
+    }
+}
+
+/// A rogue peer hands `records` to a listener (1 MiB window) in one read, `reads` times, and
+/// the listener's application takes nothing: asserts that the heap the listener came to
+/// hold stays under twice its receive bound, and that it buffers `reads × payload` bytes.
+/// The caller holds `ONE_AT_A_TIME` from before it builds `records`.
+fn assert_undelivered_hold_at_most_twice_the_bound(records: &[Vec<Frame>], reads: usize) {
+    let channel = ChannelConfig {
+        receive_window: 1 << 20,
+        ..ChannelConfig::new(1)
+    };
+    let bound = channel.receive_buffer_bound() as isize;
+    let payload: usize = records
+        .iter()
+        .flatten()
+        .map(|frame| match frame {
+            Frame::Data { payload, .. } => payload.len(),
+            _ => 0,
+        })
+        .sum();
+    let mut rogue = RogueDialer::connect(channel);
+    let before = LIVE.load(Ordering::SeqCst);
+    for _ in 0..reads {
+        rogue.send_records(records);
+    }
+    let held = LIVE.load(Ordering::SeqCst) - before;
+    assert!(rogue.listener.is_established(), "a conforming peer");
+    let undelivered = (reads * payload) as u64;
+    assert_eq!(rogue.listener.buffered_bytes(), undelivered);
+    eprintln!("{undelivered} bytes of undelivered messages hold {held} bytes (bound {bound})");
+    assert!(
+        held < 2 * bound,
+        "{held} bytes held for {undelivered} bytes of messages"
+    );
+}
+
 /// Each record carries a 1-byte message padded to a full record with PINGs. Were the message
 /// a slice of its record, every undelivered one would hold 64 KiB while its window cost is 65
-/// bytes: a thousandfold amplification. Small messages are copied out of their record, so the
-/// memory held stays within twice the receive buffer bound.
+/// bytes: a thousandfold amplification (300 of them: 19 MB). Such messages are copied out of
+/// their record, so the memory held stays within twice the receive buffer bound.
 #[test]
 fn tiny_messages_in_padded_records_hold_no_more_than_flow_control_counts() {
     let _turn = ONE_AT_A_TIME
         .lock()
         .unwrap_or_else(|poisoned| poisoned.into_inner());
-    let channel = ChannelConfig {
-        receive_window: 1 << 20,
-        ..ChannelConfig::new(1)
-    };
-    let bound = channel.receive_buffer_bound() as isize;
-    let mut rogue = RogueDialer::connect(channel);
-    let mut frames = vec![Frame::Data {
-        channel: 1,
-        first: Some(1),
-        end: true,
-        payload: Bytes::from_static(b"x"),
-    }];
-    let mut padded = 1 + 1 + 1 + 1 + 1 + 1;
-    while padded + 9 <= MAX_PLAINTEXT_LEN {
-        frames.push(Frame::Ping(0));
-        padded += 9;
-    }
-    let before = LIVE.load(Ordering::SeqCst);
-    // The window admits 1 MiB / 65 ≈ 16,000 of them; 300 held as slices would be 19 MB.
-    for _ in 0..300 {
-        rogue.send_frames(&frames);
-    }
-    let held = LIVE.load(Ordering::SeqCst) - before;
-    assert!(rogue.listener.is_established(), "a conforming peer");
-    assert_eq!(rogue.listener.buffered_bytes(), 300);
-    eprintln!("300 undelivered 1-byte messages hold {held} bytes (bound {bound})");
-    assert!(
-        held < 2 * bound,
-        "{held} bytes held for 300 bytes of messages"
-    );
+    let record = [vec![message_frame(b"x")], pings_after(6)].concat();
+    assert_undelivered_hold_at_most_twice_the_bound(&[record], 300);
 }
 
 /// Each read brings one small record that is all message (5 bytes of payload in 10 of
 /// record) followed by 256 KiB of PING-only records. The small record is dense, but it lies
 /// in the buffer holding the whole read: were its message a slice, every undelivered one
-/// would keep a ~320 KiB buffer alive for a window cost of 69 bytes. Messages are held as
-/// slices only when they are an eighth of their buffer, so these are copied out and the
-/// memory held stays near what flow control counts.
+/// would keep a ~320 KiB buffer alive for a window cost of 69 bytes (200 reads: 64 MB).
+/// Messages are held as slices only when they are an eighth of their buffer, so these are
+/// copied out and the memory held stays near what flow control counts.
 #[test]
 fn a_dense_record_among_ping_records_does_not_hold_their_buffer() {
     let _turn = ONE_AT_A_TIME
         .lock()
         .unwrap_or_else(|poisoned| poisoned.into_inner());
-    let channel = ChannelConfig {
-        receive_window: 1 << 20,
-        ..ChannelConfig::new(1)
-    };
-    let bound = channel.receive_buffer_bound() as isize;
-    let mut rogue = RogueDialer::connect(channel);
-    let mut pings = Vec::new();
-    let mut padded = 0;
-    while padded + 9 <= MAX_PLAINTEXT_LEN {
-        pings.push(Frame::Ping(0));
-        padded += 9;
-    }
-    let mut records = vec![vec![Frame::Data {
-        channel: 1,
-        first: Some(5),
-        end: true,
-        payload: Bytes::from_static(b"tiny!"),
-    }]];
-    records.extend(std::iter::repeat_n(pings, 4));
-    let before = LIVE.load(Ordering::SeqCst);
-    // 200 reads: as slices, 200 buffers of ~320 KiB (64 MB) for 1,000 bytes of messages.
-    for _ in 0..200 {
-        rogue.send_records(&records);
-    }
-    let held = LIVE.load(Ordering::SeqCst) - before;
-    assert!(rogue.listener.is_established(), "a conforming peer");
-    assert_eq!(rogue.listener.buffered_bytes(), 1000);
-    eprintln!("200 undelivered 5-byte messages hold {held} bytes (bound {bound})");
-    assert!(
-        held < 2 * bound,
-        "{held} bytes held for 1,000 bytes of messages"
-    );
+    let mut records = vec![vec![message_frame(b"tiny!")]];
+    records.extend(std::iter::repeat_n(pings_after(0), 4));
+    assert_undelivered_hold_at_most_twice_the_bound(&records, 200);
 }

@@ -693,7 +693,13 @@ impl Session {
         self.keepalive.handle_received();
         let record_start = record.as_ptr() as usize;
         let record_len = record.len();
+        let record_end = record_start.saturating_add(record_len);
+        // Messages completed from earlier records were reassembled elsewhere: only those
+        // that are slices of this record hold it.
+        let in_record =
+            |message: &Bytes| (record_start..record_end).contains(&(message.as_ptr() as usize));
         let first_event = events.len();
+        let mut sliced_bytes = 0usize;
         for frame in FrameReader::new(record) {
             let frame = frame
                 .map_err(|error| End::Local(DisconnectReason::ProtocolError, error.to_string()))?;
@@ -708,6 +714,9 @@ impl Session {
                     .handle_data(channel, first, end, payload)
                     .map(|message| {
                         if let Some(message) = message {
+                            if in_record(&message) {
+                                sliced_bytes = sliced_bytes.saturating_add(message.len());
+                            }
                             events.push_back(Event::Message { channel, message });
                         }
                     }),
@@ -723,19 +732,6 @@ impl Session {
                 Frame::GoAway { reason, text } => return Err(End::Remote(reason, text)),
             };
             mux_result.map_err(|error| End::Local(error.reason(), error.to_string()))?;
-        }
-        // Messages completed from earlier records were reassembled elsewhere: only those
-        // that are slices of this record hold it.
-        let record_end = record_start.saturating_add(record_len);
-        let in_record =
-            |message: &Bytes| (record_start..record_end).contains(&(message.as_ptr() as usize));
-        let mut sliced_bytes = 0usize;
-        for event in events.range(first_event..) {
-            if let Event::Message { message, .. } = event
-                && in_record(message)
-            {
-                sliced_bytes = sliced_bytes.saturating_add(message.len());
-            }
         }
         if !may_hold(sliced_bytes, record_len, allocation) {
             for event in events.range_mut(first_event..) {

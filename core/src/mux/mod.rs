@@ -400,23 +400,10 @@ impl Mux {
                 idle_visits = idle_visits.saturating_add(1);
                 continue;
             }
-            if send.deficit == 0 {
-                // A new turn, less what the last one overdrew; an overdraft of a whole
-                // quantum costs the turn.
-                let debt = core::mem::take(&mut send.debt);
-                send.deficit = send.quantum().saturating_sub(debt);
-                if send.deficit == 0 {
-                    self.cursor = self.cursor.saturating_add(1);
-                    continue;
-                }
-                if !self.others_ready(self.cursor) {
-                    // Alone, a channel's turns would only cut its messages into more
-                    // frames (each a reassembly copy at the peer): its turn lasts the record.
-                    let Some(channel) = self.channels.get_mut(self.cursor) else {
-                        break;
-                    };
-                    channel.send.deficit = usize::MAX;
-                }
+            if send.deficit == 0 && !self.start_turn(self.cursor) {
+                // The last turn's overdraft took this one.
+                self.cursor = self.cursor.saturating_add(1);
+                continue;
             }
             let Some(channel) = self.channels.get_mut(self.cursor) else {
                 break;
@@ -448,6 +435,24 @@ impl Mux {
             }
         }
         written
+    }
+
+    /// Starts channel `index`'s turn: its quantum less what the last turn overdrew, or, when
+    /// no other channel has anything to write, the rest of the record (alone, a channel's
+    /// turns would only cut its messages into more frames, each a reassembly copy at the
+    /// peer). Returns false when the overdraft takes the whole turn.
+    fn start_turn(&mut self, index: usize) -> bool {
+        let alone = !self.others_ready(index);
+        let Some(channel) = self.channels.get_mut(index) else {
+            return false;
+        };
+        let send = &mut channel.send;
+        let debt = core::mem::take(&mut send.debt);
+        send.deficit = send.quantum().saturating_sub(debt);
+        if send.deficit > 0 && alone {
+            send.deficit = usize::MAX;
+        }
+        send.deficit > 0
     }
 
     /// Whether a channel other than the one at `index` has a frame to write.

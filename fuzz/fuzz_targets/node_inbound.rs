@@ -21,6 +21,8 @@
 
 #[path = "common/genuine_peer.rs"]
 mod genuine_peer;
+#[path = "common/wires.rs"]
+mod wires;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::{IpAddr, SocketAddr};
@@ -33,13 +35,12 @@ use rand_chacha::ChaCha20Rng;
 use rand_core::SeedableRng;
 use switchboard::dial_queue::DialConfig;
 use switchboard::frame::Frame;
-use switchboard::handshake::Handshake;
-use switchboard::node::{Action, ConnId, Connectedness, Node, NodeConfig, NodeEvent};
+use switchboard::node::{Connectedness, Node, NodeConfig, NodeEvent};
 use switchboard::peer_set::{Limits, Refused};
-use switchboard::record::seal_record;
 use switchboard::{ChannelConfig, ChannelInfo, Instant, NetAddress, NodeInfo, PeerId, SendError};
 
 use genuine_peer::{ATTACKERS, Conn, IPS, KEYS, MAX_MESSAGE, Peer, Session, ip, peer, reason};
+use wires::Wires;
 
 /// The one channel both ends offer.
 const CHANNEL: u16 = 1;
@@ -249,17 +250,11 @@ impl Session {
 struct Fuzz {
     node: Node<ChaCha20Rng>,
     limits: Limits,
-    now: Instant,
-    /// Every connection announced, in order.
-    conns: Vec<Conn>,
-    index: BTreeMap<ConnId, usize>,
-    closes: usize,
+    wires: Wires,
     /// Until when each address is banned.
     ip_bans: BTreeMap<IpAddr, Instant>,
     /// The connected peers, as the events told.
     connected: BTreeSet<PeerId>,
-    /// The genuine peers' randomness (ephemeral keys).
-    rng: ChaCha20Rng,
 }
 
 impl Fuzz {
@@ -277,65 +272,27 @@ impl Fuzz {
         Fuzz {
             node,
             limits,
-            now,
-            conns: Vec::new(),
-            index: BTreeMap::new(),
-            closes: 0,
+            wires: Wires::new(now),
             ip_bans: BTreeMap::new(),
             connected: BTreeSet::new(),
-            rng: ChaCha20Rng::seed_from_u64(2),
         }
-    }
-
-    fn conn(&self, index: u8) -> Option<usize> {
-        (!self.conns.is_empty()).then(|| usize::from(index) % self.conns.len())
-    }
-
-    fn announce(&mut self, conn: Conn) {
-        assert!(
-            self.index.insert(conn.id, self.conns.len()).is_none(),
-            "{} announced twice",
-            conn.id
-        );
-        self.conns.push(conn);
-    }
-
-    fn lookup(&mut self, id: ConnId, what: &str) -> &mut Conn {
-        let index = *self
-            .index
-            .get(&id)
-            .unwrap_or_else(|| panic!("{what} names {id}, never announced"));
-        &mut self.conns[index]
     }
 
     /// Takes the node's actions, as the adapter must after every input.
     fn actions(&mut self) {
-        while let Some(action) = self.node.poll_action() {
-            match action {
-                Action::Dial { conn, addr } => {
-                    assert!(IPS.contains(&addr.ip()), "dial to {addr}, never asked for");
-                    self.announce(Conn::new(conn, None));
-                }
-                Action::Close { conn } => {
-                    let entry = self.lookup(conn, "Action::Close");
-                    assert!(!entry.closed, "{conn} closed twice");
-                    entry.closed = true;
-                    self.closes += 1;
-                }
-            }
-        }
+        self.wires.actions(&mut self.node);
     }
 
     fn accept(&mut self, ip: u8, port: u16) -> Option<usize> {
         let ip = self::ip(ip);
         match self
             .node
-            .handle_accepted(self.now, SocketAddr::new(ip, port))
+            .handle_accepted(self.wires.now, SocketAddr::new(ip, port))
         {
             Ok(id) => {
-                self.announce(Conn::new(id, Some(ip)));
+                self.wires.announce(Conn::new(id, Some(ip)));
                 self.actions();
-                Some(self.conns.len() - 1)
+                Some(self.wires.conns.len() - 1)
             }
             Err(refused) => {
                 self.justify(ip, refused);
@@ -348,7 +305,8 @@ impl Fuzz {
     /// counter that leaked would refuse sockets forever).
     fn justify(&self, ip: IpAddr, refused: Refused) {
         let alive_from = |same: &dyn Fn(IpAddr) -> bool| {
-            self.conns
+            self.wires
+                .conns
                 .iter()
                 .filter(|conn| !conn.closed && conn.accepted_from.is_some_and(same))
                 .count()
@@ -379,113 +337,31 @@ impl Fuzz {
                 )
             }
             Refused::Banned => assert!(
-                self.ip_bans.get(&ip).is_some_and(|until| *until > self.now),
+                self.ip_bans
+                    .get(&ip)
+                    .is_some_and(|until| *until > self.wires.now),
                 "{ip} refused as banned"
             ),
             Refused::NotAllowed => panic!("{ip} refused as not allowed"),
         }
     }
 
-    /// Drains `poll_transmit`; each connection's genuine peer reads its bytes.
-    fn transmit(&mut self) -> bool {
-        let mut wrote = false;
-        for _ in 0..10_000 {
-            let mut out = Vec::new();
-            let Some(id) = self.node.poll_transmit(self.now, &mut out) else {
-                return wrote;
-            };
-            wrote = true;
-            assert!(!out.is_empty(), "{id} transmitted nothing");
-            let conn = self.lookup(id, "poll_transmit");
-            assert!(!conn.closed, "{id} transmitted after Action::Close");
-            assert!(!conn.blocked, "{id} transmitted while blocked");
-            assert!(
-                conn.connected,
-                "{id} transmitted before its socket connected"
-            );
-            assert!(
-                !conn.transport_closed,
-                "{id} transmitted after its socket closed"
-            );
-            conn.read(&out);
-            self.actions();
-        }
-        panic!("poll_transmit never ends");
-    }
-
-    /// The genuine peers write what they have to say.
-    fn deliver(&mut self) -> bool {
-        let mut wrote = false;
-        for index in 0..self.conns.len() {
-            let conn = &mut self.conns[index];
-            if conn.to_node.is_empty() || conn.closed || conn.transport_closed {
-                continue;
-            }
-            let bytes = std::mem::take(&mut conn.to_node);
-            conn.connected = true;
-            let id = conn.id;
-            self.node.handle_input(self.now, id, &bytes);
-            self.actions();
-            wrote = true;
-        }
-        wrote
-    }
-
-    fn pump(&mut self) {
-        for _ in 0..16 {
-            let transmitted = self.transmit();
-            if !self.deliver() && !transmitted {
-                break;
-            }
-        }
-    }
-
     /// A genuine peer with identity `key` takes over connection `index`.
     fn handshake(&mut self, index: usize, key: u8) {
-        let conn = &mut self.conns[index];
-        if conn.closed || conn.transport_closed {
-            return;
-        }
-        if matches!(conn.peer, Peer::None) {
-            let key = &KEYS.attackers[usize::from(key) % ATTACKERS];
-            let handshake = if conn.outbound {
-                Handshake::responder(key, attacker_info(), &mut self.rng)
-            } else {
-                Handshake::initiator(key, attacker_info(), None, &mut self.rng)
-            };
-            let mut handshake = handshake.expect("a valid NodeInfo");
-            handshake.poll_transmit(&mut conn.to_node);
-            conn.open = vec![CHANNEL];
-            conn.peer = Peer::Handshaking(Box::new(handshake));
-            let unread = std::mem::take(&mut conn.unread);
-            conn.read(&unread);
-            if !conn.connected {
-                conn.connected = true;
-                let id = conn.id;
-                self.node.handle_connected(self.now, id);
-                self.actions();
-            }
-        }
-        self.pump();
+        self.wires
+            .handshake(&mut self.node, index, key, attacker_info, |_| vec![CHANNEL]);
     }
 
     /// The genuine peer of connection `index` seals `plaintext` and writes it in two reads.
     fn record(&mut self, index: usize, plaintext: &[u8], cut: u16) {
-        let conn = &mut self.conns[index];
-        let Peer::Established(session) = &mut conn.peer else {
+        let Some((id, wire, cut)) = self.wires.seal(index, plaintext, cut) else {
             return;
         };
-        let mut wire = std::mem::take(&mut conn.to_node);
-        if seal_record(&mut session.cipher, plaintext, &mut wire).is_err() {
-            conn.to_node = wire;
-            return;
-        }
-        let id = conn.id;
-        let (head, tail) = wire.split_at(usize::from(cut).min(wire.len()));
-        self.node.handle_input(self.now, id, head);
+        let (head, tail) = wire.split_at(cut);
+        self.node.handle_input(self.wires.now, id, head);
         self.actions();
         self.check();
-        self.node.handle_input(self.now, id, tail);
+        self.node.handle_input(self.wires.now, id, tail);
     }
 
     fn take_events(&mut self, max: u8) {
@@ -494,7 +370,7 @@ impl Fuzz {
             if max != 0 && taken == max {
                 return;
             }
-            let Some(event) = self.node.poll_event(self.now) else {
+            let Some(event) = self.node.poll_event(self.wires.now) else {
                 break;
             };
             taken += 1;
@@ -533,11 +409,11 @@ impl Fuzz {
     }
 
     fn timeout(&mut self) {
-        self.node.handle_timeout(self.now);
+        self.node.handle_timeout(self.wires.now);
         self.actions();
         if let Some(deadline) = self.node.poll_timeout() {
             assert!(
-                deadline > self.now,
+                deadline > self.wires.now,
                 "a timer due at {deadline:?} survived its timeout"
             );
         }
@@ -568,13 +444,13 @@ impl Fuzz {
                 .expect("a connected peer has info");
             assert_eq!(info.peer, *peer);
             assert_eq!(
-                self.node.connectedness(self.now, peer),
+                self.node.connectedness(self.wires.now, peer),
                 Connectedness::Connected
             );
         }
         assert_eq!(
             self.node.connection_count(),
-            self.conns.len() - self.closes,
+            self.wires.conns.len() - self.wires.closes,
             "connections: announced minus closed"
         );
     }
@@ -590,17 +466,17 @@ impl Fuzz {
                 }
             }
             Operation::Handshake { conn, key } => {
-                if let Some(index) = self.conn(conn) {
+                if let Some(index) = self.wires.conn(conn) {
                     self.handshake(index, key);
                 }
             }
             Operation::Input { conn, bytes } => {
-                if let Some(index) = self.conn(conn) {
-                    let conn = &mut self.conns[index];
+                if let Some(index) = self.wires.conn(conn) {
+                    let conn = &mut self.wires.conns[index];
                     conn.tainted |= !matches!(conn.peer, Peer::Established(_));
                     conn.connected = true;
                     let id = conn.id;
-                    self.node.handle_input(self.now, id, &bytes);
+                    self.node.handle_input(self.wires.now, id, &bytes);
                 }
             }
             Operation::Record {
@@ -608,13 +484,13 @@ impl Fuzz {
                 plaintext,
                 cut,
             } => {
-                if let Some(index) = self.conn(conn) {
+                if let Some(index) = self.wires.conn(conn) {
                     self.record(index, &plaintext, cut);
                 }
             }
             Operation::Frames { conn, frames, cut } => {
-                if let Some(index) = self.conn(conn)
-                    && let Peer::Established(session) = &self.conns[index].peer
+                if let Some(index) = self.wires.conn(conn)
+                    && let Peer::Established(session) = &self.wires.conns[index].peer
                 {
                     let mut plaintext = Vec::new();
                     for frame in frames {
@@ -624,58 +500,61 @@ impl Fuzz {
                 }
             }
             Operation::Connected { conn } => {
-                if let Some(index) = self.conn(conn) {
-                    let conn = &mut self.conns[index];
+                if let Some(index) = self.wires.conn(conn) {
+                    let conn = &mut self.wires.conns[index];
                     conn.connected = true;
                     let id = conn.id;
-                    self.node.handle_connected(self.now, id);
+                    self.node.handle_connected(self.wires.now, id);
                 }
             }
             Operation::Closed { conn } => {
-                if let Some(index) = self.conn(conn) {
-                    let conn = &mut self.conns[index];
+                if let Some(index) = self.wires.conn(conn) {
+                    let conn = &mut self.wires.conns[index];
                     conn.transport_closed = true;
                     let id = conn.id;
-                    self.node.handle_closed(self.now, id);
+                    self.node.handle_closed(self.wires.now, id);
                 }
             }
             Operation::Blocked { conn } => {
-                if let Some(index) = self.conn(conn) {
-                    let conn = &mut self.conns[index];
+                if let Some(index) = self.wires.conn(conn) {
+                    let conn = &mut self.wires.conns[index];
                     conn.blocked = true;
                     let id = conn.id;
                     self.node.handle_write_blocked(id);
                 }
             }
             Operation::Writable { conn } => {
-                if let Some(index) = self.conn(conn) {
-                    let conn = &mut self.conns[index];
+                if let Some(index) = self.wires.conn(conn) {
+                    let conn = &mut self.wires.conns[index];
                     conn.blocked = false;
                     let id = conn.id;
-                    self.node.handle_writable(self.now, id);
+                    self.node.handle_writable(self.wires.now, id);
                 }
             }
             Operation::Advance { ms } => {
-                self.now = self.now.saturating_add(Duration::from_millis(ms.into()));
+                self.wires.now = self
+                    .wires
+                    .now
+                    .saturating_add(Duration::from_millis(ms.into()));
                 self.timeout();
             }
             Operation::Wake => {
                 if let Some(deadline) = self.node.poll_timeout() {
-                    self.now = self.now.max(deadline);
+                    self.wires.now = self.wires.now.max(deadline);
                 }
                 self.timeout();
             }
             Operation::Transmit => {
-                self.transmit();
+                self.wires.transmit(&mut self.node);
             }
             Operation::Deliver => {
-                self.deliver();
+                self.wires.deliver(&mut self.node);
             }
             Operation::TakeEvents { max } => self.take_events(max),
             Operation::Dial { ip, peer } => {
                 let addr =
                     NetAddress::new(peer.map(self::peer), SocketAddr::new(self::ip(ip), 26656));
-                let _ = self.node.dial(self.now, addr);
+                let _ = self.node.dial(self.wires.now, addr);
             }
             Operation::Send { peer, channel, len } => {
                 let peer = self::peer(peer);
@@ -683,7 +562,7 @@ impl Fuzz {
                 let message = Bytes::from(vec![0x5A; usize::from(len)]);
                 let sent = self
                     .node
-                    .send(self.now, &peer, self::channel(channel), message);
+                    .send(self.wires.now, &peer, self::channel(channel), message);
                 assert!(
                     connected || matches!(sent, Err(SendError::NotConnected(_))),
                     "send to an absent peer: {sent:?}"
@@ -694,23 +573,24 @@ impl Fuzz {
                 let message = Bytes::from(vec![0xB7; usize::from(len)]);
                 let taken = self
                     .node
-                    .broadcast(self.now, self::channel(channel), message);
+                    .broadcast(self.wires.now, self::channel(channel), message);
                 assert!(taken <= peers);
             }
             Operation::Disconnect { peer, code } => {
                 self.node
-                    .disconnect(self.now, &self::peer(peer), reason(code));
+                    .disconnect(self.wires.now, &self::peer(peer), reason(code));
             }
             Operation::BanPeer { peer, ms } => {
                 let peer = self::peer(peer);
                 self.node
-                    .ban_peer(self.now, &peer, Duration::from_millis(ms.into()));
+                    .ban_peer(self.wires.now, &peer, Duration::from_millis(ms.into()));
             }
             Operation::BanIp { ip, ms } => {
                 let ip = self::ip(ip);
                 let duration = Duration::from_millis(ms.into());
-                self.ip_bans.insert(ip, self.now.saturating_add(duration));
-                self.node.ban_ip(self.now, ip, duration);
+                self.ip_bans
+                    .insert(ip, self.wires.now.saturating_add(duration));
+                self.node.ban_ip(self.wires.now, ip, duration);
             }
         }
         self.check();
@@ -725,7 +605,7 @@ fuzz_target!(|operations: Vec<Operation>| {
     // An application that takes every event sees every socket the transport closed freed.
     fuzz.take_events(0);
     fuzz.check();
-    for conn in &fuzz.conns {
+    for conn in &fuzz.wires.conns {
         assert!(
             !conn.transport_closed || conn.closed,
             "{} outlived its socket",

@@ -28,6 +28,8 @@
 
 #[path = "common/genuine_peer.rs"]
 mod genuine_peer;
+#[path = "common/wires.rs"]
+mod wires;
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::net::SocketAddr;
@@ -41,16 +43,15 @@ use rand_core::SeedableRng;
 use switchboard::dial_queue::DialConfig;
 use switchboard::frame::Frame;
 use switchboard::gossip::{Gossip, GossipConfig, MessageId};
-use switchboard::handshake::Handshake;
-use switchboard::node::{Action, ConnId, Node, NodeConfig, NodeEvent};
+use switchboard::node::{Node, NodeConfig, NodeEvent};
 use switchboard::peer_set::Limits;
-use switchboard::record::seal_record;
 use switchboard::router::{Context, Protocol, ProtocolId, ProtocolSpec, RegisterError, Router};
 use switchboard::{
     ChannelConfig, ChannelId, ChannelInfo, DisconnectReason, Instant, NetAddress, NodeInfo, PeerId,
 };
 
 use genuine_peer::{ATTACKERS, Conn, IPS, KEYS, MAX_MESSAGE, Peer, Session, ip, peer, reason};
+use wires::Wires;
 
 const CHECK_CHANNELS: [u16; 2] = [1, 2];
 const AUX_CHANNEL: u16 = 3;
@@ -617,10 +618,7 @@ struct Fuzz {
     gossip: ProtocolId<Gossip>,
     fanout: Option<usize>,
     local: Vec<ChannelInfo>,
-    now: Instant,
-    conns: Vec<Conn>,
-    index: BTreeMap<ConnId, usize>,
-    closes: usize,
+    wires: Wires,
     started: bool,
     stopped: bool,
     refuse: [u8; 2],
@@ -631,7 +629,6 @@ struct Fuzz {
     /// Every peer gossip ever had.
     gossip_peers: BTreeSet<PeerId>,
     gossip_taken: u64,
-    rng: ChaCha20Rng,
 }
 
 impl Fuzz {
@@ -683,10 +680,7 @@ impl Fuzz {
             gossip,
             fanout: input.fanout.map(|n| usize::from(n % 4)),
             local,
-            now,
-            conns: Vec::new(),
-            index: BTreeMap::new(),
-            closes: 0,
+            wires: Wires::new(now),
             started: false,
             stopped: false,
             refuse: input.refuse,
@@ -694,7 +688,6 @@ impl Fuzz {
             model: Default::default(),
             gossip_peers: BTreeSet::new(),
             gossip_taken: 0,
-            rng: ChaCha20Rng::seed_from_u64(2),
         };
         if !input.start_late {
             fuzz.start();
@@ -707,7 +700,7 @@ impl Fuzz {
     }
 
     fn start(&mut self) {
-        self.router.start(self.now);
+        self.router.start(self.wires.now);
         self.started = true;
         assert_eq!(
             self.router.register(Checker::new(check_spec(), 0)).err(),
@@ -715,43 +708,13 @@ impl Fuzz {
         );
     }
 
-    fn conn(&self, index: u8) -> Option<usize> {
-        (!self.conns.is_empty()).then(|| usize::from(index) % self.conns.len())
-    }
-
-    fn announce(&mut self, conn: Conn) {
-        assert!(
-            self.index.insert(conn.id, self.conns.len()).is_none(),
-            "{} announced twice",
-            conn.id
-        );
-        self.conns.push(conn);
-    }
-
-    fn lookup(&mut self, id: ConnId, what: &str) -> &mut Conn {
-        let index = *self
-            .index
-            .get(&id)
-            .unwrap_or_else(|| panic!("{what} names {id}, never announced"));
-        &mut self.conns[index]
-    }
-
     /// Takes the node's actions, as the adapter must after every input.
     fn actions(&mut self) {
-        while let Some(action) = self.router.node_mut().poll_action() {
-            match action {
-                Action::Dial { conn, addr } => {
-                    assert!(IPS.contains(&addr.ip()), "dial to {addr}, never asked for");
-                    self.announce(Conn::new(conn, None));
-                }
-                Action::Close { conn } => {
-                    let entry = self.lookup(conn, "Action::Close");
-                    assert!(!entry.closed, "{conn} closed twice");
-                    entry.closed = true;
-                    self.closes += 1;
-                }
-            }
-        }
+        self.wires.actions(self.router.node_mut());
+    }
+
+    fn pump(&mut self) {
+        self.wires.pump(self.router.node_mut());
     }
 
     fn accept(&mut self, ip: u8, port: u16) -> Option<usize> {
@@ -759,110 +722,45 @@ impl Fuzz {
         let id = self
             .router
             .node_mut()
-            .handle_accepted(self.now, addr)
+            .handle_accepted(self.wires.now, addr)
             .ok()?;
-        self.announce(Conn::new(id, Some(addr.ip())));
+        self.wires.announce(Conn::new(id, Some(addr.ip())));
         self.actions();
-        Some(self.conns.len() - 1)
-    }
-
-    /// Drains `poll_transmit`; each connection's genuine peer reads its bytes.
-    fn transmit(&mut self) -> bool {
-        let mut wrote = false;
-        for _ in 0..10_000 {
-            let mut out = Vec::new();
-            let Some(id) = self.router.node_mut().poll_transmit(self.now, &mut out) else {
-                return wrote;
-            };
-            wrote = true;
-            let conn = self.lookup(id, "poll_transmit");
-            assert!(!conn.closed, "{id} transmitted after Action::Close");
-            assert!(!conn.blocked, "{id} transmitted while blocked");
-            assert!(!conn.transport_closed, "{id} transmitted after close");
-            conn.read(&out);
-            self.actions();
-        }
-        panic!("poll_transmit never ends");
-    }
-
-    /// The genuine peers write what they have to say.
-    fn deliver(&mut self) -> bool {
-        let mut wrote = false;
-        for index in 0..self.conns.len() {
-            let conn = &mut self.conns[index];
-            if conn.to_node.is_empty() || conn.closed || conn.transport_closed {
-                continue;
-            }
-            let bytes = std::mem::take(&mut conn.to_node);
-            conn.connected = true;
-            let id = conn.id;
-            self.router.node_mut().handle_input(self.now, id, &bytes);
-            self.actions();
-            wrote = true;
-        }
-        wrote
-    }
-
-    fn pump(&mut self) {
-        for _ in 0..16 {
-            let transmitted = self.transmit();
-            if !self.deliver() && !transmitted {
-                break;
-            }
-        }
+        Some(self.wires.conns.len() - 1)
     }
 
     /// A genuine peer with identity `key`, offering `offer`, takes over connection `index`.
     fn handshake(&mut self, index: usize, key: u8, offer: u16) {
-        let conn = &mut self.conns[index];
-        if conn.closed || conn.transport_closed {
-            return;
-        }
-        if matches!(conn.peer, Peer::None) {
-            let key = &KEYS.attackers[usize::from(key) % ATTACKERS];
-            let mut info = NodeInfo::new("sim", "genuine");
-            info.channels = self::offer(offer);
-            let open = oracle(&self.local, &info.channels);
-            conn.open = open.values().flat_map(|(_, ids)| ids.clone()).collect();
-            // Nothing in common: both ends refuse the handshake (`NoCommonChannel`).
-            conn.tainted |= conn.open.is_empty();
-            let handshake = if conn.outbound {
-                Handshake::responder(key, info, &mut self.rng)
-            } else {
-                Handshake::initiator(key, info, None, &mut self.rng)
-            };
-            let mut handshake = handshake.expect("a valid NodeInfo");
-            handshake.poll_transmit(&mut conn.to_node);
-            conn.peer = Peer::Handshaking(Box::new(handshake));
-            let unread = std::mem::take(&mut conn.unread);
-            conn.read(&unread);
-            if !conn.connected {
-                conn.connected = true;
-                let id = conn.id;
-                self.router.node_mut().handle_connected(self.now, id);
-                self.actions();
-            }
-        }
-        self.pump();
+        let local = &self.local;
+        self.wires.handshake(
+            self.router.node_mut(),
+            index,
+            key,
+            || {
+                let mut info = NodeInfo::new("sim", "genuine");
+                info.channels = self::offer(offer);
+                info
+            },
+            |info| {
+                oracle(local, &info.channels)
+                    .values()
+                    .flat_map(|(_, ids)| ids.clone())
+                    .collect()
+            },
+        );
     }
 
     /// The genuine peer of connection `index` seals `plaintext` and writes it in two reads.
     fn record(&mut self, index: usize, plaintext: &[u8], cut: u16) {
-        let conn = &mut self.conns[index];
-        let Peer::Established(session) = &mut conn.peer else {
+        let Some((id, wire, cut)) = self.wires.seal(index, plaintext, cut) else {
             return;
         };
-        let mut wire = std::mem::take(&mut conn.to_node);
-        if seal_record(&mut session.cipher, plaintext, &mut wire).is_err() {
-            conn.to_node = wire;
-            return;
-        }
-        let id = conn.id;
-        let (head, tail) = wire.split_at(usize::from(cut).min(wire.len()));
-        self.router.node_mut().handle_input(self.now, id, head);
+        let (head, tail) = wire.split_at(cut);
+        let now = self.wires.now;
+        self.router.node_mut().handle_input(now, id, head);
         self.actions();
         self.check();
-        self.router.node_mut().handle_input(self.now, id, tail);
+        self.router.node_mut().handle_input(now, id, tail);
     }
 
     /// Which protocol owns `channel`.
@@ -898,7 +796,7 @@ impl Fuzz {
             if max != 0 && taken == max {
                 return;
             }
-            let Some(event) = self.router.poll_event(self.now) else {
+            let Some(event) = self.router.poll_event(self.wires.now) else {
                 break;
             };
             taken += 1;
@@ -994,13 +892,13 @@ impl Fuzz {
     }
 
     fn timeout(&mut self) {
-        self.router.handle_timeout(self.now);
+        self.router.handle_timeout(self.wires.now);
         self.actions();
         if let Some(deadline) = self.router.poll_timeout() {
             assert!(
-                deadline > self.now,
+                deadline > self.wires.now,
                 "Router::poll_timeout is {deadline:?} after handle_timeout({:?}) (running: {})",
-                self.now,
+                self.wires.now,
                 self.running()
             );
         }
@@ -1013,7 +911,7 @@ impl Fuzz {
     ) -> T {
         let id = self.checkers[usize::from(aux)];
         self.router
-            .with_protocol(self.now, id, f)
+            .with_protocol(self.wires.now, id, f)
             .expect("the checker is registered")
     }
 
@@ -1022,7 +920,7 @@ impl Fuzz {
         let fanout = self.fanout;
         let (before, after, peers, id) = self
             .router
-            .with_protocol(self.now, self.gossip, |gossip, ctx| {
+            .with_protocol(self.wires.now, self.gossip, |gossip, ctx| {
                 let before = gossip.stats();
                 let peers = ctx.peers().len();
                 let id = gossip.publish(ctx, message.clone());
@@ -1046,7 +944,7 @@ impl Fuzz {
     fn take_gossip(&mut self, max: u8) {
         let messages = self
             .router
-            .with_protocol(self.now, self.gossip, |gossip, _| {
+            .with_protocol(self.wires.now, self.gossip, |gossip, _| {
                 let mut messages = Vec::new();
                 while max == 0 || messages.len() < usize::from(max) {
                     let Some(message) = gossip.poll_message() else {
@@ -1084,7 +982,7 @@ impl Fuzz {
         self.actions();
         assert_eq!(
             self.router.node().connection_count(),
-            self.conns.len() - self.closes,
+            self.wires.conns.len() - self.wires.closes,
             "connections: announced minus closed"
         );
         // Each protocol's live `Context::peers()` is its record and the model's.
@@ -1116,7 +1014,7 @@ impl Fuzz {
         }
         let (live, seen, stats) = self
             .router
-            .with_protocol(self.now, self.gossip, |gossip, ctx| {
+            .with_protocol(self.wires.now, self.gossip, |gossip, ctx| {
                 (ctx.peers().to_vec(), gossip.seen_len(), gossip.stats())
             })
             .expect("gossip is registered");
@@ -1149,22 +1047,24 @@ impl Fuzz {
                 }
             }
             Operation::Handshake { conn, key, offer } => {
-                if let Some(index) = self.conn(conn) {
+                if let Some(index) = self.wires.conn(conn) {
                     self.handshake(index, key, offer);
                 }
             }
             Operation::Input { conn, bytes } => {
-                if let Some(index) = self.conn(conn) {
-                    let conn = &mut self.conns[index];
+                if let Some(index) = self.wires.conn(conn) {
+                    let conn = &mut self.wires.conns[index];
                     conn.tainted |= !matches!(conn.peer, Peer::Established(_));
                     conn.connected = true;
                     let id = conn.id;
-                    self.router.node_mut().handle_input(self.now, id, &bytes);
+                    self.router
+                        .node_mut()
+                        .handle_input(self.wires.now, id, &bytes);
                 }
             }
             Operation::Frames { conn, frames, cut } => {
-                if let Some(index) = self.conn(conn)
-                    && let Peer::Established(session) = &self.conns[index].peer
+                if let Some(index) = self.wires.conn(conn)
+                    && let Peer::Established(session) = &self.wires.conns[index].peer
                 {
                     let mut plaintext = Vec::new();
                     for fuzz_frame in frames {
@@ -1179,8 +1079,8 @@ impl Fuzz {
                 len,
                 fill,
             } => {
-                if let Some(index) = self.conn(conn)
-                    && let Peer::Established(session) = &self.conns[index].peer
+                if let Some(index) = self.wires.conn(conn)
+                    && let Peer::Established(session) = &self.wires.conns[index].peer
                 {
                     let mut plaintext = Vec::new();
                     frame(session, FuzzFrame::Message { channel, len, fill })
@@ -1191,41 +1091,44 @@ impl Fuzz {
                 }
             }
             Operation::Closed { conn } => {
-                if let Some(index) = self.conn(conn) {
-                    let conn = &mut self.conns[index];
+                if let Some(index) = self.wires.conn(conn) {
+                    let conn = &mut self.wires.conns[index];
                     conn.transport_closed = true;
                     let id = conn.id;
-                    self.router.node_mut().handle_closed(self.now, id);
+                    self.router.node_mut().handle_closed(self.wires.now, id);
                 }
             }
             Operation::Blocked { conn } => {
-                if let Some(index) = self.conn(conn) {
-                    let conn = &mut self.conns[index];
+                if let Some(index) = self.wires.conn(conn) {
+                    let conn = &mut self.wires.conns[index];
                     conn.blocked = true;
                     let id = conn.id;
                     self.router.node_mut().handle_write_blocked(id);
                 }
             }
             Operation::Writable { conn } => {
-                if let Some(index) = self.conn(conn) {
-                    let conn = &mut self.conns[index];
+                if let Some(index) = self.wires.conn(conn) {
+                    let conn = &mut self.wires.conns[index];
                     conn.blocked = false;
                     let id = conn.id;
-                    self.router.node_mut().handle_writable(self.now, id);
+                    self.router.node_mut().handle_writable(self.wires.now, id);
                 }
             }
             Operation::Dial { ip, peer } => {
                 let addr =
                     NetAddress::new(peer.map(self::peer), SocketAddr::new(self::ip(ip), 26656));
-                let _ = self.router.node_mut().dial(self.now, addr);
+                let _ = self.router.node_mut().dial(self.wires.now, addr);
             }
             Operation::Advance { ms } => {
-                self.now = self.now.saturating_add(Duration::from_millis(ms.into()));
+                self.wires.now = self
+                    .wires
+                    .now
+                    .saturating_add(Duration::from_millis(ms.into()));
                 self.timeout();
             }
             Operation::Wake => {
                 if let Some(deadline) = self.router.poll_timeout() {
-                    self.now = self.now.max(deadline);
+                    self.wires.now = self.wires.now.max(deadline);
                 }
                 self.timeout();
             }
@@ -1267,13 +1170,13 @@ impl Fuzz {
                 });
             }
             Operation::Disconnect { peer, code } => {
-                let now = self.now;
+                let now = self.wires.now;
                 self.router
                     .node_mut()
                     .disconnect(now, &self::peer(peer), reason(code));
             }
             Operation::BanPeer { peer, ms } => {
-                let now = self.now;
+                let now = self.wires.now;
                 self.router.node_mut().ban_peer(
                     now,
                     &self::peer(peer),
@@ -1285,7 +1188,7 @@ impl Fuzz {
                 self.start();
             }
             Operation::Stop => {
-                self.router.stop(self.now);
+                self.router.stop(self.wires.now);
                 if self.started {
                     self.stopped = true;
                 }

@@ -220,33 +220,19 @@ impl FrameReader {
         input = rest;
         let frame = match kind {
             DATA => {
-                let (&flags, rest) = input.split_first().ok_or(FrameError::Truncated)?;
-                input = rest;
-                if flags & !(FLAG_FIRST | FLAG_END) != 0 {
-                    return Err(FrameError::UnknownFlags(flags));
-                }
-                let channel = read_channel(&mut input)?;
-                let first = if flags & FLAG_FIRST != 0 {
-                    let total = read_varint(&mut input, u64::from(MAX_MESSAGE_LEN), "total")?;
-                    Some(u32::try_from(total).map_err(|_| FrameError::FieldTooLarge("total"))?)
-                } else {
-                    None
-                };
-                let available = input.len() as u64;
-                let len = read_varint(&mut input, available, "length")?;
-                let len = usize::try_from(len).map_err(|_| FrameError::FieldTooLarge("length"))?;
+                let header = DataHeader::decode(&mut input)?;
                 let start = self
                     .position
                     .saturating_add(start_len.saturating_sub(input.len()));
-                let end = start.saturating_add(len);
+                let end = start.saturating_add(header.len);
                 if end > self.record.len() {
                     return Err(FrameError::Truncated);
                 }
-                input = input.get(len..).unwrap_or_default();
+                input = input.get(header.len..).unwrap_or_default();
                 Frame::Data {
-                    channel,
-                    first,
-                    end: flags & FLAG_END != 0,
+                    channel: header.channel,
+                    first: header.first,
+                    end: header.end,
                     payload: self.record.slice(start..end),
                 }
             }
@@ -306,6 +292,56 @@ impl Iterator for FrameReader {
             self.position = self.record.len();
         }
         Some(frame)
+    }
+}
+
+/// The fields of a DATA frame before its payload.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct DataHeader {
+    pub(crate) channel: ChannelId,
+    pub(crate) first: Option<u32>,
+    pub(crate) end: bool,
+    /// Payload bytes, which follow the header.
+    pub(crate) len: usize,
+}
+
+impl DataHeader {
+    /// Reads a DATA frame's fields from `input`, which starts just after the frame type,
+    /// advancing it to the payload. The payload length is checked against what `input`
+    /// holds, not read.
+    pub(crate) fn decode(input: &mut &[u8]) -> Result<Self, FrameError> {
+        let (&flags, rest) = input.split_first().ok_or(FrameError::Truncated)?;
+        *input = rest;
+        if flags & !(FLAG_FIRST | FLAG_END) != 0 {
+            return Err(FrameError::UnknownFlags(flags));
+        }
+        let channel = read_channel(input)?;
+        let first = if flags & FLAG_FIRST != 0 {
+            let total = read_varint(input, u64::from(MAX_MESSAGE_LEN), "total")?;
+            Some(u32::try_from(total).map_err(|_| FrameError::FieldTooLarge("total"))?)
+        } else {
+            None
+        };
+        let available = input.len() as u64;
+        let len = read_varint(input, available, "length")?;
+        let len = usize::try_from(len).map_err(|_| FrameError::FieldTooLarge("length"))?;
+        Ok(DataHeader {
+            channel,
+            first,
+            end: flags & FLAG_END != 0,
+            len,
+        })
+    }
+
+    /// Reads a whole DATA frame header, type included, from the front of `plaintext`;
+    /// returns it and its length in bytes.
+    pub(crate) fn decode_frame_start(plaintext: &[u8]) -> Option<(Self, usize)> {
+        let (&kind, mut rest) = plaintext.split_first()?;
+        if kind != DATA {
+            return None;
+        }
+        let header = DataHeader::decode(&mut rest).ok()?;
+        Some((header, plaintext.len().saturating_sub(rest.len())))
     }
 }
 

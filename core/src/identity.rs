@@ -195,7 +195,7 @@ impl FromStr for PeerId {
         {
             let [high, low] = [pair.first(), pair.get(1)].map(|c| c.copied().and_then(hex_value));
             let high = high.ok_or(ParsePeerIdError::NotHex(index))?;
-            let low = low.ok_or(ParsePeerIdError::NotHex(index.saturating_add(1)))?;
+            let low = low.ok_or_else(|| ParsePeerIdError::NotHex(index.saturating_add(1)))?;
             *byte = (high << 4) | low;
         }
         Ok(PeerId(bytes))

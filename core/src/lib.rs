@@ -40,6 +40,8 @@
         clippy::arithmetic_side_effects
     )
 )]
+// An error built eagerly for `ok_or` allocates on the success path too: the hot path must not.
+#![deny(clippy::or_fun_call)]
 
 extern crate alloc;
 #[cfg(test)]

@@ -703,7 +703,7 @@ impl AddrBook {
     /// Where an address relayed by `source` goes in *new*.
     fn new_slot(&self, address: SocketAddr, source: Option<IpAddr>) -> Slot {
         let group = address_group(address.ip()).encode();
-        let source_group = address_group(source.unwrap_or(address.ip())).encode();
+        let source_group = address_group(source.unwrap_or_else(|| address.ip())).encode();
         let lane = reduce(
             self.hash(&[b"n", group.as_slice(), source_group.as_slice()]),
             self.config.new_buckets_per_source_group,

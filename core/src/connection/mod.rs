@@ -67,6 +67,7 @@
 
 mod config;
 mod event;
+mod landing;
 mod message_copies;
 mod record_input;
 mod stats;
@@ -83,6 +84,7 @@ use rand_core::CryptoRng;
 
 pub use config::ConnectionConfig;
 pub use event::{Closed, ClosedBy, Event};
+use landing::Landings;
 use message_copies::MessageCopies;
 use record_input::RecordInput;
 pub use stats::ConnectionStats;
@@ -94,7 +96,8 @@ use crate::frame::{Frame, FrameReader, MAX_GOAWAY_TEXT};
 use crate::handshake::{Handshake, HandshakeError};
 use crate::identity::{Keypair, PeerId};
 use crate::keepalive::Keepalive;
-use crate::mux::{ChannelStats, Mux, SendError, SendOutcome};
+use crate::length_prefix::HEADER_LEN;
+use crate::mux::{ChannelStats, Landed, Mux, MuxError, SendError, SendOutcome};
 use crate::node_info::{NodeInfo, NodeInfoError};
 use crate::record::{MAX_PLAINTEXT_LEN, begin_record, finish_record};
 use crate::time::Instant;
@@ -142,6 +145,8 @@ struct Session {
     /// Where the messages of records too sparse to be held are copied (see [`may_hold`]);
     /// released when the connection is idle.
     message_copies: MessageCopies,
+    /// Records of large messages placed straight into their reassembly buffer.
+    landings: Landings,
 }
 
 /// How processing a record ended the connection.
@@ -293,47 +298,55 @@ impl Connection {
             let State::Established(session) = &mut self.state else {
                 break;
             };
-            let end = match self.input.next_record(&mut rest) {
-                Ok(None) => break,
-                Ok(Some(mut record)) => match session.cipher.decrypt_in_place(&mut record) {
-                    Ok(len) => {
-                        record.truncate(len);
-                        self.stats.records_received = self.stats.records_received.saturating_add(1);
-                        let greeting = session.awaiting_greeting.take();
-                        let first_event = self.events.len();
-                        let allocation = self.input.allocation();
-                        let handled = session.handle_record(
-                            now,
-                            record.freeze(),
-                            allocation,
-                            &mut self.events,
-                        );
-                        if let Some(info) = greeting {
-                            // The listener's first record: connected, unless it refused us.
-                            if handled.is_ok() {
-                                self.events.insert(
-                                    first_event,
-                                    Event::Connected {
-                                        peer: session.peer,
-                                        info,
-                                    },
-                                );
-                                self.stats.established_at = Some(now);
-                            } else {
-                                self.events.truncate(first_event);
+            if self.input.buffered() == 0 && session.awaiting_greeting.is_none() {
+                session.begin_landing(&mut rest);
+            }
+            let end = if session.landings.current().is_some() {
+                session.continue_landing(now, &mut rest, &mut self.events, &mut self.stats)
+            } else {
+                match self.input.next_record(&mut rest) {
+                    Ok(None) => break,
+                    Ok(Some(mut record)) => match session.cipher.decrypt_in_place(&mut record) {
+                        Ok(len) => {
+                            record.truncate(len);
+                            self.stats.records_received =
+                                self.stats.records_received.saturating_add(1);
+                            let greeting = session.awaiting_greeting.take();
+                            let first_event = self.events.len();
+                            let allocation = self.input.allocation();
+                            let handled = session.handle_record(
+                                now,
+                                record.freeze(),
+                                allocation,
+                                &mut self.events,
+                            );
+                            if let Some(info) = greeting {
+                                // The listener's first record: connected, unless it refused us.
+                                if handled.is_ok() {
+                                    self.events.insert(
+                                        first_event,
+                                        Event::Connected {
+                                            peer: session.peer,
+                                            info,
+                                        },
+                                    );
+                                    self.stats.established_at = Some(now);
+                                } else {
+                                    self.events.truncate(first_event);
+                                }
                             }
+                            handled
                         }
-                        handled
-                    }
+                        Err(error) => Err(End::Local(
+                            DisconnectReason::ProtocolError,
+                            error.to_string(),
+                        )),
+                    },
                     Err(error) => Err(End::Local(
                         DisconnectReason::ProtocolError,
                         error.to_string(),
                     )),
-                },
-                Err(error) => Err(End::Local(
-                    DisconnectReason::ProtocolError,
-                    error.to_string(),
-                )),
+                }
             };
             if let Err(end) = end {
                 self.end(end);
@@ -538,6 +551,7 @@ impl Connection {
             greeted: false,
             handshake_deadline: deadline,
             message_copies: MessageCopies::default(),
+            landings: Landings::default(),
         };
         if self.dialer {
             session.awaiting_greeting = Some(info);
@@ -574,6 +588,7 @@ impl Connection {
                 greeted: true,
                 handshake_deadline: Instant::MAX,
                 message_copies: MessageCopies::default(),
+                landings: Landings::default(),
             };
             self.state = State::Closing {
                 session: Box::new(session),
@@ -652,6 +667,10 @@ fn may_hold(sliced_bytes: usize, record_len: usize, allocation: usize) -> bool {
     sliced_bytes.saturating_mul(2) >= record_len && sliced_bytes.saturating_mul(8) >= allocation
 }
 
+fn mux_end(error: MuxError) -> End {
+    End::Local(error.reason(), error.to_string())
+}
+
 fn goaway(reason: DisconnectReason, text: String) -> Frame {
     Frame::GoAway { reason, text }
 }
@@ -681,6 +700,79 @@ impl Session {
             .map_err(|error| End::Local(DisconnectReason::NetworkError, error.to_string()))
     }
 
+    /// Starts placing the record at the front of `input` straight into a reassembly buffer,
+    /// if the records before it suggest it continues a message there (see [`Landings`]);
+    /// its header is then consumed. Called only with no partial record buffered.
+    fn begin_landing(&mut self, input: &mut &[u8]) {
+        if self.landings.current().is_some() {
+            return;
+        }
+        let Some(channel) = self.landings.guess() else {
+            return;
+        };
+        let Some((header, body)) = input.split_first_chunk::<HEADER_LEN>() else {
+            return;
+        };
+        let record_len = usize::from(u16::from_be_bytes(*header));
+        if let Some(landing) = self.mux.begin_landing(channel, record_len) {
+            self.landings.start(landing);
+            *input = body;
+        }
+    }
+
+    /// Feeds the record being placed from `input`; once it is whole, decrypts it where it
+    /// lies and lets the multiplexer check the guess.
+    fn continue_landing(
+        &mut self,
+        now: Instant,
+        input: &mut &[u8],
+        events: &mut VecDeque<Event>,
+        stats: &mut ConnectionStats,
+    ) -> Result<(), End> {
+        let Some((landing, remaining)) = self.landings.current() else {
+            return Ok(());
+        };
+        let (piece, rest) = input.split_at(usize::from(*remaining).min(input.len()));
+        // `piece` is at most `remaining` long.
+        *remaining = remaining.saturating_sub(u16::try_from(piece.len()).unwrap_or(u16::MAX));
+        let complete = *remaining == 0;
+        self.mux.extend_landing(landing, piece);
+        *input = rest;
+        if !complete {
+            return Ok(());
+        }
+        let Some(landing) = self.landings.take_current() else {
+            return Ok(());
+        };
+        let channel = landing.channel();
+        let record = self.mux.landed_record(&landing).ok_or_else(|| {
+            End::Local(
+                DisconnectReason::ProtocolError,
+                String::from("landed record lost"),
+            )
+        })?;
+        self.cipher
+            .decrypt_in_place(record)
+            .map_err(|error| End::Local(DisconnectReason::ProtocolError, error.to_string()))?;
+        stats.records_received = stats.records_received.saturating_add(1);
+        match self.mux.finish_landing(landing).map_err(mux_end)? {
+            Landed::Fragment(message) => {
+                stats.records_landed = stats.records_landed.saturating_add(1);
+                self.keepalive.handle_received();
+                self.landings.confirmed(message.is_some());
+                if let Some(message) = message {
+                    events.push_back(Event::Message { channel, message });
+                }
+                Ok(())
+            }
+            Landed::Refuted(plaintext) => {
+                self.landings.refuted();
+                let allocation = plaintext.len();
+                self.handle_record(now, plaintext, allocation, events)
+            }
+        }
+    }
+
     /// One decrypted record, lying in an allocation of `allocation` bytes: its frames, in
     /// order.
     fn handle_record(
@@ -700,9 +792,19 @@ impl Session {
             |message: &Bytes| (record_start..record_end).contains(&(message.as_ptr() as usize));
         let first_event = events.len();
         let mut sliced_bytes = 0usize;
+        // The channel whose message the record ends inside, if it does.
+        let mut tail = None;
         for frame in FrameReader::new(record) {
             let frame = frame
                 .map_err(|error| End::Local(DisconnectReason::ProtocolError, error.to_string()))?;
+            tail = match &frame {
+                Frame::Data {
+                    channel,
+                    end: false,
+                    ..
+                } => Some(*channel),
+                _ => None,
+            };
             let mux_result = match frame {
                 Frame::Data {
                     channel,
@@ -731,8 +833,9 @@ impl Session {
                 }
                 Frame::GoAway { reason, text } => return Err(End::Remote(reason, text)),
             };
-            mux_result.map_err(|error| End::Local(error.reason(), error.to_string()))?;
+            mux_result.map_err(mux_end)?;
         }
+        self.landings.after_record(tail);
         if !may_hold(sliced_bytes, record_len, allocation) {
             for event in events.range_mut(first_event..) {
                 if let Event::Message { message, .. } = event

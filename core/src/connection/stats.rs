@@ -14,6 +14,9 @@ pub struct ConnectionStats {
     pub records_sent: u64,
     /// Records received.
     pub records_received: u64,
+    /// Of those, records of large messages decrypted straight into their reassembly buffer
+    /// (one copy of their bytes fewer; see `connection/landing.rs`).
+    pub records_landed: u64,
     /// Bytes handed out by `poll_transmit`, handshake included.
     pub wire_bytes_sent: u64,
     /// Bytes fed to `handle_input`, handshake included.

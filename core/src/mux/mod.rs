@@ -34,6 +34,7 @@ use crate::disconnect::DisconnectReason;
 use crate::frame::Frame;
 use crate::node_info::ChannelInfo;
 use crate::time::Instant;
+pub(crate) use receive::Landing;
 use receive::ReceiveChannel;
 use send::{Blocked, SendChannel};
 
@@ -209,6 +210,14 @@ pub struct SendOutcome {
     pub confirmed_by_channel: Vec<(ChannelId, u64)>,
 }
 
+/// How a landed record turned out ([`Mux::finish_landing`]).
+pub(crate) enum Landed {
+    /// It was the fragment guessed; the message, if it completed one.
+    Fragment(Option<Bytes>),
+    /// It was something else: its plaintext.
+    Refuted(Bytes),
+}
+
 struct Channel {
     send: SendChannel,
     receive: ReceiveChannel,
@@ -240,7 +249,7 @@ impl Mux {
                     .iter()
                     .find(|config| config.id == local.id)
                     .copied()
-                    .unwrap_or(ChannelConfig::new(local.id));
+                    .unwrap_or_else(|| ChannelConfig::new(local.id));
                 Channel {
                     send: SendChannel::new(config),
                     receive: ReceiveChannel::new(config),
@@ -306,6 +315,38 @@ impl Mux {
             .ok_or(MuxError::ChannelNotOpen(id))?
             .receive
             .handle_data(first, end, payload)
+    }
+
+    /// Starts placing a record of `record_len` ciphertext bytes straight into channel `id`'s
+    /// reassembly buffer, guessing it continues the message being reassembled there (see
+    /// [`Landing`]); `None` if it cannot.
+    pub(crate) fn begin_landing(&mut self, id: ChannelId, record_len: usize) -> Option<Landing> {
+        self.channel(id)?.receive.begin_landing(record_len)
+    }
+
+    /// More of the landing record's ciphertext.
+    pub(crate) fn extend_landing(&mut self, landing: &Landing, ciphertext: &[u8]) {
+        if let Some(channel) = self.channel(landing.channel) {
+            channel.receive.extend_landing(ciphertext);
+        }
+    }
+
+    /// The landed record, whole, to decrypt in place.
+    pub(crate) fn landed_record(&mut self, landing: &Landing) -> Option<&mut [u8]> {
+        self.channel(landing.channel)?
+            .receive
+            .landed_record(landing)
+    }
+
+    /// The landed record is decrypted: whether it was the fragment guessed (and the message
+    /// it completes), or else its plaintext, to be read as any other record's.
+    pub(crate) fn finish_landing(&mut self, landing: Landing) -> Result<Landed, MuxError> {
+        let id = landing.channel;
+        let channel = self.channel(id).ok_or(MuxError::ChannelNotOpen(id))?;
+        Ok(match channel.receive.finish_landing(landing) {
+            Ok(message) => Landed::Fragment(message),
+            Err(plaintext) => Landed::Refuted(plaintext),
+        })
     }
 
     pub(crate) fn handle_credit(&mut self, id: ChannelId, amount: u32) -> Result<(), MuxError> {

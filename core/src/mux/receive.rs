@@ -6,9 +6,66 @@ use alloc::boxed::Box;
 use bytes::{Bytes, BytesMut};
 
 use super::{ChannelStats, MuxError};
-use crate::channel::{ChannelConfig, message_cost};
+use crate::channel::{ChannelConfig, ChannelId, message_cost};
+use crate::cipher::TAG_LEN;
+use crate::frame::{DataHeader, data_header_len};
 use crate::time::Instant;
 use crate::token_bucket::TokenBucket;
+
+/// Longest header of a DATA frame that continues a message: type, flags, channel (3),
+/// fragment length (3).
+const MAX_CONTINUATION_HEADER: usize = 8;
+
+/// A record whose ciphertext is being placed straight into a channel's reassembly buffer, so
+/// that, decrypted in place, its payload already follows the message's bytes so far: one copy
+/// of a large message's bytes on the receiving side instead of two (into the record buffer,
+/// then out of it). Made by [`ReceiveChannel::begin_landing`] on a guess — that the record
+/// is one DATA frame continuing the message — which the plaintext confirms or refutes.
+pub(crate) struct Landing {
+    pub(super) channel: ChannelId,
+    /// Where the ciphertext starts in the reassembly buffer: the header's length before the
+    /// end of the message so far.
+    start: u32,
+    /// Ciphertext bytes, tag included.
+    record_len: u16,
+    /// The frame the plaintext must be, filling the record: the fragment's length, whether
+    /// it ends the message, and its header's length. (Kept small: every connection holds one
+    /// slot for a landing.)
+    payload_len: u16,
+    end: bool,
+    header_len: u8,
+    /// The message bytes the frame header lands on, put back once it is read.
+    saved: [u8; MAX_CONTINUATION_HEADER],
+}
+
+impl Landing {
+    /// The channel whose message the record is guessed to continue.
+    pub(crate) fn channel(&self) -> ChannelId {
+        self.channel
+    }
+
+    /// Ciphertext bytes, tag included.
+    pub(crate) fn record_len(&self) -> usize {
+        usize::from(self.record_len)
+    }
+
+    fn start(&self) -> usize {
+        self.start as usize
+    }
+
+    fn header_len(&self) -> usize {
+        usize::from(self.header_len)
+    }
+
+    fn expected(&self) -> DataHeader {
+        DataHeader {
+            channel: self.channel,
+            first: None,
+            end: self.end,
+            len: usize::from(self.payload_len),
+        }
+    }
+}
 
 /// A message being reassembled: its announced length. Its bytes so far are in
 /// [`ReceiveChannel::assembly`].
@@ -114,15 +171,103 @@ impl ReceiveChannel {
     }
 
     /// Room for a whole message of `total` bytes, reserved once, when it starts: in the
-    /// current buffer or the spare if either can be reclaimed, else newly allocated.
+    /// current buffer or the spare if either can be reclaimed, else newly allocated. A tag's
+    /// worth more, so that the record carrying the last fragment can land too.
     fn reserve_assembly(&mut self, total: usize) {
-        if self.assembly.try_reclaim(total) {
+        let room = total.saturating_add(TAG_LEN);
+        if self.assembly.try_reclaim(room) {
             return;
         }
         core::mem::swap(&mut self.assembly, &mut self.spare);
-        if !self.assembly.try_reclaim(total) {
-            self.assembly = BytesMut::with_capacity(total);
+        if !self.assembly.try_reclaim(room) {
+            self.assembly = BytesMut::with_capacity(room);
         }
+    }
+
+    /// Starts placing a record of `record_len` ciphertext bytes into the reassembly buffer,
+    /// on the guess that it is one DATA frame continuing the message being reassembled.
+    /// `None` when no message is, or a record that long could not be such a frame.
+    ///
+    /// The frame's header length depends on the fragment length it announces, which depends
+    /// on the header length: at most one of the possible lengths is consistent.
+    pub(super) fn begin_landing(&mut self, record_len: usize) -> Option<Landing> {
+        let total = self.partial.as_ref()?.total;
+        let channel = self.config.id;
+        let plaintext_len = record_len.checked_sub(TAG_LEN)?;
+        let (header_len, payload_len) = (3..=MAX_CONTINUATION_HEADER).find_map(|header_len| {
+            let payload_len = plaintext_len.checked_sub(header_len)?;
+            (data_header_len(channel, None, payload_len) == header_len)
+                .then_some((header_len, payload_len))
+        })?;
+        let so_far = self.assembly.len();
+        let remaining = total.checked_sub(so_far)?;
+        let start = so_far.checked_sub(header_len)?;
+        if payload_len == 0
+            || payload_len > remaining
+            || start.checked_add(record_len)? > self.assembly.capacity()
+        {
+            return None;
+        }
+        let mut saved = [0; MAX_CONTINUATION_HEADER];
+        saved
+            .get_mut(..header_len)?
+            .copy_from_slice(self.assembly.get(start..so_far)?);
+        let landing = Landing {
+            channel,
+            start: u32::try_from(start).ok()?,
+            record_len: u16::try_from(record_len).ok()?,
+            payload_len: u16::try_from(payload_len).ok()?,
+            end: payload_len == remaining,
+            header_len: u8::try_from(header_len).ok()?,
+            saved,
+        };
+        self.assembly.truncate(start);
+        Some(landing)
+    }
+
+    /// More of the landing record's ciphertext.
+    pub(super) fn extend_landing(&mut self, ciphertext: &[u8]) {
+        self.assembly.extend_from_slice(ciphertext);
+    }
+
+    /// The landed record, whole, to decrypt in place.
+    pub(super) fn landed_record(&mut self, landing: &Landing) -> Option<&mut [u8]> {
+        let end = landing.start().checked_add(landing.record_len())?;
+        self.assembly.get_mut(landing.start()..end)
+    }
+
+    /// The landed record is decrypted: if it is the frame guessed, its payload joins the
+    /// message (returned when complete); if not, the message is put back as it was and the
+    /// record's plaintext returned, copied out, as `Err`, for the caller to read as any
+    /// other record.
+    pub(super) fn finish_landing(&mut self, landing: Landing) -> Result<Option<Bytes>, Bytes> {
+        let start = landing.start();
+        let plaintext_end = start
+            .saturating_add(landing.record_len())
+            .saturating_sub(TAG_LEN);
+        let plaintext = self.assembly.get(start..plaintext_end).unwrap_or_default();
+        let guessed = DataHeader::decode_frame_start(plaintext)
+            == Some((landing.expected(), landing.header_len()));
+        let refuted = (!guessed).then(|| Bytes::copy_from_slice(plaintext));
+        let so_far = start.saturating_add(landing.header_len());
+        if let (Some(header), Some(saved)) = (
+            self.assembly.get_mut(start..so_far),
+            landing.saved.get(..landing.header_len()),
+        ) {
+            header.copy_from_slice(saved);
+        }
+        if let Some(plaintext) = refuted {
+            self.assembly.truncate(so_far);
+            return Err(plaintext);
+        }
+        self.assembly
+            .truncate(so_far.saturating_add(usize::from(landing.payload_len)));
+        if !landing.end {
+            return Ok(None);
+        }
+        self.partial = None;
+        let message = self.assembly.split().freeze();
+        Ok(Some(self.deliver(message)))
     }
 
     /// Lets go of the reassembly buffers when no message is being reassembled, so an idle

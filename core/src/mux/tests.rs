@@ -458,3 +458,100 @@ fn overdrafts_are_repaid_so_saturated_channels_of_equal_weight_get_equal_wire_by
         "wire bytes {wire:?}: a gap of {gap}"
     );
 }
+
+/// A channel receiving a message of `total` bytes whose first fragment, `first` bytes of
+/// `message`, has arrived.
+fn receiving(message: &[u8], first: usize) -> Mux {
+    let config = ChannelConfig {
+        max_message_size: 1 << 20,
+        receive_window: 1 << 20,
+        ..ChannelConfig::new(3)
+    };
+    let (_, mut mux) = pair(&[config]);
+    let total = u32::try_from(message.len()).unwrap();
+    let head = Bytes::copy_from_slice(&message[..first]);
+    assert_eq!(mux.handle_data(3, Some(total), false, head), Ok(None));
+    mux
+}
+
+/// Lands `plaintext` (and a stand-in tag) as a record on channel 3, as the connection does
+/// with a ciphertext it then decrypts in place.
+fn land(mux: &mut Mux, plaintext: &[u8]) -> Option<Landed> {
+    let record_len = plaintext.len() + crate::cipher::TAG_LEN;
+    let landing = mux.begin_landing(3, record_len)?;
+    let (head, tail) = plaintext.split_at(plaintext.len() / 2);
+    mux.extend_landing(&landing, head);
+    mux.extend_landing(&landing, tail);
+    mux.extend_landing(&landing, &[0xAA; crate::cipher::TAG_LEN]);
+    assert_eq!(mux.landed_record(&landing).unwrap().len(), record_len);
+    Some(mux.finish_landing(landing).unwrap())
+}
+
+fn continuation(channel: ChannelId, end: bool, payload: &[u8]) -> Vec<u8> {
+    let mut frame = Vec::new();
+    Frame::Data {
+        channel,
+        first: None,
+        end,
+        payload: Bytes::copy_from_slice(payload),
+    }
+    .encode(&mut frame);
+    frame
+}
+
+#[test]
+fn records_continuing_a_message_land_in_place_and_complete_it() {
+    let message: Vec<u8> = (0..100_000u32).map(|i| (i * 7 % 251) as u8).collect();
+    let mut mux = receiving(&message, 30_000);
+    // A full record's fragment (3-byte length), then the last one (2-byte length).
+    let middle = continuation(3, false, &message[30_000..90_000]);
+    assert!(matches!(
+        land(&mut mux, &middle),
+        Some(Landed::Fragment(None))
+    ));
+    let last = continuation(3, true, &message[90_000..]);
+    match land(&mut mux, &last) {
+        Some(Landed::Fragment(Some(whole))) => assert!(whole == message),
+        _ => panic!("the last fragment completes the message"),
+    }
+    // Nothing is being reassembled now: no landing.
+    assert!(mux.begin_landing(3, 1000).is_none());
+}
+
+#[test]
+fn a_record_that_is_not_the_fragment_guessed_is_handed_back_and_the_message_kept() {
+    let message: Vec<u8> = (0..50_000u32).map(|i| (i % 253) as u8).collect();
+    let mut mux = receiving(&message, 20_000);
+    // A PING before the fragment, a fragment of another channel, one with the wrong end
+    // flag: each the length of a landable record, none the frame guessed.
+    let mut ping_first = Vec::new();
+    Frame::Ping(9).encode(&mut ping_first);
+    ping_first.extend(continuation(3, false, &message[20_000..25_000]));
+    let other_channel = continuation(4, false, &message[20_000..25_000]);
+    let wrong_end = continuation(3, true, &message[20_000..25_000]);
+    for plaintext in [ping_first, other_channel, wrong_end] {
+        match land(&mut mux, &plaintext) {
+            Some(Landed::Refuted(back)) => assert_eq!(back[..], plaintext[..]),
+            _ => panic!("refuted"),
+        }
+    }
+    // The bytes the guesses overwrote were put back: the message completes intact.
+    let rest = Bytes::copy_from_slice(&message[20_000..]);
+    let whole = mux.handle_data(3, None, true, rest).unwrap().unwrap();
+    assert!(whole == message);
+}
+
+#[test]
+fn no_landing_for_a_record_longer_than_the_rest_of_the_message() {
+    let message = vec![5u8; 40_000];
+    let mut mux = receiving(&message, 30_000);
+    // 10,000 bytes remain: a record whose single fragment would be longer is not landed.
+    assert!(
+        mux.begin_landing(3, 10_100 + crate::cipher::TAG_LEN)
+            .is_none()
+    );
+    assert!(
+        mux.begin_landing(3, 9_000 + crate::cipher::TAG_LEN)
+            .is_some()
+    );
+}

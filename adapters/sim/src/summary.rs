@@ -25,6 +25,8 @@ pub struct Summary {
     pub events: u64,
     /// `events / wall_seconds`.
     pub events_per_s: f64,
+    /// Connections established, each a completed handshake: the X25519 work of the run.
+    pub connections: u64,
     /// The trace hash.
     pub trace_hash: u64,
     /// Simulated seconds until every live node had its outbound slots full; `None` if
@@ -65,6 +67,7 @@ impl Summary {
             } else {
                 0.0
             },
+            connections: sim.connections_established(),
             trace_hash: sim.trace_hash(),
             outbound_full_s: sim.outbound_full_after().map(|d| d.as_secs_f64()),
             components,
@@ -88,7 +91,7 @@ impl Summary {
         format!(
             "{{\"nodes\":{},\"seed\":{},\"faults\":\"{}\",\"sim_seconds\":{:.3},\
              \"wall_seconds\":{:.3},\"events\":{},\"events_per_s\":{:.0},\
-             \"trace_hash\":\"{:016x}\",\"outbound_full_s\":{},\"components\":{},\
+             \"connections\":{},\"trace_hash\":\"{:016x}\",\"outbound_full_s\":{},\"components\":{},\
              \"messages_sent\":{},\"messages_delivered\":{},\"messages_confirmed\":{},\
              \"messages_returned_unsent\":{},\"messages_returned_unconfirmed\":{},\
              \"messages_lost\":{},\"duplicates\":{},\"reordered\":{},\
@@ -100,6 +103,7 @@ impl Summary {
             self.wall_seconds,
             self.events,
             self.events_per_s,
+            self.connections,
             self.trace_hash,
             outbound_full,
             self.components,
@@ -130,6 +134,7 @@ impl fmt::Display for Summary {
             "  events      {} ({:.0}/s), trace hash {:016x}",
             self.events, self.events_per_s, self.trace_hash
         )?;
+        writeln!(f, "  connections {} established", self.connections)?;
         match self.outbound_full_s {
             Some(s) => writeln!(f, "  outbound slots all full after {s:.3} simulated s")?,
             None => writeln!(f, "  outbound slots never all full")?,

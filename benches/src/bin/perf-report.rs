@@ -810,6 +810,9 @@ const SIM_10K_ENV: &str = "SWITCHBOARD_PERF_SIM_10K";
 /// The switchboard-sim figures: a throughput run and, when asked for, a convergence run.
 struct SimFigures {
     events_per_s: f64,
+    /// Wall seconds of one handshake's X25519 work (6 DH + 2 key generations), measured
+    /// beside the run.
+    dh_seconds_per_handshake: f64,
     /// Events per wall second over the run's second half: the nodes connected, traffic only.
     steady_events_per_s: f64,
     run: Summary,
@@ -846,15 +849,43 @@ fn sim_figures() -> SimFigures {
     });
     SimFigures {
         events_per_s: run.events_per_s,
+        dh_seconds_per_handshake: dh_seconds_per_handshake(),
         steady_events_per_s,
         run,
         converge,
     }
 }
 
+/// The X25519 floor of one handshake in wall seconds: the best of five batches of 100 (the
+/// work `dh_floor_handshake_per_s` times, measured here too so `PERF_REPORT_ONLY=sim` has
+/// it).
+fn dh_seconds_per_handshake() -> f64 {
+    let floor = DhFloor::new(2);
+    floor.verify();
+    (0..5)
+        .map(|_| {
+            let started = Instant::now();
+            for _ in 0..100 {
+                black_box(floor.run());
+            }
+            started.elapsed().as_secs_f64() / 100.0
+        })
+        .fold(f64::INFINITY, f64::min)
+}
+
 fn insert_sim_figures(report: &mut Value, sim: &SimFigures) {
     let fields = report.as_object_mut().expect("a JSON object");
     fields.insert("sim_events_per_s".into(), round(sim.events_per_s, 0).into());
+    // The run's floor: its handshakes' X25519 work alone, everything else free.
+    let x25519_seconds = sim.run.connections as f64 * sim.dh_seconds_per_handshake;
+    fields.insert(
+        "sim_events_per_s_x25519_bound".into(),
+        round(sim.run.events as f64 / x25519_seconds, 0).into(),
+    );
+    fields.insert(
+        "sim_x25519_share".into(),
+        round(x25519_seconds / sim.run.wall_seconds, 3).into(),
+    );
     fields.insert(
         "sim_steady_events_per_s".into(),
         round(sim.steady_events_per_s, 0).into(),
@@ -896,7 +927,11 @@ fn insert_sim_figures(report: &mut Value, sim: &SimFigures) {
                  sends a 16-256-byte message every ~500 ms (one in ten a broadcast), 2 s \
                  keepalive; the invariant checker off. sim_steady_events_per_s: the same \
                  over the second half of the simulated time only, the nodes connected: \
-                 traffic and keepalive, no handshakes. sim_10k_converge_s: wall seconds of \
+                 traffic and keepalive, no handshakes. sim_events_per_s_x25519_bound: the \
+                 run's events over the X25519 work of its handshakes alone (connections \
+                 established x one handshake's 6 DH + 2 key generations, timed beside it) — \
+                 the rate if everything else cost nothing; sim_x25519_share: that work over \
+                 the run's wall time. sim_10k_converge_s: wall seconds of \
                  the same scenario with 10,000 nodes until every node's outbound slots are \
                  full (building the nodes included)"
             ),

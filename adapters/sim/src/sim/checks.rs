@@ -20,6 +20,12 @@ impl Sim {
         self.inputs
     }
 
+    /// Connections established so far, each a completed Noise handshake (counted from the
+    /// `PeerConnected` events of both ends, so a node that stopped polling undercounts).
+    pub fn connections_established(&self) -> u64 {
+        self.peer_connected / 2
+    }
+
     /// Events queued (deliveries, timers, writable notices), stale ones included.
     pub fn queued(&self) -> usize {
         self.queue.len()

@@ -233,6 +233,8 @@ pub struct Sim {
     buffer: Vec<u8>,
     trace: u64,
     inputs: u64,
+    /// `PeerConnected` events the applications took: two per handshake completed.
+    peer_connected: u64,
     alive: usize,
     full: usize,
     full_stale: bool,
@@ -270,6 +272,7 @@ impl Sim {
             buffer: Vec::new(),
             trace: 0xcbf2_9ce4_8422_2325,
             inputs: 0,
+            peer_connected: 0,
             alive: 0,
             full: 0,
             full_stale: false,
@@ -645,6 +648,9 @@ impl Sim {
     }
 
     pub(super) fn observe(&mut self, index: NodeIndex, event: NodeEvent) {
+        if matches!(event, NodeEvent::PeerConnected { .. }) {
+            self.peer_connected += 1;
+        }
         let keep = match self.checker.as_mut() {
             Some(checker) => {
                 let by_peer = &self.by_peer;

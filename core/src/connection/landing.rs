@@ -5,10 +5,11 @@
 //! payload copied again into the reassembly buffer. Placed instead where, decrypted in place,
 //! its payload already follows the message's bytes so far (a [`Landing`]), it is copied
 //! once. Whether a record is such a frame is known only once it is decrypted, so this is a
-//! guess, made when the records before it ended inside one channel's message; a wrong guess
-//! costs the copy saved (the plaintext is copied out and read as any other record), so after
-//! one the guess waits for a second record ending inside the same message. Channels
-//! interleaving large messages record by record are then never guessed at.
+//! guess, made when the record before was nothing but a fragment inside one channel's
+//! message. A wrong guess costs the copy saved (the plaintext is copied out and read as any
+//! other record), so after one the guess waits for two such records in a row. Records that
+//! also carry PINGs or CREDITs (their writer puts those first: two-way traffic) are never
+//! guessed at, nor are channels interleaving large messages record by record.
 
 use crate::channel::ChannelId;
 use crate::mux::Landing;
@@ -33,7 +34,8 @@ impl Landings {
             .map(|(channel, _)| channel)
     }
 
-    /// A record was read the usual way; `tail` is the channel whose message it ended inside.
+    /// A record was read the usual way; `tail` is the channel whose message it ended inside,
+    /// if it was nothing but a fragment of that message.
     pub(super) fn after_record(&mut self, tail: Option<ChannelId>) {
         self.channel = tail.map(|tail| match self.channel {
             Some((channel, streak)) if channel == tail => (tail, streak.saturating_add(1)),

@@ -766,6 +766,7 @@ impl Session {
                 Ok(())
             }
             Landed::Refuted(plaintext) => {
+                stats.records_misguessed = stats.records_misguessed.saturating_add(1);
                 self.landings.refuted();
                 let allocation = plaintext.len();
                 self.handle_record(now, plaintext, allocation, events)
@@ -792,11 +793,13 @@ impl Session {
             |message: &Bytes| (record_start..record_end).contains(&(message.as_ptr() as usize));
         let first_event = events.len();
         let mut sliced_bytes = 0usize;
-        // The channel whose message the record ends inside, if it does.
+        // The channel whose message the record ends inside, if it does, and the frame count.
         let mut tail = None;
+        let mut frames = 0usize;
         for frame in FrameReader::new(record) {
             let frame = frame
                 .map_err(|error| End::Local(DisconnectReason::ProtocolError, error.to_string()))?;
+            frames = frames.saturating_add(1);
             tail = match &frame {
                 Frame::Data {
                     channel,
@@ -835,7 +838,10 @@ impl Session {
             };
             mux_result.map_err(mux_end)?;
         }
-        self.landings.after_record(tail);
+        // Only a record that is nothing but a fragment inside its message suggests that the
+        // next one is too: records led by PINGs or CREDITs (two-way traffic) would be
+        // guessed wrong every time.
+        self.landings.after_record(tail.filter(|_| frames == 1));
         if !may_hold(sliced_bytes, record_len, allocation) {
             for event in events.range_mut(first_event..) {
                 if let Event::Message { message, .. } = event

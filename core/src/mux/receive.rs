@@ -194,7 +194,8 @@ impl ReceiveChannel {
         let total = self.partial.as_ref()?.total;
         let channel = self.config.id;
         let plaintext_len = record_len.checked_sub(TAG_LEN)?;
-        let (header_len, payload_len) = (3..=MAX_CONTINUATION_HEADER).find_map(|header_len| {
+        // At least type, flags, channel and length: one byte each.
+        let (header_len, payload_len) = (4..=MAX_CONTINUATION_HEADER).find_map(|header_len| {
             let payload_len = plaintext_len.checked_sub(header_len)?;
             (data_header_len(channel, None, payload_len) == header_len)
                 .then_some((header_len, payload_len))

@@ -71,26 +71,29 @@ impl RogueDialer {
         this
     }
 
-    pub fn send_frames(&mut self, frames: &[Frame]) {
+    /// The frames sealed as one record: its wire bytes, for the caller to deliver (whole,
+    /// in pieces, or altered).
+    pub fn seal(&mut self, frames: &[Frame]) -> Vec<u8> {
         let mut plaintext = Vec::new();
         for frame in frames {
             frame.encode(&mut plaintext);
         }
         let mut wire = Vec::new();
         seal_record(&mut self.cipher, &plaintext, &mut wire).unwrap();
+        wire
+    }
+
+    pub fn send_frames(&mut self, frames: &[Frame]) {
+        let wire = self.seal(frames);
         self.listener.handle_input(self.now, &wire);
     }
 
     /// Seals each frame list as one record and hands them all to the listener in one read.
     pub fn send_records(&mut self, records: &[Vec<Frame>]) {
-        let mut wire = Vec::new();
-        for frames in records {
-            let mut plaintext = Vec::new();
-            for frame in frames {
-                frame.encode(&mut plaintext);
-            }
-            seal_record(&mut self.cipher, &plaintext, &mut wire).unwrap();
-        }
+        let wire: Vec<u8> = records
+            .iter()
+            .flat_map(|frames| self.seal(frames))
+            .collect();
         self.listener.handle_input(self.now, &wire);
     }
 

@@ -1,0 +1,245 @@
+//! Records of large messages placed straight into their reassembly buffer
+//! (`core/src/connection/landing.rs`): whatever a peer sends where a continuation is guessed,
+//! the outcome is the one the usual path gives — the same message, the same close — and a
+//! landed record is as much a sign of life as any other.
+
+mod common;
+
+use std::time::Duration;
+
+use bytes::Bytes;
+use common::pair::{Pair, Side, info_for, message};
+use common::rogue::RogueDialer;
+use switchboard::connection::{ClosedBy, Event};
+use switchboard::frame::Frame;
+use switchboard::{ChannelConfig, ConnectionConfig, DisconnectReason};
+
+const CHANNEL: u16 = 1;
+const TOTAL: usize = 200_000;
+
+fn channel() -> ChannelConfig {
+    ChannelConfig {
+        max_message_size: 1 << 20,
+        receive_window: 1 << 20,
+        ..ChannelConfig::new(CHANNEL)
+    }
+}
+
+fn fragment(first: bool, end: bool, payload: &[u8]) -> Frame {
+    Frame::Data {
+        channel: CHANNEL,
+        first: first.then_some(TOTAL as u32),
+        end,
+        payload: Bytes::copy_from_slice(payload),
+    }
+}
+
+/// A rogue dialer that started a message of `TOTAL` bytes with one record holding its first
+/// 60,000 bytes: the listener now guesses the next record continues it.
+fn started() -> (RogueDialer, Bytes) {
+    let whole = message(9, TOTAL);
+    let mut rogue = RogueDialer::connect(channel());
+    rogue.send_frames(&[fragment(true, false, &whole[..60_000])]);
+    (rogue, whole)
+}
+
+/// What the listener reports when `record` arrives after the message's start: its
+/// messages and close, and whether the record landed. `split` delivers the record's first
+/// byte alone, so that the usual path reads it (a guess needs the whole header at once).
+fn outcome(frames: &[Frame], split: bool, tamper: bool) -> (Vec<Event>, u64, u64) {
+    let (mut rogue, _) = started();
+    let mut wire = rogue.seal(frames);
+    if tamper {
+        let last = wire.len() - 20;
+        wire[last] ^= 1;
+    }
+    let now = rogue.now;
+    if split {
+        rogue.listener.handle_input(now, &wire[..1]);
+        rogue.listener.handle_input(now, &wire[1..]);
+    } else {
+        rogue.listener.handle_input(now, &wire);
+    }
+    let stats = rogue.listener.stats();
+    (
+        rogue.take_events(),
+        stats.records_landed,
+        stats.records_misguessed,
+    )
+}
+
+fn closed_reason(events: &[Event]) -> Option<(DisconnectReason, ClosedBy)> {
+    events.iter().find_map(|event| match event {
+        Event::Closed(closed) => Some((closed.reason, closed.by)),
+        _ => None,
+    })
+}
+
+#[test]
+fn a_continuation_lands_and_the_message_completes_as_on_the_usual_path() {
+    let (mut rogue, whole) = started();
+    rogue.send_frames(&[fragment(false, false, &whole[60_000..120_000])]);
+    rogue.send_frames(&[fragment(false, false, &whole[120_000..180_000])]);
+    rogue.send_frames(&[fragment(false, true, &whole[180_000..])]);
+    let stats = rogue.listener.stats();
+    assert_eq!((stats.records_landed, stats.records_misguessed), (3, 0));
+    let messages: Vec<Bytes> = rogue
+        .take_events()
+        .into_iter()
+        .filter_map(|event| match event {
+            Event::Message { message, .. } => Some(message),
+            _ => None,
+        })
+        .collect();
+    assert!(messages == [whole]);
+}
+
+#[test]
+fn records_shaped_like_the_guess_but_breaking_the_rules_close_as_they_would_unguessed() {
+    let whole = message(9, TOTAL);
+    let cases = [
+        // Ends the message 80,000 bytes early.
+        vec![fragment(false, true, &whole[60_000..120_000])],
+        // Starts a second message while one is being reassembled.
+        vec![Frame::Data {
+            channel: CHANNEL,
+            first: Some(1_000_000),
+            end: false,
+            payload: Bytes::copy_from_slice(&whole[60_000..120_000]),
+        }],
+        // A channel that is not open.
+        vec![Frame::Data {
+            channel: 2,
+            first: None,
+            end: false,
+            payload: Bytes::copy_from_slice(&whole[60_000..120_000]),
+        }],
+        // A PING, then the continuation: legal, read the usual way.
+        vec![
+            Frame::Ping(3),
+            fragment(false, false, &whole[60_000..110_000]),
+        ],
+    ];
+    for (number, frames) in cases.iter().enumerate() {
+        let (guessed, landed, misguessed) = outcome(frames, false, false);
+        let (usual, usual_landed, _) = outcome(frames, true, false);
+        assert_eq!(
+            usual_landed, 0,
+            "case {number}: the split record is not guessed"
+        );
+        assert_eq!(
+            (landed, misguessed),
+            (0, 1),
+            "case {number}: guessed, and refuted"
+        );
+        assert_eq!(
+            closed_reason(&guessed),
+            closed_reason(&usual),
+            "case {number}: the same outcome"
+        );
+        assert_eq!(guessed.len(), usual.len(), "case {number}: the same events");
+    }
+}
+
+#[test]
+fn a_tampered_landed_record_closes_the_connection_and_delivers_nothing() {
+    let whole = message(9, TOTAL);
+    let frames = [fragment(false, false, &whole[60_000..120_000])];
+    let (events, landed, _) = outcome(&frames, false, true);
+    assert_eq!(landed, 0);
+    assert_eq!(
+        closed_reason(&events),
+        Some((DisconnectReason::ProtocolError, ClosedBy::Local))
+    );
+    assert!(
+        !events
+            .iter()
+            .any(|event| matches!(event, Event::Message { .. }))
+    );
+}
+
+#[test]
+fn landed_records_keep_a_peer_that_never_answers_pings_alive() {
+    let mut config = ConnectionConfig::new(vec![channel()]);
+    config.ping_interval = Duration::from_secs(1);
+    config.pong_timeout = Duration::from_secs(2);
+    let info = info_for(&config, "rogue");
+    let mut rogue = RogueDialer::connect_offering(config, info.clone(), info);
+    let whole = message(9, 1 << 20);
+    let first = Frame::Data {
+        channel: CHANNEL,
+        first: Some(1 << 20),
+        end: false,
+        payload: whole.slice(..60_000),
+    };
+    rogue.send_frames(&[first]);
+    // A record every second for 15 s, PINGs due every second, none answered.
+    for second in 1..=15 {
+        rogue.now = rogue.now.saturating_add(Duration::from_secs(1));
+        rogue.listener.handle_timeout(rogue.now);
+        let start = second * 60_000;
+        rogue.send_frames(&[Frame::Data {
+            channel: CHANNEL,
+            first: None,
+            end: false,
+            payload: whole.slice(start..start + 60_000),
+        }]);
+        let now = rogue.now;
+        rogue.listener.handle_timeout(now);
+    }
+    assert_eq!(rogue.listener.stats().records_landed, 15);
+    assert!(rogue.listener.is_established(), "{:?}", rogue.take_events());
+}
+
+#[test]
+fn records_that_carry_credit_before_their_data_are_not_guessed_at() {
+    // The dialer sends 4 MiB in 1 MiB messages while the listener streams small messages
+    // the dialer takes at once: most of the dialer's records then start with a CREDIT frame
+    // before their DATA, and guessing those would be wrong every time.
+    let small = ChannelConfig::new(2);
+    let mut pair = Pair::connected(5, vec![channel(), small]);
+    let mut large = 0..4u64;
+    let mut small_sent = 0u64;
+    for _ in 0..5_000 {
+        while let Some(id) = large.clone().next() {
+            if pair
+                .dialer
+                .connection
+                .send(CHANNEL, message(id, 1 << 20))
+                .is_err()
+            {
+                break;
+            }
+            large.next();
+        }
+        for _ in 0..4 {
+            if pair
+                .listener
+                .connection
+                .send(2, message(1000 + small_sent, 100))
+                .is_ok()
+            {
+                small_sent += 1;
+            }
+        }
+        pair.transmit_one(Side::Listener);
+        pair.deliver(Side::Listener, usize::MAX);
+        pair.take_events(Side::Dialer);
+        pair.transmit_one(Side::Dialer);
+        pair.deliver(Side::Dialer, usize::MAX);
+        pair.take_events(Side::Listener);
+        if pair.listener.messages(CHANNEL).len() == 4 {
+            break;
+        }
+    }
+    assert_eq!(pair.listener.messages(CHANNEL).len(), 4);
+    let stats = pair.listener.connection.stats();
+    eprintln!(
+        "{} records, {} landed, {} misguessed",
+        stats.records_received, stats.records_landed, stats.records_misguessed
+    );
+    assert!(
+        stats.records_misguessed * 8 <= stats.records_received,
+        "{stats:?}"
+    );
+}

@@ -102,6 +102,17 @@ impl Keepalive {
         self.ping_pending || self.pong_pending.is_some()
     }
 
+    /// Bytes [`Keepalive::write_frames`] appends now.
+    pub(crate) fn frames_len(&self) -> usize {
+        /// A PING or PONG: type and 8 bytes.
+        const FRAME: usize = 9;
+        [self.ping_pending, self.pong_pending.is_some()]
+            .into_iter()
+            .filter(|&pending| pending)
+            .count()
+            .saturating_mul(FRAME)
+    }
+
     /// Appends a pending PONG and PING (at most 18 bytes).
     pub(crate) fn write_frames(&mut self, now: Instant, out: &mut Vec<u8>) {
         if let Some(value) = self.pong_pending.take() {

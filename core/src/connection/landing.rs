@@ -5,14 +5,49 @@
 //! payload copied again into the reassembly buffer. Placed instead where, decrypted in place,
 //! its payload already follows the message's bytes so far (a [`Landing`]), it is copied
 //! once. Whether a record is such a frame is known only once it is decrypted, so this is a
-//! guess, made when the record before was nothing but a fragment inside one channel's
-//! message. A wrong guess costs the copy saved (the plaintext is copied out and read as any
-//! other record), so after one the guess waits for two such records in a row. Records that
-//! also carry PINGs or CREDITs (their writer puts those first: two-way traffic) are never
-//! guessed at, nor are channels interleaving large messages record by record.
+//! guess, made when the record before led with a fragment inside one channel's message and
+//! carried no other DATA ([`RecordShape`]). Frames after the fragment (the CREDITs, PINGs
+//! and PONGs a writer puts last) are copied out and read as usual. A wrong guess costs the
+//! copy saved (the plaintext is copied out and read as any other record), so after one the
+//! guess waits for two such records in a row: channels interleaving large messages record
+//! by record are never guessed at, nor are records that lead with control frames.
 
 use crate::channel::ChannelId;
+use crate::frame::Frame;
 use crate::mux::Landing;
+
+/// What a record's frames say about the next record.
+#[derive(Default)]
+pub(super) struct RecordShape {
+    frames: usize,
+    data_frames: usize,
+    /// The channel of the record's first frame, if that is a fragment inside its message.
+    leading_fragment: Option<ChannelId>,
+}
+
+impl RecordShape {
+    /// The record's next frame.
+    pub(super) fn add(&mut self, frame: &Frame) {
+        if let Frame::Data { channel, end, .. } = frame {
+            self.data_frames = self.data_frames.saturating_add(1);
+            if self.frames == 0 && !end {
+                self.leading_fragment = Some(*channel);
+            }
+        }
+        self.frames = self.frames.saturating_add(1);
+    }
+
+    /// Whether the record carried DATA.
+    pub(super) fn has_data(&self) -> bool {
+        self.data_frames > 0
+    }
+
+    /// The channel whose message the next record probably continues: the record led with a
+    /// fragment inside that message and carried no other DATA.
+    pub(super) fn suggests(&self) -> Option<ChannelId> {
+        self.leading_fragment.filter(|_| self.data_frames == 1)
+    }
+}
 
 /// The guess, and the record being placed.
 #[derive(Default)]
@@ -34,12 +69,12 @@ impl Landings {
             .map(|(channel, _)| channel)
     }
 
-    /// A record was read the usual way; `tail` is the channel whose message it ended inside,
-    /// if it was nothing but a fragment of that message.
-    pub(super) fn after_record(&mut self, tail: Option<ChannelId>) {
-        self.channel = tail.map(|tail| match self.channel {
-            Some((channel, streak)) if channel == tail => (tail, streak.saturating_add(1)),
-            _ => (tail, 1),
+    /// A record was read; `next` is the channel whose message it suggests the next record
+    /// continues.
+    pub(super) fn after_record(&mut self, next: Option<ChannelId>) {
+        self.channel = next.map(|next| match self.channel {
+            Some((channel, streak)) if channel == next => (next, streak.saturating_add(1)),
+            _ => (next, 1),
         });
     }
 
@@ -59,12 +94,9 @@ impl Landings {
         self.current.take().map(|(landing, _)| landing)
     }
 
-    /// The guess was right; `completed` when the record ended the message.
-    pub(super) fn confirmed(&mut self, completed: bool) {
+    /// The guess was right.
+    pub(super) fn confirmed(&mut self) {
         self.cautious = false;
-        if completed {
-            self.channel = None;
-        }
     }
 
     /// The guess was wrong.

@@ -84,7 +84,7 @@ use rand_core::CryptoRng;
 
 pub use config::ConnectionConfig;
 pub use event::{Closed, ClosedBy, Event};
-use landing::Landings;
+use landing::{Landings, RecordShape};
 use message_copies::MessageCopies;
 use record_input::RecordInput;
 pub use stats::ConnectionStats;
@@ -314,12 +314,9 @@ impl Connection {
                             let greeting = session.awaiting_greeting.take();
                             let first_event = self.events.len();
                             let allocation = self.input.allocation();
-                            let handled = session.handle_record(
-                                now,
-                                record.freeze(),
-                                allocation,
-                                &mut self.events,
-                            );
+                            let handled = session
+                                .handle_record(now, record.freeze(), allocation, &mut self.events)
+                                .map(|shape| session.landings.after_record(shape.suggests()));
                             if let Some(info) = greeting {
                                 // The listener's first record: connected, unless it refused us.
                                 if handled.is_ok() {
@@ -690,11 +687,11 @@ impl Session {
         }
         self.greeted = true;
         let record = begin_record(out);
-        let plaintext_start = out.len();
-        self.keepalive.write_frames(now, out);
-        let used = out.len().saturating_sub(plaintext_start);
+        // Multiplexer frames first (DATA leading), PING and PONG last, in room kept for them.
+        let keepalive_room = self.keepalive.frames_len();
         self.mux
-            .write_frames(out, MAX_PLAINTEXT_LEN.saturating_sub(used));
+            .write_frames(out, MAX_PLAINTEXT_LEN.saturating_sub(keepalive_room));
+        self.keepalive.write_frames(now, out);
         finish_record(&mut self.cipher, out, record)
             .map(|()| true)
             .map_err(|error| End::Local(DisconnectReason::NetworkError, error.to_string()))
@@ -756,33 +753,40 @@ impl Session {
             .map_err(|error| End::Local(DisconnectReason::ProtocolError, error.to_string()))?;
         stats.records_received = stats.records_received.saturating_add(1);
         match self.mux.finish_landing(landing).map_err(mux_end)? {
-            Landed::Fragment(message) => {
+            Landed::Fragment { message, rest } => {
                 stats.records_landed = stats.records_landed.saturating_add(1);
                 self.keepalive.handle_received();
-                self.landings.confirmed(message.is_some());
+                self.landings.confirmed();
+                let completed = message.is_some();
                 if let Some(message) = message {
                     events.push_back(Event::Message { channel, message });
                 }
+                let rest_len = rest.len();
+                let rest = self.handle_record(now, rest, rest_len, events)?;
+                let next = (!completed && !rest.has_data()).then_some(channel);
+                self.landings.after_record(next);
                 Ok(())
             }
             Landed::Refuted(plaintext) => {
                 stats.records_misguessed = stats.records_misguessed.saturating_add(1);
                 self.landings.refuted();
                 let allocation = plaintext.len();
-                self.handle_record(now, plaintext, allocation, events)
+                let shape = self.handle_record(now, plaintext, allocation, events)?;
+                self.landings.after_record(shape.suggests());
+                Ok(())
             }
         }
     }
 
     /// One decrypted record, lying in an allocation of `allocation` bytes: its frames, in
-    /// order.
+    /// order. Returns what they say about the next record.
     fn handle_record(
         &mut self,
         now: Instant,
         record: Bytes,
         allocation: usize,
         events: &mut VecDeque<Event>,
-    ) -> Result<(), End> {
+    ) -> Result<RecordShape, End> {
         self.keepalive.handle_received();
         let record_start = record.as_ptr() as usize;
         let record_len = record.len();
@@ -793,21 +797,11 @@ impl Session {
             |message: &Bytes| (record_start..record_end).contains(&(message.as_ptr() as usize));
         let first_event = events.len();
         let mut sliced_bytes = 0usize;
-        // The channel whose message the record ends inside, if it does, and the frame count.
-        let mut tail = None;
-        let mut frames = 0usize;
+        let mut shape = RecordShape::default();
         for frame in FrameReader::new(record) {
             let frame = frame
                 .map_err(|error| End::Local(DisconnectReason::ProtocolError, error.to_string()))?;
-            frames = frames.saturating_add(1);
-            tail = match &frame {
-                Frame::Data {
-                    channel,
-                    end: false,
-                    ..
-                } => Some(*channel),
-                _ => None,
-            };
+            shape.add(&frame);
             let mux_result = match frame {
                 Frame::Data {
                     channel,
@@ -838,10 +832,6 @@ impl Session {
             };
             mux_result.map_err(mux_end)?;
         }
-        // Only a record that is nothing but a fragment inside its message suggests that the
-        // next one is too: records led by PINGs or CREDITs (two-way traffic) would be
-        // guessed wrong every time.
-        self.landings.after_record(tail.filter(|_| frames == 1));
         if !may_hold(sliced_bytes, record_len, allocation) {
             for event in events.range_mut(first_event..) {
                 if let Event::Message { message, .. } = event
@@ -851,7 +841,7 @@ impl Session {
                 }
             }
         }
-        Ok(())
+        Ok(shape)
     }
 }
 

@@ -34,9 +34,12 @@ use crate::disconnect::DisconnectReason;
 use crate::frame::Frame;
 use crate::node_info::ChannelInfo;
 use crate::time::Instant;
-pub(crate) use receive::Landing;
 use receive::ReceiveChannel;
+pub(crate) use receive::{Landed, Landing};
 use send::{Blocked, SendChannel};
+
+/// A CREDIT frame is at most 1 + 3 + 5 bytes.
+const MAX_CREDIT_FRAME: usize = 9;
 
 /// Bytes a channel of weight 1 may write per round-robin turn.
 ///
@@ -210,14 +213,6 @@ pub struct SendOutcome {
     pub confirmed_by_channel: Vec<(ChannelId, u64)>,
 }
 
-/// How a landed record turned out ([`Mux::finish_landing`]).
-pub(crate) enum Landed {
-    /// It was the fragment guessed; the message, if it completed one.
-    Fragment(Option<Bytes>),
-    /// It was something else: its plaintext.
-    Refuted(Bytes),
-}
-
 struct Channel {
     send: SendChannel,
     receive: ReceiveChannel,
@@ -338,15 +333,12 @@ impl Mux {
             .landed_record(landing)
     }
 
-    /// The landed record is decrypted: whether it was the fragment guessed (and the message
-    /// it completes), or else its plaintext, to be read as any other record's.
+    /// The landed record is decrypted: whether it led with the fragment guessed (and the
+    /// message it completes), or else its plaintext, to be read as any other record's.
     pub(crate) fn finish_landing(&mut self, landing: Landing) -> Result<Landed, MuxError> {
         let id = landing.channel;
         let channel = self.channel(id).ok_or(MuxError::ChannelNotOpen(id))?;
-        Ok(match channel.receive.finish_landing(landing) {
-            Ok(message) => Landed::Fragment(message),
-            Err(plaintext) => Landed::Refuted(plaintext),
-        })
+        Ok(channel.receive.finish_landing(landing))
     }
 
     pub(crate) fn handle_credit(&mut self, id: ChannelId, amount: u32) -> Result<(), MuxError> {
@@ -394,13 +386,24 @@ impl Mux {
     /// Appends frames to `out` using at most `space` bytes: pending credit first, then data
     /// chosen by deficit round robin. Returns the bytes written.
     pub(crate) fn write_frames(&mut self, out: &mut Vec<u8>, space: usize) -> usize {
-        let credit = self.write_credits(out, space);
-        credit.saturating_add(self.write_data(out, space.saturating_sub(credit)))
+        // DATA first, CREDIT after (room kept for it): a record of one fragment followed by
+        // control frames is one the receiver can place straight into its reassembly buffer
+        // (`connection/landing.rs`), which it cannot when the fragment comes second.
+        let credit_room = self.credit_room().min(space);
+        let data = self.write_data(out, space.saturating_sub(credit_room));
+        data.saturating_add(self.write_credits(out, space.saturating_sub(data)))
+    }
+
+    /// Room the pending CREDIT frames take at most.
+    fn credit_room(&self) -> usize {
+        self.channels
+            .iter()
+            .filter(|channel| channel.receive.has_pending_credit())
+            .count()
+            .saturating_mul(MAX_CREDIT_FRAME)
     }
 
     fn write_credits(&mut self, out: &mut Vec<u8>, space: usize) -> usize {
-        /// A CREDIT frame is at most 1 + 3 + 5 bytes.
-        const MAX_CREDIT_FRAME: usize = 9;
         let start = out.len();
         for channel in &mut self.channels {
             if out

@@ -28,11 +28,8 @@ pub(crate) struct Landing {
     start: u32,
     /// Ciphertext bytes, tag included.
     record_len: u16,
-    /// The frame the plaintext must be, filling the record: the fragment's length, whether
-    /// it ends the message, and its header's length. (Kept small: every connection holds one
-    /// slot for a landing.)
-    payload_len: u16,
-    end: bool,
+    /// The length the guessed fragment's header must have. (Kept small: every connection
+    /// holds one slot for a landing.)
     header_len: u8,
     /// The message bytes the frame header lands on, put back once it is read.
     saved: [u8; MAX_CONTINUATION_HEADER],
@@ -56,15 +53,15 @@ impl Landing {
     fn header_len(&self) -> usize {
         usize::from(self.header_len)
     }
+}
 
-    fn expected(&self) -> DataHeader {
-        DataHeader {
-            channel: self.channel,
-            first: None,
-            end: self.end,
-            len: usize::from(self.payload_len),
-        }
-    }
+/// How a landed record turned out.
+pub(crate) enum Landed {
+    /// It led with the fragment guessed: the message, if the fragment completed it, and a
+    /// copy of the frames after the fragment (control frames, mostly), to read as usual.
+    Fragment { message: Option<Bytes>, rest: Bytes },
+    /// It was something else: a copy of its plaintext, to read as any record.
+    Refuted(Bytes),
 }
 
 /// A message being reassembled: its announced length. Its bytes so far are in
@@ -185,11 +182,13 @@ impl ReceiveChannel {
     }
 
     /// Starts placing a record of `record_len` ciphertext bytes into the reassembly buffer,
-    /// on the guess that it is one DATA frame continuing the message being reassembled.
-    /// `None` when no message is, or a record that long could not be such a frame.
+    /// on the guess that it leads with a DATA frame continuing the message being
+    /// reassembled. `None` when no message is, or the record would not fit in the buffer.
     ///
     /// The frame's header length depends on the fragment length it announces, which depends
-    /// on the header length: at most one of the possible lengths is consistent.
+    /// on the header length. It is computed as if the fragment filled the record; frames
+    /// after it (a CREDIT, a PING) shorten the fragment by a few bytes, which changes the
+    /// header only for fragments under 16 KiB.
     pub(super) fn begin_landing(&mut self, record_len: usize) -> Option<Landing> {
         let total = self.partial.as_ref()?.total;
         let channel = self.config.id;
@@ -217,8 +216,6 @@ impl ReceiveChannel {
             channel,
             start: u32::try_from(start).ok()?,
             record_len: u16::try_from(record_len).ok()?,
-            payload_len: u16::try_from(payload_len).ok()?,
-            end: payload_len == remaining,
             header_len: u8::try_from(header_len).ok()?,
             saved,
         };
@@ -237,38 +234,64 @@ impl ReceiveChannel {
         self.assembly.get_mut(landing.start()..end)
     }
 
-    /// The landed record is decrypted: if it is the frame guessed, its payload joins the
-    /// message (returned when complete); if not, the message is put back as it was and the
-    /// record's plaintext returned, copied out, as `Err`, for the caller to read as any
-    /// other record.
-    pub(super) fn finish_landing(&mut self, landing: Landing) -> Result<Option<Bytes>, Bytes> {
+    /// The landed record is decrypted. If it leads with the frame guessed — a fragment of
+    /// this channel's message, not its first, with the header length guessed, within the
+    /// message and flagged as ending it exactly when it does, all that the usual path checks
+    /// of a continuation — its payload joins the message. If not, the message is put back
+    /// as it was and the record handed back to be read as any other.
+    pub(super) fn finish_landing(&mut self, landing: Landing) -> Landed {
         let start = landing.start();
+        let header_len = landing.header_len();
+        let so_far = start.saturating_add(header_len);
         let plaintext_end = start
             .saturating_add(landing.record_len())
             .saturating_sub(TAG_LEN);
         let plaintext = self.assembly.get(start..plaintext_end).unwrap_or_default();
-        let guessed = DataHeader::decode_frame_start(plaintext)
-            == Some((landing.expected(), landing.header_len()));
-        let refuted = (!guessed).then(|| Bytes::copy_from_slice(plaintext));
-        let so_far = start.saturating_add(landing.header_len());
+        let remaining = self
+            .partial
+            .as_ref()
+            .and_then(|partial| partial.total.checked_sub(so_far));
+        let fragment = DataHeader::decode_frame_start(plaintext)
+            .filter(|&(header, len)| {
+                len == header_len
+                    && header.channel == self.config.id
+                    && header.first.is_none()
+                    && remaining.is_some_and(|remaining| {
+                        header.len <= remaining && header.end == (header.len == remaining)
+                    })
+            })
+            .map(|(header, _)| header);
+        let kept = match fragment {
+            Some(header) => plaintext
+                .get(header_len.saturating_add(header.len)..)
+                .unwrap_or_default(),
+            None => plaintext,
+        };
+        let kept = if kept.is_empty() {
+            Bytes::new()
+        } else {
+            Bytes::copy_from_slice(kept)
+        };
         if let (Some(header), Some(saved)) = (
             self.assembly.get_mut(start..so_far),
-            landing.saved.get(..landing.header_len()),
+            landing.saved.get(..header_len),
         ) {
             header.copy_from_slice(saved);
         }
-        if let Some(plaintext) = refuted {
+        let Some(header) = fragment else {
             self.assembly.truncate(so_far);
-            return Err(plaintext);
+            return Landed::Refuted(kept);
+        };
+        self.assembly.truncate(so_far.saturating_add(header.len));
+        let message = header.end.then(|| {
+            self.partial = None;
+            let message = self.assembly.split().freeze();
+            self.deliver(message)
+        });
+        Landed::Fragment {
+            message,
+            rest: kept,
         }
-        self.assembly
-            .truncate(so_far.saturating_add(usize::from(landing.payload_len)));
-        if !landing.end {
-            return Ok(None);
-        }
-        self.partial = None;
-        let message = self.assembly.split().freeze();
-        Ok(Some(self.deliver(message)))
     }
 
     /// Lets go of the reassembly buffers when no message is being reassembled, so an idle

@@ -507,15 +507,46 @@ fn records_continuing_a_message_land_in_place_and_complete_it() {
     let middle = continuation(3, false, &message[30_000..90_000]);
     assert!(matches!(
         land(&mut mux, &middle),
-        Some(Landed::Fragment(None))
+        Some(Landed::Fragment { message: None, .. })
     ));
     let last = continuation(3, true, &message[90_000..]);
     match land(&mut mux, &last) {
-        Some(Landed::Fragment(Some(whole))) => assert!(whole == message),
+        Some(Landed::Fragment {
+            message: Some(whole),
+            rest,
+        }) => {
+            assert!(whole == message);
+            assert!(rest.is_empty());
+        }
         _ => panic!("the last fragment completes the message"),
     }
     // Nothing is being reassembled now: no landing.
     assert!(mux.begin_landing(3, 1000).is_none());
+}
+
+#[test]
+fn control_frames_after_a_landed_fragment_are_handed_back() {
+    let message: Vec<u8> = (0..100_000u32).map(|i| (i % 241) as u8).collect();
+    let mut mux = receiving(&message, 30_000);
+    let mut plaintext = continuation(3, false, &message[30_000..80_000]);
+    let mut control = Vec::new();
+    Frame::Credit {
+        channel: 3,
+        amount: 777,
+    }
+    .encode(&mut control);
+    Frame::Pong(5).encode(&mut control);
+    plaintext.extend_from_slice(&control);
+    match land(&mut mux, &plaintext) {
+        Some(Landed::Fragment {
+            message: None,
+            rest,
+        }) => assert_eq!(rest[..], control[..]),
+        _ => panic!("the fragment lands"),
+    }
+    let rest = Bytes::copy_from_slice(&message[80_000..]);
+    let whole = mux.handle_data(3, None, true, rest).unwrap().unwrap();
+    assert!(whole == message);
 }
 
 #[test]

@@ -8,21 +8,23 @@
 //! writes authenticates, parses and keeps within the credit the attacker granted.
 #![no_main]
 
+#[path = "common/attacked_listener.rs"]
+mod attacked_listener;
+
 use std::collections::VecDeque;
 use std::sync::{Arc, LazyLock};
 use std::time::Duration;
 
 use arbitrary::Arbitrary;
+use attacked_listener::{attacked_listener, info_offering};
 use bytes::Bytes;
 use libfuzzer_sys::fuzz_target;
-use rand_core::SeedableRng;
 use switchboard::connection::{Connection, Event};
 use switchboard::frame::{Frame, FrameReader};
-use switchboard::handshake::Handshake;
 use switchboard::record::{RecordDecoder, seal_record};
 use switchboard::{
-    ChannelConfig, ChannelInfo, ConnectionConfig, DisconnectReason, Instant, Keypair, NodeInfo,
-    SendError, TransportCipher, message_cost,
+    ChannelConfig, ConnectionConfig, DisconnectReason, Instant, Keypair, SendError,
+    TransportCipher, message_cost,
 };
 
 #[derive(Arbitrary, Debug)]
@@ -338,38 +340,8 @@ fn setup() -> (Fuzz, Attacker) {
         },
         ChannelConfig::new(2),
     ]));
-    let mut info = NodeInfo::new("fuzz", "fuzz");
-    for id in [1, 2] {
-        info.channels.push(ChannelInfo {
-            id,
-            protocol: "p".into(),
-            version: 1,
-        });
-    }
-    let [attacker_key, listener_key] = &*KEYS;
-    let mut rng = rand_chacha::ChaCha20Rng::seed_from_u64(3);
-    let mut attacker =
-        Handshake::initiator(attacker_key, info.clone(), None, &mut rng).expect("a valid NodeInfo");
+    let (listener, cipher) = attacked_listener(config.clone(), info_offering(&[1, 2]), &KEYS, 3);
     let now = Instant::ZERO;
-    let mut listener = Connection::accept(now, config.clone(), listener_key, info, &mut rng)
-        .expect("a valid NodeInfo");
-
-    let mut wire = Vec::new();
-    assert!(attacker.poll_transmit(&mut wire));
-    listener.handle_input(now, &wire);
-    wire.clear();
-    assert!(listener.poll_transmit(now, &mut wire));
-    attacker
-        .handle_input(&wire)
-        .expect("the listener is honest");
-    wire.clear();
-    assert!(attacker.poll_transmit(&mut wire));
-    listener.handle_input(now, &wire);
-    let established = attacker.into_established().expect("handshake complete");
-    assert!(matches!(
-        listener.poll_event(),
-        Some(Event::Connected { .. })
-    ));
     assert!(listener.is_channel_open(1) && listener.is_channel_open(2));
 
     let buffer_bound = config
@@ -388,7 +360,7 @@ fn setup() -> (Fuzz, Attacker) {
         accepted: 0,
     };
     let mut attacker = Attacker {
-        cipher: established.cipher,
+        cipher,
         decoder: RecordDecoder::new(),
         channels: Default::default(),
         goaway_received: false,

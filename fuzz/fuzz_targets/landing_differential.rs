@@ -8,20 +8,21 @@
 //! the same close — and hold no more than their bounds.
 #![no_main]
 
+#[path = "common/attacked_listener.rs"]
+mod attacked_listener;
+
 use std::sync::{Arc, LazyLock};
 use std::time::Duration;
 
 use arbitrary::Arbitrary;
+use attacked_listener::{attacked_listener, info_offering};
 use bytes::Bytes;
 use libfuzzer_sys::fuzz_target;
-use rand_core::SeedableRng;
 use switchboard::connection::{Connection, Event};
 use switchboard::frame::Frame;
-use switchboard::handshake::Handshake;
 use switchboard::record::seal_record;
 use switchboard::{
-    ChannelConfig, ChannelInfo, ConnectionConfig, DisconnectReason, Instant, Keypair, NodeInfo,
-    TransportCipher,
+    ChannelConfig, ConnectionConfig, DisconnectReason, Instant, Keypair, TransportCipher,
 };
 
 #[derive(Arbitrary, Debug)]
@@ -91,40 +92,7 @@ static KEYS: LazyLock<[Keypair; 2]> = LazyLock::new(|| {
 /// so the attacker's session keys fit both listeners.
 fn established() -> (Connection, TransportCipher, Arc<ConnectionConfig>) {
     let config = Arc::new(ConnectionConfig::new(channels()));
-    let mut info = NodeInfo::new("fuzz", "fuzz");
-    for id in [1, 2] {
-        info.channels.push(ChannelInfo {
-            id,
-            protocol: "p".into(),
-            version: 1,
-        });
-    }
-    let [attacker_key, listener_key] = &*KEYS;
-    let mut rng = rand_chacha::ChaCha20Rng::seed_from_u64(9);
-    let mut attacker =
-        Handshake::initiator(attacker_key, info.clone(), None, &mut rng).expect("a valid NodeInfo");
-    let now = Instant::ZERO;
-    let mut listener = Connection::accept(now, config.clone(), listener_key, info, &mut rng)
-        .expect("a valid NodeInfo");
-    let mut wire = Vec::new();
-    assert!(attacker.poll_transmit(&mut wire));
-    listener.handle_input(now, &wire);
-    wire.clear();
-    assert!(listener.poll_transmit(now, &mut wire));
-    attacker
-        .handle_input(&wire)
-        .expect("the listener is honest");
-    wire.clear();
-    assert!(attacker.poll_transmit(&mut wire));
-    listener.handle_input(now, &wire);
-    assert!(matches!(
-        listener.poll_event(),
-        Some(Event::Connected { .. })
-    ));
-    let cipher = attacker
-        .into_established()
-        .expect("handshake complete")
-        .cipher;
+    let (listener, cipher) = attacked_listener(config.clone(), info_offering(&[1, 2]), &KEYS, 9);
     (listener, cipher, config)
 }
 

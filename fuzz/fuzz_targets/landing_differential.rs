@@ -5,7 +5,7 @@
 //! cut wherever the fuzzer says, where records get guessed and landed; the other one record
 //! at a time with its first byte on its own, which the landing path never takes. After every
 //! step both must have handed out the same events — the same messages, byte for byte, and
-//! the same close — and hold no more than their bounds.
+//! the same close — written the same bytes back, and hold no more than their bounds.
 #![no_main]
 
 #[path = "common/attacked_listener.rs"]
@@ -221,6 +221,11 @@ fuzz_target!(|operations: Vec<Operation>| {
             }
         }
         assert_eq!(take(&mut cut), take(&mut whole), "the same events");
+        // And the same answers: credit, PONGs, GOAWAY.
+        let (mut cut_out, mut whole_out) = (Vec::new(), Vec::new());
+        while cut.poll_transmit(now, &mut cut_out) {}
+        while whole.poll_transmit(now, &mut whole_out) {}
+        assert_eq!(cut_out, whole_out, "the same bytes written");
         assert_eq!(cut.is_closed(), whole.is_closed());
         assert_eq!(
             cut.stats().records_received,

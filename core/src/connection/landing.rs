@@ -54,9 +54,10 @@ impl RecordShape {
 pub(super) struct Landings {
     /// The record being placed, and how many of its ciphertext bytes are still to come.
     current: Option<(Landing, u16)>,
-    /// The channel whose message the latest records ended inside, and how many in a row.
+    /// The channel whose message the latest records suggested the next continues (they led
+    /// with a fragment inside it), and how many in a row.
     channel: Option<(ChannelId, u8)>,
-    /// A guess was wrong: the next needs two records in a row ending inside one message.
+    /// A guess was wrong: the next needs two such records in a row.
     cautious: bool,
 }
 

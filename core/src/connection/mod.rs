@@ -451,7 +451,7 @@ impl Connection {
                 }
             },
             State::Closing { session, goaway } => {
-                // Pending credit first: it confirms messages the peer sent us.
+                // Pending credit goes out with the GOAWAY: it confirms messages the peer sent us.
                 let record = begin_record(out);
                 let space = MAX_PLAINTEXT_LEN.saturating_sub(MAX_GOAWAY_FRAME);
                 session.mux.write_frames(out, space);

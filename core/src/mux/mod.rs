@@ -383,8 +383,8 @@ impl Mux {
             .any(|channel| channel.receive.has_pending_credit() || channel.send.is_ready())
     }
 
-    /// Appends frames to `out` using at most `space` bytes: pending credit first, then data
-    /// chosen by deficit round robin. Returns the bytes written.
+    /// Appends frames to `out` using at most `space` bytes: data chosen by deficit round
+    /// robin, then pending credit (room kept for it). Returns the bytes written.
     pub(crate) fn write_frames(&mut self, out: &mut Vec<u8>, space: usize) -> usize {
         // DATA first, CREDIT after (room kept for it): a record of one fragment followed by
         // control frames is one the receiver can place straight into its reassembly buffer

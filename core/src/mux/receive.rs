@@ -20,7 +20,7 @@ const MAX_CONTINUATION_HEADER: usize = 8;
 /// that, decrypted in place, its payload already follows the message's bytes so far: one copy
 /// of a large message's bytes on the receiving side instead of two (into the record buffer,
 /// then out of it). Made by [`ReceiveChannel::begin_landing`] on a guess — that the record
-/// is one DATA frame continuing the message — which the plaintext confirms or refutes.
+/// leads with a DATA frame continuing the message — which the plaintext confirms or refutes.
 pub(crate) struct Landing {
     pub(super) channel: ChannelId,
     /// Where the ciphertext starts in the reassembly buffer: the header's length before the

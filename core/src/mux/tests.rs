@@ -586,3 +586,24 @@ fn no_landing_for_a_record_longer_than_the_rest_of_the_message() {
             .is_some()
     );
 }
+
+#[test]
+fn write_frames_reports_exactly_the_bytes_it_wrote_near_varint_boundaries() {
+    // A fragment length of 16,384 needs a 3-byte varint, 16,383 a 2-byte one: room for one
+    // of them may be filled by a frame with the other.
+    for space in 16_380..16_395 {
+        let config = ChannelConfig {
+            max_message_size: 1 << 20,
+            receive_window: 1 << 20,
+            weight: 8,
+            ..ChannelConfig::new(1)
+        };
+        let (mut a, mut b) = pair(&[config]);
+        exchange(&mut b, &mut a).unwrap();
+        a.send(1, Bytes::from(vec![1u8; 100_000])).unwrap();
+        let mut out = Vec::new();
+        let written = a.write_frames(&mut out, space);
+        assert_eq!(written, out.len(), "space {space}");
+        assert!(written <= space);
+    }
+}

@@ -105,3 +105,75 @@ impl Landings {
         self.cautious = true;
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use alloc::vec::Vec;
+
+    use bytes::Bytes;
+
+    use super::*;
+
+    fn data(channel: ChannelId, end: bool) -> Frame {
+        Frame::Data {
+            channel,
+            first: None,
+            end,
+            payload: Bytes::from_static(b"x"),
+        }
+    }
+
+    fn shape(frames: &[Frame]) -> Option<ChannelId> {
+        let mut shape = RecordShape::default();
+        for frame in frames {
+            shape.add(frame);
+        }
+        shape.suggests()
+    }
+
+    #[test]
+    fn a_record_suggests_a_continuation_when_it_leads_with_the_only_fragment() {
+        let credit = Frame::Credit {
+            channel: 1,
+            amount: 5,
+        };
+        assert_eq!(shape(&[data(3, false)]), Some(3));
+        assert_eq!(
+            shape(&[data(3, false), credit.clone(), Frame::Ping(1)]),
+            Some(3)
+        );
+        // Control frames first (how writers used to order them), a message ending, two
+        // channels' fragments: no suggestion.
+        assert_eq!(shape(&[credit, data(3, false)]), None);
+        assert_eq!(shape(&[data(3, true)]), None);
+        assert_eq!(shape(&[data(3, false), data(4, false)]), None);
+        assert_eq!(shape(&[]), None);
+    }
+
+    #[test]
+    fn after_a_wrong_guess_two_records_in_a_row_are_needed() {
+        let mut landings = Landings::default();
+        assert_eq!(landings.guess(), None);
+        landings.after_record(Some(3));
+        assert_eq!(landings.guess(), Some(3));
+        landings.refuted();
+        assert_eq!(landings.guess(), None, "cautious: one record is not enough");
+        // Alternating channels never build a streak.
+        let mut guesses = Vec::new();
+        for channel in [4, 3, 4, 3] {
+            landings.after_record(Some(channel));
+            guesses.push(landings.guess());
+        }
+        assert_eq!(guesses, [None, None, None, None]);
+        landings.after_record(Some(3));
+        assert_eq!(landings.guess(), Some(3), "two in a row");
+        landings.confirmed();
+        landings.after_record(None);
+        landings.after_record(Some(5));
+        assert_eq!(
+            landings.guess(),
+            Some(5),
+            "confident again after a right guess"
+        );
+    }
+}

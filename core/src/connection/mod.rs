@@ -79,7 +79,7 @@ use alloc::sync::Arc;
 use alloc::vec::Vec;
 use core::fmt;
 
-use bytes::Bytes;
+use bytes::{Bytes, BytesMut};
 use rand_core::CryptoRng;
 
 pub use config::ConnectionConfig;
@@ -306,43 +306,14 @@ impl Connection {
             } else {
                 match self.input.next_record(&mut rest) {
                     Ok(None) => break,
-                    Ok(Some(mut record)) => match session.cipher.decrypt_in_place(&mut record) {
-                        Ok(len) => {
-                            record.truncate(len);
-                            self.stats.records_received =
-                                self.stats.records_received.saturating_add(1);
-                            let greeting = session.awaiting_greeting.take();
-                            let first_event = self.events.len();
-                            let allocation = self.input.allocation();
-                            let handled = session
-                                .handle_record(now, record.freeze(), allocation, &mut self.events)
-                                .map(|shape| session.landings.after_record(shape.suggests()));
-                            if let Some(info) = greeting {
-                                // The listener's first record: connected, unless it refused us.
-                                if handled.is_ok() {
-                                    self.events.insert(
-                                        first_event,
-                                        Event::Connected {
-                                            peer: session.peer,
-                                            info,
-                                        },
-                                    );
-                                    self.stats.established_at = Some(now);
-                                } else {
-                                    self.events.truncate(first_event);
-                                }
-                            }
-                            handled
-                        }
-                        Err(error) => Err(End::Local(
-                            DisconnectReason::ProtocolError,
-                            error.to_string(),
-                        )),
-                    },
-                    Err(error) => Err(End::Local(
-                        DisconnectReason::ProtocolError,
-                        error.to_string(),
-                    )),
+                    Ok(Some(record)) => session.open_record(
+                        now,
+                        record,
+                        self.input.allocation(),
+                        &mut self.events,
+                        &mut self.stats,
+                    ),
+                    Err(error) => Err(protocol_error(error)),
                 }
             };
             if let Err(end) = end {
@@ -664,6 +635,11 @@ fn may_hold(sliced_bytes: usize, record_len: usize, allocation: usize) -> bool {
     sliced_bytes.saturating_mul(2) >= record_len && sliced_bytes.saturating_mul(8) >= allocation
 }
 
+/// Input that breaks the record or frame layer ends the connection as a protocol error.
+fn protocol_error(error: impl fmt::Display) -> End {
+    End::Local(DisconnectReason::ProtocolError, error.to_string())
+}
+
 fn mux_end(error: MuxError) -> End {
     End::Local(error.reason(), error.to_string())
 }
@@ -695,6 +671,40 @@ impl Session {
         finish_record(&mut self.cipher, out, record)
             .map(|()| true)
             .map_err(|error| End::Local(DisconnectReason::NetworkError, error.to_string()))
+    }
+
+    /// One whole record from the record buffer, lying in an allocation of `allocation`
+    /// bytes: decrypted in place and read. The dialer's first one is the listener's greeting.
+    fn open_record(
+        &mut self,
+        now: Instant,
+        mut record: BytesMut,
+        allocation: usize,
+        events: &mut VecDeque<Event>,
+        stats: &mut ConnectionStats,
+    ) -> Result<(), End> {
+        let len = self
+            .cipher
+            .decrypt_in_place(&mut record)
+            .map_err(protocol_error)?;
+        record.truncate(len);
+        stats.records_received = stats.records_received.saturating_add(1);
+        let greeting = self.awaiting_greeting.take();
+        let first_event = events.len();
+        let handled = self
+            .handle_record(now, record.freeze(), allocation, events)
+            .map(|shape| self.landings.after_record(shape.suggests()));
+        if let Some(info) = greeting {
+            // The listener's first record: connected, unless it refused us.
+            if handled.is_ok() {
+                let peer = self.peer;
+                events.insert(first_event, Event::Connected { peer, info });
+                stats.established_at = Some(now);
+            } else {
+                events.truncate(first_event);
+            }
+        }
+        handled
     }
 
     /// Starts placing the record at the front of `input` straight into a reassembly buffer,
@@ -750,7 +760,7 @@ impl Session {
         })?;
         self.cipher
             .decrypt_in_place(record)
-            .map_err(|error| End::Local(DisconnectReason::ProtocolError, error.to_string()))?;
+            .map_err(protocol_error)?;
         stats.records_received = stats.records_received.saturating_add(1);
         match self.mux.finish_landing(landing).map_err(mux_end)? {
             Landed::Fragment { message, rest } => {
@@ -799,8 +809,7 @@ impl Session {
         let mut sliced_bytes = 0usize;
         let mut shape = RecordShape::default();
         for frame in FrameReader::new(record) {
-            let frame = frame
-                .map_err(|error| End::Local(DisconnectReason::ProtocolError, error.to_string()))?;
+            let frame = frame.map_err(protocol_error)?;
             shape.add(&frame);
             let mux_result = match frame {
                 Frame::Data {

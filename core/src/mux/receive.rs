@@ -70,6 +70,15 @@ struct Partial {
     total: usize,
 }
 
+impl Partial {
+    /// Whether a continuation of `len` bytes after the `so_far` received fits the message,
+    /// and is flagged as ending it exactly when it does.
+    fn continues(&self, so_far: usize, len: usize, end: bool) -> bool {
+        let received = so_far.saturating_add(len);
+        received <= self.total && end == (received == self.total)
+    }
+}
+
 pub(super) struct ReceiveChannel {
     pub(super) config: ChannelConfig,
     partial: Option<Partial>,
@@ -154,8 +163,7 @@ impl ReceiveChannel {
             (None, Some(partial)) => partial,
             (Some(_), Some(_)) | (None, None) => return Err(MuxError::UnexpectedFragment(channel)),
         };
-        let received = self.assembly.len().saturating_add(payload.len());
-        if received > partial.total || end != (received == partial.total) {
+        if !partial.continues(self.assembly.len(), payload.len(), end) {
             return Err(MuxError::UnexpectedFragment(channel));
         }
         self.assembly.extend_from_slice(&payload);
@@ -247,18 +255,15 @@ impl ReceiveChannel {
             .saturating_add(landing.record_len())
             .saturating_sub(TAG_LEN);
         let plaintext = self.assembly.get(start..plaintext_end).unwrap_or_default();
-        let remaining = self
-            .partial
-            .as_ref()
-            .and_then(|partial| partial.total.checked_sub(so_far));
         let fragment = DataHeader::decode_frame_start(plaintext)
             .filter(|&(header, len)| {
                 len == header_len
                     && header.channel == self.config.id
                     && header.first.is_none()
-                    && remaining.is_some_and(|remaining| {
-                        header.len <= remaining && header.end == (header.len == remaining)
-                    })
+                    && self
+                        .partial
+                        .as_ref()
+                        .is_some_and(|partial| partial.continues(so_far, header.len, header.end))
             })
             .map(|(header, _)| header);
         let kept = match fragment {

@@ -487,6 +487,14 @@ fn land(mux: &mut Mux, plaintext: &[u8]) -> Option<Landed> {
     Some(mux.finish_landing(landing).unwrap())
 }
 
+/// Delivers `message[from..]` as its last fragment on channel 3 and checks the message it
+/// completes is `message`, byte for byte.
+fn assert_rest_completes_it(mux: &mut Mux, message: &[u8], from: usize) {
+    let rest = Bytes::copy_from_slice(&message[from..]);
+    let whole = mux.handle_data(3, None, true, rest).unwrap().unwrap();
+    assert!(whole == message);
+}
+
 fn continuation(channel: ChannelId, end: bool, payload: &[u8]) -> Vec<u8> {
     let mut frame = Vec::new();
     Frame::Data {
@@ -544,9 +552,7 @@ fn control_frames_after_a_landed_fragment_are_handed_back() {
         }) => assert_eq!(rest[..], control[..]),
         _ => panic!("the fragment lands"),
     }
-    let rest = Bytes::copy_from_slice(&message[80_000..]);
-    let whole = mux.handle_data(3, None, true, rest).unwrap().unwrap();
-    assert!(whole == message);
+    assert_rest_completes_it(&mut mux, &message, 80_000);
 }
 
 #[test]
@@ -567,9 +573,7 @@ fn a_record_that_is_not_the_fragment_guessed_is_handed_back_and_the_message_kept
         }
     }
     // The bytes the guesses overwrote were put back: the message completes intact.
-    let rest = Bytes::copy_from_slice(&message[20_000..]);
-    let whole = mux.handle_data(3, None, true, rest).unwrap().unwrap();
-    assert!(whole == message);
+    assert_rest_completes_it(&mut mux, &message, 20_000);
 }
 
 #[test]

@@ -239,16 +239,7 @@ fn large_messages_in_reads(
     }
     let mut read = reads.iter().cycle();
     for _ in 0..10_000 {
-        while let Some((channel, next)) = to_send.pop_front() {
-            match pair.dialer.connection.send(channel, next) {
-                Ok(()) => {}
-                Err(SendError::Full(back)) => {
-                    to_send.push_front((channel, back));
-                    break;
-                }
-                Err(other) => panic!("send refused: {other}"),
-            }
-        }
+        pair.send_queued(Side::Dialer, &mut to_send);
         pair.transmit(Side::Dialer);
         if to_send.is_empty()
             && pair.dialer.outbox.is_empty()

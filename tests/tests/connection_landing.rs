@@ -5,6 +5,7 @@
 
 mod common;
 
+use std::collections::VecDeque;
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -199,20 +200,10 @@ fn records_carrying_credit_after_their_data_land_in_two_way_traffic() {
     // first, every guess would be wrong.
     let small = ChannelConfig::new(2);
     let mut pair = Pair::connected(5, vec![channel(), small]);
-    let mut large = 0..4u64;
+    let mut large: VecDeque<_> = (0..4).map(|id| (CHANNEL, message(id, 1 << 20))).collect();
     let mut small_sent = 0u64;
     for _ in 0..5_000 {
-        while let Some(id) = large.clone().next() {
-            if pair
-                .dialer
-                .connection
-                .send(CHANNEL, message(id, 1 << 20))
-                .is_err()
-            {
-                break;
-            }
-            large.next();
-        }
+        pair.send_queued(Side::Dialer, &mut large);
         for _ in 0..4 {
             if pair
                 .listener

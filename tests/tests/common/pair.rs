@@ -5,6 +5,7 @@
 //! `deliver` hands (part of) it to the other, `take_events` polls one side's events. That is
 //! what lets a test stall a side, cut the wire at a byte, or split reads anywhere.
 
+use std::collections::VecDeque;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -12,7 +13,7 @@ use bytes::Bytes;
 use rand_core::SeedableRng;
 use switchboard::connection::{Closed, Connection, Event};
 use switchboard::{
-    ChannelConfig, ChannelId, ChannelInfo, ConnectionConfig, Instant, Keypair, NodeInfo,
+    ChannelConfig, ChannelId, ChannelInfo, ConnectionConfig, Instant, Keypair, NodeInfo, SendError,
 };
 
 /// Which end.
@@ -179,6 +180,24 @@ impl Pair {
         };
         self.end(side.other()).connection.handle_input(now, &bytes);
         bytes.len()
+    }
+
+    /// Sends the messages at the front of `queue` from `side` until its connection answers
+    /// `Full` (that message goes back to the front, to retry after transmitting).
+    ///
+    /// # Panics
+    /// On any other refusal.
+    pub fn send_queued(&mut self, side: Side, queue: &mut VecDeque<(ChannelId, Bytes)>) {
+        while let Some((channel, message)) = queue.pop_front() {
+            match self.end(side).connection.send(channel, message) {
+                Ok(()) => {}
+                Err(SendError::Full(back)) => {
+                    queue.push_front((channel, back));
+                    return;
+                }
+                Err(other) => panic!("send refused: {other}"),
+            }
+        }
     }
 
     /// Takes every event `side` has, returning how many.

@@ -234,8 +234,10 @@ fn records_carrying_credit_after_their_data_land_in_two_way_traffic() {
         stats.records_misguessed * 8 <= stats.records_received,
         "{stats:?}"
     );
+    // Read the usual way: the dialer's first record and the one starting each message. The
+    // last fragment of each lands too, with the CREDIT after it.
     assert!(
-        stats.records_landed * 4 >= stats.records_received * 3,
+        stats.records_received - stats.records_landed <= 1 + 4,
         "{stats:?}"
     );
 }

@@ -5,9 +5,12 @@
 //! payload copied again into the reassembly buffer. Placed instead where, decrypted in place,
 //! its payload already follows the message's bytes so far (a [`Landing`]), it is copied
 //! once. Whether a record is such a frame is known only once it is decrypted, so this is a
-//! guess, made when the record before led with a fragment inside one channel's message and
-//! carried no other DATA ([`RecordShape`]). Frames after the fragment (the CREDITs, PINGs
-//! and PONGs a writer puts last) are copied out and read as usual. A wrong guess costs the
+//! guess, made when the record before led with DATA and its last DATA frame left one
+//! channel's message unfinished, the only one it did: a record inside a message, or the
+//! record where one message ends and the next starts ([`RecordShape`]). Frames after the
+//! fragment (the CREDITs, PINGs and PONGs a writer puts last) are copied out and read as
+//! usual; so is a record carrying more after a message's last fragment than a few such
+//! frames (the next message's start). A wrong guess costs the
 //! copy saved (the plaintext is copied out and read as any other record), so after one the
 //! guess waits for two such records in a row: channels interleaving large messages record
 //! by record are never guessed at, nor are records that lead with control frames.
@@ -19,33 +22,48 @@ use crate::mux::Landing;
 /// What a record's frames say about the next record.
 #[derive(Default)]
 pub(super) struct RecordShape {
-    frames: usize,
-    data_frames: usize,
-    /// The channel of the record's first frame, if that is a fragment inside its message.
-    leading_fragment: Option<ChannelId>,
+    /// Whether the record led with a DATA frame; `None` before its first frame.
+    led_with_data: Option<bool>,
+    /// A DATA frame other than the last left its message unfinished.
+    earlier_fragment_unfinished: bool,
+    /// The channel of the record's last DATA frame, and whether that frame ended its message.
+    last_data: Option<(ChannelId, bool)>,
 }
 
 impl RecordShape {
     /// The record's next frame.
     pub(super) fn add(&mut self, frame: &Frame) {
-        if let Frame::Data { channel, end, .. } = frame {
-            self.data_frames = self.data_frames.saturating_add(1);
-            if self.frames == 0 && !end {
-                self.leading_fragment = Some(*channel);
+        let data = match frame {
+            Frame::Data { channel, end, .. } => Some((*channel, *end)),
+            _ => None,
+        };
+        self.led_with_data.get_or_insert_with(|| data.is_some());
+        if let Some(data) = data {
+            if self.last_data.is_some_and(|(_, ended)| !ended) {
+                self.earlier_fragment_unfinished = true;
             }
+            self.last_data = Some(data);
         }
-        self.frames = self.frames.saturating_add(1);
     }
 
     /// Whether the record carried DATA.
     pub(super) fn has_data(&self) -> bool {
-        self.data_frames > 0
+        self.last_data.is_some()
     }
 
-    /// The channel whose message the next record probably continues: the record led with a
-    /// fragment inside that message and carried no other DATA.
+    /// The channel whose message the next record probably continues: the record led with
+    /// DATA, and its last DATA frame left a message unfinished — the only one it did (a
+    /// record that is one fragment inside a message, or ends one message and starts the
+    /// next).
     pub(super) fn suggests(&self) -> Option<ChannelId> {
-        self.leading_fragment.filter(|_| self.data_frames == 1)
+        match (
+            self.led_with_data,
+            self.earlier_fragment_unfinished,
+            self.last_data,
+        ) {
+            (Some(true), false, Some((channel, false))) => Some(channel),
+            _ => None,
+        }
     }
 }
 
@@ -132,7 +150,7 @@ mod tests {
     }
 
     #[test]
-    fn a_record_suggests_a_continuation_when_it_leads_with_the_only_fragment() {
+    fn a_record_suggests_a_continuation_when_it_leaves_one_message_unfinished_last() {
         let credit = Frame::Credit {
             channel: 1,
             amount: 5,
@@ -142,11 +160,19 @@ mod tests {
             shape(&[data(3, false), credit.clone(), Frame::Ping(1)]),
             Some(3)
         );
-        // Control frames first (how writers used to order them), a message ending, two
-        // channels' fragments: no suggestion.
-        assert_eq!(shape(&[credit, data(3, false)]), None);
+        // Messages ending, then one starting: the one started.
+        assert_eq!(shape(&[data(3, true), data(3, false)]), Some(3));
+        assert_eq!(
+            shape(&[data(3, true), data(4, true), data(4, false), credit.clone()]),
+            Some(4)
+        );
+        // Control frames first (how writers used to order them), every message ending, two
+        // messages left unfinished: no suggestion.
+        assert_eq!(shape(&[credit.clone(), data(3, false)]), None);
         assert_eq!(shape(&[data(3, true)]), None);
+        assert_eq!(shape(&[data(3, false), data(4, true)]), None);
         assert_eq!(shape(&[data(3, false), data(4, false)]), None);
+        assert_eq!(shape(&[data(3, false), credit, data(3, false)]), None);
         assert_eq!(shape(&[]), None);
     }
 

@@ -66,9 +66,9 @@
 //! ```
 
 mod config;
+mod copies;
 mod event;
 mod landing;
-mod message_copies;
 mod record_input;
 mod stats;
 
@@ -83,9 +83,9 @@ use bytes::{Bytes, BytesMut};
 use rand_core::CryptoRng;
 
 pub use config::ConnectionConfig;
+use copies::Copies;
 pub use event::{Closed, ClosedBy, Event};
 use landing::{Landings, RecordShape};
-use message_copies::MessageCopies;
 use record_input::RecordInput;
 pub use stats::ConnectionStats;
 
@@ -144,7 +144,10 @@ struct Session {
     handshake_deadline: Instant,
     /// Where the messages of records too sparse to be held are copied (see [`may_hold`]);
     /// released when the connection is idle.
-    message_copies: MessageCopies,
+    message_copies: Copies,
+    /// Where what follows a landed fragment (or a landed record that was not one) is copied
+    /// before the next landing overwrites it; released when the connection is idle.
+    landing_rests: Copies,
     /// Records of large messages placed straight into their reassembly buffer.
     landings: Landings,
 }
@@ -293,6 +296,7 @@ impl Connection {
         }
         if let State::Established(session) = &mut self.state {
             session.message_copies.rewind();
+            session.landing_rests.rewind();
         }
         while !rest.is_empty() {
             let State::Established(session) = &mut self.state else {
@@ -365,6 +369,7 @@ impl Connection {
                 // under load.
                 session.mux.release_idle_buffers();
                 session.message_copies.release();
+                session.landing_rests.release();
                 self.input.release_if_empty();
                 if self.events.is_empty() {
                     self.events = VecDeque::new();
@@ -518,7 +523,8 @@ impl Connection {
             awaiting_greeting: None,
             greeted: false,
             handshake_deadline: deadline,
-            message_copies: MessageCopies::default(),
+            message_copies: Copies::default(),
+            landing_rests: Copies::default(),
             landings: Landings::default(),
         };
         if self.dialer {
@@ -555,7 +561,8 @@ impl Connection {
                 awaiting_greeting: None,
                 greeted: true,
                 handshake_deadline: Instant::MAX,
-                message_copies: MessageCopies::default(),
+                message_copies: Copies::default(),
+                landing_rests: Copies::default(),
                 landings: Landings::default(),
             };
             self.state = State::Closing {
@@ -627,7 +634,7 @@ const MAX_GOAWAY_FRAME: usize = 4 + MAX_GOAWAY_TEXT;
 /// counts messages, not buffers, so a peer could make a tiny message hold a 64 KiB record
 /// padded with PINGs, or a tiny record hold a buffer otherwise filled with PING-only records.
 /// So the messages of a record stay slices only when they are at least half of the record and
-/// an eighth of its buffer; otherwise they are copied out (into [`MessageCopies`], which
+/// an eighth of its buffer; otherwise they are copied out (into a [`Copies`] buffer, which
 /// holds nothing but message bytes). Every buffer held by queued messages is then at most
 /// eight times the message bytes it holds, all counted by flow control. Records of traffic,
 /// full of messages, are never copied.
@@ -762,7 +769,12 @@ impl Session {
             .decrypt_in_place(record)
             .map_err(protocol_error)?;
         stats.records_received = stats.records_received.saturating_add(1);
-        match self.mux.finish_landing(landing).map_err(mux_end)? {
+        let rests = &mut self.landing_rests;
+        let landed = self
+            .mux
+            .finish_landing(landing, |kept| rests.copy(kept))
+            .map_err(mux_end)?;
+        match landed {
             Landed::Fragment { message, rest } => {
                 stats.records_landed = stats.records_landed.saturating_add(1);
                 self.keepalive.handle_received();
@@ -771,8 +783,8 @@ impl Session {
                 if let Some(message) = message {
                     events.push_back(Event::Message { channel, message });
                 }
-                let rest_len = rest.len();
-                let rest = self.handle_record(now, rest, rest_len, events)?;
+                let allocation = self.landing_rests.allocation();
+                let rest = self.handle_record(now, rest, allocation, events)?;
                 let next = (!completed && !rest.has_data()).then_some(channel);
                 self.landings.after_record(next);
                 Ok(())
@@ -780,7 +792,7 @@ impl Session {
             Landed::Refuted(plaintext) => {
                 stats.records_misguessed = stats.records_misguessed.saturating_add(1);
                 self.landings.refuted();
-                let allocation = plaintext.len();
+                let allocation = self.landing_rests.allocation();
                 let shape = self.handle_record(now, plaintext, allocation, events)?;
                 self.landings.after_record(shape.suggests());
                 Ok(())

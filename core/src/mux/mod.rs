@@ -334,11 +334,16 @@ impl Mux {
     }
 
     /// The landed record is decrypted: whether it led with the fragment guessed (and the
-    /// message it completes), or else its plaintext, to be read as any other record's.
-    pub(crate) fn finish_landing(&mut self, landing: Landing) -> Result<Landed, MuxError> {
+    /// message it completes), or else its plaintext, to be read as any other record's; what
+    /// is to be read is copied out by `keep`.
+    pub(crate) fn finish_landing(
+        &mut self,
+        landing: Landing,
+        keep: impl FnOnce(&[u8]) -> Bytes,
+    ) -> Result<Landed, MuxError> {
         let id = landing.channel;
         let channel = self.channel(id).ok_or(MuxError::ChannelNotOpen(id))?;
-        Ok(channel.receive.finish_landing(landing))
+        Ok(channel.receive.finish_landing(landing, keep))
     }
 
     pub(crate) fn handle_credit(&mut self, id: ChannelId, amount: u32) -> Result<(), MuxError> {

@@ -16,6 +16,16 @@ use crate::token_bucket::TokenBucket;
 /// fragment length (3).
 const MAX_CONTINUATION_HEADER: usize = 8;
 
+/// The most a record landing a message's last fragment may carry after it: the control
+/// frames writers put after the data — a CREDIT for each of a few channels, a PING and a
+/// PONG (9 bytes each). A record carrying more (the start of the next message) is read the
+/// usual way, as its bytes would otherwise be copied twice.
+const MAX_AFTER_LAST_FRAGMENT: usize = 64;
+
+/// Room kept past a message's end in its reassembly buffer, so the record carrying its last
+/// fragment can land too: what may follow the fragment, and the tag.
+const LANDING_TAIL_ROOM: usize = MAX_AFTER_LAST_FRAGMENT + TAG_LEN;
+
 /// A record whose ciphertext is being placed straight into a channel's reassembly buffer, so
 /// that, decrypted in place, its payload already follows the message's bytes so far: one copy
 /// of a large message's bytes on the receiving side instead of two (into the record buffer,
@@ -176,10 +186,10 @@ impl ReceiveChannel {
     }
 
     /// Room for a whole message of `total` bytes, reserved once, when it starts: in the
-    /// current buffer or the spare if either can be reclaimed, else newly allocated. A tag's
-    /// worth more, so that the record carrying the last fragment can land too.
+    /// current buffer or the spare if either can be reclaimed, else newly allocated.
+    /// [`LANDING_TAIL_ROOM`] more, so that the record carrying the last fragment can land too.
     fn reserve_assembly(&mut self, total: usize) {
-        let room = total.saturating_add(TAG_LEN);
+        let room = total.saturating_add(LANDING_TAIL_ROOM);
         if self.assembly.try_reclaim(room) {
             return;
         }
@@ -194,24 +204,28 @@ impl ReceiveChannel {
     /// reassembled. `None` when no message is, or the record would not fit in the buffer.
     ///
     /// The frame's header length depends on the fragment length it announces, which depends
-    /// on the header length. It is computed as if the fragment filled the record; frames
-    /// after it (a CREDIT, a PING) shorten the fragment by a few bytes, which changes the
-    /// header only for fragments under 16 KiB.
+    /// on the header length. It is computed as if the fragment filled the record, or, in a
+    /// record longer than the rest of the message, as if it were that rest (the last
+    /// fragment, followed by at most [`MAX_AFTER_LAST_FRAGMENT`] bytes of control frames);
+    /// frames after a fragment that does not end the message (a CREDIT, a PING) shorten it
+    /// by a few bytes, which changes the header only for fragments under 16 KiB. The record
+    /// must fit in the buffer, whose room past the message's end takes the tag and those
+    /// control frames ([`LANDING_TAIL_ROOM`]).
     pub(super) fn begin_landing(&mut self, record_len: usize) -> Option<Landing> {
         let total = self.partial.as_ref()?.total;
         let channel = self.config.id;
         let plaintext_len = record_len.checked_sub(TAG_LEN)?;
-        // At least type, flags, channel and length: one byte each.
-        let (header_len, payload_len) = (4..=MAX_CONTINUATION_HEADER).find_map(|header_len| {
-            let payload_len = plaintext_len.checked_sub(header_len)?;
-            (data_header_len(channel, None, payload_len) == header_len)
-                .then_some((header_len, payload_len))
-        })?;
         let so_far = self.assembly.len();
         let remaining = total.checked_sub(so_far)?;
+        // At least type, flags, channel and length: one byte each.
+        let (header_len, room) = (4..=MAX_CONTINUATION_HEADER).find_map(|header_len| {
+            let room = plaintext_len.checked_sub(header_len)?;
+            (data_header_len(channel, None, room.min(remaining)) == header_len)
+                .then_some((header_len, room))
+        })?;
         let start = so_far.checked_sub(header_len)?;
-        if payload_len == 0
-            || payload_len > remaining
+        if remaining == 0
+            || room.saturating_sub(remaining) > MAX_AFTER_LAST_FRAGMENT
             || start.checked_add(record_len)? > self.assembly.capacity()
         {
             return None;
@@ -246,8 +260,14 @@ impl ReceiveChannel {
     /// this channel's message, not its first, with the header length guessed, within the
     /// message and flagged as ending it exactly when it does, all that the usual path checks
     /// of a continuation — its payload joins the message. If not, the message is put back
-    /// as it was and the record handed back to be read as any other.
-    pub(super) fn finish_landing(&mut self, landing: Landing) -> Landed {
+    /// as it was and the record handed back to be read as any other. What is handed back
+    /// (the frames after the fragment, or the whole plaintext) is copied out by `keep` before
+    /// the next landing overwrites it.
+    pub(super) fn finish_landing(
+        &mut self,
+        landing: Landing,
+        keep: impl FnOnce(&[u8]) -> Bytes,
+    ) -> Landed {
         let start = landing.start();
         let header_len = landing.header_len();
         let so_far = start.saturating_add(header_len);
@@ -275,7 +295,7 @@ impl ReceiveChannel {
         let kept = if kept.is_empty() {
             Bytes::new()
         } else {
-            Bytes::copy_from_slice(kept)
+            keep(kept)
         };
         if let (Some(header), Some(saved)) = (
             self.assembly.get_mut(start..so_far),

@@ -484,7 +484,7 @@ fn land(mux: &mut Mux, plaintext: &[u8]) -> Option<Landed> {
     mux.extend_landing(&landing, tail);
     mux.extend_landing(&landing, &[0xAA; crate::cipher::TAG_LEN]);
     assert_eq!(mux.landed_record(&landing).unwrap().len(), record_len);
-    Some(mux.finish_landing(landing).unwrap())
+    Some(mux.finish_landing(landing, Bytes::copy_from_slice).unwrap())
 }
 
 /// Delivers `message[from..]` as its last fragment on channel 3 and checks the message it
@@ -577,10 +577,11 @@ fn a_record_that_is_not_the_fragment_guessed_is_handed_back_and_the_message_kept
 }
 
 #[test]
-fn no_landing_for_a_record_longer_than_the_rest_of_the_message() {
+fn no_landing_for_a_record_longer_than_the_rest_of_the_message_and_a_few_control_frames() {
     let message = vec![5u8; 40_000];
     let mut mux = receiving(&message, 30_000);
-    // 10,000 bytes remain: a record whose single fragment would be longer is not landed.
+    // 10,000 bytes remain: a record longer than them by more than the room past the
+    // message's end is not landed.
     assert!(
         mux.begin_landing(3, 10_100 + crate::cipher::TAG_LEN)
             .is_none()
@@ -589,6 +590,34 @@ fn no_landing_for_a_record_longer_than_the_rest_of_the_message() {
         mux.begin_landing(3, 9_000 + crate::cipher::TAG_LEN)
             .is_some()
     );
+}
+
+#[test]
+fn the_last_fragment_lands_with_the_control_frames_after_it() {
+    let message: Vec<u8> = (0..70_000u32).map(|i| (i % 239) as u8).collect();
+    let mut mux = receiving(&message, 30_000);
+    let mut plaintext = continuation(3, true, &message[30_000..]);
+    let mut control = Vec::new();
+    for channel in [3, 4, 5] {
+        Frame::Credit {
+            channel,
+            amount: 1 << 20,
+        }
+        .encode(&mut control);
+    }
+    Frame::Pong(u64::MAX).encode(&mut control);
+    Frame::Ping(u64::MAX).encode(&mut control);
+    plaintext.extend_from_slice(&control);
+    match land(&mut mux, &plaintext) {
+        Some(Landed::Fragment {
+            message: Some(whole),
+            rest,
+        }) => {
+            assert!(whole == message);
+            assert_eq!(rest[..], control[..]);
+        }
+        _ => panic!("the last fragment lands and completes the message"),
+    }
 }
 
 #[test]

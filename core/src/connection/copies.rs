@@ -1,4 +1,5 @@
-//! Where messages are copied when their record is too sparse to be held by them.
+//! Where bytes are copied out of a buffer that cannot be handed out: the messages of records
+//! too sparse to be held by them, and what follows a fragment landed in its reassembly buffer.
 
 use bytes::{Bytes, BytesMut};
 
@@ -6,30 +7,40 @@ use bytes::{Bytes, BytesMut};
 const FIRST_ALLOCATION: usize = 1024;
 const MAX_ALLOCATION: usize = 256 * 1024;
 
-/// Messages are copied one after the other into one buffer and split off it, each its own
-/// `Bytes`. The buffer holds nothing but message bytes, so it cannot amplify what flow
-/// control counts; once the application has dropped the messages in it, it is reclaimed
-/// (moved back to its start) instead of allocated anew. It starts small, so a connection
-/// that copied one message holds a kilobyte, not a record's worth.
+/// Slices are copied one after the other into one buffer and split off it, each its own
+/// `Bytes`; once those are dropped, the buffer is reclaimed (moved back to its start) instead
+/// of allocated anew. It starts small, so a connection that copied one message holds a
+/// kilobyte, not a record's worth.
+///
+/// A connection keeps two, so that each holds one kind of bytes: messages the application
+/// holds (nothing but message bytes, so the buffer cannot amplify what flow control counts),
+/// and the frames after a landed fragment, read at once (messages among them are held in
+/// that buffer only under the same rule as in any record's, see `may_hold`).
 #[derive(Default)]
-pub(super) struct MessageCopies {
+pub(super) struct Copies {
     buffer: BytesMut,
     /// Size of the buffer's allocation; 0 when there is none.
     allocation: usize,
     next_allocation: usize,
 }
 
-impl MessageCopies {
-    /// A copy of `message`, as its own `Bytes`.
-    pub(super) fn copy(&mut self, message: &[u8]) -> Bytes {
-        if !self.buffer.try_reclaim(message.len()) {
+impl Copies {
+    /// A copy of `bytes`, as its own `Bytes`.
+    pub(super) fn copy(&mut self, bytes: &[u8]) -> Bytes {
+        if !self.buffer.try_reclaim(bytes.len()) {
             let capacity = self.next_allocation.max(FIRST_ALLOCATION);
-            self.buffer = BytesMut::with_capacity(capacity.max(message.len()));
+            self.buffer = BytesMut::with_capacity(capacity.max(bytes.len()));
             self.allocation = self.buffer.capacity();
             self.next_allocation = capacity.saturating_mul(2).min(MAX_ALLOCATION);
         }
-        self.buffer.extend_from_slice(message);
+        self.buffer.extend_from_slice(bytes);
         self.buffer.split().freeze()
+    }
+
+    /// Size of the allocation the latest copy lies in: what it, and every slice of it, keeps
+    /// alive.
+    pub(super) fn allocation(&self) -> usize {
+        self.allocation
     }
 
     /// Moves back to the start of the buffer if no copy in it is held any more: called before
@@ -43,7 +54,7 @@ impl MessageCopies {
 
     /// Lets go of the buffer (the connection is idle).
     pub(super) fn release(&mut self) {
-        *self = MessageCopies::default();
+        *self = Copies::default();
     }
 }
 
@@ -53,7 +64,7 @@ mod tests {
 
     #[test]
     fn copies_share_a_buffer_that_is_reused_once_they_are_dropped() {
-        let mut copies = MessageCopies::default();
+        let mut copies = Copies::default();
         let first = copies.copy(b"hello");
         let second = copies.copy(b"world");
         assert_eq!((&first[..], &second[..]), (&b"hello"[..], &b"world"[..]));
@@ -74,7 +85,7 @@ mod tests {
 
     #[test]
     fn a_held_copy_makes_the_next_buffer_larger_but_bounded() {
-        let mut copies = MessageCopies::default();
+        let mut copies = Copies::default();
         let mut held = alloc::vec::Vec::new();
         for _ in 0..200 {
             held.push(copies.copy(&[1; 1000]));

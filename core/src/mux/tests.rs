@@ -487,6 +487,21 @@ fn land(mux: &mut Mux, plaintext: &[u8]) -> Option<Landed> {
     Some(mux.finish_landing(landing, Bytes::copy_from_slice).unwrap())
 }
 
+/// Lands `plaintext`, which must lead with the last fragment of `message`, checks the
+/// message completes byte for byte, and returns what followed the fragment.
+fn land_completing(mux: &mut Mux, plaintext: &[u8], message: &[u8]) -> Bytes {
+    match land(mux, plaintext) {
+        Some(Landed::Fragment {
+            message: Some(whole),
+            rest,
+        }) => {
+            assert!(whole == message);
+            rest
+        }
+        _ => panic!("the last fragment lands and completes the message"),
+    }
+}
+
 /// Delivers `message[from..]` as its last fragment on channel 3 and checks the message it
 /// completes is `message`, byte for byte.
 fn assert_rest_completes_it(mux: &mut Mux, message: &[u8], from: usize) {
@@ -507,6 +522,19 @@ fn continuation(channel: ChannelId, end: bool, payload: &[u8]) -> Vec<u8> {
     frame
 }
 
+fn credit(channel: ChannelId, amount: u32) -> Frame {
+    Frame::Credit { channel, amount }
+}
+
+/// `frames`, encoded one after the other.
+fn encoded(frames: &[Frame]) -> Vec<u8> {
+    let mut bytes = Vec::new();
+    for frame in frames {
+        frame.encode(&mut bytes);
+    }
+    bytes
+}
+
 #[test]
 fn records_continuing_a_message_land_in_place_and_complete_it() {
     let message: Vec<u8> = (0..100_000u32).map(|i| (i * 7 % 251) as u8).collect();
@@ -518,16 +546,7 @@ fn records_continuing_a_message_land_in_place_and_complete_it() {
         Some(Landed::Fragment { message: None, .. })
     ));
     let last = continuation(3, true, &message[90_000..]);
-    match land(&mut mux, &last) {
-        Some(Landed::Fragment {
-            message: Some(whole),
-            rest,
-        }) => {
-            assert!(whole == message);
-            assert!(rest.is_empty());
-        }
-        _ => panic!("the last fragment completes the message"),
-    }
+    assert!(land_completing(&mut mux, &last, &message).is_empty());
     // Nothing is being reassembled now: no landing.
     assert!(mux.begin_landing(3, 1000).is_none());
 }
@@ -537,13 +556,7 @@ fn control_frames_after_a_landed_fragment_are_handed_back() {
     let message: Vec<u8> = (0..100_000u32).map(|i| (i % 241) as u8).collect();
     let mut mux = receiving(&message, 30_000);
     let mut plaintext = continuation(3, false, &message[30_000..80_000]);
-    let mut control = Vec::new();
-    Frame::Credit {
-        channel: 3,
-        amount: 777,
-    }
-    .encode(&mut control);
-    Frame::Pong(5).encode(&mut control);
+    let control = encoded(&[credit(3, 777), Frame::Pong(5)]);
     plaintext.extend_from_slice(&control);
     match land(&mut mux, &plaintext) {
         Some(Landed::Fragment {
@@ -597,27 +610,16 @@ fn the_last_fragment_lands_with_the_control_frames_after_it() {
     let message: Vec<u8> = (0..70_000u32).map(|i| (i % 239) as u8).collect();
     let mut mux = receiving(&message, 30_000);
     let mut plaintext = continuation(3, true, &message[30_000..]);
-    let mut control = Vec::new();
-    for channel in [3, 4, 5] {
-        Frame::Credit {
-            channel,
-            amount: 1 << 20,
-        }
-        .encode(&mut control);
-    }
-    Frame::Pong(u64::MAX).encode(&mut control);
-    Frame::Ping(u64::MAX).encode(&mut control);
+    let control = encoded(&[
+        credit(3, 1 << 20),
+        credit(4, 1 << 20),
+        credit(5, 1 << 20),
+        Frame::Pong(u64::MAX),
+        Frame::Ping(u64::MAX),
+    ]);
     plaintext.extend_from_slice(&control);
-    match land(&mut mux, &plaintext) {
-        Some(Landed::Fragment {
-            message: Some(whole),
-            rest,
-        }) => {
-            assert!(whole == message);
-            assert_eq!(rest[..], control[..]);
-        }
-        _ => panic!("the last fragment lands and completes the message"),
-    }
+    let rest = land_completing(&mut mux, &plaintext, &message);
+    assert_eq!(rest[..], control[..]);
 }
 
 #[test]

@@ -308,7 +308,7 @@ pub(crate) struct DataHeader {
 impl DataHeader {
     /// Reads a DATA frame's fields from `input`, which starts just after the frame type,
     /// advancing it to the payload. The payload length is checked against what `input`
-    /// holds, not read.
+    /// holds after the header, not read: a header is trusted only with its payload inside.
     pub(crate) fn decode(input: &mut &[u8]) -> Result<Self, FrameError> {
         let (&flags, rest) = input.split_first().ok_or(FrameError::Truncated)?;
         *input = rest;
@@ -325,6 +325,10 @@ impl DataHeader {
         let available = input.len() as u64;
         let len = read_varint(input, available, "length")?;
         let len = usize::try_from(len).map_err(|_| FrameError::FieldTooLarge("length"))?;
+        // The bound above counted the length field's own bytes.
+        if len > input.len() {
+            return Err(FrameError::Truncated);
+        }
         Ok(DataHeader {
             channel,
             first,

@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use common::pair::{Pair, Side, info_for, message};
-use common::rogue::RogueDialer;
+use common::rogue::{RogueDialer, encode};
 use switchboard::connection::{ClosedBy, Event};
 use switchboard::frame::Frame;
 use switchboard::{ChannelConfig, ConnectionConfig, DisconnectReason};
@@ -44,12 +44,28 @@ fn started() -> (RogueDialer, Bytes) {
     (rogue, whole)
 }
 
-/// What the listener reports when `record` arrives after the message's start: its
-/// messages and close, and whether the record landed. `split` delivers the record's first
-/// byte alone, so that the usual path reads it (a guess needs the whole header at once).
-fn outcome(frames: &[Frame], split: bool, tamper: bool) -> (Vec<Event>, u64, u64) {
-    let (mut rogue, _) = started();
-    let mut wire = rogue.seal(frames);
+/// What the listener reports when a record of `plaintext` arrives after the message's start:
+/// its messages and close, and whether the record landed. `split` delivers the record's
+/// first byte alone, so that the usual path reads it (a guess needs the whole header at once).
+fn outcome(plaintext: &[u8], split: bool, tamper: bool) -> (Vec<Event>, u64, u64) {
+    outcome_at(60_000, plaintext, split, tamper)
+}
+
+/// As [`outcome`], with the message's first `so_far` bytes delivered before the record (in
+/// records of at most 60,000 bytes, which land).
+fn outcome_at(
+    so_far: usize,
+    plaintext: &[u8],
+    split: bool,
+    tamper: bool,
+) -> (Vec<Event>, u64, u64) {
+    let (mut rogue, whole) = started();
+    for start in (60_000..so_far).step_by(60_000) {
+        let stop = (start + 60_000).min(so_far);
+        rogue.send_frames(&[fragment(false, false, &whole[start..stop])]);
+    }
+    let before = rogue.listener.stats();
+    let mut wire = rogue.seal_plaintext(plaintext);
     if tamper {
         let last = wire.len() - 20;
         wire[last] ^= 1;
@@ -64,7 +80,7 @@ fn outcome(frames: &[Frame], split: bool, tamper: bool) -> (Vec<Event>, u64, u64
     let stats = rogue.listener.stats();
     (
         rogue.take_events(),
-        stats.records_landed,
+        stats.records_landed - before.records_landed,
         stats.records_misguessed,
     )
 }
@@ -122,8 +138,9 @@ fn records_shaped_like_the_guess_but_breaking_the_rules_close_as_they_would_ungu
         ],
     ];
     for (number, frames) in cases.iter().enumerate() {
-        let (guessed, landed, misguessed) = outcome(frames, false, false);
-        let (usual, usual_landed, _) = outcome(frames, true, false);
+        let plaintext = encode(frames);
+        let (guessed, landed, misguessed) = outcome(&plaintext, false, false);
+        let (usual, usual_landed, _) = outcome(&plaintext, true, false);
         assert_eq!(
             usual_landed, 0,
             "case {number}: the split record is not guessed"
@@ -143,10 +160,38 @@ fn records_shaped_like_the_guess_but_breaking_the_rules_close_as_they_would_ungu
 }
 
 #[test]
+fn a_fragment_claiming_more_than_its_record_carries_closes_as_on_the_usual_path() {
+    // Its length field claims one byte more than follows it: read the usual way, the record
+    // ends inside the frame; guessed at, its header is not trusted past the record either
+    // (it was, and the tag's first byte joined the message).
+    let whole = message(9, TOTAL);
+    for (so_far, end) in [(60_000, 110_000), (180_000, TOTAL)] {
+        let mut plaintext = encode(&[fragment(false, end == TOTAL, &whole[so_far..end])]);
+        plaintext.pop();
+        let (guessed, landed, misguessed) = outcome_at(so_far, &plaintext, false, false);
+        let (usual, _, _) = outcome_at(so_far, &plaintext, true, false);
+        assert_eq!((landed, misguessed), (0, 1), "up to {end}: refuted");
+        for events in [&guessed, &usual] {
+            assert_eq!(
+                closed_reason(events),
+                Some((DisconnectReason::ProtocolError, ClosedBy::Local)),
+                "up to {end}"
+            );
+            assert!(
+                !events
+                    .iter()
+                    .any(|event| matches!(event, Event::Message { .. })),
+                "up to {end}: nothing delivered"
+            );
+        }
+    }
+}
+
+#[test]
 fn a_tampered_landed_record_closes_the_connection_and_delivers_nothing() {
     let whole = message(9, TOTAL);
     let frames = [fragment(false, false, &whole[60_000..120_000])];
-    let (events, landed, _) = outcome(&frames, false, true);
+    let (events, landed, _) = outcome(&encode(&frames), false, true);
     assert_eq!(landed, 0);
     assert_eq!(
         closed_reason(&events),

@@ -74,12 +74,13 @@ impl RogueDialer {
     /// The frames sealed as one record: its wire bytes, for the caller to deliver (whole,
     /// in pieces, or altered).
     pub fn seal(&mut self, frames: &[Frame]) -> Vec<u8> {
-        let mut plaintext = Vec::new();
-        for frame in frames {
-            frame.encode(&mut plaintext);
-        }
+        self.seal_plaintext(&encode(frames))
+    }
+
+    /// One record of `plaintext`, as written.
+    pub fn seal_plaintext(&mut self, plaintext: &[u8]) -> Vec<u8> {
         let mut wire = Vec::new();
-        seal_record(&mut self.cipher, &plaintext, &mut wire).unwrap();
+        seal_record(&mut self.cipher, plaintext, &mut wire).unwrap();
         wire
     }
 
@@ -113,4 +114,13 @@ impl RogueDialer {
         }
         frames
     }
+}
+
+/// `frames`, encoded one after the other: a record's plaintext.
+pub fn encode(frames: &[Frame]) -> Vec<u8> {
+    let mut plaintext = Vec::new();
+    for frame in frames {
+        frame.encode(&mut plaintext);
+    }
+    plaintext
 }

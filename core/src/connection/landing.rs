@@ -10,14 +10,21 @@
 //! record where one message ends and the next starts ([`RecordShape`]). Frames after the
 //! fragment (the CREDITs, PINGs and PONGs a writer puts last) are copied out and read as
 //! usual; so is a record carrying more after a message's last fragment than a few such
-//! frames (the next message's start). A wrong guess costs the
-//! copy saved (the plaintext is copied out and read as any other record), so after one the
-//! guess waits for two such records in a row: channels interleaving large messages record
-//! by record are never guessed at, nor are records that lead with control frames.
+//! frames (the next message's start). A wrong guess costs the copy saved (the plaintext is
+//! copied out and read as any other record), so after one the guess waits for two such
+//! records in a row, after two wrong guesses in a row for four, and so on up to
+//! [`MAX_STREAK_NEEDED`]; a right guess starts over. Channels interleaving large messages
+//! record by record are never guessed at, nor are records that lead with control frames,
+//! and traffic mixing channels in ways the records' shapes do not show (a large message's
+//! fragments shortened to share records with another channel's) is guessed at rarely.
 
 use crate::channel::ChannelId;
 use crate::frame::Frame;
 use crate::mux::Landing;
+
+/// Most records in a row suggesting the same channel a guess waits for after wrong guesses:
+/// 32 records of 64 KiB, 2 MiB.
+const MAX_STREAK_NEEDED: u8 = 32;
 
 /// What a record's frames say about the next record.
 #[derive(Default)]
@@ -72,17 +79,21 @@ impl RecordShape {
 pub(super) struct Landings {
     /// The record being placed, and how many of its ciphertext bytes are still to come.
     current: Option<(Landing, u16)>,
-    /// The channel whose message the latest records suggested the next continues (they led
-    /// with a fragment inside it), and how many in a row.
+    /// The channel whose message the latest records suggested the next continues, and how
+    /// many in a row.
     channel: Option<(ChannelId, u8)>,
-    /// A guess was wrong: the next needs two such records in a row.
-    cautious: bool,
+    /// Wrong guesses since the last right one: the next guess needs 2 to the power of it
+    /// such records in a row (at most [`MAX_STREAK_NEEDED`]).
+    misses: u8,
 }
 
 impl Landings {
     /// The channel whose message the next record should be guessed to continue.
     pub(super) fn guess(&self) -> Option<ChannelId> {
-        let needed = if self.cautious { 2 } else { 1 };
+        let needed = 1u8
+            .checked_shl(u32::from(self.misses))
+            .unwrap_or(MAX_STREAK_NEEDED)
+            .min(MAX_STREAK_NEEDED);
         self.channel
             .filter(|&(_, streak)| streak >= needed)
             .map(|(channel, _)| channel)
@@ -115,12 +126,12 @@ impl Landings {
 
     /// The guess was right.
     pub(super) fn confirmed(&mut self) {
-        self.cautious = false;
+        self.misses = 0;
     }
 
     /// The guess was wrong.
     pub(super) fn refuted(&mut self) {
-        self.cautious = true;
+        self.misses = self.misses.saturating_add(1);
     }
 }
 
@@ -201,5 +212,29 @@ mod tests {
             Some(5),
             "confident again after a right guess"
         );
+    }
+
+    /// How many records in a row suggesting channel 3 the next guess waits for.
+    fn streak_needed(landings: &mut Landings) -> usize {
+        landings.after_record(None);
+        (1..=64)
+            .find(|_| {
+                landings.after_record(Some(3));
+                landings.guess().is_some()
+            })
+            .unwrap()
+    }
+
+    #[test]
+    fn wrong_guesses_in_a_row_double_the_records_needed_up_to_a_bound() {
+        let mut landings = Landings::default();
+        let mut needed = Vec::new();
+        for _ in 0..8 {
+            needed.push(streak_needed(&mut landings));
+            landings.refuted();
+        }
+        assert_eq!(needed, [1, 2, 4, 8, 16, 32, 32, 32]);
+        landings.confirmed();
+        assert_eq!(streak_needed(&mut landings), 1);
     }
 }

@@ -294,10 +294,6 @@ impl Connection {
             }
             self.establish(now);
         }
-        if let State::Established(session) = &mut self.state {
-            session.message_copies.rewind();
-            session.landing_rests.rewind();
-        }
         while !rest.is_empty() {
             let State::Established(session) = &mut self.state else {
                 break;
@@ -642,6 +638,12 @@ fn may_hold(sliced_bytes: usize, record_len: usize, allocation: usize) -> bool {
     sliced_bytes.saturating_mul(2) >= record_len && sliced_bytes.saturating_mul(8) >= allocation
 }
 
+/// A number that differs from one read of the connection to the next, for [`Copies`]: the
+/// bytes received so far, this read included (every read brings at least one).
+fn read_mark(stats: &ConnectionStats) -> u64 {
+    stats.wire_bytes_received
+}
+
 /// Input that breaks the record or frame layer ends the connection as a protocol error.
 fn protocol_error(error: impl fmt::Display) -> End {
     End::Local(DisconnectReason::ProtocolError, error.to_string())
@@ -696,10 +698,11 @@ impl Session {
             .map_err(protocol_error)?;
         record.truncate(len);
         stats.records_received = stats.records_received.saturating_add(1);
+        let read = read_mark(stats);
         let greeting = self.awaiting_greeting.take();
         let first_event = events.len();
         let handled = self
-            .handle_record(now, record.freeze(), allocation, events)
+            .handle_record(now, record.freeze(), allocation, read, events)
             .map(|shape| self.landings.after_record(shape.suggests()));
         if let Some(info) = greeting {
             // The listener's first record: connected, unless it refused us.
@@ -769,10 +772,11 @@ impl Session {
             .decrypt_in_place(record)
             .map_err(protocol_error)?;
         stats.records_received = stats.records_received.saturating_add(1);
+        let read = read_mark(stats);
         let rests = &mut self.landing_rests;
         let landed = self
             .mux
-            .finish_landing(landing, |kept| rests.copy(kept))
+            .finish_landing(landing, |kept| rests.copy(kept, read))
             .map_err(mux_end)?;
         match landed {
             Landed::Fragment { message, rest } => {
@@ -784,7 +788,7 @@ impl Session {
                     events.push_back(Event::Message { channel, message });
                 }
                 let allocation = self.landing_rests.allocation();
-                let rest = self.handle_record(now, rest, allocation, events)?;
+                let rest = self.handle_record(now, rest, allocation, read, events)?;
                 let next = (!completed && !rest.has_data()).then_some(channel);
                 self.landings.after_record(next);
                 Ok(())
@@ -793,20 +797,22 @@ impl Session {
                 stats.records_misguessed = stats.records_misguessed.saturating_add(1);
                 self.landings.refuted();
                 let allocation = self.landing_rests.allocation();
-                let shape = self.handle_record(now, plaintext, allocation, events)?;
+                let shape = self.handle_record(now, plaintext, allocation, read, events)?;
                 self.landings.after_record(shape.suggests());
                 Ok(())
             }
         }
     }
 
-    /// One decrypted record, lying in an allocation of `allocation` bytes: its frames, in
-    /// order. Returns what they say about the next record.
+    /// One decrypted record, lying in an allocation of `allocation` bytes, from the read
+    /// marked `read` (see [`read_mark`]): its frames, in order. Returns what they say about
+    /// the next record.
     fn handle_record(
         &mut self,
         now: Instant,
         record: Bytes,
         allocation: usize,
+        read: u64,
         events: &mut VecDeque<Event>,
     ) -> Result<RecordShape, End> {
         self.keepalive.handle_received();
@@ -858,7 +864,7 @@ impl Session {
                 if let Event::Message { message, .. } = event
                     && in_record(message)
                 {
-                    *message = self.message_copies.copy(message);
+                    *message = self.message_copies.copy(message, read);
                 }
             }
         }

@@ -182,15 +182,6 @@ pub struct ChannelStats {
     pub credit_withheld: u64,
 }
 
-impl ChannelStats {
-    fn new(channel: ChannelId) -> Self {
-        ChannelStats {
-            channel,
-            ..ChannelStats::default()
-        }
-    }
-}
-
 /// A message handed back when a connection ends without it being confirmed.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ReturnedMessage {
@@ -246,13 +237,13 @@ impl Mux {
                     .copied()
                     .unwrap_or_else(|| ChannelConfig::new(local.id));
                 Channel {
-                    send: SendChannel::new(config),
-                    receive: ReceiveChannel::new(config),
+                    send: SendChannel::new(&config),
+                    receive: ReceiveChannel::new(&config),
                 }
             })
             .collect();
-        channels.sort_by_key(|channel| channel.send.config.id);
-        channels.dedup_by_key(|channel| channel.send.config.id);
+        channels.sort_by_key(|channel| channel.send.id);
+        channels.dedup_by_key(|channel| channel.send.id);
         channels.shrink_to_fit();
         Mux {
             channels,
@@ -267,11 +258,11 @@ impl Mux {
         let cached = self
             .channels
             .get(self.last_used)
-            .is_some_and(|channel| channel.send.config.id == id);
+            .is_some_and(|channel| channel.send.id == id);
         if !cached {
             self.last_used = self
                 .channels
-                .binary_search_by_key(&id, |channel| channel.send.config.id)
+                .binary_search_by_key(&id, |channel| channel.send.id)
                 .ok()?;
         }
         self.channels.get_mut(self.last_used)
@@ -287,7 +278,7 @@ impl Mux {
 
     pub(crate) fn is_open(&self, id: ChannelId) -> bool {
         self.channels
-            .binary_search_by_key(&id, |channel| channel.send.config.id)
+            .binary_search_by_key(&id, |channel| channel.send.id)
             .is_ok()
     }
 
@@ -421,7 +412,7 @@ impl Mux {
             }
             if let Some(amount) = channel.receive.take_pending_credit() {
                 Frame::Credit {
-                    channel: channel.receive.config.id,
+                    channel: channel.receive.id,
                     amount,
                 }
                 .encode(out);
@@ -521,15 +512,12 @@ impl Mux {
     }
 
     pub(crate) fn stats(&self) -> impl Iterator<Item = ChannelStats> + '_ {
-        self.channels.iter().map(|channel| {
-            let receive = channel.receive.stats;
-            ChannelStats {
-                messages_received: receive.messages_received,
-                bytes_received: receive.bytes_received,
-                credit_withheld: channel.receive.withheld(),
-                receive_buffered_bytes: channel.receive.buffered(),
-                ..channel.send.stats()
-            }
+        self.channels.iter().map(|channel| ChannelStats {
+            messages_received: channel.receive.messages_received,
+            bytes_received: channel.receive.bytes_received,
+            credit_withheld: channel.receive.withheld(),
+            receive_buffered_bytes: channel.receive.buffered(),
+            ..channel.send.stats()
         })
     }
 
@@ -537,9 +525,9 @@ impl Mux {
     pub(crate) fn finish(&mut self) -> SendOutcome {
         let mut outcome = SendOutcome::default();
         for channel in &mut self.channels {
-            let id = channel.send.config.id;
+            let id = channel.send.id;
             let (unsent, unconfirmed) = channel.send.drain_returned();
-            let confirmed = channel.send.stats.messages_confirmed;
+            let confirmed = channel.send.messages_confirmed;
             outcome.confirmed = outcome.confirmed.saturating_add(confirmed);
             outcome.confirmed_by_channel.push((id, confirmed));
             extend_returned(&mut outcome.unsent, id, unsent);

@@ -5,7 +5,7 @@ use alloc::boxed::Box;
 
 use bytes::{Bytes, BytesMut};
 
-use super::{ChannelStats, MuxError};
+use super::MuxError;
 use crate::channel::{ChannelConfig, ChannelId, message_cost};
 use crate::cipher::TAG_LEN;
 use crate::frame::{DataHeader, data_header_len};
@@ -89,8 +89,13 @@ impl Partial {
     }
 }
 
+/// The receiving half of a channel. As the sending half, it keeps only the settings and
+/// counters it uses (see [`SendChannel`](super::send::SendChannel)).
 pub(super) struct ReceiveChannel {
-    pub(super) config: ChannelConfig,
+    pub(super) id: ChannelId,
+    max_message_size: u32,
+    /// The window announced to the peer.
+    receive_window: u32,
     partial: Option<Partial>,
     /// Where fragmented messages are reassembled. Each complete message is split off it, so
     /// once the application has dropped a message its memory is reused for the next one
@@ -114,15 +119,19 @@ pub(super) struct ReceiveChannel {
     rate: Option<Box<TokenBucket>>,
     /// Cost of messages taken whose credit the receive rate still holds back.
     withheld: u64,
-    pub(super) stats: ChannelStats,
+    /// Complete messages received, and their bytes.
+    pub(super) messages_received: u64,
+    pub(super) bytes_received: u64,
 }
 
 impl ReceiveChannel {
     /// A channel whose window is announced with the first CREDIT frame.
-    pub(super) fn new(config: ChannelConfig) -> Self {
+    pub(super) fn new(config: &ChannelConfig) -> Self {
         let window = u64::from(config.receive_window.max(1));
         ReceiveChannel {
-            config,
+            id: config.id,
+            max_message_size: config.max_message_size,
+            receive_window: config.receive_window,
             partial: None,
             assembly: BytesMut::new(),
             spare: BytesMut::new(),
@@ -134,7 +143,8 @@ impl ReceiveChannel {
                 .receive_rate
                 .map(|limit| Box::new(TokenBucket::new(limit))),
             withheld: 0,
-            stats: ChannelStats::new(config.id),
+            messages_received: 0,
+            bytes_received: 0,
         }
     }
 
@@ -145,19 +155,19 @@ impl ReceiveChannel {
         end: bool,
         payload: Bytes,
     ) -> Result<Option<Bytes>, MuxError> {
-        let channel = self.config.id;
+        let channel = self.id;
         let partial = match (first, self.partial.take()) {
             (Some(total), None) => {
                 let total = total as usize;
-                if total > self.config.max_message_size as usize {
+                if total > self.max_message_size as usize {
                     return Err(MuxError::MessageTooLarge {
                         channel,
                         len: total,
-                        max: self.config.max_message_size,
+                        max: self.max_message_size,
                     });
                 }
                 // PROTOCOL.md §6.3: a message may start only within the credit granted.
-                let window = u64::from(self.config.receive_window.max(1));
+                let window = u64::from(self.receive_window.max(1));
                 let needed = message_cost(total).min(window);
                 if self.consumed.saturating_add(needed) > self.granted {
                     return Err(MuxError::FlowControl(channel));
@@ -213,7 +223,7 @@ impl ReceiveChannel {
     /// control frames ([`LANDING_TAIL_ROOM`]).
     pub(super) fn begin_landing(&mut self, record_len: usize) -> Option<Landing> {
         let total = self.partial.as_ref()?.total;
-        let channel = self.config.id;
+        let channel = self.id;
         let plaintext_len = record_len.checked_sub(TAG_LEN)?;
         let so_far = self.assembly.len();
         let remaining = total.checked_sub(so_far)?;
@@ -278,7 +288,7 @@ impl ReceiveChannel {
         let fragment = DataHeader::decode_frame_start(plaintext)
             .filter(|&(header, len)| {
                 len == header_len
-                    && header.channel == self.config.id
+                    && header.channel == self.id
                     && header.first.is_none()
                     && self
                         .partial
@@ -331,8 +341,8 @@ impl ReceiveChannel {
     fn deliver(&mut self, message: Bytes) -> Bytes {
         let len = message.len() as u64;
         self.undelivered = self.undelivered.saturating_add(len);
-        self.stats.messages_received = self.stats.messages_received.saturating_add(1);
-        self.stats.bytes_received = self.stats.bytes_received.saturating_add(len);
+        self.messages_received = self.messages_received.saturating_add(1);
+        self.bytes_received = self.bytes_received.saturating_add(len);
         message
     }
 

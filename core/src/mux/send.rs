@@ -8,7 +8,7 @@ use alloc::vec::Vec;
 use bytes::Bytes;
 
 use super::{ChannelStats, MuxError, SendError};
-use crate::channel::{ChannelConfig, MESSAGE_COST_OVERHEAD, message_cost};
+use crate::channel::{ChannelConfig, ChannelId, MESSAGE_COST_OVERHEAD, message_cost};
 use crate::frame::{data_header_len, encode_data_header};
 use crate::record::MAX_PLAINTEXT_LEN;
 use crate::time::Instant;
@@ -36,8 +36,18 @@ pub(super) enum Blocked {
     TurnSpent,
 }
 
+/// The sending half of a channel. Only the settings it uses are kept, not a whole
+/// [`ChannelConfig`], nor a whole [`ChannelStats`]: a relay touches the channels of
+/// connections drawn at random among thousands, and every cache line a channel spans is a
+/// miss.
 pub(super) struct SendChannel {
-    pub(super) config: ChannelConfig,
+    pub(super) id: ChannelId,
+    /// Round-robin weight.
+    pub(super) weight: u16,
+    pub(super) max_message_size: u32,
+    /// Bounds of the queue: messages, bytes.
+    pub(super) queue_messages: usize,
+    pub(super) queue_bytes: usize,
     /// Messages accepted by `send` and not completely written; the front may be partly
     /// written.
     queue: VecDeque<Bytes>,
@@ -62,13 +72,21 @@ pub(super) struct SendChannel {
     /// The send rate, if limited: a frame is written only while this bucket holds tokens.
     /// Boxed, so an unlimited channel pays one pointer.
     rate: Option<Box<TokenBucket>>,
-    pub(super) stats: ChannelStats,
+    /// Messages completely written, and their bytes.
+    messages_sent: u64,
+    bytes_sent: u64,
+    /// Messages the peer's application took (confirmed by credit).
+    pub(super) messages_confirmed: u64,
 }
 
 impl SendChannel {
-    pub(super) fn new(config: ChannelConfig) -> Self {
+    pub(super) fn new(config: &ChannelConfig) -> Self {
         SendChannel {
-            config,
+            id: config.id,
+            weight: config.weight,
+            max_message_size: config.max_message_size,
+            queue_messages: config.send_queue_messages,
+            queue_bytes: config.send_queue_bytes,
             queue: VecDeque::new(),
             queued_bytes: 0,
             head_written: 0,
@@ -82,19 +100,21 @@ impl SendChannel {
             rate: config
                 .send_rate
                 .map(|limit| Box::new(TokenBucket::new(limit))),
-            stats: ChannelStats::new(config.id),
+            messages_sent: 0,
+            bytes_sent: 0,
+            messages_confirmed: 0,
         }
     }
 
     pub(super) fn send(&mut self, message: Bytes) -> Result<(), SendError> {
-        if message.len() > self.config.max_message_size as usize {
+        if message.len() > self.max_message_size as usize {
             return Err(SendError::TooLarge(message));
         }
         // An empty queue takes any message up to the maximum size, so a byte bound smaller
         // than a message never makes that message unsendable.
         let full = !self.queue.is_empty()
-            && (self.queue.len() >= self.config.send_queue_messages
-                || self.queued_bytes.saturating_add(message.len()) > self.config.send_queue_bytes);
+            && (self.queue.len() >= self.queue_messages
+                || self.queued_bytes.saturating_add(message.len()) > self.queue_bytes);
         if full {
             return Err(SendError::Full(message));
         }
@@ -154,7 +174,7 @@ impl SendChannel {
 
     /// Bytes this channel may write per round-robin turn.
     pub(super) fn quantum(&self) -> usize {
-        super::QUANTUM_PER_WEIGHT.saturating_mul(usize::from(self.config.weight.max(1)))
+        super::QUANTUM_PER_WEIGHT.saturating_mul(usize::from(self.weight.max(1)))
     }
 
     /// Writes one DATA frame from the front message into `out`, returning the bytes written
@@ -180,7 +200,7 @@ impl SendChannel {
         let remaining = front.len().saturating_sub(self.head_written);
         let first =
             (self.head_written == 0).then(|| u32::try_from(front.len()).unwrap_or(u32::MAX));
-        let whole = data_header_len(self.config.id, first, remaining).saturating_add(remaining);
+        let whole = data_header_len(self.id, first, remaining).saturating_add(remaining);
         // Whether the rest of the message goes out in one frame this turn, room permitting.
         let whole_this_turn = (remaining <= quantum || whole <= allowance) && whole <= max_frame;
         if first.is_some() && whole_this_turn && whole > space && whole <= UNSPLIT_FRAME_MAX {
@@ -191,7 +211,7 @@ impl SendChannel {
         } else {
             allowance.min(space).min(max_frame)
         };
-        let header = data_header_len(self.config.id, first, remaining.min(limit));
+        let header = data_header_len(self.id, first, remaining.min(limit));
         let len = remaining.min(limit.saturating_sub(header));
         // A frame must carry a byte, unless the message is empty.
         if header > limit || (len == 0 && remaining > 0) {
@@ -204,7 +224,7 @@ impl SendChannel {
         let end = len == remaining;
         let start = self.head_written;
         let stop = start.saturating_add(len);
-        encode_data_header(self.config.id, first, end, len, out);
+        encode_data_header(self.id, first, end, len, out);
         out.extend_from_slice(front.get(start..stop).unwrap_or_default());
         if first.is_some() {
             self.started = self.started.saturating_add(message_cost(front.len()));
@@ -224,14 +244,14 @@ impl SendChannel {
         }
         // The header as written: near a varint boundary it can be a byte shorter than the
         // one room was computed for.
-        Ok(data_header_len(self.config.id, first, len).saturating_add(len))
+        Ok(data_header_len(self.id, first, len).saturating_add(len))
     }
 
     fn complete_front(&mut self) {
         if let Some(message) = self.queue.pop_front() {
             self.queued_bytes = self.queued_bytes.saturating_sub(message.len());
-            self.stats.messages_sent = self.stats.messages_sent.saturating_add(1);
-            self.stats.bytes_sent = self.stats.bytes_sent.saturating_add(message.len() as u64);
+            self.messages_sent = self.messages_sent.saturating_add(1);
+            self.bytes_sent = self.bytes_sent.saturating_add(message.len() as u64);
             self.unconfirmed.push_back(message);
         }
         self.head_written = 0;
@@ -254,12 +274,12 @@ impl SendChannel {
             }
             self.returned = self.returned.saturating_sub(cost);
             self.unconfirmed.pop_front();
-            self.stats.messages_confirmed = self.stats.messages_confirmed.saturating_add(1);
+            self.messages_confirmed = self.messages_confirmed.saturating_add(1);
         }
         // Credit is only ever returned for whole messages we wrote: more than that means the
         // peer's accounting and ours disagree.
         if self.returned > 0 && self.unconfirmed.is_empty() {
-            return Err(MuxError::CreditOverflow(self.config.id));
+            return Err(MuxError::CreditOverflow(self.id));
         }
         Ok(())
     }
@@ -285,8 +305,13 @@ impl SendChannel {
         }
     }
 
+    /// The sending half's counters; the receiving half fills in its own.
     pub(super) fn stats(&self) -> ChannelStats {
         ChannelStats {
+            channel: self.id,
+            messages_sent: self.messages_sent,
+            bytes_sent: self.bytes_sent,
+            messages_confirmed: self.messages_confirmed,
             queued_messages: self.queue.len(),
             queued_bytes: self.queued_bytes,
             unconfirmed_messages: self.unconfirmed.len(),
@@ -295,7 +320,7 @@ impl SendChannel {
                 .iter()
                 .map(Bytes::len)
                 .fold(0, usize::saturating_add),
-            ..self.stats
+            ..ChannelStats::default()
         }
     }
 }

@@ -59,14 +59,25 @@ fn open_channels_are_those_both_ends_offer_with_defaults_for_unconfigured_ones()
     }];
     // Offered 1, 2 and 3 (only 2 configured); the peer offers 2, 3 and 4.
     let mux = Mux::new(&configs, &info(&[1, 2, 3]), &info(&[2, 3, 4]));
-    let open: Vec<ChannelId> = mux
-        .channels
-        .iter()
-        .map(|channel| channel.send.config.id)
-        .collect();
+    let open: Vec<ChannelId> = mux.channels.iter().map(|channel| channel.send.id).collect();
     assert_eq!(open, [2, 3]);
-    assert_eq!(mux.channels[0].send.config.weight, 5);
-    assert_eq!(mux.channels[1].send.config, ChannelConfig::new(3));
+    assert_eq!(mux.channels[0].send.weight, 5);
+    let defaults = ChannelConfig::new(3);
+    let send = &mux.channels[1].send;
+    assert_eq!(
+        (
+            send.weight,
+            send.max_message_size,
+            send.queue_messages,
+            send.queue_bytes
+        ),
+        (
+            defaults.weight,
+            defaults.max_message_size,
+            defaults.send_queue_messages,
+            defaults.send_queue_bytes
+        )
+    );
 }
 
 #[test]

@@ -128,28 +128,41 @@ enum State {
 }
 
 /// An established connection's working parts.
+///
+/// Laid out in declaration order (`repr(C)`), what every record touches first: a relay
+/// touches the sessions of connections drawn at random among thousands, and every cache
+/// line a session spans is a miss.
+#[repr(C)]
 struct Session {
-    cipher: TransportCipher,
-    peer: PeerId,
     mux: Mux,
+    /// What is left to do of the opening; `None` once done, for the rest of the connection's
+    /// life. Kept out of line, as it is no use after the first records.
+    opening: Option<Box<Opening>>,
+    /// Records of large messages placed straight into their reassembly buffer.
+    landings: Landings,
+    cipher: TransportCipher,
     keepalive: Keepalive,
-    /// The end of the handshake (the dialer's message 3), written before any record.
-    handshake_tail: Vec<u8>,
-    /// The dialer's peer information, held back until the listener's first record shows the
-    /// listener accepted us (`PROTOCOL.md` §6.6); `None` once connected.
-    awaiting_greeting: Option<Box<NodeInfo>>,
-    /// Whether our first record went out; it is sent even with nothing in it.
-    greeted: bool,
-    /// When the handshake must have completed, the listener's first record included.
-    handshake_deadline: Instant,
+    peer: PeerId,
     /// Where the messages of records too sparse to be held are copied (see [`may_hold`]);
     /// released when the connection is idle.
     message_copies: Copies,
     /// Where what follows a landed fragment (or a landed record that was not one) is copied
     /// before the next landing overwrites it; released when the connection is idle.
     landing_rests: Copies,
-    /// Records of large messages placed straight into their reassembly buffer.
-    landings: Landings,
+}
+
+/// The opening steps after the handshake: our first record (it is sent even with nothing in
+/// it), and for the dialer, the handshake's last message and the listener's first record.
+struct Opening {
+    /// The end of the handshake (the dialer's message 3), written before any record.
+    handshake_tail: Vec<u8>,
+    /// The dialer's peer information, held back until the listener's first record shows the
+    /// listener accepted us (`PROTOCOL.md` §6.6); `None` once connected.
+    awaiting_greeting: Option<Box<NodeInfo>>,
+    /// Whether our first record went out.
+    greeted: bool,
+    /// When the handshake must have completed, the listener's first record included.
+    deadline: Instant,
 }
 
 /// How processing a record ended the connection.
@@ -224,7 +237,7 @@ impl Connection {
     /// Whether the connection is established (the dialer: the listener's first record
     /// arrived) and not closing: [`Event::Connected`] was emitted and `send` works.
     pub fn is_established(&self) -> bool {
-        matches!(&self.state, State::Established(session) if session.awaiting_greeting.is_none())
+        matches!(&self.state, State::Established(session) if session.is_connected())
     }
 
     /// Whether the connection is over and has nothing left to transmit: the transport can
@@ -236,9 +249,7 @@ impl Connection {
     /// Whether channel `id` is open on this connection (offered by both ends).
     pub fn is_channel_open(&self, id: ChannelId) -> bool {
         match &self.state {
-            State::Established(session) => {
-                session.awaiting_greeting.is_none() && session.mux.is_open(id)
-            }
+            State::Established(session) => session.is_connected() && session.mux.is_open(id),
             _ => false,
         }
     }
@@ -298,7 +309,7 @@ impl Connection {
             let State::Established(session) = &mut self.state else {
                 break;
             };
-            if self.input.buffered() == 0 && session.awaiting_greeting.is_none() {
+            if self.input.buffered() == 0 && session.is_connected() {
                 session.begin_landing(&mut rest);
             }
             let end = if session.landings.current().is_some() {
@@ -350,7 +361,9 @@ impl Connection {
                 String::from("handshake timed out"),
             )),
             State::Established(session)
-                if session.awaiting_greeting.is_some() && now >= session.handshake_deadline =>
+                if session
+                    .greeting_deadline()
+                    .is_some_and(|deadline| now >= deadline) =>
             {
                 Some(End::Local(
                     DisconnectReason::Timeout,
@@ -390,7 +403,7 @@ impl Connection {
     /// transmit first (the queue drains as `poll_transmit` runs).
     pub fn send(&mut self, channel: ChannelId, message: Bytes) -> Result<(), SendError> {
         match &mut self.state {
-            State::Established(session) if session.awaiting_greeting.is_none() => {
+            State::Established(session) if session.is_connected() => {
                 session.mux.send(channel, message)
             }
             _ => Err(SendError::NotConnected(message)),
@@ -474,8 +487,8 @@ impl Connection {
             State::Handshaking { deadline, .. } => Some(*deadline),
             State::Established(session) => {
                 let keepalive = session.keepalive.poll_timeout();
-                Some(match session.awaiting_greeting {
-                    Some(_) => keepalive.min(session.handshake_deadline),
+                Some(match session.greeting_deadline() {
+                    Some(deadline) => keepalive.min(deadline),
                     None => session
                         .mux
                         .poll_timeout()
@@ -508,30 +521,34 @@ impl Connection {
             );
         };
         let info = Box::new(established.info);
+        let mux = Mux::new(&self.config.channels, &offered, &info.channels);
         // The dialer learns that the listener accepted it from the listener's first record;
         // the listener, having checked the dialer last, is connected now.
-        let mut session = Session {
-            cipher: established.cipher,
-            peer: established.peer_id,
-            mux: Mux::new(&self.config.channels, &offered, &info.channels),
-            keepalive: Keepalive::new(now, self.config.ping_interval, self.config.pong_timeout),
-            handshake_tail,
-            awaiting_greeting: None,
-            greeted: false,
-            handshake_deadline: deadline,
-            message_copies: Copies::default(),
-            landing_rests: Copies::default(),
-            landings: Landings::default(),
-        };
-        if self.dialer {
-            session.awaiting_greeting = Some(info);
+        let awaiting_greeting = if self.dialer {
+            Some(info)
         } else {
             self.stats.established_at = Some(now);
             self.events.push_back(Event::Connected {
                 peer: established.peer_id,
                 info,
             });
-        }
+            None
+        };
+        let session = Session {
+            cipher: established.cipher,
+            peer: established.peer_id,
+            mux,
+            keepalive: Keepalive::new(now, self.config.ping_interval, self.config.pong_timeout),
+            opening: Some(Box::new(Opening {
+                handshake_tail,
+                awaiting_greeting,
+                greeted: false,
+                deadline,
+            })),
+            message_copies: Copies::default(),
+            landing_rests: Copies::default(),
+            landings: Landings::default(),
+        };
         self.state = State::Established(Box::new(session));
     }
 
@@ -553,10 +570,7 @@ impl Connection {
                     self.config.ping_interval,
                     self.config.pong_timeout,
                 ),
-                handshake_tail: Vec::new(),
-                awaiting_greeting: None,
-                greeted: true,
-                handshake_deadline: Instant::MAX,
+                opening: None,
                 message_copies: Copies::default(),
                 landing_rests: Copies::default(),
                 landings: Landings::default(),
@@ -658,19 +672,52 @@ fn goaway(reason: DisconnectReason, text: String) -> Frame {
 }
 
 impl Session {
+    /// Whether the peer is known to have accepted us (for the dialer: the listener's first
+    /// record arrived).
+    fn is_connected(&self) -> bool {
+        self.opening
+            .as_ref()
+            .is_none_or(|opening| opening.awaiting_greeting.is_none())
+    }
+
+    /// When the listener's first record must have arrived, while the dialer waits for it.
+    fn greeting_deadline(&self) -> Option<Instant> {
+        self.opening
+            .as_ref()
+            .filter(|opening| opening.awaiting_greeting.is_some())
+            .map(|opening| opening.deadline)
+    }
+
+    /// Lets go of the opening once nothing is left of it.
+    fn end_opening_if_done(&mut self) {
+        if self.opening.as_ref().is_some_and(|opening| {
+            opening.greeted
+                && opening.awaiting_greeting.is_none()
+                && opening.handshake_tail.is_empty()
+        }) {
+            self.opening = None;
+        }
+    }
+
     /// Writes one record of keepalive and multiplexer frames, if there is anything to say.
     fn transmit(&mut self, now: Instant, out: &mut Vec<u8>) -> Result<bool, End> {
-        if !self.handshake_tail.is_empty() {
-            out.append(&mut self.handshake_tail);
-            self.handshake_tail = Vec::new();
+        if let Some(opening) = &mut self.opening
+            && !opening.handshake_tail.is_empty()
+        {
+            out.append(&mut opening.handshake_tail);
+            opening.handshake_tail = Vec::new();
             return Ok(true);
         }
         // Rate-limited channels may have come due since the last timer.
         self.mux.handle_timeout(now);
-        if self.greeted && !self.keepalive.wants_to_write() && !self.mux.wants_to_write() {
+        let greeted = self.opening.as_ref().is_none_or(|opening| opening.greeted);
+        if greeted && !self.keepalive.wants_to_write() && !self.mux.wants_to_write() {
             return Ok(false);
         }
-        self.greeted = true;
+        if let Some(opening) = &mut self.opening {
+            opening.greeted = true;
+        }
+        self.end_opening_if_done();
         let record = begin_record(out);
         // Multiplexer frames first (DATA leading), PING and PONG last, in room kept for them.
         let keepalive_room = self.keepalive.frames_len();
@@ -699,7 +746,11 @@ impl Session {
         record.truncate(len);
         stats.records_received = stats.records_received.saturating_add(1);
         let read = read_mark(stats);
-        let greeting = self.awaiting_greeting.take();
+        let greeting = self
+            .opening
+            .as_mut()
+            .and_then(|opening| opening.awaiting_greeting.take());
+        self.end_opening_if_done();
         let first_event = events.len();
         let handled = self
             .handle_record(now, record.freeze(), allocation, read, events)

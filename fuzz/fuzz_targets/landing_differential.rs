@@ -1,7 +1,8 @@
 //! Records placed straight into a reassembly buffer (`core/src/connection/landing.rs`) must
 //! change nothing but the copies made. Two listeners, established with the same keys and
-//! randomness, get the same records sealed by one attacker (fragments that follow the rules
-//! and arbitrary DATA, CREDIT, PING and GOAWAY frames, many records per read): one in reads
+//! randomness, get the same records sealed by one attacker (fragments that follow the rules,
+//! arbitrary DATA, CREDIT, PING and GOAWAY frames and raw bytes, records cut short inside
+//! their last frame, many records per read): one in reads
 //! cut wherever the fuzzer says, where records get guessed and landed; the other one record
 //! at a time with its first byte on its own, which the landing path never takes. After every
 //! step both must have handed out the same events — the same messages, byte for byte, and
@@ -30,12 +31,20 @@ enum Operation {
     /// Records, each sealed from its frames, written in one stream: to the cut listener in
     /// reads ending at `cuts` (taken modulo the stream's length).
     Records {
-        records: Vec<Vec<FuzzFrame>>,
+        records: Vec<FuzzRecord>,
         cuts: Vec<u32>,
     },
     Timeout {
         advance_ms: u16,
     },
+}
+
+#[derive(Arbitrary, Debug)]
+struct FuzzRecord {
+    frames: Vec<FuzzFrame>,
+    /// Bytes cut off the end of the plaintext (taken modulo 4): its last frame then claims
+    /// more than the record holds.
+    cut_short: u8,
 }
 
 #[derive(Arbitrary, Debug)]
@@ -62,6 +71,8 @@ enum FuzzFrame {
     GoAway {
         code: u8,
     },
+    /// Bytes as they are, frames or not.
+    Raw(Vec<u8>),
 }
 
 /// Channel 1 takes messages of up to 1 MiB (many records each); channel 2 is small, so
@@ -122,10 +133,11 @@ struct Attacker {
 }
 
 impl Attacker {
-    fn frame(&mut self, frame: FuzzFrame) -> Frame {
+    /// Appends `frame` to `plaintext`.
+    fn encode(&mut self, frame: FuzzFrame, plaintext: &mut Vec<u8>) {
         self.payload_byte = self.payload_byte.wrapping_add(1);
         let payload = |len: usize, byte: u8| Bytes::from(vec![byte; len]);
-        match frame {
+        let frame = match frame {
             FuzzFrame::Fragment {
                 channel,
                 total,
@@ -166,7 +178,9 @@ impl Attacker {
                 reason: DisconnectReason::from_code(code).unwrap_or(DisconnectReason::Requested),
                 text: String::from("fuzz"),
             },
-        }
+            FuzzFrame::Raw(bytes) => return plaintext.extend_from_slice(&bytes),
+        };
+        frame.encode(plaintext);
     }
 }
 
@@ -186,11 +200,13 @@ fuzz_target!(|operations: Vec<Operation>| {
             Operation::Records { records, cuts } => {
                 let mut stream = Vec::new();
                 let mut ends = Vec::new();
-                for frames in records {
+                for record in records {
                     let mut plaintext = Vec::new();
-                    for frame in frames {
-                        attacker.frame(frame).encode(&mut plaintext);
+                    for frame in record.frames {
+                        attacker.encode(frame, &mut plaintext);
                     }
+                    let cut_short = usize::from(record.cut_short % 4);
+                    plaintext.truncate(plaintext.len().saturating_sub(cut_short));
                     if seal_record(&mut cipher, &plaintext, &mut stream).is_ok() {
                         ends.push(stream.len());
                     }

@@ -617,6 +617,36 @@ fn no_landing_for_a_record_longer_than_the_rest_of_the_message_and_a_few_control
 }
 
 #[test]
+fn at_most_64_bytes_may_follow_a_landed_last_fragment() {
+    let message = vec![5u8; 40_000];
+    // The last 10,000 bytes' frame header: type, flags, channel, a 2-byte length.
+    let fragment = 5 + 10_000 + crate::cipher::TAG_LEN;
+    for (after, lands) in [(64, true), (65, false)] {
+        let mut mux = receiving(&message, 30_000);
+        assert_eq!(
+            mux.begin_landing(3, fragment + after).is_some(),
+            lands,
+            "{after} bytes after the fragment"
+        );
+    }
+}
+
+#[test]
+fn the_last_fragment_lands_whatever_the_size_of_its_length_field() {
+    // Lengths just under a varint boundary that the control frames after them would cross:
+    // the header is that of the fragment, not of the fragment and what follows.
+    for left in [120, 127, 16_380, 16_383] {
+        let message: Vec<u8> = (0..40_000u32).map(|i| (i % 233) as u8).collect();
+        let mut mux = receiving(&message, 40_000 - left);
+        let mut plaintext = continuation(3, true, &message[40_000 - left..]);
+        let control = encoded(&[Frame::Pong(1), Frame::Ping(2)]);
+        plaintext.extend_from_slice(&control);
+        let rest = land_completing(&mut mux, &plaintext, &message);
+        assert_eq!(rest[..], control[..], "{left} bytes left");
+    }
+}
+
+#[test]
 fn the_last_fragment_lands_with_the_control_frames_after_it() {
     let message: Vec<u8> = (0..70_000u32).map(|i| (i % 239) as u8).collect();
     let mut mux = receiving(&message, 30_000);

@@ -11,8 +11,9 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicIsize, Ordering};
 
 use bytes::Bytes;
-use common::pair::{Pair, message};
+use common::pair::{Pair, info_for, message};
 use common::rogue::RogueDialer;
+use switchboard::connection::Event;
 use switchboard::frame::Frame;
 use switchboard::record::MAX_PLAINTEXT_LEN;
 use switchboard::{ChannelConfig, Connection, ConnectionConfig};
@@ -181,4 +182,81 @@ fn a_dense_record_among_ping_records_does_not_hold_their_buffer() {
     let mut records = vec![vec![message_frame(b"tiny!")]];
     records.extend(std::iter::repeat_n(pings_after(0), 4));
     assert_undelivered_hold_at_most_twice_the_bound(&records, 200);
+}
+
+/// A fragment of a message of `total` bytes on channel 1: `payload` bytes from `offset`.
+fn large_fragment(total: usize, offset: usize, payload: usize) -> Frame {
+    Frame::Data {
+        channel: 1,
+        first: (offset == 0).then_some(total as u32),
+        end: offset + payload == total,
+        payload: Bytes::from(vec![7; payload]),
+    }
+}
+
+/// Messages among the frames after a landed fragment are copied, with those frames, into a
+/// buffer reused from record to record; they are held there only under the rule for any
+/// record (see `may_hold`), judged by that buffer's size, not the frames'. Here each read
+/// makes the buffer large — a record guessed to continue the large message but leading with
+/// a PING is copied into it whole, 50 KB — and then lands the message's last fragment
+/// followed by a 5-byte message on channel 2, which the application keeps. Were it a slice
+/// of that buffer, each would keep ~50 KB alive.
+#[test]
+fn tiny_messages_after_landed_fragments_do_not_hold_the_buffer_they_were_copied_into() {
+    let _turn = ONE_AT_A_TIME
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
+    const READS: usize = 40;
+    const TOTAL: usize = 270_000;
+    let large = ChannelConfig {
+        receive_window: 1 << 20,
+        max_message_size: 1 << 20,
+        ..ChannelConfig::new(1)
+    };
+    let config = ConnectionConfig::new(vec![large, ChannelConfig::new(2)]);
+    let info = info_for(&config, "rogue");
+    let mut rogue = RogueDialer::connect_offering(config, info.clone(), info);
+    let tiny = Frame::Data {
+        channel: 2,
+        first: Some(5),
+        end: true,
+        payload: Bytes::from_static(b"tiny!"),
+    };
+    let records = [
+        vec![large_fragment(TOTAL, 0, 60_000)],
+        vec![Frame::Ping(1), large_fragment(TOTAL, 60_000, 50_000)],
+        vec![large_fragment(TOTAL, 110_000, 60_000)],
+        vec![large_fragment(TOTAL, 170_000, 60_000)],
+        vec![large_fragment(TOTAL, 230_000, 40_000), tiny],
+    ];
+    let mut kept = Vec::new();
+    for _ in 0..READS {
+        rogue.send_records(&records);
+        for event in rogue.take_events() {
+            match event {
+                Event::Message {
+                    channel: 2,
+                    message,
+                } => kept.push(message),
+                Event::Message { message, .. } => assert_eq!(message.len(), TOTAL),
+                other => panic!("unexpected {other:?}"),
+            }
+        }
+    }
+    let stats = rogue.listener.stats();
+    assert_eq!(kept.len(), READS);
+    assert!(stats.records_landed >= READS as u64 && stats.records_misguessed >= READS as u64);
+    // What the kept messages alone keep alive: freed when they are dropped (the
+    // connection's own buffers stay).
+    let with_them = LIVE.load(Ordering::SeqCst);
+    drop(kept);
+    let held = with_them - LIVE.load(Ordering::SeqCst);
+    eprintln!(
+        "{READS} tiny messages held {held} bytes ({} records landed, {} misguessed)",
+        stats.records_landed, stats.records_misguessed
+    );
+    assert!(
+        held < 8 * 1024,
+        "{held} bytes held by {READS} 5-byte messages"
+    );
 }

@@ -321,3 +321,31 @@ fn large_messages_sharing_records_with_another_channel_are_rarely_misguessed() {
     );
     assert!(stats.records_misguessed <= 8, "{stats:?}");
 }
+
+#[test]
+fn a_steadily_misleading_peer_is_guessed_at_ever_more_rarely() {
+    // Every record: a whole small message on channel 2, then a fragment of channel 1's large
+    // message left unfinished. Each suggests channel 1's message continues; the next record
+    // never does. A wrong guess starts the streak over, so guesses come after 1, 2, 4 … 32
+    // records (273 wrong guesses in 300 records while the streak ran on across them).
+    let config = ConnectionConfig::new(vec![channel(), ChannelConfig::new(2)]);
+    let info = info_for(&config, "rogue");
+    let mut rogue = RogueDialer::connect_offering(config, info.clone(), info);
+    let whole = message(3, TOTAL);
+    for record in 0..150 {
+        let small = Frame::Data {
+            channel: 2,
+            first: Some(10),
+            end: true,
+            payload: Bytes::from(vec![1; 10]),
+        };
+        let offset = record * 1000;
+        let piece = fragment(record == 0, false, &whole[offset..offset + 1000]);
+        rogue.send_frames(&[small, piece]);
+        assert_eq!(closed_reason(&rogue.take_events()), None);
+    }
+    let stats = rogue.listener.stats();
+    assert_eq!(stats.records_landed, 0);
+    // 1 + 2 + 4 + 8 + 16 + 32 + 32 + 32 records: 8 guesses.
+    assert!(stats.records_misguessed <= 8, "{stats:?}");
+}

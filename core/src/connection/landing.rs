@@ -129,9 +129,10 @@ impl Landings {
         self.misses = 0;
     }
 
-    /// The guess was wrong.
+    /// The guess was wrong: the streak that led to it starts over.
     pub(super) fn refuted(&mut self) {
         self.misses = self.misses.saturating_add(1);
+        self.channel = None;
     }
 }
 
@@ -214,9 +215,9 @@ mod tests {
         );
     }
 
-    /// How many records in a row suggesting channel 3 the next guess waits for.
+    /// How many records in a row suggesting channel 3 the next guess waits for, counted as
+    /// the connection goes: a record read, then whether to guess at the next.
     fn streak_needed(landings: &mut Landings) -> usize {
-        landings.after_record(None);
         (1..=64)
             .find(|_| {
                 landings.after_record(Some(3));

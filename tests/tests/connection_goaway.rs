@@ -131,3 +131,30 @@ fn a_dialer_whose_listener_never_speaks_times_out() {
         DisconnectReason::Timeout
     );
 }
+
+#[test]
+fn a_dialer_closing_before_writing_message_3_still_says_why() {
+    // The dialer holds the listener's identity from message 2 and closes (a duplicate
+    // connection, say) before its message 3 went out: message 3 is written first, so the
+    // listener can read the GOAWAY after it (it used to take the GOAWAY for message 3 and
+    // close with a handshake error instead).
+    let mut pair = Pair::new(11, vec![ChannelConfig::new(1)]);
+    pair.transmit(Side::Dialer);
+    pair.deliver(Side::Dialer, usize::MAX);
+    pair.transmit(Side::Listener);
+    pair.deliver(Side::Listener, usize::MAX);
+    assert!(pair.dialer.connection.peer().is_some());
+    pair.dialer
+        .connection
+        .close(DisconnectReason::AlreadyConnected, "already connected");
+    pair.drive();
+    let remote = pair.listener.closed().expect("the listener closed");
+    assert_eq!(
+        (remote.reason, remote.by, remote.detail.as_str()),
+        (
+            DisconnectReason::AlreadyConnected,
+            ClosedBy::Remote,
+            "already connected"
+        )
+    );
+}

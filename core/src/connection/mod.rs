@@ -435,6 +435,9 @@ impl Connection {
                     false
                 }
             },
+            State::Closing { session, .. } if session.has_handshake_tail() => {
+                session.write_handshake_tail(out)
+            }
             State::Closing { session, goaway } => {
                 // Pending credit goes out with the GOAWAY: it confirms messages the peer sent us.
                 let record = begin_record(out);
@@ -700,12 +703,28 @@ impl Session {
     }
 
     /// Writes one record of keepalive and multiplexer frames, if there is anything to say.
+    /// Whether the end of the handshake (the dialer's message 3) is still to be written: it
+    /// goes before any record, a GOAWAY included, which the listener could not read without it.
+    fn has_handshake_tail(&self) -> bool {
+        self.opening
+            .as_ref()
+            .is_some_and(|opening| !opening.handshake_tail.is_empty())
+    }
+
+    /// Writes the end of the handshake, if it is still to be written.
+    fn write_handshake_tail(&mut self, out: &mut Vec<u8>) -> bool {
+        match &mut self.opening {
+            Some(opening) if !opening.handshake_tail.is_empty() => {
+                out.append(&mut opening.handshake_tail);
+                opening.handshake_tail = Vec::new();
+                true
+            }
+            _ => false,
+        }
+    }
+
     fn transmit(&mut self, now: Instant, out: &mut Vec<u8>) -> Result<bool, End> {
-        if let Some(opening) = &mut self.opening
-            && !opening.handshake_tail.is_empty()
-        {
-            out.append(&mut opening.handshake_tail);
-            opening.handshake_tail = Vec::new();
+        if self.write_handshake_tail(out) {
             return Ok(true);
         }
         // Rate-limited channels may have come due since the last timer.

@@ -622,7 +622,13 @@ fn at_most_64_bytes_may_follow_a_landed_last_fragment() {
     // The last 10,000 bytes' frame header: type, flags, channel, a 2-byte length.
     let fragment = 5 + 10_000 + crate::cipher::TAG_LEN;
     for (after, lands) in [(64, true), (65, false)] {
-        let mut mux = receiving(&message, 30_000);
+        // A larger message first, received and dropped: its buffer, reused, has room for
+        // more than 64 bytes past the next message's end.
+        let larger = vec![6u8; 100_000];
+        let mut mux = receiving(&larger, 60_000);
+        assert_rest_completes_it(&mut mux, &larger, 60_000);
+        let head = Bytes::copy_from_slice(&message[..30_000]);
+        assert_eq!(mux.handle_data(3, Some(40_000), false, head), Ok(None));
         assert_eq!(
             mux.begin_landing(3, fragment + after).is_some(),
             lands,

@@ -111,14 +111,20 @@ fn a_listener_that_refuses_at_once_is_never_seen_connected_by_the_dialer() {
     );
 }
 
-#[test]
-fn a_dialer_whose_listener_never_speaks_times_out() {
-    let mut pair = Pair::new(7, vec![ChannelConfig::new(1)]);
-    // Messages 1 and 2 cross; message 3 and everything after it is lost.
+/// A pair whose handshake messages 1 and 2 have crossed; the dialer's message 3 is next.
+fn after_message_2(seed: u64) -> Pair {
+    let mut pair = Pair::new(seed, vec![ChannelConfig::new(1)]);
     pair.transmit(Side::Dialer);
     pair.deliver(Side::Dialer, usize::MAX);
     pair.transmit(Side::Listener);
     pair.deliver(Side::Listener, usize::MAX);
+    pair
+}
+
+#[test]
+fn a_dialer_whose_listener_never_speaks_times_out() {
+    // Messages 1 and 2 cross; message 3 and everything after it is lost.
+    let mut pair = after_message_2(7);
     pair.transmit(Side::Dialer);
     pair.dialer.outbox.clear();
     let deadline = pair.dialer.connection.poll_timeout().unwrap();
@@ -138,11 +144,7 @@ fn a_dialer_closing_before_writing_message_3_still_says_why() {
     // connection, say) before its message 3 went out: message 3 is written first, so the
     // listener can read the GOAWAY after it (it used to take the GOAWAY for message 3 and
     // close with a handshake error instead).
-    let mut pair = Pair::new(11, vec![ChannelConfig::new(1)]);
-    pair.transmit(Side::Dialer);
-    pair.deliver(Side::Dialer, usize::MAX);
-    pair.transmit(Side::Listener);
-    pair.deliver(Side::Listener, usize::MAX);
+    let mut pair = after_message_2(11);
     assert!(pair.dialer.connection.peer().is_some());
     pair.dialer
         .connection

@@ -11,7 +11,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use common::pair::{Pair, Side, info_for, message};
 use common::rogue::{RogueDialer, encode};
-use switchboard::connection::{ClosedBy, Event};
+use switchboard::connection::{ClosedBy, ConnectionStats, Event};
 use switchboard::frame::Frame;
 use switchboard::{ChannelConfig, ConnectionConfig, DisconnectReason};
 
@@ -83,6 +83,16 @@ fn outcome_at(
         stats.records_landed - before.records_landed,
         stats.records_misguessed,
     )
+}
+
+/// The listener's counters, the landing ones printed.
+fn listener_landings(pair: &Pair) -> ConnectionStats {
+    let stats = pair.listener.connection.stats();
+    eprintln!(
+        "{} records, {} landed, {} misguessed",
+        stats.records_received, stats.records_landed, stats.records_misguessed
+    );
+    stats
 }
 
 fn closed_reason(events: &[Event]) -> Option<(DisconnectReason, ClosedBy)> {
@@ -270,11 +280,7 @@ fn records_carrying_credit_after_their_data_land_in_two_way_traffic() {
         }
     }
     assert_eq!(pair.listener.messages(CHANNEL).len(), 4);
-    let stats = pair.listener.connection.stats();
-    eprintln!(
-        "{} records, {} landed, {} misguessed",
-        stats.records_received, stats.records_landed, stats.records_misguessed
-    );
+    let stats = listener_landings(&pair);
     assert!(
         stats.records_misguessed * 8 <= stats.records_received,
         "{stats:?}"
@@ -314,11 +320,7 @@ fn large_messages_sharing_records_with_another_channel_are_rarely_misguessed() {
         }
     }
     assert_eq!(pair.listener.messages(CHANNEL).len(), 300);
-    let stats = pair.listener.connection.stats();
-    eprintln!(
-        "{} records, {} landed, {} misguessed",
-        stats.records_received, stats.records_landed, stats.records_misguessed
-    );
+    let stats = listener_landings(&pair);
     assert!(stats.records_misguessed <= 8, "{stats:?}");
 }
 

@@ -48,11 +48,16 @@ const BUDGET: usize = 3 * 1024;
 /// The allocator counts the whole process: the tests take turns.
 static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
+/// Waits for the other tests' measurements; the turn lasts as long as the guard.
+fn take_turn() -> std::sync::MutexGuard<'static, ()> {
+    ONE_AT_A_TIME
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
 #[test]
 fn an_idle_established_connection_holds_at_most_3_kib() {
-    let _turn = ONE_AT_A_TIME
-        .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner());
+    let _turn = take_turn();
     const PAIRS: usize = 200;
     let mut kept: Vec<Connection> = Vec::with_capacity(2 * PAIRS);
     // One configuration for every connection, as a node has.
@@ -161,9 +166,7 @@ fn assert_undelivered_hold_at_most_twice_the_bound(records: &[Vec<Frame>], reads
 /// their record, so the memory held stays within twice the receive buffer bound.
 #[test]
 fn tiny_messages_in_padded_records_hold_no_more_than_flow_control_counts() {
-    let _turn = ONE_AT_A_TIME
-        .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner());
+    let _turn = take_turn();
     let record = [vec![message_frame(b"x")], pings_after(6)].concat();
     assert_undelivered_hold_at_most_twice_the_bound(&[record], 300);
 }
@@ -176,9 +179,7 @@ fn tiny_messages_in_padded_records_hold_no_more_than_flow_control_counts() {
 /// copied out and the memory held stays near what flow control counts.
 #[test]
 fn a_dense_record_among_ping_records_does_not_hold_their_buffer() {
-    let _turn = ONE_AT_A_TIME
-        .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner());
+    let _turn = take_turn();
     let mut records = vec![vec![message_frame(b"tiny!")]];
     records.extend(std::iter::repeat_n(pings_after(0), 4));
     assert_undelivered_hold_at_most_twice_the_bound(&records, 200);
@@ -203,9 +204,7 @@ fn large_fragment(total: usize, offset: usize, payload: usize) -> Frame {
 /// of that buffer, each would keep ~50 KB alive.
 #[test]
 fn tiny_messages_after_landed_fragments_do_not_hold_the_buffer_they_were_copied_into() {
-    let _turn = ONE_AT_A_TIME
-        .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner());
+    let _turn = take_turn();
     const READS: usize = 40;
     const TOTAL: usize = 270_000;
     let large = ChannelConfig {

@@ -435,19 +435,22 @@ impl Connection {
                     false
                 }
             },
-            State::Closing { session, .. } if session.has_handshake_tail() => {
-                session.write_handshake_tail(out)
-            }
+            // The listener cannot read a GOAWAY without the end of our handshake.
             State::Closing { session, goaway } => {
-                // Pending credit goes out with the GOAWAY: it confirms messages the peer sent us.
-                let record = begin_record(out);
-                let space = MAX_PLAINTEXT_LEN.saturating_sub(MAX_GOAWAY_FRAME);
-                session.mux.write_frames(out, space);
-                goaway.encode(out);
-                // A nonce exhausted now leaves nothing to say the goodbye with: close anyway.
-                let sealed = finish_record(&mut session.cipher, out, record).is_ok();
-                self.state = State::Closed;
-                sealed
+                if session.write_handshake_tail(out) {
+                    true
+                } else {
+                    // Pending credit goes out with the GOAWAY: it confirms messages the peer
+                    // sent us.
+                    let record = begin_record(out);
+                    let space = MAX_PLAINTEXT_LEN.saturating_sub(MAX_GOAWAY_FRAME);
+                    session.mux.write_frames(out, space);
+                    goaway.encode(out);
+                    // A nonce exhausted now leaves nothing to say the goodbye with: close anyway.
+                    let sealed = finish_record(&mut session.cipher, out, record).is_ok();
+                    self.state = State::Closed;
+                    sealed
+                }
             }
             State::Closed => false,
         };
@@ -702,16 +705,8 @@ impl Session {
         }
     }
 
-    /// Writes one record of keepalive and multiplexer frames, if there is anything to say.
-    /// Whether the end of the handshake (the dialer's message 3) is still to be written: it
-    /// goes before any record, a GOAWAY included, which the listener could not read without it.
-    fn has_handshake_tail(&self) -> bool {
-        self.opening
-            .as_ref()
-            .is_some_and(|opening| !opening.handshake_tail.is_empty())
-    }
-
-    /// Writes the end of the handshake, if it is still to be written.
+    /// Writes the end of the handshake (the dialer's message 3) if it is still to be written:
+    /// it goes before any record.
     fn write_handshake_tail(&mut self, out: &mut Vec<u8>) -> bool {
         match &mut self.opening {
             Some(opening) if !opening.handshake_tail.is_empty() => {
@@ -723,6 +718,7 @@ impl Session {
         }
     }
 
+    /// Writes one record of keepalive and multiplexer frames, if there is anything to say.
     fn transmit(&mut self, now: Instant, out: &mut Vec<u8>) -> Result<bool, End> {
         if self.write_handshake_tail(out) {
             return Ok(true);
@@ -851,7 +847,6 @@ impl Session {
         match landed {
             Landed::Fragment { message, rest } => {
                 stats.records_landed = stats.records_landed.saturating_add(1);
-                self.keepalive.handle_received();
                 self.landings.confirmed();
                 let completed = message.is_some();
                 if let Some(message) = message {

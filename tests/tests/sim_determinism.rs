@@ -1,5 +1,6 @@
 //! One seed reproduces a run exactly: the same seed gives the same trace hash and the same
-//! summary, with every fault on; different seeds give different traces.
+//! summary (latency percentiles included), with every fault on; different seeds give
+//! different traces.
 
 use std::time::Duration;
 
@@ -23,6 +24,8 @@ fn the_same_seed_gives_the_same_trace_and_different_seeds_differ() {
     assert_eq!(first.events, second.events);
     assert_eq!(first.counters, second.counters);
     assert_eq!(first.outbound_full_s, second.outbound_full_s);
+    assert_eq!(first.latency, second.latency);
+    assert_eq!(first.bytes_delivered, second.bytes_delivered);
     let other = run(43);
     assert_ne!(first.trace_hash, other.trace_hash);
 }

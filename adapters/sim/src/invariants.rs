@@ -2,12 +2,13 @@
 //! every message the simulation's traffic generator sends, and records each broken promise
 //! of SPEC §4 as a [`Violation`].
 //!
-//! Messages the generator sends are *tracked*: they start with a 16-byte tag
-//! `b"SBsm" || sender index (u32 BE) || sequence number (u64 BE)`; the sequence number counts
-//! per sender from 1 across all its peers and its restarts, so `(sender, receiver, seq)` names
-//! one delivery. Untracked messages (a test's own `send`s) are ignored; tracked and
-//! untracked messages must not share a connection, since the node's `confirmed` count covers
-//! both.
+//! Messages the generator sends are *tracked*: they start with a 24-byte [`Tag`]
+//! `b"SBsm" || sender index (u32 BE) || sequence number (u64 BE) || sent at (u64 BE,
+//! simulated nanoseconds)`; the sequence number counts per sender from 1 across all its
+//! peers and its restarts, so `(sender, receiver, seq)` names one delivery. Untracked
+//! messages (a test's own `send`s, and the generator's when the checker is off, tagged
+//! with sequence number 0 for their send time alone) are ignored; tracked and untracked
+//! messages must not share a connection, since the node's `confirmed` count covers both.
 //!
 //! What is checked, and when:
 //! - **no duplicate**: a `(sender, receiver, seq)` delivered twice — at each `Message`;
@@ -38,8 +39,8 @@ use crate::NodeIndex;
 /// The channel the traffic generator uses.
 pub const TRAFFIC_CHANNEL: ChannelId = 1;
 
-/// Length of the tag at the start of a tracked message.
-pub const TAG_LEN: usize = 16;
+/// Length of the [`Tag`] at the start of a generator's message.
+pub const TAG_LEN: usize = 24;
 
 const MAGIC: [u8; 4] = *b"SBsm";
 
@@ -132,15 +133,46 @@ pub struct Counters {
     pub violations: u64,
 }
 
-/// The tag of a tracked message, if `message` carries one.
-pub fn read_tag(message: &Bytes) -> Option<(u32, u64)> {
-    let head = message.get(..TAG_LEN)?;
-    if head[..4] != MAGIC {
-        return None;
+/// What the traffic generator writes at the start of its messages.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Tag {
+    /// The sending node.
+    pub sender: NodeIndex,
+    /// Its sequence number among the sender's tracked messages (from 1); 0 for an
+    /// untracked one.
+    pub seq: u64,
+    /// When the sender's application sent it: the start of its delivery latency.
+    pub sent_at: Instant,
+}
+
+impl Tag {
+    /// A message of `len` bytes (at least [`TAG_LEN`]) starting with this tag.
+    pub fn message(&self, len: usize) -> Bytes {
+        let mut message = vec![0u8; len.max(TAG_LEN)];
+        message[..4].copy_from_slice(&MAGIC);
+        message[4..8].copy_from_slice(&(self.sender as u32).to_be_bytes());
+        message[8..16].copy_from_slice(&self.seq.to_be_bytes());
+        message[16..24].copy_from_slice(&self.sent_at.as_nanos().to_be_bytes());
+        Bytes::from(message)
     }
-    let sender = u32::from_be_bytes(head[4..8].try_into().ok()?);
-    let seq = u64::from_be_bytes(head[8..16].try_into().ok()?);
-    Some((sender, seq))
+
+    /// The tag `message` starts with, if it has one.
+    pub fn read(message: &[u8]) -> Option<Tag> {
+        let (magic, rest) = message.split_first_chunk::<4>()?;
+        let (sender, rest) = rest.split_first_chunk::<4>()?;
+        let (seq, rest) = rest.split_first_chunk::<8>()?;
+        let (sent_at, _) = rest.split_first_chunk::<8>()?;
+        (*magic == MAGIC).then(|| Tag {
+            sender: u32::from_be_bytes(*sender) as NodeIndex,
+            seq: u64::from_be_bytes(*seq),
+            sent_at: Instant::from_nanos(u64::from_be_bytes(*sent_at)),
+        })
+    }
+
+    /// The tag of a tracked message: `Some` only with a sequence number.
+    fn tracked(message: &[u8]) -> Option<Tag> {
+        Tag::read(message).filter(|tag| tag.seq > 0)
+    }
 }
 
 /// See the [module documentation](self).
@@ -202,19 +234,21 @@ impl Checker {
         }
     }
 
-    /// A tracked message from `sender` of `len` bytes (at least the tag): its sequence
-    /// number and bytes. Call [`Checker::on_sent`] for each peer that accepts it.
-    pub fn tag(&mut self, sender: NodeIndex, len: usize) -> (u64, Bytes) {
+    /// A tracked message from `sender` of `len` bytes (at least [`TAG_LEN`]), sent at
+    /// `now`: its sequence number and bytes. Call [`Checker::on_sent`] for each peer that
+    /// accepts it.
+    pub fn tag(&mut self, now: Instant, sender: NodeIndex, len: usize) -> (u64, Bytes) {
         if self.next_seq.len() <= sender {
             self.next_seq.resize(sender + 1, 1);
         }
         let seq = self.next_seq[sender];
         self.next_seq[sender] += 1;
-        let mut message = vec![0u8; len.max(TAG_LEN)];
-        message[..4].copy_from_slice(&MAGIC);
-        message[4..8].copy_from_slice(&(sender as u32).to_be_bytes());
-        message[8..16].copy_from_slice(&seq.to_be_bytes());
-        (seq, Bytes::from(message))
+        let tag = Tag {
+            sender,
+            seq,
+            sent_at: now,
+        };
+        (seq, tag.message(len))
     }
 
     /// `sender`'s `send` accepted tracked message `seq` for `receiver`.
@@ -267,9 +301,9 @@ impl Checker {
                     returned
                         .iter()
                         .filter(|m| m.channel == TRAFFIC_CHANNEL)
-                        .filter_map(|m| read_tag(&m.message))
-                        .filter(|&(sender, _)| sender as usize == node)
-                        .map(|(_, seq)| seq)
+                        .filter_map(|m| Tag::tracked(&m.message))
+                        .filter(|tag| tag.sender == node)
+                        .map(|tag| tag.seq)
                         .collect()
                 };
                 let (unconfirmed, unsent) = (own(unconfirmed), own(unsent));
@@ -283,14 +317,14 @@ impl Checker {
                 if *channel != TRAFFIC_CHANNEL {
                     return true;
                 }
-                let Some((sender, seq)) = read_tag(message) else {
+                let Some(Tag { sender, seq, .. }) = Tag::tracked(message) else {
                     return true;
                 };
                 if self.drop_one {
                     self.drop_one = false;
                     return false;
                 }
-                self.delivered(now, node, index_of(peer), sender as usize, seq);
+                self.delivered(now, node, index_of(peer), sender, seq);
             }
             NodeEvent::DialFailed { .. } | NodeEvent::SlowPeer { .. } => {}
         }

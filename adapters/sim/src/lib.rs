@@ -15,7 +15,7 @@
 //!   reconnection after faults heal.
 //! - [`scenario`] runs a whole network with seeded traffic and a seeded fault schedule
 //!   ([`faults`]) and reports a [`summary::Summary`] — what the `switchboard-sim` binary
-//!   prints.
+//!   prints, with the traffic's delivery latency percentiles ([`latency`]).
 //!
 //! ```
 //! use std::time::Duration;
@@ -38,6 +38,7 @@
 
 pub mod faults;
 pub mod invariants;
+pub mod latency;
 mod link;
 mod queue;
 pub mod scenario;
@@ -48,7 +49,8 @@ use switchboard::node::NodeConfig;
 use switchboard::{ChannelConfig, ChannelInfo};
 
 pub use faults::{FaultConfig, FaultKind, ParseFaultsError};
-pub use invariants::{Checker, Counters, Violation, ViolationKind};
+pub use invariants::{Checker, Counters, Tag, Violation, ViolationKind};
+pub use latency::{LatencyHistogram, LatencyPercentiles};
 pub use link::HeavyTail;
 pub use scenario::{Scenario, ScenarioConfig};
 pub use sim::{Crashed, PartitionMode, RestoreHook, SaveHook, Sim, SimConfig, SimError, SimNode};

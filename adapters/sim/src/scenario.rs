@@ -21,6 +21,7 @@ use switchboard::node::NodeConfig;
 use switchboard::{Instant, NetAddress};
 
 use crate::faults::{FaultConfig, FaultKind};
+use crate::invariants::{TAG_LEN, Tag};
 use crate::link::{below, chance};
 use crate::sim::{Crashed, PartitionMode, Sim, SimConfig, SimError};
 use crate::summary::Summary;
@@ -43,7 +44,8 @@ pub struct ScenarioConfig {
     pub traffic_interval: Option<Duration>,
     /// One send in this many is a broadcast.
     pub broadcast_one_in: u32,
-    /// Length of the messages sent (tag included), uniform in this range.
+    /// Length of the messages sent, uniform in this range (at least the
+    /// [`TAG_LEN`](crate::invariants::TAG_LEN)-byte tag: shorter ones grow to it).
     pub message_len: (usize, usize),
     /// How long before the end every fault heals; the network must be one component by
     /// the end (checked when `duration > quiet`). The binary caps it at half the duration;
@@ -79,7 +81,7 @@ impl ScenarioConfig {
             max_outbound: 8,
             traffic_interval: Some(Duration::from_millis(500)),
             broadcast_one_in: 10,
-            message_len: (16, 256),
+            message_len: (TAG_LEN, 256),
             quiet: Duration::from_secs(20),
             ping_interval: Duration::from_secs(2),
             sample_interval: Duration::from_secs(1),
@@ -110,6 +112,7 @@ impl ScenarioConfig {
         discovery.interval = Duration::from_secs(1);
         discovery.pex.request_interval = Duration::from_secs(5);
         discovery.seed_peer_lifetime = Duration::from_secs(3);
+        discovery.feeler_interval = Some(Duration::from_secs(5));
         if index < seeds {
             discovery.seed_mode = true;
         } else {
@@ -344,7 +347,7 @@ impl Scenario {
                 self.sim.broadcast_tracked(index, len);
             } else {
                 let now = self.sim.now();
-                let message = bytes::Bytes::from(vec![0u8; len]);
+                let message = untracked(index, now, len);
                 self.sim.node_mut(index).broadcast(
                     now,
                     crate::invariants::TRAFFIC_CHANNEL,
@@ -371,7 +374,7 @@ impl Scenario {
         } else {
             let peer = self.sim.node(to).peer_id();
             let now = self.sim.now();
-            let message = bytes::Bytes::from(vec![0u8; len]);
+            let message = untracked(index, now, len);
             let _full_or_gone = self.sim.node_mut(index).send(
                 now,
                 &peer,
@@ -553,6 +556,17 @@ pub fn bootstrap_by_dialing(sim: &mut Sim, rng: &mut ChaCha8Rng, index: NodeInde
         // Refused at once when connected already or banned: the next call tries others.
         let _already = sim.node_mut(index).dial(now, address);
     }
+}
+
+/// A generator message with the checker off: tagged with its send time only, for the
+/// delivery latency.
+fn untracked(sender: NodeIndex, now: Instant, len: usize) -> bytes::Bytes {
+    let tag = Tag {
+        sender,
+        seq: 0,
+        sent_at: now,
+    };
+    tag.message(len)
 }
 
 /// `mean` scaled by a uniform factor in [0.5, 1.5).

@@ -924,7 +924,7 @@ fn insert_sim_figures(report: &mut Value, sim: &SimFigures) {
                  switchboard-sim scenario of {SIM_NODES} nodes, seed 1, no faults, \
                  {SIM_SECONDS} simulated s: every node dials until its 8 outbound slots are \
                  full (8,000 Noise handshakes, X25519 dominating the first seconds), then \
-                 sends a 16-256-byte message every ~500 ms (one in ten a broadcast), 2 s \
+                 sends a 24-256-byte message every ~500 ms (one in ten a broadcast), 2 s \
                  keepalive; the invariant checker off. sim_steady_events_per_s: the same \
                  over the second half of the simulated time only, the nodes connected: \
                  traffic and keepalive, no handshakes. sim_events_per_s_x25519_bound: the \

@@ -11,6 +11,15 @@
 //!
 //! A node in seed mode answers `GetAddrs` and then disconnects the peer (darkfi's seed
 //! protocol, CometBFT's seed mode): it hands out addresses without holding slots for long.
+//!
+//! With every outbound slot full the node still dials one address from its book every
+//! [`DiscoveryConfig::feeler_interval`] — a *feeler* (Bitcoin Core's feeler connections):
+//! the handshake proves the address alive (it moves to *tried*) and the connection is
+//! dropped at once, beyond the outbound cap for only that long. The far end learns our
+//! address from the handshake. That is what lets a group of nodes whose books know only each
+//! other — nodes that restarted without their book and bootstrapped from a seed that lost
+//! its own — find the rest of the network again: the rest never dials them otherwise, its
+//! slots being full, and they have no address to dial it by.
 
 use alloc::collections::BTreeSet;
 use alloc::string::ToString;
@@ -22,7 +31,9 @@ use bytes::Bytes;
 use rand_core::CryptoRng;
 
 use super::{ConnId, Node, Phase};
-use crate::addr_book::{AddOutcome, AddrBook, AddrBookConfig, AddrBookDecodeError, address_group};
+use crate::addr_book::{
+    AddOutcome, AddrBook, AddrBookConfig, AddrBookDecodeError, AddressGroup, address_group,
+};
 use crate::channel::ChannelConfig;
 use crate::disconnect::DisconnectReason;
 use crate::identity::PeerId;
@@ -53,6 +64,10 @@ pub struct DiscoveryConfig {
     pub seed_peer_lifetime: Duration,
     /// How often outbound slots are topped up. Default 5 s.
     pub interval: Duration,
+    /// With every outbound slot full, how often to dial one more address from the book as a
+    /// feeler (see the [module documentation](self)); checked at each `interval`. `None`
+    /// turns feelers off. Default 2 minutes, as Bitcoin Core.
+    pub feeler_interval: Option<Duration>,
     /// At most one outbound peer per address group (/16 IPv4, /32 IPv6), persistent peers
     /// aside: what keeps one network from holding several of our outbound slots. Turn it
     /// off only where every peer shares a group — a cluster on one host or one LAN.
@@ -73,6 +88,7 @@ impl Default for DiscoveryConfig {
             seed_mode: false,
             seed_peer_lifetime: Duration::from_secs(10),
             interval: Duration::from_secs(5),
+            feeler_interval: Some(Duration::from_secs(120)),
             one_outbound_per_group: true,
             pex: PexConfig::default(),
             addr_book: AddrBookConfig::default(),
@@ -142,6 +158,7 @@ impl<R: CryptoRng> Node<R> {
         }
         self.test_collisions(now);
         self.fill_outbound(now);
+        self.start_feeler(now);
     }
 
     /// The next discovery deadline, if discovery is on.
@@ -198,28 +215,8 @@ impl<R: CryptoRng> Node<R> {
         let diverse = self.config.discovery.one_outbound_per_group;
         let mut groups = taken.groups;
         while want > 0 {
-            let local = self.local_id;
-            let listen = self.config.listen_addr;
-            let selected = {
-                let (peers, dialing, dials, peer_set) =
-                    (&self.peers, &self.dialing, &self.dials, &self.peer_set);
-                let connected = &taken.addresses;
-                let groups = &groups;
-                self.book.select(&mut self.rng, now, |addr| {
-                    let socket = addr.socket_addr();
-                    addr.peer_id().is_none_or(|peer| {
-                        peer != local
-                            && !peers.contains_key(&peer)
-                            && !peer_set.is_peer_banned(now, &peer)
-                    }) && Some(socket) != listen
-                        && !connected.contains(&socket)
-                        && !dialing.contains_key(&socket)
-                        && !dials.contains(socket)
-                        && !peer_set.is_ip_banned(now, socket.ip())
-                        && !(diverse && groups.contains(&address_group(socket.ip())))
-                })
-            };
-            let Some(addr) = selected else {
+            let Some(addr) = self.select_dial(now, &taken.addresses, diverse.then_some(&groups))
+            else {
                 break;
             };
             groups.insert(address_group(addr.socket_addr().ip()));
@@ -229,6 +226,51 @@ impl<R: CryptoRng> Node<R> {
         }
         self.start_dials(now);
         self.request_addresses(now);
+    }
+
+    /// With every outbound slot full and the feeler interval passed, dials one address from
+    /// the book as a feeler (see the [module documentation](self)).
+    fn start_feeler(&mut self, now: Instant) {
+        let Some(interval) = self.config.discovery.feeler_interval else {
+            return;
+        };
+        let (_, outbound) = self.peer_set.counts();
+        if now < self.next_feeler || outbound < self.config.limits.max_outbound {
+            return;
+        }
+        self.next_feeler = now.saturating_add(interval);
+        let taken = self.outbound_taken();
+        let Some(addr) = self.select_dial(now, &taken.addresses, None) else {
+            return;
+        };
+        self.book.mark_attempt(&addr.socket_addr(), now);
+        self.feelers.insert(addr.socket_addr());
+        self.dials.push(now, addr, false);
+        self.start_dials(now);
+    }
+
+    /// An address from the book worth dialing: not ourselves, not a peer or an address we
+    /// are connected to or dialing, not banned, and — given `groups` — in none of them.
+    fn select_dial(
+        &mut self,
+        now: Instant,
+        connected: &BTreeSet<SocketAddr>,
+        groups: Option<&BTreeSet<AddressGroup>>,
+    ) -> Option<NetAddress> {
+        let (local, listen) = (self.local_id, self.config.listen_addr);
+        let (peers, dialing, dials, peer_set) =
+            (&self.peers, &self.dialing, &self.dials, &self.peer_set);
+        self.book.select(&mut self.rng, now, |addr| {
+            let socket = addr.socket_addr();
+            addr.peer_id().is_none_or(|peer| {
+                peer != local && !peers.contains_key(&peer) && !peer_set.is_peer_banned(now, &peer)
+            }) && Some(socket) != listen
+                && !connected.contains(&socket)
+                && !dialing.contains_key(&socket)
+                && !dials.contains(socket)
+                && !peer_set.is_ip_banned(now, socket.ip())
+                && groups.is_none_or(|groups| !groups.contains(&address_group(socket.ip())))
+        })
     }
 
     /// The address groups of outbound peers and dials in flight (persistent ones aside), and
@@ -471,6 +513,6 @@ pub(super) fn answer_confirmed(entry: &super::Entry) -> bool {
 
 /// What outbound selection must avoid.
 struct Taken {
-    groups: BTreeSet<crate::addr_book::AddressGroup>,
+    groups: BTreeSet<AddressGroup>,
     addresses: BTreeSet<SocketAddr>,
 }

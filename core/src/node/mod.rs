@@ -139,6 +139,8 @@ pub struct Node<R> {
     pex: Pex,
     next_discovery: Instant,
     next_seed_dial: Instant,
+    /// When the next feeler may be dialed (see [`discovery`]).
+    next_feeler: Instant,
     /// Dials testing a tried-table occupant ([`AddrBook::poll_collision`]): they may exceed
     /// the outbound cap.
     feelers: BTreeSet<SocketAddr>,
@@ -174,6 +176,7 @@ impl<R: CryptoRng> Node<R> {
             peer_set.add_private(*peer);
         }
         let local_id = keypair.peer_id();
+        let next_feeler = now.saturating_add(config.discovery.feeler_interval.unwrap_or_default());
         let mut node = Node {
             connection_config: Arc::new(config.connection.clone()),
             dials: DialQueue::new(config.dial),
@@ -200,6 +203,7 @@ impl<R: CryptoRng> Node<R> {
             pex,
             next_discovery: now,
             next_seed_dial: now,
+            next_feeler,
             feelers: BTreeSet::new(),
         };
         for addr in node.config.persistent_peers.clone() {
@@ -855,12 +859,19 @@ impl<R: CryptoRng> Node<R> {
         })
     }
 
-    /// A handshake completed: admit the peer, or refuse the connection invisibly.
+    /// A handshake completed: admit the peer, or refuse the connection invisibly — as a
+    /// feeler's always is, its purpose served.
     fn on_connected(&mut self, now: Instant, conn: ConnId, peer: PeerId, info: Box<NodeInfo>) {
+        let mut feeler = false;
         if let Some(addr) = self.conns.get(conn).and_then(|entry| entry.dialed) {
+            feeler = self.feelers.contains(&addr.socket_addr());
             self.discovery_dial_succeeded(now, addr, peer);
         }
-        let admission = self.admission(now, conn, peer);
+        let admission = if feeler {
+            Err(DisconnectReason::TooManyPeers)
+        } else {
+            self.admission(now, conn, peer)
+        };
         let Some(entry) = self.conns.get_mut(conn) else {
             return;
         };

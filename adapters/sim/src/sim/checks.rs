@@ -20,6 +20,17 @@ impl Sim {
         self.inputs
     }
 
+    /// Bytes delivered to nodes so far (every read's length).
+    pub fn bytes_delivered(&self) -> u64 {
+        self.bytes_delivered
+    }
+
+    /// How long the traffic generator's messages took from `send` to the receiving
+    /// application (see [`crate::latency`]), whether or not the checker runs.
+    pub fn delivery_latency(&self) -> &LatencyHistogram {
+        &self.latency
+    }
+
     /// Connections established so far, each a completed Noise handshake (counted from the
     /// `PeerConnected` events of both ends, so a node that stopped polling undercounts).
     pub fn connections_established(&self) -> u64 {
@@ -212,8 +223,8 @@ impl Sim {
         ) else {
             return false;
         };
-        let (seq, message) = checker.tag(from, len);
         let now = self.now;
+        let (seq, message) = checker.tag(now, from, len);
         let accepted = self.nodes[from]
             .node
             .send(now, &peer, TRAFFIC_CHANNEL, message)
@@ -233,7 +244,7 @@ impl Sim {
             return 0;
         };
         let receivers = checker.open_connections(from);
-        let (seq, message) = checker.tag(from, len);
+        let (seq, message) = checker.tag(self.now, from, len);
         let accepted_counts = |sim: &Sim| -> Vec<u64> {
             receivers
                 .iter()

@@ -27,7 +27,8 @@ use rand_core::SeedableRng;
 use switchboard::node::{Node, NodeConfig, NodeEvent};
 use switchboard::{Instant, Keypair, NetAddress, NodeInfoError, PeerId};
 
-use crate::invariants::{Checker, TRAFFIC_CHANNEL, Violation};
+use crate::invariants::{Checker, TRAFFIC_CHANNEL, Tag, Violation};
+use crate::latency::LatencyHistogram;
 use crate::link::{End, EndState, LinkId, LinkModel, below};
 use crate::queue::EventQueue;
 use crate::{HeavyTail, NodeIndex, PORT};
@@ -233,6 +234,10 @@ pub struct Sim {
     buffer: Vec<u8>,
     trace: u64,
     inputs: u64,
+    /// Bytes handed to nodes' `handle_input`.
+    bytes_delivered: u64,
+    /// Traffic messages' send-to-application latency.
+    latency: LatencyHistogram,
     /// `PeerConnected` events the applications took: two per handshake completed.
     peer_connected: u64,
     alive: usize,
@@ -272,6 +277,8 @@ impl Sim {
             buffer: Vec::new(),
             trace: 0xcbf2_9ce4_8422_2325,
             inputs: 0,
+            bytes_delivered: 0,
+            latency: LatencyHistogram::default(),
             peer_connected: 0,
             alive: 0,
             full: 0,
@@ -545,6 +552,7 @@ impl Sim {
                     return;
                 }
                 node.handle_input(now, to.conn, &bytes);
+                self.bytes_delivered += bytes.len() as u64;
                 (1, bytes.len() as u64)
             }
             Delivery::Connected => {
@@ -648,8 +656,19 @@ impl Sim {
     }
 
     pub(super) fn observe(&mut self, index: NodeIndex, event: NodeEvent) {
-        if matches!(event, NodeEvent::PeerConnected { .. }) {
-            self.peer_connected += 1;
+        match &event {
+            NodeEvent::PeerConnected { .. } => self.peer_connected += 1,
+            NodeEvent::Message {
+                channel: TRAFFIC_CHANNEL,
+                message,
+                ..
+            } => {
+                if let Some(tag) = Tag::read(message) {
+                    self.latency
+                        .record(self.now.saturating_duration_since(tag.sent_at));
+                }
+            }
+            _ => {}
         }
         let keep = match self.checker.as_mut() {
             Some(checker) => {

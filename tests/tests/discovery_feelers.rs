@@ -1,30 +1,37 @@
 //! Feelers: a node whose outbound slots are full still dials one address from its book now
 //! and then, proves it alive and hangs up — and the far end, learning our address from the
-//! handshake, can reach a network it had no address for.
+//! handshake, can reach a network it had no address for. A feeler holds no slot, is never
+//! reported, is not retried, and gives way to any dial the node asks for to that address.
 
+use std::net::{IpAddr, Ipv4Addr};
 use std::time::Duration;
 
+use switchboard::DisconnectReason;
 use switchboard::addr_book::Table;
-use switchboard::node::NodeEvent;
+use switchboard::node::{NodeConfig, NodeEvent};
 use switchboard::peer_set::Direction;
-use switchboard_sim::{NodeIndex, Sim, SimConfig};
+use switchboard_sim::{NodeIndex, Sim, SimConfig, test_node_config};
 
 mod common;
 use common::discovery::{discovering, ip};
 
 const FEELER_INTERVAL: Duration = Duration::from_secs(10);
 
+/// A discovering node with one outbound slot, discovery every second, feelers as given.
+fn one_slot(feeler_interval: Option<Duration>) -> NodeConfig {
+    let mut config = discovering(Vec::new());
+    config.limits.max_outbound = 1;
+    config.discovery.interval = Duration::from_secs(1);
+    config.discovery.feeler_interval = feeler_interval;
+    config.dial.dial_timeout = Duration::from_secs(5);
+    config
+}
+
 /// Four nodes with one outbound slot each: `a`, `b` and `d` in a ring (`a` → `b` → `d` →
 /// `a`, every slot full), then `a` learns `c`'s address; `c` knows nobody.
 fn network(feeler_interval: Option<Duration>) -> (Sim, [NodeIndex; 4]) {
     let mut sim = Sim::new(SimConfig::with_seed(5));
-    let nodes = [0, 1, 2, 3].map(|index| {
-        let mut config = discovering(Vec::new());
-        config.limits.max_outbound = 1;
-        config.discovery.interval = Duration::from_secs(1);
-        config.discovery.feeler_interval = feeler_interval;
-        sim.add_node_at(config, ip(index))
-    });
+    let nodes = [0, 1, 2, 3].map(|index| sim.add_node_at(one_slot(feeler_interval), ip(index)));
     let [a, b, c, d] = nodes;
     let now = sim.now();
     for (from, to) in [(a, b), (b, d), (d, a)] {
@@ -41,6 +48,8 @@ fn network(feeler_interval: Option<Duration>) -> (Sim, [NodeIndex; 4]) {
     (sim, nodes)
 }
 
+/// `at`'s events about `peer`: `(connected, direction)`, `(false, Inbound)` for a
+/// disconnect, in order.
 fn connections_with(sim: &Sim, at: NodeIndex, peer: NodeIndex) -> Vec<(bool, Direction)> {
     let peer = sim.node(peer).peer_id();
     sim.log(at)
@@ -55,6 +64,21 @@ fn connections_with(sim: &Sim, at: NodeIndex, peer: NodeIndex) -> Vec<(bool, Dir
             _ => None,
         })
         .collect()
+}
+
+/// Runs until node `index` opens one more connection than it has (a dial starting).
+fn run_until_dial(sim: &mut Sim, index: NodeIndex, within: Duration) {
+    let before = sim.connections(index).len();
+    let end = sim.now() + within;
+    assert!(sim.run_until(end, |sim| sim.connections(index).len() > before));
+}
+
+fn last_attempt(sim: &Sim, at: NodeIndex, of: NodeIndex) -> Option<switchboard::Instant> {
+    let socket = sim.address(of).socket_addr();
+    sim.node(at)
+        .addr_book()
+        .get(&socket)
+        .and_then(|info| info.last_attempt)
 }
 
 #[test]
@@ -92,12 +116,11 @@ fn a_feeler_proves_an_address_and_lets_a_node_that_knew_nobody_join() {
 #[test]
 fn without_feelers_a_node_that_knew_nobody_stays_alone() {
     let (mut sim, [a, _, c, _]) = network(None);
-    let c_socket = sim.address(c).socket_addr();
     sim.run_for(FEELER_INTERVAL * 3);
     let info = sim
         .node(a)
         .addr_book()
-        .get(&c_socket)
+        .get(&sim.address(c).socket_addr())
         .expect("c in a's book");
     assert_eq!(info.table, Table::New);
     assert_eq!(info.last_attempt, None);
@@ -105,21 +128,144 @@ fn without_feelers_a_node_that_knew_nobody_stays_alone() {
 }
 
 #[test]
-fn feelers_wait_for_full_slots_and_keep_to_their_interval() {
+fn feelers_keep_to_their_interval() {
+    // `a`'s slot is full (`b`); four more addresses it knows belong to nodes that never
+    // dial back (discovery off), so each stays a candidate for every feeler.
+    let mut sim = Sim::new(SimConfig::with_seed(6));
+    let a = sim.add_node_at(one_slot(Some(FEELER_INTERVAL)), ip(0));
+    let others: Vec<NodeIndex> = (1..=5)
+        .map(|index| sim.add_node_at(test_node_config(), ip(index)))
+        .collect();
+    let now = sim.now();
+    let b_addr = sim.address(others[0]);
+    let _ = sim.node_mut(a).add_address(now, b_addr);
+    assert!(sim.run_until(now + Duration::from_secs(5), |sim| {
+        sim.node(a).peer_counts() == (0, 1)
+    }));
+    let now = sim.now();
+    for &other in &others[1..] {
+        let addr = sim.address(other);
+        let _ = sim.node_mut(a).add_address(now, addr);
+    }
+    sim.run_for(FEELER_INTERVAL * 3 + FEELER_INTERVAL / 2);
+    let feelers: usize = others[1..]
+        .iter()
+        .map(|&other| connections_with(&sim, other, a).len() / 2)
+        .sum();
+    // One feeler per interval since the node started: at 10, 20 and 30 s.
+    assert_eq!(feelers, 3);
+    assert_eq!(sim.node(a).peer_counts(), (0, 1));
+}
+
+#[test]
+fn no_feeler_while_a_slot_is_free() {
+    // `a` has two slots, one used by `b`. The only other address it knows, `c`, shares
+    // `b`'s /16, so one-outbound-per-group keeps it from filling the second slot — and a
+    // feeler, which ignores groups, must wait for full slots.
+    let public = |c: u8, d: u8| IpAddr::V4(Ipv4Addr::new(40, 1, c, d));
+    let mut sim = Sim::new(SimConfig::with_seed(7));
+    let mut config = one_slot(Some(FEELER_INTERVAL));
+    config.limits.max_outbound = 2;
+    let a = sim.add_node_at(config, IpAddr::V4(Ipv4Addr::new(30, 0, 0, 1)));
+    let b = sim.add_node_at(test_node_config(), public(0, 1));
+    let c = sim.add_node_at(test_node_config(), public(0, 2));
+    let now = sim.now();
+    for other in [b, c] {
+        let addr = sim.address(other);
+        let _ = sim.node_mut(a).add_address(now, addr);
+    }
+    sim.run_for(FEELER_INTERVAL * 4);
+    assert_eq!(sim.node(a).peer_counts(), (0, 1));
+    assert_eq!(last_attempt(&sim, a, c), None);
+}
+
+#[test]
+fn a_feeler_in_flight_holds_no_outbound_slot() {
+    let (mut sim, [a, b, c, _]) = network(Some(FEELER_INTERVAL));
+    // `c` swallows dials: the feeler stays in flight for its whole dial timeout (5 s).
+    sim.set_swallowing_dials(c, true);
+    run_until_dial(&mut sim, a, FEELER_INTERVAL * 2);
+    // `a` loses `b`; the slot is free while the feeler is still in flight, and the
+    // application's dial to `b` takes it at once.
+    let (now, b_id, b_addr) = (sim.now(), sim.node(b).peer_id(), sim.address(b));
+    sim.node_mut(a)
+        .disconnect(now, &b_id, DisconnectReason::Requested);
+    sim.run_for(Duration::from_millis(200));
+    let now = sim.now();
+    sim.node_mut(a).dial(now, b_addr).unwrap();
+    sim.run_for(Duration::from_secs(1));
+    assert_eq!(sim.node(a).peer_counts().1, 1, "{:?}", sim.log(a).last());
+    let refused = sim.log(a).iter().any(|event| {
+        matches!(
+            event,
+            NodeEvent::DialFailed {
+                reason: DisconnectReason::TooManyPeers,
+                ..
+            }
+        )
+    });
+    assert!(!refused, "a dial was refused for want of a slot");
+}
+
+#[test]
+fn a_feeler_completing_after_a_slot_freed_is_still_dropped() {
+    let (mut sim, [a, b, c, _]) = network(Some(FEELER_INTERVAL));
+    run_until_dial(&mut sim, a, FEELER_INTERVAL * 2);
+    // The slot frees while the feeler's handshake runs; nothing else is worth dialing (`b`
+    // was dialed too recently to be picked again).
+    let (now, b_id) = (sim.now(), sim.node(b).peer_id());
+    sim.node_mut(a)
+        .disconnect(now, &b_id, DisconnectReason::Requested);
+    sim.run_for(Duration::from_secs(3));
+    let as_outbound = connections_with(&sim, a, c).contains(&(true, Direction::Outbound));
+    assert!(
+        !as_outbound,
+        "the feeler was admitted: {:?}",
+        connections_with(&sim, a, c)
+    );
+}
+
+#[test]
+fn a_persistent_peer_added_while_a_feeler_runs_is_kept() {
     let (mut sim, [a, _, c, _]) = network(Some(FEELER_INTERVAL));
-    // Before the interval passes, no feeler.
-    sim.run_for(FEELER_INTERVAL / 2);
-    let c_socket = sim.address(c).socket_addr();
-    let attempts = |sim: &Sim| {
-        sim.node(a)
-            .addr_book()
-            .get(&c_socket)
-            .and_then(|info| info.last_attempt)
-    };
-    assert_eq!(attempts(&sim), None);
-    sim.run_for(FEELER_INTERVAL);
-    let first = attempts(&sim).expect("one feeler within the interval");
-    // `c` is a peer now (it dialed `a`): a later feeler skips connected addresses.
-    sim.run_for(FEELER_INTERVAL * 2);
-    assert_eq!(attempts(&sim), Some(first));
+    run_until_dial(&mut sim, a, FEELER_INTERVAL * 2);
+    // The feeler to `c` is in flight; the application makes `c` a persistent peer.
+    let (now, c_addr) = (sim.now(), sim.address(c));
+    let c_addr = c_addr.with_peer_id(sim.node(c).peer_id());
+    sim.node_mut(a).add_persistent_peer(now, c_addr);
+    sim.run_for(Duration::from_secs(2));
+    assert_eq!(
+        connections_with(&sim, a, c).first(),
+        Some(&(true, Direction::Outbound)),
+        "the dial the application asked for was dropped as a feeler"
+    );
+    assert_eq!(
+        sim.node(a).peer_counts(),
+        (1, 2),
+        "persistent: beyond the cap"
+    );
+}
+
+#[test]
+fn a_failed_feeler_is_neither_reported_nor_retried() {
+    let (mut sim, [a, _, c, _]) = network(Some(FEELER_INTERVAL));
+    sim.set_refusing(c, true);
+    run_until_dial(&mut sim, a, FEELER_INTERVAL * 2);
+    // Refused within a link's latency; the book marks the failed attempt.
+    sim.run_for(Duration::from_millis(100));
+    let felt = last_attempt(&sim, a, c).expect("the feeler dialed c");
+    // Until the next feeler interval, nothing dials `c` again, and nothing was reported.
+    sim.run_for(FEELER_INTERVAL - Duration::from_secs(2));
+    assert_eq!(last_attempt(&sim, a, c), Some(felt));
+    let reported = sim
+        .log(a)
+        .iter()
+        .any(|event| matches!(event, NodeEvent::DialFailed { .. }));
+    assert!(!reported, "{:?}", sim.log(a));
+    let info = sim
+        .node(a)
+        .addr_book()
+        .get(&sim.address(c).socket_addr())
+        .expect("in the book");
+    assert_eq!(info.failures, 1, "{info:?}");
 }

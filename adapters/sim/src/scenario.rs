@@ -100,7 +100,10 @@ impl ScenarioConfig {
     }
 
     /// Node `index`'s config: [`ScenarioConfig::node_config`], a seed's or a discovering
-    /// node's with discovery on.
+    /// node's with discovery on, its timers scaled to a run of seconds as the connection's
+    /// are: slots topped up every second, PEX requests 5 s apart, seed peers kept 3 s, a
+    /// feeler every 5 s, and an address attempted 5 s ago selectable again (a node that
+    /// tried its whole book while faults raged would otherwise sit out the quiet period).
     pub fn node_config_for(&self, index: NodeIndex) -> NodeConfig {
         let mut config = self.node_config();
         if !self.discovery {
@@ -113,6 +116,7 @@ impl ScenarioConfig {
         discovery.pex.request_interval = Duration::from_secs(5);
         discovery.seed_peer_lifetime = Duration::from_secs(3);
         discovery.feeler_interval = Some(Duration::from_secs(5));
+        discovery.addr_book.reselect_after = Duration::from_secs(5);
         if index < seeds {
             discovery.seed_mode = true;
         } else {

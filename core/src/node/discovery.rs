@@ -15,11 +15,17 @@
 //! With every outbound slot full the node still dials one address from its book every
 //! [`DiscoveryConfig::feeler_interval`] — a *feeler* (Bitcoin Core's feeler connections):
 //! the handshake proves the address alive (it moves to *tried*) and the connection is
-//! dropped at once, beyond the outbound cap for only that long. The far end learns our
-//! address from the handshake. That is what lets a group of nodes whose books know only each
-//! other — nodes that restarted without their book and bootstrapped from a seed that lost
-//! its own — find the rest of the network again: the rest never dials them otherwise, its
-//! slots being full, and they have no address to dial it by.
+//! dropped at once, never admitted as a peer. The far end learns our address from the
+//! handshake. That is what lets a group of nodes whose books know only each other — nodes
+//! that restarted without their book and bootstrapped from a seed that lost its own — find
+//! the rest of the network again: the rest never dials them otherwise, its slots being full,
+//! and they have no address to dial it by.
+//!
+//! A feeler holds no outbound slot and is never reported to the application: a failed one
+//! counts against its address in the book and is not retried. A dial the node is asked for
+//! to the same address (the application's, a persistent peer's, a seed's) takes the
+//! feeler's place and is kept. A far end whose inbound slots are full refuses us before our
+//! handshake completes: that feeler proves nothing, and teaches the far end nothing.
 
 use alloc::collections::BTreeSet;
 use alloc::string::ToString;
@@ -188,8 +194,11 @@ impl<R: CryptoRng> Node<R> {
                 let _ = self.book.mark_good(&occupant, now);
                 continue;
             }
-            self.feelers.insert(occupant.socket_addr());
-            self.dials.push(now, occupant, false);
+            // A dial already queued to it tests it as well, and is no feeler.
+            if !self.dials.contains(occupant.socket_addr()) {
+                self.feelers.insert(occupant.socket_addr());
+                self.dials.push(now, occupant, false);
+            }
         }
         self.start_dials(now);
     }
@@ -204,7 +213,7 @@ impl<R: CryptoRng> Node<R> {
         let (_, outbound) = self.peer_set.counts();
         let mut want = max
             .saturating_sub(outbound)
-            .saturating_sub(self.dialing.len());
+            .saturating_sub(self.outbound_dials());
         if want == 0 {
             return;
         }
@@ -220,8 +229,7 @@ impl<R: CryptoRng> Node<R> {
                 break;
             };
             groups.insert(address_group(addr.socket_addr().ip()));
-            self.book.mark_attempt(&addr.socket_addr(), now);
-            self.dials.push(now, addr, false);
+            self.queue_dial(now, addr, false);
             want = want.saturating_sub(1);
         }
         self.start_dials(now);
@@ -243,7 +251,6 @@ impl<R: CryptoRng> Node<R> {
         let Some(addr) = self.select_dial(now, &taken.addresses, None) else {
             return;
         };
-        self.book.mark_attempt(&addr.socket_addr(), now);
         self.feelers.insert(addr.socket_addr());
         self.dials.push(now, addr, false);
         self.start_dials(now);
@@ -317,7 +324,7 @@ impl<R: CryptoRng> Node<R> {
                 .peer_id()
                 .is_some_and(|peer| self.peers.contains_key(&peer));
             if !connected && self.check_dial(now, &seed).is_ok() {
-                self.dials.push(now, seed, false);
+                self.queue_dial(now, seed, false);
             }
         }
     }

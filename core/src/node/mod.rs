@@ -425,8 +425,8 @@ impl<R: CryptoRng> Node<R> {
     /// Queues a dial to `addr` (deduplicated, paced by the dial queue).
     pub fn dial(&mut self, now: Instant, addr: NetAddress) -> Result<(), DialError> {
         self.check_dial(now, &addr)?;
-        self.dials
-            .push(now, addr, self.persistent.contains_key(&addr.socket_addr()));
+        let persistent = self.persistent.contains_key(&addr.socket_addr());
+        self.queue_dial(now, addr, persistent);
         self.start_dials(now);
         Ok(())
     }
@@ -460,8 +460,29 @@ impl<R: CryptoRng> Node<R> {
             }
         }
         self.persistent.insert(addr.socket_addr(), addr);
-        self.dials.push(now, addr, true);
+        self.queue_dial(now, addr, true);
         self.start_dials(now);
+    }
+
+    /// Queues a dial that is not a feeler — turning a feeler to the same address, queued or
+    /// in flight, into this dial: its connection is kept, its failure reported.
+    pub(super) fn queue_dial(&mut self, due: Instant, addr: NetAddress, persistent: bool) {
+        self.feelers.remove(&addr.socket_addr());
+        self.dials.push(due, addr, persistent);
+    }
+
+    /// Drops `addr` from the dial queue, feeler or not.
+    fn forget_dial(&mut self, addr: SocketAddr) {
+        self.feelers.remove(&addr);
+        self.dials.remove(addr);
+    }
+
+    /// Dials in flight that hold an outbound slot: all but feelers.
+    fn outbound_dials(&self) -> usize {
+        self.dialing
+            .keys()
+            .filter(|addr| !self.feelers.contains(addr))
+            .count()
     }
 
     /// Queues `message` for `peer` on `channel`; hands it back on error.
@@ -682,7 +703,7 @@ impl<R: CryptoRng> Node<R> {
                     .peer_id()
                     .is_some_and(|peer| self.peer_set.is_persistent(&peer));
             let feeler = self.feelers.contains(&addr.socket_addr());
-            if !persistent && !feeler && !self.peer_set.has_outbound_slot(self.dialing.len()) {
+            if !persistent && !feeler && !self.peer_set.has_outbound_slot(self.outbound_dials()) {
                 // Refused before dialing: the remote never sees a connection it would lose.
                 self.dials.remove(addr.socket_addr());
                 let detail = String::from("outbound slots full");
@@ -709,6 +730,10 @@ impl<R: CryptoRng> Node<R> {
                 );
                 continue;
             }
+            // The attempt counts from here, not from the address's selection: a dial
+            // refused above (the slots filled meanwhile) leaves it free to be chosen again,
+            // where counting it would shut it out for the book's `reselect_after`.
+            self.book.mark_attempt(&addr.socket_addr(), now);
             let connection = Connection::dial(
                 now,
                 self.connection_config.clone(),
@@ -728,7 +753,7 @@ impl<R: CryptoRng> Node<R> {
             });
             let Some(conn) = conn else {
                 self.peer_set.release(Direction::Outbound, None, None);
-                self.dials.remove(addr.socket_addr());
+                self.forget_dial(addr.socket_addr());
                 continue;
             };
             self.dialing.insert(addr.socket_addr(), conn);
@@ -740,6 +765,8 @@ impl<R: CryptoRng> Node<R> {
         }
     }
 
+    /// Reports a dial that failed or was given up, the address already out of the dial
+    /// queue or queued for its retry — unless it was a feeler, which fails quietly.
     fn report_dial_failure(
         &mut self,
         now: Instant,
@@ -748,6 +775,12 @@ impl<R: CryptoRng> Node<R> {
         detail: String,
         retry: Retry,
     ) {
+        if self.feelers.contains(&addr.socket_addr()) {
+            // A feeler fails quietly: the book learns of it, nobody retries it.
+            self.discovery_dial_failed(now, &addr, reason);
+            self.forget_dial(addr.socket_addr());
+            return;
+        }
         self.discovery_dial_failed(now, &addr, reason);
         if retry == Retry::GivenUp
             && let Some(peer) = addr.peer_id()
@@ -889,6 +922,7 @@ impl<R: CryptoRng> Node<R> {
                 entry.connection.close(reason, reason.as_str());
                 if let Some(addr) = entry.dialed.take() {
                     self.dialing.remove(&addr.socket_addr());
+                    self.feelers.remove(&addr.socket_addr());
                     self.dials.remove(addr.socket_addr());
                 }
                 self.peer_set
@@ -947,6 +981,7 @@ impl<R: CryptoRng> Node<R> {
                 );
                 if let Some(addr) = entry.dialed.take() {
                     self.dialing.remove(&addr.socket_addr());
+                    self.feelers.remove(&addr.socket_addr());
                     self.dials.remove(addr.socket_addr());
                 }
                 self.peer_set
@@ -1032,7 +1067,7 @@ impl<R: CryptoRng> Node<R> {
                     .copied();
                 if let Some(addr) = persistent {
                     let due = now.saturating_add(self.config.dial.backoff_base);
-                    self.dials.push(due, addr, true);
+                    self.queue_dial(due, addr, true);
                 }
             }
             Phase::Connecting | Phase::Handshaking => {

@@ -1,0 +1,53 @@
+//! An address's attempt is counted when its dial starts, not when discovery picks it: a
+//! dial that waits its turn (dials in flight are capped) or never starts does not keep the
+//! address out of the next selections for the book's `reselect_after`.
+
+use std::time::Duration;
+
+use switchboard_sim::{Sim, SimConfig};
+
+mod common;
+use common::discovery::{discovering, ip};
+
+const DIAL_TIMEOUT: Duration = Duration::from_secs(2);
+
+#[test]
+fn a_dial_waiting_its_turn_is_attempted_when_it_starts() {
+    let mut sim = Sim::new(SimConfig::with_seed(9));
+    let mut config = discovering(Vec::new());
+    config.limits.max_outbound = 2;
+    config.dial.max_in_flight = 1;
+    config.dial.dial_timeout = DIAL_TIMEOUT;
+    config.discovery.interval = Duration::from_secs(1);
+    let node = sim.add_node_at(config, ip(0));
+    // Dials to both are swallowed: each holds the one dial slot until it times out.
+    let [first, second] = [1, 2].map(|index| {
+        let silent = sim.add_node_at(discovering(Vec::new()), ip(index));
+        sim.set_swallowing_dials(silent, true);
+        sim.address(silent)
+    });
+    let attempted = |sim: &Sim, addr: switchboard::NetAddress| {
+        sim.node(node)
+            .addr_book()
+            .get(&addr.socket_addr())
+            .and_then(|info| info.last_attempt)
+    };
+
+    let now = sim.now();
+    let _ = sim.node_mut(node).add_address(now, first);
+    sim.run_for(Duration::from_millis(10));
+    let first_dialed = attempted(&sim, first).expect("dialed at once");
+
+    // `second` is picked at the next discovery tick and waits for the first dial to time
+    // out before it starts.
+    let now = sim.now();
+    let _ = sim.node_mut(node).add_address(now, second);
+    sim.run_for(Duration::from_millis(1_500));
+    assert_eq!(
+        attempted(&sim, second),
+        None,
+        "picked, waiting: not attempted yet"
+    );
+    sim.run_until(first_dialed + DIAL_TIMEOUT + DIAL_TIMEOUT / 2, |_| false);
+    assert_eq!(attempted(&sim, second), Some(first_dialed + DIAL_TIMEOUT));
+}

@@ -34,12 +34,11 @@ use libfuzzer_sys::fuzz_target;
 use rand_chacha::ChaCha20Rng;
 use rand_core::SeedableRng;
 use switchboard::dial_queue::DialConfig;
-use switchboard::frame::Frame;
 use switchboard::node::{Connectedness, Node, NodeConfig, NodeEvent};
 use switchboard::peer_set::{Limits, Refused};
 use switchboard::{ChannelConfig, ChannelInfo, Instant, NetAddress, NodeInfo, PeerId, SendError};
 
-use genuine_peer::{ATTACKERS, Conn, IPS, KEYS, MAX_MESSAGE, Peer, Session, ip, peer, reason};
+use genuine_peer::{ATTACKERS, Conn, IPS, KEYS, MAX_MESSAGE, Peer, PeerFrame, ip, peer, reason};
 use wires::Wires;
 
 /// The one channel both ends offer.
@@ -78,7 +77,7 @@ enum Operation {
     /// Well-formed frames the genuine peer on `conn` seals as one record.
     Frames {
         conn: u8,
-        frames: Vec<FuzzFrame>,
+        frames: Vec<PeerFrame>,
         cut: u16,
     },
     Connected {
@@ -130,34 +129,6 @@ enum Operation {
     BanIp {
         ip: u8,
         ms: u16,
-    },
-}
-
-#[derive(Arbitrary, Debug)]
-enum FuzzFrame {
-    /// A whole message in one DATA frame.
-    Message {
-        channel: u8,
-        len: u16,
-    },
-    Data {
-        channel: u8,
-        first: Option<u32>,
-        end: bool,
-        len: u16,
-    },
-    Credit {
-        channel: u8,
-        amount: u32,
-    },
-    Ping(u64),
-    /// Answers the node's last PING when `echo`.
-    Pong {
-        echo: bool,
-        value: u64,
-    },
-    GoAway {
-        code: u8,
     },
 }
 
@@ -213,38 +184,6 @@ fn attacker_info() -> NodeInfo {
         version: 1,
     });
     info
-}
-
-impl Session {
-    fn frame(&self, frame: FuzzFrame) -> Frame {
-        let data = |channel: u8, first, end, len: u16| Frame::Data {
-            channel: self::channel(channel),
-            first,
-            end,
-            payload: Bytes::from(vec![0xA5; usize::from(len)]),
-        };
-        match frame {
-            FuzzFrame::Message { channel, len } => data(channel, Some(len.into()), true, len),
-            FuzzFrame::Data {
-                channel,
-                first,
-                end,
-                len,
-            } => data(channel, first, end, len),
-            FuzzFrame::Credit { channel, amount } => Frame::Credit {
-                channel: self::channel(channel),
-                amount,
-            },
-            FuzzFrame::Ping(value) => Frame::Ping(value),
-            FuzzFrame::Pong { echo, value } => {
-                Frame::Pong(if echo { self.last_ping } else { value })
-            }
-            FuzzFrame::GoAway { code } => Frame::GoAway {
-                reason: reason(code),
-                text: "bye".into(),
-            },
-        }
-    }
 }
 
 struct Fuzz {
@@ -494,7 +433,7 @@ impl Fuzz {
                 {
                     let mut plaintext = Vec::new();
                     for frame in frames {
-                        session.frame(frame).encode(&mut plaintext);
+                        frame.to_frame(session, channel).encode(&mut plaintext);
                     }
                     self.record(index, &plaintext, cut);
                 }

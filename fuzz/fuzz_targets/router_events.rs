@@ -41,7 +41,6 @@ use libfuzzer_sys::fuzz_target;
 use rand_chacha::ChaCha20Rng;
 use rand_core::SeedableRng;
 use switchboard::dial_queue::DialConfig;
-use switchboard::frame::Frame;
 use switchboard::gossip::{Gossip, GossipConfig, MessageId};
 use switchboard::node::{Node, NodeConfig, NodeEvent};
 use switchboard::peer_set::Limits;
@@ -50,7 +49,7 @@ use switchboard::{
     ChannelConfig, ChannelId, ChannelInfo, DisconnectReason, Instant, NetAddress, NodeInfo, PeerId,
 };
 
-use genuine_peer::{ATTACKERS, Conn, IPS, KEYS, MAX_MESSAGE, Peer, Session, ip, peer, reason};
+use genuine_peer::{ATTACKERS, Conn, IPS, KEYS, MAX_MESSAGE, Peer, PeerFrame, ip, peer, reason};
 use wires::Wires;
 
 const CHECK_CHANNELS: [u16; 2] = [1, 2];
@@ -450,7 +449,7 @@ enum Operation {
     /// Well-formed frames the genuine peer on `conn` seals as one record, read in two pieces.
     Frames {
         conn: u8,
-        frames: Vec<FuzzFrame>,
+        frames: Vec<PeerFrame>,
         cut: u16,
     },
     /// The genuine peer on `conn` sends one whole message, then the router's events are
@@ -530,67 +529,6 @@ enum Operation {
     },
     Start,
     Stop,
-}
-
-#[derive(Arbitrary, Debug)]
-enum FuzzFrame {
-    /// A whole message in one DATA frame.
-    Message {
-        channel: u8,
-        len: u16,
-        fill: u8,
-    },
-    Data {
-        channel: u8,
-        first: Option<u32>,
-        end: bool,
-        len: u16,
-    },
-    Credit {
-        channel: u8,
-        amount: u32,
-    },
-    Ping(u64),
-    /// Answers the node's last PING when `echo`.
-    Pong {
-        echo: bool,
-        value: u64,
-    },
-    GoAway {
-        code: u8,
-    },
-}
-
-fn frame(session: &Session, frame: FuzzFrame) -> Frame {
-    let data = |channel: u8, first, end, len: u16, fill: u8| Frame::Data {
-        channel: self::channel(channel),
-        first,
-        end,
-        payload: Bytes::from(vec![fill; usize::from(len)]),
-    };
-    match frame {
-        FuzzFrame::Message { channel, len, fill } => {
-            data(channel, Some(len.into()), true, len, fill)
-        }
-        FuzzFrame::Data {
-            channel,
-            first,
-            end,
-            len,
-        } => data(channel, first, end, len, 0xA5),
-        FuzzFrame::Credit { channel, amount } => Frame::Credit {
-            channel: self::channel(channel),
-            amount,
-        },
-        FuzzFrame::Ping(value) => Frame::Ping(value),
-        FuzzFrame::Pong { echo, value } => {
-            Frame::Pong(if echo { session.last_ping } else { value })
-        }
-        FuzzFrame::GoAway { code } => Frame::GoAway {
-            reason: reason(code),
-            text: "bye".into(),
-        },
-    }
 }
 
 #[derive(Arbitrary, Debug)]
@@ -1068,7 +1006,7 @@ impl Fuzz {
                 {
                     let mut plaintext = Vec::new();
                     for fuzz_frame in frames {
-                        frame(session, fuzz_frame).encode(&mut plaintext);
+                        fuzz_frame.to_frame(session, channel).encode(&mut plaintext);
                     }
                     self.record(index, &plaintext, cut);
                 }
@@ -1083,7 +1021,8 @@ impl Fuzz {
                     && let Peer::Established(session) = &self.wires.conns[index].peer
                 {
                     let mut plaintext = Vec::new();
-                    frame(session, FuzzFrame::Message { channel, len, fill })
+                    PeerFrame::Message { channel, len, fill }
+                        .to_frame(session, self::channel)
                         .encode(&mut plaintext);
                     self.record(index, &plaintext, u16::MAX);
                     self.pump();

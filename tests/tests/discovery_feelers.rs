@@ -269,3 +269,97 @@ fn a_failed_feeler_is_neither_reported_nor_retried() {
         .expect("in the book");
     assert_eq!(info.failures, 1, "{info:?}");
 }
+
+#[test]
+fn an_app_dial_taking_over_a_feeler_with_every_slot_full_is_refused_and_told() {
+    let (mut sim, [a, _, c, _]) = network(Some(FEELER_INTERVAL));
+    run_until_dial(&mut sim, a, FEELER_INTERVAL * 2);
+    // The feeler to `c` is in flight; the application dials `c` too, every slot full.
+    let (now, c_addr) = (sim.now(), sim.address(c));
+    sim.node_mut(a).dial(now, c_addr).unwrap();
+    sim.run_for(Duration::from_secs(1));
+    let told = sim.log(a).iter().any(|event| {
+        matches!(
+            event,
+            NodeEvent::DialFailed {
+                addr,
+                reason: DisconnectReason::TooManyPeers,
+                ..
+            } if addr.socket_addr() == c_addr.socket_addr()
+        )
+    });
+    assert!(told, "the dial vanished: {:?}", sim.log(a));
+    assert_eq!(sim.node(a).peer_counts().1, 1);
+}
+
+#[test]
+fn a_feeler_timing_out_is_not_retried_even_without_backoff() {
+    let mut sim = Sim::new(SimConfig::with_seed(8));
+    let mut config = one_slot(Some(FEELER_INTERVAL));
+    config.dial.backoff_base = Duration::ZERO;
+    let a = sim.add_node_at(config, ip(0));
+    let [b, c] = [1, 2].map(|index| sim.add_node_at(test_node_config(), ip(index)));
+    sim.set_swallowing_dials(c, true);
+    let now = sim.now();
+    for other in [b, c] {
+        let addr = sim.address(other);
+        let _ = sim.node_mut(a).add_address(now, addr);
+    }
+    // `a` fills its slot: `b` answers, a dial to `c` would hang.
+    assert!(sim.run_until(now + Duration::from_secs(30), |sim| {
+        sim.node(a).peer_counts() == (0, 1)
+    }));
+    let settled = sim.connections(a).len();
+    run_until_dial(&mut sim, a, FEELER_INTERVAL * 2);
+    // The feeler to `c` times out after 5 s; a retry due at once must not start.
+    sim.run_for(Duration::from_secs(6));
+    assert_eq!(sim.connections(a).len(), settled, "a dial still open");
+    let reported = sim
+        .log(a)
+        .iter()
+        .any(|event| matches!(event, NodeEvent::DialFailed { .. }));
+    assert!(!reported, "{:?}", sim.log(a));
+}
+
+#[test]
+fn a_collision_test_brings_a_waiting_retry_forward() {
+    // A tried table of one slot: every address proved alive contests the one there. Two
+    // outbound slots, so the dial testing the occupant has one to take.
+    let mut sim = Sim::new(SimConfig::with_seed(10));
+    let mut config = one_slot(None);
+    config.limits.max_outbound = 2;
+    config.discovery.addr_book.tried_buckets = 1;
+    config.discovery.addr_book.bucket_size = 1;
+    config.discovery.addr_book.new_buckets = 4096;
+    config.discovery.addr_book.reselect_after = Duration::from_secs(1);
+    config.dial.backoff_base = Duration::from_secs(60);
+    config.dial.backoff_cap = Duration::from_secs(120);
+    let n = sim.add_node_at(config, ip(0));
+    let [occupant, newcomer] = [1, 2].map(|index| sim.add_node_at(test_node_config(), ip(index)));
+    let (occupant_addr, newcomer_addr) = (sim.address(occupant), sim.address(newcomer));
+    let now = sim.now();
+    let _ = sim.node_mut(n).add_address(now, occupant_addr);
+    assert!(sim.run_until(now + Duration::from_secs(5), |sim| {
+        sim.node(n).peer_counts() == (0, 1)
+    }));
+    // The occupant goes away and refuses the redial: its retry waits 30–90 s.
+    sim.set_refusing(occupant, true);
+    let (now, occupant_id) = (sim.now(), sim.node(occupant).peer_id());
+    sim.node_mut(n)
+        .disconnect(now, &occupant_id, DisconnectReason::Requested);
+    sim.run_for(Duration::from_secs(3));
+    let failed_at = last_attempt(&sim, n, occupant).expect("redialed");
+    // The newcomer proves alive and contests the occupant's tried slot: the collision test
+    // must dial the occupant now, not when its retry comes due.
+    let now = sim.now();
+    let _ = sim.node_mut(n).add_address(now, newcomer_addr);
+    assert!(sim.run_until(now + Duration::from_secs(5), |sim| {
+        sim.node(n).peer_counts() == (0, 1)
+    }));
+    sim.run_for(Duration::from_secs(3));
+    let tested_at = last_attempt(&sim, n, occupant).expect("in the book");
+    assert!(
+        tested_at > failed_at && tested_at < failed_at + Duration::from_secs(15),
+        "occupant last dialed at {tested_at:?}, after its failure at {failed_at:?}"
+    );
+}

@@ -183,8 +183,10 @@ impl<R: CryptoRng> Node<R> {
         )
     }
 
-    /// Dials the occupants of tried-table collisions to see if they are still there. They
-    /// may exceed the outbound cap for as long as the test takes.
+    /// Dials the occupants of tried-table collisions, as feelers, to see if they are still
+    /// there. An occupant with a dial already queued is tested by that dial, brought
+    /// forward; should it be refused for want of an outbound slot, the collision is
+    /// resolved at its deadline, as for an occupant that does not answer.
     fn test_collisions(&mut self, now: Instant) {
         while let Some(occupant) = self.book.poll_collision() {
             let connected = occupant
@@ -194,10 +196,10 @@ impl<R: CryptoRng> Node<R> {
                 let _ = self.book.mark_good(&occupant, now);
                 continue;
             }
-            // A dial already queued to it tests it as well, and is no feeler.
-            if !self.dials.contains(occupant.socket_addr()) {
+            // A dial already queued to it is brought forward and tests it as well: it stays
+            // what it was, no feeler.
+            if self.dials.push(now, occupant, false) {
                 self.feelers.insert(occupant.socket_addr());
-                self.dials.push(now, occupant, false);
             }
         }
         self.start_dials(now);

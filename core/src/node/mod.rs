@@ -392,8 +392,17 @@ impl<R: CryptoRng> Node<R> {
             self.after(now, conn);
         }
         for (addr, retry) in self.dials.handle_timeout(now, &mut self.rng) {
-            // A dial that outlived its timeout: close its socket and report the failure.
-            if let Some(conn) = self.dialing.remove(&addr.socket_addr())
+            // A dial that outlived its timeout: report the failure (a feeler's cancels the
+            // retry just queued, before closing can start it), then close its socket.
+            let conn = self.dialing.remove(&addr.socket_addr());
+            self.report_dial_failure(
+                now,
+                addr,
+                DisconnectReason::Timeout,
+                String::from("dial timed out"),
+                retry,
+            );
+            if let Some(conn) = conn
                 && let Some(entry) = self.conns.get_mut(conn)
             {
                 entry.dialed = None;
@@ -402,13 +411,6 @@ impl<R: CryptoRng> Node<R> {
                     .close(DisconnectReason::Timeout, "dial timed out");
                 self.after(now, conn);
             }
-            self.report_dial_failure(
-                now,
-                addr,
-                DisconnectReason::Timeout,
-                String::from("dial timed out"),
-                retry,
-            );
         }
         // Bans are checked against their expiry whenever consulted; forgetting expired ones
         // only frees memory, so a sweep a minute keeps timers O(log n) with many bans.
@@ -920,13 +922,24 @@ impl<R: CryptoRng> Node<R> {
                 // Not admitted: closed invisibly, its pending slot released now.
                 entry.phase = Phase::Dropped;
                 entry.connection.close(reason, reason.as_str());
-                if let Some(addr) = entry.dialed.take() {
+                let dialed = entry.dialed.take();
+                if let Some(addr) = dialed {
                     self.dialing.remove(&addr.socket_addr());
-                    self.feelers.remove(&addr.socket_addr());
                     self.dials.remove(addr.socket_addr());
                 }
                 self.peer_set
                     .release(entry.direction, None, inbound_ip(entry));
+                // A dial the node was asked for learns why — unless it lost a simultaneous
+                // open (its peer is connected: nothing failed) or was a feeler. Normally
+                // refused before dialing; here when it took over a feeler in flight with
+                // every slot full.
+                if let Some(addr) = dialed
+                    && !feeler
+                    && reason != DisconnectReason::AlreadyConnected
+                {
+                    let detail = String::from(reason.as_str());
+                    self.report_dial_failure(now, addr, reason, detail, Retry::GivenUp);
+                }
                 return;
             }
         };

@@ -2,7 +2,7 @@
 //! `Handshake` with one of four fixed identities, so their session keys are ours, takes over
 //! a connection the node announced, completes a real handshake, then reads what the node
 //! writes (checking that it authenticates and parses, and that DATA and CREDIT name only the
-//! channels negotiated) and seals whatever the target wants written.
+//! channels negotiated) and seals whatever the target wants written — [`PeerFrame`]s.
 //!
 //! Included with `#[path]` from each target: not every target uses every item.
 #![allow(dead_code)]
@@ -10,6 +10,7 @@
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::sync::LazyLock;
 
+use arbitrary::Arbitrary;
 use bytes::Bytes;
 use rand_chacha::ChaCha20Rng;
 use rand_core::SeedableRng;
@@ -41,6 +42,75 @@ pub fn ip(index: u8) -> IpAddr {
 
 pub fn reason(code: u8) -> DisconnectReason {
     DisconnectReason::from_code(code).unwrap_or(DisconnectReason::Requested)
+}
+
+/// A frame a genuine peer writes, the fuzzer choosing its fields.
+#[derive(Arbitrary, Debug)]
+pub enum PeerFrame {
+    /// A whole message in one DATA frame, every byte `fill`.
+    Message {
+        channel: u8,
+        len: u16,
+        fill: u8,
+    },
+    /// A DATA frame with arbitrary fields.
+    Data {
+        channel: u8,
+        first: Option<u32>,
+        end: bool,
+        len: u16,
+    },
+    Credit {
+        channel: u8,
+        amount: u32,
+    },
+    Ping(u64),
+    /// Answers the node's last PING when `echo`.
+    Pong {
+        echo: bool,
+        value: u64,
+    },
+    GoAway {
+        code: u8,
+    },
+}
+
+impl PeerFrame {
+    /// The frame, its channel index mapped by the target's `channel`.
+    pub fn to_frame(self, session: &Session, channel: impl Fn(u8) -> u16) -> Frame {
+        let data = |index: u8, first, end, len: u16, fill: u8| Frame::Data {
+            channel: channel(index),
+            first,
+            end,
+            payload: Bytes::from(vec![fill; usize::from(len)]),
+        };
+        match self {
+            PeerFrame::Message { channel, len, fill } => {
+                data(channel, Some(len.into()), true, len, fill)
+            }
+            PeerFrame::Data {
+                channel,
+                first,
+                end,
+                len,
+            } => data(channel, first, end, len, 0xA5),
+            PeerFrame::Credit {
+                channel: index,
+                amount,
+            } => Frame::Credit {
+                channel: channel(index),
+                amount,
+            },
+            PeerFrame::Ping(value) => Frame::Ping(value),
+            PeerFrame::Pong { echo, value } => {
+                Frame::Pong(if echo { session.last_ping } else { value })
+            }
+            PeerFrame::GoAway { code } => Frame::GoAway {
+                reason: reason(code),
+                text: "bye".into(),
+            },
+        }
+    }
 }
 
 pub struct Keys {

@@ -71,7 +71,10 @@ pub struct DiscoveryConfig {
     /// How often outbound slots are topped up. Default 5 s.
     pub interval: Duration,
     /// With every outbound slot full, how often to dial one more address from the book as a
-    /// feeler (see the [module documentation](self)); checked at each `interval`. `None`
+    /// *feeler* (Bitcoin Core's feeler connections): the handshake proves the address alive
+    /// and the connection is dropped at once, never admitted, holding no slot, never
+    /// reported. The far end learns our address from it — how nodes whose books know only
+    /// each other find a network whose slots are full. Checked at each `interval`; `None`
     /// turns feelers off. Default 2 minutes, as Bitcoin Core.
     pub feeler_interval: Option<Duration>,
     /// At most one outbound peer per address group (/16 IPv4, /32 IPv6), persistent peers

@@ -141,8 +141,9 @@ pub struct Node<R> {
     next_seed_dial: Instant,
     /// When the next feeler may be dialed (see [`discovery`]).
     next_feeler: Instant,
-    /// Dials testing a tried-table occupant ([`AddrBook::poll_collision`]): they may exceed
-    /// the outbound cap.
+    /// Feelers queued or in flight (see [`discovery`]): the periodic one and those testing
+    /// a tried-table occupant ([`AddrBook::poll_collision`]). They hold no outbound slot and
+    /// are never admitted.
     feelers: BTreeSet<SocketAddr>,
 }
 
@@ -919,7 +920,7 @@ impl<R: CryptoRng> Node<R> {
         let slot = match admission {
             Ok(slot) => slot,
             Err(reason) => {
-                // Not admitted: closed invisibly, its pending slot released now.
+                // Not admitted: closed without a `PeerConnected`, its pending slot released.
                 entry.phase = Phase::Dropped;
                 entry.connection.close(reason, reason.as_str());
                 let dialed = entry.dialed.take();

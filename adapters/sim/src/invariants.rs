@@ -27,7 +27,7 @@
 //!   through [`Checker::limit_exceeded`] and [`Checker::buffer_sample`];
 //! - **reconnection** after faults heal: reported through [`Checker::not_reconnected`].
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 
 use bytes::Bytes;
@@ -175,16 +175,46 @@ impl Tag {
     }
 }
 
+/// The tracked sequence numbers delivered, per (sender, receiver), each list sorted: 8 bytes
+/// a delivery — a long run delivers millions — and a delivery appended in O(1), a sender's
+/// numbers only growing (an older one, out of order, is inserted in place).
+#[derive(Default)]
+struct Delivered(BTreeMap<(NodeIndex, NodeIndex), Vec<u64>>);
+
+impl Delivered {
+    /// Records `seq` from `sender` at `receiver`; false if it was already.
+    fn insert(&mut self, sender: NodeIndex, receiver: NodeIndex, seq: u64) -> bool {
+        let seqs = self.0.entry((sender, receiver)).or_default();
+        if seqs.last().is_none_or(|&last| last < seq) {
+            seqs.push(seq);
+            return true;
+        }
+        match seqs.binary_search(&seq) {
+            Ok(_) => false,
+            Err(at) => {
+                seqs.insert(at, seq);
+                true
+            }
+        }
+    }
+
+    fn contains(&self, sender: NodeIndex, receiver: NodeIndex, seq: u64) -> bool {
+        self.0
+            .get(&(sender, receiver))
+            .is_some_and(|seqs| seqs.binary_search(&seq).is_ok())
+    }
+}
+
 /// See the [module documentation](self).
 pub struct Checker {
     next_seq: Vec<u64>,
     /// Sender side: per (sender, receiver), the tracked sequence numbers `send` accepted on
     /// the open connection, in order. Present from `PeerConnected` to `PeerDisconnected`.
-    sending: std::collections::BTreeMap<(NodeIndex, NodeIndex), Vec<u64>>,
+    sending: BTreeMap<(NodeIndex, NodeIndex), Vec<u64>>,
     /// Receiver side: per (sender, receiver), the last sequence number taken on the current
     /// connection.
-    receiving: std::collections::BTreeMap<(NodeIndex, NodeIndex), u64>,
-    delivered: BTreeSet<(NodeIndex, NodeIndex, u64)>,
+    receiving: BTreeMap<(NodeIndex, NodeIndex), u64>,
+    delivered: Delivered,
     unsent: BTreeSet<(NodeIndex, NodeIndex, u64)>,
     /// Test-only: hide the next tracked delivery from the checker.
     drop_one: bool,
@@ -200,7 +230,7 @@ impl Checker {
             next_seq: Vec::new(),
             sending: Default::default(),
             receiving: Default::default(),
-            delivered: BTreeSet::new(),
+            delivered: Delivered::default(),
             unsent: BTreeSet::new(),
             drop_one: drop_one_delivery,
             counters: Counters::default(),
@@ -347,7 +377,7 @@ impl Checker {
             );
             return;
         }
-        if !self.delivered.insert((sender, receiver, seq)) {
+        if !self.delivered.insert(sender, receiver, seq) {
             self.violate(
                 ViolationKind::Duplicate,
                 now,
@@ -425,7 +455,7 @@ impl Checker {
             }
         }
         for &seq in sent.iter().take(confirmed) {
-            if !self.delivered.contains(&(sender, receiver, seq)) {
+            if !self.delivered.contains(sender, receiver, seq) {
                 self.violate(
                     ViolationKind::Lost,
                     now,
@@ -435,7 +465,7 @@ impl Checker {
         }
         for &seq in unsent {
             self.unsent.insert((sender, receiver, seq));
-            if self.delivered.contains(&(sender, receiver, seq)) {
+            if self.delivered.contains(sender, receiver, seq) {
                 self.violate(
                     ViolationKind::Lost,
                     now,
@@ -511,7 +541,7 @@ impl Checker {
         self.counters.confirmed += confirmed.min(sent.len()) as u64;
         self.counters.pending += sent.len().saturating_sub(confirmed) as u64;
         for &seq in sent.iter().take(confirmed) {
-            if !self.delivered.contains(&(sender, receiver, seq)) {
+            if !self.delivered.contains(sender, receiver, seq) {
                 self.violate(
                     ViolationKind::Lost,
                     now,
@@ -576,4 +606,27 @@ impl Checker {
 
 fn abbreviate(seqs: &[u64]) -> Vec<u64> {
     seqs.iter().take(16).copied().collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn delivered_numbers_are_kept_per_pair_in_any_order_and_once() {
+        let mut delivered = Delivered::default();
+        for seq in [1, 2, 5, 9] {
+            assert!(delivered.insert(3, 4, seq));
+        }
+        // Out of order: inserted in place; again: refused.
+        assert!(delivered.insert(3, 4, 3));
+        assert!(!delivered.insert(3, 4, 3));
+        assert!(!delivered.insert(3, 4, 9));
+        assert!(!delivered.insert(3, 4, 1));
+        assert_eq!(delivered.0[&(3, 4)], [1, 2, 3, 5, 9]);
+        // Another pair is another list.
+        assert!(delivered.insert(4, 3, 9));
+        assert!(delivered.contains(3, 4, 5) && !delivered.contains(3, 4, 4));
+        assert!(!delivered.contains(3, 5, 5) && delivered.contains(4, 3, 9));
+    }
 }

@@ -7,7 +7,7 @@ use std::time::Duration;
 use switchboard_sim::{Sim, SimConfig};
 
 mod common;
-use common::discovery::{discovering, ip};
+use common::discovery::{discovering, ip, last_attempt};
 
 const DIAL_TIMEOUT: Duration = Duration::from_secs(2);
 
@@ -24,30 +24,28 @@ fn a_dial_waiting_its_turn_is_attempted_when_it_starts() {
     let [first, second] = [1, 2].map(|index| {
         let silent = sim.add_node_at(discovering(Vec::new()), ip(index));
         sim.set_swallowing_dials(silent, true);
-        sim.address(silent)
+        silent
     });
-    let attempted = |sim: &Sim, addr: switchboard::NetAddress| {
-        sim.node(node)
-            .addr_book()
-            .get(&addr.socket_addr())
-            .and_then(|info| info.last_attempt)
-    };
+    let [first_addr, second_addr] = [first, second].map(|silent| sim.address(silent));
 
     let now = sim.now();
-    let _ = sim.node_mut(node).add_address(now, first);
+    let _ = sim.node_mut(node).add_address(now, first_addr);
     sim.run_for(Duration::from_millis(10));
-    let first_dialed = attempted(&sim, first).expect("dialed at once");
+    let first_dialed = last_attempt(&sim, node, first).expect("dialed at once");
 
     // `second` is picked at the next discovery tick and waits for the first dial to time
     // out before it starts.
     let now = sim.now();
-    let _ = sim.node_mut(node).add_address(now, second);
+    let _ = sim.node_mut(node).add_address(now, second_addr);
     sim.run_for(Duration::from_millis(1_500));
     assert_eq!(
-        attempted(&sim, second),
+        last_attempt(&sim, node, second),
         None,
         "picked, waiting: not attempted yet"
     );
     sim.run_until(first_dialed + DIAL_TIMEOUT + DIAL_TIMEOUT / 2, |_| false);
-    assert_eq!(attempted(&sim, second), Some(first_dialed + DIAL_TIMEOUT));
+    assert_eq!(
+        last_attempt(&sim, node, second),
+        Some(first_dialed + DIAL_TIMEOUT)
+    );
 }

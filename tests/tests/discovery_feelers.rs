@@ -13,7 +13,7 @@ use switchboard::peer_set::Direction;
 use switchboard_sim::{NodeIndex, Sim, SimConfig, test_node_config};
 
 mod common;
-use common::discovery::{discovering, ip};
+use common::discovery::{discovering, ip, last_attempt};
 
 const FEELER_INTERVAL: Duration = Duration::from_secs(10);
 
@@ -48,19 +48,17 @@ fn network(feeler_interval: Option<Duration>) -> (Sim, [NodeIndex; 4]) {
     (sim, nodes)
 }
 
-/// `at`'s events about `peer`: `(connected, direction)`, `(false, Inbound)` for a
-/// disconnect, in order.
-fn connections_with(sim: &Sim, at: NodeIndex, peer: NodeIndex) -> Vec<(bool, Direction)> {
+/// `at`'s events about `peer`, in order: `Some(direction)` for a connect, `None` for a
+/// disconnect.
+fn connections_with(sim: &Sim, at: NodeIndex, peer: NodeIndex) -> Vec<Option<Direction>> {
     let peer = sim.node(peer).peer_id();
     sim.log(at)
         .iter()
         .filter_map(|event| match event {
             NodeEvent::PeerConnected {
                 peer: p, direction, ..
-            } if *p == peer => Some((true, *direction)),
-            NodeEvent::PeerDisconnected { peer: p, .. } if *p == peer => {
-                Some((false, Direction::Inbound))
-            }
+            } if *p == peer => Some(Some(*direction)),
+            NodeEvent::PeerDisconnected { peer: p, .. } if *p == peer => Some(None),
             _ => None,
         })
         .collect()
@@ -71,14 +69,6 @@ fn run_until_dial(sim: &mut Sim, index: NodeIndex, within: Duration) {
     let before = sim.connections(index).len();
     let end = sim.now() + within;
     assert!(sim.run_until(end, |sim| sim.connections(index).len() > before));
-}
-
-fn last_attempt(sim: &Sim, at: NodeIndex, of: NodeIndex) -> Option<switchboard::Instant> {
-    let socket = sim.address(of).socket_addr();
-    sim.node(at)
-        .addr_book()
-        .get(&socket)
-        .and_then(|info| info.last_attempt)
 }
 
 #[test]
@@ -99,14 +89,10 @@ fn a_feeler_proves_an_address_and_lets_a_node_that_knew_nobody_join() {
     // and dialed it with its own free slot: now they are peers, `c` outbound.
     assert_eq!(
         connections_with(&sim, c, a),
-        [
-            (true, Direction::Inbound),
-            (false, Direction::Inbound),
-            (true, Direction::Outbound)
-        ]
+        [Some(Direction::Inbound), None, Some(Direction::Outbound)]
     );
     // `a` never reported the feeler: its only event about `c` is `c`'s own dial.
-    assert_eq!(connections_with(&sim, a, c), [(true, Direction::Inbound)]);
+    assert_eq!(connections_with(&sim, a, c), [Some(Direction::Inbound)]);
     assert_eq!(sim.node(a).peer_counts(), (2, 1));
     assert!(sim.node(a).peers().any(|p| p == sim.node(b).peer_id()));
     let counters = sim.checker().expect("checker on").counters();
@@ -217,7 +203,7 @@ fn a_feeler_completing_after_a_slot_freed_is_still_dropped() {
     sim.node_mut(a)
         .disconnect(now, &b_id, DisconnectReason::Requested);
     sim.run_for(Duration::from_secs(3));
-    let as_outbound = connections_with(&sim, a, c).contains(&(true, Direction::Outbound));
+    let as_outbound = connections_with(&sim, a, c).contains(&Some(Direction::Outbound));
     assert!(
         !as_outbound,
         "the feeler was admitted: {:?}",
@@ -236,7 +222,7 @@ fn a_persistent_peer_added_while_a_feeler_runs_is_kept() {
     sim.run_for(Duration::from_secs(2));
     assert_eq!(
         connections_with(&sim, a, c).first(),
-        Some(&(true, Direction::Outbound)),
+        Some(&Some(Direction::Outbound)),
         "the dial the application asked for was dropped as a feeler"
     );
     assert_eq!(

@@ -199,11 +199,7 @@ impl<R: CryptoRng> Node<R> {
                 let _ = self.book.mark_good(&occupant, now);
                 continue;
             }
-            // A dial already queued to it is brought forward and tests it as well: it stays
-            // what it was, no feeler.
-            if self.dials.push(now, occupant, false) {
-                self.feelers.insert(occupant.socket_addr());
-            }
+            self.queue_feeler(now, occupant);
         }
         self.start_dials(now);
     }
@@ -256,8 +252,7 @@ impl<R: CryptoRng> Node<R> {
         let Some(addr) = self.select_dial(now, &taken.addresses, None) else {
             return;
         };
-        self.feelers.insert(addr.socket_addr());
-        self.dials.push(now, addr, false);
+        self.queue_feeler(now, addr);
         self.start_dials(now);
     }
 

@@ -474,6 +474,14 @@ impl<R: CryptoRng> Node<R> {
         self.dials.push(due, addr, persistent);
     }
 
+    /// Queues a feeler to `addr`, unless a dial to it is queued already: that one is brought
+    /// forward and stays what it was.
+    pub(super) fn queue_feeler(&mut self, now: Instant, addr: NetAddress) {
+        if self.dials.push(now, addr, false) {
+            self.feelers.insert(addr.socket_addr());
+        }
+    }
+
     /// Drops `addr` from the dial queue, feeler or not.
     fn forget_dial(&mut self, addr: SocketAddr) {
         self.feelers.remove(&addr);
@@ -778,13 +786,13 @@ impl<R: CryptoRng> Node<R> {
         detail: String,
         retry: Retry,
     ) {
-        if self.feelers.contains(&addr.socket_addr()) {
-            // A feeler fails quietly: the book learns of it, nobody retries it.
-            self.discovery_dial_failed(now, &addr, reason);
+        let feeler = self.feelers.contains(&addr.socket_addr());
+        self.discovery_dial_failed(now, &addr, reason);
+        if feeler {
+            // A feeler fails quietly: the book learned of it, nobody retries it.
             self.forget_dial(addr.socket_addr());
             return;
         }
-        self.discovery_dial_failed(now, &addr, reason);
         if retry == Retry::GivenUp
             && let Some(peer) = addr.peer_id()
         {

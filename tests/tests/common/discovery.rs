@@ -2,9 +2,9 @@
 
 use std::net::{IpAddr, Ipv4Addr};
 
-use switchboard::NetAddress;
 use switchboard::node::NodeConfig;
-use switchboard_sim::test_node_config;
+use switchboard::{Instant, NetAddress};
+use switchboard_sim::{NodeIndex, Sim, test_node_config};
 
 /// Outbound slots per node (the default of SPEC §4).
 pub const MAX_OUTBOUND: usize = 10;
@@ -24,4 +24,13 @@ pub fn discovering(seeds: Vec<NetAddress>) -> NodeConfig {
     config.discovery.seeds = seeds;
     config.limits.max_outbound = MAX_OUTBOUND;
     config
+}
+
+/// When node `at` last dialed node `of`'s address, as its book says.
+pub fn last_attempt(sim: &Sim, at: NodeIndex, of: NodeIndex) -> Option<Instant> {
+    let socket = sim.address(of).socket_addr();
+    sim.node(at)
+        .addr_book()
+        .get(&socket)
+        .and_then(|info| info.last_attempt)
 }

@@ -1,5 +1,5 @@
-//! The embedded driver: a `Node` bound to mio sockets inside the caller's own event loop
-//! (documented, with its loop, on [`Driver`]).
+//! The embedded driver: a `Node` — alone or under a router — bound to mio sockets inside the
+//! caller's own event loop (documented, with its loop, on [`Driver`]).
 
 use std::collections::HashMap;
 use std::fmt;
@@ -15,8 +15,9 @@ use mio::{Interest, Registry, Token};
 use rand_chacha::ChaCha20Rng;
 use rand_core::SeedableRng;
 use switchboard::addr_book::AddrBookDecodeError;
-use switchboard::node::{Action, ConnId, DialError, Node, NodeConfig, NodeEvent};
+use switchboard::node::{Action, ConnId, DialError, Node, NodeConfig, NodeEvent, Stack};
 use switchboard::peer_set::Limits;
+use switchboard::router::{Context, Protocol, ProtocolId, Router};
 use switchboard::{
     ChannelId, DisconnectReason, Instant, Keypair, NetAddress, NodeInfoError, PeerId, SendError,
 };
@@ -102,6 +103,8 @@ pub enum DriverError {
     Rng(getrandom::Error),
     /// The node's configuration does not encode into a `NodeInfo`.
     NodeInfo(NodeInfoError),
+    /// Building the stack on top of the node failed ([`Driver::new_with_stack`]).
+    Stack(Box<dyn std::error::Error + Send + Sync>),
 }
 
 impl fmt::Display for DriverError {
@@ -117,6 +120,7 @@ impl fmt::Display for DriverError {
             DriverError::Register(source) => write!(f, "cannot register with mio: {source}"),
             DriverError::Rng(source) => write!(f, "no OS randomness: {source}"),
             DriverError::NodeInfo(source) => write!(f, "invalid node configuration: {source}"),
+            DriverError::Stack(source) => write!(f, "cannot build the node's stack: {source}"),
         }
     }
 }
@@ -127,6 +131,7 @@ impl std::error::Error for DriverError {
             DriverError::Bind { source, .. } | DriverError::Register(source) => Some(source),
             DriverError::Rng(source) => Some(source),
             DriverError::NodeInfo(source) => Some(source),
+            DriverError::Stack(source) => Some(&**source),
             DriverError::TokenRange { .. } => None,
         }
     }
@@ -156,6 +161,10 @@ pub struct DriverStats {
 }
 
 /// The embedded driver: a [`Node`] bound to mio sockets inside the caller's own event loop.
+///
+/// The node may carry layers that take its events first: a [`Router`] and its protocols
+/// ([`Driver::new_with_stack`]). The driver is generic over that [`Stack`]; the plain
+/// `Driver` runs a bare node.
 ///
 /// The caller owns the [`mio::Poll`]. The driver registers its listeners and connections
 /// under a range of tokens it is given, so it can share one poll with the caller's other
@@ -193,8 +202,8 @@ pub struct DriverStats {
 /// }
 /// # }
 /// ```
-pub struct Driver {
-    node: Node<ChaCha20Rng>,
+pub struct Driver<S = Node<ChaCha20Rng>> {
+    stack: S,
     clock: Clock,
     registry: Registry,
     tokens: Range<usize>,
@@ -221,6 +230,75 @@ impl Driver {
     /// Binds the listeners, registers them under the first tokens of the range, and starts
     /// the node (whose persistent peers are dialed at once).
     pub fn new(registry: &Registry, config: DriverConfig) -> Result<Self, DriverError> {
+        Driver::new_with_stack(registry, config, |node, _| Ok::<_, DriverError>(node))
+    }
+}
+
+impl Driver<Router<ChaCha20Rng>> {
+    /// The protocol registered as `id`.
+    pub fn protocol<P: Protocol>(&self, id: ProtocolId<P>) -> Option<&P> {
+        self.stack.protocol(id)
+    }
+
+    /// Calls `f` with the protocol registered as `id` and its [`Context`] (to publish,
+    /// query, send …), then writes what it queued.
+    pub fn with_protocol<P: Protocol, T>(
+        &mut self,
+        id: ProtocolId<P>,
+        f: impl FnOnce(&mut P, &mut Context<'_>) -> T,
+    ) -> Option<T> {
+        self.with_stack(|router, now| router.with_protocol(now, id, f))
+    }
+}
+
+impl<S: Stack<Rng = ChaCha20Rng>> Driver<S> {
+    /// As [`Driver::new`], with layers on top of the node: `build` receives the node and the
+    /// current time and returns the stack the driver runs — typically a [`Router`] with its
+    /// protocols registered and started:
+    ///
+    /// ```no_run
+    /// # use std::net::SocketAddr;
+    /// # use bytes::Bytes;
+    /// # use mio::Poll;
+    /// # use switchboard::node::NodeConfig;
+    /// # use switchboard::Keypair;
+    /// use switchboard::gossip::{Gossip, GossipConfig};
+    /// use switchboard::router::{Protocol, Router};
+    /// use switchboard_mio::{Driver, DriverConfig};
+    ///
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let poll = Poll::new()?;
+    /// let gossip = Gossip::new(GossipConfig::default());
+    /// let mut node = NodeConfig::new("mainnet", "my-app/1.0");
+    /// node.add_protocol(&gossip.spec());
+    /// # let keypair = Keypair::generate(&mut switchboard_mio::os_seeded_rng()?);
+    /// # let listen: SocketAddr = "127.0.0.1:0".parse()?;
+    /// let config = DriverConfig::new(node, keypair, vec![listen], 0..1_000);
+    /// let mut gossip_id = None;
+    /// let mut driver = Driver::new_with_stack(poll.registry(), config, |node, now| {
+    ///     let mut router = Router::new(node);
+    ///     gossip_id = Some(router.register(gossip)?);
+    ///     router.start(now);
+    ///     Ok::<_, switchboard::router::RegisterError>(router)
+    /// })?;
+    /// if let Some(id) = gossip_id {
+    ///     driver.with_protocol(id, |gossip, ctx| gossip.publish(ctx, Bytes::from("hello")));
+    /// }
+    /// // Run the loop of the type's documentation: the router's protocols see every event
+    /// // first, and their timers fire through `handle_timeout`.
+    /// # Ok(())
+    /// # }
+    /// ```
+    ///
+    /// An error of `build` is returned as [`DriverError::Stack`].
+    pub fn new_with_stack<E>(
+        registry: &Registry,
+        config: DriverConfig,
+        build: impl FnOnce(Node<ChaCha20Rng>, Instant) -> Result<S, E>,
+    ) -> Result<Self, DriverError>
+    where
+        E: Into<Box<dyn std::error::Error + Send + Sync>>,
+    {
         let DriverConfig {
             mut node,
             keypair,
@@ -276,8 +354,9 @@ impl Driver {
             .map_err(DriverError::NodeInfo)?;
         let address_book_error =
             address_book.and_then(|bytes| node.load_addr_book(clock.now(), &bytes).err());
+        let stack = build(node, clock.now()).map_err(|error| DriverError::Stack(error.into()))?;
         let mut driver = Driver {
-            node,
+            stack,
             clock,
             registry,
             tokens,
@@ -305,7 +384,7 @@ impl Driver {
     /// The node's address book as bytes, to save for the next run
     /// ([`DriverConfig::address_book`]).
     pub fn address_book(&self) -> Vec<u8> {
-        self.node.addr_book_bytes(self.clock.now())
+        self.stack.node().addr_book_bytes(self.clock.now())
     }
 
     /// Why the address book given at start was not loaded, if it was not.
@@ -315,17 +394,32 @@ impl Driver {
 
     /// The node, for its getters (`peers`, `peer_info`, `node_info`, …).
     pub fn node(&self) -> &Node<ChaCha20Rng> {
-        &self.node
+        self.stack.node()
+    }
+
+    /// The stack the driver runs: the node itself, or what [`Driver::new_with_stack`] built.
+    pub fn stack(&self) -> &S {
+        &self.stack
+    }
+
+    /// Calls `f` with the stack and the current time, then writes what it queued and
+    /// carries out the node's actions — for what the driver has no method of its own
+    /// (acting through a protocol, banning, adding addresses …).
+    pub fn with_stack<T>(&mut self, f: impl FnOnce(&mut S, Instant) -> T) -> T {
+        let now = self.clock.now();
+        let result = f(&mut self.stack, now);
+        self.flush(now);
+        result
     }
 
     /// This node's identity.
     pub fn peer_id(&self) -> PeerId {
-        self.node.peer_id()
+        self.stack.node().peer_id()
     }
 
     /// The connected peers.
     pub fn peers(&self) -> impl Iterator<Item = PeerId> + '_ {
-        self.node.peers()
+        self.stack.node().peers()
     }
 
     /// The addresses the listeners are bound to (ports resolved).
@@ -402,8 +496,8 @@ impl Driver {
                 self.accept(now, index);
             }
         }
-        if self.node.poll_timeout().is_some_and(|due| due <= now) {
-            self.node.handle_timeout(now);
+        if self.stack.poll_timeout().is_some_and(|due| due <= now) {
+            self.stack.handle_timeout(now);
         }
         self.flush(now);
     }
@@ -419,7 +513,7 @@ impl Driver {
         message: Bytes,
     ) -> Result<(), SendError> {
         let now = self.clock.now();
-        let sent = self.node.send(now, peer, channel, message);
+        let sent = self.stack.node_mut().send(now, peer, channel, message);
         self.flush(now);
         sent
     }
@@ -428,7 +522,7 @@ impl Driver {
     /// took it.
     pub fn broadcast(&mut self, channel: ChannelId, message: Bytes) -> usize {
         let now = self.clock.now();
-        let taken = self.node.broadcast(now, channel, message);
+        let taken = self.stack.node_mut().broadcast(now, channel, message);
         self.flush(now);
         taken
     }
@@ -436,7 +530,7 @@ impl Driver {
     /// Dials `addr` (paced and deduplicated by the node's dial queue).
     pub fn dial(&mut self, addr: NetAddress) -> Result<(), DialError> {
         let now = self.clock.now();
-        let dialed = self.node.dial(now, addr);
+        let dialed = self.stack.node_mut().dial(now, addr);
         self.flush(now);
         dialed
     }
@@ -444,14 +538,14 @@ impl Driver {
     /// Keeps `addr` connected: dialed now and redialed whenever its connection ends.
     pub fn add_persistent_peer(&mut self, addr: NetAddress) {
         let now = self.clock.now();
-        self.node.add_persistent_peer(now, addr);
+        self.stack.node_mut().add_persistent_peer(now, addr);
         self.flush(now);
     }
 
     /// Disconnects `peer` with `reason` (sent to it in a GOAWAY).
     pub fn disconnect(&mut self, peer: &PeerId, reason: DisconnectReason) {
         let now = self.clock.now();
-        self.node.disconnect(now, peer, reason);
+        self.stack.node_mut().disconnect(now, peer, reason);
         self.flush(now);
     }
 
@@ -462,9 +556,11 @@ impl Driver {
             let _ = self.registry.deregister(&mut listener);
         }
         let now = self.clock.now();
-        let peers: Vec<PeerId> = self.node.peers().collect();
+        let peers: Vec<PeerId> = self.stack.node().peers().collect();
         for peer in peers {
-            self.node.disconnect(now, &peer, DisconnectReason::Quitting);
+            self.stack
+                .node_mut()
+                .disconnect(now, &peer, DisconnectReason::Quitting);
         }
         self.flush(now);
     }
@@ -472,7 +568,7 @@ impl Driver {
     /// Whether no connected peer is left: after [`Driver::shutdown`], every peer has been
     /// told and its socket closed (a GOAWAY the kernel would not take at once is lost).
     pub fn is_idle(&self) -> bool {
-        self.node.peers().next().is_none()
+        self.stack.node().peers().next().is_none()
     }
 
     // ----- poll_* -----
@@ -481,17 +577,18 @@ impl Driver {
     /// returns credit to the sender: drain it until `None` after every wakeup.
     pub fn poll_event(&mut self) -> Option<NodeEvent> {
         let now = self.clock.now();
-        if let Some(event) = self.node.poll_event(now) {
+        if let Some(event) = self.stack.poll_event(now) {
             self.dirty = true;
             return Some(event);
         }
-        if !self.dirty {
-            return None;
-        }
-        // Taking messages granted credit: write it, and take what that produced.
+        // Taking events wrote nothing yet, though it may have given bytes to write even when
+        // no event came out: credit for the messages taken, and answers to the events the
+        // stack consumed itself (a peer-exchange request, a protocol's message). Write them —
+        // with nothing to write this costs two empty queue pops — and take what that
+        // produced (a failed write is an event).
         self.dirty = false;
         self.flush(now);
-        let event = self.node.poll_event(now);
+        let event = self.stack.poll_event(now);
         self.dirty = event.is_some();
         event
     }
@@ -504,9 +601,9 @@ impl Driver {
             self.dirty = false;
             self.flush(now);
         }
-        let node = self.node.poll_timeout();
+        let stack = self.stack.poll_timeout();
         let pause = self.accept_pause.deadline();
-        [node, pause]
+        [stack, pause]
             .into_iter()
             .flatten()
             .min()
@@ -548,10 +645,10 @@ impl Driver {
             self.stats.refused += 1;
             return;
         }
-        match self.node.handle_accepted(now, remote) {
+        match self.stack.node_mut().handle_accepted(now, remote) {
             Ok(conn) => {
                 if self.register(conn, stream, false).is_err() {
-                    self.node.handle_closed(now, conn);
+                    self.stack.node_mut().handle_closed(now, conn);
                 }
             }
             Err(_) => self.stats.refused += 1,
@@ -611,7 +708,7 @@ impl Driver {
     /// The socket failed or closed: tell the node, drop the socket.
     fn fail(&mut self, now: Instant, conn: ConnId) {
         self.drop_socket(conn, false);
-        self.node.handle_closed(now, conn);
+        self.stack.node_mut().handle_closed(now, conn);
     }
 
     fn socket_event(&mut self, now: Instant, conn: ConnId, event: &Event) {
@@ -621,7 +718,7 @@ impl Driver {
         if socket.connecting {
             match socket.check_connect() {
                 ConnectOutcome::Pending => return,
-                ConnectOutcome::Connected => self.node.handle_connected(now, conn),
+                ConnectOutcome::Connected => self.stack.node_mut().handle_connected(now, conn),
                 ConnectOutcome::Failed => return self.fail(now, conn),
             }
         }
@@ -629,7 +726,7 @@ impl Driver {
             return;
         };
         if event.is_readable() || event.is_read_closed() || event.is_error() {
-            let node = &mut self.node;
+            let node = self.stack.node_mut();
             let stats = &mut self.stats;
             let outcome = socket.read_all(&mut self.read_buffer, |bytes| {
                 stats.bytes_read += bytes.len() as u64;
@@ -649,7 +746,7 @@ impl Driver {
             let outcome = socket.flush_tail();
             self.stats.bytes_written += (before - socket.tail_len()) as u64;
             match outcome {
-                WriteOutcome::Done => self.node.handle_writable(now, conn),
+                WriteOutcome::Done => self.stack.node_mut().handle_writable(now, conn),
                 WriteOutcome::Blocked => {}
                 WriteOutcome::Failed => self.fail(now, conn),
             }
@@ -660,7 +757,7 @@ impl Driver {
     fn flush(&mut self, now: Instant) {
         loop {
             let mut progressed = false;
-            while let Some(action) = self.node.poll_action() {
+            while let Some(action) = self.stack.node_mut().poll_action() {
                 progressed = true;
                 self.act(now, action);
             }
@@ -671,7 +768,7 @@ impl Driver {
             let mut pending: Option<ConnId> = None;
             loop {
                 let mark = self.out.len();
-                let Some(conn) = self.node.poll_transmit(now, &mut self.out) else {
+                let Some(conn) = self.stack.node_mut().poll_transmit(now, &mut self.out) else {
                     break;
                 };
                 progressed = true;
@@ -716,7 +813,7 @@ impl Driver {
             WriteOutcome::Done => {}
             WriteOutcome::Blocked => {
                 self.stats.blocked_writes += 1;
-                self.node.handle_write_blocked(conn);
+                self.stack.node_mut().handle_write_blocked(conn);
             }
             WriteOutcome::Failed => self.fail(now, conn),
         }
@@ -728,7 +825,7 @@ impl Driver {
                 let registered =
                     TcpStream::connect(addr).and_then(|stream| self.register(conn, stream, true));
                 if registered.is_err() {
-                    self.node.handle_closed(now, conn);
+                    self.stack.node_mut().handle_closed(now, conn);
                 }
             }
             Action::Close { conn } => self.drop_socket(conn, true),

@@ -5,7 +5,8 @@
 //! - **Embedded** ([`Driver`]): you own the `mio::Poll`; the driver registers its listeners
 //!   and connections under a token range you give it, and your loop calls
 //!   [`Driver::handle_event`], [`Driver::handle_timeout`], [`Driver::poll_timeout`] and
-//!   [`Driver::poll_event`]. No thread, no hidden channel.
+//!   [`Driver::poll_event`]. No thread, no hidden channel. The driver runs a bare node or a
+//!   node with protocols on it ([`Driver::new_with_stack`] with a `Router`).
 //! - **Standalone** ([`Runtime`]): the same driver on its own thread, commanded through a
 //!   [`Handle`] and woken through a `mio::Waker`.
 //!

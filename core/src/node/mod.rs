@@ -36,6 +36,7 @@ mod conn_table;
 mod discovery;
 mod event;
 mod peer_info;
+mod stack;
 
 use alloc::boxed::Box;
 use alloc::collections::{BTreeMap, BTreeSet, VecDeque};
@@ -55,6 +56,7 @@ use conn_table::ConnTable;
 pub use discovery::DiscoveryConfig;
 pub use event::{Action, ConnId, Connectedness, DialError, NodeEvent};
 pub use peer_info::PeerInfo;
+pub use stack::Stack;
 
 use crate::addr_book::AddrBook;
 use crate::channel::{ChannelId, RESERVED_CHANNELS_START};

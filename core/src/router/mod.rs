@@ -61,7 +61,7 @@ pub use protocol::{Context, Protocol, ProtocolSpec};
 use crate::channel::ChannelId;
 use crate::identity::PeerId;
 use crate::negotiation::negotiate;
-use crate::node::{Node, NodeEvent};
+use crate::node::{Node, NodeEvent, Stack};
 use crate::time::Instant;
 
 /// The handle of a registered protocol, typed so that [`Router::protocol`] hands back the
@@ -397,6 +397,32 @@ impl<R: CryptoRng> Router<R> {
             timer: &mut registered.timer,
         };
         Some(f(&mut *registered.protocol, &mut ctx))
+    }
+}
+
+/// The router as an adapter drives it: its node below, its protocols taking events and
+/// adding their timers.
+impl<R: CryptoRng> Stack for Router<R> {
+    type Rng = R;
+
+    fn node(&self) -> &Node<R> {
+        &self.node
+    }
+
+    fn node_mut(&mut self) -> &mut Node<R> {
+        &mut self.node
+    }
+
+    fn poll_event(&mut self, now: Instant) -> Option<NodeEvent> {
+        Router::poll_event(self, now)
+    }
+
+    fn poll_timeout(&self) -> Option<Instant> {
+        Router::poll_timeout(self)
+    }
+
+    fn handle_timeout(&mut self, now: Instant) {
+        Router::handle_timeout(self, now);
     }
 }
 

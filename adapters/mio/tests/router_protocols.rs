@@ -1,0 +1,358 @@
+//! Protocols run over real loopback sockets: drivers built with a `Router` on their node
+//! hand the protocols their peers, messages and timers, write what the protocols send, and
+//! pass on to the application what no protocol owns.
+
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use mio::{Events, Poll, Token};
+use switchboard::gossip::{Gossip, GossipConfig};
+use switchboard::node::{NodeConfig, NodeEvent};
+use switchboard::router::{Context, Protocol, ProtocolId, ProtocolSpec, RegisterError, Router};
+use switchboard::{ChannelConfig, ChannelId, DisconnectReason, PeerId};
+use switchboard_mio::{Driver, DriverConfig, DriverError};
+
+mod common;
+use common::{CHANNEL, V4, driver_config, node_config};
+
+const PING_CHANNEL: ChannelId = 7;
+const TOKENS_PER_DRIVER: usize = 16;
+
+/// Answers `ping…` with `pong…`, keeps the pongs it hears, and counts its timer.
+#[derive(Default)]
+struct PingPong {
+    peers: Vec<(PeerId, u16)>,
+    pongs: Vec<Bytes>,
+    disconnected: Vec<(PeerId, DisconnectReason)>,
+    timer_fired: u32,
+}
+
+impl PingPong {
+    /// Fires 150 ms after the router starts.
+    const TIMER: Duration = Duration::from_millis(150);
+}
+
+impl Protocol for PingPong {
+    fn spec(&self) -> ProtocolSpec {
+        ProtocolSpec::new("ping-pong", 1..=1, [PING_CHANNEL])
+    }
+
+    fn started(&mut self, ctx: &mut Context<'_>) {
+        ctx.set_timer(ctx.now() + Self::TIMER);
+    }
+
+    fn peer_connected(
+        &mut self,
+        _ctx: &mut Context<'_>,
+        peer: PeerId,
+        version: u16,
+    ) -> Result<(), DisconnectReason> {
+        self.peers.push((peer, version));
+        Ok(())
+    }
+
+    fn message(
+        &mut self,
+        ctx: &mut Context<'_>,
+        peer: PeerId,
+        _channel: ChannelId,
+        message: Bytes,
+    ) {
+        if let Some(rest) = message.strip_prefix(b"ping") {
+            let pong = [&b"pong"[..], rest].concat();
+            ctx.send(&peer, PING_CHANNEL, Bytes::from(pong))
+                .expect("room for the pong");
+        } else {
+            self.pongs.push(message);
+        }
+    }
+
+    fn peer_disconnected(
+        &mut self,
+        _ctx: &mut Context<'_>,
+        peer: PeerId,
+        reason: DisconnectReason,
+    ) {
+        self.disconnected.push((peer, reason));
+    }
+
+    fn timer(&mut self, _ctx: &mut Context<'_>) {
+        self.timer_fired += 1;
+    }
+}
+
+/// A config offering `protocol` (and the plain test channel, which no protocol owns), with
+/// discovery off so only the test's dials connect.
+fn config_for(spec: &ProtocolSpec, index: usize) -> DriverConfig {
+    let mut node: NodeConfig = node_config(ChannelConfig::new(CHANNEL));
+    node.add_protocol(spec);
+    node.discovery.enabled = false;
+    let start = index * TOKENS_PER_DRIVER;
+    driver_config(V4, node, start..start + TOKENS_PER_DRIVER)
+}
+
+/// A driver whose router runs `protocol`.
+fn router_driver<P: Protocol>(
+    poll: &Poll,
+    index: usize,
+    protocol: P,
+) -> (Driver<Router<rand_chacha::ChaCha20Rng>>, ProtocolId<P>) {
+    let config = config_for(&protocol.spec(), index);
+    let mut id = None;
+    let driver = Driver::new_with_stack(poll.registry(), config, |node, now| {
+        let mut router = Router::new(node);
+        id = Some(router.register(protocol)?);
+        router.start(now);
+        Ok::<_, RegisterError>(router)
+    })
+    .expect("driver");
+    (driver, id.expect("registered"))
+}
+
+/// One turn of the loop: sleep as the drivers ask (at most `cap`), hand each its events,
+/// fire its timers, and give its application events to `on_event`.
+fn turn(
+    poll: &mut Poll,
+    events: &mut Events,
+    drivers: &mut [&mut Driver<Router<rand_chacha::ChaCha20Rng>>],
+    cap: Duration,
+    mut on_event: impl FnMut(usize, NodeEvent),
+) {
+    let timeout = drivers
+        .iter_mut()
+        .filter_map(|driver| driver.poll_timeout())
+        .min()
+        .map_or(cap, |wait| wait.min(cap));
+    poll.poll(events, Some(timeout)).expect("poll");
+    for event in events.iter() {
+        let Token(token) = event.token();
+        if let Some(driver) = drivers.get_mut(token / TOKENS_PER_DRIVER) {
+            driver.handle_event(event);
+        }
+    }
+    for (index, driver) in drivers.iter_mut().enumerate() {
+        driver.handle_timeout();
+        while let Some(event) = driver.poll_event() {
+            on_event(index, event);
+        }
+    }
+}
+
+#[test]
+fn a_protocol_answers_over_loopback_and_its_timer_fires() {
+    let mut poll = Poll::new().expect("poll");
+    let mut events = Events::with_capacity(256);
+    let (mut a, a_ping) = router_driver(&poll, 0, PingPong::default());
+    let (mut b, b_ping) = router_driver(&poll, 1, PingPong::default());
+    let (a_id, b_id) = (a.peer_id(), b.peer_id());
+    a.dial(b.net_address().expect("b listens")).expect("dial");
+
+    // Connection events still reach the application, after the protocols heard of them.
+    let started = Instant::now();
+    let mut connected = [false; 2];
+    while connected != [true; 2] {
+        assert!(started.elapsed() < Duration::from_secs(20), "no connection");
+        turn(
+            &mut poll,
+            &mut events,
+            &mut [&mut a, &mut b],
+            Duration::from_millis(50),
+            |index, event| {
+                if let NodeEvent::PeerConnected { .. } = event {
+                    connected[index] = true;
+                }
+            },
+        );
+    }
+    assert_eq!(a.protocol(a_ping).expect("a's").peers, vec![(b_id, 1)]);
+    assert_eq!(b.protocol(b_ping).expect("b's").peers, vec![(a_id, 1)]);
+
+    // The ping is taken from its connection inside `poll_event`, where the router hands it to
+    // the protocol, which queues the pong: the driver writes it before `poll_event` says
+    // `None`, though no event came out.
+    a.with_protocol(a_ping, |_, ctx| {
+        ctx.send(&b_id, PING_CHANNEL, Bytes::from_static(b"ping-1"))
+    })
+    .expect("a's protocol")
+    .expect("room for the ping");
+    let read_before = b.stats().bytes_read;
+    let started = Instant::now();
+    while b.stats().bytes_read == read_before {
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "b never read the ping"
+        );
+        poll.poll(&mut events, Some(Duration::from_millis(50)))
+            .expect("poll");
+        for event in events.iter() {
+            if event.token().0 >= TOKENS_PER_DRIVER {
+                b.handle_event(event);
+            }
+        }
+    }
+    let written_before = b.stats().bytes_written;
+    assert!(
+        b.poll_event().is_none(),
+        "the ping is the protocol's, not the application's"
+    );
+    assert!(
+        b.stats().bytes_written > written_before,
+        "the pong was not written when poll_event returned"
+    );
+
+    // A message on a channel no protocol owns goes to the application.
+    a.send(&b_id, CHANNEL, Bytes::from_static(b"for the application"))
+        .expect("room");
+    let started = Instant::now();
+    let mut plain = None;
+    while a.protocol(a_ping).expect("a's").pongs.is_empty() || plain.is_none() {
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "no pong or plain message"
+        );
+        turn(
+            &mut poll,
+            &mut events,
+            &mut [&mut a, &mut b],
+            Duration::from_secs(30),
+            |index, event| {
+                if let (
+                    1,
+                    NodeEvent::Message {
+                        channel, message, ..
+                    },
+                ) = (index, event)
+                {
+                    plain = Some((channel, message));
+                }
+            },
+        );
+    }
+    assert_eq!(
+        a.protocol(a_ping).expect("a's").pongs,
+        vec![Bytes::from_static(b"pong-1")]
+    );
+    assert_eq!(
+        plain,
+        Some((CHANNEL, Bytes::from_static(b"for the application")))
+    );
+
+    // The protocols' timers are the driver's deadlines: the loop, sleeping as long as the
+    // drivers allow (keepalive alone would allow seconds), wakes for them.
+    let started = Instant::now();
+    while a.protocol(a_ping).expect("a's").timer_fired == 0
+        || b.protocol(b_ping).expect("b's").timer_fired == 0
+    {
+        assert!(
+            started.elapsed() < Duration::from_secs(5),
+            "a protocol timer never fired"
+        );
+        turn(
+            &mut poll,
+            &mut events,
+            &mut [&mut a, &mut b],
+            Duration::from_secs(30),
+            |_, _| {},
+        );
+    }
+
+    // Disconnection reaches the far end's protocol with the reason.
+    a.disconnect(&b_id, DisconnectReason::Requested);
+    let started = Instant::now();
+    while b.protocol(b_ping).expect("b's").disconnected.is_empty() {
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "b's protocol never heard"
+        );
+        turn(
+            &mut poll,
+            &mut events,
+            &mut [&mut a, &mut b],
+            Duration::from_millis(50),
+            |_, _| {},
+        );
+    }
+    assert_eq!(
+        b.protocol(b_ping).expect("b's").disconnected,
+        vec![(a_id, DisconnectReason::Requested)]
+    );
+}
+
+#[test]
+fn gossip_crosses_a_line_of_three_nodes_over_loopback() {
+    let mut poll = Poll::new().expect("poll");
+    let mut events = Events::with_capacity(256);
+    let gossip = || Gossip::new(GossipConfig::default());
+    let (mut a, a_gossip) = router_driver(&poll, 0, gossip());
+    let (mut b, _) = router_driver(&poll, 1, gossip());
+    let (mut c, c_gossip) = router_driver(&poll, 2, gossip());
+    // a – b – c: a's message reaches c only if b's router forwards it.
+    a.dial(b.net_address().expect("b listens")).expect("dial");
+    c.dial(b.net_address().expect("b listens")).expect("dial");
+    let started = Instant::now();
+    while b.peers().count() < 2 || a.peers().count() < 1 || c.peers().count() < 1 {
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "the line did not form"
+        );
+        turn(
+            &mut poll,
+            &mut events,
+            &mut [&mut a, &mut b, &mut c],
+            Duration::from_millis(50),
+            |_, _| {},
+        );
+    }
+    assert!(
+        a.peers().all(|peer| peer != c.peer_id()),
+        "a and c must not be neighbours"
+    );
+
+    let published = a
+        .with_protocol(a_gossip, |gossip, ctx| {
+            gossip.publish(ctx, Bytes::from_static(b"x=1"))
+        })
+        .expect("a's gossip")
+        .expect("not seen before");
+    let started = Instant::now();
+    let received = loop {
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "c never got the message"
+        );
+        turn(
+            &mut poll,
+            &mut events,
+            &mut [&mut a, &mut b, &mut c],
+            Duration::from_secs(30),
+            |_, _| {},
+        );
+        if let Some(message) = c
+            .with_protocol(c_gossip, |gossip, _| gossip.poll_message())
+            .expect("c's gossip")
+        {
+            break message;
+        }
+    };
+    assert_eq!(received.id, published);
+    assert_eq!(received.message, Bytes::from_static(b"x=1"));
+}
+
+#[test]
+fn a_failing_stack_build_is_a_driver_error() {
+    let poll = Poll::new().expect("poll");
+    let config = config_for(&ProtocolSpec::new("other", 1..=1, [9]), 0);
+    let built = Driver::new_with_stack(poll.registry(), config, |node, _| {
+        let mut router = Router::new(node);
+        // Not offered by the config: registration fails, and so does the driver.
+        router.register(PingPong::default())?;
+        Ok::<_, RegisterError>(router)
+    });
+    match built {
+        Err(error @ DriverError::Stack(_)) => {
+            assert!(error.to_string().contains("channel 7"), "{error}");
+        }
+        Err(other) => panic!("another error: {other}"),
+        Ok(_) => panic!("the driver started without its protocol"),
+    }
+}

@@ -8,7 +8,8 @@
 //!   [`Driver::poll_event`]. No thread, no hidden channel. The driver runs a bare node or a
 //!   node with protocols on it ([`Driver::new_with_stack`] with a `Router`).
 //! - **Standalone** ([`Runtime`]): the same driver on its own thread, commanded through a
-//!   [`Handle`] and woken through a `mio::Waker`.
+//!   [`Handle`] and woken through a `mio::Waker`; [`Runtime::start_with_stack`] runs a
+//!   router there, its protocols reached through [`Handle::with_protocol`].
 //!
 //! Around them: the key file ([`key_file`]), the data directory ([`DataDir`]), the
 //! open-file limit ([`fd_limit`]) and the loopback cluster of `switchboard demo`

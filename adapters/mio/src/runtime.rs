@@ -39,8 +39,10 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use mio::{Events as MioEvents, Poll, Token, Waker};
-use switchboard::node::{DialError, NodeEvent};
-use switchboard::{ChannelId, DisconnectReason, NetAddress, PeerId, SendError};
+use rand_chacha::ChaCha20Rng;
+use switchboard::node::{DialError, Node, NodeEvent, Stack};
+use switchboard::router::{Context, Protocol, ProtocolId, Router};
+use switchboard::{ChannelId, DisconnectReason, Instant, NetAddress, PeerId, SendError};
 
 use crate::driver::{Driver, DriverConfig, DriverError, DriverStats};
 
@@ -99,8 +101,11 @@ impl From<DriverError> for RuntimeError {
     }
 }
 
+/// A closure [`Handle::with_stack`] sends to the loop.
+type DriverCall<S> = Box<dyn FnOnce(&mut Driver<S>) + Send>;
+
 /// What the application asks of the loop.
-enum Command {
+enum Command<S> {
     Send {
         peer: PeerId,
         channel: ChannelId,
@@ -124,6 +129,8 @@ enum Command {
     Peers(mpsc::Sender<Vec<PeerId>>),
     Stats(mpsc::Sender<DriverStats>),
     AddressBook(mpsc::Sender<Vec<u8>>),
+    /// Runs on the loop's thread with the driver (and answers through its own channel).
+    Call(DriverCall<S>),
     Shutdown,
     Abort,
 }
@@ -137,27 +144,98 @@ impl Runtime {
     /// Starts a node with these options on its own thread. The listeners are bound before
     /// this returns, so their addresses are known and binding errors reported here.
     pub fn start(self, config: DriverConfig) -> Result<Handle, RuntimeError> {
+        self.start_with_stack(config, |node, _| Ok::<_, DriverError>(node))
+    }
+
+    /// As [`Runtime::start`], with layers on top of the node, as
+    /// [`Driver::new_with_stack`]: `build` runs on the loop's thread (so the stack need not
+    /// be `Send`, only `build`) and typically returns a [`Router`] with its protocols
+    /// registered and started. Act on the stack through [`Handle::with_stack`] or, for a
+    /// router, [`Handle::with_protocol`].
+    ///
+    /// ```no_run
+    /// use switchboard::gossip::{Gossip, GossipConfig};
+    /// use switchboard::node::NodeConfig;
+    /// use switchboard::router::{Protocol, RegisterError, Router};
+    /// use switchboard::Keypair;
+    /// use switchboard_mio::{DriverConfig, Runtime};
+    ///
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let mut node = NodeConfig::new("mainnet", "my-app/1.0");
+    /// node.add_protocol(&Gossip::new(GossipConfig::default()).spec());
+    /// let keypair = Keypair::generate(&mut switchboard_mio::os_seeded_rng()?);
+    /// let config = DriverConfig::new(node, keypair, vec!["127.0.0.1:0".parse()?], 0..10_000);
+    /// let (ids, id) = std::sync::mpsc::channel();
+    /// let handle = Runtime::default().start_with_stack(config, move |node, now| {
+    ///     let mut router = Router::new(node);
+    ///     let _ = ids.send(router.register(Gossip::new(GossipConfig::default()))?);
+    ///     router.start(now);
+    ///     Ok::<_, RegisterError>(router)
+    /// })?;
+    /// let gossip = id.recv()?;
+    /// handle.with_protocol(gossip, |gossip, ctx| gossip.publish(ctx, "x=1".into()));
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn start_with_stack<S, E>(
+        self,
+        config: DriverConfig,
+        build: impl FnOnce(Node<ChaCha20Rng>, Instant) -> Result<S, E> + Send + 'static,
+    ) -> Result<Handle<S>, RuntimeError>
+    where
+        S: Stack<Rng = ChaCha20Rng> + 'static,
+        E: Into<Box<dyn std::error::Error + Send + Sync>>,
+    {
         let poll = Poll::new().map_err(RuntimeError::Io)?;
         let waker = Arc::new(Waker::new(poll.registry(), WAKER).map_err(RuntimeError::Io)?);
-        let driver = Driver::new(poll.registry(), config)?;
-        let peer_id = driver.peer_id();
-        let local_addrs = driver.local_addrs().to_vec();
         let (commands, command_receiver) = mpsc::channel();
         let (event_sender, event_receiver) = mpsc::sync_channel(self.event_capacity.max(1));
         let stalled = Arc::new(AtomicBool::new(false));
-        let event_loop = EventLoop {
-            poll,
-            driver,
-            commands: command_receiver,
-            events: event_sender,
-            stalled: stalled.clone(),
-            held: None,
-            shutdown_timeout: self.shutdown_timeout,
-        };
+        let loop_stalled = stalled.clone();
+        let shutdown_timeout = self.shutdown_timeout;
+        // The driver is built on the loop's thread, which reports how that went before it
+        // runs the loop.
+        let (started, start) = mpsc::channel();
         let thread = thread::Builder::new()
-            .name(format!("switchboard-{}", short_id(&peer_id)))
-            .spawn(move || event_loop.run())
+            .name(format!(
+                "switchboard-{}",
+                short_id(&config.keypair.peer_id())
+            ))
+            .spawn(move || {
+                let driver = match Driver::new_with_stack(poll.registry(), config, build) {
+                    Ok(driver) => driver,
+                    Err(error) => {
+                        let _ = started.send(Err(error));
+                        return;
+                    }
+                };
+                let _ = started.send(Ok((driver.peer_id(), driver.local_addrs().to_vec())));
+                EventLoop {
+                    poll,
+                    driver,
+                    commands: command_receiver,
+                    events: event_sender,
+                    stalled: loop_stalled,
+                    held: None,
+                    shutdown_timeout,
+                }
+                .run();
+            })
             .map_err(RuntimeError::Io)?;
+        let (peer_id, local_addrs) = match start.recv() {
+            Ok(Ok(started)) => started,
+            Ok(Err(error)) => {
+                let _ = thread.join();
+                return Err(RuntimeError::Driver(error));
+            }
+            // The thread ended without a word: building the stack panicked.
+            Err(_) => {
+                let _ = thread.join();
+                return Err(RuntimeError::Io(std::io::Error::other(
+                    "the event loop's thread ended while starting",
+                )));
+            }
+        };
         Ok(Handle {
             commands,
             waker: waker.clone(),
@@ -178,8 +256,8 @@ fn short_id(peer: &PeerId) -> String {
 }
 
 /// The application's side of a running node. Dropping it shuts the node down cleanly.
-pub struct Handle {
-    commands: mpsc::Sender<Command>,
+pub struct Handle<S = Node<ChaCha20Rng>> {
+    commands: mpsc::Sender<Command<S>>,
     waker: Arc<Waker>,
     events: Events,
     peer_id: PeerId,
@@ -187,7 +265,21 @@ pub struct Handle {
     thread: Option<JoinHandle<()>>,
 }
 
-impl Handle {
+impl Handle<Router<ChaCha20Rng>> {
+    /// Calls `f` on the loop's thread with the protocol registered as `id` and its
+    /// [`Context`], writes what it queued, and returns its result; `None` when the runtime
+    /// has stopped or `id` is not this router's.
+    pub fn with_protocol<P: Protocol, T: Send + 'static>(
+        &self,
+        id: ProtocolId<P>,
+        f: impl FnOnce(&mut P, &mut Context<'_>) -> T + Send + 'static,
+    ) -> Option<T> {
+        self.with_stack(move |router, now| router.with_protocol(now, id, f))
+            .flatten()
+    }
+}
+
+impl<S: Stack<Rng = ChaCha20Rng> + 'static> Handle<S> {
     /// This node's identity.
     pub fn peer_id(&self) -> PeerId {
         self.peer_id
@@ -277,6 +369,20 @@ impl Handle {
         self.request(Command::AddressBook(reply), answer)
     }
 
+    /// Calls `f` on the loop's thread with the stack and the current time, writes what it
+    /// queued, and returns its result (`None` when the runtime has stopped): for what the
+    /// handle has no method of its own.
+    pub fn with_stack<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&mut S, Instant) -> T + Send + 'static,
+    ) -> Option<T> {
+        let (reply, answer) = mpsc::channel();
+        let call = move |driver: &mut Driver<S>| {
+            let _ = reply.send(driver.with_stack(f));
+        };
+        self.request(Command::Call(Box::new(call)), answer)
+    }
+
     /// Stops cleanly: every peer is told GOAWAY(`Quitting`), the writes are flushed (for at
     /// most the shutdown timeout), then the thread ends. Returns once it has.
     pub fn shutdown(mut self) {
@@ -287,28 +393,30 @@ impl Handle {
     pub fn abort(mut self) {
         self.stop(Command::Abort);
     }
+}
 
-    fn stop(&mut self, command: Command) {
+impl<S> Handle<S> {
+    fn stop(&mut self, command: Command<S>) {
         self.command(command);
         if let Some(thread) = self.thread.take() {
             let _ = thread.join();
         }
     }
 
-    fn command(&self, command: Command) {
+    fn command(&self, command: Command<S>) {
         if self.commands.send(command).is_ok() {
             let _ = self.waker.wake();
         }
     }
 
-    fn request<T>(&self, command: Command, answer: Receiver<T>) -> Option<T> {
+    fn request<T>(&self, command: Command<S>, answer: Receiver<T>) -> Option<T> {
         self.commands.send(command).ok()?;
         self.waker.wake().ok()?;
         answer.recv().ok()
     }
 }
 
-impl Drop for Handle {
+impl<S> Drop for Handle<S> {
     fn drop(&mut self) {
         if self.thread.is_some() {
             self.stop(Command::Shutdown);
@@ -357,10 +465,10 @@ impl Events {
 }
 
 /// The loop thread's state.
-struct EventLoop {
+struct EventLoop<S> {
     poll: Poll,
-    driver: Driver,
-    commands: Receiver<Command>,
+    driver: Driver<S>,
+    commands: Receiver<Command<S>>,
     events: SyncSender<NodeEvent>,
     /// Set when the events channel was full: the application wakes the loop when it takes.
     stalled: Arc<AtomicBool>,
@@ -369,7 +477,7 @@ struct EventLoop {
     shutdown_timeout: Duration,
 }
 
-impl EventLoop {
+impl<S: Stack<Rng = ChaCha20Rng>> EventLoop<S> {
     fn run(mut self) {
         let mut events = MioEvents::with_capacity(1024);
         let mut shutdown_by: Option<std::time::Instant> = None;
@@ -449,6 +557,7 @@ impl EventLoop {
                 Command::AddressBook(reply) => {
                     let _ = reply.send(self.driver.address_book());
                 }
+                Command::Call(call) => call(&mut self.driver),
                 Command::Shutdown => return Next::Shutdown,
                 Command::Abort => return Next::Abort,
             }

@@ -10,7 +10,7 @@ use switchboard::gossip::{Gossip, GossipConfig};
 use switchboard::node::{NodeConfig, NodeEvent};
 use switchboard::router::{Context, Protocol, ProtocolId, ProtocolSpec, RegisterError, Router};
 use switchboard::{ChannelConfig, ChannelId, DisconnectReason, PeerId};
-use switchboard_mio::{Driver, DriverConfig, DriverError};
+use switchboard_mio::{Driver, DriverConfig, DriverError, Handle, Runtime, RuntimeError};
 
 mod common;
 use common::{CHANNEL, V4, driver_config, node_config};
@@ -238,15 +238,10 @@ fn a_protocol_answers_over_loopback_and_its_timer_fires() {
     );
 
     // The protocols' timers are the driver's deadlines: the loop, sleeping as long as the
-    // drivers allow (keepalive alone would allow seconds), wakes for them.
+    // drivers allow (keepalive alone would allow seconds), wakes for them: the timer set at
+    // start, then another set on a quiet connection.
     let started = Instant::now();
-    while a.protocol(a_ping).expect("a's").timer_fired == 0
-        || b.protocol(b_ping).expect("b's").timer_fired == 0
-    {
-        assert!(
-            started.elapsed() < Duration::from_secs(5),
-            "a protocol timer never fired"
-        );
+    while a.protocol(a_ping).expect("a's").timer_fired == 0 {
         turn(
             &mut poll,
             &mut events,
@@ -255,6 +250,28 @@ fn a_protocol_answers_over_loopback_and_its_timer_fires() {
             |_, _| {},
         );
     }
+    let fired_after = started.elapsed();
+    assert!(
+        fired_after < Duration::from_secs(2),
+        "the start timer fired after {fired_after:?}"
+    );
+    a.with_protocol(a_ping, |_, ctx| ctx.set_timer(ctx.now() + PingPong::TIMER))
+        .expect("a's protocol");
+    let started = Instant::now();
+    while a.protocol(a_ping).expect("a's").timer_fired == 1 {
+        turn(
+            &mut poll,
+            &mut events,
+            &mut [&mut a, &mut b],
+            Duration::from_secs(30),
+            |_, _| {},
+        );
+    }
+    let fired_after = started.elapsed();
+    assert!(
+        fired_after >= PingPong::TIMER && fired_after < Duration::from_secs(2),
+        "the timer fired after {fired_after:?}"
+    );
 
     // Disconnection reaches the far end's protocol with the reason.
     a.disconnect(&b_id, DisconnectReason::Requested);
@@ -354,5 +371,96 @@ fn a_failing_stack_build_is_a_driver_error() {
         }
         Err(other) => panic!("another error: {other}"),
         Ok(_) => panic!("the driver started without its protocol"),
+    }
+}
+
+/// A standalone runtime whose router runs `PingPong`, and the protocol's id.
+fn router_runtime(
+    index: usize,
+) -> (
+    Handle<Router<rand_chacha::ChaCha20Rng>>,
+    ProtocolId<PingPong>,
+) {
+    let config = config_for(&PingPong::default().spec(), index);
+    let (ids, id) = std::sync::mpsc::channel();
+    let handle = Runtime::default()
+        .start_with_stack(config, move |node, now| {
+            let mut router = Router::new(node);
+            let _ = ids.send(router.register(PingPong::default())?);
+            router.start(now);
+            Ok::<_, RegisterError>(router)
+        })
+        .expect("runtime");
+    (handle, id.recv().expect("registered"))
+}
+
+#[test]
+fn a_standalone_runtime_runs_protocols_commanded_through_its_handle() {
+    let (a, a_ping) = router_runtime(0);
+    let (b, b_ping) = router_runtime(1);
+    let b_id = b.peer_id();
+    a.dial(b.net_address().expect("b listens")).expect("dial");
+    common::wait_connected(a.events(), b_id);
+    // The protocol heard of the peer (the router runs on the loop's thread) before the
+    // application did.
+    let peers = a
+        .with_protocol(a_ping, |ping, _| ping.peers.clone())
+        .expect("running");
+    assert_eq!(peers, vec![(b_id, 1)]);
+
+    a.with_protocol(a_ping, move |_, ctx| {
+        ctx.send(&b_id, PING_CHANNEL, Bytes::from_static(b"ping-rt"))
+    })
+    .expect("running")
+    .expect("room for the ping");
+    let started = Instant::now();
+    loop {
+        let pongs = a
+            .with_protocol(a_ping, |ping, _| ping.pongs.clone())
+            .expect("running");
+        if !pongs.is_empty() {
+            assert_eq!(pongs, vec![Bytes::from_static(b"pong-rt")]);
+            break;
+        }
+        assert!(started.elapsed() < Duration::from_secs(10), "no pong");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let timers = b
+        .with_protocol(b_ping, |ping, _| ping.timer_fired)
+        .expect("running");
+    assert!(timers <= 1, "the timer is set once");
+
+    a.shutdown();
+    let started = Instant::now();
+    while b
+        .with_protocol(b_ping, |ping, _| ping.disconnected.clone())
+        .expect("running")
+        .is_empty()
+    {
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "b's protocol never heard"
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let b_stack = b.with_stack(|router, _| router.node().peers().count());
+    assert_eq!(b_stack, Some(0));
+    b.shutdown();
+}
+
+#[test]
+fn a_runtime_whose_stack_fails_to_build_does_not_start() {
+    let config = config_for(&ProtocolSpec::new("other", 1..=1, [9]), 0);
+    let started = Runtime::default().start_with_stack(config, |node, _| {
+        let mut router = Router::new(node);
+        router.register(PingPong::default())?;
+        Ok::<_, RegisterError>(router)
+    });
+    match started {
+        Err(RuntimeError::Driver(DriverError::Stack(error))) => {
+            assert!(error.to_string().contains("channel 7"), "{error}");
+        }
+        Err(other) => panic!("another error: {other}"),
+        Ok(_) => panic!("the runtime started without its protocol"),
     }
 }

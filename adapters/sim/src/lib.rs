@@ -9,7 +9,10 @@
 //!   resets, partitions that reset or black-hole, crashes and restarts with the same key,
 //!   slow applications, clock jumps. It runs on one event queue, so its cost is per event
 //!   (see [`sim`] for what an event is). Every input given to a node is folded into a trace
-//!   hash that proves two runs equal.
+//!   hash that proves two runs equal. A node may carry the application's protocols:
+//!   [`Sim::add_node_with_stack`] puts a `Router` on it (rebuilt at every restart), and
+//!   [`Sim::with_protocol`] reaches them — a protocol is tested under the same faults, and
+//!   reproduced by the same seed, as the node.
 //! - [`invariants`] checks SPEC §4's promises inside every simulation: no duplicate or
 //!   reordered delivery, nothing silently lost, peer limits, buffered bytes per connection,
 //!   reconnection after faults heal.

@@ -212,6 +212,20 @@ impl<R: CryptoRng> Router<R> {
         any.downcast_ref::<P>()
     }
 
+    /// The id of the first protocol of type `P` registered: for code that holds the router
+    /// but not the id `register` returned (a simulator that rebuilds the router at every
+    /// restart, a helper generic over the router's protocols).
+    pub fn id_of<P: Protocol>(&self) -> Option<ProtocolId<P>> {
+        let index = self.protocols.iter().position(|registered| {
+            let any: &dyn core::any::Any = &*registered.protocol;
+            any.is::<P>()
+        })?;
+        Some(ProtocolId {
+            index,
+            kind: PhantomData,
+        })
+    }
+
     /// Calls `f` with the protocol registered as `id` and a [`Context`], so the application
     /// can act through the protocol (publish, query, …).
     pub fn with_protocol<P: Protocol, T>(

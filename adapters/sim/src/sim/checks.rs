@@ -85,7 +85,7 @@ impl Sim {
             if !slot.alive {
                 continue;
             }
-            for peer in slot.node.peers() {
+            for peer in slot.host.node().peers() {
                 if let Some(&other) = self.by_peer.get(&peer)
                     && self.nodes[other].alive
                 {
@@ -121,9 +121,9 @@ impl Sim {
             if !slot.alive {
                 continue;
             }
-            let peers: Vec<PeerId> = slot.node.peers().collect();
+            let peers: Vec<PeerId> = slot.host.node().peers().collect();
             for peer in peers {
-                let Some(info) = slot.node.peer_info(&peer) else {
+                let Some(info) = slot.host.node().peer_info(&peer) else {
                     continue;
                 };
                 let mut bytes = 0u64;
@@ -162,9 +162,10 @@ impl Sim {
                 continue;
             }
             for receiver in checker.open_connections(index) {
-                let peer = self.nodes[receiver].node.peer_id();
+                let peer = self.nodes[receiver].host.node().peer_id();
                 let confirmed = slot
-                    .node
+                    .host
+                    .node()
                     .peer_info(&peer)
                     .and_then(|info| {
                         info.channels
@@ -189,18 +190,22 @@ impl Sim {
         let slot = &mut self.nodes[index];
         // Its application is gone: connection outcomes count, messages it never took do
         // not (their senders see them unconfirmed).
-        while let Some(event) = slot.node.poll_event(now) {
+        while let Some(event) = slot.host.node_mut().poll_event(now) {
             if !matches!(event, NodeEvent::Message { .. }) {
                 checker.on_event(now, index, &event, |peer| by_peer.get(peer).copied());
             }
         }
         for receiver in checker.open_connections(index) {
-            let peer = self.nodes[receiver].node.peer_id();
-            let stats = self.nodes[index].node.peer_info(&peer).and_then(|info| {
-                info.channels
-                    .into_iter()
-                    .find(|channel| channel.channel == TRAFFIC_CHANNEL)
-            });
+            let peer = self.nodes[receiver].host.node().peer_id();
+            let stats = self.nodes[index]
+                .host
+                .node()
+                .peer_info(&peer)
+                .and_then(|info| {
+                    info.channels
+                        .into_iter()
+                        .find(|channel| channel.channel == TRAFFIC_CHANNEL)
+                });
             let (confirmed, unconfirmed, queued) = stats.map_or((0, 0, 0), |channel| {
                 (
                     channel.messages_confirmed,
@@ -218,7 +223,7 @@ impl Sim {
     /// (see [`crate::invariants`]); returns whether `send` accepted it.
     pub fn send_tracked(&mut self, from: NodeIndex, to: NodeIndex, len: usize) -> bool {
         let (Some(peer), Some(checker)) = (
-            self.nodes.get(to).map(|slot| slot.node.peer_id()),
+            self.nodes.get(to).map(|slot| slot.host.node().peer_id()),
             self.checker.as_mut(),
         ) else {
             return false;
@@ -226,7 +231,8 @@ impl Sim {
         let now = self.now;
         let (seq, message) = checker.tag(now, from, len);
         let accepted = self.nodes[from]
-            .node
+            .host
+            .node_mut()
             .send(now, &peer, TRAFFIC_CHANNEL, message)
             .is_ok();
         if accepted {
@@ -249,9 +255,10 @@ impl Sim {
             receivers
                 .iter()
                 .map(|&receiver| {
-                    let peer = sim.nodes[receiver].node.peer_id();
+                    let peer = sim.nodes[receiver].host.node().peer_id();
                     sim.nodes[from]
-                        .node
+                        .host
+                        .node()
                         .peer_info(&peer)
                         .and_then(|info| {
                             info.channels
@@ -268,7 +275,8 @@ impl Sim {
         let before = accepted_counts(self);
         let now = self.now;
         let taken = self.nodes[from]
-            .node
+            .host
+            .node_mut()
             .broadcast(now, TRAFFIC_CHANNEL, message);
         let after = accepted_counts(self);
         if let Some(checker) = self.checker.as_mut() {

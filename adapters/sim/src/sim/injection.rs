@@ -139,7 +139,10 @@ impl Sim {
         }
         self.settle();
         self.account_crash(index);
-        let persisted = self.save.as_mut().map(|save| save(&self.nodes[index].node));
+        let persisted = self
+            .save
+            .as_mut()
+            .map(|save| save(self.nodes[index].host.node()));
         let ends: Vec<End> = self.ends_of(index).collect();
         for end in ends {
             let Some(state) = self.ends.remove(&end) else {
@@ -209,7 +212,7 @@ impl Sim {
             restore(&mut node, bytes);
         }
         let slot = &mut self.nodes[index];
-        slot.node = node;
+        slot.host = host(node, self.now, slot.build.as_mut());
         slot.config = config;
         slot.alive = true;
         slot.polling = true;

@@ -24,7 +24,8 @@ use std::time::Duration;
 
 use rand_chacha::{ChaCha8Rng, ChaCha20Rng};
 use rand_core::SeedableRng;
-use switchboard::node::{Node, NodeConfig, NodeEvent};
+use switchboard::node::{Node, NodeConfig, NodeEvent, Stack};
+use switchboard::router::{Context, Protocol, Router};
 use switchboard::{Instant, Keypair, NetAddress, NodeInfoError, PeerId};
 
 use crate::invariants::{Checker, TRAFFIC_CHANNEL, Tag, Violation};
@@ -32,8 +33,10 @@ use crate::latency::LatencyHistogram;
 use crate::link::{End, EndState, LinkId, LinkModel, below};
 use crate::queue::EventQueue;
 use crate::{HeavyTail, NodeIndex, PORT};
+use host::{Host, StackBuilder, host};
 
 mod checks;
+mod host;
 mod injection;
 mod network;
 
@@ -186,7 +189,9 @@ struct Held {
 }
 
 struct NodeSlot {
-    node: SimNode,
+    host: Host,
+    /// Builds the stack on the node again at a restart; `None` for a bare node.
+    build: Option<StackBuilder>,
     keypair: Keypair,
     config: NodeConfig,
     ip: IpAddr,
@@ -321,8 +326,113 @@ impl Sim {
     /// Adds a node with a given IP, or says why its config is invalid.
     pub fn try_add_node_at(
         &mut self,
+        config: NodeConfig,
+        ip: IpAddr,
+    ) -> Result<NodeIndex, SimError> {
+        self.insert(config, ip, None)
+    }
+
+    /// Adds a node as [`Sim::add_node`] does, with layers on top: `build` gets the node and
+    /// the virtual time and returns the stack the simulator drives — typically a [`Router`]
+    /// with the protocols under test, registered and started. The simulator hands the
+    /// stack the node's events and fires its timers; reach its protocols through
+    /// [`Sim::with_protocol`] and [`Sim::protocol`]. `build` runs again on the fresh node
+    /// of every restart: a crash loses the protocols' state as it loses the node's.
+    ///
+    /// ```
+    /// use switchboard::gossip::{Gossip, GossipConfig};
+    /// use switchboard::node::NodeConfig;
+    /// use switchboard::router::{Protocol, Router};
+    /// use switchboard_sim::{Sim, SimConfig};
+    /// # use std::time::Duration;
+    ///
+    /// let mut config = NodeConfig::new("sim", "gossip/1");
+    /// config.add_protocol(&Gossip::new(GossipConfig::default()).spec());
+    /// let gossiping = |node, now| {
+    ///     let mut router = Router::new(node);
+    ///     router.register(Gossip::new(GossipConfig::default())).expect("offered by the config");
+    ///     router.start(now);
+    ///     router
+    /// };
+    /// let mut sim = Sim::new(SimConfig::with_seed(1));
+    /// let a = sim.add_node_with_stack(config.clone(), gossiping);
+    /// let b = sim.add_node_with_stack(config, gossiping);
+    /// let (now, b_address) = (sim.now(), sim.address(b));
+    /// sim.node_mut(a).dial(now, b_address).unwrap();
+    /// sim.run_for(Duration::from_secs(2));
+    /// sim.with_protocol(a, |gossip: &mut Gossip, ctx| gossip.publish(ctx, "x=1".into()));
+    /// sim.run_for(Duration::from_secs(1));
+    /// let received = sim.with_protocol(b, |gossip: &mut Gossip, _| gossip.poll_message());
+    /// assert_eq!(&received.flatten().unwrap().message[..], b"x=1");
+    /// ```
+    ///
+    /// # Panics
+    /// If the config is invalid.
+    pub fn add_node_with_stack<S>(
+        &mut self,
+        config: NodeConfig,
+        mut build: impl FnMut(SimNode, Instant) -> S + 'static,
+    ) -> NodeIndex
+    where
+        S: Stack<Rng = ChaCha20Rng> + 'static,
+    {
+        let ip = Self::ip_for(self.nodes.len());
+        let build: StackBuilder = Box::new(move |node, now| Box::new(build(node, now)));
+        match self.insert(config, ip, Some(build)) {
+            Ok(index) => index,
+            Err(error) => panic!("{error}"),
+        }
+    }
+
+    /// Node `index`'s stack as `S` (a bare node is a [`SimNode`]); `None` if it is
+    /// something else.
+    ///
+    /// # Panics
+    /// If there is no node `index`.
+    pub fn stack<S: 'static>(&self, index: NodeIndex) -> Option<&S> {
+        self.nodes[index].host.as_any().downcast_ref()
+    }
+
+    /// As [`Sim::stack`], to act on it; the node is drained when the simulation next runs.
+    ///
+    /// # Panics
+    /// If there is no node `index`.
+    pub fn stack_mut<S: 'static>(&mut self, index: NodeIndex) -> Option<&mut S> {
+        self.mark(index);
+        self.nodes[index].host.as_any_mut().downcast_mut()
+    }
+
+    /// The first protocol of type `P` on node `index`'s router.
+    ///
+    /// # Panics
+    /// If there is no node `index`.
+    pub fn protocol<P: Protocol>(&self, index: NodeIndex) -> Option<&P> {
+        let router = self.stack::<Router<ChaCha20Rng>>(index)?;
+        router.protocol(router.id_of::<P>()?)
+    }
+
+    /// Calls `f` with the first protocol of type `P` on node `index`'s router and its
+    /// [`Context`] (to publish, send, set its timer …); `None` if the node runs no such
+    /// protocol. What it queues is sent when the simulation next runs.
+    ///
+    /// # Panics
+    /// If there is no node `index`.
+    pub fn with_protocol<P: Protocol, T>(
+        &mut self,
+        index: NodeIndex,
+        f: impl FnOnce(&mut P, &mut Context<'_>) -> T,
+    ) -> Option<T> {
+        let now = self.now;
+        let router = self.stack_mut::<Router<ChaCha20Rng>>(index)?;
+        let id = router.id_of::<P>()?;
+        router.with_protocol(now, id, f)
+    }
+
+    fn insert(
+        &mut self,
         mut config: NodeConfig,
         ip: IpAddr,
+        mut build: Option<StackBuilder>,
     ) -> Result<NodeIndex, SimError> {
         let index = self.nodes.len();
         let mut rng = self.node_rng(index, 0);
@@ -334,8 +444,10 @@ impl Sim {
             .entry(SocketAddr::new(ip, PORT))
             .or_insert(index);
         self.by_peer.insert(node.peer_id(), index);
+        let host = host(node, self.now, build.as_mut());
         self.nodes.push(NodeSlot {
-            node,
+            host,
+            build,
             keypair,
             config,
             ip,
@@ -391,7 +503,7 @@ impl Sim {
     /// # Panics
     /// If there is no node `index`.
     pub fn node(&self, index: NodeIndex) -> &SimNode {
-        &self.nodes[index].node
+        self.nodes[index].host.node()
     }
 
     /// A node, to call its application methods (`dial`, `send`, …); it is drained when the
@@ -401,7 +513,7 @@ impl Sim {
     /// If there is no node `index`.
     pub fn node_mut(&mut self, index: NodeIndex) -> &mut SimNode {
         self.mark(index);
-        &mut self.nodes[index].node
+        self.nodes[index].host.node_mut()
     }
 
     /// The config node `index` was built with.
@@ -418,7 +530,10 @@ impl Sim {
     /// If there is no node `index`.
     pub fn address(&self, index: NodeIndex) -> NetAddress {
         let slot = &self.nodes[index];
-        NetAddress::new(Some(slot.node.peer_id()), SocketAddr::new(slot.ip, PORT))
+        NetAddress::new(
+            Some(slot.host.node().peer_id()),
+            SocketAddr::new(slot.ip, PORT),
+        )
     }
 
     /// The events node `index`'s application took so far (empty unless
@@ -510,11 +625,11 @@ impl Sim {
                 slot.armed = None;
                 // The deadline may have moved later since this wake-up was queued.
                 if slot
-                    .node
+                    .host
                     .poll_timeout()
                     .is_some_and(|deadline| deadline <= now)
                 {
-                    slot.node.handle_timeout(now);
+                    slot.host.handle_timeout(now);
                     self.fold(node as u64, u64::MAX, 0);
                 }
                 self.mark(node);
@@ -529,7 +644,10 @@ impl Sim {
                     return;
                 }
                 state.blocked = false;
-                self.nodes[end.node].node.handle_writable(now, end.conn);
+                self.nodes[end.node]
+                    .host
+                    .node_mut()
+                    .handle_writable(now, end.conn);
                 self.fold(end.node as u64, end.conn.0, 5 << 32);
                 self.mark(end.node);
             }
@@ -545,7 +663,7 @@ impl Sim {
             return;
         }
         let now = self.now;
-        let node = &mut self.nodes[to.node].node;
+        let node = self.nodes[to.node].host.node_mut();
         let (kind, len) = match what {
             Delivery::Bytes(bytes) => {
                 if state.reset {
@@ -615,11 +733,15 @@ impl Sim {
         let now = self.now;
         loop {
             let mut moved = false;
-            while let Some(action) = self.nodes[index].node.poll_action() {
+            while let Some(action) = self.nodes[index].host.node_mut().poll_action() {
                 moved = true;
                 self.act(index, action);
             }
-            while let Some(conn) = self.nodes[index].node.poll_transmit(now, &mut self.buffer) {
+            while let Some(conn) = self.nodes[index]
+                .host
+                .node_mut()
+                .poll_transmit(now, &mut self.buffer)
+            {
                 moved = true;
                 // An exact-size copy; the buffer keeps its capacity for the next transmit.
                 let bytes = self.buffer.clone();
@@ -627,7 +749,7 @@ impl Sim {
                 self.send_bytes(End { node: index, conn }, bytes);
             }
             if self.nodes[index].polling {
-                while let Some(event) = self.nodes[index].node.poll_event(now) {
+                while let Some(event) = self.nodes[index].host.poll_event(now) {
                     moved = true;
                     self.observe(index, event);
                 }
@@ -639,7 +761,7 @@ impl Sim {
         // One wake-up queued per node, at or before its deadline: a deadline moving later
         // (traffic postponing a PING) queues nothing; the early wake-up re-arms.
         let slot = &mut self.nodes[index];
-        if let Some(deadline) = slot.node.poll_timeout()
+        if let Some(deadline) = slot.host.poll_timeout()
             && slot.armed.is_none_or(|armed| deadline < armed)
         {
             slot.armed = Some(deadline);
@@ -687,15 +809,16 @@ impl Sim {
             return;
         };
         let slot = &self.nodes[index];
-        let (inbound, outbound) = slot.node.peer_counts();
+        let (inbound, outbound) = slot.host.node().peer_counts();
         let limits = slot.config.limits;
         if inbound <= limits.max_inbound && outbound <= limits.max_outbound {
             return;
         }
         // Over a cap: only trusted (inbound) and persistent (outbound) peers may be.
         let (mut trusted, mut persistent) = (0, 0);
-        for peer in slot.node.peers() {
-            if let Some(info) = slot.node.peer_info(&peer) {
+        let node = slot.host.node();
+        for peer in node.peers() {
+            if let Some(info) = node.peer_info(&peer) {
                 trusted += usize::from(info.trusted);
                 persistent += usize::from(info.persistent);
             }
@@ -718,7 +841,7 @@ impl Sim {
         let slot = &mut self.nodes[index];
         // A seed-mode node dials no one: it counts as full once alive.
         let seed = slot.config.discovery.enabled && slot.config.discovery.seed_mode;
-        let full = slot.alive && (seed || slot.node.peer_counts().1 >= target);
+        let full = slot.alive && (seed || slot.host.node().peer_counts().1 >= target);
         if full != slot.full {
             slot.full = full;
             if full {

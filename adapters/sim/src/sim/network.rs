@@ -91,7 +91,10 @@ impl Sim {
                 self.nodes[from.node].ip,
                 40_000 + (from.conn.0 % 20_000) as u16,
             );
-            let accepted = self.nodes[target].node.handle_accepted(now, remote);
+            let accepted = self.nodes[target]
+                .host
+                .node_mut()
+                .handle_accepted(now, remote);
             self.fold(target as u64, 0, 4 << 32);
             self.mark(target);
             accepted.ok()
@@ -131,7 +134,10 @@ impl Sim {
         let buffer = self.model.socket_buffer;
         if !state.blocked && state.backlog(now) > buffer {
             state.blocked = true;
-            self.nodes[from.node].node.handle_write_blocked(from.conn);
+            self.nodes[from.node]
+                .host
+                .node_mut()
+                .handle_write_blocked(from.conn);
             if state.bandwidth.is_some() && state.held_bytes == 0 {
                 let at = state.drained_to(buffer / 2);
                 self.queue.push(

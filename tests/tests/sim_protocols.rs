@@ -1,0 +1,241 @@
+//! Protocols in the deterministic simulator: nodes built with a `Router` on them
+//! (`Sim::add_node_with_stack`) run gossip over a discovered network, their timers fire at
+//! their virtual deadlines, a restart rebuilds the router on the fresh node, and the same
+//! seed repeats the whole run — protocols included — byte for byte.
+
+use std::time::Duration;
+
+use bytes::Bytes;
+use switchboard::gossip::{Gossip, GossipConfig, MessageId};
+use switchboard::node::NodeConfig;
+use switchboard::router::{Context, Protocol, ProtocolSpec, Router};
+use switchboard::{ChannelId, Instant, PeerId};
+use switchboard_sim::{NodeIndex, ScenarioConfig, Sim, SimConfig, SimNode, test_node_config};
+
+const NODES: usize = 24;
+
+fn gossip() -> Gossip {
+    Gossip::new(GossipConfig::default())
+}
+
+/// A router running gossip, built anew on every (re)started node.
+fn gossiping(node: SimNode, now: Instant) -> Router<rand_chacha::ChaCha20Rng> {
+    let mut router = Router::new(node);
+    router.register(gossip()).expect("offered by the config");
+    router.start(now);
+    router
+}
+
+/// The simulator scenario's config for node `index` of a discovering network (seed-mode
+/// node 0, discovery timers scaled to seconds, 4 outbound slots), with gossip offered.
+fn gossip_config(seed: u64, index: NodeIndex) -> NodeConfig {
+    let mut scenario = ScenarioConfig::new(NODES, seed);
+    scenario.discovery = true;
+    scenario.max_outbound = 4;
+    let mut config = scenario.node_config_for(index);
+    config.add_protocol(&gossip().spec());
+    config
+}
+
+/// Builds the network and lets it discover itself from its seed node.
+fn network(seed: u64) -> Sim {
+    let mut sim = Sim::new(SimConfig::with_seed(seed));
+    for index in 0..NODES {
+        sim.add_node_with_stack(gossip_config(seed, index), gossiping);
+    }
+    let end = sim.now() + Duration::from_secs(60);
+    assert!(
+        sim.run_until(end, |sim| sim.outbound_full_after().is_some()),
+        "seed {seed}: the outbound slots never filled"
+    );
+    sim.run_for(Duration::from_secs(2));
+    assert_eq!(sim.components(), 1, "seed {seed}");
+    sim
+}
+
+/// Every message each node's gossip handed to its application, by id, in order.
+fn take_received(sim: &mut Sim) -> Vec<Vec<MessageId>> {
+    (0..sim.node_count())
+        .map(|index| {
+            std::iter::from_fn(|| {
+                sim.with_protocol(index, |gossip: &mut Gossip, _| gossip.poll_message())
+                    .expect("a gossip node")
+            })
+            .map(|message| message.id)
+            .collect()
+        })
+        .collect()
+}
+
+/// Publishes one message from each of `from`, runs, and returns what every node received.
+fn publish_and_collect(sim: &mut Sim, from: &[NodeIndex]) -> (Vec<MessageId>, Vec<Vec<MessageId>>) {
+    let published = from
+        .iter()
+        .enumerate()
+        .map(|(nth, &index)| {
+            let text = format!("message {nth} from {index} at {:?}", sim.now());
+            sim.with_protocol(index, |gossip: &mut Gossip, ctx| {
+                gossip.publish(ctx, text.into())
+            })
+            .expect("a gossip node")
+            .expect("new")
+        })
+        .collect();
+    sim.run_for(Duration::from_secs(3));
+    (published, take_received(sim))
+}
+
+fn assert_everyone_got(
+    seed: u64,
+    from: &[NodeIndex],
+    published: &[MessageId],
+    received: &[Vec<MessageId>],
+) {
+    // Node 0 is the seed: it answers address requests and hangs up, so it is no member of
+    // the gossip mesh.
+    for (index, got) in received.iter().enumerate().skip(1) {
+        let mut expected: Vec<MessageId> = from
+            .iter()
+            .zip(published)
+            .filter(|(publisher, _)| **publisher != index)
+            .map(|(_, id)| *id)
+            .collect();
+        let mut got = got.clone();
+        expected.sort_unstable();
+        got.sort_unstable();
+        assert_eq!(
+            got, expected,
+            "seed {seed}: node {index} got the wrong messages"
+        );
+    }
+}
+
+#[test]
+fn gossip_floods_a_discovered_network_and_the_run_repeats_exactly() {
+    let from = [3, 11, 17, 23];
+    let runs: Vec<(u64, Vec<Vec<MessageId>>)> = (0..2)
+        .map(|_| {
+            let mut sim = network(5);
+            take_received(&mut sim);
+            let (published, received) = publish_and_collect(&mut sim, &from);
+            assert_everyone_got(5, &from, &published, &received);
+            let duplicates: u64 = (0..NODES)
+                .map(|index| {
+                    sim.protocol::<Gossip>(index)
+                        .expect("gossip")
+                        .stats()
+                        .duplicates
+                })
+                .sum();
+            assert!(
+                duplicates > 0,
+                "flooding over a meshed network meets duplicates"
+            );
+            sim.finish_checks();
+            assert!(sim.violations().is_empty(), "{:?}", sim.violations());
+            (sim.trace_hash(), received)
+        })
+        .collect();
+    assert_eq!(runs[0], runs[1], "the same seed ran differently");
+    // Another seed is another run (or the comparison above proves nothing).
+    let mut other = network(6);
+    take_received(&mut other);
+    publish_and_collect(&mut other, &from);
+    assert_ne!(other.trace_hash(), runs[0].0);
+}
+
+#[test]
+fn gossip_reaches_every_node_over_several_seeds() {
+    for seed in 20..26 {
+        let mut sim = network(seed);
+        take_received(&mut sim);
+        let from = [1, 1 + (seed as usize) % (NODES - 1), NODES - 1];
+        let (published, received) = publish_and_collect(&mut sim, &from);
+        assert_everyone_got(seed, &from, &published, &received);
+    }
+}
+
+#[test]
+fn a_restarted_node_gets_a_fresh_router_and_rejoins_the_gossip() {
+    let mut sim = network(7);
+    let (published, _) = publish_and_collect(&mut sim, &[3]);
+    let restarted = 9;
+    let before = sim.protocol::<Gossip>(restarted).expect("gossip").stats();
+    assert_eq!(before.delivered, 1);
+
+    let crashed = sim.crash(restarted).expect("alive");
+    sim.run_for(Duration::from_secs(1));
+    sim.restart(crashed).expect("crashed");
+    // Built again on the fresh node: nothing delivered, nothing remembered.
+    let fresh = sim
+        .protocol::<Gossip>(restarted)
+        .expect("gossip after the restart");
+    assert_eq!((fresh.stats().delivered, fresh.seen_len()), (0, 0));
+    let end = sim.now() + Duration::from_secs(30);
+    assert!(
+        sim.run_until(end, |sim| sim.node(restarted).peers().count() >= 2),
+        "the restarted node did not reconnect"
+    );
+    sim.run_for(Duration::from_secs(2));
+    take_received(&mut sim);
+
+    let from = [3];
+    let (again, received) = publish_and_collect(&mut sim, &from);
+    assert_ne!(again, published, "a new message");
+    assert_everyone_got(7, &from, &again, &received);
+}
+
+/// Records the virtual time of each timer it gets, re-arming every `PERIOD`.
+#[derive(Default)]
+struct Ticker {
+    started_at: Option<Instant>,
+    fired_at: Vec<Instant>,
+}
+
+impl Ticker {
+    const PERIOD: Duration = Duration::from_millis(250);
+    const CHANNEL: ChannelId = 40;
+}
+
+impl Protocol for Ticker {
+    fn spec(&self) -> ProtocolSpec {
+        ProtocolSpec::new("ticker", 1..=1, [Self::CHANNEL])
+    }
+
+    fn started(&mut self, ctx: &mut Context<'_>) {
+        self.started_at = Some(ctx.now());
+        ctx.set_timer(ctx.now() + Self::PERIOD);
+    }
+
+    fn message(&mut self, _: &mut Context<'_>, _: PeerId, _: ChannelId, _: Bytes) {}
+
+    fn timer(&mut self, ctx: &mut Context<'_>) {
+        self.fired_at.push(ctx.now());
+        ctx.set_timer(ctx.now() + Self::PERIOD);
+    }
+}
+
+#[test]
+fn protocol_timers_fire_at_their_virtual_deadlines() {
+    let mut sim = Sim::new(SimConfig::with_seed(3));
+    let mut config = test_node_config();
+    config.add_protocol(&Ticker::default().spec());
+    let ticking = sim.add_node_with_stack(config, |node, now| {
+        let mut router = Router::new(node);
+        router.register(Ticker::default()).expect("offered");
+        router.start(now);
+        router
+    });
+    // A lone node: nothing but its own timers wakes it.
+    sim.run_for(Duration::from_millis(1_100));
+    let ticker = sim.protocol::<Ticker>(ticking).expect("ticker");
+    let start = ticker.started_at.expect("started");
+    let expected: Vec<Instant> = (1..=4).map(|tick| start + Ticker::PERIOD * tick).collect();
+    assert_eq!(ticker.fired_at, expected);
+    // A bare node has no router, and a router is not a bare node.
+    let bare = sim.add_node(test_node_config());
+    assert!(sim.protocol::<Ticker>(bare).is_none());
+    assert!(sim.stack::<SimNode>(bare).is_some());
+    assert!(sim.stack::<SimNode>(ticking).is_none());
+    assert!(sim.protocol::<Gossip>(ticking).is_none());
+}

@@ -487,8 +487,9 @@ impl<S: Stack<Rng = ChaCha20Rng>> Driver<S> {
         self.flush(now);
     }
 
-    /// Fires what is due: the node's timers and the end of an accept pause. A call before
-    /// any deadline does nothing, so it is safe after every wakeup.
+    /// Fires what is due: the stack's timers (the node's, a router's protocols') and the end
+    /// of an accept pause, then writes what they queued. A call before any deadline does
+    /// nothing, so it is safe after every wakeup.
     pub fn handle_timeout(&mut self) {
         let now = self.clock.now();
         if self.accept_pause.resume_if_due(now) {
@@ -550,7 +551,10 @@ impl<S: Stack<Rng = ChaCha20Rng>> Driver<S> {
     }
 
     /// Starts a clean shutdown: stops listening and disconnects every peer with
-    /// `Quitting`. Keep driving the loop until [`Driver::is_idle`] (or a deadline).
+    /// `Quitting`. Keep driving the loop, events drained, until [`Driver::is_idle`] (or a
+    /// deadline). A router keeps running meanwhile, so its protocols hear of every
+    /// disconnection; stop it afterwards, if its protocols' `stopped` hooks matter, with
+    /// [`Driver::with_stack`] and `Router::stop`.
     pub fn shutdown(&mut self) {
         for mut listener in self.listeners.drain(..) {
             let _ = self.registry.deregister(&mut listener);
@@ -565,16 +569,20 @@ impl<S: Stack<Rng = ChaCha20Rng>> Driver<S> {
         self.flush(now);
     }
 
-    /// Whether no connected peer is left: after [`Driver::shutdown`], every peer has been
-    /// told and its socket closed (a GOAWAY the kernel would not take at once is lost).
+    /// Whether no connected peer is left and every event has been taken: after
+    /// [`Driver::shutdown`], every peer has been told and its socket closed (a GOAWAY the
+    /// kernel would not take at once is lost), and a router's protocols have heard of each
+    /// disconnection (they hear of it as [`Driver::poll_event`] is drained).
     pub fn is_idle(&self) -> bool {
-        self.stack.node().peers().next().is_none()
+        let node = self.stack.node();
+        node.peers().next().is_none() && !node.has_events()
     }
 
     // ----- poll_* -----
 
     /// The next event for the application. Messages leave their connection only here, which
-    /// returns credit to the sender: drain it until `None` after every wakeup.
+    /// returns credit to the sender, and a router's protocols get theirs only here: drain it
+    /// until `None` after every wakeup.
     pub fn poll_event(&mut self) -> Option<NodeEvent> {
         let now = self.clock.now();
         if let Some(event) = self.stack.poll_event(now) {

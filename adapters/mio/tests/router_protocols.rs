@@ -18,7 +18,8 @@ use common::{CHANNEL, V4, driver_config, node_config};
 const PING_CHANNEL: ChannelId = 7;
 const TOKENS_PER_DRIVER: usize = 16;
 
-/// Answers `ping…` with `pong…`, keeps the pongs it hears, and counts its timer.
+/// Answers `ping…` with `pong…`, keeps the pongs it hears, and counts its timer; from
+/// its second timer on, the timer pings every peer.
 #[derive(Default)]
 struct PingPong {
     peers: Vec<(PeerId, u16)>,
@@ -76,8 +77,15 @@ impl Protocol for PingPong {
         self.disconnected.push((peer, reason));
     }
 
-    fn timer(&mut self, _ctx: &mut Context<'_>) {
+    fn timer(&mut self, ctx: &mut Context<'_>) {
         self.timer_fired += 1;
+        if self.timer_fired >= 2 {
+            for (peer, _) in ctx.peers() {
+                let ping = format!("ping-timer-{}", self.timer_fired);
+                ctx.send(peer, PING_CHANNEL, Bytes::from(ping))
+                    .expect("room for the ping");
+            }
+        }
     }
 }
 
@@ -273,6 +281,26 @@ fn a_protocol_answers_over_loopback_and_its_timer_fires() {
         "the timer fired after {fired_after:?}"
     );
 
+    // What the timer sent was written: its pong comes back.
+    let started = Instant::now();
+    while a.protocol(a_ping).expect("a's").pongs.len() < 2 {
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "no pong for the timer's ping"
+        );
+        turn(
+            &mut poll,
+            &mut events,
+            &mut [&mut a, &mut b],
+            Duration::from_millis(50),
+            |_, _| {},
+        );
+    }
+    assert_eq!(
+        a.protocol(a_ping).expect("a's").pongs[1],
+        Bytes::from_static(b"pong-timer-2")
+    );
+
     // Disconnection reaches the far end's protocol with the reason.
     a.disconnect(&b_id, DisconnectReason::Requested);
     let started = Instant::now();
@@ -292,6 +320,46 @@ fn a_protocol_answers_over_loopback_and_its_timer_fires() {
     assert_eq!(
         b.protocol(b_ping).expect("b's").disconnected,
         vec![(a_id, DisconnectReason::Requested)]
+    );
+}
+
+#[test]
+fn a_driver_shutting_down_is_idle_only_once_its_protocols_heard_of_every_peer() {
+    let mut poll = Poll::new().expect("poll");
+    let mut events = Events::with_capacity(256);
+    let (mut a, a_ping) = router_driver(&poll, 0, PingPong::default());
+    let (mut b, _) = router_driver(&poll, 1, PingPong::default());
+    let b_id = b.peer_id();
+    a.dial(b.net_address().expect("b listens")).expect("dial");
+    let started = Instant::now();
+    while a.protocol(a_ping).expect("a's").peers.is_empty() {
+        assert!(started.elapsed() < Duration::from_secs(20), "no connection");
+        turn(
+            &mut poll,
+            &mut events,
+            &mut [&mut a, &mut b],
+            Duration::from_millis(50),
+            |_, _| {},
+        );
+    }
+    // On loopback the GOAWAY is written, and the peer gone, within `shutdown` itself: the
+    // disconnection is still an event to take, and the driver is not idle before it is.
+    a.shutdown();
+    assert!(!a.is_idle(), "idle with the disconnection untaken");
+    let started = Instant::now();
+    while !a.is_idle() {
+        assert!(started.elapsed() < Duration::from_secs(10), "never idle");
+        turn(
+            &mut poll,
+            &mut events,
+            &mut [&mut a, &mut b],
+            Duration::from_millis(50),
+            |_, _| {},
+        );
+    }
+    assert_eq!(
+        a.protocol(a_ping).expect("a's").disconnected,
+        vec![(b_id, DisconnectReason::Quitting)]
     );
 }
 

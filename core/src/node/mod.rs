@@ -242,6 +242,15 @@ impl<R: CryptoRng> Node<R> {
         self.conns.len()
     }
 
+    /// Whether [`Node::poll_event`] may still return something: events queued, or
+    /// connections holding messages the application has not taken. (It may answer `true`
+    /// and then return `None`: a connection's messages can be gone with it.) An adapter
+    /// shutting down drains events until this is `false`, so that whatever sits on the node
+    /// (a router's protocols) hears of every disconnection.
+    pub fn has_events(&self) -> bool {
+        !self.events.is_empty() || !self.read_queue.is_empty()
+    }
+
     /// What the node knows of a connected peer.
     pub fn peer_info(&self, peer: &PeerId) -> Option<PeerInfo> {
         let entry = self.conns.get(*self.peers.get(peer)?)?;

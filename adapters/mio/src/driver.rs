@@ -274,16 +274,14 @@ impl<S: Stack<Rng = ChaCha20Rng>> Driver<S> {
     /// # let keypair = Keypair::generate(&mut switchboard_mio::os_seeded_rng()?);
     /// # let listen: SocketAddr = "127.0.0.1:0".parse()?;
     /// let config = DriverConfig::new(node, keypair, vec![listen], 0..1_000);
-    /// let mut gossip_id = None;
     /// let mut driver = Driver::new_with_stack(poll.registry(), config, |node, now| {
     ///     let mut router = Router::new(node);
-    ///     gossip_id = Some(router.register(gossip)?);
+    ///     router.register(gossip)?;
     ///     router.start(now);
     ///     Ok::<_, switchboard::router::RegisterError>(router)
     /// })?;
-    /// if let Some(id) = gossip_id {
-    ///     driver.with_protocol(id, |gossip, ctx| gossip.publish(ctx, Bytes::from("hello")));
-    /// }
+    /// let id = driver.stack().id_of::<Gossip>().ok_or("not registered")?;
+    /// driver.with_protocol(id, |gossip, ctx| gossip.publish(ctx, Bytes::from("hello")));
     /// // Run the loop of the type's documentation: the router's protocols see every event
     /// // first, and their timers fire through `handle_timeout`.
     /// # Ok(())

@@ -165,14 +165,13 @@ impl Runtime {
     /// node.add_protocol(&Gossip::new(GossipConfig::default()).spec());
     /// let keypair = Keypair::generate(&mut switchboard_mio::os_seeded_rng()?);
     /// let config = DriverConfig::new(node, keypair, vec!["127.0.0.1:0".parse()?], 0..10_000);
-    /// let (ids, id) = std::sync::mpsc::channel();
-    /// let handle = Runtime::default().start_with_stack(config, move |node, now| {
+    /// let handle = Runtime::default().start_with_stack(config, |node, now| {
     ///     let mut router = Router::new(node);
-    ///     let _ = ids.send(router.register(Gossip::new(GossipConfig::default()))?);
+    ///     router.register(Gossip::new(GossipConfig::default()))?;
     ///     router.start(now);
     ///     Ok::<_, RegisterError>(router)
     /// })?;
-    /// let gossip = id.recv()?;
+    /// let gossip = handle.with_stack(|router, _| router.id_of::<Gossip>()).flatten().ok_or("no gossip")?;
     /// handle.with_protocol(gossip, |gossip, ctx| gossip.publish(ctx, "x=1".into()));
     /// # Ok(())
     /// # }

@@ -1,5 +1,6 @@
 //! Application protocols: version negotiation, the router's dispatch and lifecycle, and
-//! gossip over 500 nodes.
+//! gossip over 500 nodes — on the simulated network (latency, reads split at random), each
+//! node's router built by `Sim::add_node_with_stack`.
 
 mod common;
 
@@ -11,18 +12,19 @@ use std::time::Duration;
 use bytes::Bytes;
 use rand_chacha::ChaCha20Rng;
 use rand_core::{Rng, SeedableRng};
+use switchboard::Instant;
 use switchboard::connection::Event;
 use switchboard::frame::Frame;
 use switchboard::gossip::{Gossip, GossipConfig, MessageId};
 use switchboard::node::{NodeConfig, NodeEvent};
-use switchboard::router::{Context, Protocol, ProtocolId, ProtocolSpec};
+use switchboard::router::{Context, Protocol, ProtocolSpec, Router};
 use switchboard::{
     ChannelConfig, ChannelId, ChannelInfo, ConnectionConfig, DisconnectReason, NodeInfo, PeerId,
     SendError, negotiate,
 };
 
 use common::rogue::RogueDialer;
-use common::router_net::RouterNet;
+use switchboard_sim::{NodeIndex, Sim, SimConfig, SimNode};
 
 type Log = Rc<RefCell<Vec<String>>>;
 
@@ -34,6 +36,15 @@ struct Recorder {
 }
 
 impl Recorder {
+    /// A recorder writing to the same log.
+    fn fresh(&self) -> Self {
+        Recorder {
+            spec: self.spec.clone(),
+            log: self.log.clone(),
+            refuse: self.refuse,
+        }
+    }
+
     fn new(spec: ProtocolSpec) -> (Self, Log) {
         let log = Log::default();
         let recorder = Recorder {
@@ -101,6 +112,45 @@ impl Protocol for Recorder {
     }
 }
 
+/// A simulated network with the simulator's default links (1–20 ms, reads split at random).
+fn network(seed: u64) -> Sim {
+    Sim::new(SimConfig::with_seed(seed))
+}
+
+/// Adds a node whose router runs `recorders` (rebuilt from their specs and shared logs, as
+/// the simulator builds a node's stack again at a restart).
+fn add_recording(sim: &mut Sim, config: NodeConfig, recorders: Vec<Recorder>) -> NodeIndex {
+    sim.add_node_with_stack(config, move |node, now| {
+        let mut router = Router::new(node);
+        for recorder in &recorders {
+            router
+                .register(recorder.fresh())
+                .expect("offered by the config");
+        }
+        router.start(now);
+        router
+    })
+}
+
+/// Lets the network settle: handshakes, messages and their confirmations.
+fn settle(sim: &mut Sim) {
+    sim.run_for(Duration::from_millis(500));
+}
+
+fn dial(sim: &mut Sim, from: NodeIndex, to: NodeIndex) {
+    let (now, addr) = (sim.now(), sim.address(to));
+    sim.node_mut(from).dial(now, addr).expect("dial");
+}
+
+type SimRouter = Router<ChaCha20Rng>;
+
+/// A node outside any network, for the router alone.
+fn bare_node(config: NodeConfig) -> SimNode {
+    let mut rng = ChaCha20Rng::seed_from_u64(4);
+    let keypair = switchboard::Keypair::generate(&mut rng);
+    SimNode::new(Instant::ZERO, config, keypair, rng).expect("a valid config")
+}
+
 fn quiet_config() -> NodeConfig {
     let mut config = NodeConfig::new("protocols", "protocols-test");
     config.discovery.enabled = false;
@@ -117,37 +167,26 @@ fn the_highest_common_version_is_negotiated_and_only_its_channels_open() {
     let b_new = ProtocolSpec::new("b", 1..=2, [2]);
     let b_old = ProtocolSpec::new("b", 1..=1, [2]);
     let c = ProtocolSpec::new("c", 1..=1, [3]);
-    let mut net = RouterNet::new(1);
+    let mut sim = network(1);
 
     let mut first = quiet_config();
     first.add_protocol(&a);
     first.add_protocol(&b_new);
     let (a_recorder, a_log) = Recorder::new(a);
     let (b_recorder, b_log) = Recorder::new(b_new);
-    let one = net.add(first, |router| {
-        router.register(a_recorder).unwrap();
-        router.register(b_recorder).unwrap();
-    });
+    let one = add_recording(&mut sim, first, vec![a_recorder, b_recorder]);
     let mut second = quiet_config();
     second.add_protocol(&b_old);
     second.add_protocol(&c);
     let (b1_recorder, b1_log) = Recorder::new(b_old);
     let (c_recorder, c_log) = Recorder::new(c);
-    let two = net.add(second, |router| {
-        router.register(b1_recorder).unwrap();
-        router.register(c_recorder).unwrap();
-    });
-    net.dial(one, two);
-    net.run();
+    let two = add_recording(&mut sim, second, vec![b1_recorder, c_recorder]);
+    dial(&mut sim, one, two);
+    settle(&mut sim);
 
-    let ones_view = net.routers[one].node().node_info().channels.clone();
-    let peer_two = net.routers[two].node().peer_id();
-    let theirs = net.routers[one]
-        .node()
-        .peer_info(&peer_two)
-        .unwrap()
-        .info
-        .channels;
+    let ones_view = sim.node(one).node_info().channels.clone();
+    let peer_two = sim.node(two).peer_id();
+    let theirs = sim.node(one).peer_info(&peer_two).unwrap().info.channels;
     let open = negotiate(&ones_view, &theirs);
     assert_eq!(
         open,
@@ -158,8 +197,8 @@ fn the_highest_common_version_is_negotiated_and_only_its_channels_open() {
         }],
         "exactly b/1"
     );
-    let open_channels: Vec<ChannelId> = net.routers[one]
-        .node()
+    let open_channels: Vec<ChannelId> = sim
+        .node(one)
         .peer_info(&peer_two)
         .unwrap()
         .channels
@@ -180,11 +219,10 @@ fn the_highest_common_version_is_negotiated_and_only_its_channels_open() {
         "c is not spoken with this peer"
     );
 
-    let now = net.now;
-    let refused =
-        net.routers[one]
-            .node_mut()
-            .send(now, &peer_two, 1, Bytes::from_static(b"a's message"));
+    let now = sim.now();
+    let refused = sim
+        .node_mut(one)
+        .send(now, &peer_two, 1, Bytes::from_static(b"a's message"));
     assert!(matches!(refused, Err(SendError::ChannelNotOpen(_))));
 }
 
@@ -224,41 +262,37 @@ fn two_protocols_on_one_node_each_get_their_messages_once_and_their_hooks_in_ord
     let mut config = quiet_config();
     config.add_protocol(&p);
     config.add_protocol(&q);
-    let mut net = RouterNet::new(2);
-    let sender = net.add(config.clone(), |router| {
-        router.register(Recorder::new(p.clone()).0).unwrap();
-        router.register(Recorder::new(q.clone()).0).unwrap();
-    });
+    let mut sim = network(2);
+    let sender = add_recording(
+        &mut sim,
+        config.clone(),
+        vec![Recorder::new(p.clone()).0, Recorder::new(q.clone()).0],
+    );
     let (p_recorder, p_log) = Recorder::new(p.clone());
     let (q_recorder, q_log) = Recorder::new(q.clone());
-    let mut ids = None;
-    let receiver = net.add(config, |router| {
-        let p_id = router.register(p_recorder).unwrap();
-        let q_id = router.register(q_recorder).unwrap();
-        ids = Some((p_id, q_id));
-    });
-    net.dial(sender, receiver);
-    net.run();
-    let receiver_id = net.routers[receiver].node().peer_id();
-    let now = net.now;
+    let receiver = add_recording(&mut sim, config, vec![p_recorder, q_recorder]);
+    let started = sim.now();
+    dial(&mut sim, sender, receiver);
+    settle(&mut sim);
+    let receiver_id = sim.node(receiver).peer_id();
+    let now = sim.now();
     for (index, channel) in [10, 20, 21, 10, 21, 20].into_iter().enumerate() {
         let message = Bytes::from(format!("m{index}"));
-        net.routers[sender]
-            .node_mut()
+        sim.node_mut(sender)
             .send(now, &receiver_id, channel, message)
             .unwrap();
     }
-    net.mark(sender);
-    net.run();
-    net.advance(Duration::from_secs(6), Duration::from_secs(1));
-    let sender_id = net.routers[sender].node().peer_id();
-    let now = net.now;
-    net.routers[receiver]
-        .node_mut()
+    // Past the protocols' 5 s timers.
+    sim.run_until(started + Duration::from_secs(6), |_| false);
+    let sender_id = sim.node(sender).peer_id();
+    let now = sim.now();
+    sim.node_mut(receiver)
         .disconnect(now, &sender_id, DisconnectReason::Requested);
-    net.mark(receiver);
-    net.run();
-    net.routers[receiver].stop(net.now);
+    settle(&mut sim);
+    let now = sim.now();
+    sim.stack_mut::<SimRouter>(receiver)
+        .expect("a router")
+        .stop(now);
 
     assert_eq!(
         entries(&p_log),
@@ -289,15 +323,14 @@ fn two_protocols_on_one_node_each_get_their_messages_once_and_their_hooks_in_ord
     assert_eq!(on("20"), ["message 20 m1", "message 20 m5"]);
     assert_eq!(on("21"), ["message 21 m2", "message 21 m4"]);
     // The application saw the peer come and go, and no protocol message.
-    let app: Vec<&NodeEvent> = net.logs[receiver].iter().collect();
+    let app: Vec<&NodeEvent> = sim.log(receiver).iter().collect();
     assert!(matches!(app.first(), Some(NodeEvent::PeerConnected { .. })));
     assert!(matches!(
         app.last(),
         Some(NodeEvent::PeerDisconnected { .. })
     ));
     assert_eq!(app.len(), 2);
-    let (p_id, _) = ids.unwrap();
-    assert!(net.routers[receiver].protocol(p_id).is_some());
+    assert!(sim.protocol::<Recorder>(receiver).is_some());
 }
 
 #[test]
@@ -309,38 +342,32 @@ fn a_protocol_that_refuses_a_peer_disconnects_it_and_later_protocols_never_hear_
     for spec in [&p, &q, &r] {
         config.add_protocol(spec);
     }
-    let mut net = RouterNet::new(3);
-    let dialer = net.add(config.clone(), |_| {});
+    let mut sim = network(3);
+    let dialer = add_recording(&mut sim, config.clone(), Vec::new());
     let (p_recorder, p_log) = Recorder::new(p);
     let (mut q_recorder, q_log) = Recorder::new(q);
     q_recorder.refuse = true;
     let (r_recorder, r_log) = Recorder::new(r);
-    let listener = net.add(config, |router| {
-        router.register(p_recorder).unwrap();
-        router.register(q_recorder).unwrap();
-        router.register(r_recorder).unwrap();
-    });
-    net.dial(dialer, listener);
-    net.run();
+    let listener = add_recording(&mut sim, config, vec![p_recorder, q_recorder, r_recorder]);
+    dial(&mut sim, dialer, listener);
+    settle(&mut sim);
     assert_eq!(
         entries(&p_log),
         ["started", "connected v1", "disconnected UselessPeer"]
     );
     assert_eq!(entries(&q_log), ["started", "connected v1"]);
     assert_eq!(entries(&r_log), ["started"]);
-    assert_eq!(net.routers[listener].node().peers().count(), 0);
+    assert_eq!(sim.node(listener).peers().count(), 0);
 }
 
 #[test]
 fn registering_what_the_config_does_not_offer_is_an_error() {
-    let mut net = RouterNet::new(4);
     let spec = ProtocolSpec::new("p", 1..=2, [10]);
     let mut config = quiet_config();
     config.add_protocol(&ProtocolSpec::new("p", 1..=1, [10]));
-    net.add(config, |router| {
-        let error = router.register(Recorder::new(spec).0).unwrap_err();
-        assert_eq!(error, switchboard::router::RegisterError::NotAdvertised(10));
-    });
+    let mut router = Router::new(bare_node(config));
+    let error = router.register(Recorder::new(spec).0).unwrap_err();
+    assert_eq!(error, switchboard::router::RegisterError::NotAdvertised(10));
 }
 
 const GOSSIP_NODES: usize = 500;
@@ -354,11 +381,14 @@ fn gossip_reaches_every_node_of_500_exactly_once_within_two_transmissions_per_ed
     config.add_protocol(&Gossip::new(gossip_config.clone()).spec());
     config.limits.max_outbound = GOSSIP_OUTBOUND;
     config.limits.max_inbound = 64;
-    let mut net = RouterNet::new(5);
-    let mut ids: Vec<ProtocolId<Gossip>> = Vec::new();
+    let mut sim = network(5);
     for _ in 0..GOSSIP_NODES {
-        net.add(config.clone(), |router| {
-            ids.push(router.register(Gossip::new(gossip_config.clone())).unwrap());
+        let gossip_config = gossip_config.clone();
+        sim.add_node_with_stack(config.clone(), move |node, now| {
+            let mut router = Router::new(node);
+            router.register(Gossip::new(gossip_config.clone())).unwrap();
+            router.start(now);
+            router
         });
     }
     // Each node dials 8 distinct random others.
@@ -372,15 +402,13 @@ fn gossip_reaches_every_node_of_500_exactly_once_within_two_transmissions_per_ed
             }
         }
         for to in targets {
-            let addr = net.address(to);
-            let now = net.now;
-            let _ = net.routers[from].node_mut().dial(now, addr);
-            net.mark(from);
+            let (now, addr) = (sim.now(), sim.address(to));
+            let _ = sim.node_mut(from).dial(now, addr);
         }
     }
-    net.advance(Duration::from_secs(2), Duration::from_millis(100));
+    sim.run_for(Duration::from_secs(2));
     let edges: usize = (0..GOSSIP_NODES)
-        .map(|node| net.routers[node].node().peers().count())
+        .map(|node| sim.node(node).peers().count())
         .sum::<usize>()
         / 2;
     assert!(
@@ -391,26 +419,27 @@ fn gossip_reaches_every_node_of_500_exactly_once_within_two_transmissions_per_ed
     let mut published = Vec::new();
     for index in 0..GOSSIP_MESSAGES {
         let origin = (index * 37) % GOSSIP_NODES;
-        let now = net.now;
         let message = Bytes::from(format!("gossip message {index}"));
-        let id = net.routers[origin]
-            .with_protocol(now, ids[origin], |gossip, ctx| gossip.publish(ctx, message))
+        let id = sim
+            .with_protocol(origin, |gossip: &mut Gossip, ctx| {
+                gossip.publish(ctx, message)
+            })
             .flatten()
             .unwrap();
         published.push((origin, id));
-        net.mark(origin);
-        net.run();
+        sim.run_for(Duration::from_millis(100));
     }
+    sim.run_for(Duration::from_secs(2));
 
     let mut transmissions = 0;
     let mut duplicates = 0;
-    for (node, &id) in ids.iter().enumerate() {
+    for node in 0..GOSSIP_NODES {
         let mut received: Vec<MessageId> = Vec::new();
-        let gossip = net.routers[node].protocol(id).unwrap();
+        let gossip = sim.protocol::<Gossip>(node).unwrap();
         transmissions += gossip.stats().transmissions;
         duplicates += gossip.stats().duplicates;
         assert_eq!(gossip.stats().refused, 0);
-        net.routers[node].with_protocol(net.now, id, |gossip, _| {
+        sim.with_protocol(node, |gossip: &mut Gossip, _| {
             while let Some(message) = gossip.poll_message() {
                 received.push(message.id);
             }
@@ -442,12 +471,10 @@ fn protocol_timers_never_leave_a_deadline_in_the_past_when_the_router_is_stopped
     let spec = ProtocolSpec::new("p", 1..=1, [10]);
     let mut config = quiet_config();
     config.add_protocol(&spec);
-    let mut net = RouterNet::new(6);
-    let node = net.add(config, |router| {
-        router.register(Recorder::new(spec.clone()).0).unwrap();
-    });
-    let router = &mut net.routers[node];
-    let started = net.now;
+    let mut router = Router::new(bare_node(config));
+    router.register(Recorder::new(spec.clone()).0).unwrap();
+    let started = Instant::ZERO;
+    router.start(started);
     let armed = router.poll_timeout().unwrap();
     assert!(armed <= started.saturating_add(Duration::from_secs(5)));
     router.stop(started);

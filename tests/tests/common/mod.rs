@@ -7,7 +7,6 @@
 pub mod discovery;
 pub mod pair;
 pub mod rogue;
-pub mod router_net;
 
 use switchboard::handshake::{Established, Handshake};
 use switchboard::{ChannelInfo, Keypair, NodeInfo};

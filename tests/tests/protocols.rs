@@ -120,15 +120,11 @@ fn network(seed: u64) -> Sim {
 /// Adds a node whose router runs `recorders` (rebuilt from their specs and shared logs, as
 /// the simulator builds a node's stack again at a restart).
 fn add_recording(sim: &mut Sim, config: NodeConfig, recorders: Vec<Recorder>) -> NodeIndex {
-    sim.add_node_with_stack(config, move |node, now| {
-        let mut router = Router::new(node);
+    sim.add_node_with_router(config, move |router| {
         for recorder in &recorders {
-            router
-                .register(recorder.fresh())
-                .expect("offered by the config");
+            router.register(recorder.fresh())?;
         }
-        router.start(now);
-        router
+        Ok(())
     })
 }
 

@@ -220,11 +220,9 @@ fn protocol_timers_fire_at_their_virtual_deadlines() {
     let mut sim = Sim::new(SimConfig::with_seed(3));
     let mut config = test_node_config();
     config.add_protocol(&Ticker::default().spec());
-    let ticking = sim.add_node_with_stack(config, |node, now| {
-        let mut router = Router::new(node);
-        router.register(Ticker::default()).expect("offered");
-        router.start(now);
-        router
+    let ticking = sim.add_node_with_router(config, |router| {
+        router.register(Ticker::default())?;
+        Ok(())
     });
     // A lone node: nothing but its own timers wakes it.
     sim.run_for(Duration::from_millis(1_100));

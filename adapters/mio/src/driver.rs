@@ -17,7 +17,7 @@ use rand_core::SeedableRng;
 use switchboard::addr_book::AddrBookDecodeError;
 use switchboard::node::{Action, ConnId, DialError, Node, NodeConfig, NodeEvent, Stack};
 use switchboard::peer_set::Limits;
-use switchboard::router::{Context, Protocol, ProtocolId, Router};
+use switchboard::router::{Context, Protocol, ProtocolId, RegisterError, Router};
 use switchboard::{
     ChannelId, DisconnectReason, Instant, Keypair, NetAddress, NodeInfoError, PeerId, SendError,
 };
@@ -235,6 +235,22 @@ impl Driver {
 }
 
 impl Driver<Router<ChaCha20Rng>> {
+    /// As [`Driver::new`], with a [`Router`] on the node: `register` registers its
+    /// protocols (whose specs the config must offer), then the router starts. The common
+    /// case of [`Driver::new_with_stack`]; a registration error is [`DriverError::Stack`].
+    pub fn with_router(
+        registry: &Registry,
+        config: DriverConfig,
+        register: impl FnOnce(&mut Router<ChaCha20Rng>) -> Result<(), RegisterError>,
+    ) -> Result<Self, DriverError> {
+        Driver::new_with_stack(registry, config, |node, now| {
+            let mut router = Router::new(node);
+            register(&mut router)?;
+            router.start(now);
+            Ok::<_, RegisterError>(router)
+        })
+    }
+
     /// The protocol registered as `id`.
     pub fn protocol<P: Protocol>(&self, id: ProtocolId<P>) -> Option<&P> {
         self.stack.protocol(id)

@@ -41,7 +41,7 @@ use bytes::Bytes;
 use mio::{Events as MioEvents, Poll, Token, Waker};
 use rand_chacha::ChaCha20Rng;
 use switchboard::node::{DialError, Node, NodeEvent, Stack};
-use switchboard::router::{Context, Protocol, ProtocolId, Router};
+use switchboard::router::{Context, Protocol, ProtocolId, RegisterError, Router};
 use switchboard::{ChannelId, DisconnectReason, Instant, NetAddress, PeerId, SendError};
 
 use crate::driver::{Driver, DriverConfig, DriverError, DriverStats};
@@ -145,6 +145,22 @@ impl Runtime {
     /// this returns, so their addresses are known and binding errors reported here.
     pub fn start(self, config: DriverConfig) -> Result<Handle, RuntimeError> {
         self.start_with_stack(config, |node, _| Ok::<_, DriverError>(node))
+    }
+
+    /// As [`Runtime::start`], with a [`Router`] on the node: `register` registers its
+    /// protocols on the loop's thread, then the router starts (see
+    /// [`Driver::with_router`]).
+    pub fn start_with_router(
+        self,
+        config: DriverConfig,
+        register: impl FnOnce(&mut Router<ChaCha20Rng>) -> Result<(), RegisterError> + Send + 'static,
+    ) -> Result<Handle<Router<ChaCha20Rng>>, RuntimeError> {
+        self.start_with_stack(config, |node, now| {
+            let mut router = Router::new(node);
+            register(&mut router)?;
+            router.start(now);
+            Ok::<_, RegisterError>(router)
+        })
     }
 
     /// As [`Runtime::start`], with layers on top of the node, as

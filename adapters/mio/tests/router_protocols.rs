@@ -106,15 +106,13 @@ fn router_driver<P: Protocol>(
     protocol: P,
 ) -> (Driver<Router<rand_chacha::ChaCha20Rng>>, ProtocolId<P>) {
     let config = config_for(&protocol.spec(), index);
-    let mut id = None;
-    let driver = Driver::new_with_stack(poll.registry(), config, |node, now| {
-        let mut router = Router::new(node);
-        id = Some(router.register(protocol)?);
-        router.start(now);
-        Ok::<_, RegisterError>(router)
+    let driver = Driver::with_router(poll.registry(), config, |router| {
+        router.register(protocol)?;
+        Ok(())
     })
     .expect("driver");
-    (driver, id.expect("registered"))
+    let id = driver.stack().id_of::<P>().expect("registered");
+    (driver, id)
 }
 
 /// One turn of the loop: sleep as the drivers ask (at most `cap`), hand each its events,
@@ -450,16 +448,17 @@ fn router_runtime(
     ProtocolId<PingPong>,
 ) {
     let config = config_for(&PingPong::default().spec(), index);
-    let (ids, id) = std::sync::mpsc::channel();
     let handle = Runtime::default()
-        .start_with_stack(config, move |node, now| {
-            let mut router = Router::new(node);
-            let _ = ids.send(router.register(PingPong::default())?);
-            router.start(now);
-            Ok::<_, RegisterError>(router)
+        .start_with_router(config, |router| {
+            router.register(PingPong::default())?;
+            Ok(())
         })
         .expect("runtime");
-    (handle, id.recv().expect("registered"))
+    let id = handle
+        .with_stack(|router, _| router.id_of::<PingPong>())
+        .flatten()
+        .expect("registered");
+    (handle, id)
 }
 
 #[test]

@@ -25,7 +25,7 @@ use std::time::Duration;
 use rand_chacha::{ChaCha8Rng, ChaCha20Rng};
 use rand_core::SeedableRng;
 use switchboard::node::{Node, NodeConfig, NodeEvent, Stack};
-use switchboard::router::{Context, Protocol, Router};
+use switchboard::router::{Context, Protocol, RegisterError, Router};
 use switchboard::{Instant, Keypair, NetAddress, NodeInfoError, PeerId};
 
 use crate::invariants::{Checker, TRAFFIC_CHANNEL, Tag, Violation};
@@ -382,6 +382,27 @@ impl Sim {
             Ok(index) => index,
             Err(error) => panic!("{error}"),
         }
+    }
+
+    /// Adds a node with a [`Router`] on it: `register` registers its protocols (at every
+    /// restart too, on the fresh router), then the router starts. The common case of
+    /// [`Sim::add_node_with_stack`].
+    ///
+    /// # Panics
+    /// If the config is invalid or does not offer a protocol `register` registers.
+    pub fn add_node_with_router(
+        &mut self,
+        config: NodeConfig,
+        mut register: impl FnMut(&mut Router<ChaCha20Rng>) -> Result<(), RegisterError> + 'static,
+    ) -> NodeIndex {
+        self.add_node_with_stack(config, move |node, now| {
+            let mut router = Router::new(node);
+            if let Err(error) = register(&mut router) {
+                panic!("cannot register a protocol: {error}");
+            }
+            router.start(now);
+            router
+        })
     }
 
     /// Node `index`'s stack as `S` (a bare node is a [`SimNode`]); `None` if it is

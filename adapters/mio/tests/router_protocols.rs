@@ -6,6 +6,7 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use mio::{Events, Poll, Token};
+use rand_chacha::ChaCha20Rng;
 use switchboard::gossip::{Gossip, GossipConfig};
 use switchboard::node::{NodeConfig, NodeEvent};
 use switchboard::router::{Context, Protocol, ProtocolId, ProtocolSpec, RegisterError, Router};
@@ -99,324 +100,284 @@ fn config_for(spec: &ProtocolSpec, index: usize) -> DriverConfig {
     driver_config(V4, node, start..start + TOKENS_PER_DRIVER)
 }
 
-/// A driver whose router runs `protocol`.
-fn router_driver<P: Protocol>(
-    poll: &Poll,
-    index: usize,
-    protocol: P,
-) -> (Driver<Router<rand_chacha::ChaCha20Rng>>, ProtocolId<P>) {
-    let config = config_for(&protocol.spec(), index);
-    let driver = Driver::with_router(poll.registry(), config, |router| {
-        router.register(protocol)?;
-        Ok(())
-    })
-    .expect("driver");
-    let id = driver.stack().id_of::<P>().expect("registered");
-    (driver, id)
+type RouterDriver = Driver<Router<ChaCha20Rng>>;
+
+/// Drivers in one poll, each under its own token range, and the loop that runs them: the
+/// README's loop, sleeping as long as the drivers allow (up to a cap).
+struct Loopback {
+    poll: Poll,
+    events: Events,
+    drivers: Vec<RouterDriver>,
+    /// The events the applications took: (driver, event).
+    log: Vec<(usize, NodeEvent)>,
 }
 
-/// One turn of the loop: sleep as the drivers ask (at most `cap`), hand each its events,
-/// fire its timers, and give its application events to `on_event`.
-fn turn(
-    poll: &mut Poll,
-    events: &mut Events,
-    drivers: &mut [&mut Driver<Router<rand_chacha::ChaCha20Rng>>],
-    cap: Duration,
-    mut on_event: impl FnMut(usize, NodeEvent),
-) {
-    let timeout = drivers
-        .iter_mut()
-        .filter_map(|driver| driver.poll_timeout())
-        .min()
-        .map_or(cap, |wait| wait.min(cap));
-    poll.poll(events, Some(timeout)).expect("poll");
-    for event in events.iter() {
-        let Token(token) = event.token();
-        if let Some(driver) = drivers.get_mut(token / TOKENS_PER_DRIVER) {
-            driver.handle_event(event);
+impl Loopback {
+    fn new() -> Self {
+        Loopback {
+            poll: Poll::new().expect("poll"),
+            events: Events::with_capacity(256),
+            drivers: Vec::new(),
+            log: Vec::new(),
         }
     }
-    for (index, driver) in drivers.iter_mut().enumerate() {
-        driver.handle_timeout();
-        while let Some(event) = driver.poll_event() {
-            on_event(index, event);
+
+    /// Adds a driver whose router runs `protocol`: its index and the protocol's id.
+    fn add<P: Protocol>(&mut self, protocol: P) -> (usize, ProtocolId<P>) {
+        let index = self.drivers.len();
+        let config = config_for(&protocol.spec(), index);
+        let driver = Driver::with_router(self.poll.registry(), config, |router| {
+            router.register(protocol)?;
+            Ok(())
+        })
+        .expect("driver");
+        let id = driver.stack().id_of::<P>().expect("registered");
+        self.drivers.push(driver);
+        (index, id)
+    }
+
+    fn dial(&mut self, from: usize, to: usize) {
+        let addr = self.drivers[to].net_address().expect("listens");
+        self.drivers[from].dial(addr).expect("dial");
+    }
+
+    /// One turn: sleep as the drivers ask (at most `cap`), hand each its socket events, fire
+    /// its timers, take its application events.
+    fn turn(&mut self, cap: Duration) {
+        let timeout = self
+            .drivers
+            .iter_mut()
+            .filter_map(|driver| driver.poll_timeout())
+            .min()
+            .map_or(cap, |wait| wait.min(cap));
+        self.poll
+            .poll(&mut self.events, Some(timeout))
+            .expect("poll");
+        for event in self.events.iter() {
+            let Token(token) = event.token();
+            if let Some(driver) = self.drivers.get_mut(token / TOKENS_PER_DRIVER) {
+                driver.handle_event(event);
+            }
         }
+        for (index, driver) in self.drivers.iter_mut().enumerate() {
+            driver.handle_timeout();
+            while let Some(event) = driver.poll_event() {
+                self.log.push((index, event));
+            }
+        }
+    }
+
+    /// Turns, each sleeping at most `cap`, until `done` holds; fails if it has not after
+    /// `limit` (checked between turns). Returns how long it took.
+    fn run_until(
+        &mut self,
+        cap: Duration,
+        limit: Duration,
+        what: &str,
+        mut done: impl FnMut(&mut Self) -> bool,
+    ) -> Duration {
+        let started = Instant::now();
+        while !done(self) {
+            assert!(started.elapsed() < limit, "{what}: not within {limit:?}");
+            self.turn(cap);
+        }
+        started.elapsed()
+    }
+
+    /// As [`Loopback::run_until`], waking at least every 50 ms, for at most 10 s.
+    fn wait_for(&mut self, what: &str, done: impl FnMut(&mut Self) -> bool) {
+        self.run_until(
+            Duration::from_millis(50),
+            Duration::from_secs(10),
+            what,
+            done,
+        );
+    }
+
+    fn ping_pong(&self, index: usize, id: ProtocolId<PingPong>) -> &PingPong {
+        self.drivers[index].protocol(id).expect("registered")
     }
 }
 
 #[test]
 fn a_protocol_answers_over_loopback_and_its_timer_fires() {
-    let mut poll = Poll::new().expect("poll");
-    let mut events = Events::with_capacity(256);
-    let (mut a, a_ping) = router_driver(&poll, 0, PingPong::default());
-    let (mut b, b_ping) = router_driver(&poll, 1, PingPong::default());
-    let (a_id, b_id) = (a.peer_id(), b.peer_id());
-    a.dial(b.net_address().expect("b listens")).expect("dial");
+    let mut net = Loopback::new();
+    let (a, a_ping) = net.add(PingPong::default());
+    let (b, b_ping) = net.add(PingPong::default());
+    let (a_id, b_id) = (net.drivers[a].peer_id(), net.drivers[b].peer_id());
+    net.dial(a, b);
 
     // Connection events still reach the application, after the protocols heard of them.
-    let started = Instant::now();
-    let mut connected = [false; 2];
-    while connected != [true; 2] {
-        assert!(started.elapsed() < Duration::from_secs(20), "no connection");
-        turn(
-            &mut poll,
-            &mut events,
-            &mut [&mut a, &mut b],
-            Duration::from_millis(50),
-            |index, event| {
-                if let NodeEvent::PeerConnected { .. } = event {
-                    connected[index] = true;
-                }
-            },
-        );
-    }
-    assert_eq!(a.protocol(a_ping).expect("a's").peers, vec![(b_id, 1)]);
-    assert_eq!(b.protocol(b_ping).expect("b's").peers, vec![(a_id, 1)]);
+    net.wait_for("PeerConnected at both ends", |net| {
+        let connected = |index| {
+            net.log
+                .iter()
+                .any(|(at, event)| *at == index && matches!(event, NodeEvent::PeerConnected { .. }))
+        };
+        connected(a) && connected(b)
+    });
+    assert_eq!(net.ping_pong(a, a_ping).peers, vec![(b_id, 1)]);
+    assert_eq!(net.ping_pong(b, b_ping).peers, vec![(a_id, 1)]);
 
     // The ping is taken from its connection inside `poll_event`, where the router hands it to
     // the protocol, which queues the pong: the driver writes it before `poll_event` says
     // `None`, though no event came out.
-    a.with_protocol(a_ping, |_, ctx| {
-        ctx.send(&b_id, PING_CHANNEL, Bytes::from_static(b"ping-1"))
-    })
-    .expect("a's protocol")
-    .expect("room for the ping");
-    let read_before = b.stats().bytes_read;
+    net.drivers[a]
+        .with_protocol(a_ping, |_, ctx| {
+            ctx.send(&b_id, PING_CHANNEL, Bytes::from_static(b"ping-1"))
+        })
+        .expect("a's protocol")
+        .expect("room for the ping");
+    let read_before = net.drivers[b].stats().bytes_read;
     let started = Instant::now();
-    while b.stats().bytes_read == read_before {
+    while net.drivers[b].stats().bytes_read == read_before {
         assert!(
             started.elapsed() < Duration::from_secs(10),
             "b never read the ping"
         );
-        poll.poll(&mut events, Some(Duration::from_millis(50)))
+        net.poll
+            .poll(&mut net.events, Some(Duration::from_millis(50)))
             .expect("poll");
-        for event in events.iter() {
-            if event.token().0 >= TOKENS_PER_DRIVER {
-                b.handle_event(event);
+        for event in net.events.iter() {
+            if event.token().0 / TOKENS_PER_DRIVER == b {
+                net.drivers[b].handle_event(event);
             }
         }
     }
-    let written_before = b.stats().bytes_written;
+    let written_before = net.drivers[b].stats().bytes_written;
     assert!(
-        b.poll_event().is_none(),
+        net.drivers[b].poll_event().is_none(),
         "the ping is the protocol's, not the application's"
     );
     assert!(
-        b.stats().bytes_written > written_before,
+        net.drivers[b].stats().bytes_written > written_before,
         "the pong was not written when poll_event returned"
     );
 
     // A message on a channel no protocol owns goes to the application.
-    a.send(&b_id, CHANNEL, Bytes::from_static(b"for the application"))
+    net.drivers[a]
+        .send(&b_id, CHANNEL, Bytes::from_static(b"for the application"))
         .expect("room");
-    let started = Instant::now();
-    let mut plain = None;
-    while a.protocol(a_ping).expect("a's").pongs.is_empty() || plain.is_none() {
-        assert!(
-            started.elapsed() < Duration::from_secs(10),
-            "no pong or plain message"
-        );
-        turn(
-            &mut poll,
-            &mut events,
-            &mut [&mut a, &mut b],
-            Duration::from_secs(30),
-            |index, event| {
-                if let (
-                    1,
-                    NodeEvent::Message {
-                        channel, message, ..
-                    },
-                ) = (index, event)
-                {
-                    plain = Some((channel, message));
-                }
-            },
-        );
-    }
+    let plain = |net: &Loopback| {
+        net.log.iter().find_map(|(at, event)| match event {
+            NodeEvent::Message {
+                channel, message, ..
+            } if *at == b => Some((*channel, message.clone())),
+            _ => None,
+        })
+    };
+    net.wait_for("the pong and the plain message", |net| {
+        !net.ping_pong(a, a_ping).pongs.is_empty() && plain(net).is_some()
+    });
     assert_eq!(
-        a.protocol(a_ping).expect("a's").pongs,
+        net.ping_pong(a, a_ping).pongs,
         vec![Bytes::from_static(b"pong-1")]
     );
     assert_eq!(
-        plain,
+        plain(&net),
         Some((CHANNEL, Bytes::from_static(b"for the application")))
     );
 
     // The protocols' timers are the driver's deadlines: the loop, sleeping as long as the
-    // drivers allow (keepalive alone would allow seconds), wakes for them: the timer set at
+    // drivers allow (keepalive alone would allow seconds), wakes for them — the timer set at
     // start, then another set on a quiet connection.
-    let started = Instant::now();
-    while a.protocol(a_ping).expect("a's").timer_fired == 0 {
-        turn(
-            &mut poll,
-            &mut events,
-            &mut [&mut a, &mut b],
-            Duration::from_secs(30),
-            |_, _| {},
-        );
-    }
-    let fired_after = started.elapsed();
+    let long_sleeps = Duration::from_secs(30);
+    let took = net.run_until(long_sleeps, long_sleeps, "the start timer", |net| {
+        net.ping_pong(a, a_ping).timer_fired == 1
+    });
     assert!(
-        fired_after < Duration::from_secs(2),
-        "the start timer fired after {fired_after:?}"
+        took < Duration::from_secs(2),
+        "the start timer fired after {took:?}"
     );
-    a.with_protocol(a_ping, |_, ctx| ctx.set_timer(ctx.now() + PingPong::TIMER))
+    net.drivers[a]
+        .with_protocol(a_ping, |_, ctx| ctx.set_timer(ctx.now() + PingPong::TIMER))
         .expect("a's protocol");
-    let started = Instant::now();
-    while a.protocol(a_ping).expect("a's").timer_fired == 1 {
-        turn(
-            &mut poll,
-            &mut events,
-            &mut [&mut a, &mut b],
-            Duration::from_secs(30),
-            |_, _| {},
-        );
-    }
-    let fired_after = started.elapsed();
+    let took = net.run_until(long_sleeps, long_sleeps, "the second timer", |net| {
+        net.ping_pong(a, a_ping).timer_fired == 2
+    });
     assert!(
-        fired_after >= PingPong::TIMER && fired_after < Duration::from_secs(2),
-        "the timer fired after {fired_after:?}"
+        took >= PingPong::TIMER && took < Duration::from_secs(2),
+        "the timer fired after {took:?}"
     );
 
     // What the timer sent was written: its pong comes back.
-    let started = Instant::now();
-    while a.protocol(a_ping).expect("a's").pongs.len() < 2 {
-        assert!(
-            started.elapsed() < Duration::from_secs(10),
-            "no pong for the timer's ping"
-        );
-        turn(
-            &mut poll,
-            &mut events,
-            &mut [&mut a, &mut b],
-            Duration::from_millis(50),
-            |_, _| {},
-        );
-    }
+    net.wait_for("the pong of the timer's ping", |net| {
+        net.ping_pong(a, a_ping).pongs.len() == 2
+    });
     assert_eq!(
-        a.protocol(a_ping).expect("a's").pongs[1],
+        net.ping_pong(a, a_ping).pongs[1],
         Bytes::from_static(b"pong-timer-2")
     );
 
     // Disconnection reaches the far end's protocol with the reason.
-    a.disconnect(&b_id, DisconnectReason::Requested);
-    let started = Instant::now();
-    while b.protocol(b_ping).expect("b's").disconnected.is_empty() {
-        assert!(
-            started.elapsed() < Duration::from_secs(10),
-            "b's protocol never heard"
-        );
-        turn(
-            &mut poll,
-            &mut events,
-            &mut [&mut a, &mut b],
-            Duration::from_millis(50),
-            |_, _| {},
-        );
-    }
+    net.drivers[a].disconnect(&b_id, DisconnectReason::Requested);
+    net.wait_for("b's protocol hearing of the disconnection", |net| {
+        !net.ping_pong(b, b_ping).disconnected.is_empty()
+    });
     assert_eq!(
-        b.protocol(b_ping).expect("b's").disconnected,
+        net.ping_pong(b, b_ping).disconnected,
         vec![(a_id, DisconnectReason::Requested)]
     );
 }
 
 #[test]
 fn a_driver_shutting_down_is_idle_only_once_its_protocols_heard_of_every_peer() {
-    let mut poll = Poll::new().expect("poll");
-    let mut events = Events::with_capacity(256);
-    let (mut a, a_ping) = router_driver(&poll, 0, PingPong::default());
-    let (mut b, _) = router_driver(&poll, 1, PingPong::default());
-    let b_id = b.peer_id();
-    a.dial(b.net_address().expect("b listens")).expect("dial");
-    let started = Instant::now();
-    while a.protocol(a_ping).expect("a's").peers.is_empty() {
-        assert!(started.elapsed() < Duration::from_secs(20), "no connection");
-        turn(
-            &mut poll,
-            &mut events,
-            &mut [&mut a, &mut b],
-            Duration::from_millis(50),
-            |_, _| {},
-        );
-    }
+    let mut net = Loopback::new();
+    let (a, a_ping) = net.add(PingPong::default());
+    let (b, _) = net.add(PingPong::default());
+    let b_id = net.drivers[b].peer_id();
+    net.dial(a, b);
+    net.wait_for("a connection", |net| {
+        !net.ping_pong(a, a_ping).peers.is_empty()
+    });
     // On loopback the GOAWAY is written, and the peer gone, within `shutdown` itself: the
     // disconnection is still an event to take, and the driver is not idle before it is.
-    a.shutdown();
-    assert!(!a.is_idle(), "idle with the disconnection untaken");
-    let started = Instant::now();
-    while !a.is_idle() {
-        assert!(started.elapsed() < Duration::from_secs(10), "never idle");
-        turn(
-            &mut poll,
-            &mut events,
-            &mut [&mut a, &mut b],
-            Duration::from_millis(50),
-            |_, _| {},
-        );
-    }
+    net.drivers[a].shutdown();
+    assert!(
+        !net.drivers[a].is_idle(),
+        "idle with the disconnection untaken"
+    );
+    net.wait_for("an idle driver", |net| net.drivers[a].is_idle());
     assert_eq!(
-        a.protocol(a_ping).expect("a's").disconnected,
+        net.ping_pong(a, a_ping).disconnected,
         vec![(b_id, DisconnectReason::Quitting)]
     );
 }
 
 #[test]
 fn gossip_crosses_a_line_of_three_nodes_over_loopback() {
-    let mut poll = Poll::new().expect("poll");
-    let mut events = Events::with_capacity(256);
+    let mut net = Loopback::new();
     let gossip = || Gossip::new(GossipConfig::default());
-    let (mut a, a_gossip) = router_driver(&poll, 0, gossip());
-    let (mut b, _) = router_driver(&poll, 1, gossip());
-    let (mut c, c_gossip) = router_driver(&poll, 2, gossip());
+    let (a, a_gossip) = net.add(gossip());
+    let (b, _) = net.add(gossip());
+    let (c, c_gossip) = net.add(gossip());
     // a – b – c: a's message reaches c only if b's router forwards it.
-    a.dial(b.net_address().expect("b listens")).expect("dial");
-    c.dial(b.net_address().expect("b listens")).expect("dial");
-    let started = Instant::now();
-    while b.peers().count() < 2 || a.peers().count() < 1 || c.peers().count() < 1 {
-        assert!(
-            started.elapsed() < Duration::from_secs(20),
-            "the line did not form"
-        );
-        turn(
-            &mut poll,
-            &mut events,
-            &mut [&mut a, &mut b, &mut c],
-            Duration::from_millis(50),
-            |_, _| {},
-        );
-    }
+    net.dial(a, b);
+    net.dial(c, b);
+    net.wait_for("the line", |net| {
+        let peers = |index: usize| net.drivers[index].peers().count();
+        (peers(a), peers(b), peers(c)) == (1, 2, 1)
+    });
+    let c_id = net.drivers[c].peer_id();
     assert!(
-        a.peers().all(|peer| peer != c.peer_id()),
+        net.drivers[a].peers().all(|peer| peer != c_id),
         "a and c must not be neighbours"
     );
 
-    let published = a
+    let published = net.drivers[a]
         .with_protocol(a_gossip, |gossip, ctx| {
             gossip.publish(ctx, Bytes::from_static(b"x=1"))
         })
         .expect("a's gossip")
         .expect("not seen before");
-    let started = Instant::now();
-    let received = loop {
-        assert!(
-            started.elapsed() < Duration::from_secs(10),
-            "c never got the message"
-        );
-        turn(
-            &mut poll,
-            &mut events,
-            &mut [&mut a, &mut b, &mut c],
-            Duration::from_secs(30),
-            |_, _| {},
-        );
-        if let Some(message) = c
+    let mut received = None;
+    net.wait_for("the message at c", |net| {
+        received = net.drivers[c]
             .with_protocol(c_gossip, |gossip, _| gossip.poll_message())
-            .expect("c's gossip")
-        {
-            break message;
-        }
-    };
+            .expect("c's gossip");
+        received.is_some()
+    });
+    let received = received.expect("received");
     assert_eq!(received.id, published);
     assert_eq!(received.message, Bytes::from_static(b"x=1"));
 }
@@ -441,12 +402,7 @@ fn a_failing_stack_build_is_a_driver_error() {
 }
 
 /// A standalone runtime whose router runs `PingPong`, and the protocol's id.
-fn router_runtime(
-    index: usize,
-) -> (
-    Handle<Router<rand_chacha::ChaCha20Rng>>,
-    ProtocolId<PingPong>,
-) {
+fn router_runtime(index: usize) -> (Handle<Router<ChaCha20Rng>>, ProtocolId<PingPong>) {
     let config = config_for(&PingPong::default().spec(), index);
     let handle = Runtime::default()
         .start_with_router(config, |router| {
@@ -459,6 +415,26 @@ fn router_runtime(
         .flatten()
         .expect("registered");
     (handle, id)
+}
+
+/// Asks `handle`'s protocol every 5 ms until `done` holds; fails after 10 s.
+fn wait_for_protocol(
+    handle: &Handle<Router<ChaCha20Rng>>,
+    id: ProtocolId<PingPong>,
+    what: &str,
+    done: impl Fn(&PingPong) -> bool + Send + Copy + 'static,
+) {
+    let started = Instant::now();
+    while !handle
+        .with_protocol(id, move |ping, _| done(ping))
+        .expect("running")
+    {
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "{what}: not within 10 s"
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
 }
 
 #[test]
@@ -480,38 +456,19 @@ fn a_standalone_runtime_runs_protocols_commanded_through_its_handle() {
     })
     .expect("running")
     .expect("room for the ping");
-    let started = Instant::now();
-    loop {
-        let pongs = a
-            .with_protocol(a_ping, |ping, _| ping.pongs.clone())
-            .expect("running");
-        if !pongs.is_empty() {
-            assert_eq!(pongs, vec![Bytes::from_static(b"pong-rt")]);
-            break;
-        }
-        assert!(started.elapsed() < Duration::from_secs(10), "no pong");
-        std::thread::sleep(Duration::from_millis(5));
-    }
-    let timers = b
-        .with_protocol(b_ping, |ping, _| ping.timer_fired)
-        .expect("running");
-    assert!(timers <= 1, "the timer is set once");
+    wait_for_protocol(&a, a_ping, "the pong", |ping| !ping.pongs.is_empty());
+    let pongs = a.with_protocol(a_ping, |ping, _| ping.pongs.clone());
+    assert_eq!(pongs, Some(vec![Bytes::from_static(b"pong-rt")]));
+
+    // The protocol's timer is among the loop's deadlines: it fires.
+    wait_for_protocol(&b, b_ping, "b's start timer", |ping| ping.timer_fired == 1);
 
     a.shutdown();
-    let started = Instant::now();
-    while b
-        .with_protocol(b_ping, |ping, _| ping.disconnected.clone())
-        .expect("running")
-        .is_empty()
-    {
-        assert!(
-            started.elapsed() < Duration::from_secs(10),
-            "b's protocol never heard"
-        );
-        std::thread::sleep(Duration::from_millis(5));
-    }
-    let b_stack = b.with_stack(|router, _| router.node().peers().count());
-    assert_eq!(b_stack, Some(0));
+    wait_for_protocol(&b, b_ping, "b's protocol hearing of a's shutdown", |ping| {
+        !ping.disconnected.is_empty()
+    });
+    let peers_left = b.with_stack(|router, _| router.node().peers().count());
+    assert_eq!(peers_left, Some(0));
     b.shutdown();
 }
 

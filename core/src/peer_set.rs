@@ -53,6 +53,8 @@ pub enum Refused {
     NotAllowed,
     /// The address is banned.
     Banned,
+    /// The node is shutting down.
+    ShuttingDown,
 }
 
 impl fmt::Display for Refused {
@@ -63,6 +65,7 @@ impl fmt::Display for Refused {
             Refused::PerSubnet => "too many connections from this subnet",
             Refused::NotAllowed => "address outside the allowed networks",
             Refused::Banned => "address banned",
+            Refused::ShuttingDown => "shutting down",
         })
     }
 }

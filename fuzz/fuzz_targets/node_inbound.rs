@@ -34,7 +34,7 @@ use libfuzzer_sys::fuzz_target;
 use rand_chacha::ChaCha20Rng;
 use rand_core::SeedableRng;
 use switchboard::dial_queue::DialConfig;
-use switchboard::node::{Connectedness, Node, NodeConfig, NodeEvent};
+use switchboard::node::{Connectedness, DialError, Node, NodeConfig, NodeEvent};
 use switchboard::peer_set::{Limits, Refused};
 use switchboard::{ChannelConfig, ChannelInfo, Instant, NetAddress, NodeInfo, PeerId, SendError};
 
@@ -130,6 +130,8 @@ enum Operation {
         ip: u8,
         ms: u16,
     },
+    /// Shuts the node down: from then on it must neither dial nor admit anyone.
+    Shutdown,
 }
 
 /// Channels the fuzzer writes on: the open one, unknown ones, a reserved one.
@@ -194,6 +196,8 @@ struct Fuzz {
     ip_bans: BTreeMap<IpAddr, Instant>,
     /// The connected peers, as the events told.
     connected: BTreeSet<PeerId>,
+    /// Connections the wires had announced when the node was shut down.
+    conns_at_shutdown: Option<usize>,
 }
 
 impl Fuzz {
@@ -214,6 +218,7 @@ impl Fuzz {
             wires: Wires::new(now),
             ip_bans: BTreeMap::new(),
             connected: BTreeSet::new(),
+            conns_at_shutdown: None,
         }
     }
 
@@ -237,6 +242,8 @@ impl Fuzz {
                 self.justify(ip, refused);
                 None
             }
+            // A node shutting down admits no one.
+            Ok(_) if self.conns_at_shutdown.is_some() => panic!("admitted while shutting down"),
         }
     }
 
@@ -256,6 +263,10 @@ impl Fuzz {
         };
         let limits = &self.limits;
         match refused {
+            Refused::ShuttingDown => assert!(
+                self.conns_at_shutdown.is_some(),
+                "refused as shutting down, never shut down"
+            ),
             Refused::PendingHandshakes => assert!(
                 self.node.connection_count() >= limits.max_pending_handshakes,
                 "refused as pending with {} connections",
@@ -361,6 +372,13 @@ impl Fuzz {
     /// What holds after every step.
     fn check(&mut self) {
         self.actions();
+        if let Some(conns) = self.conns_at_shutdown {
+            assert_eq!(
+                self.wires.conns.len(),
+                conns,
+                "a connection opened while shutting down"
+            );
+        }
         let (inbound, outbound) = self.node.peer_counts();
         assert!(
             inbound <= self.limits.max_inbound,
@@ -493,7 +511,10 @@ impl Fuzz {
             Operation::Dial { ip, peer } => {
                 let addr =
                     NetAddress::new(peer.map(self::peer), SocketAddr::new(self::ip(ip), 26656));
-                let _ = self.node.dial(self.wires.now, addr);
+                let dialed = self.node.dial(self.wires.now, addr);
+                if self.conns_at_shutdown.is_some() {
+                    assert_eq!(dialed, Err(DialError::ShuttingDown));
+                }
             }
             Operation::Send { peer, channel, len } => {
                 let peer = self::peer(peer);
@@ -523,6 +544,10 @@ impl Fuzz {
                 let peer = self::peer(peer);
                 self.node
                     .ban_peer(self.wires.now, &peer, Duration::from_millis(ms.into()));
+            }
+            Operation::Shutdown => {
+                self.node.shutdown(self.wires.now);
+                self.conns_at_shutdown.get_or_insert(self.wires.conns.len());
             }
             Operation::BanIp { ip, ms } => {
                 let ip = self::ip(ip);

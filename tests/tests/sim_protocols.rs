@@ -164,6 +164,14 @@ fn a_restarted_node_gets_a_fresh_router_and_rejoins_the_gossip() {
     assert_eq!(before.delivered, 1);
 
     let crashed = sim.crash(restarted).expect("alive");
+    // A crashed node's protocols can be looked at, not acted through.
+    assert_eq!(
+        sim.protocol::<Gossip>(restarted)
+            .map(|gossip| gossip.stats().delivered),
+        Some(1)
+    );
+    let publish = |gossip: &mut Gossip, ctx: &mut Context<'_>| gossip.publish(ctx, "late".into());
+    assert!(sim.with_protocol(restarted, publish).is_none());
     sim.run_for(Duration::from_secs(1));
     sim.restart(crashed).expect("crashed");
     // Built again on the fresh node: nothing delivered, nothing remembered.
@@ -236,4 +244,69 @@ fn protocol_timers_fire_at_their_virtual_deadlines() {
     assert!(sim.stack::<SimNode>(bare).is_some());
     assert!(sim.stack::<SimNode>(ticking).is_none());
     assert!(sim.protocol::<Gossip>(ticking).is_none());
+}
+
+/// Answers `ping` with `pong`, and records when each pong came back.
+#[derive(Default)]
+struct Echo {
+    pongs_at: Vec<Instant>,
+}
+
+impl Echo {
+    const CHANNEL: ChannelId = 41;
+}
+
+impl Protocol for Echo {
+    fn spec(&self) -> ProtocolSpec {
+        ProtocolSpec::new("echo", 1..=1, [Self::CHANNEL])
+    }
+
+    fn message(&mut self, ctx: &mut Context<'_>, peer: PeerId, _: ChannelId, message: Bytes) {
+        if &message[..] == b"ping" {
+            ctx.send(&peer, Self::CHANNEL, Bytes::from_static(b"pong"))
+                .expect("room for the pong");
+        } else {
+            self.pongs_at.push(ctx.now());
+        }
+    }
+}
+
+#[test]
+fn a_protocol_answer_goes_out_at_once_one_round_trip_per_exchange() {
+    // Fixed 10 ms links, whole reads: a ping and its pong take exactly 20 ms if neither
+    // node holds back what its protocol queued (while taking events, or when the test acts
+    // through `with_protocol`) until some later, unrelated wake-up.
+    let mut config = SimConfig::with_seed(11);
+    config.latency = (Duration::from_millis(10), Duration::from_millis(10));
+    config.heavy_tail = None;
+    config.split_reads = false;
+    let mut sim = Sim::new(config);
+    let mut node = test_node_config();
+    node.add_protocol(&Echo::default().spec());
+    let echo = |router: &mut Router<rand_chacha::ChaCha20Rng>| {
+        router.register(Echo::default())?;
+        Ok(())
+    };
+    let a = sim.add_node_with_router(node.clone(), echo);
+    let b = sim.add_node_with_router(node, echo);
+    let (now, b_address) = (sim.now(), sim.address(b));
+    sim.node_mut(a).dial(now, b_address).expect("dial");
+    sim.run_for(Duration::from_secs(1));
+    let b_id = sim.node(b).peer_id();
+    for round in 1..=3 {
+        let sent_at = sim.now();
+        sim.with_protocol(a, |_: &mut Echo, ctx| {
+            ctx.send(&b_id, Echo::CHANNEL, Bytes::from_static(b"ping"))
+        })
+        .expect("a's echo")
+        .expect("room for the ping");
+        sim.run_for(Duration::from_millis(500));
+        let pongs = &sim.protocol::<Echo>(a).expect("a's echo").pongs_at;
+        assert_eq!(pongs.len(), round);
+        assert_eq!(
+            pongs[round - 1].saturating_duration_since(sent_at),
+            Duration::from_millis(20),
+            "round {round}"
+        );
+    }
 }

@@ -564,32 +564,29 @@ impl<S: Stack<Rng = ChaCha20Rng>> Driver<S> {
         self.flush(now);
     }
 
-    /// Starts a clean shutdown: stops listening and disconnects every peer with
-    /// `Quitting`. Keep driving the loop, events drained, until [`Driver::is_idle`] (or a
+    /// Starts a clean shutdown: stops listening and shuts the node down
+    /// ([`Node::shutdown`]): every connection closed with `Quitting`, and no dial or accepted
+    /// socket from now on (discovery and persistent peers would otherwise reconnect). Keep driving the loop, events drained, until [`Driver::is_idle`] (or a
     /// deadline). A router keeps running meanwhile, so its protocols hear of every
-    /// disconnection; stop it afterwards, if its protocols' `stopped` hooks matter, with
-    /// [`Driver::with_stack`] and `Router::stop`.
+    /// disconnection; then run the stack's last hooks (its protocols' `stopped`) with
+    /// `driver.with_stack(|stack, now| stack.stop(now))` ([`Stack::stop`]), as the
+    /// standalone runtime does.
     pub fn shutdown(&mut self) {
         for mut listener in self.listeners.drain(..) {
             let _ = self.registry.deregister(&mut listener);
         }
         let now = self.clock.now();
-        let peers: Vec<PeerId> = self.stack.node().peers().collect();
-        for peer in peers {
-            self.stack
-                .node_mut()
-                .disconnect(now, &peer, DisconnectReason::Quitting);
-        }
+        self.stack.node_mut().shutdown(now);
         self.flush(now);
     }
 
-    /// Whether no connected peer is left and every event has been taken: after
-    /// [`Driver::shutdown`], every peer has been told and its socket closed (a GOAWAY the
-    /// kernel would not take at once is lost), and a router's protocols have heard of each
-    /// disconnection (they hear of it as [`Driver::poll_event`] is drained).
+    /// Whether no connection is left (peer, handshake or dial) and every event has been
+    /// taken: after [`Driver::shutdown`], every peer has been told and its socket closed (a
+    /// GOAWAY the kernel would not take at once is lost), and a router's protocols have
+    /// heard of each disconnection (they hear of it as [`Driver::poll_event`] is drained).
     pub fn is_idle(&self) -> bool {
         let node = self.stack.node();
-        node.peers().next().is_none() && !node.has_events()
+        node.connection_count() == 0 && !node.has_events()
     }
 
     // ----- poll_* -----

@@ -149,7 +149,12 @@ impl Runtime {
 
     /// As [`Runtime::start`], with a [`Router`] on the node: `register` registers its
     /// protocols on the loop's thread, then the router starts (see
-    /// [`Driver::with_router`]).
+    /// [`Driver::with_router`]). A clean shutdown ends with the protocols' `stopped` hooks.
+    ///
+    /// The protocols get their messages as the loop takes the node's events, which it does
+    /// while the application's event channel has room ([`Runtime::event_capacity`]): an
+    /// application must keep reading [`Handle::events`] — if only to drop them — or its
+    /// protocols stall with it (that is how a slow application slows its peers down).
     pub fn start_with_router(
         self,
         config: DriverConfig,
@@ -245,10 +250,13 @@ impl Runtime {
             }
             // The thread ended without a word: building the stack panicked.
             Err(_) => {
-                let _ = thread.join();
-                return Err(RuntimeError::Io(std::io::Error::other(
-                    "the event loop's thread ended while starting",
-                )));
+                let panic = match thread.join() {
+                    Err(payload) => panic_message(payload.as_ref()),
+                    Ok(()) => "no panic".into(),
+                };
+                return Err(RuntimeError::Io(std::io::Error::other(format!(
+                    "the event loop's thread ended while starting: {panic}"
+                ))));
             }
         };
         Ok(Handle {
@@ -264,6 +272,15 @@ impl Runtime {
             thread: Some(thread),
         })
     }
+}
+
+/// What a panic said, when it said it with a string.
+fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
+    payload
+        .downcast_ref::<&str>()
+        .map(|message| (*message).to_owned())
+        .or_else(|| payload.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "a panic without a message".into())
 }
 
 fn short_id(peer: &PeerId) -> String {
@@ -526,11 +543,23 @@ impl<S: Stack<Rng = ChaCha20Rng>> EventLoop<S> {
             }
             self.forward_events();
             if let Some(deadline) = shutdown_by
-                && (self.driver.is_idle() || std::time::Instant::now() >= deadline)
+                && (self.finished() || std::time::Instant::now() >= deadline)
             {
+                // The stack's last hooks (a router's protocols' `stopped`); an abort, like a
+                // crash, runs none.
+                self.driver.with_stack(|stack, now| stack.stop(now));
                 return;
             }
         }
+    }
+
+    /// Whether a shutdown is complete: every peer told and gone, and every event taken.
+    /// While the application takes no events (its channel is full) none can be taken, and
+    /// a connection whose messages the application never took cannot finish closing
+    /// either: the GOAWAYs were written by the shutdown itself, and waiting would only run
+    /// out the shutdown timeout.
+    fn finished(&self) -> bool {
+        self.driver.is_idle() || self.held.is_some()
     }
 
     fn run_commands(&mut self) -> Next {

@@ -2,6 +2,8 @@
 //! hand the protocols their peers, messages and timers, write what the protocols send, and
 //! pass on to the application what no protocol owns.
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -486,5 +488,66 @@ fn a_runtime_whose_stack_fails_to_build_does_not_start() {
         }
         Err(other) => panic!("another error: {other}"),
         Ok(_) => panic!("the runtime started without its protocol"),
+    }
+}
+
+/// Raises its flag when its router stops.
+struct StopFlag(Arc<AtomicBool>);
+
+impl Protocol for StopFlag {
+    fn spec(&self) -> ProtocolSpec {
+        ProtocolSpec::new("stop-flag", 1..=1, [8])
+    }
+
+    fn message(&mut self, _: &mut Context<'_>, _: PeerId, _: ChannelId, _: Bytes) {}
+
+    fn stopped(&mut self, _: &mut Context<'_>) {
+        self.0.store(true, Ordering::SeqCst);
+    }
+}
+
+#[test]
+fn a_runtime_shut_down_cleanly_stops_its_router_and_an_aborted_one_does_not() {
+    for clean in [true, false] {
+        let stopped = Arc::new(AtomicBool::new(false));
+        let flag = StopFlag(stopped.clone());
+        let config = config_for(&flag.spec(), 0);
+        let handle = Runtime::default()
+            .start_with_router(config, |router| {
+                router.register(flag)?;
+                Ok(())
+            })
+            .expect("runtime");
+        assert!(!stopped.load(Ordering::SeqCst));
+        if clean {
+            handle.shutdown();
+        } else {
+            handle.abort();
+        }
+        assert_eq!(
+            stopped.load(Ordering::SeqCst),
+            clean,
+            "clean shutdown: {clean}"
+        );
+    }
+}
+
+#[test]
+fn a_panicking_stack_build_is_reported_with_its_message() {
+    let config = config_for(&PingPong::default().spec(), 0);
+    let started = Runtime::default().start_with_stack(
+        config,
+        |_, _| -> Result<Router<ChaCha20Rng>, RegisterError> {
+            panic!("the protocol's config file is missing")
+        },
+    );
+    match started {
+        Err(error) => assert!(
+            error
+                .to_string()
+                .contains("the protocol's config file is missing"),
+            "{error}"
+        ),
+        Ok(_) => panic!("started"),
     }
 }

@@ -102,3 +102,33 @@ fn slow_reader_makes_send_return_full_and_memory_stays_bounded() {
         accepted * MESSAGE / 1024
     );
 }
+
+#[test]
+fn a_runtime_whose_application_takes_no_events_still_shuts_down_at_once() {
+    // Its event channel is full, so the disconnections a shutdown causes cannot be taken:
+    // the runtime must not wait its whole shutdown timeout for them.
+    let channel = ChannelConfig::new(CHANNEL);
+    let hub = Runtime {
+        event_capacity: 1,
+        shutdown_timeout: Duration::from_secs(10),
+    }
+    .start(driver_config(V4, node_config(channel), 0..16))
+    .expect("hub");
+    let hub_addr = hub.net_address().expect("listens");
+    let peers: Vec<_> = (0..2)
+        .map(|_| Runtime::spawn(driver_config(V4, node_config(channel), 0..16)).expect("peer"))
+        .collect();
+    for peer in &peers {
+        peer.dial(hub_addr).expect("dial");
+        wait_connected(peer.events(), hub.peer_id());
+    }
+    let started = Instant::now();
+    while hub.peers().len() < 2 {
+        assert!(started.elapsed() < Duration::from_secs(10), "not connected");
+        thread::sleep(Duration::from_millis(5));
+    }
+    let started = Instant::now();
+    hub.shutdown();
+    let took = started.elapsed();
+    assert!(took < Duration::from_secs(2), "shutdown took {took:?}");
+}

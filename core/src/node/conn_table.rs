@@ -78,6 +78,13 @@ impl<T> ConnTable<T> {
         slot.value.as_mut()
     }
 
+    /// The ids of the values held, in slot order.
+    pub(super) fn ids(&self) -> impl Iterator<Item = ConnId> + '_ {
+        self.slots.iter().zip(0u32..).filter_map(|(slot, index)| {
+            slot.value.as_ref().map(|_| conn_id(slot.generation, index))
+        })
+    }
+
     /// Takes the value out; its id will never find anything again.
     pub(super) fn remove(&mut self, conn: ConnId) -> Option<T> {
         let (generation, index) = split(conn);
@@ -126,6 +133,18 @@ mod tests {
         assert_eq!(table.get(third), Some(&"c"));
         assert_eq!(table.get(second), Some(&"b"));
         assert_eq!(table.len(), 2);
+    }
+
+    #[test]
+    fn ids_lists_exactly_the_values_held_under_their_current_ids() {
+        let mut table = ConnTable::new();
+        let first = table.insert('a').unwrap();
+        let second = table.insert('b').unwrap();
+        table.remove(first);
+        let third = table.insert('c').unwrap();
+        let ids: Vec<ConnId> = table.ids().collect();
+        assert_eq!(ids, [third, second], "slot order; the reused slot's new id");
+        assert!(ids.iter().all(|&id| table.get(id).is_some()));
     }
 
     #[test]

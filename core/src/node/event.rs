@@ -117,6 +117,8 @@ pub enum DialError {
     AlreadyConnected,
     /// That peer, or the address's IP, is banned.
     Banned,
+    /// The node is shutting down ([`Node::shutdown`](super::Node::shutdown)).
+    ShuttingDown,
 }
 
 impl fmt::Display for DialError {
@@ -125,6 +127,7 @@ impl fmt::Display for DialError {
             DialError::SelfDial => "refusing to dial ourselves",
             DialError::AlreadyConnected => "peer already connected",
             DialError::Banned => "peer or address banned",
+            DialError::ShuttingDown => "the node is shutting down",
         })
     }
 }

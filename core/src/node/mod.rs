@@ -132,6 +132,8 @@ pub struct Node<R> {
     given_up: BTreeSet<PeerId>,
     timers: BTreeSet<(Instant, ConnId)>,
     next_ban_sweep: Instant,
+    /// [`Node::shutdown`] was called: no dial starts, no socket is admitted.
+    shutting_down: bool,
     slow: BTreeSet<(Instant, ConnId)>,
     transmit_queue: VecDeque<ConnId>,
     read_queue: VecDeque<ConnId>,
@@ -197,6 +199,7 @@ impl<R: CryptoRng> Node<R> {
             given_up: BTreeSet::new(),
             timers: BTreeSet::new(),
             next_ban_sweep: now,
+            shutting_down: false,
             slow: BTreeSet::new(),
             transmit_queue: VecDeque::new(),
             read_queue: VecDeque::new(),
@@ -294,6 +297,9 @@ impl<R: CryptoRng> Node<R> {
     /// The adapter accepted a socket from `remote`. Refused at once (close the socket) when
     /// the address is filtered or banned, or a per-address or pending limit is hit.
     pub fn handle_accepted(&mut self, now: Instant, remote: SocketAddr) -> Result<ConnId, Refused> {
+        if self.shutting_down {
+            return Err(Refused::ShuttingDown);
+        }
         self.peer_set.admit_inbound_socket(now, remote.ip())?;
         let connection = Connection::accept(
             now,
@@ -438,6 +444,9 @@ impl<R: CryptoRng> Node<R> {
 
     /// Queues a dial to `addr` (deduplicated, paced by the dial queue).
     pub fn dial(&mut self, now: Instant, addr: NetAddress) -> Result<(), DialError> {
+        if self.shutting_down {
+            return Err(DialError::ShuttingDown);
+        }
         self.check_dial(now, &addr)?;
         let persistent = self.persistent.contains_key(&addr.socket_addr());
         self.queue_dial(now, addr, persistent);
@@ -559,6 +568,30 @@ impl<R: CryptoRng> Node<R> {
         taken
     }
 
+    /// Starts a clean shutdown: every connection — peers, handshakes, dials in flight — is
+    /// closed with `Quitting` (peers are told in a GOAWAY), and from now on no dial starts
+    /// (the application's, persistent peers' redials, discovery's) and no accepted socket
+    /// is admitted. Keep driving the node, taking its events, until it has no connection
+    /// left ([`Node::connection_count`]) or a deadline passes: otherwise a node that lost
+    /// its peers would go on to fill its slots again while it shuts down.
+    pub fn shutdown(&mut self, now: Instant) {
+        self.shutting_down = true;
+        let conns: Vec<ConnId> = self.conns.ids().collect();
+        for conn in conns {
+            if let Some(entry) = self.conns.get_mut(conn) {
+                entry
+                    .connection
+                    .close(DisconnectReason::Quitting, "shutting down");
+            }
+            self.after(now, conn);
+        }
+    }
+
+    /// Whether [`Node::shutdown`] was called.
+    pub fn is_shutting_down(&self) -> bool {
+        self.shutting_down
+    }
+
     /// Disconnects `peer` with `reason`; its [`NodeEvent::PeerDisconnected`] follows.
     pub fn disconnect(&mut self, now: Instant, peer: &PeerId, reason: DisconnectReason) {
         if let Some(&conn) = self.peers.get(peer)
@@ -671,8 +704,13 @@ impl<R: CryptoRng> Node<R> {
             .slow
             .first()
             .map(|&(since, _)| since.saturating_add(self.config.slow_peer_timeout));
-        let dials = self.dials.poll_timeout();
-        let discovery = self.discovery_deadline();
+        // Shutting down, queued dials and discovery wait for nothing: their deadlines would
+        // wake the adapter for work that is not done.
+        let (dials, discovery) = if self.shutting_down {
+            (None, None)
+        } else {
+            (self.dials.poll_timeout(), self.discovery_deadline())
+        };
         [connections, slow, dials, discovery]
             .into_iter()
             .flatten()
@@ -709,6 +747,9 @@ impl<R: CryptoRng> Node<R> {
 
     /// Starts the dials that are due, as far as the dial queue allows.
     fn start_dials(&mut self, now: Instant) {
+        if self.shutting_down {
+            return;
+        }
         while let Some(addr) = self.dials.poll_dial(now) {
             if let Err(error) = self.check_dial(now, &addr) {
                 self.dials.remove(addr.socket_addr());
@@ -716,6 +757,7 @@ impl<R: CryptoRng> Node<R> {
                     DialError::SelfDial => DisconnectReason::SelfConnection,
                     DialError::AlreadyConnected => DisconnectReason::AlreadyConnected,
                     DialError::Banned => DisconnectReason::Banned,
+                    DialError::ShuttingDown => DisconnectReason::Quitting,
                 };
                 self.report_dial_failure(now, addr, reason, error.to_string(), Retry::GivenUp);
                 continue;

@@ -438,6 +438,10 @@ impl<R: CryptoRng> Stack for Router<R> {
     fn handle_timeout(&mut self, now: Instant) {
         Router::handle_timeout(self, now);
     }
+
+    fn stop(&mut self, now: Instant) {
+        Router::stop(self, now);
+    }
 }
 
 fn find_peer(peers: &[(PeerId, u16)], peer: &PeerId) -> Option<usize> {

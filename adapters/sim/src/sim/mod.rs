@@ -9,8 +9,8 @@
 //! (time, sequence number): byte and close deliveries, TCP connects, socket-writable
 //! notices, and each node's next timer (its `poll_timeout`, re-armed after every input).
 //! The loop pops the earliest, hands it to its node, then drains that node's outputs
-//! (actions, transmits, and — for a polling application — events) until none is left, as
-//! the node's contract asks. Its cost is per event: idle nodes cost nothing.
+//! (for a polling application, events — taking them may give bytes to write — then actions
+//! and transmits) until none is left, as the node's contract asks. Its cost is per event: idle nodes cost nothing.
 //!
 //! # Application calls
 //!
@@ -406,7 +406,7 @@ impl Sim {
     }
 
     /// Node `index`'s stack as `S` (a bare node is a [`SimNode`]); `None` if it is
-    /// something else.
+    /// something else. A crashed node's is its state at the crash.
     ///
     /// # Panics
     /// If there is no node `index`.
@@ -415,15 +415,20 @@ impl Sim {
     }
 
     /// As [`Sim::stack`], to act on it; the node is drained when the simulation next runs.
+    /// `None` while the node is crashed: there is nothing to act on until its restart.
     ///
     /// # Panics
     /// If there is no node `index`.
     pub fn stack_mut<S: 'static>(&mut self, index: NodeIndex) -> Option<&mut S> {
+        if !self.nodes[index].alive {
+            return None;
+        }
         self.mark(index);
         self.nodes[index].host.as_any_mut().downcast_mut()
     }
 
-    /// The first protocol of type `P` on node `index`'s router.
+    /// The first protocol of type `P` on node `index`'s router (a crashed node's: as it was
+    /// at the crash).
     ///
     /// # Panics
     /// If there is no node `index`.
@@ -434,7 +439,7 @@ impl Sim {
 
     /// Calls `f` with the first protocol of type `P` on node `index`'s router and its
     /// [`Context`] (to publish, send, set its timer …); `None` if the node runs no such
-    /// protocol. What it queues is sent when the simulation next runs.
+    /// protocol or is crashed. What it queues is sent when the simulation next runs.
     ///
     /// # Panics
     /// If there is no node `index`.
@@ -748,12 +753,20 @@ impl Sim {
         }
     }
 
-    /// Takes node `index`'s actions, transmits and (if it polls) events until none is
+    /// Takes node `index`'s events (if it polls), actions and transmits until none is
     /// left, then re-arms its timer and checks its peer limits.
     pub(super) fn drain(&mut self, index: NodeIndex) {
         let now = self.now;
         loop {
             let mut moved = false;
+            // Events first: taking them may queue bytes though no event comes out (a
+            // protocol's answer, a PEX reply, credit), which the transmits below then write.
+            if self.nodes[index].polling {
+                while let Some(event) = self.nodes[index].host.poll_event(now) {
+                    moved = true;
+                    self.observe(index, event);
+                }
+            }
             while let Some(action) = self.nodes[index].host.node_mut().poll_action() {
                 moved = true;
                 self.act(index, action);
@@ -768,12 +781,6 @@ impl Sim {
                 let bytes = self.buffer.clone();
                 self.buffer.clear();
                 self.send_bytes(End { node: index, conn }, bytes);
-            }
-            if self.nodes[index].polling {
-                while let Some(event) = self.nodes[index].host.poll_event(now) {
-                    moved = true;
-                    self.observe(index, event);
-                }
             }
             if !moved {
                 break;

@@ -1,0 +1,91 @@
+//! A node shutting down tells every peer `Quitting`, and then stays alone: it dials no one
+//! (not its persistent peers, not the application's dials) and admits no one (not a peer
+//! redialing it), and once its connections are gone it asks for no wake-up.
+
+use std::time::Duration;
+
+use switchboard::node::{DialError, NodeEvent};
+use switchboard::{DisconnectReason, NetAddress};
+use switchboard_sim::{NodeIndex, Sim, SimConfig, test_node_config};
+
+/// The peer reasons `index`'s application saw its peers disconnect with, and whether each
+/// was the far end's doing.
+fn disconnections(sim: &Sim, index: NodeIndex) -> Vec<(DisconnectReason, bool)> {
+    sim.log(index)
+        .iter()
+        .filter_map(|event| match event {
+            NodeEvent::PeerDisconnected { reason, by, .. } => Some((
+                *reason,
+                matches!(by, switchboard::connection::ClosedBy::Remote),
+            )),
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn a_node_shutting_down_says_quitting_and_neither_redials_nor_readmits() {
+    let mut sim = Sim::new(SimConfig::with_seed(31));
+    let mut quick_redials = test_node_config();
+    quick_redials.dial.backoff_base = Duration::from_millis(100);
+    quick_redials.dial.backoff_cap = Duration::from_millis(400);
+    // `dialed` is the node's persistent peer; `redialing` keeps the node as its own.
+    let dialed = sim.add_node(test_node_config());
+    let mut config = quick_redials.clone();
+    config.persistent_peers.push(sim.address(dialed));
+    let node = sim.add_node(config);
+    let mut config = quick_redials;
+    config.persistent_peers.push(sim.address(node));
+    let redialing = sim.add_node(config);
+    let both = |sim: &Sim| sim.node(node).peers().count() == 2;
+    assert!(sim.run_until(sim.now() + Duration::from_secs(2), both));
+    let connected_before = sim
+        .log(node)
+        .iter()
+        .filter(|event| matches!(event, NodeEvent::PeerConnected { .. }))
+        .count();
+
+    let now = sim.now();
+    sim.node_mut(node).shutdown(now);
+    assert!(sim.node(node).is_shutting_down());
+    let stranger = NetAddress::new(None, "10.9.9.1:26656".parse().expect("an address"));
+    assert_eq!(
+        sim.node_mut(node).dial(now, stranger),
+        Err(DialError::ShuttingDown)
+    );
+    // The persistent peer's redial is queued by now; the application adding another
+    // persistent peer (which starts due dials) must not start it, nor dial the new one.
+    sim.run_for(Duration::from_secs(1));
+    let (now, redialing_address) = (sim.now(), sim.address(redialing));
+    sim.node_mut(node)
+        .add_persistent_peer(now, redialing_address);
+    // Long enough for dozens of redials in both directions at a 400 ms backoff cap.
+    sim.run_for(Duration::from_secs(20));
+
+    assert_eq!(sim.node(node).connection_count(), 0);
+    let connected_after = sim
+        .log(node)
+        .iter()
+        .filter(|event| matches!(event, NodeEvent::PeerConnected { .. }))
+        .count();
+    assert_eq!(
+        connected_after, connected_before,
+        "reconnected while shutting down"
+    );
+    assert_eq!(sim.node(dialed).peers().count(), 0);
+    assert_eq!(sim.node(redialing).peers().count(), 0);
+    for peer in [dialed, redialing] {
+        assert_eq!(
+            disconnections(&sim, peer),
+            [(DisconnectReason::Quitting, true)],
+            "node {peer} was told why"
+        );
+    }
+    assert_eq!(
+        sim.node(node).poll_timeout(),
+        None,
+        "a node with nothing left to do asks for no wake-up"
+    );
+    sim.finish_checks();
+    assert!(sim.violations().is_empty(), "{:?}", sim.violations());
+}

@@ -240,6 +240,17 @@ impl DialQueue {
         self.entries.is_empty()
     }
 
+    /// Takes out every dial not in flight, in due order: what a node shutting down will
+    /// never start.
+    pub fn take_waiting(&mut self) -> Vec<NetAddress> {
+        let waiting = core::mem::take(&mut self.waiting);
+        waiting
+            .into_iter()
+            .filter_map(|(_, key)| self.entries.remove(&key))
+            .map(|entry| entry.address)
+            .collect()
+    }
+
     fn unlink(&mut self, key: SocketAddr, entry: &Entry) {
         match entry.in_flight {
             Some(deadline) => self.running.remove(&(deadline, key)),
@@ -260,6 +271,24 @@ mod tests {
 
     fn addr(last: u8) -> NetAddress {
         NetAddress::new(None, SocketAddr::from(([10, 0, 0, last], 26656)))
+    }
+
+    #[test]
+    fn take_waiting_takes_the_waiting_dials_in_due_order_and_leaves_those_in_flight() {
+        let mut queue = DialQueue::new(DialConfig {
+            max_in_flight: 1,
+            ..DialConfig::default()
+        });
+        queue.push(at(0), addr(1), false);
+        queue.push(at(30), addr(3), true);
+        queue.push(at(20), addr(2), false);
+        assert_eq!(queue.poll_dial(at(0)), Some(addr(1)));
+        assert_eq!(queue.take_waiting(), [addr(2), addr(3)]);
+        assert_eq!(queue.len(), 1);
+        assert!(queue.contains(addr(1).socket_addr()));
+        assert!(!queue.contains(addr(3).socket_addr()));
+        assert_eq!(queue.poll_dial(at(100)), None, "nothing left waiting");
+        assert!(queue.take_waiting().is_empty());
     }
 
     #[test]

@@ -233,6 +233,8 @@ impl Fuzz {
             .node
             .handle_accepted(self.wires.now, SocketAddr::new(ip, port))
         {
+            // A node shutting down admits no one.
+            Ok(_) if self.conns_at_shutdown.is_some() => panic!("admitted while shutting down"),
             Ok(id) => {
                 self.wires.announce(Conn::new(id, Some(ip)));
                 self.actions();
@@ -242,8 +244,6 @@ impl Fuzz {
                 self.justify(ip, refused);
                 None
             }
-            // A node shutting down admits no one.
-            Ok(_) if self.conns_at_shutdown.is_some() => panic!("admitted while shutting down"),
         }
     }
 

@@ -89,3 +89,73 @@ fn a_node_shutting_down_says_quitting_and_neither_redials_nor_readmits() {
     sim.finish_checks();
     assert!(sim.violations().is_empty(), "{:?}", sim.violations());
 }
+
+#[test]
+fn dials_queued_or_in_flight_at_shutdown_are_given_up_without_blame() {
+    let mut sim = Sim::new(SimConfig::with_seed(32));
+    // Listeners that swallow dials: a dial to them stays in flight until its timeout.
+    let silent: Vec<NodeIndex> = (0..2).map(|_| sim.add_node(test_node_config())).collect();
+    for &index in &silent {
+        sim.set_swallowing_dials(index, true);
+    }
+    let mut config = test_node_config();
+    config.dial.max_in_flight = 1;
+    config.dial.dial_timeout = Duration::from_secs(30);
+    let node = sim.add_node(config);
+    let addresses: Vec<NetAddress> = silent.iter().map(|&index| sim.address(index)).collect();
+    let now = sim.now();
+    for &addr in &addresses {
+        assert_eq!(
+            sim.node_mut(node).add_address(now, addr),
+            switchboard::addr_book::AddOutcome::Added
+        );
+        sim.node_mut(node).dial(now, addr).expect("dial");
+    }
+    // One dial in flight, the other queued behind `max_in_flight`.
+    sim.run_for(Duration::from_millis(100));
+    assert_eq!(sim.node(node).connection_count(), 1);
+
+    let now = sim.now();
+    sim.node_mut(node).shutdown(now);
+    sim.run_for(Duration::from_secs(60));
+    let failed: Vec<_> = sim
+        .log(node)
+        .iter()
+        .filter_map(|event| match event {
+            NodeEvent::DialFailed {
+                addr,
+                reason,
+                retry,
+                ..
+            } => Some((addr.socket_addr(), *reason, *retry)),
+            _ => None,
+        })
+        .collect();
+    let mut expected: Vec<_> = addresses
+        .iter()
+        .map(|addr| {
+            (
+                addr.socket_addr(),
+                DisconnectReason::Quitting,
+                switchboard::dial_queue::Retry::GivenUp,
+            )
+        })
+        .collect();
+    let mut failed_sorted = failed.clone();
+    failed_sorted.sort_by_key(|(addr, ..)| *addr);
+    expected.sort_by_key(|(addr, ..)| *addr);
+    assert_eq!(failed_sorted, expected, "each dial reported once, given up");
+    for addr in &addresses {
+        let info = sim
+            .node(node)
+            .addr_book()
+            .get(&addr.socket_addr())
+            .expect("in the book");
+        assert_eq!(
+            info.failures, 0,
+            "{addr}: the shutdown is not the address's fault"
+        );
+    }
+    assert_eq!(sim.node(node).connection_count(), 0);
+    assert_eq!(sim.node(node).poll_timeout(), None);
+}

@@ -541,9 +541,9 @@ impl<S: Stack<Rng = ChaCha20Rng>> EventLoop<S> {
                 }
                 Next::Abort => return,
             }
-            self.forward_events();
+            self.forward_events(shutdown_by.is_some());
             if let Some(deadline) = shutdown_by
-                && (self.finished() || std::time::Instant::now() >= deadline)
+                && (self.driver.is_idle() || std::time::Instant::now() >= deadline)
             {
                 // The stack's last hooks (a router's protocols' `stopped`); an abort, like a
                 // crash, runs none.
@@ -551,15 +551,6 @@ impl<S: Stack<Rng = ChaCha20Rng>> EventLoop<S> {
                 return;
             }
         }
-    }
-
-    /// Whether a shutdown is complete: every peer told and gone, and every event taken.
-    /// While the application takes no events (its channel is full) none can be taken, and
-    /// a connection whose messages the application never took cannot finish closing
-    /// either: the GOAWAYs were written by the shutdown itself, and waiting would only run
-    /// out the shutdown timeout.
-    fn finished(&self) -> bool {
-        self.driver.is_idle() || self.held.is_some()
     }
 
     fn run_commands(&mut self) -> Next {
@@ -608,8 +599,19 @@ impl<S: Stack<Rng = ChaCha20Rng>> EventLoop<S> {
         }
     }
 
-    /// Moves the node's events into the channel until it is full.
-    fn forward_events(&mut self) {
+    /// Moves the node's events into the channel until it is full. While shutting down,
+    /// nobody can take events any more (the handle that reads them is being dropped or
+    /// consumed): they are taken from the node, so a router's protocols hear of every
+    /// disconnection and the driver becomes idle, and those the channel cannot hold are
+    /// dropped.
+    fn forward_events(&mut self, shutting_down: bool) {
+        if shutting_down {
+            self.held = None;
+            while let Some(event) = self.driver.poll_event() {
+                let _ = self.events.try_send(event);
+            }
+            return;
+        }
         loop {
             let Some(event) = self.held.take().or_else(|| self.driver.poll_event()) else {
                 return;

@@ -2,8 +2,7 @@
 //! hand the protocols their peers, messages and timers, write what the protocols send, and
 //! pass on to the application what no protocol owns.
 
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -491,44 +490,83 @@ fn a_runtime_whose_stack_fails_to_build_does_not_start() {
     }
 }
 
-/// Raises its flag when its router stops.
-struct StopFlag(Arc<AtomicBool>);
+/// Logs its lifecycle hooks, in order.
+struct HookLog(Arc<Mutex<Vec<&'static str>>>);
 
-impl Protocol for StopFlag {
+impl Protocol for HookLog {
     fn spec(&self) -> ProtocolSpec {
-        ProtocolSpec::new("stop-flag", 1..=1, [8])
+        ProtocolSpec::new("hook-log", 1..=1, [8])
+    }
+
+    fn peer_connected(
+        &mut self,
+        _: &mut Context<'_>,
+        _: PeerId,
+        _: u16,
+    ) -> Result<(), DisconnectReason> {
+        self.0.lock().expect("log").push("connected");
+        Ok(())
     }
 
     fn message(&mut self, _: &mut Context<'_>, _: PeerId, _: ChannelId, _: Bytes) {}
 
+    fn peer_disconnected(&mut self, _: &mut Context<'_>, _: PeerId, _: DisconnectReason) {
+        self.0.lock().expect("log").push("disconnected");
+    }
+
     fn stopped(&mut self, _: &mut Context<'_>) {
-        self.0.store(true, Ordering::SeqCst);
+        self.0.lock().expect("log").push("stopped");
     }
 }
 
 #[test]
-fn a_runtime_shut_down_cleanly_stops_its_router_and_an_aborted_one_does_not() {
+fn a_runtime_shut_down_cleanly_stops_its_router_last_and_an_aborted_one_never() {
     for clean in [true, false] {
-        let stopped = Arc::new(AtomicBool::new(false));
-        let flag = StopFlag(stopped.clone());
-        let config = config_for(&flag.spec(), 0);
+        let log = Arc::new(Mutex::new(Vec::new()));
+        let hooks = HookLog(log.clone());
+        let spec = hooks.spec();
         let handle = Runtime::default()
-            .start_with_router(config, |router| {
-                router.register(flag)?;
+            .start_with_router(config_for(&spec, 0), |router| {
+                router.register(hooks)?;
                 Ok(())
             })
             .expect("runtime");
-        assert!(!stopped.load(Ordering::SeqCst));
+        let peer_log = Arc::new(Mutex::new(Vec::new()));
+        let peer_hooks = HookLog(peer_log.clone());
+        let peer = Runtime::default()
+            .start_with_router(config_for(&spec, 1), |router| {
+                router.register(peer_hooks)?;
+                Ok(())
+            })
+            .expect("peer");
+        peer.dial(handle.net_address().expect("listens"))
+            .expect("dial");
+        common::wait_connected(peer.events(), handle.peer_id());
+        let started = Instant::now();
+        while log.lock().expect("log").is_empty() {
+            assert!(
+                started.elapsed() < Duration::from_secs(10),
+                "never connected"
+            );
+            std::thread::sleep(Duration::from_millis(5));
+        }
         if clean {
             handle.shutdown();
         } else {
             handle.abort();
         }
+        let expected: &[&str] = if clean {
+            // The protocol hears of its peer's disconnection before it is stopped.
+            &["connected", "disconnected", "stopped"]
+        } else {
+            &["connected"]
+        };
         assert_eq!(
-            stopped.load(Ordering::SeqCst),
-            clean,
+            *log.lock().expect("log"),
+            expected,
             "clean shutdown: {clean}"
         );
+        peer.shutdown();
     }
 }
 

@@ -105,8 +105,8 @@ fn slow_reader_makes_send_return_full_and_memory_stays_bounded() {
 
 #[test]
 fn a_runtime_whose_application_takes_no_events_still_shuts_down_at_once() {
-    // Its event channel is full, so the disconnections a shutdown causes cannot be taken:
-    // the runtime must not wait its whole shutdown timeout for them.
+    // Its event channel is full and nobody will read it again: the runtime must neither
+    // wait its whole shutdown timeout for the application nor skip the GOAWAYs.
     let channel = ChannelConfig::new(CHANNEL);
     let hub = Runtime {
         event_capacity: 1,
@@ -127,8 +127,22 @@ fn a_runtime_whose_application_takes_no_events_still_shuts_down_at_once() {
         assert!(started.elapsed() < Duration::from_secs(10), "not connected");
         thread::sleep(Duration::from_millis(5));
     }
+    let hub_id = hub.peer_id();
     let started = Instant::now();
     hub.shutdown();
     let took = started.elapsed();
     assert!(took < Duration::from_secs(2), "shutdown took {took:?}");
+    // And not by cutting corners: each peer was told why.
+    for peer in &peers {
+        let reason = common::wait_for(
+            peer.events(),
+            Duration::from_secs(10),
+            "the hub's disconnection",
+            |event| match event {
+                NodeEvent::PeerDisconnected { peer, reason, .. } if peer == hub_id => Some(reason),
+                _ => None,
+            },
+        );
+        assert_eq!(reason, switchboard::DisconnectReason::Quitting);
+    }
 }

@@ -569,13 +569,20 @@ impl<R: CryptoRng> Node<R> {
     }
 
     /// Starts a clean shutdown: every connection — peers, handshakes, dials in flight — is
-    /// closed with `Quitting` (peers are told in a GOAWAY), and from now on no dial starts
-    /// (the application's, persistent peers' redials, discovery's) and no accepted socket
-    /// is admitted. Keep driving the node, taking its events, until it has no connection
+    /// closed with `Quitting` (peers are told in a GOAWAY), every dial queued or in flight
+    /// is reported given up (`DialFailed`, `Quitting`; the address book holds nothing
+    /// against the address), and from now on no dial starts (the application's, persistent
+    /// peers' redials, discovery's) and no accepted socket is admitted. Keep driving the node, taking its events, until it has no connection
     /// left ([`Node::connection_count`]) or a deadline passes: otherwise a node that lost
     /// its peers would go on to fill its slots again while it shuts down.
     pub fn shutdown(&mut self, now: Instant) {
+        if self.shutting_down {
+            return;
+        }
         self.shutting_down = true;
+        for addr in self.dials.take_waiting() {
+            self.report_dial_cancelled(addr);
+        }
         let conns: Vec<ConnId> = self.conns.ids().collect();
         for conn in conns {
             if let Some(entry) = self.conns.get_mut(conn) {
@@ -856,6 +863,20 @@ impl<R: CryptoRng> Node<R> {
             reason,
             detail,
             retry,
+        });
+    }
+
+    /// A dial the shutdown ends: given up with `Quitting`, the address's record in the book
+    /// untouched; a feeler ends quietly, as it fails.
+    fn report_dial_cancelled(&mut self, addr: NetAddress) {
+        if self.feelers.remove(&addr.socket_addr()) {
+            return;
+        }
+        self.events.push_back(NodeEvent::DialFailed {
+            addr,
+            reason: DisconnectReason::Quitting,
+            detail: String::from("shutting down"),
+            retry: Retry::GivenUp,
         });
     }
 
@@ -1149,10 +1170,16 @@ impl<R: CryptoRng> Node<R> {
                 self.peer_set.release(direction, None, ip);
                 if let Some(addr) = dialed {
                     self.dialing.remove(&addr.socket_addr());
-                    let retry = self
-                        .dials
-                        .handle_failure(now, addr.socket_addr(), &mut self.rng);
-                    self.report_dial_failure(now, addr, closed.reason, closed.detail, retry);
+                    if self.shutting_down {
+                        // Our doing, not the address's: no retry, nothing held against it.
+                        self.dials.remove(addr.socket_addr());
+                        self.report_dial_cancelled(addr);
+                    } else {
+                        let retry =
+                            self.dials
+                                .handle_failure(now, addr.socket_addr(), &mut self.rng);
+                        self.report_dial_failure(now, addr, closed.reason, closed.detail, retry);
+                    }
                 }
             }
             Phase::Dropped => {}

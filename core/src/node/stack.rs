@@ -67,8 +67,9 @@ pub trait Stack {
     /// Fires the node's timers and the layers' due by `now`.
     fn handle_timeout(&mut self, now: Instant);
 
-    /// The adapter is done with the stack (its node shut down cleanly): the layers run
-    /// their last hooks (a router's protocols' `stopped`). Nothing for a bare node.
+    /// The adapter is done with the stack (its node shut down cleanly, every event taken):
+    /// the layers run their last hooks (a router's protocols' `stopped`, once however often
+    /// this is called). Nothing for a bare node.
     fn stop(&mut self, now: Instant) {
         let _ = now;
     }

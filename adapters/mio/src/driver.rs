@@ -244,10 +244,7 @@ impl Driver<Router<ChaCha20Rng>> {
         register: impl FnOnce(&mut Router<ChaCha20Rng>) -> Result<(), RegisterError>,
     ) -> Result<Self, DriverError> {
         Driver::new_with_stack(registry, config, |node, now| {
-            let mut router = Router::new(node);
-            register(&mut router)?;
-            router.start(now);
-            Ok::<_, RegisterError>(router)
+            Router::with_protocols(node, now, register)
         })
     }
 
@@ -566,8 +563,8 @@ impl<S: Stack<Rng = ChaCha20Rng>> Driver<S> {
 
     /// Starts a clean shutdown: stops listening and shuts the node down
     /// ([`Node::shutdown`]): every connection closed with `Quitting`, and no dial or accepted
-    /// socket from now on (discovery and persistent peers would otherwise reconnect). Keep driving the loop, events drained, until [`Driver::is_idle`] (or a
-    /// deadline). A router keeps running meanwhile, so its protocols hear of every
+    /// socket from now on (discovery and persistent peers would otherwise reconnect). Keep
+    /// driving the loop, events drained, until [`Driver::is_idle`] (or a deadline). A router keeps running meanwhile, so its protocols hear of every
     /// disconnection; then run the stack's last hooks (its protocols' `stopped`) with
     /// `driver.with_stack(|stack, now| stack.stop(now))` ([`Stack::stop`]), as the
     /// standalone runtime does.

@@ -6,9 +6,10 @@
 //!   and connections under a token range you give it, and your loop calls
 //!   [`Driver::handle_event`], [`Driver::handle_timeout`], [`Driver::poll_timeout`] and
 //!   [`Driver::poll_event`]. No thread, no hidden channel. The driver runs a bare node or a
-//!   node with protocols on it ([`Driver::new_with_stack`] with a `Router`).
+//!   node with protocols on it ([`Driver::with_router`]; any layer:
+//!   [`Driver::new_with_stack`]).
 //! - **Standalone** ([`Runtime`]): the same driver on its own thread, commanded through a
-//!   [`Handle`] and woken through a `mio::Waker`; [`Runtime::start_with_stack`] runs a
+//!   [`Handle`] and woken through a `mio::Waker`; [`Runtime::start_with_router`] runs a
 //!   router there, its protocols reached through [`Handle::with_protocol`].
 //!
 //! Around them: the key file ([`key_file`]), the data directory ([`DataDir`]), the

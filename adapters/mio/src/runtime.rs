@@ -161,10 +161,7 @@ impl Runtime {
         register: impl FnOnce(&mut Router<ChaCha20Rng>) -> Result<(), RegisterError> + Send + 'static,
     ) -> Result<Handle<Router<ChaCha20Rng>>, RuntimeError> {
         self.start_with_stack(config, |node, now| {
-            let mut router = Router::new(node);
-            register(&mut router)?;
-            router.start(now);
-            Ok::<_, RegisterError>(router)
+            Router::with_protocols(node, now, register)
         })
     }
 

@@ -10,7 +10,8 @@
 //!   slow applications, clock jumps. It runs on one event queue, so its cost is per event
 //!   (see [`sim`] for what an event is). Every input given to a node is folded into a trace
 //!   hash that proves two runs equal. A node may carry the application's protocols:
-//!   [`Sim::add_node_with_stack`] puts a `Router` on it (rebuilt at every restart), and
+//!   [`Sim::add_node_with_router`] puts a `Router` on it (rebuilt at every restart; any
+//!   other layer: [`Sim::add_node_with_stack`]), and
 //!   [`Sim::with_protocol`] reaches them — a protocol is tested under the same faults, and
 //!   reproduced by the same seed, as the node.
 //! - [`invariants`] checks SPEC §4's promises inside every simulation: no duplicate or

@@ -469,13 +469,8 @@ impl<R: CryptoRng> Node<R> {
                 self.fill_outbound(now);
             }
             Err(violation) => {
-                if let Some(entry) = self.conns.get_mut(conn) {
-                    let detail = violation.to_string();
-                    entry
-                        .connection
-                        .close(DisconnectReason::ProtocolError, &detail);
-                    self.after(now, conn);
-                }
+                let detail = violation.to_string();
+                self.close_connection(now, conn, DisconnectReason::ProtocolError, &detail);
             }
         }
     }
@@ -498,12 +493,12 @@ impl<R: CryptoRng> Node<R> {
             })
             .collect();
         for conn in expired {
-            if let Some(entry) = self.conns.get_mut(conn) {
-                entry
-                    .connection
-                    .close(DisconnectReason::Requested, "seed: lifetime over");
-                self.after(now, conn);
-            }
+            self.close_connection(
+                now,
+                conn,
+                DisconnectReason::Requested,
+                "seed: lifetime over",
+            );
         }
     }
 }

@@ -572,9 +572,10 @@ impl<R: CryptoRng> Node<R> {
     /// closed with `Quitting` (peers are told in a GOAWAY), every dial queued or in flight
     /// is reported given up (`DialFailed`, `Quitting`; the address book holds nothing
     /// against the address), and from now on no dial starts (the application's, persistent
-    /// peers' redials, discovery's) and no accepted socket is admitted. Keep driving the node, taking its events, until it has no connection
-    /// left ([`Node::connection_count`]) or a deadline passes: otherwise a node that lost
-    /// its peers would go on to fill its slots again while it shuts down.
+    /// peers' redials, discovery's) and no accepted socket is admitted — otherwise a node
+    /// that lost its peers would go on to fill its slots again while it shuts down. Keep
+    /// driving the node, taking its events, until it has no connection left
+    /// ([`Node::connection_count`]) or a deadline passes.
     pub fn shutdown(&mut self, now: Instant) {
         if self.shutting_down {
             return;
@@ -585,12 +586,7 @@ impl<R: CryptoRng> Node<R> {
         }
         let conns: Vec<ConnId> = self.conns.ids().collect();
         for conn in conns {
-            if let Some(entry) = self.conns.get_mut(conn) {
-                entry
-                    .connection
-                    .close(DisconnectReason::Quitting, "shutting down");
-            }
-            self.after(now, conn);
+            self.close_connection(now, conn, DisconnectReason::Quitting, "shutting down");
         }
     }
 
@@ -601,11 +597,8 @@ impl<R: CryptoRng> Node<R> {
 
     /// Disconnects `peer` with `reason`; its [`NodeEvent::PeerDisconnected`] follows.
     pub fn disconnect(&mut self, now: Instant, peer: &PeerId, reason: DisconnectReason) {
-        if let Some(&conn) = self.peers.get(peer)
-            && let Some(entry) = self.conns.get_mut(conn)
-        {
-            entry.connection.close(reason, "disconnect requested");
-            self.after(now, conn);
+        if let Some(&conn) = self.peers.get(peer) {
+            self.close_connection(now, conn, reason, "disconnect requested");
         }
     }
 
@@ -864,6 +857,20 @@ impl<R: CryptoRng> Node<R> {
             detail,
             retry,
         });
+    }
+
+    /// Closes `conn` (if it is still there) with `reason`, and lets the node see to it.
+    fn close_connection(
+        &mut self,
+        now: Instant,
+        conn: ConnId,
+        reason: DisconnectReason,
+        detail: &str,
+    ) {
+        if let Some(entry) = self.conns.get_mut(conn) {
+            entry.connection.close(reason, detail);
+            self.after(now, conn);
+        }
     }
 
     /// A dial the shutdown ends: given up with `Quitting`, the address's record in the book

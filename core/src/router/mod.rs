@@ -149,6 +149,19 @@ impl<R: CryptoRng> Router<R> {
         }
     }
 
+    /// A router over `node` running the protocols `register` registers, started at `now`
+    /// once they are all registered: what adapters build, so no router runs unstarted.
+    pub fn with_protocols(
+        node: Node<R>,
+        now: Instant,
+        register: impl FnOnce(&mut Self) -> Result<(), RegisterError>,
+    ) -> Result<Self, RegisterError> {
+        let mut router = Router::new(node);
+        register(&mut router)?;
+        router.start(now);
+        Ok(router)
+    }
+
     /// The node.
     pub fn node(&self) -> &Node<R> {
         &self.node

@@ -10,7 +10,8 @@
 //! notices, and each node's next timer (its `poll_timeout`, re-armed after every input).
 //! The loop pops the earliest, hands it to its node, then drains that node's outputs
 //! (for a polling application, events — taking them may give bytes to write — then actions
-//! and transmits) until none is left, as the node's contract asks. Its cost is per event: idle nodes cost nothing.
+//! and transmits) until none is left, as the node's contract asks. Its cost is per event:
+//! idle nodes cost nothing.
 //!
 //! # Application calls
 //!
@@ -396,12 +397,10 @@ impl Sim {
         mut register: impl FnMut(&mut Router<ChaCha20Rng>) -> Result<(), RegisterError> + 'static,
     ) -> NodeIndex {
         self.add_node_with_stack(config, move |node, now| {
-            let mut router = Router::new(node);
-            if let Err(error) = register(&mut router) {
-                panic!("cannot register a protocol: {error}");
+            match Router::with_protocols(node, now, &mut register) {
+                Ok(router) => router,
+                Err(error) => panic!("cannot register a protocol: {error}"),
             }
-            router.start(now);
-            router
         })
     }
 

@@ -63,7 +63,7 @@ use serde_json::{Value, json};
 use switchboard::connection::Connection;
 use switchboard_benches::{
     AeadFloor, ConnThroughput, ConnectionSetup, DhFloor, HubRouting, LARGE_MESSAGE_LEN,
-    MUX_CHANNELS, MUX_MESSAGE_LEN, NodeNet, PayloadPlacement, RECORD_PAYLOAD_LEN,
+    MUX_CHANNELS, MUX_MESSAGE_LEN, NodeNet, OneCopyBound, PayloadPlacement, RECORD_PAYLOAD_LEN,
     ROUTE_MESSAGE_LEN, RecordPath, SMALL_MESSAGE_LEN, SnowHandshake, SwitchboardHandshake, deliver,
     loopback, message_mb_per_s, node_config, record_mb_per_s, seeded_rng,
 };
@@ -659,6 +659,8 @@ fn main() {
     aead_floor.verify();
     let mut conn_throughput = ConnThroughput::large(6);
     conn_throughput.verify();
+    let mut one_copy_bound = OneCopyBound::new(16);
+    one_copy_bound.verify();
     let mut mux_throughput = ConnThroughput::mux(7);
     mux_throughput.verify();
     let mut small_messages = ConnThroughput::small(8);
@@ -707,6 +709,11 @@ fn main() {
         }),
         Workload::new("aead_floor", record_mb_per_s, || {
             black_box(aead_floor.seal_open().len());
+        }),
+        // Context for conn_throughput, not a headline: what any record layer sealing in
+        // place could reach on its messages (see OneCopyBound).
+        Workload::new("conn_one_copy_bound", large_message_mb_per_s, || {
+            one_copy_bound.step();
         }),
         Workload::new("mux_64ch_throughput", mux_message_mb_per_s, || {
             mux_throughput.step();
@@ -762,6 +769,7 @@ fn main() {
         record,
         conn,
         aead,
+        one_copy_bound,
         mux,
         aliased,
         small,
@@ -778,7 +786,7 @@ fn main() {
     let report = report(
         [handshake, dh_floor, snow],
         [record, aead, aliased],
-        [conn, mux, small],
+        [conn, mux, small, one_copy_bound],
         [&idle_heap, &idle_heap_64ch, &idle_heap_after_traffic],
         &node_heaps,
         &routing,
@@ -950,13 +958,14 @@ struct Routing<'w, 'a> {
 
 /// The JSON report from the handshake workloads (ours, DH floor, snow), the record
 /// workloads (ours, AEAD floor, ours with page-aliased buffers), the connection workloads
-/// (1 MiB on one channel, 1 KiB on 64, 64 B), the bare-`Connection` idle heap counts (1 and
+/// (1 MiB on one channel, 1 KiB on 64, 64 B) and the 1 MiB one's one-copy bound, the
+/// bare-`Connection` idle heap counts (1 and
 /// 64 channels, and 1 channel after a message), the `Node` idle heap counts (mesh, two hubs,
 /// star) and the routing figures.
 fn report(
     [handshake, dh_floor, snow]: [&Workload; 3],
     [record, aead, aliased]: [&Workload; 3],
-    [conn, mux, small]: [&Workload; 3],
+    [conn, mux, small, one_copy_bound]: [&Workload; 4],
     [idle_heap, idle_heap_64ch, idle_heap_after_traffic]: [&IdleHeap; 3],
     [node_heap, node_heap_two_hubs, node_heap_star]: &[NodeIdleHeap; 3],
     routing: &Routing,
@@ -966,6 +975,7 @@ fn report(
     let handshake_vs_snow = handshake.best() / snow.best();
     let record_vs_aead_floor = record.best() / aead.best();
     let conn_vs_aead = conn.best() / aead.best();
+    let one_copy_bound_vs_aead = one_copy_bound.best() / aead.best();
     let mux_vs_aead = mux.best() / aead.best();
     // Time per message: the inverse of the rates, so the ratio is few / many.
     let route_10k_vs_10 = routing.few.best() / routing.many.best();
@@ -983,6 +993,16 @@ fn report(
         "aead_floor": aead.details("MB/s"),
         "record_seal_open_page_aliased": aliased.details("MB/s"),
         "conn_throughput": conn.details("MB/s"),
+        "conn_one_copy_bound": one_copy_bound.details("MB/s"),
+        "conn_one_copy_bound_what": format!(
+            "not switchboard: {LARGE_MESSAGE_LEN}-byte messages (two, in turn) copied record \
+             by record ({RECORD_PAYLOAD_LEN} bytes) into two alternating destination \
+             buffers, each record sealed and opened in place there with the same backend \
+             and keys as aead_floor: the most any record layer whose AEAD works only in \
+             place can reach with one copy of each byte, no framing and no transport copy; \
+             conn_one_copy_bound_vs_aead is its ratio to aead_floor, a bound on \
+             conn_throughput_vs_aead (see OneCopyBound in benches/src/aead_floor.rs)"
+        ),
         "mux_64ch_throughput": mux.details("MB/s"),
         "small_msg": small.details("messages/s"),
         "connection_workloads": format!(
@@ -1102,6 +1122,7 @@ fn report(
             "record_page_aliased_vs_aead_floor":
                 round(paired_ratio_median(aliased, aead), 3),
             "conn_throughput_vs_aead": round(paired_ratio_median(conn, aead), 3),
+            "conn_one_copy_bound_vs_aead": round(paired_ratio_median(one_copy_bound, aead), 3),
             "mux_64ch_throughput_vs_aead": round(paired_ratio_median(mux, aead), 3),
             "node_route_10k_vs_10": round(paired_ratio_median(routing.few, routing.many), 3),
         },
@@ -1123,6 +1144,7 @@ fn report(
         "record_vs_aead_floor": round(record_vs_aead_floor, 3),
         "conn_throughput_mb_s": round(conn.best(), 1),
         "conn_throughput_vs_aead": round(conn_vs_aead, 3),
+        "conn_one_copy_bound_vs_aead": round(one_copy_bound_vs_aead, 3),
         "mux_64ch_throughput_mb_s": round(mux.best(), 1),
         "mux_64ch_throughput_vs_aead": round(mux_vs_aead, 3),
         "small_msg_per_s": round(small.best(), 1),

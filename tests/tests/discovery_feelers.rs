@@ -6,10 +6,10 @@
 use std::net::{IpAddr, Ipv4Addr};
 use std::time::Duration;
 
-use switchboard::DisconnectReason;
 use switchboard::addr_book::Table;
 use switchboard::node::{NodeConfig, NodeEvent};
 use switchboard::peer_set::Direction;
+use switchboard::{DisconnectReason, NetAddress};
 use switchboard_sim::{NodeIndex, Sim, SimConfig, test_node_config};
 
 mod common;
@@ -30,8 +30,22 @@ fn one_slot(feeler_interval: Option<Duration>) -> NodeConfig {
 /// Four nodes with one outbound slot each: `a`, `b` and `d` in a ring (`a` → `b` → `d` →
 /// `a`, every slot full), then `a` learns `c`'s address; `c` knows nobody.
 fn network(feeler_interval: Option<Duration>) -> (Sim, [NodeIndex; 4]) {
+    network_where(feeler_interval, |_| {})
+}
+
+/// As [`network`], with `c`'s configuration changed by `configure_c`.
+fn network_where(
+    feeler_interval: Option<Duration>,
+    configure_c: impl FnOnce(&mut NodeConfig),
+) -> (Sim, [NodeIndex; 4]) {
     let mut sim = Sim::new(SimConfig::with_seed(5));
-    let nodes = [0, 1, 2, 3].map(|index| sim.add_node_at(one_slot(feeler_interval), ip(index)));
+    let mut configs = [0, 1, 2, 3].map(|_| one_slot(feeler_interval));
+    configure_c(&mut configs[2]);
+    let mut index = 0;
+    let nodes = configs.map(|config| {
+        index += 1;
+        sim.add_node_at(config, ip(index - 1))
+    });
     let [a, b, c, d] = nodes;
     let now = sim.now();
     for (from, to) in [(a, b), (b, d), (d, a)] {
@@ -97,6 +111,55 @@ fn a_feeler_proves_an_address_and_lets_a_node_that_knew_nobody_join() {
     assert!(sim.node(a).peers().any(|p| p == sim.node(b).peer_id()));
     let counters = sim.checker().expect("checker on").counters();
     assert_eq!(counters.limit_violations, 0);
+}
+
+#[test]
+fn a_feeler_refused_by_a_full_listener_still_proves_it_alive() {
+    // `c` admits no inbound peer: it completes the handshake, then refuses with
+    // `TooManyPeers` — which only a live node holding `c`'s key can do.
+    let (mut sim, [a, _, c, _]) = network_where(Some(FEELER_INTERVAL), |config| {
+        config.limits.max_inbound = 0
+    });
+    let c_socket = sim.address(c).socket_addr();
+    sim.run_for(FEELER_INTERVAL * 3);
+
+    let info = sim
+        .node(a)
+        .addr_book()
+        .get(&c_socket)
+        .expect("c in a's book");
+    assert_eq!(info.table, Table::Tried, "{info:?}");
+    assert!(info.last_success.is_some(), "{info:?}");
+    assert_eq!(info.failures, 0, "{info:?}");
+    // `c` never admitted `a`, and `a` reported nothing.
+    assert_eq!(connections_with(&sim, c, a), []);
+    assert_eq!(connections_with(&sim, a, c), []);
+    assert!(
+        !sim.log(a)
+            .iter()
+            .any(|event| matches!(event, NodeEvent::DialFailed { .. })),
+        "a feeler is never reported"
+    );
+    assert_eq!(sim.node(c).peers().count(), 0);
+}
+
+#[test]
+fn a_feeler_refused_for_another_reason_proves_nothing() {
+    // `c` has banned `a`'s key: it answers the handshake, then refuses with `Banned`. The
+    // address is alive, but of no use to `a`: it stays where it was.
+    let (mut sim, [a, _, c, _]) = network(Some(FEELER_INTERVAL));
+    let (now, a_id) = (sim.now(), sim.node(a).peer_id());
+    sim.node_mut(c)
+        .ban_peer(now, &a_id, Duration::from_secs(3600));
+    sim.run_for(FEELER_INTERVAL * 3);
+    let info = sim
+        .node(a)
+        .addr_book()
+        .get(&sim.address(c).socket_addr())
+        .expect("c in a's book");
+    assert!(info.last_attempt.is_some(), "the feeler ran: {info:?}");
+    assert_eq!(info.table, Table::New, "{info:?}");
+    assert_eq!(info.last_success, None, "{info:?}");
 }
 
 #[test]
@@ -348,4 +411,58 @@ fn a_collision_test_brings_a_waiting_retry_forward() {
         tested_at > failed_at && tested_at < failed_at + Duration::from_secs(15),
         "occupant last dialed at {tested_at:?}, after its failure at {failed_at:?}"
     );
+}
+
+#[test]
+fn a_collision_test_keeps_an_occupant_whose_inbound_slots_are_full() {
+    // A tried table of one slot, as above; reselecting an address waits a minute, so the
+    // node does not redial the occupant once it lets it go.
+    let mut sim = Sim::new(SimConfig::with_seed(11));
+    let mut config = one_slot(None);
+    config.limits.max_outbound = 2;
+    config.discovery.addr_book.tried_buckets = 1;
+    config.discovery.addr_book.bucket_size = 1;
+    config.discovery.addr_book.new_buckets = 4096;
+    config.discovery.addr_book.reselect_after = Duration::from_secs(60);
+    config.discovery.addr_book.collision_timeout = Duration::from_secs(20);
+    let n = sim.add_node_at(config, ip(0));
+    let mut full_after_one = test_node_config();
+    full_after_one.limits.max_inbound = 1;
+    let occupant = sim.add_node_at(full_after_one, ip(1));
+    let [newcomer, other] = [2, 3].map(|index| sim.add_node_at(test_node_config(), ip(index)));
+    let (occupant_addr, newcomer_addr) = (sim.address(occupant), sim.address(newcomer));
+    let now = sim.now();
+    let _ = sim.node_mut(n).add_address(now, occupant_addr);
+    assert!(sim.run_until(now + Duration::from_secs(5), |sim| {
+        sim.node(n).peer_counts() == (0, 1)
+    }));
+    // `n` lets the occupant go, and another node takes its one inbound slot.
+    let (now, occupant_id) = (sim.now(), sim.node(occupant).peer_id());
+    sim.node_mut(n)
+        .disconnect(now, &occupant_id, DisconnectReason::Requested);
+    sim.run_for(Duration::from_secs(1));
+    let now = sim.now();
+    sim.node_mut(other)
+        .dial(now, occupant_addr)
+        .expect("dial the occupant");
+    assert!(sim.run_until(now + Duration::from_secs(5), |sim| {
+        sim.node(occupant).peer_counts() == (1, 0)
+    }));
+    // The newcomer proves alive and contests the occupant's tried slot; the collision test
+    // finds the occupant full, which it can only say once its key has answered.
+    let now = sim.now();
+    let _ = sim.node_mut(n).add_address(now, newcomer_addr);
+    assert!(sim.run_until(now + Duration::from_secs(5), |sim| {
+        sim.node(n).peer_counts() == (0, 1)
+    }));
+    sim.run_for(Duration::from_secs(40));
+    let book = sim.node(n).addr_book();
+    let table = |addr: NetAddress| book.get(&addr.socket_addr()).map(|info| info.table);
+    assert_eq!(
+        table(occupant_addr),
+        Some(Table::Tried),
+        "the occupant stays"
+    );
+    assert_eq!(table(newcomer_addr), Some(Table::New), "the newcomer waits");
+    assert_eq!(sim.node(occupant).peer_counts(), (1, 0), "still full");
 }

@@ -24,8 +24,10 @@
 //! A feeler holds no outbound slot and is never reported to the application: a failed one
 //! counts against its address in the book and is not retried. A dial the node is asked for
 //! to the same address (the application's, a persistent peer's, a seed's) takes the
-//! feeler's place and is kept. A far end whose inbound slots are full refuses us before our
-//! handshake completes: that feeler proves nothing, and teaches the far end nothing.
+//! feeler's place and is kept. A far end whose inbound slots are full completes the
+//! handshake and then refuses us (`TooManyPeers`): it has authenticated itself and passed our
+//! checks, so the feeler counts as proof of life all the same — a test-before-evict does not
+//! evict a busy node — though the far end, refusing us, learns nothing from it.
 
 use alloc::collections::BTreeSet;
 use alloc::string::ToString;

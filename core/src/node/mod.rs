@@ -1177,7 +1177,19 @@ impl<R: CryptoRng> Node<R> {
                 self.peer_set.release(direction, None, ip);
                 if let Some(addr) = dialed {
                     self.dialing.remove(&addr.socket_addr());
-                    if self.shutting_down {
+                    let feeler = self.feelers.contains(&addr.socket_addr());
+                    let refused_when_full = closed.by == ClosedBy::Remote
+                        && closed.reason == DisconnectReason::TooManyPeers;
+                    if feeler
+                        && refused_when_full
+                        && let Some(peer) = peer
+                    {
+                        // A far end with its inbound slots full refuses us only once the
+                        // handshake has authenticated it and passed our checks: the feeler
+                        // proved the address alive, as if it had been admitted.
+                        self.discovery_dial_succeeded(now, addr, peer);
+                        self.forget_dial(addr.socket_addr());
+                    } else if self.shutting_down {
                         // Our doing, not the address's: no retry, nothing held against it.
                         self.dials.remove(addr.socket_addr());
                         self.report_dial_cancelled(addr);

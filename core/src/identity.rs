@@ -157,6 +157,7 @@ impl fmt::Debug for PeerId {
 
 /// Why a string is not a [`PeerId`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum ParsePeerIdError {
     /// Not exactly 64 characters; the length found.
     Length(usize),

@@ -26,6 +26,13 @@
 //! A panic is a bug in switchboard, never a reaction to what a peer sends. Every decoder is
 //! total: malformed input yields an error that names the problem and the
 //! [`DisconnectReason`] to give the peer. No decoder allocates more than its documented bound.
+//!
+//! ## Stability
+//!
+//! Events and errors are `#[non_exhaustive]`, so a new kind of either is not a breaking
+//! change; match them with a wildcard arm. [`node::Action`] is exhaustive on purpose: an
+//! adapter must carry out every action, and a new one should break its build, not be
+//! ignored.
 
 #![no_std]
 #![forbid(unsafe_code)]

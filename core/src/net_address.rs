@@ -81,6 +81,7 @@ impl fmt::Debug for NetAddress {
 
 /// Why a string is not a [`NetAddress`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum ParseNetAddressError {
     /// The input is empty.
     Empty,

@@ -262,6 +262,7 @@ impl fmt::Display for Field {
 
 /// Why a `NodeInfo` cannot be encoded or decoded.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum NodeInfoError {
     /// The input ended inside a field.
     Truncated,

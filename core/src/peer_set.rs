@@ -42,6 +42,7 @@ impl Default for Limits {
 
 /// Why an accepted socket was refused before any handshake.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Refused {
     /// Too many connections are in the handshake.
     PendingHandshakes,

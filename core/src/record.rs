@@ -38,6 +38,7 @@ const CIPHERTEXT_LEN: RangeInclusive<usize> = TAG_LEN..=MAX_CIPHERTEXT_LEN;
 
 /// Why a record could not be sealed or opened.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum RecordError {
     /// A record header announced a ciphertext shorter than a tag; the length found.
     TooShort(usize),

@@ -296,6 +296,7 @@ impl Fuzz {
                         "the outcome accounts for every message sent"
                     );
                 }
+                other => panic!("an event this target does not model: {other:?}"),
             }
         }
         assert!(!self.saw_closed || !self.listener.is_established());
@@ -404,7 +405,7 @@ fuzz_target!(|operations: Vec<Operation>| {
                     .saturating_add(Duration::from_millis(advance_ms.into()));
                 fuzz.listener.handle_timeout(fuzz.now);
             }
-            Operation::Close { code } => fuzz.listener.close(reason(code), "fuzz"),
+            Operation::Close { code } => fuzz.listener.close(fuzz.now, reason(code), "fuzz"),
             Operation::TransportClosed => fuzz.listener.handle_closed(),
         }
         fuzz.check();

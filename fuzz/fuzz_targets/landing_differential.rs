@@ -121,6 +121,7 @@ fn take(listener: &mut Connection) -> Vec<Seen> {
             Event::Message { channel, message } => Seen::Message(channel, message),
             Event::Closed(closed) => Seen::Closed(closed.reason, closed.detail),
             Event::Connected { .. } => Seen::Connected,
+            other => panic!("an event this target does not compare: {other:?}"),
         })
         .collect()
 }

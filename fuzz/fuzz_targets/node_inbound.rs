@@ -293,6 +293,7 @@ impl Fuzz {
                 "{ip} refused as banned"
             ),
             Refused::NotAllowed => panic!("{ip} refused as not allowed"),
+            other => panic!("{ip} refused for a reason this target does not model: {other}"),
         }
     }
 
@@ -350,6 +351,7 @@ impl Fuzz {
                 NodeEvent::DialFailed { addr, .. } => {
                     assert!(IPS.contains(&addr.socket_addr().ip()));
                 }
+                other => panic!("an event this target does not model: {other:?}"),
             }
             self.actions();
         }

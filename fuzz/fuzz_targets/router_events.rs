@@ -798,6 +798,7 @@ impl Fuzz {
                 NodeEvent::DialFailed { addr, .. } => {
                     assert!(IPS.contains(&addr.socket_addr().ip()));
                 }
+                other => panic!("an event this target does not model: {other:?}"),
             }
             self.actions();
             self.check();

@@ -183,9 +183,10 @@ fn run(seed: u64, ops: Vec<Op>, ending: Ending) {
             pair.listener.connection.handle_closed();
         }
         Ending::Close(side) => {
+            let now = pair.now;
             pair.end(side)
                 .connection
-                .close(DisconnectReason::Requested, "test over");
+                .close(now, DisconnectReason::Requested, "test over");
             pair.drive();
         }
     }

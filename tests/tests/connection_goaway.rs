@@ -4,17 +4,21 @@
 mod common;
 
 use common::pair::{Pair, Side, message};
+use std::time::Duration;
 use switchboard::connection::{ClosedBy, Event};
-use switchboard::{ChannelConfig, DisconnectReason};
+
+use switchboard::{ChannelConfig, ConnectionConfig, DisconnectReason};
 
 #[test]
 fn the_reason_and_text_reach_the_other_side() {
     let mut pair = Pair::connected(3, vec![ChannelConfig::new(1)]);
     pair.dialer.connection.send(1, message(1, 100)).unwrap();
     pair.drive();
-    pair.dialer
-        .connection
-        .close(DisconnectReason::Quitting, "restarting for an upgrade");
+    pair.dialer.connection.close(
+        pair.now,
+        DisconnectReason::Quitting,
+        "restarting for an upgrade",
+    );
     pair.drive();
     let remote = pair.listener.closed().expect("the listener saw the GOAWAY");
     assert_eq!(remote.reason, DisconnectReason::Quitting);
@@ -63,7 +67,7 @@ fn closing_during_the_handshake_reports_without_a_goaway() {
     let mut pair = Pair::new(5, vec![ChannelConfig::new(1)]);
     pair.dialer
         .connection
-        .close(DisconnectReason::Requested, "changed my mind");
+        .close(pair.now, DisconnectReason::Requested, "changed my mind");
     pair.take_events(Side::Dialer);
     assert_eq!(
         pair.dialer.closed().unwrap().reason,
@@ -101,7 +105,7 @@ fn a_listener_that_refuses_at_once_is_never_seen_connected_by_the_dialer() {
     );
     pair.listener
         .connection
-        .close(DisconnectReason::AlreadyConnected, "duplicate");
+        .close(pair.now, DisconnectReason::AlreadyConnected, "duplicate");
     pair.drive();
     assert_eq!(pair.dialer.events.len(), 1, "{:?}", pair.dialer.events);
     let closed = pair.dialer.closed().unwrap();
@@ -146,9 +150,11 @@ fn a_dialer_closing_before_writing_message_3_still_says_why() {
     // close with a handshake error instead).
     let mut pair = after_message_2(11);
     assert!(pair.dialer.connection.peer().is_some());
-    pair.dialer
-        .connection
-        .close(DisconnectReason::AlreadyConnected, "already connected");
+    pair.dialer.connection.close(
+        pair.now,
+        DisconnectReason::AlreadyConnected,
+        "already connected",
+    );
     pair.drive();
     let remote = pair.listener.closed().expect("the listener closed");
     assert_eq!(
@@ -159,4 +165,40 @@ fn a_dialer_closing_before_writing_message_3_still_says_why() {
             "already connected"
         )
     );
+}
+
+#[test]
+fn a_goaway_the_transport_never_takes_is_given_up_after_the_close_timeout() {
+    let mut pair = Pair::connected(5, vec![ChannelConfig::new(1)]);
+    pair.advance(Duration::from_secs(3));
+    let closed_at = pair.now;
+    // The peer stopped reading: the transport takes nothing more, so nobody polls the
+    // dialer for the GOAWAY.
+    pair.dialer
+        .connection
+        .close(pair.now, DisconnectReason::Banned, "misbehaving");
+    pair.take_events(Side::Dialer);
+    assert!(pair.dialer.closed().is_some(), "reported at once");
+    let close_timeout = ConnectionConfig::new(Vec::new()).close_timeout;
+    let deadline = closed_at + close_timeout;
+    assert_eq!(pair.dialer.connection.poll_timeout(), Some(deadline));
+    pair.dialer
+        .connection
+        .handle_timeout(closed_at + (close_timeout - Duration::from_nanos(1)));
+    assert!(!pair.dialer.connection.is_closed(), "still waiting");
+    pair.dialer.connection.handle_timeout(deadline);
+    assert!(pair.dialer.connection.is_closed(), "given up");
+    assert_eq!(pair.dialer.connection.poll_timeout(), None);
+    let mut out = Vec::new();
+    assert!(!pair.dialer.connection.poll_transmit(deadline, &mut out));
+    assert!(out.is_empty());
+    // No second report.
+    pair.take_events(Side::Dialer);
+    let closes = pair
+        .dialer
+        .events
+        .iter()
+        .filter(|event| matches!(event, Event::Closed(_)))
+        .count();
+    assert_eq!(closes, 1);
 }

@@ -321,12 +321,18 @@ impl Checker {
                 peer,
                 unsent,
                 unconfirmed,
-                confirmed,
+                confirmed_by_channel,
                 ..
             } => {
                 let Some(peer) = index_of(peer) else {
                     return true;
                 };
+                // Only the traffic channel's: protocols may send on others beside it.
+                let confirmed = confirmed_by_channel
+                    .iter()
+                    .filter(|(channel, _)| *channel == TRAFFIC_CHANNEL)
+                    .map(|(_, count)| *count)
+                    .sum();
                 let own = |returned: &[switchboard::ReturnedMessage]| -> Vec<u64> {
                     returned
                         .iter()
@@ -337,7 +343,7 @@ impl Checker {
                         .collect()
                 };
                 let (unconfirmed, unsent) = (own(unconfirmed), own(unsent));
-                self.connection_ended(now, node, peer, *confirmed, &unconfirmed, &unsent);
+                self.connection_ended(now, node, peer, confirmed, &unconfirmed, &unsent);
             }
             NodeEvent::Message {
                 peer,
@@ -356,7 +362,9 @@ impl Checker {
                 }
                 self.delivered(now, node, index_of(peer), sender, seq);
             }
-            NodeEvent::DialFailed { .. } | NodeEvent::SlowPeer { .. } => {}
+            // Dial failures and slow peers say nothing about delivery (and a kind of event
+            // added later must be weighed here before it is let through).
+            _ => {}
         }
         true
     }

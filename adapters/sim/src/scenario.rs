@@ -13,17 +13,17 @@
 
 use std::time::Duration;
 
-use rand_chacha::ChaCha8Rng;
+use rand_chacha::{ChaCha8Rng, ChaCha20Rng};
 use rand_core::{Rng, SeedableRng};
 use std::net::SocketAddr;
 
-use switchboard::node::NodeConfig;
+use switchboard::node::{NodeConfig, Stack};
 use switchboard::{Instant, NetAddress};
 
 use crate::faults::{FaultConfig, FaultKind};
 use crate::invariants::{TAG_LEN, Tag};
 use crate::link::{below, chance};
-use crate::sim::{Crashed, PartitionMode, Sim, SimConfig, SimError};
+use crate::sim::{Crashed, PartitionMode, Sim, SimConfig, SimError, SimNode};
 use crate::summary::Summary;
 use crate::{NodeIndex, test_node_config};
 
@@ -218,12 +218,43 @@ impl Scenario {
     /// Builds the network: every node added, each scheduled to bootstrap within the first
     /// second.
     pub fn new(config: ScenarioConfig) -> Result<Self, SimError> {
+        Self::build(config, |sim, config, index| {
+            sim.try_add_node_at(config.node_config_for(index), Sim::ip_for(index))
+        })
+    }
+
+    /// As [`Scenario::new`], every node with layers on top — typically a [`Router`] with
+    /// protocols: `build` makes each node's stack, again at every restart (see
+    /// [`Sim::add_node_with_stack`]). Each node's config must offer the protocols `build`
+    /// registers: change [`ScenarioConfig::node_config_for`]'s result through `configure`.
+    ///
+    /// [`Router`]: switchboard::router::Router
+    pub fn new_with_stack<S, B>(
+        config: ScenarioConfig,
+        mut configure: impl FnMut(&mut NodeConfig),
+        build: B,
+    ) -> Result<Self, SimError>
+    where
+        S: Stack<Rng = ChaCha20Rng> + 'static,
+        B: FnMut(SimNode, Instant) -> S + Clone + 'static,
+    {
+        Self::build(config, move |sim, config, index| {
+            let mut node_config = config.node_config_for(index);
+            configure(&mut node_config);
+            sim.try_add_node_with_stack_at(node_config, Sim::ip_for(index), build.clone())
+        })
+    }
+
+    fn build(
+        config: ScenarioConfig,
+        mut add: impl FnMut(&mut Sim, &ScenarioConfig, NodeIndex) -> Result<NodeIndex, SimError>,
+    ) -> Result<Self, SimError> {
         if config.nodes > 1 << 16 {
             return Err(SimError::TooManyNodes(config.nodes));
         }
         let mut sim = Sim::new(config.sim_config());
         for index in 0..config.nodes {
-            sim.try_add_node_at(config.node_config_for(index), Sim::ip_for(index))?;
+            add(&mut sim, &config, index)?;
         }
         let mut rng = ChaCha8Rng::seed_from_u64(config.seed ^ 0x5CE7_A510);
         let start = sim.now();
@@ -266,7 +297,14 @@ impl Scenario {
     }
 
     /// Runs to the end; `progress` is called at every sample with the network.
-    pub fn run(mut self, mut progress: impl FnMut(&Sim)) -> Summary {
+    pub fn run(self, mut progress: impl FnMut(&Sim)) -> Summary {
+        self.run_with(|sim| progress(sim))
+    }
+
+    /// As [`Scenario::run`], `each_sample` acting on the network at every sample (every
+    /// [`ScenarioConfig::sample_interval`]): publishing through a protocol, taking what the
+    /// protocols delivered.
+    pub fn run_with(mut self, mut each_sample: impl FnMut(&mut Sim)) -> Summary {
         let started = std::time::Instant::now();
         while let Some(woken) = self.sim.run_to_wake(self.end) {
             let (kind, arg) = (woken & 0xF, woken >> 4);
@@ -296,7 +334,7 @@ impl Scenario {
                         self.sim.check_buffers_of(self.samples % stride, stride);
                         self.samples += 1;
                     }
-                    progress(&self.sim);
+                    each_sample(&mut self.sim);
                     let at = self.sim.now().saturating_add(self.config.sample_interval);
                     self.sim.wake_at(at, token(SAMPLE, 0));
                 }
@@ -516,9 +554,10 @@ impl Scenario {
     fn apply(&mut self, undo: Undo) {
         match undo {
             Undo::Restart(crashed) => {
-                let config = self.config.node_config_for(crashed.index);
-                // The index is ours and the config was valid at the start: cannot fail.
-                let _restarted = self.sim.restart_with(crashed, config);
+                // With the config the node ran with (and the protocols it offered, see
+                // `new_with_stack`). The index is ours and the config was valid at the
+                // start: cannot fail.
+                let _restarted = self.sim.restart(crashed);
             }
             Undo::Poll(node) => self.sim.set_polling(node, true),
             Undo::Accept(node) => self.sim.set_refusing(node, false),

@@ -60,6 +60,7 @@ const KNOWN_FLAGS: u8 = (1 << 6) - 1;
 
 /// Why bytes are not an address book.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum AddrBookDecodeError {
     /// Shorter than a header and a checksum.
     TooShort {

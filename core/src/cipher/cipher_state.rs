@@ -7,6 +7,7 @@ use super::aead::{AeadFailed, AeadKey, TAG_LEN};
 
 /// Errors of one direction's cipher state (a [`TransportCipher`](super::TransportCipher) half).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum CipherError {
     /// Every nonce below 2^64 − 1 has been used; the key must not encrypt again.
     NonceExhausted,

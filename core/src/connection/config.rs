@@ -27,6 +27,10 @@ pub struct ConnectionConfig {
     pub pong_timeout: Duration,
     /// How long the handshake may take. Default 10 s.
     pub handshake_timeout: Duration,
+    /// How long a connection we closed may wait for the transport to take its GOAWAY
+    /// before it ends without it. A peer that stops reading would otherwise hold the
+    /// connection (and its socket) forever: its GOAWAY never goes out. Default 5 s.
+    pub close_timeout: Duration,
 }
 
 impl ConnectionConfig {
@@ -37,6 +41,7 @@ impl ConnectionConfig {
             ping_interval: Duration::from_secs(10),
             pong_timeout: Duration::from_secs(20),
             handshake_timeout: Duration::from_secs(10),
+            close_timeout: Duration::from_secs(5),
         }
     }
 }

@@ -13,6 +13,7 @@ use crate::node_info::NodeInfo;
 
 /// An event from [`Connection::poll_event`](super::Connection::poll_event).
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Event {
     /// The handshake completed and the peer passed every check.
     Connected {

@@ -111,6 +111,9 @@ pub struct Connection {
     stats: ConnectionStats,
     /// This end dialed.
     dialer: bool,
+    /// The latest time the connection was given (by `handle_input`, `handle_timeout` or
+    /// `poll_transmit`): what a close, which is told no time, counts its deadline from.
+    clock: Instant,
 }
 
 enum State {
@@ -119,10 +122,12 @@ enum State {
         deadline: Instant,
     },
     Established(Box<Session>),
-    /// Closed by us; the GOAWAY still has to be written.
+    /// Closed by us; the GOAWAY still has to be written, by `deadline` (else the connection
+    /// ends without it).
     Closing {
         session: Box<Session>,
         goaway: Frame,
+        deadline: Instant,
     },
     Closed,
 }
@@ -215,6 +220,7 @@ impl Connection {
             events: VecDeque::new(),
             stats: ConnectionStats::default(),
             dialer,
+            clock: now,
         }
     }
 
@@ -290,6 +296,7 @@ impl Connection {
 
     /// Bytes read from the transport, in pieces of any size.
     pub fn handle_input(&mut self, now: Instant, input: &[u8]) {
+        self.tick(now);
         self.stats.wire_bytes_received = self
             .stats
             .wire_bytes_received
@@ -355,6 +362,7 @@ impl Connection {
 
     /// Fires the timers that expired by `now`; a call before any deadline does nothing.
     pub fn handle_timeout(&mut self, now: Instant) {
+        self.tick(now);
         let end = match &mut self.state {
             State::Handshaking { deadline, .. } if now >= *deadline => Some(End::Local(
                 DisconnectReason::Timeout,
@@ -390,6 +398,12 @@ impl Connection {
                     )
                 })
             }
+            // The transport never took the GOAWAY: give up on it. `Event::Closed` went out
+            // when the connection closed.
+            State::Closing { deadline, .. } if now >= *deadline => {
+                self.state = State::Closed;
+                None
+            }
             _ => None,
         };
         if let Some(end) = end {
@@ -410,11 +424,15 @@ impl Connection {
         }
     }
 
-    /// Closes the connection: a GOAWAY with `reason` and `detail` (at most
+    /// Closes the connection at `now`: a GOAWAY with `reason` and `detail` (at most
     /// [`MAX_GOAWAY_TEXT`] bytes reach the peer) is written by the next `poll_transmit`, and
     /// [`Event::Closed`] reports what became of every message sent. Nothing more is sent or
-    /// received. Closing a closed connection does nothing.
-    pub fn close(&mut self, reason: DisconnectReason, detail: &str) {
+    /// received. A GOAWAY the transport has not taken by
+    /// [`ConnectionConfig::close_timeout`] after `now` is given up (`poll_timeout` names
+    /// the deadline), so a peer that stops reading cannot hold the connection open. Closing
+    /// a closed connection does nothing.
+    pub fn close(&mut self, now: Instant, reason: DisconnectReason, detail: &str) {
+        self.tick(now);
         self.close_locally(reason, String::from(detail));
     }
 
@@ -425,6 +443,7 @@ impl Connection {
     /// in the channel queues.
     #[must_use = "the bytes appended must be written to the transport"]
     pub fn poll_transmit(&mut self, now: Instant, out: &mut Vec<u8>) -> bool {
+        self.tick(now);
         let start = out.len();
         let wrote = match &mut self.state {
             State::Handshaking { handshake, .. } => handshake.poll_transmit(out),
@@ -436,7 +455,9 @@ impl Connection {
                 }
             },
             // The listener cannot read a GOAWAY without the end of our handshake.
-            State::Closing { session, goaway } => {
+            State::Closing {
+                session, goaway, ..
+            } => {
                 if session.write_handshake_tail(out) {
                     true
                 } else {
@@ -501,7 +522,8 @@ impl Connection {
                         .map_or(keepalive, |rate| rate.min(keepalive)),
                 })
             }
-            State::Closing { .. } | State::Closed => None,
+            State::Closing { deadline, .. } => Some(*deadline),
+            State::Closed => None,
         }
     }
 
@@ -584,6 +606,7 @@ impl Connection {
             self.state = State::Closing {
                 session: Box::new(session),
                 goaway: goaway(error.reason(), error.to_string()),
+                deadline: self.close_deadline(),
             };
         }
         self.push_closed(
@@ -618,12 +641,23 @@ impl Connection {
                 self.state = State::Closing {
                     session,
                     goaway: goaway(reason, detail.clone()),
+                    deadline: self.close_deadline(),
                 };
                 self.push_closed(reason, ClosedBy::Local, detail, outcome);
             }
             closing @ State::Closing { .. } => self.state = closing,
             State::Closed => {}
         }
+    }
+
+    /// Advances the connection's clock to `now` (never back).
+    fn tick(&mut self, now: Instant) {
+        self.clock = self.clock.max(now);
+    }
+
+    /// When a connection closing now must have written its GOAWAY.
+    fn close_deadline(&self) -> Instant {
+        self.clock.saturating_add(self.config.close_timeout)
     }
 
     fn push_closed(

@@ -11,6 +11,7 @@ use crate::node_info::{NodeInfo, NodeInfoError, ProtocolVersion};
 
 /// Why a handshake failed. [`HandshakeError::reason`] is the code to give the peer.
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum HandshakeError {
     /// A handshake message's length prefix is outside what that message may be.
     MessageLength {

@@ -40,6 +40,7 @@ pub enum Role {
 
 /// Why a Noise handshake message was refused.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum NoiseError {
     /// A message is shorter than the pattern requires.
     Truncated,

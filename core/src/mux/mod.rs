@@ -49,6 +49,7 @@ pub const QUANTUM_PER_WEIGHT: usize = 16 * 1024;
 
 /// Why `send` refused a message; the message is handed back in every case.
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum SendError {
     /// The channel's send queue is at its bound; try again after transmitting.
     Full(Bytes),
@@ -87,6 +88,7 @@ impl core::error::Error for SendError {}
 
 /// A peer broke the multiplexing rules; each maps to the [`DisconnectReason`] we send.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum MuxError {
     /// A frame on a channel that is not open.
     ChannelNotOpen(ChannelId),

@@ -50,6 +50,7 @@ pub enum Action {
 
 /// An event for the application.
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum NodeEvent {
     /// A peer passed the handshake and every policy.
     PeerConnected {
@@ -79,6 +80,11 @@ pub enum NodeEvent {
         unconfirmed: Vec<ReturnedMessage>,
         /// How many messages sent on this connection the peer's application took.
         confirmed: u64,
+        /// The same, per channel: every channel the connection opened, in id order (the
+        /// built-in protocols' reserved channels left out, as they are from `confirmed`).
+        /// An application running several protocols on one connection — or a `Router`
+        /// whose protocols send beside it — tells its own channel's count from theirs here.
+        confirmed_by_channel: Vec<(ChannelId, u64)>,
     },
     /// A message from a connected peer.
     Message {
@@ -110,6 +116,7 @@ pub enum NodeEvent {
 
 /// Why [`Node::dial`](super::Node::dial) refused at once.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum DialError {
     /// The address carries our own identity.
     SelfDial,

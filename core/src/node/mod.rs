@@ -404,6 +404,7 @@ impl<R: CryptoRng> Node<R> {
                 self.events.push_back(NodeEvent::SlowPeer { peer });
             }
             entry.connection.close(
+                now,
                 DisconnectReason::Timeout,
                 "too slow: send queue full past the slow-peer timeout",
             );
@@ -426,7 +427,7 @@ impl<R: CryptoRng> Node<R> {
                 entry.dialed = None;
                 entry
                     .connection
-                    .close(DisconnectReason::Timeout, "dial timed out");
+                    .close(now, DisconnectReason::Timeout, "dial timed out");
                 self.after(now, conn);
             }
         }
@@ -868,7 +869,7 @@ impl<R: CryptoRng> Node<R> {
         detail: &str,
     ) {
         if let Some(entry) = self.conns.get_mut(conn) {
-            entry.connection.close(reason, detail);
+            entry.connection.close(now, reason, detail);
             self.after(now, conn);
         }
     }
@@ -943,7 +944,7 @@ impl<R: CryptoRng> Node<R> {
             entry.close_when_answered = false;
             entry
                 .connection
-                .close(DisconnectReason::Requested, "seed: addresses sent");
+                .close(now, DisconnectReason::Requested, "seed: addresses sent");
             self.after(now, conn);
             return;
         }
@@ -1011,7 +1012,7 @@ impl<R: CryptoRng> Node<R> {
             Err(reason) => {
                 // Not admitted: closed without a `PeerConnected`, its pending slot released.
                 entry.phase = Phase::Dropped;
-                entry.connection.close(reason, reason.as_str());
+                entry.connection.close(now, reason, reason.as_str());
                 let dialed = entry.dialed.take();
                 if let Some(addr) = dialed {
                     self.dialing.remove(&addr.socket_addr());
@@ -1079,6 +1080,7 @@ impl<R: CryptoRng> Node<R> {
             if let Some(entry) = self.conns.get_mut(rival) {
                 entry.phase = Phase::Dropped;
                 entry.connection.close(
+                    now,
                     DisconnectReason::AlreadyConnected,
                     "simultaneous open: lost",
                 );
@@ -1143,6 +1145,8 @@ impl<R: CryptoRng> Node<R> {
                 if let Some(peer) = peer {
                     self.peers.remove(&peer);
                     self.pex.handle_disconnected(&peer);
+                    let mut confirmed_by_channel = closed.outcome.confirmed_by_channel;
+                    confirmed_by_channel.retain(|(channel, _)| *channel < RESERVED_CHANNELS_START);
                     self.events.push_back(NodeEvent::PeerDisconnected {
                         peer,
                         reason: closed.reason,
@@ -1150,13 +1154,11 @@ impl<R: CryptoRng> Node<R> {
                         detail: closed.detail,
                         unsent: own_messages(closed.outcome.unsent),
                         unconfirmed: own_messages(closed.outcome.unconfirmed),
-                        confirmed: closed
-                            .outcome
-                            .confirmed_by_channel
+                        confirmed: confirmed_by_channel
                             .iter()
-                            .filter(|(channel, _)| *channel < RESERVED_CHANNELS_START)
                             .map(|(_, count)| *count)
                             .fold(0, u64::saturating_add),
+                        confirmed_by_channel,
                     });
                 }
                 let remote = self.conns.get(conn).map(|entry| entry.remote);

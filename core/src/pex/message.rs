@@ -39,6 +39,7 @@ pub enum PexMessage {
 
 /// Why a PEX message could not be decoded.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum PexDecodeError {
     /// Nothing at all.
     Empty,

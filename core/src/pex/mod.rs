@@ -81,6 +81,7 @@ pub enum PexIncoming {
 
 /// A peer broke PEX's rules.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum PexViolation {
     /// The message does not decode.
     Malformed(PexDecodeError),

@@ -87,6 +87,7 @@ impl<P> fmt::Debug for ProtocolId<P> {
 
 /// Why a protocol could not be registered.
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum RegisterError {
     /// The node's config does not offer this channel for this protocol at every version:
     /// call [`NodeConfig::add_protocol`](crate::node::NodeConfig::add_protocol) with the

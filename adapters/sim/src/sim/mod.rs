@@ -372,17 +372,30 @@ impl Sim {
     pub fn add_node_with_stack<S>(
         &mut self,
         config: NodeConfig,
-        mut build: impl FnMut(SimNode, Instant) -> S + 'static,
+        build: impl FnMut(SimNode, Instant) -> S + 'static,
     ) -> NodeIndex
     where
         S: Stack<Rng = ChaCha20Rng> + 'static,
     {
         let ip = Self::ip_for(self.nodes.len());
-        let build: StackBuilder = Box::new(move |node, now| Box::new(build(node, now)));
-        match self.insert(config, ip, Some(build)) {
+        match self.try_add_node_with_stack_at(config, ip, build) {
             Ok(index) => index,
             Err(error) => panic!("{error}"),
         }
+    }
+
+    /// [`Sim::add_node_with_stack`] with a given IP, or says why the config is invalid.
+    pub fn try_add_node_with_stack_at<S>(
+        &mut self,
+        config: NodeConfig,
+        ip: IpAddr,
+        mut build: impl FnMut(SimNode, Instant) -> S + 'static,
+    ) -> Result<NodeIndex, SimError>
+    where
+        S: Stack<Rng = ChaCha20Rng> + 'static,
+    {
+        let build: StackBuilder = Box::new(move |node, now| Box::new(build(node, now)));
+        self.insert(config, ip, Some(build))
     }
 
     /// Adds a node with a [`Router`] on it: `register` registers its protocols (at every
@@ -506,6 +519,12 @@ impl Sim {
     /// Whether node `index` runs (not crashed).
     pub fn is_alive(&self, index: NodeIndex) -> bool {
         self.nodes.get(index).is_some_and(|slot| slot.alive)
+    }
+
+    /// How many times node `index` was restarted: which life of it runs now (0 until its
+    /// first restart), so a test can tell state the node kept from state it lost.
+    pub fn restarts(&self, index: NodeIndex) -> u64 {
+        self.nodes.get(index).map_or(0, |slot| slot.restarts)
     }
 
     /// The index of the node with identity `peer`.

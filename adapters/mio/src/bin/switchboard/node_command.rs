@@ -143,6 +143,7 @@ pub fn run(options: NodeOptions) -> Result<(), String> {
             )),
             NodeEvent::SlowPeer { peer } => log(format!("slow:   {peer}, disconnecting")),
             NodeEvent::Message { .. } => {}
+            other => log(format!("event:  {other:?}")),
         }
     }
     log(format!(

@@ -2,7 +2,9 @@
 //! `Connection` holds at most 3 KiB of heap (its cipher states and the `Connection` itself
 //! included: buffers are allocated on demand, the input buffer is released when drained,
 //! queue buffers at the first timer after they drained); and a peer cannot make undelivered
-//! messages hold more memory than flow control counts for them.
+//! messages hold more memory than a small multiple of what flow control counts for them:
+//! twice for messages copied out or reassembled, eight times for messages held as slices
+//! of the buffer their read arrived in (`may_hold`).
 
 mod common;
 
@@ -136,6 +138,18 @@ fn assert_undelivered_hold_at_most_twice_the_bound(records: &[Vec<Frame>], reads
         ..ChannelConfig::new(1)
     };
     let bound = channel.receive_buffer_bound() as isize;
+    let held = undelivered_hold(channel, records, reads);
+    assert!(
+        held < 2 * bound,
+        "{held} bytes held; twice the bound is {}",
+        2 * bound
+    );
+}
+
+/// As [`assert_undelivered_hold_at_most_twice_the_bound`], on `channel`; returns the heap
+/// the listener came to hold.
+fn undelivered_hold(channel: ChannelConfig, records: &[Vec<Frame>], reads: usize) -> isize {
+    let bound = channel.receive_buffer_bound() as isize;
     let payload: usize = records
         .iter()
         .flatten()
@@ -154,10 +168,89 @@ fn assert_undelivered_hold_at_most_twice_the_bound(records: &[Vec<Frame>], reads
     let undelivered = (reads * payload) as u64;
     assert_eq!(rogue.listener.buffered_bytes(), undelivered);
     eprintln!("{undelivered} bytes of undelivered messages hold {held} bytes (bound {bound})");
+    held
+}
+
+/// Tiny messages each sent as two fragments (the first empty, announcing 1 byte) are
+/// reassembled, each in a buffer of its own. That buffer once kept room for a landing
+/// after the message (80 bytes, for a message flow control counts 65): 16,000 of them held
+/// 2.8 times the receive bound. Messages this small get no such room.
+#[test]
+fn tiny_messages_in_two_fragments_hold_no_more_than_flow_control_counts() {
+    let _turn = take_turn();
+    let record: Vec<Frame> = (0..2000)
+        .flat_map(|_| {
+            [
+                Frame::Data {
+                    channel: 1,
+                    first: Some(1),
+                    end: false,
+                    payload: Bytes::new(),
+                },
+                Frame::Data {
+                    channel: 1,
+                    first: None,
+                    end: true,
+                    payload: Bytes::from_static(b"x"),
+                },
+            ]
+        })
+        .collect();
+    // A bound of the window, not of a 4 MiB message.
+    let channel = ChannelConfig {
+        receive_window: 1 << 20,
+        max_message_size: 64 * 1024,
+        ..ChannelConfig::new(1)
+    };
+    let bound = channel.receive_buffer_bound() as isize;
+    let held = undelivered_hold(channel, &[record], 8);
     assert!(
         held < 2 * bound,
-        "{held} bytes held for {undelivered} bytes of messages"
+        "{held} bytes held; twice the bound is {}",
+        2 * bound
     );
+}
+
+/// The bound for messages held as slices of the buffer their read arrived in (see
+/// `may_hold`): each is at least half its record and an eighth of that buffer, so a buffer
+/// is at most eight times the undelivered bytes it holds. Each read here is one record
+/// carrying a message, then four PING-only records. A 41,000-byte message padded with PINGs
+/// to a full record is an eighth of the ~320 KiB buffer: it stays a slice and keeps the
+/// whole buffer alive, right at the bound. A 20,500-byte message alone in its record is a
+/// sixteenth: it is copied out.
+#[test]
+fn messages_sliced_from_a_read_hold_at_most_eight_times_their_bytes() {
+    let _turn = take_turn();
+    let channel = ChannelConfig {
+        receive_window: 1 << 20,
+        max_message_size: 64 * 1024,
+        ..ChannelConfig::new(1)
+    };
+    for (len, padded, reads, sliced) in [(41_000, true, 25, true), (20_500, false, 40, false)] {
+        let mut first = vec![Frame::Data {
+            channel: 1,
+            first: Some(len as u32),
+            end: true,
+            payload: Bytes::from(vec![5; len]),
+        }];
+        if padded {
+            first.extend(pings_after(len + 8));
+        }
+        let mut records = vec![first];
+        records.extend(std::iter::repeat_n(pings_after(0), 4));
+        let held = undelivered_hold(channel, &records, reads);
+        let undelivered = (reads * len) as isize;
+        assert_eq!(
+            held > 4 * undelivered,
+            sliced,
+            "{len}-byte messages: {held} bytes held for {undelivered}"
+        );
+        // The event queue and the buffers' bookkeeping on top.
+        assert!(
+            held < 8 * undelivered + 64 * 1024,
+            "{len}-byte messages: {held} bytes held for {undelivered}"
+        );
+    }
 }
 
 /// Each record carries a 1-byte message padded to a full record with PINGs. Were the message

@@ -727,6 +727,23 @@ impl<S: Stack<Rng = ChaCha20Rng>> Driver<S> {
         self.stack.node_mut().handle_closed(now, conn);
     }
 
+    /// A write to `conn` failed. A peer that closed on us usually said why first: its
+    /// GOAWAY can sit unread in the receive buffer while the reset our writes provoked
+    /// fails the write. The node reads what is still there before it hears of the failure,
+    /// so it reports the peer's reason, not a bare network error.
+    fn fail_writing(&mut self, now: Instant, conn: ConnId) {
+        if let Some(socket) = self.sockets.get_mut(&conn) {
+            let node = self.stack.node_mut();
+            let stats = &mut self.stats;
+            let _ = socket.read_all(&mut self.read_buffer, |bytes| {
+                stats.bytes_read += bytes.len() as u64;
+                stats.reads += 1;
+                node.handle_input(now, conn, bytes);
+            });
+        }
+        self.fail(now, conn);
+    }
+
     fn socket_event(&mut self, now: Instant, conn: ConnId, event: &Event) {
         let Some(socket) = self.sockets.get_mut(&conn) else {
             return;
@@ -764,7 +781,7 @@ impl<S: Stack<Rng = ChaCha20Rng>> Driver<S> {
             match outcome {
                 WriteOutcome::Done => self.stack.node_mut().handle_writable(now, conn),
                 WriteOutcome::Blocked => {}
-                WriteOutcome::Failed => self.fail(now, conn),
+                WriteOutcome::Failed => self.fail_writing(now, conn),
             }
         }
     }
@@ -831,7 +848,7 @@ impl<S: Stack<Rng = ChaCha20Rng>> Driver<S> {
                 self.stats.blocked_writes += 1;
                 self.stack.node_mut().handle_write_blocked(conn);
             }
-            WriteOutcome::Failed => self.fail(now, conn),
+            WriteOutcome::Failed => self.fail_writing(now, conn),
         }
     }
 

@@ -9,7 +9,9 @@
 //! Receiving, a peer may only start a message within the credit we granted, and we grant
 //! credit when the application *takes* a message. The bytes of undelivered messages per
 //! channel are therefore bounded by [`ChannelConfig::receive_buffer_bound`] whatever the peer
-//! sends (and the memory holding them by twice that: see `connection::may_hold`), and the credit doubles
+//! sends (and the memory holding them by eight times that: a message may be a slice of the
+//! buffer its read arrived in when it is an eighth of it, see `connection::may_hold`;
+//! messages copied out or reassembled hold at most twice their bytes), and the credit doubles
 //! as delivery confirmation: the sender keeps each written message (a `Bytes` clone) until
 //! its credit comes back, and so knows which messages the peer's application received.
 //!

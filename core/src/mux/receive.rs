@@ -26,6 +26,12 @@ const MAX_AFTER_LAST_FRAGMENT: usize = 64;
 /// fragment can land too: what may follow the fragment, and the tag.
 const LANDING_TAIL_ROOM: usize = MAX_AFTER_LAST_FRAGMENT + TAG_LEN;
 
+/// Messages shorter than this get no [`LANDING_TAIL_ROOM`]: their last fragment is read the
+/// usual way. Landing saves little on them, and the room would cost more than flow control
+/// counts per message (64 bytes): a peer sending 1-byte messages in two fragments each made
+/// every undelivered one hold an 81-byte buffer, 2.8 times the receive bound in all.
+const MIN_LANDING_MESSAGE: usize = 4096;
+
 /// A record whose ciphertext is being placed straight into a channel's reassembly buffer, so
 /// that, decrypted in place, its payload already follows the message's bytes so far: one copy
 /// of a large message's bytes on the receiving side instead of two (into the record buffer,
@@ -197,9 +203,14 @@ impl ReceiveChannel {
 
     /// Room for a whole message of `total` bytes, reserved once, when it starts: in the
     /// current buffer or the spare if either can be reclaimed, else newly allocated.
-    /// [`LANDING_TAIL_ROOM`] more, so that the record carrying the last fragment can land too.
+    /// [`LANDING_TAIL_ROOM`] more (for a message of at least [`MIN_LANDING_MESSAGE`]
+    /// bytes), so that the record carrying the last fragment can land too.
     fn reserve_assembly(&mut self, total: usize) {
-        let room = total.saturating_add(LANDING_TAIL_ROOM);
+        let room = if total >= MIN_LANDING_MESSAGE {
+            total.saturating_add(LANDING_TAIL_ROOM)
+        } else {
+            total
+        };
         if self.assembly.try_reclaim(room) {
             return;
         }

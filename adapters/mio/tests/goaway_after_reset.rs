@@ -1,0 +1,65 @@
+//! A peer writing to a node that has disconnected it still learns why: the node's GOAWAY
+//! reaches it even when the reset its own writes provoke fails a write before the GOAWAY
+//! was read.
+
+use std::thread;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use mio::{Events, Poll};
+use switchboard::node::NodeEvent;
+use switchboard::{ChannelConfig, DisconnectReason};
+use switchboard_mio::{Driver, Runtime};
+
+mod common;
+use common::{CHANNEL, V4, driver_config, node_config};
+
+#[test]
+fn a_write_failing_after_the_peer_closed_still_reads_its_goaway() {
+    let mut config = node_config(ChannelConfig::new(CHANNEL));
+    config.discovery.enabled = false;
+    let hub = Runtime::spawn(driver_config(V4, config.clone(), 0..16)).expect("hub");
+    let hub_id = hub.peer_id();
+    let mut poll = Poll::new().expect("poll");
+    let mut peer = Driver::new(poll.registry(), driver_config(V4, config, 0..16)).expect("peer");
+    peer.dial(hub.net_address().expect("listening"))
+        .expect("dial");
+    let mut events = Events::with_capacity(64);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while hub.peers().is_empty() || peer.peers().next().is_none() {
+        assert!(Instant::now() < deadline, "never connected");
+        poll.poll(&mut events, Some(Duration::from_millis(10)))
+            .expect("poll");
+        for event in events.iter() {
+            peer.handle_event(event);
+        }
+        peer.handle_timeout();
+        while peer.poll_event().is_some() {}
+    }
+    // The hub writes its GOAWAY and closes; the peer, polling nothing, has not read it.
+    hub.disconnect(&peer.peer_id(), DisconnectReason::Banned);
+    while hub
+        .with_stack(|node, _| node.connection_count())
+        .expect("running")
+        > 0
+    {
+        assert!(Instant::now() < deadline, "the hub never let go");
+        thread::sleep(Duration::from_millis(10));
+    }
+    // Its first write meets the closed socket, whose reset fails the next.
+    let message = Bytes::from_static(b"are you there?");
+    let mut reason = None;
+    for _ in 0..20 {
+        let _ = peer.send(&hub_id, CHANNEL, message.clone());
+        while let Some(event) = peer.poll_event() {
+            if let NodeEvent::PeerDisconnected { reason: why, .. } = event {
+                reason = Some(why);
+            }
+        }
+        if reason.is_some() {
+            break;
+        }
+        thread::sleep(Duration::from_millis(20));
+    }
+    assert_eq!(reason, Some(DisconnectReason::Banned));
+}

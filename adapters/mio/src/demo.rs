@@ -316,7 +316,7 @@ pub fn run(config: &DemoConfig) -> Result<DemoReport, DemoError> {
         .map(|d| d.stats().bytes_written)
         .sum();
     let deliveries = cluster.deliveries;
-    cluster.shutdown()?;
+    cluster.shutdown(started)?;
     Ok(DemoReport {
         nodes: config.nodes,
         connected_nodes,
@@ -338,6 +338,11 @@ struct Cluster {
     index_of: BTreeMap<PeerId, usize>,
     deliveries: u64,
     progress: bool,
+    /// Set once every node was told to shut down: departures are then expected and counted
+    /// (by reason), not printed one by one.
+    shutting_down: bool,
+    /// Departures during the shutdown, by reason.
+    departures: BTreeMap<String, usize>,
 }
 
 impl Cluster {
@@ -373,6 +378,8 @@ impl Cluster {
             index_of,
             deliveries: 0,
             progress: false,
+            shutting_down: false,
+            departures: BTreeMap::new(),
         })
     }
 
@@ -407,9 +414,14 @@ impl Cluster {
     fn on_event(&mut self, index: usize, event: NodeEvent) {
         match event {
             NodeEvent::Message { channel, .. } if channel == CHANNEL => self.deliveries += 1,
+            NodeEvent::PeerDisconnected { reason, .. } if self.shutting_down => {
+                *self.departures.entry(format!("{reason:?}")).or_default() += 1;
+            }
             NodeEvent::PeerDisconnected { peer, reason, .. } if self.progress => {
-                let other = self.index_of.get(&peer).copied();
-                eprintln!("node {index}: peer {other:?} left ({reason:?})");
+                match self.index_of.get(&peer) {
+                    Some(other) => eprintln!("node {index}: node {other} left ({reason:?})"),
+                    None => eprintln!("node {index}: peer {peer} left ({reason:?})"),
+                }
             }
             _ => {}
         }
@@ -449,13 +461,29 @@ impl Cluster {
     }
 
     /// Every node says GOAWAY(Quitting) to its peers; the loop runs until they are written.
-    fn shutdown(mut self) -> Result<(), DemoError> {
+    /// With progress on, one line says how the connections ended.
+    fn shutdown(mut self, started: Instant) -> Result<(), DemoError> {
+        self.shutting_down = true;
         for driver in &mut self.drivers {
             driver.shutdown();
         }
         let deadline = Instant::now() + Duration::from_secs(2);
         while !self.drivers.iter().all(Driver::is_idle) && Instant::now() < deadline {
             self.turn(Duration::from_millis(20))?;
+        }
+        if self.progress {
+            let ends: Vec<String> = self
+                .departures
+                .iter()
+                .map(|(reason, count)| format!("{count} {reason}"))
+                .collect();
+            let open: usize = self.drivers.iter().map(Driver::socket_count).sum();
+            let ended: usize = self.departures.values().sum();
+            eprintln!(
+                "[{:5.2} s] shut down: {ended} peer connections ended ({}); {open} sockets still open",
+                started.elapsed().as_secs_f64(),
+                ends.join(", "),
+            );
         }
         Ok(())
     }

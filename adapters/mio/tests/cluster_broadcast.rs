@@ -35,3 +35,28 @@ fn sixteen_nodes_converge_and_every_broadcast_reaches_every_peer() {
         );
     }
 }
+
+/// What a person reads: the `switchboard demo` binary prints its progress and a summary in
+/// a few lines — the shutdown's hundreds of expected departures as one count, not a line
+/// each.
+#[test]
+fn the_demo_binary_prints_a_few_readable_lines() {
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_switchboard"))
+        .arg("demo")
+        .output()
+        .expect("the binary runs");
+    assert!(output.status.success(), "{output:?}");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let lines = stderr.lines().count() + stdout.lines().count();
+    assert!(lines <= 25, "{lines} lines:\n{stderr}{stdout}");
+    let shut_down = stderr
+        .lines()
+        .find(|line| line.contains("shut down:"))
+        .unwrap_or_else(|| panic!("no shutdown summary:\n{stderr}"));
+    assert!(shut_down.contains("Quitting"), "{shut_down}");
+    assert!(
+        stdout.contains("16 of 16 nodes connected"),
+        "no summary:\n{stdout}"
+    );
+}

@@ -202,3 +202,25 @@ fn a_goaway_the_transport_never_takes_is_given_up_after_the_close_timeout() {
         .count();
     assert_eq!(closes, 1);
 }
+
+#[test]
+fn a_zero_close_timeout_still_gives_the_goaway_its_chance() {
+    let mut config = ConnectionConfig::new(vec![ChannelConfig::new(1)]);
+    config.close_timeout = Duration::ZERO;
+    let mut pair = Pair::with_configs(6, config.clone(), config);
+    pair.drive();
+    let now = pair.now;
+    pair.dialer
+        .connection
+        .close(now, DisconnectReason::Timeout, "peer silent");
+    // A node's pass over its timers fires every deadline due by `now`, this one included
+    // were it `now`: the GOAWAY must survive it.
+    pair.dialer.connection.handle_timeout(now);
+    assert!(!pair.dialer.connection.is_closed());
+    pair.drive();
+    let remote = pair.listener.closed().expect("the listener saw the GOAWAY");
+    assert_eq!(
+        (remote.reason, remote.by),
+        (DisconnectReason::Timeout, ClosedBy::Remote)
+    );
+}

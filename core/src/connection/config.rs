@@ -29,7 +29,8 @@ pub struct ConnectionConfig {
     pub handshake_timeout: Duration,
     /// How long a connection we closed may wait for the transport to take its GOAWAY
     /// before it ends without it. A peer that stops reading would otherwise hold the
-    /// connection (and its socket) forever: its GOAWAY never goes out. Default 5 s.
+    /// connection (and its socket) forever: its GOAWAY never goes out. Default 5 s; at
+    /// least 1 ms is honoured, so the GOAWAY always gets its chance.
     pub close_timeout: Duration,
 }
 

@@ -655,9 +655,12 @@ impl Connection {
         self.clock = self.clock.max(now);
     }
 
-    /// When a connection closing now must have written its GOAWAY.
+    /// When a connection closing now must have written its GOAWAY: at least
+    /// [`MIN_CLOSE_TIMEOUT`] on, so that a connection a timer closes is not given up by the
+    /// same pass over the timers, before anything could write its GOAWAY.
     fn close_deadline(&self) -> Instant {
-        self.clock.saturating_add(self.config.close_timeout)
+        self.clock
+            .saturating_add(self.config.close_timeout.max(MIN_CLOSE_TIMEOUT))
     }
 
     fn push_closed(
@@ -675,6 +678,9 @@ impl Connection {
         })));
     }
 }
+
+/// The shortest [`ConnectionConfig::close_timeout`] honoured.
+const MIN_CLOSE_TIMEOUT: core::time::Duration = core::time::Duration::from_millis(1);
 
 /// Room a GOAWAY frame needs: type, code, a 2-byte length and the longest text.
 const MAX_GOAWAY_FRAME: usize = 4 + MAX_GOAWAY_TEXT;

@@ -6,7 +6,7 @@
 use std::net::{IpAddr, Ipv4Addr};
 use std::time::Duration;
 
-use switchboard::addr_book::Table;
+use switchboard::addr_book::{AddrInfo, Table};
 use switchboard::node::{NodeConfig, NodeEvent};
 use switchboard::peer_set::Direction;
 use switchboard::{DisconnectReason, NetAddress};
@@ -78,6 +78,14 @@ fn connections_with(sim: &Sim, at: NodeIndex, peer: NodeIndex) -> Vec<Option<Dir
         .collect()
 }
 
+/// What node `at`'s address book says of node `of`'s address.
+fn book_entry(sim: &Sim, at: NodeIndex, of: NodeIndex) -> AddrInfo {
+    sim.node(at)
+        .addr_book()
+        .get(&sim.address(of).socket_addr())
+        .expect("in the book")
+}
+
 /// Runs until node `index` opens one more connection than it has (a dial starting).
 fn run_until_dial(sim: &mut Sim, index: NodeIndex, within: Duration) {
     let before = sim.connections(index).len();
@@ -88,15 +96,10 @@ fn run_until_dial(sim: &mut Sim, index: NodeIndex, within: Duration) {
 #[test]
 fn a_feeler_proves_an_address_and_lets_a_node_that_knew_nobody_join() {
     let (mut sim, [a, b, c, _]) = network(Some(FEELER_INTERVAL));
-    let c_socket = sim.address(c).socket_addr();
     sim.run_for(FEELER_INTERVAL * 3);
 
     // The feeler's handshake proved `c` alive: tried, with a success.
-    let info = sim
-        .node(a)
-        .addr_book()
-        .get(&c_socket)
-        .expect("c in a's book");
+    let info = book_entry(&sim, a, c);
     assert_eq!(info.table, Table::Tried, "{info:?}");
     assert!(info.last_success.is_some(), "{info:?}");
     // `c` saw `a` connect and hang up, then learned from that handshake where `a` listens
@@ -120,14 +123,9 @@ fn a_feeler_refused_by_a_full_listener_still_proves_it_alive() {
     let (mut sim, [a, _, c, _]) = network_where(Some(FEELER_INTERVAL), |config| {
         config.limits.max_inbound = 0
     });
-    let c_socket = sim.address(c).socket_addr();
     sim.run_for(FEELER_INTERVAL * 3);
 
-    let info = sim
-        .node(a)
-        .addr_book()
-        .get(&c_socket)
-        .expect("c in a's book");
+    let info = book_entry(&sim, a, c);
     assert_eq!(info.table, Table::Tried, "{info:?}");
     assert!(info.last_success.is_some(), "{info:?}");
     assert_eq!(info.failures, 0, "{info:?}");
@@ -152,11 +150,7 @@ fn a_feeler_refused_for_another_reason_proves_nothing() {
     sim.node_mut(c)
         .ban_peer(now, &a_id, Duration::from_secs(3600));
     sim.run_for(FEELER_INTERVAL * 3);
-    let info = sim
-        .node(a)
-        .addr_book()
-        .get(&sim.address(c).socket_addr())
-        .expect("c in a's book");
+    let info = book_entry(&sim, a, c);
     assert!(info.last_attempt.is_some(), "the feeler ran: {info:?}");
     assert_eq!(info.table, Table::New, "{info:?}");
     assert_eq!(info.last_success, None, "{info:?}");
@@ -166,11 +160,7 @@ fn a_feeler_refused_for_another_reason_proves_nothing() {
 fn without_feelers_a_node_that_knew_nobody_stays_alone() {
     let (mut sim, [a, _, c, _]) = network(None);
     sim.run_for(FEELER_INTERVAL * 3);
-    let info = sim
-        .node(a)
-        .addr_book()
-        .get(&sim.address(c).socket_addr())
-        .expect("c in a's book");
+    let info = book_entry(&sim, a, c);
     assert_eq!(info.table, Table::New);
     assert_eq!(info.last_attempt, None);
     assert_eq!(sim.node(c).peers().count(), 0);
@@ -370,16 +360,24 @@ fn a_feeler_timing_out_is_not_retried_even_without_backoff() {
     assert!(!reported, "{:?}", sim.log(a));
 }
 
-#[test]
-fn a_collision_test_brings_a_waiting_retry_forward() {
-    // A tried table of one slot: every address proved alive contests the one there. Two
-    // outbound slots, so the dial testing the occupant has one to take.
-    let mut sim = Sim::new(SimConfig::with_seed(10));
+/// A tried table of one slot (every address proved alive contests the one there), a new
+/// table too large to collide in, and two outbound slots, so the dial testing an occupant
+/// has one to take.
+fn one_tried_slot() -> NodeConfig {
     let mut config = one_slot(None);
     config.limits.max_outbound = 2;
     config.discovery.addr_book.tried_buckets = 1;
     config.discovery.addr_book.bucket_size = 1;
     config.discovery.addr_book.new_buckets = 4096;
+    config
+}
+
+#[test]
+fn a_collision_test_brings_a_waiting_retry_forward() {
+    // A tried table of one slot: every address proved alive contests the one there. Two
+    // outbound slots, so the dial testing the occupant has one to take.
+    let mut sim = Sim::new(SimConfig::with_seed(10));
+    let mut config = one_tried_slot();
     config.discovery.addr_book.reselect_after = Duration::from_secs(1);
     config.dial.backoff_base = Duration::from_secs(60);
     config.dial.backoff_cap = Duration::from_secs(120);
@@ -418,11 +416,7 @@ fn a_collision_test_keeps_an_occupant_whose_inbound_slots_are_full() {
     // A tried table of one slot, as above; reselecting an address waits a minute, so the
     // node does not redial the occupant once it lets it go.
     let mut sim = Sim::new(SimConfig::with_seed(11));
-    let mut config = one_slot(None);
-    config.limits.max_outbound = 2;
-    config.discovery.addr_book.tried_buckets = 1;
-    config.discovery.addr_book.bucket_size = 1;
-    config.discovery.addr_book.new_buckets = 4096;
+    let mut config = one_tried_slot();
     config.discovery.addr_book.reselect_after = Duration::from_secs(60);
     config.discovery.addr_book.collision_timeout = Duration::from_secs(20);
     let n = sim.add_node_at(config, ip(0));

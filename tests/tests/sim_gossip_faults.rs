@@ -10,10 +10,13 @@ use std::time::Duration;
 
 use rand_chacha::ChaCha8Rng;
 use rand_core::{Rng, SeedableRng};
-use switchboard::gossip::{Gossip, GossipConfig, MessageId};
-use switchboard::router::{Protocol, Router};
+use switchboard::gossip::{Gossip, MessageId};
+use switchboard::router::Protocol;
 use switchboard::{Instant, PeerId};
-use switchboard_sim::{FaultConfig, NodeIndex, Scenario, ScenarioConfig, Sim, SimNode};
+use switchboard_sim::{FaultConfig, NodeIndex, Scenario, ScenarioConfig, Sim};
+
+mod common;
+use common::gossip::{gossip, gossiping};
 
 const NODES: usize = 40;
 /// Seeds in the default run (`SWITCHBOARD_SIM_SEEDS` sets more).
@@ -28,17 +31,6 @@ const LAST_PUBLISHED_AT: Duration = Duration::from_secs(30);
 const LAST_CHECKED_AT: Duration = Duration::from_secs(35);
 /// Nodes publishing the last messages.
 const LAST_PUBLISHERS: usize = 3;
-
-fn gossip() -> Gossip {
-    Gossip::new(GossipConfig::default())
-}
-
-fn gossiping(node: SimNode, now: Instant) -> Router<rand_chacha::ChaCha20Rng> {
-    let mut router = Router::new(node);
-    router.register(gossip()).expect("offered by the config");
-    router.start(now);
-    router
-}
 
 /// What one node's application was handed in its current life.
 #[derive(Default)]

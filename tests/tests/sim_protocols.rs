@@ -6,25 +6,16 @@
 use std::time::Duration;
 
 use bytes::Bytes;
-use switchboard::gossip::{Gossip, GossipConfig, MessageId};
+use switchboard::gossip::{Gossip, MessageId};
 use switchboard::node::NodeConfig;
 use switchboard::router::{Context, Protocol, ProtocolSpec, Router};
 use switchboard::{ChannelId, Instant, PeerId};
 use switchboard_sim::{NodeIndex, ScenarioConfig, Sim, SimConfig, SimNode, test_node_config};
 
+mod common;
+use common::gossip::{gossip, gossiping};
+
 const NODES: usize = 24;
-
-fn gossip() -> Gossip {
-    Gossip::new(GossipConfig::default())
-}
-
-/// A router running gossip, built anew on every (re)started node.
-fn gossiping(node: SimNode, now: Instant) -> Router<rand_chacha::ChaCha20Rng> {
-    let mut router = Router::new(node);
-    router.register(gossip()).expect("offered by the config");
-    router.start(now);
-    router
-}
 
 /// The simulator scenario's config for node `index` of a discovering network (seed-mode
 /// node 0, discovery timers scaled to seconds, 4 outbound slots), with gossip offered.

@@ -732,16 +732,20 @@ impl<S: Stack<Rng = ChaCha20Rng>> Driver<S> {
     /// fails the write. The node reads what is still there before it hears of the failure,
     /// so it reports the peer's reason, not a bare network error.
     fn fail_writing(&mut self, now: Instant, conn: ConnId) {
-        if let Some(socket) = self.sockets.get_mut(&conn) {
-            let node = self.stack.node_mut();
-            let stats = &mut self.stats;
-            let _ = socket.read_all(&mut self.read_buffer, |bytes| {
-                stats.bytes_read += bytes.len() as u64;
-                stats.reads += 1;
-                node.handle_input(now, conn, bytes);
-            });
-        }
+        let _ = self.read(now, conn);
         self.fail(now, conn);
+    }
+
+    /// Hands the node everything `conn`'s socket holds; `None` if it has no socket.
+    fn read(&mut self, now: Instant, conn: ConnId) -> Option<ReadOutcome> {
+        let socket = self.sockets.get_mut(&conn)?;
+        let node = self.stack.node_mut();
+        let stats = &mut self.stats;
+        Some(socket.read_all(&mut self.read_buffer, |bytes| {
+            stats.bytes_read += bytes.len() as u64;
+            stats.reads += 1;
+            node.handle_input(now, conn, bytes);
+        }))
     }
 
     fn socket_event(&mut self, now: Instant, conn: ConnId, event: &Event) {
@@ -755,20 +759,11 @@ impl<S: Stack<Rng = ChaCha20Rng>> Driver<S> {
                 ConnectOutcome::Failed => return self.fail(now, conn),
             }
         }
-        let Some(socket) = self.sockets.get_mut(&conn) else {
-            return;
-        };
         if event.is_readable() || event.is_read_closed() || event.is_error() {
-            let node = self.stack.node_mut();
-            let stats = &mut self.stats;
-            let outcome = socket.read_all(&mut self.read_buffer, |bytes| {
-                stats.bytes_read += bytes.len() as u64;
-                stats.reads += 1;
-                node.handle_input(now, conn, bytes);
-            });
-            match outcome {
-                ReadOutcome::Drained => {}
-                ReadOutcome::Eof | ReadOutcome::Failed => return self.fail(now, conn),
+            match self.read(now, conn) {
+                None => return,
+                Some(ReadOutcome::Drained) => {}
+                Some(ReadOutcome::Eof | ReadOutcome::Failed) => return self.fail(now, conn),
             }
         }
         let Some(socket) = self.sockets.get_mut(&conn) else {

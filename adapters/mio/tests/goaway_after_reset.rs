@@ -6,13 +6,12 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use mio::{Events, Poll};
 use switchboard::node::NodeEvent;
 use switchboard::{ChannelConfig, DisconnectReason};
-use switchboard_mio::{Driver, Runtime};
+use switchboard_mio::Runtime;
 
 mod common;
-use common::{CHANNEL, V4, driver_config, node_config};
+use common::{CHANNEL, V4, connect_driven_peer, driver_config, node_config};
 
 #[test]
 fn a_write_failing_after_the_peer_closed_still_reads_its_goaway() {
@@ -20,22 +19,8 @@ fn a_write_failing_after_the_peer_closed_still_reads_its_goaway() {
     config.discovery.enabled = false;
     let hub = Runtime::spawn(driver_config(V4, config.clone(), 0..16)).expect("hub");
     let hub_id = hub.peer_id();
-    let mut poll = Poll::new().expect("poll");
-    let mut peer = Driver::new(poll.registry(), driver_config(V4, config, 0..16)).expect("peer");
-    peer.dial(hub.net_address().expect("listening"))
-        .expect("dial");
-    let mut events = Events::with_capacity(64);
+    let (_poll, mut peer) = connect_driven_peer(&hub, config);
     let deadline = Instant::now() + Duration::from_secs(10);
-    while hub.peers().is_empty() || peer.peers().next().is_none() {
-        assert!(Instant::now() < deadline, "never connected");
-        poll.poll(&mut events, Some(Duration::from_millis(10)))
-            .expect("poll");
-        for event in events.iter() {
-            peer.handle_event(event);
-        }
-        peer.handle_timeout();
-        while peer.poll_event().is_some() {}
-    }
     // The hub writes its GOAWAY and closes; the peer, polling nothing, has not read it.
     hub.disconnect(&peer.peer_id(), DisconnectReason::Banned);
     while hub

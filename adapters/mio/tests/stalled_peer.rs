@@ -6,13 +6,13 @@
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use mio::{Events, Poll};
+use mio::Poll;
 use switchboard::node::NodeEvent;
 use switchboard::{ChannelConfig, DisconnectReason};
 use switchboard_mio::{Driver, Handle, Runtime};
 
 mod common;
-use common::{CHANNEL, V4, driver_config, node_config};
+use common::{CHANNEL, V4, connect_driven_peer, driver_config, node_config};
 
 const CLOSE_TIMEOUT: Duration = Duration::from_secs(1);
 
@@ -28,22 +28,7 @@ fn setup(slow_peer_timeout: Duration) -> (Handle, Poll, Driver) {
     config.slow_peer_timeout = slow_peer_timeout;
     config.connection.close_timeout = CLOSE_TIMEOUT;
     let hub = Runtime::spawn(driver_config(V4, config.clone(), 0..16)).expect("hub");
-    let mut poll = Poll::new().expect("poll");
-    let mut peer = Driver::new(poll.registry(), driver_config(V4, config, 0..16)).expect("peer");
-    peer.dial(hub.net_address().expect("listening"))
-        .expect("dial");
-    let mut events = Events::with_capacity(64);
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while hub.peers().is_empty() {
-        assert!(Instant::now() < deadline, "never connected");
-        poll.poll(&mut events, Some(Duration::from_millis(10)))
-            .expect("poll");
-        for event in events.iter() {
-            peer.handle_event(event);
-        }
-        peer.handle_timeout();
-        while peer.poll_event().is_some() {}
-    }
+    let (poll, peer) = connect_driven_peer(&hub, config);
     (hub, poll, peer)
 }
 

@@ -5,6 +5,7 @@
 #![allow(dead_code)]
 
 pub mod discovery;
+pub mod gossip;
 pub mod pair;
 pub mod rogue;
 

@@ -6,9 +6,10 @@
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::time::{Duration, Instant};
 
+use mio::Poll;
 use switchboard::node::{NodeConfig, NodeEvent};
 use switchboard::{ChannelConfig, ChannelInfo, Keypair, PeerId};
-use switchboard_mio::{DriverConfig, Events};
+use switchboard_mio::{Driver, DriverConfig, Events, Handle};
 
 /// The test channel.
 pub const CHANNEL: u16 = 1;
@@ -67,4 +68,27 @@ pub fn wait_connected(events: &Events, peer: PeerId) {
     wait_for(events, Duration::from_secs(20), "PeerConnected", |event| {
         matches!(event, NodeEvent::PeerConnected { peer: p, .. } if p == peer).then_some(())
     });
+}
+
+/// A peer `Driver` on 127.0.0.1, on a poll of its own, dialed to `hub` and driven until
+/// both ends are connected — and then driven no more unless the test does: it reads and
+/// answers nothing by itself.
+pub fn connect_driven_peer(hub: &Handle, config: NodeConfig) -> (Poll, Driver) {
+    let mut poll = Poll::new().expect("poll");
+    let mut peer = Driver::new(poll.registry(), driver_config(V4, config, 0..16)).expect("peer");
+    peer.dial(hub.net_address().expect("listening"))
+        .expect("dial");
+    let mut events = mio::Events::with_capacity(64);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while hub.peers().is_empty() || peer.peers().next().is_none() {
+        assert!(Instant::now() < deadline, "never connected");
+        poll.poll(&mut events, Some(Duration::from_millis(10)))
+            .expect("poll");
+        for event in events.iter() {
+            peer.handle_event(event);
+        }
+        peer.handle_timeout();
+        while peer.poll_event().is_some() {}
+    }
+    (poll, peer)
 }

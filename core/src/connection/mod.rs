@@ -111,8 +111,9 @@ pub struct Connection {
     stats: ConnectionStats,
     /// This end dialed.
     dialer: bool,
-    /// The latest time the connection was given (by `handle_input`, `handle_timeout` or
-    /// `poll_transmit`): what a close, which is told no time, counts its deadline from.
+    /// The latest time the connection was given (by `handle_input`, `handle_timeout`,
+    /// `poll_transmit` or `close`): what a close counts its deadline from, including the
+    /// closes the connection decides itself (a protocol error, a keepalive timeout).
     clock: Instant,
 }
 

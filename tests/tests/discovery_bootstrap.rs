@@ -74,10 +74,7 @@ fn elapsed(start: Instant, end: Instant) -> Duration {
 
 #[test]
 fn nodes_knowing_one_seed_fill_their_outbound_slots_in_one_component() {
-    let sweeps: u64 = std::env::var("SWITCHBOARD_DISCOVERY_SEEDS")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(5);
+    let sweeps: u64 = common::seeds_from_env("SWITCHBOARD_DISCOVERY_SEEDS", 5);
     let mut times = Vec::new();
     for sim_seed in 0..sweeps {
         let (mut sim, seed, members) = network(sim_seed, NODES);

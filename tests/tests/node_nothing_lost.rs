@@ -10,6 +10,8 @@ use rand_core::{Rng, SeedableRng};
 use switchboard::node::NodeEvent;
 use switchboard_sim::{Sim, SimConfig, test_node_config};
 
+mod common;
+
 fn id_of(message: &Bytes) -> u64 {
     u64::from_be_bytes(message[..8].try_into().unwrap())
 }
@@ -129,10 +131,7 @@ fn run(seed: u64) {
 /// `SWITCHBOARD_SEEDS=1000` for the full sweep.
 #[test]
 fn resets_mid_stream_lose_nothing_silently() {
-    let seeds: u64 = std::env::var("SWITCHBOARD_SEEDS")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(100);
+    let seeds: u64 = common::seeds_from_env("SWITCHBOARD_SEEDS", 100);
     for seed in 0..seeds {
         run(seed);
     }

@@ -7,6 +7,8 @@ use switchboard::node::NodeEvent;
 use switchboard::peer_set::Direction;
 use switchboard_sim::{Sim, SimConfig, test_node_config};
 
+mod common;
+
 fn connects_and_disconnects(log: &[NodeEvent]) -> (usize, usize) {
     let connects = log
         .iter()
@@ -22,10 +24,7 @@ fn connects_and_disconnects(log: &[NodeEvent]) -> (usize, usize) {
 /// 1,000 seeds (about 3 s); `SWITCHBOARD_SEEDS` overrides.
 #[test]
 fn simultaneous_open_over_many_seeds_keeps_one_connection() {
-    let seeds: u64 = std::env::var("SWITCHBOARD_SEEDS")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(1000);
+    let seeds: u64 = common::seeds_from_env("SWITCHBOARD_SEEDS", 1000);
     let mut kept_lower_dial = 0u64;
     for seed in 0..seeds {
         let mut sim = Sim::new(SimConfig::with_seed(seed));

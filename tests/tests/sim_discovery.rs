@@ -6,15 +6,14 @@ use std::time::Duration;
 
 use switchboard_sim::{FaultConfig, Scenario, ScenarioConfig};
 
+mod common;
+
 /// Seeds in the default run (`SWITCHBOARD_SIM_SEEDS` sets more).
 const DEFAULT_SEEDS: u64 = 5;
 
 #[test]
 fn a_network_bootstrapped_by_pex_keeps_every_invariant_under_every_fault() {
-    let seeds: u64 = std::env::var("SWITCHBOARD_SIM_SEEDS")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(DEFAULT_SEEDS);
+    let seeds: u64 = common::seeds_from_env("SWITCHBOARD_SIM_SEEDS", DEFAULT_SEEDS);
     let mut failures = Vec::new();
     for seed in 0..seeds {
         let mut config = ScenarioConfig::new(60, seed);

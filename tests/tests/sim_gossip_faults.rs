@@ -173,10 +173,7 @@ fn short(peer: &PeerId) -> String {
 
 #[test]
 fn gossip_delivers_once_per_life_under_every_fault_and_everywhere_once_healed() {
-    let seeds: u64 = std::env::var("SWITCHBOARD_SIM_SEEDS")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(DEFAULT_SEEDS);
+    let seeds: u64 = common::seeds_from_env("SWITCHBOARD_SIM_SEEDS", DEFAULT_SEEDS);
     let mut failures = Vec::new();
     let mut published = 0;
     for seed in 0..seeds {

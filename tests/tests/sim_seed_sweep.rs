@@ -7,15 +7,14 @@ use std::time::Duration;
 
 use switchboard_sim::{FaultConfig, Scenario, ScenarioConfig};
 
+mod common;
+
 /// Seeds in the default test run, kept within the CI budget of a debug build on 2 cores.
 const DEFAULT_SEEDS: u64 = 30;
 
 #[test]
 fn every_invariant_holds_over_many_seeds_with_every_fault() {
-    let seeds: u64 = std::env::var("SWITCHBOARD_SIM_SEEDS")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(DEFAULT_SEEDS);
+    let seeds: u64 = common::seeds_from_env("SWITCHBOARD_SIM_SEEDS", DEFAULT_SEEDS);
     let mut failures = Vec::new();
     let mut messages = 0;
     for seed in 0..seeds {

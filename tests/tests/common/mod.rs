@@ -12,6 +12,15 @@ pub mod rogue;
 use switchboard::handshake::{Established, Handshake};
 use switchboard::{ChannelInfo, Keypair, NodeInfo};
 
+/// How many seeds a sweep runs: the environment variable `var` if it holds a number (the
+/// long sweeps run by hand), else `default` (what CI affords).
+pub fn seeds_from_env(var: &str, default: u64) -> u64 {
+    std::env::var(var)
+        .ok()
+        .and_then(|value| value.parse().ok())
+        .unwrap_or(default)
+}
+
 /// Lowercase hex of `bytes`, so byte-for-byte comparisons print readable diffs.
 pub fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|byte| format!("{byte:02x}")).collect()

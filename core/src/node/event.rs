@@ -106,6 +106,16 @@ pub enum NodeEvent {
         /// Whether and when it is retried.
         retry: Retry,
     },
+    /// A send to `peer` on `channel` returned [`SendError::Full`](crate::SendError::Full),
+    /// and that queue has room again: send once more. Exactly one follows each run of
+    /// `Full`s, whoever sent (the application, or a protocol: a
+    /// [`Router`](crate::router::Router) hands it to the channel's owner instead).
+    Writable {
+        /// To whom.
+        peer: PeerId,
+        /// On which channel.
+        channel: ChannelId,
+    },
     /// A peer refused broadcasts (its queue full) for longer than the slow-peer timeout; it
     /// is being disconnected.
     SlowPeer {

@@ -12,7 +12,7 @@ use bytes::Bytes;
 use mio::{Events, Poll, Token};
 use switchboard::node::{NodeConfig, NodeEvent};
 use switchboard::{ChannelConfig, ChannelInfo, Keypair, PeerId};
-use switchboard_mio::{Driver, DriverConfig, fd_limit};
+use switchboard_mio::{Driver, DriverConfig, NodeApi, fd_limit};
 
 use crate::seeded_rng;
 
@@ -79,7 +79,6 @@ fn turn(poll: &mut Poll, events: &mut Events, driver: &mut Driver, max_wait: Opt
     for event in events.iter() {
         driver.handle_event(event);
     }
-    driver.handle_timeout();
 }
 
 /// A listening node on its own thread that runs `serve` on every event until it returns
@@ -105,7 +104,7 @@ fn spawn_listener<T: Send + 'static>(
             );
             while let Some(event) = driver.poll_event() {
                 if let Some(done) = serve(&mut driver, event) {
-                    driver.shutdown();
+                    driver.shutdown(std::time::Duration::from_secs(2));
                     return done;
                 }
             }
@@ -322,7 +321,6 @@ pub fn idle_connection_rss(connections: usize) -> Option<IdleRss> {
             }
         }
         for driver in std::iter::once(&mut *hub).chain(dialers.iter_mut()) {
-            driver.handle_timeout();
             while driver.poll_event().is_some() {}
         }
     };
@@ -332,7 +330,9 @@ pub fn idle_connection_rss(connections: usize) -> Option<IdleRss> {
         dialer.dial(hub_addr).ok()?;
     }
     let deadline = Instant::now() + Duration::from_secs(60);
-    while hub.peers().count() < connections || dialers.iter().any(|d| d.peers().count() != 1) {
+    while hub.node().peers().count() < connections
+        || dialers.iter().any(|d| d.node().peers().count() != 1)
+    {
         if Instant::now() > deadline {
             return None;
         }

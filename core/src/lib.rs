@@ -79,6 +79,9 @@ mod time;
 mod token_bucket;
 mod varint;
 
+/// The byte buffer every message travels in, re-exported so users need not name the
+/// `bytes` crate's version.
+pub use bytes::Bytes;
 pub use channel::{
     ChannelConfig, ChannelId, MESSAGE_COST_OVERHEAD, RESERVED_CHANNELS_START, RateLimit,
     message_cost,

@@ -548,7 +548,7 @@ impl Fuzz {
                     .ban_peer(self.wires.now, &peer, Duration::from_millis(ms.into()));
             }
             Operation::Shutdown => {
-                self.node.shutdown(self.wires.now);
+                self.node.shutdown(self.wires.now, Duration::from_millis(500));
                 self.conns_at_shutdown.get_or_insert(self.wires.conns.len());
             }
             Operation::BanIp { ip, ms } => {

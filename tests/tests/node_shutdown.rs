@@ -46,7 +46,7 @@ fn a_node_shutting_down_says_quitting_and_neither_redials_nor_readmits() {
         .count();
 
     let now = sim.now();
-    sim.node_mut(node).shutdown(now);
+    sim.node_mut(node).shutdown(now, Duration::from_secs(2));
     assert!(sim.node(node).is_shutting_down());
     let stranger = NetAddress::new(None, "10.9.9.1:26656".parse().expect("an address"));
     assert_eq!(
@@ -116,7 +116,7 @@ fn dials_queued_or_in_flight_at_shutdown_are_given_up_without_blame() {
     assert_eq!(sim.node(node).connection_count(), 1);
 
     let now = sim.now();
-    sim.node_mut(node).shutdown(now);
+    sim.node_mut(node).shutdown(now, Duration::from_secs(2));
     sim.run_for(Duration::from_secs(60));
     let failed: Vec<_> = sim
         .log(node)
@@ -158,4 +158,111 @@ fn dials_queued_or_in_flight_at_shutdown_are_given_up_without_blame() {
     }
     assert_eq!(sim.node(node).connection_count(), 0);
     assert_eq!(sim.node(node).poll_timeout(), None);
+}
+
+/// Messages sent to `to` on `BULK`, each numbered.
+fn send_numbered(sim: &mut Sim, from: NodeIndex, to: switchboard::PeerId, count: u32) {
+    let now = sim.now();
+    for number in 0..count {
+        sim.node_mut(from)
+            .send(
+                now,
+                &to,
+                BULK,
+                switchboard::Bytes::from(number.to_be_bytes().to_vec()),
+            )
+            .expect("room in the queue");
+    }
+}
+
+const BULK: u16 = 2;
+
+fn bulk_config() -> switchboard::node::NodeConfig {
+    let mut config = test_node_config();
+    config.add_channel(
+        switchboard::ChannelInfo {
+            id: BULK,
+            protocol: "bulk".into(),
+            version: 1,
+        },
+        switchboard::ChannelConfig {
+            send_queue_messages: 1024,
+            receive_window: 4096,
+            ..switchboard::ChannelConfig::new(BULK)
+        },
+    );
+    config
+}
+
+fn received(sim: &Sim, index: NodeIndex) -> usize {
+    sim.log(index)
+        .iter()
+        .filter(|event| matches!(event, NodeEvent::Message { channel: BULK, .. }))
+        .count()
+}
+
+#[test]
+fn a_shutdown_flushes_its_peers_before_saying_quitting() {
+    let mut sim = Sim::new(SimConfig::with_seed(5));
+    let (a, b) = (sim.add_node(bulk_config()), sim.add_node(bulk_config()));
+    let (now, b_address) = (sim.now(), sim.address(b));
+    sim.node_mut(a).dial(now, b_address).expect("dial");
+    assert!(sim.run_until(sim.now() + Duration::from_secs(2), |sim| {
+        sim.node(a).peers().count() == 1 && sim.node(b).peers().count() == 1
+    }));
+    let b_id = sim.node(b).peer_id();
+    // Far more than one window (4096 cost units, ~60 of these): most wait in the queue.
+    send_numbered(&mut sim, a, b_id, 1000);
+    let now = sim.now();
+    sim.node_mut(a).shutdown(now, Duration::from_secs(30));
+    assert!(sim.run_until(sim.now() + Duration::from_secs(30), |sim| {
+        sim.node(a).connection_count() == 0
+    }));
+    let report = sim.node_mut(a).take_shutdown_report().expect("a report");
+    assert_eq!(report.peers.len(), 1);
+    assert_eq!(report.confirmed(), 1000, "{report:?}");
+    assert!(report.is_complete());
+    assert_eq!(received(&sim, b), 1000);
+    sim.run_for(Duration::from_secs(1)); // the GOAWAY's way to b
+    assert_eq!(
+        disconnections(&sim, b),
+        vec![(DisconnectReason::Quitting, true)]
+    );
+}
+
+#[test]
+fn a_shutdown_past_its_deadline_hands_back_what_was_not_confirmed() {
+    let mut sim = Sim::new(SimConfig::with_seed(6));
+    let (a, b) = (sim.add_node(bulk_config()), sim.add_node(bulk_config()));
+    let (now, b_address) = (sim.now(), sim.address(b));
+    sim.node_mut(a).dial(now, b_address).expect("dial");
+    assert!(sim.run_until(sim.now() + Duration::from_secs(2), |sim| {
+        sim.node(a).peers().count() == 1 && sim.node(b).peers().count() == 1
+    }));
+    let b_id = sim.node(b).peer_id();
+    // b's application takes nothing: only its window's worth can be written, none confirmed.
+    sim.set_polling(b, false);
+    send_numbered(&mut sim, a, b_id, 1000);
+    let started = sim.now();
+    sim.node_mut(a).shutdown(started, Duration::from_secs(3));
+    assert!(sim.run_until(sim.now() + Duration::from_secs(10), |sim| {
+        sim.node(a).connection_count() == 0
+    }));
+    let report = sim.node_mut(a).take_shutdown_report().expect("a report");
+    let peer = &report.peers[0];
+    assert_eq!(peer.reason, DisconnectReason::Quitting);
+    assert_eq!(peer.confirmed, 0);
+    assert!(!peer.unconfirmed.is_empty() && !peer.unsent.is_empty());
+    assert_eq!(peer.unsent.len() + peer.unconfirmed.len(), 1000);
+    // Handed back in send order: the unconfirmed first, then the unsent.
+    let numbers: Vec<u32> = peer
+        .unconfirmed
+        .iter()
+        .chain(&peer.unsent)
+        .map(|returned| u32::from_be_bytes(returned.message[..4].try_into().expect("4 bytes")))
+        .collect();
+    assert_eq!(numbers, (0..1000).collect::<Vec<_>>());
+    // Closed at the deadline, not before.
+    let a_ended = sim.now();
+    assert!(a_ended >= started + Duration::from_secs(3));
 }

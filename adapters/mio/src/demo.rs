@@ -19,6 +19,7 @@ use switchboard::node::{NodeConfig, NodeEvent};
 use switchboard::{ChannelConfig, ChannelId, ChannelInfo, Keypair, NetAddress, PeerId};
 
 use crate::driver::{Driver, DriverConfig, DriverError};
+use crate::node_api::NodeApi;
 
 /// The demo's channel.
 pub const CHANNEL: ChannelId = 1;
@@ -249,7 +250,7 @@ pub fn run(config: &DemoConfig) -> Result<DemoReport, DemoError> {
         };
         let ready = (0..config.nodes)
             .filter(|index| {
-                let peers = cluster.drivers[*index].peers().count();
+                let peers = cluster.drivers[*index].node().peers().count();
                 peers >= expected.get(index).map_or(0, BTreeSet::len) && peers >= wanted
             })
             .count();
@@ -403,7 +404,6 @@ impl Cluster {
             }
         }
         for index in 0..self.drivers.len() {
-            self.drivers[index].handle_timeout();
             while let Some(event) = self.drivers[index].poll_event() {
                 self.on_event(index, event);
             }
@@ -431,18 +431,22 @@ impl Cluster {
     fn links(&self) -> usize {
         self.drivers
             .iter()
-            .map(|d| d.peers().count())
+            .map(|d| d.node().peers().count())
             .sum::<usize>()
             / 2
     }
 
     /// Nodes in the seed's component, and the fewest and most peers of any node.
     fn topology(&self) -> (usize, usize, usize) {
-        let counts: Vec<usize> = self.drivers.iter().map(|d| d.peers().count()).collect();
+        let counts: Vec<usize> = self
+            .drivers
+            .iter()
+            .map(|d| d.node().peers().count())
+            .collect();
         let mut reached = BTreeSet::from([0usize]);
         let mut frontier = vec![0usize];
         while let Some(index) = frontier.pop() {
-            for peer in self.drivers[index].peers() {
+            for peer in self.drivers[index].node().peers() {
                 if let Some(&other) = self.index_of.get(&peer)
                     && reached.insert(other)
                 {
@@ -464,10 +468,11 @@ impl Cluster {
     /// With progress on, one line says how the connections ended.
     fn shutdown(mut self, started: Instant) -> Result<(), DemoError> {
         self.shutting_down = true;
+        let timeout = Duration::from_secs(2);
         for driver in &mut self.drivers {
-            driver.shutdown();
+            driver.shutdown(timeout);
         }
-        let deadline = Instant::now() + Duration::from_secs(2);
+        let deadline = Instant::now() + timeout;
         while !self.drivers.iter().all(Driver::is_idle) && Instant::now() < deadline {
             self.turn(Duration::from_millis(20))?;
         }

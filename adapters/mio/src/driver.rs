@@ -8,19 +8,18 @@ use std::net::SocketAddr;
 use std::ops::Range;
 use std::time::Duration;
 
-use bytes::Bytes;
 use mio::event::Event;
 use mio::net::{TcpListener, TcpStream};
 use mio::{Interest, Registry, Token};
 use rand_chacha::ChaCha20Rng;
 use rand_core::SeedableRng;
 use switchboard::addr_book::AddrBookDecodeError;
-use switchboard::node::{Action, ConnId, DialError, Node, NodeConfig, NodeEvent, Stack};
+use switchboard::node::{
+    Action, ConnId, Node, NodeConfig, NodeEvent, Output, ShutdownReport, Stack,
+};
 use switchboard::peer_set::Limits;
 use switchboard::router::{Context, Protocol, ProtocolId, RegisterError, Router};
-use switchboard::{
-    ChannelId, DisconnectReason, Instant, Keypair, NetAddress, NodeInfoError, PeerId, SendError,
-};
+use switchboard::{Instant, Keypair, NetAddress, NodeInfoError, PeerId};
 
 use crate::accept_pause::AcceptPause;
 use crate::clock::Clock;
@@ -168,38 +167,54 @@ pub struct DriverStats {
 ///
 /// The caller owns the [`mio::Poll`]. The driver registers its listeners and connections
 /// under a range of tokens it is given, so it can share one poll with the caller's other
-/// sources (or other drivers). The loop is the usual sans-IO one:
+/// sources (or other drivers). The loop has three calls, in this order, and nothing to get
+/// wrong between them: the core decides what leaves the node and when
+/// ([`Stack::poll_output`]); the driver carries it out.
 ///
 /// ```no_run
-/// use std::net::SocketAddr;
+/// use std::time::Duration;
 /// use mio::{Events, Poll};
 /// use switchboard::node::{NodeConfig, NodeEvent};
 /// use switchboard::{ChannelConfig, ChannelInfo, Keypair};
-/// use switchboard_mio::{Driver, DriverConfig};
+/// use switchboard_mio::{Driver, DriverConfig, NodeApi};
 ///
 /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
 /// let mut poll = Poll::new()?;
 /// let mut node = NodeConfig::new("mainnet", "my-app/1.0");
 /// node.add_channel(ChannelInfo { id: 1, protocol: "chat".into(), version: 1 }, ChannelConfig::new(1));
 /// let keypair = Keypair::generate(&mut switchboard_mio::os_seeded_rng()?);
-/// let listen: SocketAddr = "127.0.0.1:26656".parse()?;
-/// let config = DriverConfig::new(node, keypair, vec![listen], 0..10_000);
+/// let config = DriverConfig::new(node, keypair, vec!["127.0.0.1:26656".parse()?], 0..10_000);
 /// let mut driver = Driver::new(poll.registry(), config)?;
 /// let mut events = Events::with_capacity(1024);
+/// let mut echoed = 0;
 /// loop {
+///     // 1. Sleep until a socket is ready or the node's next deadline (zero: work waits).
 ///     poll.poll(&mut events, driver.poll_timeout())?;
+///     // 2. Hand the driver its sockets' readiness.
 ///     for event in events.iter() {
 ///         if driver.owns(event.token()) {
 ///             driver.handle_event(event);
 ///         }
 ///     }
-///     driver.handle_timeout();
+///     // 3. Take the events; everything else due is carried out on the way.
 ///     while let Some(event) = driver.poll_event() {
 ///         if let NodeEvent::Message { peer, message, .. } = event {
-///             let _ = driver.send(&peer, 1, message); // echo
+///             let _ = driver.send(&peer, 1, message); // echo; `Full`: wait for `Writable`
+///             echoed += 1;
+///             if echoed == 100 {
+///                 // Flush what was sent (confirmed by the peers) for at most 5 s, then
+///                 // GOAWAY(Quitting); the same loop runs until it is over.
+///                 driver.shutdown(Duration::from_secs(5));
+///             }
 ///         }
 ///     }
+///     if driver.is_idle() {
+///         break;
+///     }
 /// }
+/// let report = driver.take_shutdown_report().ok_or("not shut down")?;
+/// println!("{} confirmed, {} handed back", report.confirmed(), report.returned());
+/// # Ok(())
 /// # }
 /// ```
 pub struct Driver<S = Node<ChaCha20Rng>> {
@@ -221,8 +236,13 @@ pub struct Driver<S = Node<ChaCha20Rng>> {
     out: Vec<u8>,
     stats: DriverStats,
     limits: Limits,
-    /// The application took events since the last flush: credit may be due.
-    dirty: bool,
+    /// An event the output loop produced while the driver was handling a socket or a
+    /// call: the next [`Driver::poll_event`] returns it first.
+    held: Option<NodeEvent>,
+    /// The stack's deadline, from its last [`Output::Timeout`].
+    deadline: Option<Instant>,
+    /// When a shutdown closes the peers still flushing, and gives up.
+    shutdown_deadline: Option<Instant>,
     address_book_error: Option<AddrBookDecodeError>,
 }
 
@@ -382,11 +402,12 @@ impl<S: Stack<Rng = ChaCha20Rng>> Driver<S> {
             out: Vec::new(),
             stats: DriverStats::default(),
             limits,
-            dirty: false,
+            held: None,
+            deadline: None,
+            shutdown_deadline: None,
             address_book_error,
         };
-        let now = driver.clock.now();
-        driver.flush(now);
+        driver.drive_held();
         Ok(driver)
     }
 
@@ -413,9 +434,8 @@ impl<S: Stack<Rng = ChaCha20Rng>> Driver<S> {
         &self.stack
     }
 
-    /// Calls `f` with the stack and the current time, then writes what it queued and
-    /// carries out the node's actions — for what the driver has no method of its own
-    /// (acting through a protocol, banning, adding addresses …).
+    /// Calls `f` with the stack and the current time (acting through a protocol, …), then
+    /// writes what it queued.
     pub fn with_stack<T>(&mut self, f: impl FnOnce(&mut S, Instant) -> T) -> T {
         let now = self.clock.now();
         let result = f(&mut self.stack, now);
@@ -423,14 +443,21 @@ impl<S: Stack<Rng = ChaCha20Rng>> Driver<S> {
         result
     }
 
+    /// Calls `f` with the node and the current time, then writes what it queued: every
+    /// application call of the node (`send`, `dial`, `ban_peer`, …) is reached this way, or
+    /// through [`NodeApi`]'s shorthands. Events it caused wait for [`Driver::poll_event`].
+    ///
+    /// [`NodeApi`]: crate::NodeApi
+    pub fn with_node<T>(&mut self, f: impl FnOnce(&mut Node<ChaCha20Rng>, Instant) -> T) -> T {
+        let now = self.clock.now();
+        let result = f(self.stack.node_mut(), now);
+        self.flush(now);
+        result
+    }
+
     /// This node's identity.
     pub fn peer_id(&self) -> PeerId {
         self.stack.node().peer_id()
-    }
-
-    /// The connected peers.
-    pub fn peers(&self) -> impl Iterator<Item = PeerId> + '_ {
-        self.stack.node().peers()
     }
 
     /// The addresses the listeners are bound to (ports resolved).
@@ -495,135 +522,81 @@ impl<S: Stack<Rng = ChaCha20Rng>> Driver<S> {
         {
             self.socket_event(now, conn, event);
         }
-        self.flush(now);
-    }
-
-    /// Fires what is due: the stack's timers (the node's, a router's protocols') and the end
-    /// of an accept pause, then writes what they queued. A call before any deadline does
-    /// nothing, so it is safe after every wakeup.
-    pub fn handle_timeout(&mut self) {
-        let now = self.clock.now();
-        if self.accept_pause.resume_if_due(now) {
-            for index in 0..self.listeners.len() {
-                self.accept(now, index);
-            }
-        }
-        if self.stack.poll_timeout().is_some_and(|due| due <= now) {
-            self.stack.handle_timeout(now);
-        }
-        self.flush(now);
-    }
-
-    // ----- application -----
-
-    /// Queues `message` for `peer` on `channel`; `Err(SendError::Full(message))` when its
-    /// queue is full (retry after events), so a slow peer never grows our memory.
-    pub fn send(
-        &mut self,
-        peer: &PeerId,
-        channel: ChannelId,
-        message: Bytes,
-    ) -> Result<(), SendError> {
-        let now = self.clock.now();
-        let sent = self.stack.node_mut().send(now, peer, channel, message);
-        self.flush(now);
-        sent
-    }
-
-    /// Queues `message` on `channel` for every connected peer with room; returns how many
-    /// took it.
-    pub fn broadcast(&mut self, channel: ChannelId, message: Bytes) -> usize {
-        let now = self.clock.now();
-        let taken = self.stack.node_mut().broadcast(now, channel, message);
-        self.flush(now);
-        taken
-    }
-
-    /// Dials `addr` (paced and deduplicated by the node's dial queue).
-    pub fn dial(&mut self, addr: NetAddress) -> Result<(), DialError> {
-        let now = self.clock.now();
-        let dialed = self.stack.node_mut().dial(now, addr);
-        self.flush(now);
-        dialed
-    }
-
-    /// Keeps `addr` connected: dialed now and redialed whenever its connection ends.
-    pub fn add_persistent_peer(&mut self, addr: NetAddress) {
-        let now = self.clock.now();
-        self.stack.node_mut().add_persistent_peer(now, addr);
-        self.flush(now);
-    }
-
-    /// Disconnects `peer` with `reason` (sent to it in a GOAWAY).
-    pub fn disconnect(&mut self, peer: &PeerId, reason: DisconnectReason) {
-        let now = self.clock.now();
-        self.stack.node_mut().disconnect(now, peer, reason);
-        self.flush(now);
     }
 
     /// Starts a clean shutdown: stops listening and shuts the node down
-    /// ([`Node::shutdown`]): every connection closed with `Quitting`, and no dial or accepted
-    /// socket from now on (discovery and persistent peers would otherwise reconnect). Keep
-    /// driving the loop, events drained, until [`Driver::is_idle`] (or a deadline). A router keeps running meanwhile, so its protocols hear of every
-    /// disconnection; then run the stack's last hooks (its protocols' `stopped`) with
-    /// `driver.with_stack(|stack, now| stack.stop(now))` ([`Stack::stop`]), as the
-    /// standalone runtime does.
-    pub fn shutdown(&mut self) {
+    /// ([`Node::shutdown`]): no dial or accepted socket from now on, handshakes closed, and
+    /// each peer flushed — kept until every message sent to it is confirmed, for at most
+    /// `timeout` — then closed with `Quitting`. Keep driving the loop until
+    /// [`Driver::is_idle`]; then [`Driver::take_shutdown_report`] accounts for every
+    /// message `send` accepted, and `driver.with_stack(|stack, now| stack.stop(now))`
+    /// runs a router's protocols' `stopped` hooks ([`Stack::stop`]), as the standalone
+    /// runtime does. A router keeps running meanwhile, so its protocols hear of every
+    /// disconnection.
+    pub fn shutdown(&mut self, timeout: Duration) {
         for mut listener in self.listeners.drain(..) {
             let _ = self.registry.deregister(&mut listener);
         }
         let now = self.clock.now();
-        self.stack.node_mut().shutdown(now);
+        if self.shutdown_deadline.is_none() {
+            self.shutdown_deadline = Some(now.saturating_add(timeout));
+        }
+        self.stack.node_mut().shutdown(now, timeout);
         self.flush(now);
     }
 
     /// Whether no connection is left (peer, handshake or dial) and every event has been
-    /// taken: after [`Driver::shutdown`], every peer has been told and its socket closed (a
-    /// GOAWAY the kernel would not take at once is lost), and a router's protocols have
-    /// heard of each disconnection (they hear of it as [`Driver::poll_event`] is drained).
+    /// taken: after [`Driver::shutdown`], every peer has been told and its socket closed,
+    /// and a router's protocols have heard of each disconnection. Past the shutdown's
+    /// timeout a connection whose GOAWAY the kernel never took is dropped, so a shutdown
+    /// driven by the usual loop becomes idle at most one `close_timeout` after it.
     pub fn is_idle(&self) -> bool {
         let node = self.stack.node();
-        node.connection_count() == 0 && !node.has_events()
+        node.connection_count() == 0 && !node.has_events() && self.held.is_none()
+    }
+
+    /// What the shutdown handed back, peer by peer, once [`Driver::is_idle`]
+    /// ([`Node::take_shutdown_report`]).
+    pub fn take_shutdown_report(&mut self) -> Option<ShutdownReport> {
+        self.stack.node_mut().take_shutdown_report()
     }
 
     // ----- poll_* -----
 
-    /// The next event for the application. Messages leave their connection only here, which
-    /// returns credit to the sender, and a router's protocols get theirs only here: drain it
-    /// until `None` after every wakeup.
+    /// The next event for the application; `None` when nothing more is due. Everything
+    /// else the stack has — socket actions, bytes to write, timers due, the end of an accept
+    /// pause — is carried out on the way: call it until `None` after every wake-up.
+    /// Messages leave their connection only here, which returns credit to the sender.
     pub fn poll_event(&mut self) -> Option<NodeEvent> {
-        let now = self.clock.now();
-        if let Some(event) = self.stack.poll_event(now) {
-            self.dirty = true;
+        if let Some(event) = self.held.take() {
             return Some(event);
         }
-        // Taking events wrote nothing yet, though it may have given bytes to write even when
-        // no event came out: credit for the messages taken, and answers to the events the
-        // stack consumed itself (a peer-exchange request, a protocol's message). Write them —
-        // with nothing to write this costs two empty queue pops — and take what that
-        // produced (a failed write is an event).
-        self.dirty = false;
-        self.flush(now);
-        let event = self.stack.poll_event(now);
-        self.dirty = event.is_some();
-        event
+        let now = self.clock.now();
+        self.resume_accepting(now);
+        self.drive(now)
     }
 
-    /// How long the caller's `poll` may sleep before [`Driver::handle_timeout`] is due;
-    /// `None` when nothing is scheduled. Writes credit still owed first.
+    /// How long the caller's `poll` may sleep: zero while an event waits to be taken, else
+    /// until the stack's next deadline (`None`: until a socket or waker event). Carries out
+    /// whatever is due first, so a loop never sleeps with work to do.
     pub fn poll_timeout(&mut self) -> Option<Duration> {
-        let now = self.clock.now();
-        if self.dirty {
-            self.dirty = false;
-            self.flush(now);
+        if self.held.is_none() {
+            let now = self.clock.now();
+            self.held = self.drive(now);
         }
-        let stack = self.stack.poll_timeout();
-        let pause = self.accept_pause.deadline();
-        [stack, pause]
-            .into_iter()
-            .flatten()
-            .min()
-            .map(|deadline| Clock::until(now, deadline))
+        if self.held.is_some() {
+            return Some(Duration::ZERO);
+        }
+        let now = self.clock.now();
+        [
+            self.deadline,
+            self.accept_pause.deadline(),
+            self.shutdown_deadline,
+        ]
+        .into_iter()
+        .flatten()
+        .min()
+        .map(|deadline| Clock::until(now, deadline))
     }
 
     // ----- internals -----
@@ -781,32 +754,23 @@ impl<S: Stack<Rng = ChaCha20Rng>> Driver<S> {
         }
     }
 
-    /// Carries out the node's actions and writes its bytes until it has nothing more.
-    fn flush(&mut self, now: Instant) {
+    /// Runs the stack's output loop ([`Stack::poll_output`]) until an event for the
+    /// application (returned) or the end of the round (`None`, its deadline kept): actions
+    /// carried out, bytes written.
+    ///
+    /// Records for one connection are gathered into one write of up to `COALESCED_WRITE`
+    /// bytes: a loopback TCP sender spends about twice the CPU per byte on 64 KiB writes as
+    /// on 256 KiB ones (the kernel's per-write work, and the receiver woken per write).
+    fn drive(&mut self, now: Instant) -> Option<NodeEvent> {
+        let mut pending: Option<ConnId> = None;
         loop {
-            let mut progressed = false;
-            while let Some(action) = self.stack.node_mut().poll_action() {
-                progressed = true;
-                self.act(now, action);
-            }
-            // Records for one connection are gathered into one write of up to
-            // `COALESCED_WRITE` bytes: a loopback TCP sender spends about twice the CPU per
-            // byte on 64 KiB writes as on 256 KiB ones (the kernel's per-write work, and the
-            // receiver woken per write).
-            let mut pending: Option<ConnId> = None;
-            loop {
-                let mark = self.out.len();
-                let Some(conn) = self.stack.node_mut().poll_transmit(now, &mut self.out) else {
-                    break;
-                };
-                progressed = true;
-                match pending {
-                    Some(current) if current != conn => {
-                        // Another connection's record: write what came before it.
-                        self.write(now, current, mark);
-                        self.out.drain(..mark);
-                    }
-                    _ => {}
+            let mark = self.out.len();
+            let output = self.stack.poll_output(now, &mut self.out);
+            if let Output::Transmit(conn) = output {
+                if let Some(current) = pending.filter(|current| *current != conn) {
+                    // Another connection's record: write what came before it.
+                    self.write(now, current, mark);
+                    self.out.drain(..mark);
                 }
                 pending = Some(conn);
                 if self.out.len() >= COALESCED_WRITE {
@@ -814,13 +778,65 @@ impl<S: Stack<Rng = ChaCha20Rng>> Driver<S> {
                     self.out.clear();
                     pending = None;
                 }
+                continue;
             }
-            if let Some(conn) = pending {
+            if let Some(conn) = pending.take() {
                 self.write(now, conn, self.out.len());
                 self.out.clear();
             }
-            if !progressed {
-                return;
+            match output {
+                Output::Event(event) => return Some(event),
+                Output::Action(action) => self.act(now, action),
+                Output::Timeout(_) if self.end_shutdown_if_due(now) => {}
+                Output::Timeout(deadline) => {
+                    self.deadline = deadline;
+                    return None;
+                }
+                Output::Transmit(_) => {}
+            }
+        }
+    }
+
+    /// The output loop run where no event can be handed out (building the driver): any
+    /// event it makes waits for the next [`Driver::poll_event`].
+    fn drive_held(&mut self) {
+        if self.held.is_none() {
+            let now = self.clock.now();
+            self.held = self.drive(now);
+        }
+    }
+
+    /// The output loop with events left where they are: what an application call queued is
+    /// written at once, as a program that sends and then stops driving expects, whatever
+    /// events wait.
+    fn flush(&mut self, now: Instant) {
+        let node = self.stack.node_mut();
+        let paused = node.events_paused();
+        node.pause_events(true);
+        let _ = self.drive(now);
+        self.stack.node_mut().pause_events(paused);
+    }
+
+    /// Past a shutdown's timeout — the node's own flush deadline, so every peer was closed
+    /// and told in this round already — the connections left (a GOAWAY the kernel would not
+    /// take) are dropped as failed sockets, so the shutdown ends on time. Whether it did.
+    fn end_shutdown_if_due(&mut self, now: Instant) -> bool {
+        if self.shutdown_deadline.is_none_or(|deadline| deadline > now) {
+            return false;
+        }
+        self.shutdown_deadline = None;
+        let conns: Vec<ConnId> = self.sockets.keys().copied().collect();
+        for conn in conns {
+            self.fail(now, conn);
+        }
+        true
+    }
+
+    /// Accepting resumes once its pause is over.
+    fn resume_accepting(&mut self, now: Instant) {
+        if self.accept_pause.resume_if_due(now) {
+            for index in 0..self.listeners.len() {
+                self.accept(now, index);
             }
         }
     }

@@ -27,15 +27,19 @@ mod driver;
 pub mod fd_limit;
 pub mod key_file;
 mod listener;
+mod node_api;
 mod runtime;
 mod socket;
 
-use rand_chacha::ChaCha20Rng;
 use rand_core::SeedableRng;
 
 pub use clock::Clock;
 pub use data_dir::DataDir;
 pub use driver::{Driver, DriverConfig, DriverError, DriverStats};
+pub use node_api::NodeApi;
+/// The RNG every node of this adapter runs on, re-exported so a user naming
+/// `Handle<Router<ChaCha20Rng>>` need not depend on the exact `rand_chacha` version.
+pub use rand_chacha::ChaCha20Rng;
 pub use runtime::{Events, Handle, Runtime, RuntimeError};
 
 /// A cryptographically secure RNG seeded from the operating system, for the core's key

@@ -6,9 +6,10 @@
 //! `Full`. Flow control still reaches end to end, through the thread boundary.
 //!
 //! ```no_run
+//! use std::time::Duration;
 //! use switchboard::node::{NodeConfig, NodeEvent};
 //! use switchboard::{ChannelConfig, ChannelInfo, Keypair};
-//! use switchboard_mio::{DriverConfig, Runtime};
+//! use switchboard_mio::{DriverConfig, NodeApi, Runtime};
 //!
 //! # fn main() -> Result<(), Box<dyn std::error::Error>> {
 //! let mut node = NodeConfig::new("mainnet", "my-app/1.0");
@@ -23,7 +24,9 @@
 //!         break;
 //!     }
 //! }
-//! handle.shutdown(); // GOAWAY(Quitting) to every peer, then the thread ends
+//! // Flushed (confirmed by the peer) or handed back within 5 s, then GOAWAY(Quitting).
+//! let report = handle.shutdown(Duration::from_secs(5));
+//! assert_eq!(report.returned(), 0);
 //! # Ok(())
 //! # }
 //! ```
@@ -37,14 +40,14 @@ use std::sync::mpsc::{self, Receiver, RecvError, RecvTimeoutError, SyncSender, T
 use std::thread::{self, JoinHandle};
 use std::time::Duration;
 
-use bytes::Bytes;
 use mio::{Events as MioEvents, Poll, Token, Waker};
 use rand_chacha::ChaCha20Rng;
-use switchboard::node::{DialError, Node, NodeEvent, Stack};
+use switchboard::node::{Node, NodeEvent, ShutdownReport, Stack};
 use switchboard::router::{Context, Protocol, ProtocolId, RegisterError, Router};
-use switchboard::{ChannelId, DisconnectReason, Instant, NetAddress, PeerId, SendError};
+use switchboard::{Bytes, ChannelId, Instant, NetAddress, PeerId, SendError};
 
 use crate::driver::{Driver, DriverConfig, DriverError, DriverStats};
+use crate::node_api::NodeApi;
 
 /// The waker's token: the driver's range must not include it.
 const WAKER: Token = Token(usize::MAX);
@@ -55,7 +58,8 @@ pub struct Runtime {
     /// Events buffered for the application before the loop stops taking messages from
     /// peers (and so stops granting them credit). Default 1024.
     pub event_capacity: usize,
-    /// How long a shutdown waits for the GOAWAYs to be written. Default 2 s.
+    /// How long the shutdown that dropping the [`Handle`] starts flushes its peers' messages
+    /// ([`Handle::shutdown`] takes its own). Default 2 s.
     pub shutdown_timeout: Duration,
 }
 
@@ -104,35 +108,28 @@ impl From<DriverError> for RuntimeError {
 /// A closure [`Handle::with_stack`] sends to the loop.
 type DriverCall<S> = Box<dyn FnOnce(&mut Driver<S>) + Send>;
 
-/// What the application asks of the loop.
+/// What the application asks of the loop: every call of the node is a closure run there
+/// ([`Handle::with_node`], [`NodeApi`]); only what waits, or ends the loop, is more.
 enum Command<S> {
-    Send {
-        peer: PeerId,
-        channel: ChannelId,
-        message: Bytes,
-        reply: mpsc::Sender<Result<(), SendError>>,
-    },
-    Broadcast {
-        channel: ChannelId,
-        message: Bytes,
-        reply: mpsc::Sender<usize>,
-    },
-    Dial {
-        addr: NetAddress,
-        reply: mpsc::Sender<Result<(), DialError>>,
-    },
-    AddPersistentPeer(NetAddress),
-    Disconnect {
-        peer: PeerId,
-        reason: DisconnectReason,
-    },
-    Peers(mpsc::Sender<Vec<PeerId>>),
-    Stats(mpsc::Sender<DriverStats>),
-    AddressBook(mpsc::Sender<Vec<u8>>),
     /// Runs on the loop's thread with the driver (and answers through its own channel).
     Call(DriverCall<S>),
-    Shutdown,
+    /// A send that waits for room ([`Handle::send_timeout`]).
+    SendTimeout(ParkedSend),
+    Shutdown {
+        timeout: Duration,
+        reply: Option<mpsc::Sender<ShutdownReport>>,
+    },
     Abort,
+}
+
+/// A [`Handle::send_timeout`] whose queue was full: retried on every round of the loop
+/// until it is taken or its deadline passes.
+struct ParkedSend {
+    peer: PeerId,
+    channel: ChannelId,
+    message: Bytes,
+    deadline: std::time::Instant,
+    reply: mpsc::Sender<Result<(), SendError>>,
 }
 
 impl Runtime {
@@ -234,7 +231,9 @@ impl Runtime {
                     events: event_sender,
                     stalled: loop_stalled,
                     held: None,
+                    parked: Vec::new(),
                     shutdown_timeout,
+                    shutdown: None,
                 }
                 .run();
             })
@@ -296,7 +295,7 @@ pub struct Handle<S = Node<ChaCha20Rng>> {
 
 impl Handle<Router<ChaCha20Rng>> {
     /// Calls `f` on the loop's thread with the protocol registered as `id` and its
-    /// [`Context`], writes what it queued, and returns its result; `None` when the runtime
+    /// [`Context`], and returns its result; `None` when the runtime
     /// has stopped or `id` is not this router's.
     pub fn with_protocol<P: Protocol, T: Send + 'static>(
         &self,
@@ -330,97 +329,89 @@ impl<S: Stack<Rng = ChaCha20Rng> + 'static> Handle<S> {
         &self.events
     }
 
-    /// Queues `message` for `peer`; `Full` when its queue is full (retry later), and
-    /// `NotConnected` also when the runtime has stopped.
-    pub fn send(&self, peer: &PeerId, channel: ChannelId, message: Bytes) -> Result<(), SendError> {
+    /// Calls `f` on the loop's thread with the node and the current time, and returns its
+    /// answer (`None` when the runtime has stopped): every call of the node is reached this
+    /// way, the common ones through [`NodeApi`] (`handle.send(..)`, `handle.peers()`, …).
+    pub fn with_node<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&mut Node<ChaCha20Rng>, Instant) -> T + Send + 'static,
+    ) -> Option<T> {
+        self.call(move |driver| driver.with_node(f))
+    }
+
+    /// As [`NodeApi::send`], but a full queue is waited on, for at most `timeout`: the
+    /// caller's thread blocks, never the loop. `Full` only once `timeout` passed; sends
+    /// from one thread keep their order.
+    pub fn send_timeout(
+        &self,
+        peer: &PeerId,
+        channel: ChannelId,
+        message: Bytes,
+        timeout: Duration,
+    ) -> Result<(), SendError> {
         let (reply, answer) = mpsc::channel();
         let kept = message.clone();
-        let command = Command::Send {
+        let parked = ParkedSend {
             peer: *peer,
             channel,
             message,
+            deadline: std::time::Instant::now() + timeout,
             reply,
         };
-        self.request(command, answer)
+        self.request(Command::SendTimeout(parked), answer)
             .unwrap_or(Err(SendError::NotConnected(kept)))
-    }
-
-    /// Queues `message` for every connected peer with room; returns how many took it (0
-    /// when the runtime has stopped).
-    pub fn broadcast(&self, channel: ChannelId, message: Bytes) -> usize {
-        let (reply, answer) = mpsc::channel();
-        let command = Command::Broadcast {
-            channel,
-            message,
-            reply,
-        };
-        self.request(command, answer).unwrap_or(0)
-    }
-
-    /// Dials `addr`. A stopped runtime dials nothing and says `Ok`: its events channel
-    /// has ended, which is how the application learns it stopped.
-    pub fn dial(&self, addr: NetAddress) -> Result<(), DialError> {
-        let (reply, answer) = mpsc::channel();
-        self.request(Command::Dial { addr, reply }, answer)
-            .unwrap_or(Ok(()))
-    }
-
-    /// Keeps `addr` connected, redialing it whenever its connection ends.
-    pub fn add_persistent_peer(&self, addr: NetAddress) {
-        self.command(Command::AddPersistentPeer(addr));
-    }
-
-    /// Disconnects `peer`, telling it `reason`.
-    pub fn disconnect(&self, peer: &PeerId, reason: DisconnectReason) {
-        self.command(Command::Disconnect {
-            peer: *peer,
-            reason,
-        });
-    }
-
-    /// The connected peers (empty when the runtime has stopped).
-    pub fn peers(&self) -> Vec<PeerId> {
-        let (reply, answer) = mpsc::channel();
-        self.request(Command::Peers(reply), answer)
-            .unwrap_or_default()
     }
 
     /// The driver's counters, or `None` when the runtime has stopped.
     pub fn stats(&self) -> Option<DriverStats> {
-        let (reply, answer) = mpsc::channel();
-        self.request(Command::Stats(reply), answer)
+        self.call(|driver| driver.stats())
     }
 
     /// The node's address book as bytes, to save for the next run
     /// ([`DriverConfig::address_book`]); `None` once the loop ended.
     pub fn address_book(&self) -> Option<Vec<u8>> {
-        let (reply, answer) = mpsc::channel();
-        self.request(Command::AddressBook(reply), answer)
+        self.call(|driver| driver.address_book())
     }
 
-    /// Calls `f` on the loop's thread with the stack and the current time, writes what it
-    /// queued, and returns its result (`None` when the runtime has stopped): for what the
-    /// handle has no method of its own.
+    /// Calls `f` on the loop's thread with the stack and the current time, and returns its
+    /// result (`None` when the runtime has stopped): for what sits above the node (a
+    /// router's protocols).
     pub fn with_stack<T: Send + 'static>(
         &self,
         f: impl FnOnce(&mut S, Instant) -> T + Send + 'static,
     ) -> Option<T> {
-        let (reply, answer) = mpsc::channel();
-        let call = move |driver: &mut Driver<S>| {
-            let _ = reply.send(driver.with_stack(f));
-        };
-        self.request(Command::Call(Box::new(call)), answer)
+        self.call(move |driver| driver.with_stack(f))
     }
 
-    /// Stops cleanly: every peer is told GOAWAY(`Quitting`), the writes are flushed (for at
-    /// most the shutdown timeout), then the thread ends. Returns once it has.
-    pub fn shutdown(mut self) {
-        self.stop(Command::Shutdown);
+    /// Stops cleanly: no new peer or dial, each peer flushed — kept until every message
+    /// sent to it was confirmed by its application, for at most `timeout` — then told
+    /// GOAWAY(`Quitting`); the thread ends. Returns once it has, with every peer's
+    /// accounts: nothing `send` accepted is missing from them (or from the
+    /// `PeerDisconnected` events taken before). An empty report when the runtime had
+    /// stopped already.
+    pub fn shutdown(mut self, timeout: Duration) -> ShutdownReport {
+        let (reply, answer) = mpsc::channel();
+        self.stop(Command::Shutdown {
+            timeout,
+            reply: Some(reply),
+        });
+        answer.recv().unwrap_or_default()
     }
 
     /// Stops at once, as a crash would: sockets are closed without a word to the peers.
     pub fn abort(mut self) {
         self.stop(Command::Abort);
+    }
+
+    fn call<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&mut Driver<S>) -> T + Send + 'static,
+    ) -> Option<T> {
+        let (reply, answer) = mpsc::channel();
+        let call = move |driver: &mut Driver<S>| {
+            let _ = reply.send(f(driver));
+        };
+        self.request(Command::Call(Box::new(call)), answer)
     }
 }
 
@@ -448,7 +439,11 @@ impl<S> Handle<S> {
 impl<S> Drop for Handle<S> {
     fn drop(&mut self) {
         if self.thread.is_some() {
-            self.stop(Command::Shutdown);
+            // The loop flushes for its `Runtime::shutdown_timeout`.
+            self.stop(Command::Shutdown {
+                timeout: Duration::MAX,
+                reply: None,
+            });
         }
     }
 }
@@ -501,21 +496,30 @@ struct EventLoop<S> {
     events: SyncSender<NodeEvent>,
     /// Set when the events channel was full: the application wakes the loop when it takes.
     stalled: Arc<AtomicBool>,
-    /// An event taken from the node that did not fit in the channel.
+    /// An event taken from the node that did not fit in the channel; events are paused
+    /// meanwhile.
     held: Option<NodeEvent>,
+    /// Sends waiting for room, oldest first.
+    parked: Vec<ParkedSend>,
     shutdown_timeout: Duration,
+    /// A shutdown under way: when it gives up, and who waits for its report.
+    shutdown: Option<(std::time::Instant, Option<mpsc::Sender<ShutdownReport>>)>,
 }
 
 impl<S: Stack<Rng = ChaCha20Rng>> EventLoop<S> {
     fn run(mut self) {
         let mut events = MioEvents::with_capacity(1024);
-        let mut shutdown_by: Option<std::time::Instant> = None;
         loop {
-            let mut timeout = self.driver.poll_timeout();
-            if let Some(deadline) = shutdown_by {
-                let left = deadline.saturating_duration_since(std::time::Instant::now());
-                timeout = Some(timeout.map_or(left, |timeout| timeout.min(left)));
-            }
+            let now = std::time::Instant::now();
+            let deadlines = self
+                .parked
+                .iter()
+                .map(|parked| parked.deadline)
+                .chain(self.shutdown.as_ref().map(|(deadline, _)| *deadline));
+            let timeout = deadlines
+                .map(|deadline| deadline.saturating_duration_since(now))
+                .chain(self.driver.poll_timeout())
+                .min();
             match self.poll.poll(&mut events, timeout) {
                 Ok(()) => {}
                 Err(error) if error.kind() == ErrorKind::Interrupted => continue,
@@ -527,24 +531,22 @@ impl<S: Stack<Rng = ChaCha20Rng>> EventLoop<S> {
                     self.driver.handle_event(event);
                 }
             }
-            self.driver.handle_timeout();
-            match self.run_commands() {
-                Next::Continue => {}
-                Next::Shutdown => {
-                    if shutdown_by.is_none() {
-                        self.driver.shutdown();
-                        shutdown_by = Some(std::time::Instant::now() + self.shutdown_timeout);
-                    }
-                }
-                Next::Abort => return,
+            if let Next::Abort = self.run_commands() {
+                return;
             }
-            self.forward_events(shutdown_by.is_some());
-            if let Some(deadline) = shutdown_by
-                && (self.driver.is_idle() || std::time::Instant::now() >= deadline)
+            self.retry_parked();
+            let shutting_down = self.shutdown.is_some();
+            self.forward_events(shutting_down);
+            if let Some((deadline, _)) = &self.shutdown
+                && (self.driver.is_idle() || std::time::Instant::now() >= *deadline)
             {
                 // The stack's last hooks (a router's protocols' `stopped`); an abort, like a
                 // crash, runs none.
                 self.driver.with_stack(|stack, now| stack.stop(now));
+                let report = self.driver.take_shutdown_report().unwrap_or_default();
+                if let Some((_, Some(reply))) = self.shutdown.take() {
+                    let _ = reply.send(report);
+                }
                 return;
             }
         }
@@ -556,47 +558,75 @@ impl<S: Stack<Rng = ChaCha20Rng>> EventLoop<S> {
                 Ok(command) => command,
                 Err(TryRecvError::Empty) => return Next::Continue,
                 // Every handle is gone: nobody can command this node any more.
-                Err(TryRecvError::Disconnected) => return Next::Shutdown,
+                Err(TryRecvError::Disconnected) => {
+                    self.start_shutdown(self.shutdown_timeout, None);
+                    return Next::Continue;
+                }
             };
-            // A reply nobody waits for any more is dropped, so send errors are ignored.
             match command {
-                Command::Send {
-                    peer,
-                    channel,
-                    message,
-                    reply,
-                } => {
-                    let _ = reply.send(self.driver.send(&peer, channel, message));
-                }
-                Command::Broadcast {
-                    channel,
-                    message,
-                    reply,
-                } => {
-                    let _ = reply.send(self.driver.broadcast(channel, message));
-                }
-                Command::Dial { addr, reply } => {
-                    let _ = reply.send(self.driver.dial(addr));
-                }
-                Command::AddPersistentPeer(addr) => self.driver.add_persistent_peer(addr),
-                Command::Disconnect { peer, reason } => self.driver.disconnect(&peer, reason),
-                Command::Peers(reply) => {
-                    let _ = reply.send(self.driver.peers().collect());
-                }
-                Command::Stats(reply) => {
-                    let _ = reply.send(self.driver.stats());
-                }
-                Command::AddressBook(reply) => {
-                    let _ = reply.send(self.driver.address_book());
-                }
                 Command::Call(call) => call(&mut self.driver),
-                Command::Shutdown => return Next::Shutdown,
+                Command::SendTimeout(parked) => self.parked.push(parked),
+                Command::Shutdown { timeout, reply } => self.start_shutdown(timeout, reply),
                 Command::Abort => return Next::Abort,
             }
         }
     }
 
-    /// Moves the node's events into the channel until it is full. While shutting down,
+    fn start_shutdown(&mut self, timeout: Duration, reply: Option<mpsc::Sender<ShutdownReport>>) {
+        if self.shutdown.is_some() {
+            return;
+        }
+        // A dropped handle asks for `Duration::MAX`: the runtime's own timeout then.
+        let timeout = if timeout == Duration::MAX {
+            self.shutdown_timeout
+        } else {
+            timeout
+        };
+        // Sends still waiting cannot be taken any more: handed back now.
+        for parked in self.parked.drain(..) {
+            let _ = parked.reply.send(Err(SendError::Full(parked.message)));
+        }
+        self.driver.shutdown(timeout);
+        // The driver gives up at `timeout`; the loop waits a little past it, for the
+        // round in which the driver does.
+        let deadline = std::time::Instant::now() + timeout + SHUTDOWN_GRACE;
+        self.shutdown = Some((deadline, reply));
+    }
+
+    /// Tries the waiting sends again, oldest first; one still full keeps those behind it
+    /// on the same peer and channel waiting too, so they stay in order.
+    fn retry_parked(&mut self) {
+        if self.parked.is_empty() {
+            return;
+        }
+        let now = std::time::Instant::now();
+        let mut blocked: Vec<(PeerId, ChannelId)> = Vec::new();
+        let mut waiting = Vec::with_capacity(self.parked.len());
+        for mut parked in std::mem::take(&mut self.parked) {
+            let key = (parked.peer, parked.channel);
+            if blocked.contains(&key) {
+                waiting.push(parked);
+                continue;
+            }
+            match self
+                .driver
+                .send(&parked.peer, parked.channel, parked.message)
+            {
+                Err(SendError::Full(message)) if now < parked.deadline => {
+                    parked.message = message;
+                    blocked.push(key);
+                    waiting.push(parked);
+                }
+                result => {
+                    let _ = parked.reply.send(result);
+                }
+            }
+        }
+        self.parked = waiting;
+    }
+
+    /// Moves the node's events into the channel until it is full, then pauses them
+    /// ([`Node::pause_events`]) until the application takes one. While shutting down,
     /// nobody can take events any more (the handle that reads them is being dropped or
     /// consumed): they are taken from the node, so a router's protocols hear of every
     /// disconnection and the driver becomes idle, and those the channel cannot hold are
@@ -604,12 +634,14 @@ impl<S: Stack<Rng = ChaCha20Rng>> EventLoop<S> {
     fn forward_events(&mut self, shutting_down: bool) {
         if shutting_down {
             self.held = None;
+            self.driver.with_node(|node, _| node.pause_events(false));
             while let Some(event) = self.driver.poll_event() {
                 let _ = self.events.try_send(event);
             }
             return;
         }
         loop {
+            let resuming = self.held.is_some();
             let Some(event) = self.held.take().or_else(|| self.driver.poll_event()) else {
                 return;
             };
@@ -623,6 +655,7 @@ impl<S: Stack<Rng = ChaCha20Rng>> EventLoop<S> {
                         Ok(()) => self.stalled.store(false, Ordering::Release),
                         Err(mpsc::TrySendError::Full(event)) => {
                             self.held = Some(event);
+                            self.driver.with_node(|node, _| node.pause_events(true));
                             return;
                         }
                         Err(mpsc::TrySendError::Disconnected(_)) => {}
@@ -631,12 +664,18 @@ impl<S: Stack<Rng = ChaCha20Rng>> EventLoop<S> {
                 // The application dropped its events: keep draining so credit flows.
                 Err(mpsc::TrySendError::Disconnected(_)) => {}
             }
+            if resuming {
+                self.driver.with_node(|node, _| node.pause_events(false));
+            }
         }
     }
 }
 
+/// How long past its timeout the loop waits for a shutdown to end, for the driver's round
+/// that closes what is left.
+const SHUTDOWN_GRACE: Duration = Duration::from_millis(200);
+
 enum Next {
     Continue,
-    Shutdown,
     Abort,
 }

@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use switchboard::ChannelConfig;
 use switchboard::node::NodeEvent;
-use switchboard_mio::{DataDir, Runtime};
+use switchboard_mio::{DataDir, NodeApi, Runtime};
 
 mod common;
 use common::{CHANNEL, V4, driver_config, node_config, wait_for};
@@ -47,8 +47,8 @@ fn a_node_restarted_with_its_saved_book_and_no_seed_reconnects() {
     let data = DataDir::open(&dir).expect("data dir");
     data.save_address_book(&traveller.address_book().expect("running"))
         .expect("saved");
-    traveller.shutdown();
-    seed.shutdown();
+    traveller.shutdown(std::time::Duration::from_secs(2));
+    seed.shutdown(std::time::Duration::from_secs(2));
 
     // Back with the same key, no seed, only the book from disk.
     let mut restarted = driver_config(V4, discovering(), 0..64);
@@ -66,8 +66,8 @@ fn a_node_restarted_with_its_saved_book_and_no_seed_reconnects() {
         },
     );
     assert_eq!(peer, member_id, "found the member again, without the seed");
-    restarted.shutdown();
-    member.shutdown();
+    restarted.shutdown(std::time::Duration::from_secs(2));
+    member.shutdown(std::time::Duration::from_secs(2));
     let _ = std::fs::remove_dir_all(&dir);
 }
 

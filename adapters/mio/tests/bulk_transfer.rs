@@ -13,7 +13,7 @@ use bytes::Bytes;
 use mio::{Events, Poll};
 use switchboard::node::NodeEvent;
 use switchboard::{ChannelConfig, PeerId, SendError};
-use switchboard_mio::Driver;
+use switchboard_mio::{Driver, NodeApi};
 
 mod common;
 use common::{CHANNEL, V4, driver_config, node_config};
@@ -59,7 +59,6 @@ fn turn(poll: &mut Poll, events: &mut Events, driver: &mut Driver) {
     for event in events.iter() {
         driver.handle_event(event);
     }
-    driver.handle_timeout();
 }
 
 #[test]

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use switchboard::node::NodeEvent;
 use switchboard::{ChannelConfig, NetAddress};
-use switchboard_mio::Runtime;
+use switchboard_mio::{NodeApi, Runtime};
 
 mod common;
 use common::{CHANNEL, V4, driver_config, node_config, wait_for};

@@ -4,7 +4,7 @@
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, TcpListener};
 
 use switchboard::{ChannelConfig, NetAddress};
-use switchboard_mio::{DriverConfig, Runtime};
+use switchboard_mio::{DriverConfig, NodeApi, Runtime};
 
 mod common;
 use common::{CHANNEL, V4, driver_config, node_config, wait_connected};
@@ -41,7 +41,7 @@ fn ipv4_and_ipv6_wildcard_listeners_share_a_port() {
         peer.dial(target).expect("dial");
         wait_connected(peer.events(), hub.peer_id());
         wait_connected(hub.events(), peer.peer_id());
-        peer.shutdown();
+        peer.shutdown(std::time::Duration::from_secs(2));
     }
-    hub.shutdown();
+    hub.shutdown(std::time::Duration::from_secs(2));
 }

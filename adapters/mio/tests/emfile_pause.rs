@@ -36,7 +36,6 @@ fn drive(poll: &mut Poll, driver: &mut Driver, duration: Duration) -> usize {
         for event in events.iter() {
             driver.handle_event(event);
         }
-        driver.handle_timeout();
         while driver.poll_event().is_some() {}
     }
     wakeups

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use switchboard::node::NodeEvent;
 use switchboard::{ChannelConfig, DisconnectReason};
-use switchboard_mio::Runtime;
+use switchboard_mio::{NodeApi, Runtime};
 
 mod common;
 use common::{CHANNEL, V4, connect_driven_peer, driver_config, node_config};

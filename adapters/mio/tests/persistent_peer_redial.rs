@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use switchboard::node::NodeEvent;
 use switchboard::{ChannelConfig, DisconnectReason, Keypair, NetAddress};
-use switchboard_mio::{DriverConfig, Runtime};
+use switchboard_mio::{DriverConfig, NodeApi, Runtime};
 
 mod common;
 use common::{CHANNEL, V4, driver_config, node_config, wait_connected, wait_for};
@@ -51,7 +51,7 @@ fn killed_persistent_peer_is_redialed_after_restart() {
     wait_connected(a.events(), b.peer_id());
 
     // A clean shutdown tells b why.
-    a.shutdown();
+    a.shutdown(std::time::Duration::from_secs(2));
     let reason = wait_for(
         b.events(),
         Duration::from_secs(10),
@@ -62,7 +62,7 @@ fn killed_persistent_peer_is_redialed_after_restart() {
         },
     );
     assert_eq!(reason, DisconnectReason::Quitting);
-    b.shutdown();
+    b.shutdown(std::time::Duration::from_secs(2));
 }
 
 #[test]

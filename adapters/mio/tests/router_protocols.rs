@@ -12,7 +12,7 @@ use switchboard::gossip::{Gossip, GossipConfig};
 use switchboard::node::{NodeConfig, NodeEvent};
 use switchboard::router::{Context, Protocol, ProtocolId, ProtocolSpec, RegisterError, Router};
 use switchboard::{ChannelConfig, ChannelId, DisconnectReason, PeerId};
-use switchboard_mio::{Driver, DriverConfig, DriverError, Handle, Runtime, RuntimeError};
+use switchboard_mio::{Driver, DriverConfig, DriverError, Handle, NodeApi, Runtime, RuntimeError};
 
 mod common;
 use common::{CHANNEL, V4, driver_config, node_config};
@@ -161,7 +161,6 @@ impl Loopback {
             }
         }
         for (index, driver) in self.drivers.iter_mut().enumerate() {
-            driver.handle_timeout();
             while let Some(event) = driver.poll_event() {
                 self.log.push((index, event));
             }
@@ -333,7 +332,7 @@ fn a_driver_shutting_down_is_idle_only_once_its_protocols_heard_of_every_peer() 
     });
     // On loopback the GOAWAY is written, and the peer gone, within `shutdown` itself: the
     // disconnection is still an event to take, and the driver is not idle before it is.
-    net.drivers[a].shutdown();
+    net.drivers[a].shutdown(std::time::Duration::from_secs(2));
     assert!(
         !net.drivers[a].is_idle(),
         "idle with the disconnection untaken"
@@ -356,12 +355,12 @@ fn gossip_crosses_a_line_of_three_nodes_over_loopback() {
     net.dial(a, b);
     net.dial(c, b);
     net.wait_for("the line", |net| {
-        let peers = |index: usize| net.drivers[index].peers().count();
+        let peers = |index: usize| net.drivers[index].node().peers().count();
         (peers(a), peers(b), peers(c)) == (1, 2, 1)
     });
     let c_id = net.drivers[c].peer_id();
     assert!(
-        net.drivers[a].peers().all(|peer| peer != c_id),
+        net.drivers[a].node().peers().all(|peer| peer != c_id),
         "a and c must not be neighbours"
     );
 
@@ -464,13 +463,13 @@ fn a_standalone_runtime_runs_protocols_commanded_through_its_handle() {
     // The protocol's timer is among the loop's deadlines: it fires.
     wait_for_protocol(&b, b_ping, "b's start timer", |ping| ping.timer_fired == 1);
 
-    a.shutdown();
+    a.shutdown(std::time::Duration::from_secs(2));
     wait_for_protocol(&b, b_ping, "b's protocol hearing of a's shutdown", |ping| {
         !ping.disconnected.is_empty()
     });
     let peers_left = b.with_stack(|router, _| router.node().peers().count());
     assert_eq!(peers_left, Some(0));
-    b.shutdown();
+    b.shutdown(std::time::Duration::from_secs(2));
 }
 
 #[test]
@@ -551,7 +550,7 @@ fn a_runtime_shut_down_cleanly_stops_its_router_last_and_an_aborted_one_never() 
             std::thread::sleep(Duration::from_millis(5));
         }
         if clean {
-            handle.shutdown();
+            handle.shutdown(std::time::Duration::from_secs(2));
         } else {
             handle.abort();
         }
@@ -566,7 +565,7 @@ fn a_runtime_shut_down_cleanly_stops_its_router_last_and_an_aborted_one_never() 
             expected,
             "clean shutdown: {clean}"
         );
-        peer.shutdown();
+        peer.shutdown(std::time::Duration::from_secs(2));
     }
 }
 

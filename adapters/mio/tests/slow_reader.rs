@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use switchboard::node::NodeEvent;
 use switchboard::{ChannelConfig, SendError};
-use switchboard_mio::{Runtime, fd_limit};
+use switchboard_mio::{NodeApi, Runtime, fd_limit};
 
 mod common;
 use common::{CHANNEL, V4, driver_config, node_config, wait_connected};
@@ -129,7 +129,7 @@ fn a_runtime_whose_application_takes_no_events_still_shuts_down_at_once() {
     }
     let hub_id = hub.peer_id();
     let started = Instant::now();
-    hub.shutdown();
+    hub.shutdown(std::time::Duration::from_secs(2));
     let took = started.elapsed();
     assert!(took < Duration::from_secs(2), "shutdown took {took:?}");
     // And not by cutting corners: each peer was told why.

@@ -9,7 +9,7 @@ use bytes::Bytes;
 use mio::Poll;
 use switchboard::node::NodeEvent;
 use switchboard::{ChannelConfig, DisconnectReason};
-use switchboard_mio::{Driver, Handle, Runtime};
+use switchboard_mio::{Driver, Handle, NodeApi, Runtime};
 
 mod common;
 use common::{CHANNEL, V4, connect_driven_peer, driver_config, node_config};

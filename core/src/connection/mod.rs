@@ -261,6 +261,28 @@ impl Connection {
         }
     }
 
+    /// Whether a `send` on `channel` that returned `Full` may be tried again: its queue is
+    /// at most half full. `false` when the channel is not open (or the connection not
+    /// established): nothing can be sent there.
+    pub fn has_send_room(&self, channel: ChannelId) -> bool {
+        match &self.state {
+            State::Established(session) => session.is_connected() && session.mux.has_room(channel),
+            _ => false,
+        }
+    }
+
+    /// Whether every message `send` accepted was written and confirmed by the peer's
+    /// application: nothing would be handed back if the connection closed now. A
+    /// connection that is not established has sent nothing, and is flushed.
+    pub fn is_flushed(&self) -> bool {
+        match &self.state {
+            State::Established(session) | State::Closing { session, .. } => {
+                session.mux.is_flushed()
+            }
+            _ => true,
+        }
+    }
+
     /// The connection's counters.
     pub fn stats(&self) -> ConnectionStats {
         let rtt = match &self.state {

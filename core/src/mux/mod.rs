@@ -293,6 +293,23 @@ impl Mux {
         }
     }
 
+    /// Whether channel `id`'s send queue has room again after a `Full` (see
+    /// `SendChannel::has_room`); a channel that is not open has none.
+    pub(crate) fn has_room(&self, id: ChannelId) -> bool {
+        self.channels
+            .binary_search_by_key(&id, |channel| channel.send.id)
+            .ok()
+            .and_then(|index| self.channels.get(index))
+            .is_some_and(|channel| channel.send.has_room())
+    }
+
+    /// Whether every message accepted on every channel was written and confirmed.
+    pub(crate) fn is_flushed(&self) -> bool {
+        self.channels
+            .iter()
+            .all(|channel| channel.send.is_flushed())
+    }
+
     /// A DATA frame; returns the message it completes, if any.
     pub(crate) fn handle_data(
         &mut self,

@@ -295,6 +295,20 @@ impl SendChannel {
         )
     }
 
+    /// Whether a sender told `Full` should try again: the queue is at most half full, by
+    /// count and by bytes. Half, not one slot: a sender woken for every message freed would
+    /// wake once per message; woken at half, it refills the queue in one go.
+    pub(super) fn has_room(&self) -> bool {
+        self.queue.is_empty()
+            || (self.queue.len() <= self.queue_messages / 2
+                && self.queued_bytes <= self.queue_bytes / 2)
+    }
+
+    /// Whether every message accepted was written and confirmed.
+    pub(super) fn is_flushed(&self) -> bool {
+        self.queue.is_empty() && self.unconfirmed.is_empty()
+    }
+
     /// Lets go of queue buffers that are empty, so an idle channel holds no heap.
     pub(super) fn release_idle_buffers(&mut self) {
         if self.queue.is_empty() {

@@ -1,4 +1,4 @@
-//! The node: the switch that owns every connection and the policies across them (SPEC §4).
+//! The node: the switch that owns every connection and the policies across them.
 //!
 //! # The contract
 //!
@@ -13,14 +13,17 @@
 //! - **Application** (mutators): [`Node::dial`], [`Node::send`], [`Node::broadcast`],
 //!   [`Node::disconnect`], [`Node::ban_peer`], [`Node::ban_ip`],
 //!   [`Node::add_persistent_peer`].
-//! - **Output** (`poll_*`, drained until `None` after every input): [`Node::poll_action`]
-//!   (dial or close a socket), [`Node::poll_transmit`] (bytes for one connection, only for
-//!   connections whose socket is not blocked, so a slow socket backs up into the channel
-//!   queues), [`Node::poll_event`] (for the application), and [`Node::poll_timeout`].
+//! - **Output**: [`Stack::poll_output`] after every input, until it returns
+//!   [`Output::Timeout`] (see [the driving contract](Stack#the-driving-contract)). It is
+//!   made of the node's own `poll_*`, which it calls in the one right order:
+//!   [`Node::poll_event`] (for the application), [`Node::poll_action`] (dial or close a
+//!   socket), [`Node::poll_transmit`] (bytes for one connection, only for connections whose
+//!   socket is not blocked, so a slow socket backs up into the channel queues), then
+//!   [`Node::poll_timeout`] and [`Node::handle_timeout`].
 //!
-//! Messages reach the application through `poll_event`, and a message is taken from its
-//! connection only then: an application that stops polling stops granting credit, and its
-//! peers' `send`s return `Full`. Flow control reaches end to end.
+//! A message is taken from its connection only when it leaves as an event: an application
+//! that stops taking events ([`Node::pause_events`]) stops granting credit, and its peers'
+//! `send`s return `Full`. Flow control reaches end to end.
 //!
 //! # One connection per peer
 //!
@@ -36,6 +39,7 @@ mod conn_table;
 mod discovery;
 mod event;
 mod peer_info;
+mod shutdown;
 mod stack;
 
 use alloc::boxed::Box;
@@ -56,7 +60,8 @@ use conn_table::ConnTable;
 pub use discovery::DiscoveryConfig;
 pub use event::{Action, ConnId, Connectedness, DialError, NodeEvent};
 pub use peer_info::PeerInfo;
-pub use stack::Stack;
+pub use shutdown::{PeerReport, ShutdownReport};
+pub use stack::{Output, Stack};
 
 use crate::addr_book::AddrBook;
 use crate::channel::{ChannelId, RESERVED_CHANNELS_START};
@@ -108,6 +113,8 @@ struct Entry {
     write_blocked: bool,
     /// Seed mode: close once the PEX answer queued for the peer is confirmed.
     close_when_answered: bool,
+    /// Channels on which a `send` returned `Full` and no `Writable` was reported since.
+    full_channels: Vec<ChannelId>,
 }
 
 /// The switch. See the [module documentation](self).
@@ -134,6 +141,12 @@ pub struct Node<R> {
     next_ban_sweep: Instant,
     /// [`Node::shutdown`] was called: no dial starts, no socket is admitted.
     shutting_down: bool,
+    /// [`Node::pause_events`]: the application takes no events for now.
+    events_paused: bool,
+    /// While shutting down: when peers still flushing are closed all the same.
+    flush_deadline: Option<Instant>,
+    /// What the shutdown handed back, peer by peer ([`Node::take_shutdown_report`]).
+    shutdown_report: Option<ShutdownReport>,
     slow: BTreeSet<(Instant, ConnId)>,
     transmit_queue: VecDeque<ConnId>,
     read_queue: VecDeque<ConnId>,
@@ -200,6 +213,9 @@ impl<R: CryptoRng> Node<R> {
             timers: BTreeSet::new(),
             next_ban_sweep: now,
             shutting_down: false,
+            events_paused: false,
+            flush_deadline: None,
+            shutdown_report: None,
             slow: BTreeSet::new(),
             transmit_queue: VecDeque::new(),
             read_queue: VecDeque::new(),
@@ -252,6 +268,21 @@ impl<R: CryptoRng> Node<R> {
     /// (a router's protocols) hears of every disconnection.
     pub fn has_events(&self) -> bool {
         !self.events.is_empty() || !self.read_queue.is_empty()
+    }
+
+    /// Stops (`true`) or resumes (`false`) handing events to [`Stack::poll_output`]: for an
+    /// application that cannot take them for a while, such as one whose channel to another
+    /// thread is full. Messages stay on their connections meanwhile, so their senders get
+    /// no credit and their `send`s return `Full` (flow control reaches end to end); sockets,
+    /// timers and bytes keep flowing, and [`Output::Timeout`] no longer counts the events
+    /// waiting.
+    pub fn pause_events(&mut self, paused: bool) {
+        self.events_paused = paused;
+    }
+
+    /// Whether events are paused ([`Node::pause_events`]).
+    pub fn events_paused(&self) -> bool {
+        self.events_paused
     }
 
     /// What the node knows of a connected peer.
@@ -431,6 +462,13 @@ impl<R: CryptoRng> Node<R> {
                 self.after(now, conn);
             }
         }
+        if self.flush_deadline.is_some_and(|deadline| deadline <= now) {
+            self.flush_deadline = None;
+            let conns: Vec<ConnId> = self.conns.ids().collect();
+            for conn in conns {
+                self.close_connection(now, conn, DisconnectReason::Quitting, "shutting down");
+            }
+        }
         // Bans are checked against their expiry whenever consulted; forgetting expired ones
         // only frees memory, so a sweep a minute keeps timers O(log n) with many bans.
         if now >= self.next_ban_sweep {
@@ -532,6 +570,9 @@ impl<R: CryptoRng> Node<R> {
             return Err(SendError::NotConnected(message));
         };
         let sent = entry.connection.send(channel, message);
+        if matches!(sent, Err(SendError::Full(_))) && !entry.full_channels.contains(&channel) {
+            entry.full_channels.push(channel);
+        }
         self.after(now, conn);
         sent
     }
@@ -569,26 +610,54 @@ impl<R: CryptoRng> Node<R> {
         taken
     }
 
-    /// Starts a clean shutdown: every connection — peers, handshakes, dials in flight — is
-    /// closed with `Quitting` (peers are told in a GOAWAY), every dial queued or in flight
-    /// is reported given up (`DialFailed`, `Quitting`; the address book holds nothing
-    /// against the address), and from now on no dial starts (the application's, persistent
+    /// Starts a clean shutdown. From now on no dial starts (the application's, persistent
     /// peers' redials, discovery's) and no accepted socket is admitted — otherwise a node
-    /// that lost its peers would go on to fill its slots again while it shuts down. Keep
-    /// driving the node, taking its events, until it has no connection left
-    /// ([`Node::connection_count`]) or a deadline passes.
-    pub fn shutdown(&mut self, now: Instant) {
+    /// that lost its peers would go on to fill its slots again while it shuts down. Every
+    /// dial queued or in flight is reported given up (`DialFailed`, `Quitting`; the address
+    /// book holds nothing against the address) and handshakes are closed.
+    ///
+    /// Connected peers are first **flushed**: for up to `flush`, each keeps its connection
+    /// until every message `send` accepted for it was written and confirmed by its
+    /// application, and is then closed with `Quitting` (told in a GOAWAY). At the deadline
+    /// the peers still flushing are closed all the same. Each peer's `PeerDisconnected`
+    /// hands back what was not confirmed, as always, and the same accounts are gathered in
+    /// the [`ShutdownReport`] ([`Node::take_shutdown_report`]): nothing `send` accepted is
+    /// unaccounted for. A `flush` of zero closes every peer at once.
+    ///
+    /// Keep driving the node, taking its events, until it has no connection left
+    /// ([`Node::connection_count`]).
+    pub fn shutdown(&mut self, now: Instant, flush: Duration) {
         if self.shutting_down {
             return;
         }
         self.shutting_down = true;
+        self.shutdown_report = Some(ShutdownReport::default());
         for addr in self.dials.take_waiting() {
             self.report_dial_cancelled(addr);
         }
+        if !flush.is_zero() {
+            self.flush_deadline = Some(now.saturating_add(flush));
+        }
         let conns: Vec<ConnId> = self.conns.ids().collect();
         for conn in conns {
-            self.close_connection(now, conn, DisconnectReason::Quitting, "shutting down");
+            let flushes = self.flush_deadline.is_some()
+                && self.conns.get(conn).is_some_and(|entry| {
+                    entry.phase == Phase::Connected && entry.connection.is_established()
+                });
+            if flushes {
+                // Closed by `settle` once flushed (perhaps at once), or at the deadline.
+                self.after(now, conn);
+            } else {
+                self.close_connection(now, conn, DisconnectReason::Quitting, "shutting down");
+            }
         }
+    }
+
+    /// The accounts of a shutdown, once ([`Node::shutdown`]): for every peer connected when
+    /// it began (and any admitted since), what was confirmed and what was handed back.
+    /// Complete once [`Node::connection_count`] is zero; `None` before a shutdown.
+    pub fn take_shutdown_report(&mut self) -> Option<ShutdownReport> {
+        self.shutdown_report.take()
     }
 
     /// Whether [`Node::shutdown`] was called.
@@ -712,7 +781,8 @@ impl<R: CryptoRng> Node<R> {
         } else {
             (self.dials.poll_timeout(), self.discovery_deadline())
         };
-        [connections, slow, dials, discovery]
+        let flush = self.flush_deadline.filter(|_| !self.peers.is_empty());
+        [connections, slow, dials, discovery, flush]
             .into_iter()
             .flatten()
             .min()
@@ -743,6 +813,7 @@ impl<R: CryptoRng> Node<R> {
             in_read_queue: false,
             write_blocked: false,
             close_when_answered: false,
+            full_channels: Vec::new(),
         })
     }
 
@@ -940,6 +1011,29 @@ impl<R: CryptoRng> Node<R> {
         let Some(entry) = self.conns.get_mut(conn) else {
             return;
         };
+        if !entry.full_channels.is_empty()
+            && let Some(peer) = entry.peer.filter(|_| entry.phase == Phase::Connected)
+        {
+            let (connection, events) = (&entry.connection, &mut self.events);
+            entry.full_channels.retain(|&channel| {
+                let room = connection.has_send_room(channel);
+                if room {
+                    events.push_back(NodeEvent::Writable { peer, channel });
+                }
+                !room
+            });
+        }
+        if self.flush_deadline.is_some()
+            && entry.phase == Phase::Connected
+            && entry.connection.is_established()
+            && entry.connection.is_flushed()
+        {
+            entry
+                .connection
+                .close(now, DisconnectReason::Quitting, "shutting down");
+            self.after(now, conn);
+            return;
+        }
         if entry.close_when_answered && discovery::answer_confirmed(entry) {
             entry.close_when_answered = false;
             entry
@@ -1147,17 +1241,29 @@ impl<R: CryptoRng> Node<R> {
                     self.pex.handle_disconnected(&peer);
                     let mut confirmed_by_channel = closed.outcome.confirmed_by_channel;
                     confirmed_by_channel.retain(|(channel, _)| *channel < RESERVED_CHANNELS_START);
+                    let unsent = own_messages(closed.outcome.unsent);
+                    let unconfirmed = own_messages(closed.outcome.unconfirmed);
+                    let confirmed = confirmed_by_channel
+                        .iter()
+                        .map(|(_, count)| *count)
+                        .fold(0, u64::saturating_add);
+                    if let Some(report) = self.shutdown_report.as_mut() {
+                        report.peers.push(PeerReport {
+                            peer,
+                            reason: closed.reason,
+                            confirmed,
+                            unsent: unsent.clone(),
+                            unconfirmed: unconfirmed.clone(),
+                        });
+                    }
                     self.events.push_back(NodeEvent::PeerDisconnected {
                         peer,
                         reason: closed.reason,
                         by: closed.by,
                         detail: closed.detail,
-                        unsent: own_messages(closed.outcome.unsent),
-                        unconfirmed: own_messages(closed.outcome.unconfirmed),
-                        confirmed: confirmed_by_channel
-                            .iter()
-                            .map(|(_, count)| *count)
-                            .fold(0, u64::saturating_add),
+                        unsent,
+                        unconfirmed,
+                        confirmed,
                         confirmed_by_channel,
                     });
                 }

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use mio::Poll;
 use switchboard::node::{NodeConfig, NodeEvent};
 use switchboard::{ChannelConfig, ChannelInfo, Keypair, PeerId};
-use switchboard_mio::{Driver, DriverConfig, Events, Handle};
+use switchboard_mio::{Driver, DriverConfig, Events, Handle, NodeApi};
 
 /// The test channel.
 pub const CHANNEL: u16 = 1;
@@ -80,14 +80,13 @@ pub fn connect_driven_peer(hub: &Handle, config: NodeConfig) -> (Poll, Driver) {
         .expect("dial");
     let mut events = mio::Events::with_capacity(64);
     let deadline = Instant::now() + Duration::from_secs(10);
-    while hub.peers().is_empty() || peer.peers().next().is_none() {
+    while hub.peers().is_empty() || peer.node().peers().next().is_none() {
         assert!(Instant::now() < deadline, "never connected");
         poll.poll(&mut events, Some(Duration::from_millis(10)))
             .expect("poll");
         for event in events.iter() {
             peer.handle_event(event);
         }
-        peer.handle_timeout();
         while peer.poll_event().is_some() {}
     }
     (poll, peer)

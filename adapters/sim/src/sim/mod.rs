@@ -8,10 +8,9 @@
 //! trace hash. Everything that will become an event sits in one queue ordered by
 //! (time, sequence number): byte and close deliveries, TCP connects, socket-writable
 //! notices, and each node's next timer (its `poll_timeout`, re-armed after every input).
-//! The loop pops the earliest, hands it to its node, then drains that node's outputs
-//! (for a polling application, events — taking them may give bytes to write — then actions
-//! and transmits) until none is left, as the node's contract asks. Its cost is per event:
-//! idle nodes cost nothing.
+//! The loop pops the earliest, hands it to its node, then takes that node's outputs
+//! ([`Stack::poll_output`]: events, actions, transmits, timers due) until its round ends,
+//! as the node's contract asks. Its cost is per event: idle nodes cost nothing.
 //!
 //! # Application calls
 //!
@@ -25,7 +24,7 @@ use std::time::Duration;
 
 use rand_chacha::{ChaCha8Rng, ChaCha20Rng};
 use rand_core::SeedableRng;
-use switchboard::node::{Node, NodeConfig, NodeEvent, Stack};
+use switchboard::node::{Node, NodeConfig, NodeEvent, Output, Stack};
 use switchboard::router::{Context, Protocol, RegisterError, Router};
 use switchboard::{Instant, Keypair, NetAddress, NodeInfoError, PeerId};
 
@@ -667,13 +666,13 @@ impl Sim {
                     return;
                 }
                 slot.armed = None;
-                // The deadline may have moved later since this wake-up was queued.
+                // The deadline may have moved later since this wake-up was queued; when it
+                // has not, the node's round (`drain`) fires it.
                 if slot
                     .host
                     .poll_timeout()
                     .is_some_and(|deadline| deadline <= now)
                 {
-                    slot.host.handle_timeout(now);
                     self.fold(node as u64, u64::MAX, 0);
                 }
                 self.mark(node);
@@ -771,43 +770,29 @@ impl Sim {
         }
     }
 
-    /// Takes node `index`'s events (if it polls), actions and transmits until none is
-    /// left, then re-arms its timer and checks its peer limits.
+    /// Takes node `index`'s outputs until its round ends (events only while its
+    /// application polls), re-arms its timer and checks its peer limits.
     pub(super) fn drain(&mut self, index: NodeIndex) {
         let now = self.now;
-        loop {
-            let mut moved = false;
-            // Events first: taking them may queue bytes though no event comes out (a
-            // protocol's answer, a PEX reply, credit), which the transmits below then write.
-            if self.nodes[index].polling {
-                while let Some(event) = self.nodes[index].host.poll_event(now) {
-                    moved = true;
-                    self.observe(index, event);
+        let polling = self.nodes[index].polling;
+        self.nodes[index].host.node_mut().pause_events(!polling);
+        let deadline = loop {
+            match self.nodes[index].host.poll_output(now, &mut self.buffer) {
+                Output::Event(event) => self.observe(index, event),
+                Output::Action(action) => self.act(index, action),
+                Output::Transmit(conn) => {
+                    // An exact-size copy; the buffer keeps its capacity for the next one.
+                    let bytes = self.buffer.clone();
+                    self.buffer.clear();
+                    self.send_bytes(End { node: index, conn }, bytes);
                 }
+                Output::Timeout(deadline) => break deadline,
             }
-            while let Some(action) = self.nodes[index].host.node_mut().poll_action() {
-                moved = true;
-                self.act(index, action);
-            }
-            while let Some(conn) = self.nodes[index]
-                .host
-                .node_mut()
-                .poll_transmit(now, &mut self.buffer)
-            {
-                moved = true;
-                // An exact-size copy; the buffer keeps its capacity for the next transmit.
-                let bytes = self.buffer.clone();
-                self.buffer.clear();
-                self.send_bytes(End { node: index, conn }, bytes);
-            }
-            if !moved {
-                break;
-            }
-        }
+        };
         // One wake-up queued per node, at or before its deadline: a deadline moving later
         // (traffic postponing a PING) queues nothing; the early wake-up re-arms.
         let slot = &mut self.nodes[index];
-        if let Some(deadline) = slot.host.poll_timeout()
+        if let Some(deadline) = deadline
             && slot.armed.is_none_or(|armed| deadline < armed)
         {
             slot.armed = Some(deadline);

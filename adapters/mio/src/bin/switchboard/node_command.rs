@@ -9,7 +9,7 @@ use switchboard::addr_book::AddrBook;
 use switchboard::node::{NodeConfig, NodeEvent};
 use switchboard::{ChannelConfig, ChannelInfo};
 use switchboard_mio::key_file::{self, KeyOrigin};
-use switchboard_mio::{DataDir, DriverConfig, Runtime, fd_limit, os_seeded_rng};
+use switchboard_mio::{DataDir, DriverConfig, NodeApi, Runtime, fd_limit, os_seeded_rng};
 
 use crate::args::NodeOptions;
 
@@ -19,6 +19,9 @@ const CHANNEL: u16 = 1;
 /// How often the address book is written to the data directory, besides at shutdown: a node
 /// killed without a chance to stop (SIGKILL, a crash) loses at most this much of it.
 const ADDRESS_BOOK_SAVE_INTERVAL: Duration = Duration::from_secs(30);
+
+/// How long a stop waits for the peers to confirm what was sent to them.
+const SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// Longest the event loop waits before looking at the stop flag again.
 const STOP_CHECK_INTERVAL: Duration = Duration::from_millis(200);
@@ -151,7 +154,11 @@ pub fn run(options: NodeOptions) -> Result<(), String> {
         handle.peers().len()
     ));
     save_book(&log);
-    handle.shutdown();
-    log("stopped".to_string());
+    let report = handle.shutdown(SHUTDOWN_TIMEOUT);
+    log(format!(
+        "stopped: {} messages confirmed, {} handed back unconfirmed or unsent",
+        report.confirmed(),
+        report.returned()
+    ));
     Ok(())
 }

@@ -1,0 +1,226 @@
+//! Nothing `send` accepted is lost at shutdown: 5,000 messages of 4 KB are sent, then the
+//! sender shuts down, through the standalone `Runtime` and through an embedded `Driver` in
+//! the loop its documentation shows. Every message ends confirmed (and delivered) or handed
+//! back in the shutdown report, and the loop ends within the shutdown's timeout even when
+//! the receiver never reads.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc;
+use std::thread;
+use std::time::{Duration, Instant};
+
+use mio::{Events, Poll};
+use switchboard::node::{NodeEvent, ShutdownReport};
+use switchboard::{Bytes, ChannelConfig, NetAddress, PeerId};
+use switchboard_mio::{Driver, NodeApi, Runtime};
+
+mod common;
+use common::{CHANNEL, V4, driver_config, node_config, wait_connected};
+
+const MESSAGES: u32 = 5_000;
+const SIZE: usize = 4_000;
+
+/// Room for all 5,000 in the send queue, so every one is accepted even when the receiver
+/// takes nothing.
+fn channel() -> ChannelConfig {
+    ChannelConfig {
+        send_queue_messages: 8_192,
+        send_queue_bytes: 32 << 20,
+        ..ChannelConfig::new(CHANNEL)
+    }
+}
+
+fn message(number: u32) -> Bytes {
+    let mut body = vec![(number % 251) as u8; SIZE];
+    body[..4].copy_from_slice(&number.to_be_bytes());
+    Bytes::from(body)
+}
+
+fn number(message: &[u8]) -> u32 {
+    u32::from_be_bytes(message[..4].try_into().expect("4 bytes"))
+}
+
+/// A receiving node on its own thread and poll. A reading one takes every message,
+/// checking order and contents; another takes none (its events paused), so nothing it is
+/// sent is confirmed. The thread returns how many messages it took, once `stop` is set.
+struct Receiver {
+    address: NetAddress,
+    stop: Arc<AtomicBool>,
+    thread: thread::JoinHandle<u32>,
+}
+
+impl Receiver {
+    fn start(reads: bool) -> Self {
+        let (address_sender, address) = mpsc::channel();
+        let stop = Arc::new(AtomicBool::new(false));
+        let stopping = stop.clone();
+        let thread = thread::spawn(move || {
+            let mut poll = Poll::new().expect("poll");
+            let config = driver_config(V4, node_config(channel()), 0..64);
+            let mut driver = Driver::new(poll.registry(), config).expect("receiver");
+            driver.with_node(|node, _| node.pause_events(!reads));
+            address_sender
+                .send(driver.net_address().expect("listening"))
+                .expect("address");
+            let mut events = Events::with_capacity(64);
+            let mut next = 0u32;
+            while !stopping.load(Ordering::Acquire) {
+                let timeout = driver
+                    .poll_timeout()
+                    .map_or(Duration::from_millis(20), |t| {
+                        t.min(Duration::from_millis(20))
+                    });
+                poll.poll(&mut events, Some(timeout)).expect("poll");
+                for event in events.iter() {
+                    driver.handle_event(event);
+                }
+                while let Some(event) = driver.poll_event() {
+                    if let NodeEvent::Message { message: got, .. } = event {
+                        assert_eq!(number(&got), next, "out of order");
+                        assert_eq!(got, message(next), "corrupted");
+                        next += 1;
+                    }
+                }
+            }
+            next
+        });
+        let address = address.recv().expect("receiver address");
+        Receiver {
+            address,
+            stop,
+            thread,
+        }
+    }
+
+    /// Stops it; how many messages it took.
+    fn finish(self) -> u32 {
+        self.stop.store(true, Ordering::Release);
+        self.thread.join().expect("receiver thread")
+    }
+}
+
+/// Every message is confirmed or handed back, once, the handed back ones being those after
+/// the confirmed, in order. Returns (confirmed, handed back).
+fn check_accounts(report: &ShutdownReport, to: PeerId) -> (u64, usize) {
+    assert_eq!(report.peers.len(), 1, "one peer");
+    let peer = &report.peers[0];
+    assert_eq!(peer.peer, to);
+    let returned: Vec<u32> = peer
+        .unconfirmed
+        .iter()
+        .chain(&peer.unsent)
+        .map(|returned| number(&returned.message))
+        .collect();
+    let expected: Vec<u32> = (peer.confirmed as u32..MESSAGES).collect();
+    assert!(
+        returned == expected,
+        "confirmed {}, then {} handed back, not the rest in order",
+        peer.confirmed,
+        returned.len()
+    );
+    (peer.confirmed, returned.len())
+}
+
+fn runtime_sends_then_shuts_down(
+    receiver: &Receiver,
+    timeout: Duration,
+) -> (ShutdownReport, PeerId, Duration) {
+    let sender = Runtime::spawn(driver_config(V4, node_config(channel()), 0..64)).expect("sender");
+    sender.dial(receiver.address).expect("dial");
+    let to = receiver.address.peer_id().expect("an id");
+    wait_connected(sender.events(), to);
+    for number in 0..MESSAGES {
+        sender
+            .send(&to, CHANNEL, message(number))
+            .expect("room for all");
+    }
+    let started = Instant::now();
+    let report = sender.shutdown(timeout);
+    (report, to, started.elapsed())
+}
+
+#[test]
+fn runtime_shutdown_delivers_everything_to_a_reader() {
+    let receiver = Receiver::start(true);
+    let (report, to, _) = runtime_sends_then_shuts_down(&receiver, Duration::from_secs(30));
+    let (confirmed, returned) = check_accounts(&report, to);
+    assert_eq!((confirmed, returned), (u64::from(MESSAGES), 0));
+    assert_eq!(receiver.finish(), MESSAGES);
+}
+
+#[test]
+fn runtime_shutdown_hands_back_what_a_silent_receiver_never_took() {
+    let receiver = Receiver::start(false);
+    let timeout = Duration::from_millis(500);
+    let (report, to, took) = runtime_sends_then_shuts_down(&receiver, timeout);
+    let (confirmed, returned) = check_accounts(&report, to);
+    assert_eq!(confirmed, 0);
+    assert_eq!(returned, MESSAGES as usize);
+    assert!(took >= timeout, "gave up before its timeout: {took:?}");
+    assert!(took < timeout + Duration::from_secs(1), "took {took:?}");
+    assert_eq!(receiver.finish(), 0);
+}
+
+/// The embedded loop of `Driver`'s documentation, sending 5,000 messages once connected and
+/// then shutting down; returns the report and how long the shutdown took.
+fn driver_sends_then_shuts_down(
+    receiver: &Receiver,
+    timeout: Duration,
+) -> (ShutdownReport, PeerId, Duration) {
+    let mut poll = Poll::new().expect("poll");
+    let config = driver_config(V4, node_config(channel()), 0..64);
+    let mut driver = Driver::new(poll.registry(), config).expect("sender");
+    driver.dial(receiver.address).expect("dial");
+    let to = receiver.address.peer_id().expect("an id");
+    let mut events = Events::with_capacity(256);
+    let mut shutdown_at = None;
+    let deadline = Instant::now() + timeout + Duration::from_secs(20);
+    loop {
+        assert!(Instant::now() < deadline, "the loop never ended: a hang");
+        poll.poll(&mut events, driver.poll_timeout()).expect("poll");
+        for event in events.iter() {
+            driver.handle_event(event);
+        }
+        while let Some(event) = driver.poll_event() {
+            if let NodeEvent::PeerConnected { peer, .. } = event {
+                assert_eq!(peer, to);
+                for number in 0..MESSAGES {
+                    driver
+                        .send(&to, CHANNEL, message(number))
+                        .expect("room for all");
+                }
+                driver.shutdown(timeout);
+                shutdown_at = Some(Instant::now());
+            }
+        }
+        if shutdown_at.is_some() && driver.is_idle() {
+            break;
+        }
+    }
+    let took = shutdown_at.expect("shut down").elapsed();
+    let report = driver.take_shutdown_report().expect("a report");
+    (report, to, took)
+}
+
+#[test]
+fn driver_shutdown_delivers_everything_to_a_reader() {
+    let receiver = Receiver::start(true);
+    let (report, to, _) = driver_sends_then_shuts_down(&receiver, Duration::from_secs(30));
+    let (confirmed, returned) = check_accounts(&report, to);
+    assert_eq!((confirmed, returned), (u64::from(MESSAGES), 0));
+    assert_eq!(receiver.finish(), MESSAGES);
+}
+
+#[test]
+fn driver_shutdown_ends_on_time_and_hands_back_what_a_silent_receiver_never_took() {
+    let receiver = Receiver::start(false);
+    let timeout = Duration::from_millis(500);
+    let (report, to, took) = driver_sends_then_shuts_down(&receiver, timeout);
+    let (confirmed, returned) = check_accounts(&report, to);
+    assert_eq!(confirmed, 0);
+    assert_eq!(returned, MESSAGES as usize);
+    assert!(took >= timeout, "gave up before its timeout: {took:?}");
+    assert!(took < timeout + Duration::from_millis(500), "took {took:?}");
+    assert_eq!(receiver.finish(), 0);
+}

@@ -79,6 +79,9 @@ mod time;
 mod token_bucket;
 mod varint;
 
+/// Every message is a `Bytes`, sent and received: re-exported so that an application needs
+/// no dependency of its own on `bytes`, nor to keep one at the version switchboard uses.
+pub use bytes::Bytes;
 pub use channel::{
     ChannelConfig, ChannelId, MESSAGE_COST_OVERHEAD, RESERVED_CHANNELS_START, RateLimit,
     message_cost,

@@ -43,11 +43,14 @@ pub enum DisconnectReason {
     /// The peer belongs to another network (its `NodeInfo` names another one). Apart from
     /// `IncompatibleVersion`: the remedy differs (fix a configuration, not upgrade a node).
     NetworkMismatch = 16,
+    /// The address lies outside the networks this node may connect to
+    /// (`NodeConfig::allowed_networks`).
+    NotAllowed = 17,
 }
 
 impl DisconnectReason {
     /// Every reason, in code order.
-    pub const ALL: [DisconnectReason; 16] = [
+    pub const ALL: [DisconnectReason; 17] = [
         DisconnectReason::Requested,
         DisconnectReason::NetworkError,
         DisconnectReason::ProtocolError,
@@ -64,6 +67,7 @@ impl DisconnectReason {
         DisconnectReason::FlowControl,
         DisconnectReason::MessageTooLarge,
         DisconnectReason::NetworkMismatch,
+        DisconnectReason::NotAllowed,
     ];
 
     /// The wire code.
@@ -98,6 +102,7 @@ impl DisconnectReason {
             DisconnectReason::FlowControl => "flow control violated",
             DisconnectReason::MessageTooLarge => "message too large",
             DisconnectReason::NetworkMismatch => "network mismatch",
+            DisconnectReason::NotAllowed => "outside the allowed networks",
         }
     }
 }

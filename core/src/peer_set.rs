@@ -206,13 +206,18 @@ impl PeerSet {
         Ok(())
     }
 
-    /// Admits an outbound dial to `ip` into the handshake, counting it.
-    pub fn admit_outbound_socket(&mut self, now: Instant, ip: IpAddr) -> Result<(), Refused> {
+    /// Admits an outbound dial to `ip` into the handshake, counting it, or says why not:
+    /// `NotAllowed` or `Banned`, the reason its `DialFailed` reports.
+    pub fn admit_outbound_socket(
+        &mut self,
+        now: Instant,
+        ip: IpAddr,
+    ) -> Result<(), DisconnectReason> {
         if !self.is_allowed(ip) {
-            return Err(Refused::NotAllowed);
+            return Err(DisconnectReason::NotAllowed);
         }
         if self.is_ip_banned(now, ip) {
-            return Err(Refused::Banned);
+            return Err(DisconnectReason::Banned);
         }
         self.pending = self.pending.saturating_add(1);
         Ok(())
@@ -466,7 +471,16 @@ mod tests {
         );
         assert_eq!(
             set.admit_outbound_socket(Instant::ZERO, ip(8, 8, 8, 8)),
-            Err(Refused::NotAllowed)
+            Err(DisconnectReason::NotAllowed)
+        );
+        assert_eq!(
+            set.admit_outbound_socket(Instant::ZERO, ip(192, 168, 0, 9)),
+            Ok(())
+        );
+        set.ban_ip(ip(192, 168, 0, 9), Instant::from_nanos(1));
+        assert_eq!(
+            set.admit_outbound_socket(Instant::ZERO, ip(192, 168, 0, 9)),
+            Err(DisconnectReason::Banned)
         );
     }
 }

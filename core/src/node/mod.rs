@@ -40,6 +40,7 @@ mod stack;
 
 use alloc::boxed::Box;
 use alloc::collections::{BTreeMap, BTreeSet, VecDeque};
+use alloc::format;
 use alloc::string::{String, ToString};
 use alloc::sync::Arc;
 use alloc::vec::Vec;
@@ -781,18 +782,11 @@ impl<R: CryptoRng> Node<R> {
                 );
                 continue;
             }
-            if let Err(refused) = self
-                .peer_set
-                .admit_outbound_socket(now, addr.socket_addr().ip())
-            {
+            let ip = addr.socket_addr().ip();
+            if let Err(reason) = self.peer_set.admit_outbound_socket(now, ip) {
                 self.dials.remove(addr.socket_addr());
-                self.report_dial_failure(
-                    now,
-                    addr,
-                    DisconnectReason::Banned,
-                    refused.to_string(),
-                    Retry::GivenUp,
-                );
+                let detail = format!("{reason}: {ip}");
+                self.report_dial_failure(now, addr, reason, detail, Retry::GivenUp);
                 continue;
             }
             // The attempt counts from here, not from the address's selection: a dial

@@ -56,6 +56,10 @@ pub enum Refused {
     Banned,
     /// The node is shutting down.
     ShuttingDown,
+    /// The socket passed every policy but the node could not create its connection: its own
+    /// `NodeInfo` failed to encode, or every connection id is taken. Never the remote's
+    /// doing and not expected to happen — a bug to log, not a refusal to count.
+    Internal,
 }
 
 impl fmt::Display for Refused {
@@ -67,6 +71,7 @@ impl fmt::Display for Refused {
             Refused::NotAllowed => "address outside the allowed networks",
             Refused::Banned => "address banned",
             Refused::ShuttingDown => "shutting down",
+            Refused::Internal => "internal error: the connection could not be created",
         })
     }
 }

@@ -37,6 +37,8 @@ mod discovery;
 mod event;
 mod peer_info;
 mod stack;
+#[cfg(test)]
+mod tests;
 
 use alloc::boxed::Box;
 use alloc::collections::{BTreeMap, BTreeSet, VecDeque};
@@ -296,7 +298,8 @@ impl<R: CryptoRng> Node<R> {
     // ----- handle_* -----
 
     /// The adapter accepted a socket from `remote`. Refused at once (close the socket) when
-    /// the address is filtered or banned, or a per-address or pending limit is hit.
+    /// the address is filtered or banned, or a per-address or pending limit is hit — or, a
+    /// bug, when the connection cannot be created ([`Refused::Internal`]).
     pub fn handle_accepted(&mut self, now: Instant, remote: SocketAddr) -> Result<ConnId, Refused> {
         if self.shutting_down {
             return Err(Refused::ShuttingDown);
@@ -321,10 +324,11 @@ impl<R: CryptoRng> Node<R> {
         });
         let Some(conn) = conn else {
             // Unreachable in practice (our own NodeInfo was checked when the node was built,
-            // and 2^32 connection slots are not open at once), but never leak the slot.
+            // and 2^32 connection slots are not open at once), but never leak the slot, nor
+            // blame a limit that was not reached.
             self.peer_set
                 .release(Direction::Inbound, None, Some(remote.ip()));
-            return Err(Refused::PendingHandshakes);
+            return Err(Refused::Internal);
         };
         self.after(now, conn);
         Ok(conn)

@@ -33,7 +33,8 @@ impl fmt::Display for ConnId {
 pub enum Action {
     /// Open a TCP connection to `addr` for `conn`, then report
     /// [`Node::handle_connected`](super::Node::handle_connected) or
-    /// [`Node::handle_closed`](super::Node::handle_closed).
+    /// [`Node::handle_connect_failed`](super::Node::handle_connect_failed) with the OS's
+    /// error.
     Dial {
         /// The connection's handle.
         conn: ConnId,

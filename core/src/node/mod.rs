@@ -8,8 +8,9 @@
 //! - **Getters**: [`Node::peers`], [`Node::peer_info`], [`Node::node_info`],
 //!   [`Node::connectedness`].
 //! - **Input** (`handle_*`, all taking `now`): [`Node::handle_accepted`],
-//!   [`Node::handle_connected`], [`Node::handle_input`], [`Node::handle_closed`],
-//!   [`Node::handle_write_blocked`], [`Node::handle_writable`], [`Node::handle_timeout`].
+//!   [`Node::handle_connected`], [`Node::handle_connect_failed`], [`Node::handle_input`],
+//!   [`Node::handle_closed`], [`Node::handle_write_blocked`], [`Node::handle_writable`],
+//!   [`Node::handle_timeout`].
 //! - **Application** (mutators): [`Node::dial`], [`Node::send`], [`Node::broadcast`],
 //!   [`Node::disconnect`], [`Node::ban_peer`], [`Node::ban_ip`],
 //!   [`Node::add_persistent_peer`].
@@ -344,6 +345,26 @@ impl<R: CryptoRng> Node<R> {
         self.after(now, conn);
     }
 
+    /// The TCP connect of an outbound `conn` failed; `error` is what the OS said (an
+    /// `io::Error`'s text, such as `Connection refused (os error 111)`). Its dial fails with
+    /// `NetworkError` and the detail `connect failed: {error}`, which tells a refused or
+    /// unreachable address from a peer that hung up mid-handshake, as
+    /// [`Node::handle_closed`] cannot. For a connection past its connect it is
+    /// `handle_closed`.
+    pub fn handle_connect_failed(&mut self, now: Instant, conn: ConnId, error: &str) {
+        let Some(entry) = self.conns.get_mut(conn) else {
+            return;
+        };
+        if entry.phase != Phase::Connecting {
+            return self.handle_closed(now, conn);
+        }
+        let detail = format!("connect failed: {error}");
+        entry
+            .connection
+            .close(now, DisconnectReason::NetworkError, &detail);
+        self.after(now, conn);
+    }
+
     /// Bytes read from `conn`'s socket.
     pub fn handle_input(&mut self, now: Instant, conn: ConnId, input: &[u8]) {
         let Some(entry) = self.conns.get_mut(conn) else {
@@ -356,7 +377,8 @@ impl<R: CryptoRng> Node<R> {
         self.after(now, conn);
     }
 
-    /// `conn`'s socket closed, failed to connect, or failed (EOF, reset, write error).
+    /// `conn`'s socket closed or failed (EOF, reset, write error). A connect that failed is
+    /// better reported by [`Node::handle_connect_failed`], which says why.
     pub fn handle_closed(&mut self, now: Instant, conn: ConnId) {
         if let Some(entry) = self.conns.get_mut(conn) {
             entry.connection.handle_closed();

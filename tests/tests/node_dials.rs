@@ -1,12 +1,13 @@
 //! What a hand-driven node says of its dials: why a TCP connect failed, told apart from a
-//! peer that hung up mid-handshake.
+//! peer that hung up mid-handshake, and how reachable a peer it is dialing is (`Connectedness`).
 
 use std::net::SocketAddr;
+use std::time::Duration;
 
 use rand_chacha::ChaCha20Rng;
 use rand_core::SeedableRng;
 use switchboard::dial_queue::Retry;
-use switchboard::node::{Action, ConnId, Node, NodeConfig, NodeEvent};
+use switchboard::node::{Action, ConnId, Connectedness, Node, NodeConfig, NodeEvent};
 use switchboard::{DisconnectReason, Instant, Keypair, NetAddress, PeerId};
 use switchboard_sim::test_node_config;
 
@@ -62,6 +63,15 @@ fn retry_at(retry: Retry) -> Instant {
     }
 }
 
+/// Hands everything `from` has to write to `to`'s connection `conn`.
+fn pump(from: &mut TestNode, to: &mut TestNode, conn: ConnId, now: Instant) {
+    let mut out = Vec::new();
+    while from.poll_transmit(now, &mut out).is_some() {
+        to.handle_input(now, conn, &out);
+        out.clear();
+    }
+}
+
 #[test]
 fn a_refused_connect_fails_the_dial_with_the_os_error_and_a_later_close_as_before() {
     let mut a = node(1, test_node_config());
@@ -106,4 +116,88 @@ fn a_refused_connect_fails_the_dial_with_the_os_error_and_a_later_close_as_befor
     a.handle_connect_failed(now, conn, "Connection reset by peer (os error 104)");
     let (_, detail, _) = dial_failure(&mut a, now);
     assert_eq!(detail, "transport closed during the handshake");
+}
+
+#[test]
+fn a_peer_can_connect_while_a_dial_to_it_is_queued_or_in_flight() {
+    let mut config = test_node_config();
+    config.dial.max_attempts = 2;
+    let mut a = node(2, config);
+    let (peer, addr) = nowhere();
+    let now = Instant::ZERO;
+    assert_eq!(a.connectedness(now, &peer), Connectedness::NotConnected);
+
+    a.dial(now, addr).unwrap();
+    let (conn, _) = take_dial(&mut a);
+    assert_eq!(
+        a.connectedness(now, &peer),
+        Connectedness::CanConnect,
+        "in flight"
+    );
+    a.handle_connect_failed(now, conn, "Connection refused (os error 111)");
+    let (_, _, retry) = dial_failure(&mut a, now);
+    assert_eq!(
+        a.connectedness(now, &peer),
+        Connectedness::CanConnect,
+        "queued for its retry"
+    );
+
+    let now = retry_at(retry);
+    a.handle_timeout(now);
+    let (conn, _) = take_dial(&mut a);
+    a.handle_connect_failed(now, conn, "Connection refused (os error 111)");
+    let (_, _, retry) = dial_failure(&mut a, now);
+    assert_eq!(retry, Retry::GivenUp);
+    assert_eq!(a.connectedness(now, &peer), Connectedness::CannotConnect);
+
+    // Dialed again: under way once more, whatever became of the dials before.
+    a.dial(now, addr).unwrap();
+    assert_eq!(a.connectedness(now, &peer), Connectedness::CanConnect);
+    // A ban outweighs a dial.
+    a.ban_peer(now, &peer, Duration::from_secs(60));
+    assert_eq!(a.connectedness(now, &peer), Connectedness::CannotConnect);
+}
+
+#[test]
+fn a_persistent_peer_no_longer_dialed_is_not_reachable() {
+    let mut a = node(3, test_node_config());
+    let (peer, addr) = nowhere();
+    let now = Instant::ZERO;
+    a.add_persistent_peer(now, addr);
+    let _ = take_dial(&mut a);
+    assert_eq!(a.connectedness(now, &peer), Connectedness::CanConnect);
+    // Shutting down ends the dial, and no redial will follow.
+    a.shutdown(now);
+    while a.poll_event(now).is_some() {}
+    assert_eq!(a.connectedness(now, &peer), Connectedness::NotConnected);
+}
+
+#[test]
+fn a_peer_can_connect_while_its_handshake_is_under_way() {
+    let mut a = node(4, test_node_config());
+    let mut b = node(5, test_node_config());
+    let (a_id, b_id) = (a.peer_id(), b.peer_id());
+    let now = Instant::ZERO;
+    // Dialed by address alone: nothing says whose it is until the handshake does.
+    let b_socket: SocketAddr = "10.0.0.2:26656".parse().unwrap();
+    a.dial(now, NetAddress::new(None, b_socket)).unwrap();
+    let (a_conn, _) = take_dial(&mut a);
+    let b_conn = b
+        .handle_accepted(now, "10.0.0.1:40000".parse().unwrap())
+        .unwrap();
+    a.handle_connected(now, a_conn);
+    assert_eq!(a.connectedness(now, &b_id), Connectedness::NotConnected);
+
+    pump(&mut a, &mut b, b_conn, now); // message 1
+    pump(&mut b, &mut a, a_conn, now); // message 2: `a` learns who `b` is
+    assert_eq!(a.connectedness(now, &b_id), Connectedness::CanConnect);
+
+    for _ in 0..3 {
+        pump(&mut a, &mut b, b_conn, now);
+        pump(&mut b, &mut a, a_conn, now);
+        while a.poll_event(now).is_some() {}
+        while b.poll_event(now).is_some() {}
+    }
+    assert_eq!(a.connectedness(now, &b_id), Connectedness::Connected);
+    assert_eq!(b.connectedness(now, &a_id), Connectedness::Connected);
 }

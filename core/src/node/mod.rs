@@ -278,22 +278,38 @@ impl<R: CryptoRng> Node<R> {
         })
     }
 
-    /// How reachable `peer` is.
+    /// How reachable `peer` is. A dial under way outweighs one given up before it: the
+    /// application dialed again. Linear in the dials queued, which carry no index by peer.
     pub fn connectedness(&self, now: Instant, peer: &PeerId) -> Connectedness {
         if self.peers.contains_key(peer) {
             Connectedness::Connected
-        } else if self.peer_set.is_peer_banned(now, peer) || self.given_up.contains(peer) {
+        } else if self.peer_set.is_peer_banned(now, peer) {
             Connectedness::CannotConnect
-        } else if self.candidates.contains_key(peer)
-            || self
-                .persistent
-                .values()
-                .any(|addr| addr.peer_id() == Some(*peer))
-        {
+        } else if self.is_connecting(peer) {
             Connectedness::CanConnect
+        } else if self.given_up.contains(peer) {
+            Connectedness::CannotConnect
         } else {
             Connectedness::NotConnected
         }
+    }
+
+    /// Whether a dial to an address carrying `peer`'s identity is queued or in flight, or a
+    /// handshake with `peer` is under way — feelers aside, which never connect anyone.
+    fn is_connecting(&self, peer: &PeerId) -> bool {
+        let is_feeler = |addr: &NetAddress| self.feelers.contains(&addr.socket_addr());
+        let handshaking = self.candidates.get(peer).is_some_and(|conns| {
+            conns.iter().any(|conn| {
+                self.conns
+                    .get(*conn)
+                    .is_some_and(|entry| !entry.dialed.as_ref().is_some_and(is_feeler))
+            })
+        });
+        handshaking
+            || self
+                .dials
+                .addresses()
+                .any(|addr| addr.peer_id() == Some(*peer) && !is_feeler(addr))
     }
 
     // ----- handle_* -----

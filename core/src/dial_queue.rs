@@ -225,6 +225,11 @@ impl DialQueue {
         self.entries.contains_key(&address)
     }
 
+    /// Every address queued or in flight, in address order.
+    pub fn addresses(&self) -> impl Iterator<Item = &NetAddress> + '_ {
+        self.entries.values().map(|entry| &entry.address)
+    }
+
     /// Dials in flight.
     pub fn in_flight(&self) -> usize {
         self.running.len()
@@ -283,8 +288,13 @@ mod tests {
         queue.push(at(30), addr(3), true);
         queue.push(at(20), addr(2), false);
         assert_eq!(queue.poll_dial(at(0)), Some(addr(1)));
+        assert_eq!(
+            queue.addresses().copied().collect::<Vec<_>>(),
+            [addr(1), addr(2), addr(3)]
+        );
         assert_eq!(queue.take_waiting(), [addr(2), addr(3)]);
         assert_eq!(queue.len(), 1);
+        assert_eq!(queue.addresses().copied().collect::<Vec<_>>(), [addr(1)]);
         assert!(queue.contains(addr(1).socket_addr()));
         assert!(!queue.contains(addr(3).socket_addr()));
         assert_eq!(queue.poll_dial(at(100)), None, "nothing left waiting");

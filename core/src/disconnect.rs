@@ -22,7 +22,7 @@ pub enum DisconnectReason {
     TooManyPeers = 5,
     /// A connection to this peer already exists.
     AlreadyConnected = 6,
-    /// The peer speaks an incompatible protocol version or belongs to another network.
+    /// The peer speaks an incompatible protocol version (another major version).
     IncompatibleVersion = 7,
     /// The peer's identity could not be established (e.g. a low-order key).
     InvalidIdentity = 8,
@@ -40,11 +40,17 @@ pub enum DisconnectReason {
     FlowControl = 14,
     /// The peer sent a message larger than the channel allows.
     MessageTooLarge = 15,
+    /// The peer belongs to another network (its `NodeInfo` names another one). Apart from
+    /// `IncompatibleVersion`: the remedy differs (fix a configuration, not upgrade a node).
+    NetworkMismatch = 16,
+    /// The address lies outside the networks this node may connect to
+    /// (`NodeConfig::allowed_networks`).
+    NotAllowed = 17,
 }
 
 impl DisconnectReason {
     /// Every reason, in code order.
-    pub const ALL: [DisconnectReason; 15] = [
+    pub const ALL: [DisconnectReason; 17] = [
         DisconnectReason::Requested,
         DisconnectReason::NetworkError,
         DisconnectReason::ProtocolError,
@@ -60,6 +66,8 @@ impl DisconnectReason {
         DisconnectReason::Banned,
         DisconnectReason::FlowControl,
         DisconnectReason::MessageTooLarge,
+        DisconnectReason::NetworkMismatch,
+        DisconnectReason::NotAllowed,
     ];
 
     /// The wire code.
@@ -84,7 +92,7 @@ impl DisconnectReason {
             DisconnectReason::UselessPeer => "useless peer",
             DisconnectReason::TooManyPeers => "too many peers",
             DisconnectReason::AlreadyConnected => "already connected",
-            DisconnectReason::IncompatibleVersion => "incompatible version or network",
+            DisconnectReason::IncompatibleVersion => "incompatible protocol version",
             DisconnectReason::InvalidIdentity => "invalid identity",
             DisconnectReason::Quitting => "node quitting",
             DisconnectReason::UnexpectedIdentity => "unexpected identity",
@@ -93,6 +101,8 @@ impl DisconnectReason {
             DisconnectReason::Banned => "banned",
             DisconnectReason::FlowControl => "flow control violated",
             DisconnectReason::MessageTooLarge => "message too large",
+            DisconnectReason::NetworkMismatch => "network mismatch",
+            DisconnectReason::NotAllowed => "outside the allowed networks",
         }
     }
 }
@@ -114,7 +124,9 @@ mod tests {
             assert_eq!(DisconnectReason::from_code(reason.code()), Some(*reason));
         }
         assert_eq!(DisconnectReason::from_code(0), None);
-        assert_eq!(DisconnectReason::from_code(16), None);
+        // The first code after the last one: unassigned, however many reasons there are.
+        let next = u8::try_from(DisconnectReason::ALL.len() + 1).unwrap();
+        assert_eq!(DisconnectReason::from_code(next), None);
         assert_eq!(DisconnectReason::from_code(255), None);
     }
 }

@@ -79,8 +79,8 @@ mod time;
 mod token_bucket;
 mod varint;
 
-/// The byte buffer every message travels in, re-exported so users need not name the
-/// `bytes` crate's version.
+/// Every message is a `Bytes`, sent and received: re-exported so that an application needs
+/// no dependency of its own on `bytes`, nor to keep one at the version switchboard uses.
 pub use bytes::Bytes;
 pub use channel::{
     ChannelConfig, ChannelId, MESSAGE_COST_OVERHEAD, RESERVED_CHANNELS_START, RateLimit,

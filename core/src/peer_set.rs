@@ -56,6 +56,10 @@ pub enum Refused {
     Banned,
     /// The node is shutting down.
     ShuttingDown,
+    /// The socket passed every policy but the node could not create its connection: its own
+    /// `NodeInfo` failed to encode, or every connection id is taken. Never the remote's
+    /// doing and not expected to happen — a bug to log, not a refusal to count.
+    Internal,
 }
 
 impl fmt::Display for Refused {
@@ -67,6 +71,7 @@ impl fmt::Display for Refused {
             Refused::NotAllowed => "address outside the allowed networks",
             Refused::Banned => "address banned",
             Refused::ShuttingDown => "shutting down",
+            Refused::Internal => "internal error: the connection could not be created",
         })
     }
 }
@@ -206,13 +211,18 @@ impl PeerSet {
         Ok(())
     }
 
-    /// Admits an outbound dial to `ip` into the handshake, counting it.
-    pub fn admit_outbound_socket(&mut self, now: Instant, ip: IpAddr) -> Result<(), Refused> {
+    /// Admits an outbound dial to `ip` into the handshake, counting it, or says why not:
+    /// `NotAllowed` or `Banned`, the reason its `DialFailed` reports.
+    pub fn admit_outbound_socket(
+        &mut self,
+        now: Instant,
+        ip: IpAddr,
+    ) -> Result<(), DisconnectReason> {
         if !self.is_allowed(ip) {
-            return Err(Refused::NotAllowed);
+            return Err(DisconnectReason::NotAllowed);
         }
         if self.is_ip_banned(now, ip) {
-            return Err(Refused::Banned);
+            return Err(DisconnectReason::Banned);
         }
         self.pending = self.pending.saturating_add(1);
         Ok(())
@@ -466,7 +476,16 @@ mod tests {
         );
         assert_eq!(
             set.admit_outbound_socket(Instant::ZERO, ip(8, 8, 8, 8)),
-            Err(Refused::NotAllowed)
+            Err(DisconnectReason::NotAllowed)
+        );
+        assert_eq!(
+            set.admit_outbound_socket(Instant::ZERO, ip(192, 168, 0, 9)),
+            Ok(())
+        );
+        set.ban_ip(ip(192, 168, 0, 9), Instant::from_nanos(1));
+        assert_eq!(
+            set.admit_outbound_socket(Instant::ZERO, ip(192, 168, 0, 9)),
+            Err(DisconnectReason::Banned)
         );
     }
 }

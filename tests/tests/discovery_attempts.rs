@@ -4,6 +4,7 @@
 
 use std::time::Duration;
 
+use switchboard::peer_set::IpNet;
 use switchboard_sim::{Sim, SimConfig};
 
 mod common;
@@ -48,4 +49,34 @@ fn a_dial_waiting_its_turn_is_attempted_when_it_starts() {
         last_attempt(&sim, node, second),
         Some(first_dialed + DIAL_TIMEOUT)
     );
+}
+
+#[test]
+fn an_address_outside_the_allowed_networks_leaves_the_book_on_its_first_dial() {
+    let mut sim = Sim::new(SimConfig::with_seed(10));
+    let mut config = discovering(Vec::new());
+    config.discovery.interval = Duration::from_secs(1);
+    // Only the node's own /16 is allowed: its peer's address never can be dialed.
+    config.allowed_networks = vec![IpNet {
+        addr: ip(0),
+        prefix: 16,
+    }];
+    let node = sim.add_node_at(config, ip(0));
+    let outside = sim.add_node_at(discovering(Vec::new()), ip(1));
+    let outside_addr = sim.address(outside);
+    let now = sim.now();
+    let _ = sim.node_mut(node).add_address(now, outside_addr);
+    assert!(
+        sim.node(node)
+            .addr_book()
+            .contains(&outside_addr.socket_addr())
+    );
+    sim.run_for(Duration::from_secs(3));
+    assert!(
+        !sim.node(node)
+            .addr_book()
+            .contains(&outside_addr.socket_addr()),
+        "an address the allow-list refuses is forgotten, not retried"
+    );
+    assert_eq!(sim.node(node).peers().count(), 0);
 }

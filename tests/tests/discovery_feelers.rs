@@ -7,7 +7,7 @@ use std::net::{IpAddr, Ipv4Addr};
 use std::time::Duration;
 
 use switchboard::addr_book::{AddrInfo, Table};
-use switchboard::node::{NodeConfig, NodeEvent};
+use switchboard::node::{Connectedness, NodeConfig, NodeEvent};
 use switchboard::peer_set::Direction;
 use switchboard::{DisconnectReason, NetAddress};
 use switchboard_sim::{NodeIndex, Sim, SimConfig, test_node_config};
@@ -154,6 +154,44 @@ fn a_feeler_refused_for_another_reason_proves_nothing() {
     assert!(info.last_attempt.is_some(), "the feeler ran: {info:?}");
     assert_eq!(info.table, Table::New, "{info:?}");
     assert_eq!(info.last_success, None, "{info:?}");
+}
+
+#[test]
+fn a_peer_only_a_feeler_dials_is_not_said_to_be_connecting() {
+    // A feeler never connects anyone: from its dial through its handshake (which names the
+    // peer) to its hang-up, nothing is under way that would connect `c`.
+    let (mut sim, [a, _, c, _]) = network(Some(FEELER_INTERVAL));
+    let c_id = sim.node(c).peer_id();
+    let end = sim.now() + FEELER_INTERVAL * 2;
+    let mut feeler_seen = false;
+    let proved = sim.run_until(end, |sim| {
+        let connectedness = sim.node(a).connectedness(sim.now(), &c_id);
+        assert_eq!(connectedness, Connectedness::NotConnected);
+        feeler_seen |= sim.connections(a).len() > 2;
+        book_entry(sim, a, c).last_success.is_some()
+    });
+    assert!(proved && feeler_seen);
+}
+
+#[test]
+fn a_dial_taking_over_a_feeler_is_said_to_be_connecting() {
+    // `c` swallows dials: the feeler to it stays in flight until its dial timeout.
+    let (mut sim, [a, _, c, _]) = network(Some(FEELER_INTERVAL));
+    sim.set_swallowing_dials(c, true);
+    let c_id = sim.node(c).peer_id();
+    let end = sim.now() + FEELER_INTERVAL * 2;
+    assert!(sim.run_until(end, |sim| last_attempt(sim, a, c).is_some()));
+    let now = sim.now();
+    assert_eq!(
+        sim.node(a).connectedness(now, &c_id),
+        Connectedness::NotConnected
+    );
+    let c_addr = sim.address(c);
+    sim.node_mut(a).dial(now, c_addr).unwrap();
+    assert_eq!(
+        sim.node(a).connectedness(now, &c_id),
+        Connectedness::CanConnect
+    );
 }
 
 #[test]

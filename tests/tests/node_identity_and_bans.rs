@@ -49,6 +49,32 @@ fn self_dials_and_unexpected_identities_fail_with_their_reasons() {
 }
 
 #[test]
+fn a_peer_on_another_network_fails_the_dial_as_a_network_mismatch_naming_both() {
+    let mut sim = Sim::new(SimConfig::with_seed(13));
+    let mut config = test_node_config();
+    config.dial.max_attempts = 1;
+    let a = sim.add_node(config.clone());
+    config.network = "elsewhere".into();
+    let b = sim.add_node(config);
+    let b_addr = sim.address(b);
+    let now = sim.now();
+    sim.node_mut(a).dial(now, b_addr).unwrap();
+    sim.run_for(Duration::from_secs(2));
+    let failure = sim.log(a).iter().find_map(|event| match event {
+        NodeEvent::DialFailed { reason, detail, .. } => Some((*reason, detail.clone())),
+        _ => None,
+    });
+    assert_eq!(
+        failure,
+        Some((
+            DisconnectReason::NetworkMismatch,
+            String::from("network mismatch: ours \"sim\", theirs \"elsewhere\"")
+        ))
+    );
+    assert_eq!(sim.node(b).peers().count(), 0);
+}
+
+#[test]
 fn banned_peers_and_ips_stay_out_until_the_ban_expires() {
     let mut sim = Sim::new(SimConfig::with_seed(12));
     let mut config = test_node_config();

@@ -6,7 +6,8 @@ use std::net::{IpAddr, Ipv4Addr};
 use std::time::Duration;
 
 use switchboard::DisconnectReason;
-use switchboard::node::NodeEvent;
+use switchboard::node::{Connectedness, NodeEvent};
+use switchboard::peer_set::IpNet;
 use switchboard_sim::{Sim, SimConfig, test_node_config};
 
 fn dial_failures(sim: &Sim, index: usize) -> Vec<DisconnectReason> {
@@ -143,5 +144,49 @@ fn outbound_slots_bound_dials_but_not_persistent_peers() {
     assert_eq!(
         sim.node(targets[2]).connection_count() + sim.log(targets[2]).len(),
         0
+    );
+}
+
+#[test]
+fn a_dial_outside_the_allowed_networks_fails_as_not_allowed_not_banned() {
+    let mut sim = Sim::new(SimConfig::with_seed(4));
+    let b = sim.add_node(test_node_config());
+    let c = sim.add_node(test_node_config());
+    let (b_addr, c_addr) = (sim.address(b), sim.address(c));
+    let mut config = test_node_config();
+    // Only c's address is allowed.
+    config.allowed_networks = vec![IpNet {
+        addr: c_addr.socket_addr().ip(),
+        prefix: 32,
+    }];
+    let a = sim.add_node(config);
+    let now = sim.now();
+    sim.node_mut(a).dial(now, b_addr).unwrap();
+    sim.node_mut(a).dial(now, c_addr).unwrap();
+    sim.run_for(Duration::from_secs(1));
+    let failures: Vec<(DisconnectReason, String)> = sim
+        .log(a)
+        .iter()
+        .filter_map(|event| match event {
+            NodeEvent::DialFailed { reason, detail, .. } => Some((*reason, detail.clone())),
+            _ => None,
+        })
+        .collect();
+    let b_ip = b_addr.socket_addr().ip();
+    assert_eq!(
+        failures,
+        [(
+            DisconnectReason::NotAllowed,
+            format!("outside the allowed networks: {b_ip}")
+        )]
+    );
+    assert_eq!(
+        sim.node(a).peers().collect::<Vec<_>>(),
+        [sim.node(c).peer_id()]
+    );
+    assert_eq!(
+        sim.node(a).connectedness(sim.now(), &sim.node(b).peer_id()),
+        Connectedness::CannotConnect,
+        "given up"
     );
 }

@@ -729,7 +729,14 @@ impl<S: Stack<Rng = ChaCha20Rng>> Driver<S> {
             match socket.check_connect() {
                 ConnectOutcome::Pending => return,
                 ConnectOutcome::Connected => self.stack.node_mut().handle_connected(now, conn),
-                ConnectOutcome::Failed => return self.fail(now, conn),
+                ConnectOutcome::Failed(error) => {
+                    self.drop_socket(conn, false);
+                    let error = error.to_string();
+                    return self
+                        .stack
+                        .node_mut()
+                        .handle_connect_failed(now, conn, &error);
+                }
             }
         }
         if event.is_readable() || event.is_read_closed() || event.is_error() {
@@ -868,8 +875,11 @@ impl<S: Stack<Rng = ChaCha20Rng>> Driver<S> {
             Action::Dial { conn, addr } => {
                 let registered =
                     TcpStream::connect(addr).and_then(|stream| self.register(conn, stream, true));
-                if registered.is_err() {
-                    self.stack.node_mut().handle_closed(now, conn);
+                if let Err(error) = registered {
+                    let error = error.to_string();
+                    self.stack
+                        .node_mut()
+                        .handle_connect_failed(now, conn, &error);
                 }
             }
             Action::Close { conn } => self.drop_socket(conn, true),

@@ -6,7 +6,7 @@
 //! (`handle_write_blocked`) and the node hands out nothing more for this connection until
 //! the socket drains, so the tail never grows past one write.
 
-use std::io::{ErrorKind, Read, Write};
+use std::io::{self, ErrorKind, Read, Write};
 use std::net::Shutdown;
 
 use mio::Token;
@@ -41,8 +41,8 @@ pub enum ConnectOutcome {
     Pending,
     /// Connected.
     Connected,
-    /// Refused, unreachable, timed out by the kernel…
-    Failed,
+    /// Refused, unreachable, timed out by the kernel…: the OS's error.
+    Failed(io::Error),
 }
 
 /// A connection's socket and its unwritten bytes.
@@ -88,7 +88,7 @@ impl Socket {
     /// Checks a connect in progress, on a writable or error event.
     pub fn check_connect(&mut self) -> ConnectOutcome {
         match self.stream.take_error() {
-            Ok(Some(_)) | Err(_) => return ConnectOutcome::Failed,
+            Ok(Some(error)) | Err(error) => return ConnectOutcome::Failed(error),
             Ok(None) => {}
         }
         match self.stream.peer_addr() {
@@ -103,7 +103,7 @@ impl Socket {
             {
                 ConnectOutcome::Pending
             }
-            Err(_) => ConnectOutcome::Failed,
+            Err(error) => ConnectOutcome::Failed(error),
         }
     }
 

@@ -4,6 +4,7 @@
 use std::net::TcpListener;
 use std::time::Duration;
 
+use switchboard::DisconnectReason;
 use switchboard::node::NodeEvent;
 use switchboard::{ChannelConfig, NetAddress};
 use switchboard_mio::{NodeApi, Runtime};
@@ -30,11 +31,23 @@ fn dial_to_a_closed_port_reports_dial_failed() {
         Duration::from_secs(10),
         "DialFailed",
         |event| match event {
-            NodeEvent::DialFailed { addr, .. } => Some(addr),
+            NodeEvent::DialFailed {
+                addr,
+                reason,
+                detail,
+                ..
+            } => Some((addr, reason, detail)),
             _ => None,
         },
     );
-    assert_eq!(failed.socket_addr(), closed);
+    let (addr, reason, detail) = failed;
+    assert_eq!(addr.socket_addr(), closed);
+    // The OS's own words, not "transport closed during the handshake".
+    assert_eq!(reason, DisconnectReason::NetworkError);
+    assert!(
+        detail.starts_with("connect failed: ") && detail.to_lowercase().contains("refused"),
+        "{detail}"
+    );
     assert!(node.peers().is_empty());
     assert_eq!(node.stats().expect("running").accepted, 0);
 }

@@ -17,9 +17,8 @@
 //!
 //! ```
 //! use std::sync::Arc;
-//! use bytes::Bytes;
 //! use switchboard::connection::{Connection, Event};
-//! use switchboard::{ChannelConfig, ChannelInfo, ConnectionConfig, Instant, Keypair, NodeInfo};
+//! use switchboard::{Bytes, ChannelConfig, ChannelInfo, ConnectionConfig, Instant, Keypair, NodeInfo};
 //! # use rand_core::{Infallible, TryCryptoRng, TryRng};
 //! # struct Counter(u8);
 //! # impl TryRng for Counter {

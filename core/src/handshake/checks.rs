@@ -65,9 +65,8 @@ impl HandshakeError {
             | HandshakeError::AlreadyFailed => DisconnectReason::ProtocolError,
             HandshakeError::SelfConnection => DisconnectReason::SelfConnection,
             HandshakeError::UnexpectedIdentity { .. } => DisconnectReason::UnexpectedIdentity,
-            HandshakeError::IncompatibleVersion { .. } | HandshakeError::NetworkMismatch { .. } => {
-                DisconnectReason::IncompatibleVersion
-            }
+            HandshakeError::IncompatibleVersion { .. } => DisconnectReason::IncompatibleVersion,
+            HandshakeError::NetworkMismatch { .. } => DisconnectReason::NetworkMismatch,
             HandshakeError::NoCommonChannel => DisconnectReason::UselessPeer,
         }
     }
@@ -89,7 +88,7 @@ impl fmt::Display for HandshakeError {
                 write!(f, "peer speaks protocol {remote}, we speak {local}")
             }
             HandshakeError::NetworkMismatch { local, remote } => {
-                write!(f, "peer is on network {remote:?}, we are on {local:?}")
+                write!(f, "network mismatch: ours {local:?}, theirs {remote:?}")
             }
             HandshakeError::NoCommonChannel => f.write_str("no channel in common with the peer"),
             HandshakeError::AlreadyFailed => f.write_str("handshake already failed"),

@@ -1,4 +1,4 @@
-use alloc::string::String;
+use alloc::string::{String, ToString};
 use alloc::vec::Vec;
 
 use rand_chacha::ChaCha20Rng;
@@ -127,7 +127,7 @@ fn each_check_fails_with_its_own_error_and_reason() {
             info("net", "chat"),
             info("other", "chat"),
             0,
-            DisconnectReason::IncompatibleVersion,
+            DisconnectReason::NetworkMismatch,
         ),
         (
             info("net", "chat"),
@@ -156,6 +156,11 @@ fn network_mismatch_names_both_networks() {
             local: "net".into(),
             remote: "other".into()
         }
+    );
+    assert_eq!(error.reason(), DisconnectReason::NetworkMismatch);
+    assert_eq!(
+        error.to_string(),
+        "network mismatch: ours \"net\", theirs \"other\""
     );
 }
 
@@ -232,7 +237,7 @@ fn the_listener_refuses_a_dialer_that_skips_its_checks_and_can_say_why() {
     wire.extend_from_slice(&message);
 
     let error = listener.handle_input(&wire).unwrap_err();
-    assert_eq!(error.reason(), DisconnectReason::IncompatibleVersion);
+    assert_eq!(error.reason(), DisconnectReason::NetworkMismatch);
     assert!(!listener.is_established());
     let mut refusal = listener
         .into_rejection_transport()
@@ -247,7 +252,7 @@ fn the_listener_refuses_a_dialer_that_skips_its_checks_and_can_say_why() {
         .map(<[u8]>::to_vec);
     assert_eq!(
         plaintext,
-        Some(alloc::vec![DisconnectReason::IncompatibleVersion.code()])
+        Some(alloc::vec![DisconnectReason::NetworkMismatch.code()])
     );
 }
 

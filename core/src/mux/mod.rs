@@ -50,7 +50,11 @@ const MAX_CREDIT_FRAME: usize = 9;
 pub const QUANTUM_PER_WEIGHT: usize = 16 * 1024;
 
 /// Why `send` refused a message; the message is handed back in every case.
-#[derive(Clone, Debug, PartialEq, Eq)]
+///
+/// Its `Debug` shows the message's length, not its bytes (`Full(<4096 bytes>)`): an error
+/// ends up in logs and `unwrap` panics, where a 64 KiB payload would bury the message and
+/// spill the application's data.
+#[derive(Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum SendError {
     /// The channel's send queue is at its bound; try again after transmitting.
@@ -72,6 +76,29 @@ impl SendError {
             | SendError::ChannelNotOpen(message)
             | SendError::NotConnected(message) => message,
         }
+    }
+}
+
+impl fmt::Debug for SendError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let (variant, message) = match self {
+            SendError::Full(message) => ("Full", message),
+            SendError::TooLarge(message) => ("TooLarge", message),
+            SendError::ChannelNotOpen(message) => ("ChannelNotOpen", message),
+            SendError::NotConnected(message) => ("NotConnected", message),
+        };
+        f.debug_tuple(variant)
+            .field(&LengthOnly(message.len()))
+            .finish()
+    }
+}
+
+/// Debugs as `<n bytes>`: what the `Debug` of a type carrying a message shows in its place.
+struct LengthOnly(usize);
+
+impl fmt::Debug for LengthOnly {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "<{} bytes>", self.0)
     }
 }
 
@@ -187,12 +214,24 @@ pub struct ChannelStats {
 }
 
 /// A message handed back when a connection ends without it being confirmed.
-#[derive(Clone, Debug, PartialEq, Eq)]
+///
+/// Its `Debug` shows the message's length, not its bytes, as [`SendError`]'s does: a
+/// `PeerDisconnected` event logged whole would otherwise print every returned payload.
+#[derive(Clone, PartialEq, Eq)]
 pub struct ReturnedMessage {
     /// The channel it was sent on.
     pub channel: ChannelId,
     /// The message.
     pub message: Bytes,
+}
+
+impl fmt::Debug for ReturnedMessage {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ReturnedMessage")
+            .field("channel", &self.channel)
+            .field("message", &LengthOnly(self.message.len()))
+            .finish()
+    }
 }
 
 /// What became of every message accepted by `send` on a connection that ended.

@@ -689,3 +689,41 @@ fn write_frames_reports_exactly_the_bytes_it_wrote_near_varint_boundaries() {
         assert!(written <= space);
     }
 }
+
+#[test]
+fn debug_shows_a_message_s_length_not_its_bytes() {
+    use alloc::format;
+    let message = Bytes::from(vec![0xab; 4096]);
+    let errors = [
+        (SendError::Full(message.clone()), "Full(<4096 bytes>)"),
+        (
+            SendError::TooLarge(message.clone()),
+            "TooLarge(<4096 bytes>)",
+        ),
+        (
+            SendError::ChannelNotOpen(message.clone()),
+            "ChannelNotOpen(<4096 bytes>)",
+        ),
+        (
+            SendError::NotConnected(Bytes::new()),
+            "NotConnected(<0 bytes>)",
+        ),
+    ];
+    for (error, debug) in errors {
+        assert_eq!(format!("{error:?}"), debug);
+    }
+    let returned = ReturnedMessage {
+        channel: 7,
+        message,
+    };
+    assert_eq!(
+        format!("{returned:?}"),
+        "ReturnedMessage { channel: 7, message: <4096 bytes> }"
+    );
+    // An outcome, as a `PeerDisconnected` carries them, stays as short.
+    let outcome = SendOutcome {
+        unsent: vec![returned],
+        ..SendOutcome::default()
+    };
+    assert!(format!("{outcome:?}").len() < 200, "{outcome:?}");
+}

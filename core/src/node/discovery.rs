@@ -426,8 +426,11 @@ impl<R: CryptoRng> Node<R> {
             DisconnectReason::TooManyPeers
             | DisconnectReason::AlreadyConnected
             | DisconnectReason::Banned => {}
-            // Our own address, or another identity than the book says: forget it.
-            DisconnectReason::SelfConnection | DisconnectReason::UnexpectedIdentity => {
+            // Our own address, another identity than the book says, or an address our
+            // allow-list will never let us dial: forget it.
+            DisconnectReason::SelfConnection
+            | DisconnectReason::UnexpectedIdentity
+            | DisconnectReason::NotAllowed => {
                 self.book.remove(&socket);
             }
             _ => {

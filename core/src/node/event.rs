@@ -33,7 +33,8 @@ impl fmt::Display for ConnId {
 pub enum Action {
     /// Open a TCP connection to `addr` for `conn`, then report
     /// [`Node::handle_connected`](super::Node::handle_connected) or
-    /// [`Node::handle_closed`](super::Node::handle_closed).
+    /// [`Node::handle_connect_failed`](super::Node::handle_connect_failed) with the OS's
+    /// error.
     Dial {
         /// The connection's handle.
         conn: ConnId,
@@ -158,8 +159,10 @@ pub enum Connectedness {
     NotConnected,
     /// Connected now.
     Connected,
-    /// Not connected, but a dial to it is queued or in flight.
+    /// Not connected, but a dial to it is queued or in flight (to an address carrying its
+    /// identity), or a handshake with it is under way. A feeler, which only tests an address
+    /// and never connects, does not count.
     CanConnect,
-    /// Banned, or its dials were given up.
+    /// Banned, or its dials were given up (and it is not dialed again).
     CannotConnect,
 }

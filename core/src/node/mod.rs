@@ -8,8 +8,9 @@
 //! - **Getters**: [`Node::peers`], [`Node::peer_info`], [`Node::node_info`],
 //!   [`Node::connectedness`].
 //! - **Input** (`handle_*`, all taking `now`): [`Node::handle_accepted`],
-//!   [`Node::handle_connected`], [`Node::handle_input`], [`Node::handle_closed`],
-//!   [`Node::handle_write_blocked`], [`Node::handle_writable`], [`Node::handle_timeout`].
+//!   [`Node::handle_connected`], [`Node::handle_connect_failed`], [`Node::handle_input`],
+//!   [`Node::handle_closed`], [`Node::handle_write_blocked`], [`Node::handle_writable`],
+//!   [`Node::handle_timeout`].
 //! - **Application** (mutators): [`Node::dial`], [`Node::send`], [`Node::broadcast`],
 //!   [`Node::disconnect`], [`Node::ban_peer`], [`Node::ban_ip`],
 //!   [`Node::add_persistent_peer`].
@@ -41,9 +42,12 @@ mod event;
 mod peer_info;
 mod shutdown;
 mod stack;
+#[cfg(test)]
+mod tests;
 
 use alloc::boxed::Box;
 use alloc::collections::{BTreeMap, BTreeSet, VecDeque};
+use alloc::format;
 use alloc::string::{String, ToString};
 use alloc::sync::Arc;
 use alloc::vec::Vec;
@@ -305,28 +309,45 @@ impl<R: CryptoRng> Node<R> {
         })
     }
 
-    /// How reachable `peer` is.
+    /// How reachable `peer` is. A dial under way outweighs one given up before it: the
+    /// application dialed again. Linear in the dials queued, which carry no index by peer.
     pub fn connectedness(&self, now: Instant, peer: &PeerId) -> Connectedness {
         if self.peers.contains_key(peer) {
             Connectedness::Connected
-        } else if self.peer_set.is_peer_banned(now, peer) || self.given_up.contains(peer) {
+        } else if self.peer_set.is_peer_banned(now, peer) {
             Connectedness::CannotConnect
-        } else if self.candidates.contains_key(peer)
-            || self
-                .persistent
-                .values()
-                .any(|addr| addr.peer_id() == Some(*peer))
-        {
+        } else if self.is_connecting(peer) {
             Connectedness::CanConnect
+        } else if self.given_up.contains(peer) {
+            Connectedness::CannotConnect
         } else {
             Connectedness::NotConnected
         }
     }
 
+    /// Whether a dial to an address carrying `peer`'s identity is queued or in flight, or a
+    /// handshake with `peer` is under way — feelers aside, which never connect anyone.
+    fn is_connecting(&self, peer: &PeerId) -> bool {
+        let is_feeler = |addr: &NetAddress| self.feelers.contains(&addr.socket_addr());
+        let handshaking = self.candidates.get(peer).is_some_and(|conns| {
+            conns.iter().any(|conn| {
+                self.conns
+                    .get(*conn)
+                    .is_some_and(|entry| !entry.dialed.as_ref().is_some_and(is_feeler))
+            })
+        });
+        handshaking
+            || self
+                .dials
+                .addresses()
+                .any(|addr| addr.peer_id() == Some(*peer) && !is_feeler(addr))
+    }
+
     // ----- handle_* -----
 
     /// The adapter accepted a socket from `remote`. Refused at once (close the socket) when
-    /// the address is filtered or banned, or a per-address or pending limit is hit.
+    /// the address is filtered or banned, or a per-address or pending limit is hit — or, a
+    /// bug, when the connection cannot be created ([`Refused::Internal`]).
     pub fn handle_accepted(&mut self, now: Instant, remote: SocketAddr) -> Result<ConnId, Refused> {
         if self.shutting_down {
             return Err(Refused::ShuttingDown);
@@ -351,10 +372,11 @@ impl<R: CryptoRng> Node<R> {
         });
         let Some(conn) = conn else {
             // Unreachable in practice (our own NodeInfo was checked when the node was built,
-            // and 2^32 connection slots are not open at once), but never leak the slot.
+            // and 2^32 connection slots are not open at once), but never leak the slot, nor
+            // blame a limit that was not reached.
             self.peer_set
                 .release(Direction::Inbound, None, Some(remote.ip()));
-            return Err(Refused::PendingHandshakes);
+            return Err(Refused::Internal);
         };
         self.after(now, conn);
         Ok(conn)
@@ -370,6 +392,26 @@ impl<R: CryptoRng> Node<R> {
         self.after(now, conn);
     }
 
+    /// The TCP connect of an outbound `conn` failed; `error` is what the OS said (an
+    /// `io::Error`'s text, such as `Connection refused (os error 111)`). Its dial fails with
+    /// `NetworkError` and the detail `connect failed: {error}`, which tells a refused or
+    /// unreachable address from a peer that hung up mid-handshake, as
+    /// [`Node::handle_closed`] cannot. For a connection past its connect it is
+    /// `handle_closed`.
+    pub fn handle_connect_failed(&mut self, now: Instant, conn: ConnId, error: &str) {
+        let Some(entry) = self.conns.get_mut(conn) else {
+            return;
+        };
+        if entry.phase != Phase::Connecting {
+            return self.handle_closed(now, conn);
+        }
+        let detail = format!("connect failed: {error}");
+        entry
+            .connection
+            .close(now, DisconnectReason::NetworkError, &detail);
+        self.after(now, conn);
+    }
+
     /// Bytes read from `conn`'s socket.
     pub fn handle_input(&mut self, now: Instant, conn: ConnId, input: &[u8]) {
         let Some(entry) = self.conns.get_mut(conn) else {
@@ -382,7 +424,8 @@ impl<R: CryptoRng> Node<R> {
         self.after(now, conn);
     }
 
-    /// `conn`'s socket closed, failed to connect, or failed (EOF, reset, write error).
+    /// `conn`'s socket closed or failed (EOF, reset, write error). A connect that failed is
+    /// better reported by [`Node::handle_connect_failed`], which says why.
     pub fn handle_closed(&mut self, now: Instant, conn: ConnId) {
         if let Some(entry) = self.conns.get_mut(conn) {
             entry.connection.handle_closed();
@@ -852,18 +895,11 @@ impl<R: CryptoRng> Node<R> {
                 );
                 continue;
             }
-            if let Err(refused) = self
-                .peer_set
-                .admit_outbound_socket(now, addr.socket_addr().ip())
-            {
+            let ip = addr.socket_addr().ip();
+            if let Err(reason) = self.peer_set.admit_outbound_socket(now, ip) {
                 self.dials.remove(addr.socket_addr());
-                self.report_dial_failure(
-                    now,
-                    addr,
-                    DisconnectReason::Banned,
-                    refused.to_string(),
-                    Retry::GivenUp,
-                );
+                let detail = format!("{reason}: {ip}");
+                self.report_dial_failure(now, addr, reason, detail, Retry::GivenUp);
                 continue;
             }
             // The attempt counts from here, not from the address's selection: a dial

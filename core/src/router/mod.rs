@@ -14,10 +14,9 @@
 //! ([`crate::negotiate`]), with the version negotiated.
 //!
 //! ```
-//! use bytes::Bytes;
 //! use switchboard::node::{Node, NodeConfig};
 //! use switchboard::router::{Context, Protocol, ProtocolSpec, Router};
-//! use switchboard::{ChannelId, Instant, Keypair, PeerId};
+//! use switchboard::{Bytes, ChannelId, Instant, Keypair, PeerId};
 //! # use rand_chacha::ChaCha20Rng;
 //! # use rand_core::SeedableRng;
 //!

@@ -177,6 +177,8 @@ enum Delivery {
     Bytes(Vec<u8>),
     Connected,
     Closed,
+    /// A connect refused (nothing listening, a refusing listener, a reset partition).
+    Refused,
 }
 
 /// Something a black hole swallowed, released on heal.
@@ -727,6 +729,11 @@ impl Sim {
                 self.ends.remove(&to);
                 node.handle_closed(now, to.conn);
                 (3, 0)
+            }
+            Delivery::Refused => {
+                self.ends.remove(&to);
+                node.handle_connect_failed(now, to.conn, "connection refused");
+                (6, 0)
             }
         };
         self.fold(to.node as u64, to.conn.0, kind << 32 | len);

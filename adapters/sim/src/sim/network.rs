@@ -75,7 +75,7 @@ impl Sim {
         let Some(target) = target else {
             // Nothing listens there: refused after one latency.
             self.ends.insert(from, state);
-            self.push_delivery(now.saturating_add(latency), from, link, Delivery::Closed);
+            self.push_delivery(now.saturating_add(latency), from, link, Delivery::Refused);
             return;
         };
         let cut = self.cut(from.node, target);
@@ -84,9 +84,13 @@ impl Sim {
             self.ends.insert(from, state);
             return;
         }
-        let accepted = if cut.is_some() || self.refusing.contains(&target) {
-            None
-        } else {
+        if cut.is_some() || self.refusing.contains(&target) {
+            // A reset partition or a refusing listener: the connect is refused.
+            self.ends.insert(from, state);
+            self.push_delivery(now.saturating_add(latency), from, link, Delivery::Refused);
+            return;
+        }
+        let accepted = {
             let remote = SocketAddr::new(
                 self.nodes[from.node].ip,
                 40_000 + (from.conn.0 % 20_000) as u16,
@@ -100,6 +104,7 @@ impl Sim {
             accepted.ok()
         };
         let Some(accepted) = accepted else {
+            // Accepted by the kernel, then closed by the node's admission.
             self.ends.insert(from, state);
             self.push_delivery(now.saturating_add(latency), from, link, Delivery::Closed);
             return;

@@ -1,0 +1,42 @@
+//! White-box tests of the node: paths no adapter can reach through the public API.
+
+use alloc::string::ToString;
+use core::net::SocketAddr;
+
+use rand_chacha::ChaCha20Rng;
+use rand_core::SeedableRng;
+
+use super::*;
+use crate::node_info::MAX_AGENT_LEN;
+
+fn node(seed: u64) -> Node<ChaCha20Rng> {
+    let mut rng = ChaCha20Rng::seed_from_u64(seed);
+    let keypair = Keypair::generate(&mut rng);
+    let config = NodeConfig::new("net", "test");
+    match Node::new(Instant::ZERO, config, keypair, rng) {
+        Ok(node) => node,
+        Err(error) => panic!("{error}"),
+    }
+}
+
+#[test]
+fn an_accept_that_cannot_create_its_connection_is_an_internal_refusal_and_frees_its_slot() {
+    let mut node = node(1);
+    let remote = SocketAddr::from(([10, 0, 0, 1], 40_000));
+    // The one way in from outside: our own NodeInfo no longer encodes (it was checked when
+    // the node was built, so only a bug gets here).
+    node.info.agent = "a".repeat(MAX_AGENT_LEN + 1);
+    let refused = node.handle_accepted(Instant::ZERO, remote);
+    assert_eq!(refused, Err(Refused::Internal));
+    assert_eq!(
+        Refused::Internal.to_string(),
+        "internal error: the connection could not be created"
+    );
+    assert_eq!(node.peer_set.pending(), 0, "the pending slot is released");
+    assert_eq!(node.connection_count(), 0);
+    // Nothing else was counted against the address: it is admitted as soon as the node can.
+    node.info.agent = "test".into();
+    for _ in 0..node.peer_set.limits().max_inbound_per_ip {
+        assert!(node.handle_accepted(Instant::ZERO, remote).is_ok());
+    }
+}

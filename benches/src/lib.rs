@@ -5,7 +5,7 @@
 //! its pre-built inputs, with one method doing one unit of work (one handshake, one record);
 //! the callers only decide how often to call it and how to time it.
 //!
-//! The workloads come in pairs of *ours* and its *floor or rival* (see `shared/PERF.md`):
+//! The workloads come in pairs of *ours* and its *floor or rival*:
 //!
 //! | ours | floor / rival |
 //! |---|---|

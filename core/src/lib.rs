@@ -7,6 +7,18 @@
 //! — so the same inputs always give the same outputs, in a real event loop or in a simulated
 //! network.
 //!
+//! ## Start here
+//!
+//! - **A node on real sockets, on its own thread**: `switchboard_mio::Runtime` (crate
+//!   `switchboard-mio`) — spawn it, then `send`, `dial`, read its events, shut it down.
+//! - **A node inside your own `mio` loop**: `switchboard_mio::Driver`, three calls per turn.
+//! - **Your own event loop or adapter**: [`node::Node`], the switch, driven through
+//!   [`node::Stack::poll_output`] — the one driving contract, documented there.
+//! - **Protocols** (request handlers, gossip, …) on a node: [`router::Router`] and
+//!   [`router::Protocol`].
+//! - **Tests under faults**: `switchboard_sim::Sim` (crate `switchboard-sim`), a
+//!   deterministic simulated network with the same nodes.
+//!
 //! The state machines, bottom up:
 //!
 //! | module | state machine |

@@ -13,7 +13,7 @@ use crate::disconnect::DisconnectReason;
 use crate::identity::PeerId;
 use crate::time::Instant;
 
-/// Connection limits, with the defaults of SPEC §4.
+/// Connection limits, with their defaults.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Limits {
     /// Established inbound peers (trusted peers may exceed it). Default 40.

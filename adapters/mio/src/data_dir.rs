@@ -48,7 +48,7 @@ impl DataDir {
     }
 
     /// The address book persisted by the last run, as the bytes the core serialized;
-    /// `None` on a first start. The hook for the core's address book (SPEC §3.9): the
+    /// `None` on a first start. The hook for the core's address book: the
     /// adapter hands these bytes to it at start.
     pub fn load_address_book(&self) -> io::Result<Option<Vec<u8>>> {
         match fs::read(self.address_book_path()) {

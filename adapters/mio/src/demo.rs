@@ -1,7 +1,7 @@
 //! The local cluster of `switchboard demo`: N nodes on 127.0.0.1 in one thread, embedded
 //! in one `mio::Poll` (each [`Driver`] under its own token range), node 0 acting as the
-//! seed. The nodes connect, every node broadcasts, and the run is summarized in the keys
-//! of SPEC §5.
+//! seed. The nodes connect, every node broadcasts, and the run is summarized in
+//! [`DemoReport`]'s keys.
 //!
 //! Until the core discovers peers (PEX), each node is *told* a few other nodes' addresses
 //! besides the seed's ([`Bootstrap::Direct`]). With PEX in the core, [`Bootstrap::Seed`]
@@ -74,7 +74,7 @@ impl Default for DemoConfig {
     }
 }
 
-/// The outcome, with the keys of SPEC §5.
+/// The outcome: the keys `demo --json` prints.
 #[derive(Clone, Debug, PartialEq)]
 pub struct DemoReport {
     /// Nodes started.

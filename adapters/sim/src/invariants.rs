@@ -1,6 +1,6 @@
 //! The invariant checker: it watches every event the nodes hand their applications and
 //! every message the simulation's traffic generator sends, and records each broken promise
-//! of SPEC §4 as a [`Violation`].
+//! of the node (nothing lost, duplicated or reordered; limits kept) as a [`Violation`].
 //!
 //! Messages the generator sends are *tracked*: they start with a 24-byte [`Tag`]
 //! `b"SBsm" || sender index (u32 BE) || sequence number (u64 BE) || sent at (u64 BE,

@@ -14,7 +14,7 @@
 //!   other layer: [`Sim::add_node_with_stack`]), and
 //!   [`Sim::with_protocol`] reaches them — a protocol is tested under the same faults, and
 //!   reproduced by the same seed, as the node.
-//! - [`invariants`] checks SPEC §4's promises inside every simulation: no duplicate or
+//! - [`invariants`] checks the node's promises inside every simulation: no duplicate or
 //!   reordered delivery, nothing silently lost, peer limits, buffered bytes per connection,
 //!   reconnection after faults heal.
 //! - [`scenario`] runs a whole network with seeded traffic and a seeded fault schedule

@@ -1,4 +1,4 @@
-//! What a scenario run reports: the `switchboard-sim --json` object of SPEC §5 (keys
+//! What a scenario run reports: the `switchboard-sim --json` object (keys
 //! stable: other tools read them) and a human-readable form.
 
 use std::fmt;
@@ -99,7 +99,7 @@ impl Summary {
         }
     }
 
-    /// The one-line JSON object of SPEC §5, then the figures SPEC §5 asks the binary to
+    /// The one-line JSON object of stable keys, then the figures the binary also
     /// print beyond its stable keys: bytes delivered (in all and per simulated second) and
     /// the delivery latency's percentiles in simulated milliseconds (`null` without
     /// deliveries).

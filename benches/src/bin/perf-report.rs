@@ -1,4 +1,4 @@
-//! `perf-report`: the headline performance figures of `shared/PERF.md` as one JSON object on
+//! `perf-report`: the headline performance figures as one JSON object on
 //! stdout (progress on stderr).
 //!
 //! ```text

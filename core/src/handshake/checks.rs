@@ -1,4 +1,4 @@
-//! What a node verifies about its peer once the handshake has authenticated it (SPEC §3.1),
+//! What a node verifies about its peer once the handshake has authenticated it,
 //! and the error for each way the handshake can fail.
 
 use alloc::string::String;

@@ -1,5 +1,5 @@
 //! The connection handshake: Noise XX with each side's [`NodeInfo`] inside, then the checks
-//! of SPEC §3.1 (`PROTOCOL.md` §2).
+//! of `PROTOCOL.md` §2.
 //!
 //! ```text
 //! dialer (initiator)                         listener (responder)

@@ -16,7 +16,7 @@ use crate::router::ProtocolSpec;
 
 use super::DiscoveryConfig;
 
-/// A node's configuration. [`NodeConfig::new`] gives the defaults of SPEC §4.
+/// A node's configuration. [`NodeConfig::new`] gives the defaults.
 ///
 /// ```
 /// use switchboard::node::NodeConfig;

@@ -6,7 +6,7 @@ use switchboard::node::NodeConfig;
 use switchboard::{Instant, NetAddress};
 use switchboard_sim::{NodeIndex, Sim, test_node_config};
 
-/// Outbound slots per node (the default of SPEC §4).
+/// Outbound slots per node (the default).
 pub const MAX_OUTBOUND: usize = 10;
 
 /// Node `index`'s IP: a /16 of its own, so the one-outbound-peer-per-group rule never

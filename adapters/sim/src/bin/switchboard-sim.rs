@@ -10,7 +10,7 @@
 //! measurement; no reconnection check then).
 //!
 //! With `--seeds K` it sweeps seeds S..S+K; with `--json` it prints one JSON object per
-//! seed, one per line (JSON Lines), with the keys of SPEC §5. Progress goes to stderr on
+//! seed, one per line (JSON Lines), with the keys of [`Summary`](switchboard_sim::Summary). Progress goes to stderr on
 //! runs longer than two seconds. When an invariant fails it prints the seed and the command
 //! line that reproduces it to stderr and exits with status 1; bad arguments exit with 2.
 

@@ -77,6 +77,17 @@ impl DriverConfig {
             address_book: None,
         }
     }
+
+    /// A config for a node with a fresh identity (a key drawn from the OS), listening on
+    /// `listen`, under tokens `0..10_000`: what a program that keeps no key file and runs
+    /// the node on a [`Runtime`](crate::Runtime) (or alone in its poll) needs.
+    pub fn with_new_key(
+        node: NodeConfig,
+        listen: Vec<SocketAddr>,
+    ) -> Result<Self, getrandom::Error> {
+        let keypair = Keypair::generate(&mut crate::os_seeded_rng()?);
+        Ok(DriverConfig::new(node, keypair, listen, 0..10_000))
+    }
 }
 
 /// Why a [`Driver`] could not start.

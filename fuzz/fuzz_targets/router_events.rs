@@ -610,7 +610,7 @@ impl Fuzz {
             router
                 .register(Checker::new(named("y", CHAT_CHANNEL), 0))
                 .err(),
-            Some(RegisterError::NotAdvertised(CHAT_CHANNEL))
+            Some(RegisterError::ChannelTaken(CHAT_CHANNEL))
         );
         let mut fuzz = Fuzz {
             router,

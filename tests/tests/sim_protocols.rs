@@ -1,7 +1,8 @@
 //! Protocols in the deterministic simulator: nodes built with a `Router` on them
 //! (`Sim::add_node_with_stack`) run gossip over a discovered network, their timers fire at
-//! their virtual deadlines, a restart rebuilds the router on the fresh node, and the same
-//! seed repeats the whole run — protocols included — byte for byte.
+//! their virtual deadlines, a protocol offered only by registering it talks to its peers, a
+//! restart rebuilds the router on the fresh node, and the same seed repeats the whole run —
+//! protocols included — byte for byte.
 
 use std::time::Duration;
 
@@ -217,9 +218,7 @@ impl Protocol for Ticker {
 #[test]
 fn protocol_timers_fire_at_their_virtual_deadlines() {
     let mut sim = Sim::new(SimConfig::with_seed(3));
-    let mut config = test_node_config();
-    config.add_protocol(&Ticker::default().spec());
-    let ticking = sim.add_node_with_router(config, |router| {
+    let ticking = sim.add_node_with_router(test_node_config(), |router| {
         router.register(Ticker::default())?;
         Ok(())
     });
@@ -272,8 +271,7 @@ fn a_protocol_answer_goes_out_at_once_one_round_trip_per_exchange() {
     config.heavy_tail = None;
     config.split_reads = false;
     let mut sim = Sim::new(config);
-    let mut node = test_node_config();
-    node.add_protocol(&Echo::default().spec());
+    let node = test_node_config();
     let echo = |router: &mut Router<rand_chacha::ChaCha20Rng>| {
         router.register(Echo::default())?;
         Ok(())
@@ -300,4 +298,36 @@ fn a_protocol_answer_goes_out_at_once_one_round_trip_per_exchange() {
             "round {round}"
         );
     }
+}
+
+#[test]
+fn a_protocol_offered_only_by_registering_it_connects_and_exchanges_messages() {
+    let mut sim = Sim::new(SimConfig::with_seed(12));
+    let echo = |router: &mut Router<rand_chacha::ChaCha20Rng>| {
+        router.register(Echo::default())?;
+        Ok(())
+    };
+    // Neither config names the protocol.
+    let a = sim.add_node_with_router(test_node_config(), echo);
+    let b = sim.add_node_with_router(test_node_config(), echo);
+    let offers_echo = |sim: &Sim, index| {
+        sim.node(index)
+            .node_info()
+            .channels
+            .iter()
+            .any(|channel| channel.protocol == "echo" && channel.id == Echo::CHANNEL)
+    };
+    assert!(offers_echo(&sim, a) && offers_echo(&sim, b));
+    let (now, b_address) = (sim.now(), sim.address(b));
+    sim.node_mut(a).dial(now, b_address).expect("dial");
+    sim.run_for(Duration::from_secs(1));
+    let b_id = sim.node(b).peer_id();
+    sim.with_protocol(a, |_: &mut Echo, ctx| {
+        assert_eq!(ctx.peers(), [(b_id, 1)], "the connection negotiated echo");
+        ctx.send(&b_id, Echo::CHANNEL, Bytes::from_static(b"ping"))
+    })
+    .expect("a's echo")
+    .expect("room for the ping");
+    sim.run_for(Duration::from_millis(500));
+    assert_eq!(sim.protocol::<Echo>(a).expect("a's echo").pongs_at.len(), 1);
 }

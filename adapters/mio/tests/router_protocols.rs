@@ -386,10 +386,11 @@ fn gossip_crosses_a_line_of_three_nodes_over_loopback() {
 #[test]
 fn a_failing_stack_build_is_a_driver_error() {
     let poll = Poll::new().expect("poll");
-    let config = config_for(&ProtocolSpec::new("other", 1..=1, [9]), 0);
+    let config = config_for(&ProtocolSpec::new("other", 1..=1, [PING_CHANNEL]), 0);
     let built = Driver::new_with_stack(poll.registry(), config, |node, _| {
         let mut router = Router::new(node);
-        // Not offered by the config: registration fails, and so does the driver.
+        // Its channel offered by the config for another protocol: registration fails, and
+        // so does the driver.
         router.register(PingPong::default())?;
         Ok::<_, RegisterError>(router)
     });
@@ -475,7 +476,7 @@ fn a_standalone_runtime_runs_protocols_commanded_through_its_handle() {
 
 #[test]
 fn a_runtime_whose_stack_fails_to_build_does_not_start() {
-    let config = config_for(&ProtocolSpec::new("other", 1..=1, [9]), 0);
+    let config = config_for(&ProtocolSpec::new("other", 1..=1, [PING_CHANNEL]), 0);
     let started = Runtime::default().start_with_stack(config, |node, _| {
         let mut router = Router::new(node);
         router.register(PingPong::default())?;

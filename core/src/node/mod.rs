@@ -35,6 +35,7 @@ mod config;
 mod conn_table;
 mod discovery;
 mod event;
+mod offer;
 mod peer_info;
 mod stack;
 

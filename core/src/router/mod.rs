@@ -10,8 +10,9 @@
 //! [`Router::node_mut`]; plain event polling on the node stays available for applications
 //! that want no router.
 //!
-//! A protocol hears of a peer only when the connection negotiated the protocol
-//! ([`crate::negotiate`]), with the version negotiated.
+//! A protocol is declared once, by registering it: [`Router::register`] offers its channels
+//! in the node's handshake. A protocol hears of a peer only when the connection negotiated
+//! the protocol ([`crate::negotiate`]), with the version negotiated.
 //!
 //! ```
 //! use bytes::Bytes;
@@ -33,8 +34,7 @@
 //!     }
 //! }
 //!
-//! let mut config = NodeConfig::new("mainnet", "echo/1");
-//! config.add_protocol(&Echo.spec());
+//! let config = NodeConfig::new("mainnet", "echo/1");
 //! let mut rng = ChaCha20Rng::seed_from_u64(1);
 //! let keypair = Keypair::generate(&mut rng);
 //! let now = Instant::ZERO;
@@ -47,6 +47,8 @@
 //! ```
 
 mod protocol;
+#[cfg(test)]
+mod tests;
 
 use alloc::boxed::Box;
 use alloc::collections::BTreeMap;
@@ -62,6 +64,7 @@ use crate::channel::ChannelId;
 use crate::identity::PeerId;
 use crate::negotiation::negotiate;
 use crate::node::{Node, NodeEvent, Stack};
+use crate::node_info::NodeInfoError;
 use crate::time::Instant;
 
 /// The handle of a registered protocol, typed so that [`Router::protocol`] hands back the
@@ -89,30 +92,38 @@ impl<P> fmt::Debug for ProtocolId<P> {
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum RegisterError {
-    /// The node's config does not offer this channel for this protocol at every version:
-    /// call [`NodeConfig::add_protocol`](crate::node::NodeConfig::add_protocol) with the
-    /// protocol's spec before building the node.
-    NotAdvertised(ChannelId),
-    /// Another protocol already owns this channel.
+    /// Another protocol already owns this channel: a registered one, or one the node's
+    /// config offers under another name.
     ChannelTaken(ChannelId),
     /// Another protocol has this name.
     NameTaken,
     /// The router already started: protocols are registered before [`Router::start`].
     Started,
+    /// The protocol's channels are not all offered yet, and the node already has
+    /// connections, whose handshakes offered what the node offered then. A node dials its
+    /// config's persistent peers as it is built: offer such a node's protocols in its config
+    /// ([`NodeConfig::add_protocol`](crate::node::NodeConfig::add_protocol)).
+    NodeRunning,
+    /// The node's `NodeInfo` with the protocol's channels would not encode (a name too
+    /// long, too many channels).
+    Info(NodeInfoError),
 }
 
 impl fmt::Display for RegisterError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            RegisterError::NotAdvertised(channel) => write!(
-                f,
-                "channel {channel} is not offered for this protocol by the node's config"
-            ),
             RegisterError::ChannelTaken(channel) => {
                 write!(f, "channel {channel} belongs to another protocol")
             }
             RegisterError::NameTaken => f.write_str("a protocol of this name is registered"),
             RegisterError::Started => f.write_str("the router already started"),
+            RegisterError::NodeRunning => f.write_str(
+                "the node already has connections: offer the protocol in its config, or \
+                 register it before the node connects",
+            ),
+            RegisterError::Info(error) => {
+                write!(f, "the node cannot offer the protocol's channels: {error}")
+            }
         }
     }
 }
@@ -175,7 +186,9 @@ impl<R: CryptoRng> Router<R> {
         &mut self.node
     }
 
-    /// Registers `protocol`, whose spec the node's config must offer.
+    /// Registers `protocol`, and offers its channels ([`Protocol::spec`]) in the node's
+    /// handshake unless its config offers them already — which needs a node without
+    /// connections yet ([`RegisterError::NodeRunning`]).
     pub fn register<P: Protocol>(&mut self, protocol: P) -> Result<ProtocolId<P>, RegisterError> {
         if self.started {
             return Err(RegisterError::Started);
@@ -188,21 +201,15 @@ impl<R: CryptoRng> Router<R> {
         {
             return Err(RegisterError::NameTaken);
         }
-        for config in &spec.channels {
-            if self.owners.contains_key(&config.id) {
-                return Err(RegisterError::ChannelTaken(config.id));
-            }
-            let offered = spec.versions.clone().all(|version| {
-                self.node.node_info().channels.iter().any(|channel| {
-                    channel.id == config.id
-                        && channel.protocol == spec.name
-                        && channel.version == version
-                })
-            });
-            if !offered {
-                return Err(RegisterError::NotAdvertised(config.id));
-            }
+        if let Some(taken) = spec
+            .channels
+            .iter()
+            .find(|config| self.owners.contains_key(&config.id))
+        {
+            return Err(RegisterError::ChannelTaken(taken.id));
         }
+        // Last: a refused registration leaves the node as it was.
+        self.node.offer_protocol(&spec)?;
         let index = self.protocols.len();
         for config in &spec.channels {
             self.owners.insert(config.id, index);

@@ -14,13 +14,14 @@ use crate::disconnect::DisconnectReason;
 use crate::identity::PeerId;
 use crate::mux::SendError;
 use crate::node::Node;
+use crate::node_info::ChannelInfo;
 use crate::time::Instant;
 
 /// A protocol's name, the versions it speaks, and the channels it uses (the same channels at
-/// every version). Registered in the node's config with
-/// [`NodeConfig::add_protocol`](crate::node::NodeConfig::add_protocol) so the
-/// handshake advertises it; a connection opens the channels of the highest version both
-/// ends speak ([`crate::negotiate`]).
+/// every version). [`Router::register`](super::Router::register) offers it in the node's
+/// handshake; an application without a router offers it with
+/// [`NodeConfig::add_protocol`](crate::node::NodeConfig::add_protocol). A connection opens
+/// the channels of the highest version both ends speak ([`crate::negotiate`]).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ProtocolSpec {
     /// 1..=32 bytes of UTF-8, unique among the node's protocols.
@@ -48,6 +49,18 @@ impl ProtocolSpec {
     /// Whether `channel` is one of its channels.
     pub fn has_channel(&self, channel: ChannelId) -> bool {
         self.channels.iter().any(|config| config.id == channel)
+    }
+
+    /// What a node offers for it: each channel once per version spoken, so that peers
+    /// negotiate the highest version both speak.
+    pub(crate) fn offers(&self) -> impl Iterator<Item = ChannelInfo> + '_ {
+        self.channels.iter().flat_map(move |config| {
+            self.versions.clone().map(move |version| ChannelInfo {
+                id: config.id,
+                protocol: self.name.clone(),
+                version,
+            })
+        })
     }
 }
 
@@ -131,7 +144,8 @@ impl<'a> Context<'a> {
 /// [`Protocol::peer_disconnected`] — between [`Protocol::started`] and
 /// [`Protocol::stopped`]. Every hook gets a [`Context`] to act through; none may block.
 pub trait Protocol: Any {
-    /// Its name, versions and channels; must match what was registered in the config.
+    /// Its name, versions and channels: the router asks once, when the protocol registers,
+    /// and offers them in the node's handshake.
     fn spec(&self) -> ProtocolSpec;
 
     /// The router started.

@@ -1,0 +1,309 @@
+//! The router over real nodes wired in memory: protocols offered by registering them.
+
+use alloc::collections::BTreeMap;
+use alloc::format;
+use alloc::string::{String, ToString};
+use alloc::vec::Vec;
+use core::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::cell::RefCell;
+use std::rc::Rc;
+
+use bytes::Bytes;
+use rand_chacha::ChaCha20Rng;
+use rand_core::SeedableRng;
+
+use super::*;
+use crate::channel::ChannelConfig;
+use crate::identity::Keypair;
+use crate::net_address::NetAddress;
+use crate::node::{Action, ConnId, NodeConfig};
+use crate::node_info::{ChannelInfo, MAX_PROTOCOL_NAME_LEN};
+
+const OWNED: ChannelId = 10;
+const PLAIN: ChannelId = 11;
+
+type Log = Rc<RefCell<Vec<String>>>;
+
+/// Records the messages it gets.
+struct Probe {
+    name: &'static str,
+    channel: ChannelId,
+    log: Log,
+}
+
+impl Probe {
+    fn new(name: &'static str, channel: ChannelId, log: &Log) -> Self {
+        Probe {
+            name,
+            channel,
+            log: log.clone(),
+        }
+    }
+}
+
+impl Protocol for Probe {
+    fn spec(&self) -> ProtocolSpec {
+        ProtocolSpec::new(self.name, 1..=1, [self.channel])
+    }
+
+    fn message(&mut self, _ctx: &mut Context<'_>, _peer: PeerId, _: ChannelId, message: Bytes) {
+        let text = String::from_utf8_lossy(&message).into_owned();
+        self.log.borrow_mut().push(format!("{} {text}", self.name));
+    }
+}
+
+fn node(seed: u64, config: NodeConfig) -> Node<ChaCha20Rng> {
+    let mut rng = ChaCha20Rng::seed_from_u64(seed);
+    let keypair = Keypair::generate(&mut rng);
+    Node::new(Instant::ZERO, config, keypair, rng).expect("a valid config")
+}
+
+fn quiet_config() -> NodeConfig {
+    let mut config = NodeConfig::new("router-tests", "tests");
+    config.discovery.enabled = false;
+    config
+}
+
+/// A router over a fresh node whose config offers nothing but what `offered` adds.
+fn router(seed: u64, offered: impl FnOnce(&mut NodeConfig)) -> Router<ChaCha20Rng> {
+    let mut config = quiet_config();
+    offered(&mut config);
+    Router::new(node(seed, config))
+}
+
+fn ip(index: usize) -> IpAddr {
+    IpAddr::V4(Ipv4Addr::new(
+        10,
+        0,
+        0,
+        u8::try_from(index + 1).expect("few"),
+    ))
+}
+
+/// Two routers wired in memory: each node's actions and bytes are carried to the other,
+/// and events are taken only when a test asks, so it decides what the node has queued.
+struct Pair {
+    routers: [Router<ChaCha20Rng>; 2],
+    links: BTreeMap<(usize, ConnId), (usize, ConnId)>,
+    now: Instant,
+}
+
+impl Pair {
+    fn new(a: Router<ChaCha20Rng>, b: Router<ChaCha20Rng>) -> Self {
+        Pair {
+            routers: [a, b],
+            links: BTreeMap::new(),
+            now: Instant::ZERO,
+        }
+    }
+
+    fn dial(&mut self, from: usize, to: usize) {
+        let peer = self.routers[to].node().peer_id();
+        let addr = NetAddress::new(Some(peer), SocketAddr::new(ip(to), 26656));
+        self.routers[from]
+            .node_mut()
+            .dial(self.now, addr)
+            .expect("dialable");
+    }
+
+    /// Carries actions and bytes until nothing moves; takes no event.
+    fn pump(&mut self) {
+        let mut wire = Vec::new();
+        let now = self.now;
+        loop {
+            let mut moved = false;
+            for index in 0..2 {
+                while let Some(action) = self.routers[index].node_mut().poll_action() {
+                    moved = true;
+                    match action {
+                        Action::Dial { conn, addr } => {
+                            let target = usize::from(addr.ip() == ip(1));
+                            let from = SocketAddr::new(ip(index), 40_000);
+                            let theirs = self.routers[target]
+                                .node_mut()
+                                .handle_accepted(now, from)
+                                .expect("accepted");
+                            self.links.insert((index, conn), (target, theirs));
+                            self.links.insert((target, theirs), (index, conn));
+                            self.routers[index].node_mut().handle_connected(now, conn);
+                        }
+                        Action::Close { conn } => {
+                            if let Some((other, theirs)) = self.links.remove(&(index, conn)) {
+                                self.links.remove(&(other, theirs));
+                                self.routers[other].node_mut().handle_closed(now, theirs);
+                            }
+                        }
+                    }
+                }
+                while let Some(conn) = self.routers[index].node_mut().poll_transmit(now, &mut wire)
+                {
+                    moved = true;
+                    if let Some(&(other, theirs)) = self.links.get(&(index, conn)) {
+                        self.routers[other]
+                            .node_mut()
+                            .handle_input(now, theirs, &wire);
+                    }
+                    wire.clear();
+                }
+            }
+            if !moved {
+                return;
+            }
+        }
+    }
+
+    /// Every event router `index` has for its application now.
+    fn events(&mut self, index: usize) -> Vec<NodeEvent> {
+        let now = self.now;
+        core::iter::from_fn(|| self.routers[index].poll_event(now)).collect()
+    }
+
+    /// Connects the two, and takes the events that brings.
+    fn connect(&mut self) {
+        self.dial(0, 1);
+        for _ in 0..4 {
+            self.pump();
+            self.events(0);
+            self.events(1);
+        }
+        assert_eq!(self.routers[0].node().peers().count(), 1, "connected");
+    }
+
+    fn peer_id(&self, index: usize) -> PeerId {
+        self.routers[index].node().peer_id()
+    }
+
+    fn send(&mut self, from: usize, channel: ChannelId, message: &'static [u8]) {
+        let to = self.peer_id(1 - from);
+        let now = self.now;
+        self.routers[from]
+            .node_mut()
+            .send(now, &to, channel, Bytes::from_static(message))
+            .expect("room");
+    }
+}
+
+fn offer_plain(config: &mut NodeConfig) {
+    let plain = ChannelInfo {
+        id: PLAIN,
+        protocol: "plain".into(),
+        version: 1,
+    };
+    config.add_channel(plain, ChannelConfig::new(PLAIN));
+}
+
+/// A router over a fresh node running one `Probe` on `OWNED`, registered without the config
+/// offering it, and started; `PLAIN` offered by the config for the application.
+fn probe_router(seed: u64, log: &Log) -> Router<ChaCha20Rng> {
+    let mut router = router(seed, offer_plain);
+    router
+        .register(Probe::new("probe", OWNED, log))
+        .expect("registers");
+    router.start(Instant::ZERO);
+    router
+}
+
+#[test]
+fn registering_offers_the_protocols_channels_in_the_handshake() {
+    let mut router = router(7, |_| {});
+    let before = router.node().node_info().channels.clone();
+    let spec = ProtocolSpec::new("probe", 1..=2, [OWNED]);
+    struct Versions(ProtocolSpec);
+    impl Protocol for Versions {
+        fn spec(&self) -> ProtocolSpec {
+            self.0.clone()
+        }
+        fn message(&mut self, _: &mut Context<'_>, _: PeerId, _: ChannelId, _: Bytes) {}
+    }
+    router.register(Versions(spec.clone())).expect("registers");
+    let offered: Vec<ChannelInfo> = spec.offers().collect();
+    assert_eq!(offered.len(), 2, "once per version");
+    let mut expected = before;
+    expected.extend(offered);
+    assert_eq!(router.node().node_info().channels, expected);
+    // Offered already (by the config, as an application without a router would): nothing
+    // is offered twice.
+    let mut router = router_offering(8, &spec);
+    let before = router.node().node_info().channels.clone();
+    router.register(Versions(spec)).expect("registers");
+    assert_eq!(router.node().node_info().channels, before);
+}
+
+fn router_offering(seed: u64, spec: &ProtocolSpec) -> Router<ChaCha20Rng> {
+    router(seed, |config| config.add_protocol(spec))
+}
+
+#[test]
+fn a_registration_the_node_cannot_offer_is_refused_and_changes_nothing() {
+    let log = Log::default();
+    // A channel the config offers for another protocol.
+    let mut router = router(9, |config| {
+        config.add_protocol(&ProtocolSpec::new("other", 1..=1, [OWNED]));
+    });
+    let before = router.node().node_info().clone();
+    assert_eq!(
+        router.register(Probe::new("probe", OWNED, &log)).err(),
+        Some(RegisterError::ChannelTaken(OWNED))
+    );
+    // A name too long for the handshake.
+    let long: &'static str = "x".repeat(MAX_PROTOCOL_NAME_LEN + 1).leak();
+    let refused = router.register(Probe::new(long, PLAIN, &log)).err();
+    assert!(
+        matches!(refused, Some(RegisterError::Info(_))),
+        "{refused:?}"
+    );
+    assert_eq!(router.node().node_info(), &before);
+    assert!(router.register(Probe::new("probe", PLAIN, &log)).is_ok());
+}
+
+#[test]
+fn a_node_with_a_connection_offers_nothing_more_but_takes_what_its_config_offered() {
+    let log = Log::default();
+    let spec = ProtocolSpec::new("probe", 1..=1, [OWNED]);
+    let offering = router(11, |config| {
+        offer_plain(config);
+        config.add_protocol(&spec);
+    });
+    let mut pair = Pair::new(router(10, offer_plain), offering);
+    pair.connect();
+    let before = pair.routers[0].node().node_info().clone();
+    assert_eq!(
+        pair.routers[0]
+            .register(Probe::new("probe", OWNED, &log))
+            .err(),
+        Some(RegisterError::NodeRunning)
+    );
+    assert_eq!(pair.routers[0].node().node_info(), &before);
+    assert!(
+        RegisterError::NodeRunning
+            .to_string()
+            .contains("already has connections")
+    );
+    // The listener's config offered it: registering with connections up is fine.
+    assert!(
+        pair.routers[1]
+            .register(Probe::new("probe", OWNED, &log))
+            .is_ok()
+    );
+}
+
+#[test]
+fn a_protocol_offered_only_by_registering_opens_its_channel_to_a_peer() {
+    let log = Log::default();
+    let mut pair = Pair::new(probe_router(12, &log), probe_router(13, &log));
+    pair.connect();
+    let peer = pair.peer_id(1);
+    let channels: Vec<ChannelId> = pair.routers[0]
+        .node()
+        .peer_info(&peer)
+        .expect("connected")
+        .channels
+        .iter()
+        .map(|stats| stats.channel)
+        .collect();
+    assert_eq!(channels, [OWNED, PLAIN]);
+    pair.send(0, OWNED, b"hello");
+    pair.pump();
+    pair.events(1);
+    assert_eq!(*log.borrow(), ["probe hello"]);
+}

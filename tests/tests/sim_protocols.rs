@@ -1,14 +1,15 @@
 //! Protocols in the deterministic simulator: nodes built with a `Router` on them
 //! (`Sim::add_node_with_stack`) run gossip over a discovered network, their timers fire at
-//! their virtual deadlines, a protocol offered only by registering it talks to its peers, a
-//! restart rebuilds the router on the fresh node, and the same seed repeats the whole run —
+//! their virtual deadlines, what they emit reaches the application in order with the
+//! node's events, a protocol offered only by registering it talks to its peers, a restart
+//! rebuilds the router on the fresh node, and the same seed repeats the whole run —
 //! protocols included — byte for byte.
 
 use std::time::Duration;
 
 use bytes::Bytes;
 use switchboard::gossip::{Gossip, MessageId};
-use switchboard::node::NodeConfig;
+use switchboard::node::{NodeConfig, NodeEvent};
 use switchboard::router::{Context, Protocol, ProtocolSpec, Router};
 use switchboard::{ChannelId, Instant, PeerId};
 use switchboard_sim::{NodeIndex, ScenarioConfig, Sim, SimConfig, SimNode, test_node_config};
@@ -330,4 +331,105 @@ fn a_protocol_offered_only_by_registering_it_connects_and_exchanges_messages() {
     .expect("room for the ping");
     sim.run_for(Duration::from_millis(500));
     assert_eq!(sim.protocol::<Echo>(a).expect("a's echo").pongs_at.len(), 1);
+}
+
+/// Tells the application of each peer it gets, each message, and each peer it loses.
+struct Herald;
+
+#[derive(Debug, PartialEq)]
+enum Heard {
+    Joined(PeerId),
+    Said(Bytes),
+    Left(PeerId),
+}
+
+impl Herald {
+    const CHANNEL: ChannelId = 42;
+}
+
+impl Protocol for Herald {
+    fn spec(&self) -> ProtocolSpec {
+        ProtocolSpec::new("herald", 1..=1, [Self::CHANNEL])
+    }
+
+    fn peer_connected(
+        &mut self,
+        ctx: &mut Context<'_>,
+        peer: PeerId,
+        _: u16,
+    ) -> Result<(), switchboard::DisconnectReason> {
+        ctx.emit(Heard::Joined(peer));
+        Ok(())
+    }
+
+    fn message(&mut self, ctx: &mut Context<'_>, _: PeerId, _: ChannelId, message: Bytes) {
+        ctx.emit(Heard::Said(message));
+    }
+
+    fn peer_disconnected(
+        &mut self,
+        ctx: &mut Context<'_>,
+        peer: PeerId,
+        _: switchboard::DisconnectReason,
+    ) {
+        ctx.emit(Heard::Left(peer));
+    }
+}
+
+#[test]
+fn what_a_protocol_emits_reaches_the_application_in_order_with_the_nodes_events() {
+    let mut sim = Sim::new(SimConfig::with_seed(13));
+    let herald = |router: &mut Router<rand_chacha::ChaCha20Rng>| {
+        router.register(Herald)?;
+        Ok(())
+    };
+    let a = sim.add_node_with_router(test_node_config(), herald);
+    let b = sim.add_node_with_router(test_node_config(), herald);
+    let (now, b_address) = (sim.now(), sim.address(b));
+    sim.node_mut(a).dial(now, b_address).expect("dial");
+    sim.run_for(Duration::from_secs(1));
+    let (a_id, b_id) = (sim.node(a).peer_id(), sim.node(b).peer_id());
+    sim.with_protocol(a, |_: &mut Herald, ctx| {
+        ctx.send(&b_id, Herald::CHANNEL, Bytes::from_static(b"hear ye"))
+    })
+    .expect("a's herald")
+    .expect("room");
+    sim.run_for(Duration::from_millis(500));
+    let now = sim.now();
+    sim.node_mut(b)
+        .disconnect(now, &a_id, switchboard::DisconnectReason::Requested);
+    sim.run_for(Duration::from_millis(500));
+
+    let seen: Vec<String> = sim
+        .log(b)
+        .iter()
+        .map(|event| match event {
+            NodeEvent::PeerConnected { peer, .. } => format!("PeerConnected {}", peer == &a_id),
+            NodeEvent::PeerDisconnected { peer, .. } => {
+                format!("PeerDisconnected {}", peer == &a_id)
+            }
+            NodeEvent::Protocol(emitted) => {
+                assert_eq!(emitted.protocol(), "herald");
+                match emitted
+                    .downcast_ref::<Heard>()
+                    .expect("what the herald heard")
+                {
+                    Heard::Joined(peer) => format!("Joined {}", peer == &a_id),
+                    Heard::Said(message) => format!("Said {}", String::from_utf8_lossy(message)),
+                    Heard::Left(peer) => format!("Left {}", peer == &a_id),
+                }
+            }
+            other => format!("{other:?}"),
+        })
+        .collect();
+    assert_eq!(
+        seen,
+        [
+            "PeerConnected true",
+            "Joined true",
+            "Said hear ye",
+            "PeerDisconnected true",
+            "Left true"
+        ]
+    );
 }

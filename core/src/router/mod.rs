@@ -6,9 +6,10 @@
 //! top of a [`Node`]: [`Router::poll_event`] takes the node's events, hands each to the
 //! protocols it concerns, and returns the rest (dial failures, slow peers, messages on
 //! channels no protocol owns, and — for the application's information — every peer
-//! connecting and disconnecting). The adapter keeps driving the node's sockets through
-//! [`Router::node_mut`]; plain event polling on the node stays available for applications
-//! that want no router.
+//! connecting and disconnecting) along with what the protocols emit for the application
+//! ([`Context::emit`]). The adapter keeps driving the node's
+//! sockets through [`Router::node_mut`]; plain event polling on the node stays available
+//! for applications that want no router.
 //!
 //! A protocol is declared once, by registering it: [`Router::register`] offers its channels
 //! in the node's handshake. A protocol hears of a peer only when the connection negotiated
@@ -51,14 +52,15 @@ mod protocol;
 mod tests;
 
 use alloc::boxed::Box;
-use alloc::collections::BTreeMap;
+use alloc::collections::{BTreeMap, VecDeque};
+use alloc::sync::Arc;
 use alloc::vec::Vec;
 use core::fmt;
 use core::marker::PhantomData;
 
 use rand_core::CryptoRng;
 
-pub use protocol::{Context, Protocol, ProtocolSpec};
+pub use protocol::{Context, Protocol, ProtocolEvent, ProtocolSpec};
 
 use crate::channel::ChannelId;
 use crate::identity::PeerId;
@@ -66,6 +68,7 @@ use crate::negotiation::negotiate;
 use crate::node::{Node, NodeEvent, Stack};
 use crate::node_info::NodeInfoError;
 use crate::time::Instant;
+use protocol::NodeOps;
 
 /// The handle of a registered protocol, typed so that [`Router::protocol`] hands back the
 /// protocol itself.
@@ -133,9 +136,32 @@ impl core::error::Error for RegisterError {}
 struct Registered {
     protocol: Box<dyn Protocol>,
     spec: ProtocolSpec,
+    /// The spec's name, shared by the events the protocol emits so that an emit copies no
+    /// string.
+    name: Arc<str>,
     timer: Option<Instant>,
     /// Its peers and the version each speaks, in `PeerId` order.
     peers: Vec<(PeerId, u16)>,
+}
+
+impl Registered {
+    /// The protocol and the context its hooks get, borrowed apart.
+    fn split<'a>(
+        &'a mut self,
+        now: Instant,
+        node: &'a mut dyn NodeOps,
+        emitted: &'a mut VecDeque<ProtocolEvent>,
+    ) -> (&'a mut dyn Protocol, Context<'a>) {
+        let ctx = Context {
+            now,
+            node,
+            peers: &self.peers,
+            timer: &mut self.timer,
+            name: &self.name,
+            emitted,
+        };
+        (&mut *self.protocol, ctx)
+    }
 }
 
 /// Dispatches a [`Node`]'s events to registered [`Protocol`]s. See the
@@ -145,6 +171,9 @@ pub struct Router<R> {
     protocols: Vec<Registered>,
     /// Which protocol owns each channel.
     owners: BTreeMap<ChannelId, usize>,
+    /// What the protocols emitted, for [`Router::poll_event`] to return before it takes
+    /// the node's next event.
+    emitted: VecDeque<ProtocolEvent>,
     started: bool,
     stopped: bool,
 }
@@ -156,6 +185,7 @@ impl<R: CryptoRng> Router<R> {
             node,
             protocols: Vec::new(),
             owners: BTreeMap::new(),
+            emitted: VecDeque::new(),
             started: false,
             stopped: false,
         }
@@ -216,6 +246,7 @@ impl<R: CryptoRng> Router<R> {
         }
         self.protocols.push(Registered {
             protocol: Box::new(protocol),
+            name: Arc::from(spec.name.as_str()),
             spec,
             timer: None,
             peers: Vec::new(),
@@ -256,14 +287,9 @@ impl<R: CryptoRng> Router<R> {
         f: impl FnOnce(&mut P, &mut Context<'_>) -> T,
     ) -> Option<T> {
         let registered = self.protocols.get_mut(id.index)?;
-        let any: &mut dyn core::any::Any = &mut *registered.protocol;
+        let (protocol, mut ctx) = registered.split(now, &mut self.node, &mut self.emitted);
+        let any: &mut dyn core::any::Any = protocol;
         let protocol = any.downcast_mut::<P>()?;
-        let mut ctx = Context {
-            now,
-            node: &mut self.node,
-            peers: &registered.peers,
-            timer: &mut registered.timer,
-        };
         Some(f(protocol, &mut ctx))
     }
 
@@ -323,62 +349,83 @@ impl<R: CryptoRng> Router<R> {
         }
     }
 
-    /// The next event the protocols did not consume: dial failures, slow peers, messages on
-    /// channels no protocol owns, and every peer's connection and disconnection (which the
-    /// protocols concerned have already been told of).
+    /// The next event for the application: what the protocols emitted ([`Context::emit`]),
+    /// and the node's events the protocols did not consume — dial failures, slow peers,
+    /// messages on channels no protocol running with that peer owns, and every peer's
+    /// connection and disconnection (which the protocols concerned
+    /// have already been told of). In order: what a protocol emits while it handles one of
+    /// the node's events comes out after that event, if it comes out, and before the
+    /// node's next.
     ///
     /// The protocols may send while they handle events, even when this returns `None`: take
     /// the node's `poll_transmit` after it, as after any input.
     pub fn poll_event(&mut self, now: Instant) -> Option<NodeEvent> {
         loop {
+            if let Some(emitted) = self.emitted.pop_front() {
+                return Some(NodeEvent::Protocol(emitted));
+            }
             let event = self.node.poll_event(now)?;
-            if !self.running() {
+            if let Some(event) = self.dispatch(now, event) {
                 return Some(event);
             }
-            match &event {
-                NodeEvent::PeerConnected { peer, info, .. } => {
-                    let open = negotiate(&self.node.node_info().channels, &info.channels);
-                    self.connect(now, *peer, &open);
-                    return Some(event);
-                }
-                NodeEvent::PeerDisconnected { peer, reason, .. } => {
-                    let (peer, reason) = (*peer, *reason);
-                    for index in 0..self.protocols.len() {
-                        let had = self
-                            .protocols
-                            .get_mut(index)
-                            .is_some_and(|registered| remove_peer(&mut registered.peers, &peer));
-                        if had {
-                            self.call(now, index, |protocol, ctx| {
-                                protocol.peer_disconnected(ctx, peer, reason)
-                            });
-                        }
-                    }
-                    return Some(event);
-                }
-                NodeEvent::Message { peer, channel, .. } => {
-                    let owner = self.owners.get(channel).copied().filter(|&index| {
-                        self.protocols
-                            .get(index)
-                            .is_some_and(|registered| find_peer(&registered.peers, peer).is_some())
-                    });
-                    let Some(index) = owner else {
-                        return Some(event);
-                    };
-                    if let NodeEvent::Message {
-                        peer,
-                        channel,
-                        message,
-                    } = event
-                    {
+        }
+    }
+
+    /// Hands `event` to the protocols it concerns; returns it if it is the application's
+    /// too.
+    fn dispatch(&mut self, now: Instant, event: NodeEvent) -> Option<NodeEvent> {
+        if !self.running() {
+            return Some(event);
+        }
+        match event {
+            NodeEvent::PeerConnected { peer, ref info, .. } => {
+                let open = negotiate(&self.node.node_info().channels, &info.channels);
+                self.connect(now, peer, &open);
+                Some(event)
+            }
+            NodeEvent::PeerDisconnected { peer, reason, .. } => {
+                for index in 0..self.protocols.len() {
+                    let had = self
+                        .protocols
+                        .get_mut(index)
+                        .is_some_and(|registered| remove_peer(&mut registered.peers, &peer));
+                    if had {
                         self.call(now, index, |protocol, ctx| {
-                            protocol.message(ctx, peer, channel, message)
+                            protocol.peer_disconnected(ctx, peer, reason)
                         });
                     }
                 }
-                _ => return Some(event),
+                Some(event)
             }
+            NodeEvent::Message {
+                peer,
+                channel,
+                message,
+            } => match self.owner(channel, &peer) {
+                Some(index) => {
+                    self.call(now, index, |protocol, ctx| {
+                        protocol.message(ctx, peer, channel, message)
+                    });
+                    None
+                }
+                None => Some(NodeEvent::Message {
+                    peer,
+                    channel,
+                    message,
+                }),
+            },
+            event => Some(event),
         }
+    }
+
+    /// The protocol that owns `channel` and runs with `peer`: the one a message on that
+    /// channel from that peer is for.
+    fn owner(&self, channel: ChannelId, peer: &PeerId) -> Option<usize> {
+        self.owners.get(&channel).copied().filter(|&index| {
+            self.protocols
+                .get(index)
+                .is_some_and(|registered| find_peer(&registered.peers, peer).is_some())
+        })
     }
 
     fn running(&self) -> bool {
@@ -425,13 +472,8 @@ impl<R: CryptoRng> Router<R> {
         f: impl FnOnce(&mut dyn Protocol, &mut Context<'_>) -> T,
     ) -> Option<T> {
         let registered = self.protocols.get_mut(index)?;
-        let mut ctx = Context {
-            now,
-            node: &mut self.node,
-            peers: &registered.peers,
-            timer: &mut registered.timer,
-        };
-        Some(f(&mut *registered.protocol, &mut ctx))
+        let (protocol, mut ctx) = registered.split(now, &mut self.node, &mut self.emitted);
+        Some(f(protocol, &mut ctx))
     }
 }
 

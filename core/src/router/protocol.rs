@@ -1,9 +1,12 @@
 //! What an application protocol is: its spec (name, versions, channels), its lifecycle
 //! hooks, and the [`Context`] through which it acts on the node.
 
+use alloc::collections::VecDeque;
 use alloc::string::String;
+use alloc::sync::Arc;
 use alloc::vec::Vec;
 use core::any::Any;
+use core::fmt;
 use core::ops::RangeInclusive;
 
 use bytes::Bytes;
@@ -64,6 +67,53 @@ impl ProtocolSpec {
     }
 }
 
+/// A value a protocol handed to the application ([`Context::emit`]), in the node's event
+/// stream as [`NodeEvent::Protocol`](crate::node::NodeEvent::Protocol): the application
+/// hears of what its protocols learn (a gossip message, a finished query) as it hears of
+/// peers, instead of polling each protocol.
+///
+/// The value is type-erased, so that one event type carries every protocol's values, and
+/// shared (`Arc`), so that the event stays `Clone` and `Send` whatever the value: take it
+/// back with [`ProtocolEvent::downcast_ref`]. Two events are equal when they come from the
+/// same emit (clones of one another): values need not be comparable, so equality is the
+/// value's address, not its contents.
+#[derive(Clone)]
+pub struct ProtocolEvent {
+    protocol: Arc<str>,
+    /// The value's type, for `Debug`: the value itself may not be printable.
+    type_name: &'static str,
+    value: Arc<dyn Any + Send + Sync>,
+}
+
+impl ProtocolEvent {
+    /// The name of the protocol that emitted it ([`ProtocolSpec::name`]).
+    pub fn protocol(&self) -> &str {
+        &self.protocol
+    }
+
+    /// The value, if it is a `T`.
+    pub fn downcast_ref<T: Any>(&self) -> Option<&T> {
+        self.value.downcast_ref()
+    }
+}
+
+impl fmt::Debug for ProtocolEvent {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ProtocolEvent")
+            .field("protocol", &self.protocol)
+            .field("value", &format_args!("{}", self.type_name))
+            .finish()
+    }
+}
+
+impl PartialEq for ProtocolEvent {
+    fn eq(&self, other: &Self) -> bool {
+        Arc::ptr_eq(&self.value, &other.value) && self.protocol == other.protocol
+    }
+}
+
+impl Eq for ProtocolEvent {}
+
 /// What a protocol may ask of the node while it handles a hook.
 pub(crate) trait NodeOps {
     fn send(
@@ -92,13 +142,18 @@ impl<R: CryptoRng> NodeOps for Node<R> {
     }
 }
 
-/// A protocol's handle on the node during one hook: the time, its peers, and sending.
+/// A protocol's handle on the node during one hook: the time, its peers, sending, its
+/// timer, and the application.
 pub struct Context<'a> {
     pub(crate) now: Instant,
     pub(crate) node: &'a mut dyn NodeOps,
     /// The peers that speak this protocol with us, and the version each speaks.
     pub(crate) peers: &'a [(PeerId, u16)],
     pub(crate) timer: &'a mut Option<Instant>,
+    /// The protocol's name, shared by the events it emits.
+    pub(crate) name: &'a Arc<str>,
+    /// The router's queue of emitted events.
+    pub(crate) emitted: &'a mut VecDeque<ProtocolEvent>,
 }
 
 impl<'a> Context<'a> {
@@ -136,6 +191,59 @@ impl<'a> Context<'a> {
     /// Cancels the timer.
     pub fn cancel_timer(&mut self) {
         *self.timer = None;
+    }
+
+    /// Hands `value` to the application: [`Router::poll_event`](super::Router::poll_event)
+    /// returns it as [`NodeEvent::Protocol`](crate::node::NodeEvent::Protocol), after the
+    /// events it already returned and before those the router takes from the node later —
+    /// so an event emitted while a peer connects comes out after that peer's
+    /// `PeerConnected`, and before its disconnection.
+    ///
+    /// ```
+    /// use switchboard::node::{Node, NodeConfig, NodeEvent};
+    /// use switchboard::router::{Context, Protocol, ProtocolSpec, Router};
+    /// use switchboard::{ChannelId, Instant, Keypair, PeerId};
+    /// # use bytes::Bytes;
+    /// # use rand_chacha::ChaCha20Rng;
+    /// # use rand_core::SeedableRng;
+    ///
+    /// /// Tells the application when it is up.
+    /// struct Hello;
+    ///
+    /// #[derive(Debug, PartialEq)]
+    /// struct Ready(u32);
+    ///
+    /// impl Protocol for Hello {
+    ///     fn spec(&self) -> ProtocolSpec {
+    ///         ProtocolSpec::new("hello", 1..=1, [3])
+    ///     }
+    ///     fn started(&mut self, ctx: &mut Context<'_>) {
+    ///         ctx.emit(Ready(1));
+    ///     }
+    ///     fn message(&mut self, _: &mut Context<'_>, _: PeerId, _: ChannelId, _: Bytes) {}
+    /// }
+    ///
+    /// let mut rng = ChaCha20Rng::seed_from_u64(1);
+    /// let keypair = Keypair::generate(&mut rng);
+    /// let config = NodeConfig::new("mainnet", "hello/1");
+    /// let node = Node::new(Instant::ZERO, config, keypair, rng).unwrap();
+    /// let mut router = Router::with_protocols(node, Instant::ZERO, |router| {
+    ///     router.register(Hello).map(drop)
+    /// })
+    /// .unwrap();
+    /// let Some(NodeEvent::Protocol(event)) = router.poll_event(Instant::ZERO) else {
+    ///     panic!("the protocol's event");
+    /// };
+    /// assert_eq!(event.protocol(), "hello");
+    /// assert_eq!(event.downcast_ref::<Ready>(), Some(&Ready(1)));
+    /// assert_eq!(event.downcast_ref::<u32>(), None);
+    /// ```
+    pub fn emit<T: Any + Send + Sync>(&mut self, value: T) {
+        self.emitted.push_back(ProtocolEvent {
+            protocol: self.name.clone(),
+            type_name: core::any::type_name::<T>(),
+            value: Arc::new(value),
+        });
     }
 }
 

@@ -1,4 +1,5 @@
-//! The router over real nodes wired in memory: protocols offered by registering them.
+//! The router over real nodes wired in memory: emitted events in the event stream, and
+//! protocols offered by registering them.
 
 use alloc::collections::BTreeMap;
 use alloc::format;
@@ -24,7 +25,7 @@ const PLAIN: ChannelId = 11;
 
 type Log = Rc<RefCell<Vec<String>>>;
 
-/// Records the messages it gets.
+/// Records its hooks; emits what it hears.
 struct Probe {
     name: &'static str,
     channel: ChannelId,
@@ -39,6 +40,10 @@ impl Probe {
             log: log.clone(),
         }
     }
+
+    fn note(&self, entry: String) {
+        self.log.borrow_mut().push(entry);
+    }
 }
 
 impl Protocol for Probe {
@@ -46,9 +51,19 @@ impl Protocol for Probe {
         ProtocolSpec::new(self.name, 1..=1, [self.channel])
     }
 
-    fn message(&mut self, _ctx: &mut Context<'_>, _peer: PeerId, _: ChannelId, message: Bytes) {
-        let text = String::from_utf8_lossy(&message).into_owned();
-        self.log.borrow_mut().push(format!("{} {text}", self.name));
+    fn peer_connected(
+        &mut self,
+        ctx: &mut Context<'_>,
+        _peer: PeerId,
+        _version: u16,
+    ) -> Result<(), crate::DisconnectReason> {
+        ctx.emit(String::from("connected"));
+        Ok(())
+    }
+
+    fn message(&mut self, ctx: &mut Context<'_>, _peer: PeerId, _: ChannelId, message: Bytes) {
+        self.note(format!("{} message", self.name));
+        ctx.emit(message);
     }
 }
 
@@ -203,6 +218,98 @@ fn probe_router(seed: u64, log: &Log) -> Router<ChaCha20Rng> {
     router
 }
 
+fn emitted(event: &NodeEvent) -> Option<String> {
+    let NodeEvent::Protocol(event) = event else {
+        return None;
+    };
+    assert_eq!(event.protocol(), "probe");
+    let text = match (
+        event.downcast_ref::<String>(),
+        event.downcast_ref::<Bytes>(),
+    ) {
+        (Some(text), _) => text.clone(),
+        (None, Some(bytes)) => String::from_utf8_lossy(bytes).into_owned(),
+        (None, None) => panic!("an unexpected value: {event:?}"),
+    };
+    Some(text)
+}
+
+/// What the application saw, as short names.
+fn names(events: &[NodeEvent]) -> Vec<String> {
+    events
+        .iter()
+        .map(|event| match event {
+            NodeEvent::PeerConnected { .. } => String::from("PeerConnected"),
+            NodeEvent::Message { channel, .. } => format!("Message {channel}"),
+            NodeEvent::Writable { channel, .. } => format!("Writable {channel}"),
+            other => emitted(other).unwrap_or_else(|| format!("{other:?}")),
+        })
+        .collect()
+}
+
+#[test]
+fn an_emitted_event_comes_out_after_the_event_that_caused_it_and_before_the_next() {
+    let log = Log::default();
+    let mut pair = Pair::new(probe_router(1, &log), probe_router(2, &log));
+    pair.dial(0, 1);
+    pair.pump();
+    pair.pump();
+    assert_eq!(names(&pair.events(1)), ["PeerConnected", "connected"]);
+    pair.events(0);
+    // Two messages arrive before the application looks: the protocol's, then the
+    // application's. What the protocol emits for the first comes out before the second.
+    pair.send(0, OWNED, b"for the probe");
+    pair.pump();
+    pair.send(0, PLAIN, b"for the application");
+    pair.pump();
+    assert_eq!(
+        names(&pair.events(1)),
+        ["for the probe", format!("Message {PLAIN}").as_str()]
+    );
+    assert_eq!(*log.borrow(), ["probe message"]);
+}
+
+#[test]
+fn emitted_events_keep_their_order_and_compare_by_identity() {
+    struct Twice;
+    impl Protocol for Twice {
+        fn spec(&self) -> ProtocolSpec {
+            ProtocolSpec::new("twice", 1..=1, [OWNED])
+        }
+        fn started(&mut self, ctx: &mut Context<'_>) {
+            ctx.emit(1u32);
+            ctx.emit(1u32);
+        }
+        fn message(&mut self, _: &mut Context<'_>, _: PeerId, _: ChannelId, _: Bytes) {}
+    }
+    let mut router = Router::with_protocols(node(3, quiet_config()), Instant::ZERO, |router| {
+        router.register(Twice).map(drop)
+    })
+    .expect("registers");
+    let id = router.id_of::<Twice>().expect("registered");
+    router.with_protocol(Instant::ZERO, id, |_, ctx| ctx.emit("later"));
+    let events: Vec<NodeEvent> = core::iter::from_fn(|| router.poll_event(Instant::ZERO)).collect();
+    let values: Vec<String> = events
+        .iter()
+        .map(|event| match event {
+            NodeEvent::Protocol(event) => event
+                .downcast_ref::<u32>()
+                .map(|n| format!("{n}"))
+                .or_else(|| event.downcast_ref::<&str>().map(|s| String::from(*s)))
+                .expect("a u32 or a str"),
+            other => panic!("{other:?}"),
+        })
+        .collect();
+    assert_eq!(values, ["1", "1", "later"]);
+    // Equal values from two emits are two events; a clone is the same event.
+    assert_ne!(events[0], events[1]);
+    assert_eq!(events[0], events[0].clone());
+    assert_eq!(
+        format!("{:?}", events[0]),
+        "Protocol(ProtocolEvent { protocol: \"twice\", value: u32 })"
+    );
+}
+
 #[test]
 fn registering_offers_the_protocols_channels_in_the_handshake() {
     let mut router = router(7, |_| {});
@@ -304,6 +411,5 @@ fn a_protocol_offered_only_by_registering_opens_its_channel_to_a_peer() {
     assert_eq!(channels, [OWNED, PLAIN]);
     pair.send(0, OWNED, b"hello");
     pair.pump();
-    pair.events(1);
-    assert_eq!(*log.borrow(), ["probe hello"]);
+    assert_eq!(names(&pair.events(1)), ["hello"]);
 }

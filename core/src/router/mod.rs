@@ -2,12 +2,12 @@
 //!
 //! As Tendermint's reactors, go-ethereum's `p2p.Protocol`s, darkfi's protocol registry and
 //! carrier's components do, each protocol owns some channels and reacts to its peers
-//! coming and going, to messages on its channels and to its own timer. The router sits on
-//! top of a [`Node`]: [`Router::poll_event`] takes the node's events, hands each to the
-//! protocols it concerns, and returns the rest (dial failures, slow peers, messages on
-//! channels no protocol owns, and — for the application's information — every peer
-//! connecting and disconnecting) along with what the protocols emit for the application
-//! ([`Context::emit`]). The adapter keeps driving the node's
+//! coming and going, to messages on its channels, to their queues having room again and to
+//! its own timer. The router sits on top of a [`Node`]: [`Router::poll_event`] takes the
+//! node's events, hands each to the protocols it concerns, and returns the rest (dial
+//! failures, slow peers, messages on channels no protocol owns, and — for the application's
+//! information — every peer connecting and disconnecting) along with what the protocols
+//! emit for the application ([`Context::emit`]). The adapter keeps driving the node's
 //! sockets through [`Router::node_mut`]; plain event polling on the node stays available
 //! for applications that want no router.
 //!
@@ -351,8 +351,8 @@ impl<R: CryptoRng> Router<R> {
 
     /// The next event for the application: what the protocols emitted ([`Context::emit`]),
     /// and the node's events the protocols did not consume — dial failures, slow peers,
-    /// messages on channels no protocol running with that peer owns, and every peer's
-    /// connection and disconnection (which the protocols concerned
+    /// messages and [`NodeEvent::Writable`]s on channels no protocol running with that peer
+    /// owns, and every peer's connection and disconnection (which the protocols concerned
     /// have already been told of). In order: what a protocol emits while it handles one of
     /// the node's events comes out after that event, if it comes out, and before the
     /// node's next.
@@ -414,12 +414,21 @@ impl<R: CryptoRng> Router<R> {
                     message,
                 }),
             },
+            NodeEvent::Writable { peer, channel } => match self.owner(channel, &peer) {
+                Some(index) => {
+                    self.call(now, index, |protocol, ctx| {
+                        protocol.writable(ctx, peer, channel)
+                    });
+                    None
+                }
+                None => Some(event),
+            },
             event => Some(event),
         }
     }
 
-    /// The protocol that owns `channel` and runs with `peer`: the one a message on that
-    /// channel from that peer is for.
+    /// The protocol that owns `channel` and runs with `peer`: the one a message or a
+    /// `Writable` on that channel from that peer is for.
     fn owner(&self, channel: ChannelId, peer: &PeerId) -> Option<usize> {
         self.owners.get(&channel).copied().filter(|&index| {
             self.protocols

@@ -248,9 +248,10 @@ impl<'a> Context<'a> {
 }
 
 /// An application protocol (a reactor): the router calls its hooks, in this order for each
-/// peer — [`Protocol::peer_connected`], then any number of [`Protocol::message`]s, then
-/// [`Protocol::peer_disconnected`] — between [`Protocol::started`] and
-/// [`Protocol::stopped`]. Every hook gets a [`Context`] to act through; none may block.
+/// peer — [`Protocol::peer_connected`], then any number of [`Protocol::message`]s and
+/// [`Protocol::writable`]s, then [`Protocol::peer_disconnected`] — between
+/// [`Protocol::started`] and [`Protocol::stopped`]. Every hook gets a [`Context`] to act
+/// through; none may block.
 pub trait Protocol: Any {
     /// Its name, versions and channels: the router asks once, when the protocol registers,
     /// and offers them in the node's handshake.
@@ -281,6 +282,10 @@ pub trait Protocol: Any {
         _reason: DisconnectReason,
     ) {
     }
+
+    /// `peer`'s queue on `channel`, one of this protocol's, has room again after a send
+    /// returned [`SendError::Full`]: send what was refused. Once per run of `Full`s.
+    fn writable(&mut self, _ctx: &mut Context<'_>, _peer: PeerId, _channel: ChannelId) {}
 
     /// The time set with [`Context::set_timer`] came.
     fn timer(&mut self, _ctx: &mut Context<'_>) {}

@@ -1,5 +1,5 @@
-//! The router over real nodes wired in memory: emitted events in the event stream, and
-//! protocols offered by registering them.
+//! The router over real nodes wired in memory: emitted events in the event stream, the
+//! `writable` hook's dispatch, and protocols offered by registering them.
 
 use alloc::collections::BTreeMap;
 use alloc::format;
@@ -64,6 +64,10 @@ impl Protocol for Probe {
     fn message(&mut self, ctx: &mut Context<'_>, _peer: PeerId, _: ChannelId, message: Bytes) {
         self.note(format!("{} message", self.name));
         ctx.emit(message);
+    }
+
+    fn writable(&mut self, _ctx: &mut Context<'_>, _peer: PeerId, channel: ChannelId) {
+        self.note(format!("{} writable {channel}", self.name));
     }
 }
 
@@ -308,6 +312,25 @@ fn emitted_events_keep_their_order_and_compare_by_identity() {
         format!("{:?}", events[0]),
         "Protocol(ProtocolEvent { protocol: \"twice\", value: u32 })"
     );
+}
+
+#[test]
+fn a_writable_on_a_protocols_channel_goes_to_the_protocol_and_any_other_to_the_application() {
+    let log = Log::default();
+    let mut pair = Pair::new(probe_router(1, &log), probe_router(2, &log));
+    pair.connect();
+    let peer = pair.peer_id(0);
+    let stranger = Keypair::generate(&mut ChaCha20Rng::seed_from_u64(9)).peer_id();
+    let router = &mut pair.routers[1];
+    let writable = |peer, channel| NodeEvent::Writable { peer, channel };
+    // The node does not produce `Writable` yet: the events are handed to the dispatch.
+    assert_eq!(router.dispatch(Instant::ZERO, writable(peer, OWNED)), None);
+    assert_eq!(*log.borrow(), [format!("probe writable {OWNED}")]);
+    for (peer, channel) in [(peer, PLAIN), (stranger, OWNED)] {
+        let event = writable(peer, channel);
+        assert_eq!(router.dispatch(Instant::ZERO, event.clone()), Some(event));
+    }
+    assert_eq!(log.borrow().len(), 1);
 }
 
 #[test]

@@ -17,7 +17,7 @@ use switchboard::connection::Event;
 use switchboard::frame::Frame;
 use switchboard::gossip::{Gossip, GossipConfig, MessageId};
 use switchboard::node::{NodeConfig, NodeEvent};
-use switchboard::router::{Context, Protocol, ProtocolSpec, RegisterError, Router};
+use switchboard::router::{Context, Protocol, ProtocolSpec, RegisterError, Router, TimerKey};
 use switchboard::{
     ChannelConfig, ChannelId, ChannelInfo, ConnectionConfig, DisconnectReason, NodeInfo, PeerId,
     SendError, negotiate,
@@ -63,7 +63,11 @@ impl Protocol for Recorder {
 
     fn started(&mut self, ctx: &mut Context<'_>) {
         self.log.borrow_mut().push("started".into());
-        ctx.set_timer(ctx.now().saturating_add(Duration::from_secs(5)));
+        ctx.set_timer(
+            TimerKey(0),
+            ctx.now().saturating_add(Duration::from_secs(5)),
+        )
+        .expect("room for the timer");
     }
 
     fn peer_connected(
@@ -103,7 +107,8 @@ impl Protocol for Recorder {
             .push(format!("disconnected {reason:?}"));
     }
 
-    fn timer(&mut self, _ctx: &mut Context<'_>) {
+    fn timer(&mut self, _ctx: &mut Context<'_>, key: TimerKey) {
+        assert_eq!(key, TimerKey(0));
         self.log.borrow_mut().push("timer".into());
     }
 

@@ -10,7 +10,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use switchboard::gossip::{Gossip, MessageId};
 use switchboard::node::{NodeConfig, NodeEvent};
-use switchboard::router::{Context, Protocol, ProtocolSpec, Router};
+use switchboard::router::{Context, Protocol, ProtocolSpec, Router, TimerKey};
 use switchboard::{ChannelId, Instant, PeerId};
 use switchboard_sim::{NodeIndex, ScenarioConfig, Sim, SimConfig, SimNode, test_node_config};
 
@@ -186,16 +186,27 @@ fn a_restarted_node_gets_a_fresh_router_and_rejoins_the_gossip() {
     assert_everyone_got(7, &from, &again, &received);
 }
 
-/// Records the virtual time of each timer it gets, re-arming every `PERIOD`.
+/// Records the virtual time of each timer it gets: two of them, each re-armed every
+/// period of its own.
 #[derive(Default)]
 struct Ticker {
     started_at: Option<Instant>,
-    fired_at: Vec<Instant>,
+    fired_at: Vec<(TimerKey, Instant)>,
 }
 
 impl Ticker {
-    const PERIOD: Duration = Duration::from_millis(250);
+    const FAST: TimerKey = TimerKey(0);
+    const SLOW: TimerKey = TimerKey(1);
     const CHANNEL: ChannelId = 40;
+
+    fn period(key: TimerKey) -> Duration {
+        Duration::from_millis(if key == Self::FAST { 250 } else { 400 })
+    }
+
+    fn arm(ctx: &mut Context<'_>, key: TimerKey) {
+        ctx.set_timer(key, ctx.now() + Self::period(key))
+            .expect("room for the timer");
+    }
 }
 
 impl Protocol for Ticker {
@@ -205,14 +216,15 @@ impl Protocol for Ticker {
 
     fn started(&mut self, ctx: &mut Context<'_>) {
         self.started_at = Some(ctx.now());
-        ctx.set_timer(ctx.now() + Self::PERIOD);
+        Self::arm(ctx, Self::FAST);
+        Self::arm(ctx, Self::SLOW);
     }
 
     fn message(&mut self, _: &mut Context<'_>, _: PeerId, _: ChannelId, _: Bytes) {}
 
-    fn timer(&mut self, ctx: &mut Context<'_>) {
-        self.fired_at.push(ctx.now());
-        ctx.set_timer(ctx.now() + Self::PERIOD);
+    fn timer(&mut self, ctx: &mut Context<'_>, key: TimerKey) {
+        self.fired_at.push((key, ctx.now()));
+        Self::arm(ctx, key);
     }
 }
 
@@ -227,7 +239,16 @@ fn protocol_timers_fire_at_their_virtual_deadlines() {
     sim.run_for(Duration::from_millis(1_100));
     let ticker = sim.protocol::<Ticker>(ticking).expect("ticker");
     let start = ticker.started_at.expect("started");
-    let expected: Vec<Instant> = (1..=4).map(|tick| start + Ticker::PERIOD * tick).collect();
+    let at = |ms| start + Duration::from_millis(ms);
+    let (fast, slow) = (Ticker::FAST, Ticker::SLOW);
+    let expected = [
+        (fast, at(250)),
+        (slow, at(400)),
+        (fast, at(500)),
+        (fast, at(750)),
+        (slow, at(800)),
+        (fast, at(1_000)),
+    ];
     assert_eq!(ticker.fired_at, expected);
     // A bare node has no router, and a router is not a bare node.
     let bare = sim.add_node(test_node_config());

@@ -10,7 +10,9 @@ use mio::{Events, Poll, Token};
 use rand_chacha::ChaCha20Rng;
 use switchboard::gossip::{Gossip, GossipConfig};
 use switchboard::node::{NodeConfig, NodeEvent};
-use switchboard::router::{Context, Protocol, ProtocolId, ProtocolSpec, RegisterError, Router};
+use switchboard::router::{
+    Context, Protocol, ProtocolId, ProtocolSpec, RegisterError, Router, TimerKey,
+};
 use switchboard::{ChannelConfig, ChannelId, DisconnectReason, PeerId};
 use switchboard_mio::{Driver, DriverConfig, DriverError, Handle, Runtime, RuntimeError};
 
@@ -33,6 +35,8 @@ struct PingPong {
 impl PingPong {
     /// Fires 150 ms after the router starts.
     const TIMER: Duration = Duration::from_millis(150);
+    /// Its only timer.
+    const TICK: TimerKey = TimerKey(0);
 }
 
 impl Protocol for PingPong {
@@ -41,7 +45,8 @@ impl Protocol for PingPong {
     }
 
     fn started(&mut self, ctx: &mut Context<'_>) {
-        ctx.set_timer(ctx.now() + Self::TIMER);
+        ctx.set_timer(Self::TICK, ctx.now() + Self::TIMER)
+            .expect("room for the timer");
     }
 
     fn peer_connected(
@@ -79,7 +84,7 @@ impl Protocol for PingPong {
         self.disconnected.push((peer, reason));
     }
 
-    fn timer(&mut self, ctx: &mut Context<'_>) {
+    fn timer(&mut self, ctx: &mut Context<'_>, _key: TimerKey) {
         self.timer_fired += 1;
         if self.timer_fired >= 2 {
             for (peer, _) in ctx.peers() {
@@ -291,8 +296,11 @@ fn a_protocol_answers_over_loopback_and_its_timer_fires() {
         "the start timer fired after {took:?}"
     );
     net.drivers[a]
-        .with_protocol(a_ping, |_, ctx| ctx.set_timer(ctx.now() + PingPong::TIMER))
-        .expect("a's protocol");
+        .with_protocol(a_ping, |_, ctx| {
+            ctx.set_timer(PingPong::TICK, ctx.now() + PingPong::TIMER)
+        })
+        .expect("a's protocol")
+        .expect("room for the timer");
     let took = net.run_until(long_sleeps, long_sleeps, "the second timer", |net| {
         net.ping_pong(a, a_ping).timer_fired == 2
     });

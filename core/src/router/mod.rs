@@ -3,7 +3,7 @@
 //! As Tendermint's reactors, go-ethereum's `p2p.Protocol`s, darkfi's protocol registry and
 //! carrier's components do, each protocol owns some channels and reacts to its peers
 //! coming and going, to messages on its channels, to their queues having room again and to
-//! its own timer. The router sits on top of a [`Node`]: [`Router::poll_event`] takes the
+//! its own timers. The router sits on top of a [`Node`]: [`Router::poll_event`] takes the
 //! node's events, hands each to the protocols it concerns, and returns the rest (dial
 //! failures, slow peers, messages on channels no protocol owns, and — for the application's
 //! information — every peer connecting and disconnecting) along with what the protocols
@@ -50,6 +50,7 @@
 mod protocol;
 #[cfg(test)]
 mod tests;
+mod timers;
 
 use alloc::boxed::Box;
 use alloc::collections::{BTreeMap, VecDeque};
@@ -61,6 +62,7 @@ use core::marker::PhantomData;
 use rand_core::CryptoRng;
 
 pub use protocol::{Context, Protocol, ProtocolEvent, ProtocolSpec};
+pub use timers::{MAX_TIMERS, TimerKey, TooManyTimers};
 
 use crate::channel::ChannelId;
 use crate::identity::PeerId;
@@ -69,6 +71,7 @@ use crate::node::{Node, NodeEvent, Stack};
 use crate::node_info::NodeInfoError;
 use crate::time::Instant;
 use protocol::NodeOps;
+use timers::Timers;
 
 /// The handle of a registered protocol, typed so that [`Router::protocol`] hands back the
 /// protocol itself.
@@ -139,7 +142,7 @@ struct Registered {
     /// The spec's name, shared by the events the protocol emits so that an emit copies no
     /// string.
     name: Arc<str>,
-    timer: Option<Instant>,
+    timers: Timers,
     /// Its peers and the version each speaks, in `PeerId` order.
     peers: Vec<(PeerId, u16)>,
 }
@@ -156,7 +159,7 @@ impl Registered {
             now,
             node,
             peers: &self.peers,
-            timer: &mut self.timer,
+            timers: &mut self.timers,
             name: &self.name,
             emitted,
         };
@@ -248,7 +251,7 @@ impl<R: CryptoRng> Router<R> {
             protocol: Box::new(protocol),
             name: Arc::from(spec.name.as_str()),
             spec,
-            timer: None,
+            timers: Timers::default(),
             peers: Vec::new(),
         });
         Ok(ProtocolId {
@@ -323,28 +326,34 @@ impl<R: CryptoRng> Router<R> {
         let timers = self
             .protocols
             .iter()
-            .filter_map(|registered| registered.timer)
-            .filter(|_| self.running());
+            .filter(|_| self.running())
+            .filter_map(|registered| registered.timers.earliest());
         self.node.poll_timeout().into_iter().chain(timers).min()
     }
 
-    /// Fires the node's timers and the protocol timers due by `now`.
+    /// Fires the node's timers and the protocol timers due by `now`: earliest deadline
+    /// first, then protocols in registration order, then keys in ascending order, so a run
+    /// repeats exactly. Only the timers due when the call starts fire: one a hook sets for
+    /// `now` or earlier fires at the next call (which [`Router::poll_timeout`] asks for at
+    /// once), so a protocol re-arming a timer for `now` cannot hold the router in here.
     pub fn handle_timeout(&mut self, now: Instant) {
         self.node.handle_timeout(now);
         if !self.running() {
             return;
         }
-        for index in 0..self.protocols.len() {
-            let due = self
+        let mut due: Vec<(Instant, usize, TimerKey)> = Vec::new();
+        for (index, registered) in self.protocols.iter().enumerate() {
+            due.extend(registered.timers.due(now).map(|(at, key)| (at, index, key)));
+        }
+        due.sort_unstable();
+        for (at, index, key) in due {
+            // An earlier hook may have cancelled or moved it.
+            let still_set = self
                 .protocols
-                .get(index)
-                .and_then(|registered| registered.timer)
-                .is_some_and(|at| at <= now);
-            if due {
-                if let Some(registered) = self.protocols.get_mut(index) {
-                    registered.timer = None;
-                }
-                self.call(now, index, |protocol, ctx| protocol.timer(ctx));
+                .get_mut(index)
+                .is_some_and(|registered| registered.timers.take(key, at));
+            if still_set {
+                self.call(now, index, |protocol, ctx| protocol.timer(ctx, key));
             }
         }
     }

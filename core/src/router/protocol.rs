@@ -12,6 +12,7 @@ use core::ops::RangeInclusive;
 use bytes::Bytes;
 use rand_core::CryptoRng;
 
+use super::timers::{TimerKey, Timers, TooManyTimers};
 use crate::channel::{ChannelConfig, ChannelId};
 use crate::disconnect::DisconnectReason;
 use crate::identity::PeerId;
@@ -143,13 +144,13 @@ impl<R: CryptoRng> NodeOps for Node<R> {
 }
 
 /// A protocol's handle on the node during one hook: the time, its peers, sending, its
-/// timer, and the application.
+/// timers, and the application.
 pub struct Context<'a> {
     pub(crate) now: Instant,
     pub(crate) node: &'a mut dyn NodeOps,
     /// The peers that speak this protocol with us, and the version each speaks.
     pub(crate) peers: &'a [(PeerId, u16)],
-    pub(crate) timer: &'a mut Option<Instant>,
+    pub(crate) timers: &'a mut Timers,
     /// The protocol's name, shared by the events it emits.
     pub(crate) name: &'a Arc<str>,
     /// The router's queue of emitted events.
@@ -183,14 +184,22 @@ impl<'a> Context<'a> {
         self.node.disconnect(self.now, peer, reason);
     }
 
-    /// Calls [`Protocol::timer`] at `at` (replacing any earlier request).
-    pub fn set_timer(&mut self, at: Instant) {
-        *self.timer = Some(at);
+    /// Calls [`Protocol::timer`] with `key` at `at`, replacing the timer `key` held. A
+    /// protocol holds at most [`MAX_TIMERS`](super::MAX_TIMERS) timers: setting one more is
+    /// refused, not made room for, since dropping a timer the protocol counts on would fail
+    /// silently later (cancel one, or key them by purpose rather than by request).
+    pub fn set_timer(&mut self, key: TimerKey, at: Instant) -> Result<(), TooManyTimers> {
+        self.timers.set(key, at)
     }
 
-    /// Cancels the timer.
-    pub fn cancel_timer(&mut self) {
-        *self.timer = None;
+    /// Cancels the timer `key` (nothing if it is not set).
+    pub fn cancel_timer(&mut self, key: TimerKey) {
+        self.timers.cancel(key);
+    }
+
+    /// When the timer `key` fires, if it is set.
+    pub fn timer(&self, key: TimerKey) -> Option<Instant> {
+        self.timers.get(key)
     }
 
     /// Hands `value` to the application: [`Router::poll_event`](super::Router::poll_event)
@@ -287,8 +296,8 @@ pub trait Protocol: Any {
     /// returned [`SendError::Full`]: send what was refused. Once per run of `Full`s.
     fn writable(&mut self, _ctx: &mut Context<'_>, _peer: PeerId, _channel: ChannelId) {}
 
-    /// The time set with [`Context::set_timer`] came.
-    fn timer(&mut self, _ctx: &mut Context<'_>) {}
+    /// The time set with [`Context::set_timer`] for `key` came; the timer is no longer set.
+    fn timer(&mut self, _ctx: &mut Context<'_>, _key: TimerKey) {}
 
     /// The router stopped; no hook follows.
     fn stopped(&mut self, _ctx: &mut Context<'_>) {}

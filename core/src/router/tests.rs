@@ -1,11 +1,13 @@
-//! The router over real nodes wired in memory: emitted events in the event stream, the
-//! `writable` hook's dispatch, and protocols offered by registering them.
+//! The router over real nodes wired in memory: emitted events in the event stream, named
+//! timers, the `writable` hook's dispatch, and protocols offered by registering them.
 
 use alloc::collections::BTreeMap;
 use alloc::format;
 use alloc::string::{String, ToString};
+use alloc::vec;
 use alloc::vec::Vec;
 use core::net::{IpAddr, Ipv4Addr, SocketAddr};
+use core::time::Duration;
 use std::cell::RefCell;
 use std::rc::Rc;
 
@@ -25,11 +27,17 @@ const PLAIN: ChannelId = 11;
 
 type Log = Rc<RefCell<Vec<String>>>;
 
-/// Records its hooks; emits what it hears.
+/// Records its hooks; emits what it hears, and sets the timers it is told to at start.
 struct Probe {
     name: &'static str,
     channel: ChannelId,
     log: Log,
+    /// (key, delay) set in `started`.
+    timers: Vec<(u32, Duration)>,
+    /// Keys whose `timer` hook cancels another key: (fired, cancelled).
+    cancels: Option<(u32, u32)>,
+    /// A key whose `timer` hook sets itself again for `now`.
+    rearms: Option<u32>,
 }
 
 impl Probe {
@@ -38,6 +46,9 @@ impl Probe {
             name,
             channel,
             log: log.clone(),
+            timers: Vec::new(),
+            cancels: None,
+            rearms: None,
         }
     }
 
@@ -49,6 +60,13 @@ impl Probe {
 impl Protocol for Probe {
     fn spec(&self) -> ProtocolSpec {
         ProtocolSpec::new(self.name, 1..=1, [self.channel])
+    }
+
+    fn started(&mut self, ctx: &mut Context<'_>) {
+        for &(key, delay) in &self.timers {
+            ctx.set_timer(TimerKey(key), ctx.now().saturating_add(delay))
+                .expect("room for the timer");
+        }
     }
 
     fn peer_connected(
@@ -68,6 +86,18 @@ impl Protocol for Probe {
 
     fn writable(&mut self, _ctx: &mut Context<'_>, _peer: PeerId, channel: ChannelId) {
         self.note(format!("{} writable {channel}", self.name));
+    }
+
+    fn timer(&mut self, ctx: &mut Context<'_>, key: TimerKey) {
+        self.note(format!("{} {}", self.name, key.0));
+        if let Some((fired, cancelled)) = self.cancels
+            && fired == key.0
+        {
+            ctx.cancel_timer(TimerKey(cancelled));
+        }
+        if self.rearms == Some(key.0) {
+            ctx.set_timer(key, ctx.now()).expect("room for the timer");
+        }
     }
 }
 
@@ -334,6 +364,93 @@ fn a_writable_on_a_protocols_channel_goes_to_the_protocol_and_any_other_to_the_a
 }
 
 #[test]
+fn timers_fire_by_deadline_then_registration_then_key_and_poll_timeout_is_the_earliest() {
+    let log = Log::default();
+    let ms = Duration::from_millis;
+    let mut first = Probe::new("first", OWNED, &log);
+    first.timers = vec![(7, ms(20)), (3, ms(20)), (1, ms(30)), (9, ms(10))];
+    let mut second = Probe::new("second", PLAIN, &log);
+    second.timers = vec![(0, ms(20)), (5, ms(5))];
+    let mut router = router(4, |_| {});
+    router.register(first).expect("first");
+    router.register(second).expect("second");
+    assert_eq!(
+        router.poll_timeout(),
+        None,
+        "not started: no timer can fire"
+    );
+    router.start(Instant::ZERO);
+    assert_eq!(router.poll_timeout(), Some(Instant::ZERO + ms(5)));
+    router.handle_timeout(Instant::ZERO + ms(25));
+    assert_eq!(
+        *log.borrow(),
+        ["second 5", "first 9", "first 3", "first 7", "second 0"]
+    );
+    assert_eq!(router.poll_timeout(), Some(Instant::ZERO + ms(30)));
+    router.handle_timeout(Instant::ZERO + ms(30));
+    assert_eq!(log.borrow().last().map(String::as_str), Some("first 1"));
+    assert_eq!(router.poll_timeout(), None);
+}
+
+#[test]
+fn a_timer_cancelled_by_an_earlier_hook_does_not_fire_and_one_set_for_now_waits_a_call() {
+    let log = Log::default();
+    let ms = Duration::from_millis;
+    let mut probe = Probe::new("probe", OWNED, &log);
+    probe.timers = vec![(1, ms(10)), (2, ms(10)), (3, ms(10))];
+    probe.cancels = Some((1, 2));
+    probe.rearms = Some(3);
+    let mut router = router(5, |_| {});
+    router.register(probe).expect("registers");
+    router.start(Instant::ZERO);
+    let now = Instant::ZERO + ms(10);
+    router.handle_timeout(now);
+    assert_eq!(*log.borrow(), ["probe 1", "probe 3"]);
+    // Timer 3 set itself for `now` again: due at once, fired by the next call only.
+    assert_eq!(router.poll_timeout(), Some(now));
+    router.handle_timeout(now);
+    assert_eq!(*log.borrow(), ["probe 1", "probe 3", "probe 3"]);
+}
+
+#[test]
+fn a_protocol_holds_at_most_max_timers_and_setting_a_held_key_replaces_it() {
+    let mut router = router(6, |_| {});
+    let id = router
+        .register(Probe::new("probe", OWNED, &Log::default()))
+        .expect("registers");
+    router.start(Instant::ZERO);
+    let at = |ms| Instant::ZERO + Duration::from_millis(ms);
+    let outcome = router.with_protocol(Instant::ZERO, id, |_, ctx| {
+        for key in 0..MAX_TIMERS {
+            let key = u32::try_from(key).expect("small");
+            ctx.set_timer(TimerKey(key), at(100 + u64::from(key)))
+                .expect("within the bound");
+        }
+        let refused = ctx.set_timer(TimerKey(1_000), at(1));
+        // A held key is replaced, bound or not; a cancelled one frees its place.
+        let replaced = ctx.set_timer(TimerKey(0), at(2));
+        ctx.cancel_timer(TimerKey(1));
+        let freed = ctx.set_timer(TimerKey(1_000), at(3));
+        (
+            refused,
+            replaced,
+            freed,
+            ctx.timer(TimerKey(0)),
+            ctx.timer(TimerKey(1)),
+        )
+    });
+    assert_eq!(
+        outcome,
+        Some((Err(TooManyTimers), Ok(()), Ok(()), Some(at(2)), None))
+    );
+    assert_eq!(router.poll_timeout(), Some(at(2)));
+    assert_eq!(
+        TooManyTimers.to_string(),
+        "a protocol holds at most 64 timers"
+    );
+}
+
+#[test]
 fn registering_offers_the_protocols_channels_in_the_handshake() {
     let mut router = router(7, |_| {});
     let before = router.node().node_info().channels.clone();
@@ -435,4 +552,21 @@ fn a_protocol_offered_only_by_registering_opens_its_channel_to_a_peer() {
     pair.send(0, OWNED, b"hello");
     pair.pump();
     assert_eq!(names(&pair.events(1)), ["hello"]);
+}
+
+#[test]
+fn a_timer_moved_later_or_cancelled_leaves_no_deadline_behind() {
+    let mut router = router(14, |_| {});
+    let id = router
+        .register(Probe::new("probe", OWNED, &Log::default()))
+        .expect("registers");
+    router.start(Instant::ZERO);
+    let at = |ms| Instant::ZERO + Duration::from_millis(ms);
+    router.with_protocol(Instant::ZERO, id, |_, ctx| {
+        ctx.set_timer(TimerKey(1), at(10)).expect("room");
+        ctx.set_timer(TimerKey(2), at(20)).expect("room");
+        ctx.set_timer(TimerKey(1), at(30)).expect("room");
+        ctx.cancel_timer(TimerKey(2));
+    });
+    assert_eq!(router.poll_timeout(), Some(at(30)));
 }

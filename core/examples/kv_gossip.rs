@@ -69,12 +69,12 @@ fn main() {
         let mut config = NodeConfig::new("kv-example", "kv_gossip/1");
         config.discovery.enabled = false;
         config.listen_addr = Some(SocketAddr::new(ip(index), 26656));
-        config.add_protocol(&KvStore::new().spec());
         let mut rng = ChaCha20Rng::seed_from_u64(index as u64);
         let keypair = Keypair::generate(&mut rng);
         let node = Node::new(now, config, keypair, rng).expect("a valid config");
         let mut router = Router::new(node);
-        stores.push(router.register(KvStore::new()).expect("advertised"));
+        // Registering offers the store's channel in the node's handshake.
+        stores.push(router.register(KvStore::new()).expect("a free channel"));
         router.start(now);
         routers.push(router);
     }

@@ -13,16 +13,17 @@
 //! The `Checker` asserts its hooks' order: `started` once and first, nothing after `stopped`,
 //! never `peer_connected` twice without `peer_disconnected` between, never a message or a
 //! disconnection for a peer it does not hold, messages only on its channels, a version it
-//! speaks, `timer` only when set and due, and `Context::peers()` equal to its own record at
-//! every hook. After every step: each protocol's live `Context::peers()` equals the checker's
+//! speaks, `timer` only for a key set and due, a timer refused exactly when it would be one
+//! more than `MAX_TIMERS`, and `Context::peers()` equal to its own record at every hook. After every step: each protocol's live `Context::peers()` equals the checker's
 //! record and the harness's model (a peer negotiated the protocol — by an oracle written from
 //! `PROTOCOL.md` §6.2, not `negotiate` — connected while the router ran, and neither it nor an
 //! earlier protocol refused it); once the events are drained, the model equals what the
 //! node's `peers()` implies; `poll_event` hands out a message only when no protocol holding
 //! the peer owns the channel; the gossip seen-cache stays within its capacity and
 //! `delivered` = taken + dropped (+ at most `max_pending` waiting); a publish sends at most
-//! one copy per peer (fan-out bounded); and `Router::poll_timeout` is never in the past after
-//! `handle_timeout(now)`. What the node writes to a genuine peer authenticates, parses and
+//! one copy per peer (fan-out bounded); and after `handle_timeout(now)` the node's deadline is
+//! never in the past and `Router::poll_timeout` is the earliest of it and the checkers' timers
+//! (one a hook set for `now` during the call is due at once). What the node writes to a genuine peer authenticates, parses and
 //! names only the channels negotiated with it.
 #![no_main]
 
@@ -44,7 +45,10 @@ use switchboard::dial_queue::DialConfig;
 use switchboard::gossip::{Gossip, GossipConfig, MessageId};
 use switchboard::node::{Node, NodeConfig, NodeEvent};
 use switchboard::peer_set::Limits;
-use switchboard::router::{Context, Protocol, ProtocolId, ProtocolSpec, RegisterError, Router};
+use switchboard::router::{
+    Context, MAX_TIMERS, Protocol, ProtocolId, ProtocolSpec, RegisterError, Router, TimerKey,
+    TooManyTimers,
+};
 use switchboard::{
     ChannelConfig, ChannelId, ChannelInfo, DisconnectReason, Instant, NetAddress, NodeInfo, PeerId,
 };
@@ -97,6 +101,12 @@ fn channel(index: u8) -> u16 {
         7,
         0xFF00,
     ][usize::from(index) % 8]
+}
+
+/// A checker's timer: keys collide often enough to replace each other, and are many enough
+/// to reach `MAX_TIMERS`.
+fn timer_key(key: u8) -> TimerKey {
+    TimerKey(u32::from(key) % (MAX_TIMERS as u32 + 8))
 }
 
 /// Which genuine peer `peer` is (`ATTACKERS` for anybody else).
@@ -246,8 +256,8 @@ enum HookAction {
     Nothing,
     Send { peer: u8, channel: u8, len: u16 },
     Disconnect { peer: u8, code: u8 },
-    SetTimer { ms: u16 },
-    CancelTimer,
+    SetTimer { key: u8, ms: u16 },
+    CancelTimer { key: u8 },
 }
 
 /// A protocol that records its hooks and asserts their order.
@@ -259,8 +269,8 @@ struct Checker {
     plan: VecDeque<HookAction>,
     started: bool,
     stopped: bool,
-    /// The timer it asked for.
-    timer: Option<Instant>,
+    /// The timers it asked for.
+    timers: BTreeMap<TimerKey, Instant>,
     /// Its peers, as its hooks told (accepted ones only), with their versions.
     peers: BTreeMap<PeerId, u16>,
 }
@@ -273,7 +283,7 @@ impl Checker {
             plan: VecDeque::new(),
             started: false,
             stopped: false,
-            timer: None,
+            timers: BTreeMap::new(),
             peers: BTreeMap::new(),
         }
     }
@@ -303,15 +313,23 @@ impl Checker {
         );
     }
 
-    fn set_timer(&mut self, ctx: &mut Context<'_>, ms: u16) {
+    fn set_timer(&mut self, ctx: &mut Context<'_>, key: u8, ms: u16) {
+        let key = timer_key(key);
         let at = ctx.now().saturating_add(Duration::from_millis(ms.into()));
-        self.timer = Some(at);
-        ctx.set_timer(at);
+        let full = self.timers.len() >= MAX_TIMERS && !self.timers.contains_key(&key);
+        let set = ctx.set_timer(key, at);
+        assert_eq!(set, if full { Err(TooManyTimers) } else { Ok(()) });
+        if set.is_ok() {
+            self.timers.insert(key, at);
+        }
+        assert_eq!(ctx.timer(key), self.timers.get(&key).copied());
     }
 
-    fn cancel_timer(&mut self, ctx: &mut Context<'_>) {
-        self.timer = None;
-        ctx.cancel_timer();
+    fn cancel_timer(&mut self, ctx: &mut Context<'_>, key: u8) {
+        let key = timer_key(key);
+        self.timers.remove(&key);
+        ctx.cancel_timer(key);
+        assert_eq!(ctx.timer(key), None);
     }
 
     fn act(&mut self, ctx: &mut Context<'_>) {
@@ -327,8 +345,8 @@ impl Checker {
             HookAction::Disconnect { peer, code } => {
                 ctx.disconnect(&self::peer(peer), reason(code));
             }
-            HookAction::SetTimer { ms } => self.set_timer(ctx, ms),
-            HookAction::CancelTimer => self.cancel_timer(ctx),
+            HookAction::SetTimer { key, ms } => self.set_timer(ctx, key, ms),
+            HookAction::CancelTimer { key } => self.cancel_timer(ctx, key),
         }
     }
 }
@@ -400,12 +418,12 @@ impl Protocol for Checker {
         self.act(ctx);
     }
 
-    fn timer(&mut self, ctx: &mut Context<'_>) {
+    fn timer(&mut self, ctx: &mut Context<'_>, key: TimerKey) {
         self.alive("timer");
-        let at = self.timer.take();
+        let at = self.timers.remove(&key);
         assert!(
             at.is_some_and(|at| at <= ctx.now()),
-            "{}: timer at {:?}, asked for {at:?}",
+            "{}: {key} at {:?}, asked for {at:?}",
             self.name(),
             ctx.now()
         );
@@ -502,9 +520,10 @@ enum Operation {
         aux: bool,
         mask: u8,
     },
-    /// Through `with_protocol`: a checker sets (or cancels) its timer, sends, disconnects.
+    /// Through `with_protocol`: a checker sets (or cancels) a timer, sends, disconnects.
     Timer {
         aux: bool,
+        key: u8,
         ms: Option<u16>,
     },
     ProtocolSend {
@@ -610,7 +629,7 @@ impl Fuzz {
             router
                 .register(Checker::new(named("y", CHAT_CHANNEL), 0))
                 .err(),
-            Some(RegisterError::NotAdvertised(CHAT_CHANNEL))
+            Some(RegisterError::ChannelTaken(CHAT_CHANNEL))
         );
         let mut fuzz = Fuzz {
             router,
@@ -831,16 +850,35 @@ impl Fuzz {
     }
 
     fn timeout(&mut self) {
-        self.router.handle_timeout(self.wires.now);
+        let now = self.wires.now;
+        self.router.handle_timeout(now);
         self.actions();
-        if let Some(deadline) = self.router.poll_timeout() {
+        let node = self.router.node().poll_timeout();
+        if let Some(deadline) = node {
             assert!(
-                deadline > self.wires.now,
-                "Router::poll_timeout is {deadline:?} after handle_timeout({:?}) (running: {})",
-                self.wires.now,
-                self.running()
+                deadline > now,
+                "the node's deadline is {deadline:?} after handle_timeout({now:?})"
             );
         }
+        // The checkers' timers count only while the router runs (they cannot fire
+        // otherwise); gossip sets none.
+        let timers = if self.running() {
+            [false, true]
+                .into_iter()
+                .filter_map(|aux| {
+                    self.with_checker(aux, |checker, _| checker.timers.values().min().copied())
+                })
+                .min()
+        } else {
+            None
+        };
+        let expected = node.into_iter().chain(timers).min();
+        assert_eq!(
+            self.router.poll_timeout(),
+            expected,
+            "Router::poll_timeout after handle_timeout({now:?}) (running: {})",
+            self.running()
+        );
     }
 
     fn with_checker<T>(
@@ -1083,9 +1121,9 @@ impl Fuzz {
                 self.refuse[usize::from(aux)] = mask;
                 self.with_checker(aux, |checker, _| checker.refuse = mask);
             }
-            Operation::Timer { aux, ms } => self.with_checker(aux, |checker, ctx| match ms {
-                Some(ms) => checker.set_timer(ctx, ms),
-                None => checker.cancel_timer(ctx),
+            Operation::Timer { aux, key, ms } => self.with_checker(aux, |checker, ctx| match ms {
+                Some(ms) => checker.set_timer(ctx, key, ms),
+                None => checker.cancel_timer(ctx, key),
             }),
             Operation::ProtocolSend {
                 aux,

@@ -17,7 +17,7 @@ use switchboard::connection::Event;
 use switchboard::frame::Frame;
 use switchboard::gossip::{Gossip, GossipConfig, MessageId};
 use switchboard::node::{NodeConfig, NodeEvent};
-use switchboard::router::{Context, Protocol, ProtocolSpec, Router};
+use switchboard::router::{Context, Protocol, ProtocolSpec, RegisterError, Router, TimerKey};
 use switchboard::{
     ChannelConfig, ChannelId, ChannelInfo, ConnectionConfig, DisconnectReason, NodeInfo, PeerId,
     SendError, negotiate,
@@ -63,7 +63,11 @@ impl Protocol for Recorder {
 
     fn started(&mut self, ctx: &mut Context<'_>) {
         self.log.borrow_mut().push("started".into());
-        ctx.set_timer(ctx.now().saturating_add(Duration::from_secs(5)));
+        ctx.set_timer(
+            TimerKey(0),
+            ctx.now().saturating_add(Duration::from_secs(5)),
+        )
+        .expect("room for the timer");
     }
 
     fn peer_connected(
@@ -103,7 +107,8 @@ impl Protocol for Recorder {
             .push(format!("disconnected {reason:?}"));
     }
 
-    fn timer(&mut self, _ctx: &mut Context<'_>) {
+    fn timer(&mut self, _ctx: &mut Context<'_>, key: TimerKey) {
+        assert_eq!(key, TimerKey(0));
         self.log.borrow_mut().push("timer".into());
     }
 
@@ -165,15 +170,12 @@ fn the_highest_common_version_is_negotiated_and_only_its_channels_open() {
     let c = ProtocolSpec::new("c", 1..=1, [3]);
     let mut sim = network(1);
 
-    let mut first = quiet_config();
-    first.add_protocol(&a);
-    first.add_protocol(&b_new);
+    // Offered by registering alone: the configs name no protocol.
+    let first = quiet_config();
     let (a_recorder, a_log) = Recorder::new(a);
     let (b_recorder, b_log) = Recorder::new(b_new);
     let one = add_recording(&mut sim, first, vec![a_recorder, b_recorder]);
-    let mut second = quiet_config();
-    second.add_protocol(&b_old);
-    second.add_protocol(&c);
+    let second = quiet_config();
     let (b1_recorder, b1_log) = Recorder::new(b_old);
     let (c_recorder, c_log) = Recorder::new(c);
     let two = add_recording(&mut sim, second, vec![b1_recorder, c_recorder]);
@@ -357,13 +359,24 @@ fn a_protocol_that_refuses_a_peer_disconnects_it_and_later_protocols_never_hear_
 }
 
 #[test]
-fn registering_what_the_config_does_not_offer_is_an_error() {
+fn registering_offers_the_versions_the_config_lacks_and_refuses_a_channel_it_gives_another() {
     let spec = ProtocolSpec::new("p", 1..=2, [10]);
     let mut config = quiet_config();
     config.add_protocol(&ProtocolSpec::new("p", 1..=1, [10]));
+    config.add_protocol(&ProtocolSpec::new("chat", 1..=1, [11]));
     let mut router = Router::new(bare_node(config));
-    let error = router.register(Recorder::new(spec).0).unwrap_err();
-    assert_eq!(error, switchboard::router::RegisterError::NotAdvertised(10));
+    router.register(Recorder::new(spec).0).unwrap();
+    let versions: Vec<u16> = router
+        .node()
+        .node_info()
+        .channels
+        .iter()
+        .filter(|channel| channel.protocol == "p")
+        .map(|channel| channel.version)
+        .collect();
+    assert_eq!(versions, [1, 2], "v1 from the config, v2 from the router");
+    let taken = router.register(Recorder::new(ProtocolSpec::new("q", 1..=1, [11])).0);
+    assert_eq!(taken.err(), Some(RegisterError::ChannelTaken(11)));
 }
 
 const GOSSIP_NODES: usize = 500;
@@ -465,10 +478,8 @@ fn protocol_timers_never_leave_a_deadline_in_the_past_when_the_router_is_stopped
     // Found by the router_events fuzz target: a timer that cannot fire (router stopped, or
     // not started yet) stayed in poll_timeout, and an adapter sleeping until it would spin.
     let spec = ProtocolSpec::new("p", 1..=1, [10]);
-    let mut config = quiet_config();
-    config.add_protocol(&spec);
-    let mut router = Router::new(bare_node(config));
-    router.register(Recorder::new(spec.clone()).0).unwrap();
+    let mut router = Router::new(bare_node(quiet_config()));
+    router.register(Recorder::new(spec).0).unwrap();
     let started = Instant::ZERO;
     router.start(started);
     let armed = router.poll_timeout().unwrap();

@@ -1,14 +1,16 @@
 //! Protocols in the deterministic simulator: nodes built with a `Router` on them
 //! (`Sim::add_node_with_stack`) run gossip over a discovered network, their timers fire at
-//! their virtual deadlines, a restart rebuilds the router on the fresh node, and the same
-//! seed repeats the whole run — protocols included — byte for byte.
+//! their virtual deadlines, what they emit reaches the application in order with the
+//! node's events, a protocol offered only by registering it talks to its peers, a restart
+//! rebuilds the router on the fresh node, and the same seed repeats the whole run —
+//! protocols included — byte for byte.
 
 use std::time::Duration;
 
 use bytes::Bytes;
 use switchboard::gossip::{Gossip, MessageId};
-use switchboard::node::NodeConfig;
-use switchboard::router::{Context, Protocol, ProtocolSpec, Router};
+use switchboard::node::{NodeConfig, NodeEvent};
+use switchboard::router::{Context, Protocol, ProtocolSpec, Router, TimerKey};
 use switchboard::{ChannelId, Instant, PeerId};
 use switchboard_sim::{NodeIndex, ScenarioConfig, Sim, SimConfig, SimNode, test_node_config};
 
@@ -184,16 +186,27 @@ fn a_restarted_node_gets_a_fresh_router_and_rejoins_the_gossip() {
     assert_everyone_got(7, &from, &again, &received);
 }
 
-/// Records the virtual time of each timer it gets, re-arming every `PERIOD`.
+/// Records the virtual time of each timer it gets: two of them, each re-armed every
+/// period of its own.
 #[derive(Default)]
 struct Ticker {
     started_at: Option<Instant>,
-    fired_at: Vec<Instant>,
+    fired_at: Vec<(TimerKey, Instant)>,
 }
 
 impl Ticker {
-    const PERIOD: Duration = Duration::from_millis(250);
+    const FAST: TimerKey = TimerKey(0);
+    const SLOW: TimerKey = TimerKey(1);
     const CHANNEL: ChannelId = 40;
+
+    fn period(key: TimerKey) -> Duration {
+        Duration::from_millis(if key == Self::FAST { 250 } else { 400 })
+    }
+
+    fn arm(ctx: &mut Context<'_>, key: TimerKey) {
+        ctx.set_timer(key, ctx.now() + Self::period(key))
+            .expect("room for the timer");
+    }
 }
 
 impl Protocol for Ticker {
@@ -203,23 +216,22 @@ impl Protocol for Ticker {
 
     fn started(&mut self, ctx: &mut Context<'_>) {
         self.started_at = Some(ctx.now());
-        ctx.set_timer(ctx.now() + Self::PERIOD);
+        Self::arm(ctx, Self::FAST);
+        Self::arm(ctx, Self::SLOW);
     }
 
     fn message(&mut self, _: &mut Context<'_>, _: PeerId, _: ChannelId, _: Bytes) {}
 
-    fn timer(&mut self, ctx: &mut Context<'_>) {
-        self.fired_at.push(ctx.now());
-        ctx.set_timer(ctx.now() + Self::PERIOD);
+    fn timer(&mut self, ctx: &mut Context<'_>, key: TimerKey) {
+        self.fired_at.push((key, ctx.now()));
+        Self::arm(ctx, key);
     }
 }
 
 #[test]
 fn protocol_timers_fire_at_their_virtual_deadlines() {
     let mut sim = Sim::new(SimConfig::with_seed(3));
-    let mut config = test_node_config();
-    config.add_protocol(&Ticker::default().spec());
-    let ticking = sim.add_node_with_router(config, |router| {
+    let ticking = sim.add_node_with_router(test_node_config(), |router| {
         router.register(Ticker::default())?;
         Ok(())
     });
@@ -227,7 +239,16 @@ fn protocol_timers_fire_at_their_virtual_deadlines() {
     sim.run_for(Duration::from_millis(1_100));
     let ticker = sim.protocol::<Ticker>(ticking).expect("ticker");
     let start = ticker.started_at.expect("started");
-    let expected: Vec<Instant> = (1..=4).map(|tick| start + Ticker::PERIOD * tick).collect();
+    let at = |ms| start + Duration::from_millis(ms);
+    let (fast, slow) = (Ticker::FAST, Ticker::SLOW);
+    let expected = [
+        (fast, at(250)),
+        (slow, at(400)),
+        (fast, at(500)),
+        (fast, at(750)),
+        (slow, at(800)),
+        (fast, at(1_000)),
+    ];
     assert_eq!(ticker.fired_at, expected);
     // A bare node has no router, and a router is not a bare node.
     let bare = sim.add_node(test_node_config());
@@ -272,8 +293,7 @@ fn a_protocol_answer_goes_out_at_once_one_round_trip_per_exchange() {
     config.heavy_tail = None;
     config.split_reads = false;
     let mut sim = Sim::new(config);
-    let mut node = test_node_config();
-    node.add_protocol(&Echo::default().spec());
+    let node = test_node_config();
     let echo = |router: &mut Router<rand_chacha::ChaCha20Rng>| {
         router.register(Echo::default())?;
         Ok(())
@@ -300,4 +320,137 @@ fn a_protocol_answer_goes_out_at_once_one_round_trip_per_exchange() {
             "round {round}"
         );
     }
+}
+
+#[test]
+fn a_protocol_offered_only_by_registering_it_connects_and_exchanges_messages() {
+    let mut sim = Sim::new(SimConfig::with_seed(12));
+    let echo = |router: &mut Router<rand_chacha::ChaCha20Rng>| {
+        router.register(Echo::default())?;
+        Ok(())
+    };
+    // Neither config names the protocol.
+    let a = sim.add_node_with_router(test_node_config(), echo);
+    let b = sim.add_node_with_router(test_node_config(), echo);
+    let offers_echo = |sim: &Sim, index| {
+        sim.node(index)
+            .node_info()
+            .channels
+            .iter()
+            .any(|channel| channel.protocol == "echo" && channel.id == Echo::CHANNEL)
+    };
+    assert!(offers_echo(&sim, a) && offers_echo(&sim, b));
+    let (now, b_address) = (sim.now(), sim.address(b));
+    sim.node_mut(a).dial(now, b_address).expect("dial");
+    sim.run_for(Duration::from_secs(1));
+    let b_id = sim.node(b).peer_id();
+    sim.with_protocol(a, |_: &mut Echo, ctx| {
+        assert_eq!(ctx.peers(), [(b_id, 1)], "the connection negotiated echo");
+        ctx.send(&b_id, Echo::CHANNEL, Bytes::from_static(b"ping"))
+    })
+    .expect("a's echo")
+    .expect("room for the ping");
+    sim.run_for(Duration::from_millis(500));
+    assert_eq!(sim.protocol::<Echo>(a).expect("a's echo").pongs_at.len(), 1);
+}
+
+/// Tells the application of each peer it gets, each message, and each peer it loses.
+struct Herald;
+
+#[derive(Debug, PartialEq)]
+enum Heard {
+    Joined(PeerId),
+    Said(Bytes),
+    Left(PeerId),
+}
+
+impl Herald {
+    const CHANNEL: ChannelId = 42;
+}
+
+impl Protocol for Herald {
+    fn spec(&self) -> ProtocolSpec {
+        ProtocolSpec::new("herald", 1..=1, [Self::CHANNEL])
+    }
+
+    fn peer_connected(
+        &mut self,
+        ctx: &mut Context<'_>,
+        peer: PeerId,
+        _: u16,
+    ) -> Result<(), switchboard::DisconnectReason> {
+        ctx.emit(Heard::Joined(peer));
+        Ok(())
+    }
+
+    fn message(&mut self, ctx: &mut Context<'_>, _: PeerId, _: ChannelId, message: Bytes) {
+        ctx.emit(Heard::Said(message));
+    }
+
+    fn peer_disconnected(
+        &mut self,
+        ctx: &mut Context<'_>,
+        peer: PeerId,
+        _: switchboard::DisconnectReason,
+    ) {
+        ctx.emit(Heard::Left(peer));
+    }
+}
+
+#[test]
+fn what_a_protocol_emits_reaches_the_application_in_order_with_the_nodes_events() {
+    let mut sim = Sim::new(SimConfig::with_seed(13));
+    let herald = |router: &mut Router<rand_chacha::ChaCha20Rng>| {
+        router.register(Herald)?;
+        Ok(())
+    };
+    let a = sim.add_node_with_router(test_node_config(), herald);
+    let b = sim.add_node_with_router(test_node_config(), herald);
+    let (now, b_address) = (sim.now(), sim.address(b));
+    sim.node_mut(a).dial(now, b_address).expect("dial");
+    sim.run_for(Duration::from_secs(1));
+    let (a_id, b_id) = (sim.node(a).peer_id(), sim.node(b).peer_id());
+    sim.with_protocol(a, |_: &mut Herald, ctx| {
+        ctx.send(&b_id, Herald::CHANNEL, Bytes::from_static(b"hear ye"))
+    })
+    .expect("a's herald")
+    .expect("room");
+    sim.run_for(Duration::from_millis(500));
+    let now = sim.now();
+    sim.node_mut(b)
+        .disconnect(now, &a_id, switchboard::DisconnectReason::Requested);
+    sim.run_for(Duration::from_millis(500));
+
+    let seen: Vec<String> = sim
+        .log(b)
+        .iter()
+        .map(|event| match event {
+            NodeEvent::PeerConnected { peer, .. } => format!("PeerConnected {}", peer == &a_id),
+            NodeEvent::PeerDisconnected { peer, .. } => {
+                format!("PeerDisconnected {}", peer == &a_id)
+            }
+            NodeEvent::Protocol(emitted) => {
+                assert_eq!(emitted.protocol(), "herald");
+                match emitted
+                    .downcast_ref::<Heard>()
+                    .expect("what the herald heard")
+                {
+                    Heard::Joined(peer) => format!("Joined {}", peer == &a_id),
+                    Heard::Said(message) => format!("Said {}", String::from_utf8_lossy(message)),
+                    Heard::Left(peer) => format!("Left {}", peer == &a_id),
+                }
+            }
+            other => format!("{other:?}"),
+        })
+        .collect();
+    assert_eq!(
+        seen,
+        [
+            "PeerConnected true",
+            "Joined true",
+            "Said hear ye",
+            "PeerDisconnected true",
+            "Left true"
+        ]
+    );
 }

@@ -10,7 +10,9 @@ use mio::{Events, Poll, Token};
 use rand_chacha::ChaCha20Rng;
 use switchboard::gossip::{Gossip, GossipConfig};
 use switchboard::node::{NodeConfig, NodeEvent};
-use switchboard::router::{Context, Protocol, ProtocolId, ProtocolSpec, RegisterError, Router};
+use switchboard::router::{
+    Context, Protocol, ProtocolId, ProtocolSpec, RegisterError, Router, TimerKey,
+};
 use switchboard::{ChannelConfig, ChannelId, DisconnectReason, PeerId};
 use switchboard_mio::{Driver, DriverConfig, DriverError, Handle, NodeApi, Runtime, RuntimeError};
 
@@ -33,6 +35,8 @@ struct PingPong {
 impl PingPong {
     /// Fires 150 ms after the router starts.
     const TIMER: Duration = Duration::from_millis(150);
+    /// Its only timer.
+    const TICK: TimerKey = TimerKey(0);
 }
 
 impl Protocol for PingPong {
@@ -41,7 +45,8 @@ impl Protocol for PingPong {
     }
 
     fn started(&mut self, ctx: &mut Context<'_>) {
-        ctx.set_timer(ctx.now() + Self::TIMER);
+        ctx.set_timer(Self::TICK, ctx.now() + Self::TIMER)
+            .expect("room for the timer");
     }
 
     fn peer_connected(
@@ -79,7 +84,7 @@ impl Protocol for PingPong {
         self.disconnected.push((peer, reason));
     }
 
-    fn timer(&mut self, ctx: &mut Context<'_>) {
+    fn timer(&mut self, ctx: &mut Context<'_>, _key: TimerKey) {
         self.timer_fired += 1;
         if self.timer_fired >= 2 {
             for (peer, _) in ctx.peers() {
@@ -290,8 +295,11 @@ fn a_protocol_answers_over_loopback_and_its_timer_fires() {
         "the start timer fired after {took:?}"
     );
     net.drivers[a]
-        .with_protocol(a_ping, |_, ctx| ctx.set_timer(ctx.now() + PingPong::TIMER))
-        .expect("a's protocol");
+        .with_protocol(a_ping, |_, ctx| {
+            ctx.set_timer(PingPong::TICK, ctx.now() + PingPong::TIMER)
+        })
+        .expect("a's protocol")
+        .expect("room for the timer");
     let took = net.run_until(long_sleeps, long_sleeps, "the second timer", |net| {
         net.ping_pong(a, a_ping).timer_fired == 2
     });
@@ -385,10 +393,11 @@ fn gossip_crosses_a_line_of_three_nodes_over_loopback() {
 #[test]
 fn a_failing_stack_build_is_a_driver_error() {
     let poll = Poll::new().expect("poll");
-    let config = config_for(&ProtocolSpec::new("other", 1..=1, [9]), 0);
+    let config = config_for(&ProtocolSpec::new("other", 1..=1, [PING_CHANNEL]), 0);
     let built = Driver::new_with_stack(poll.registry(), config, |node, _| {
         let mut router = Router::new(node);
-        // Not offered by the config: registration fails, and so does the driver.
+        // Its channel offered by the config for another protocol: registration fails, and
+        // so does the driver.
         router.register(PingPong::default())?;
         Ok::<_, RegisterError>(router)
     });
@@ -474,7 +483,7 @@ fn a_standalone_runtime_runs_protocols_commanded_through_its_handle() {
 
 #[test]
 fn a_runtime_whose_stack_fails_to_build_does_not_start() {
-    let config = config_for(&ProtocolSpec::new("other", 1..=1, [9]), 0);
+    let config = config_for(&ProtocolSpec::new("other", 1..=1, [PING_CHANNEL]), 0);
     let started = Runtime::default().start_with_stack(config, |node, _| {
         let mut router = Router::new(node);
         router.register(PingPong::default())?;

@@ -82,17 +82,19 @@ impl NodeConfig {
     }
 
     /// Offers `spec`'s channels once per version it speaks, so that peers negotiate the
-    /// highest version both speak.
+    /// highest version both speak; what is offered already is not offered twice. For an
+    /// application without a router: [`Router::register`](crate::router::Router::register)
+    /// offers its protocols itself.
     pub fn add_protocol(&mut self, spec: &ProtocolSpec) {
-        for config in &spec.channels {
-            for version in spec.versions.clone() {
-                self.channels.push(ChannelInfo {
-                    id: config.id,
-                    protocol: spec.name.clone(),
-                    version,
-                });
+        for offer in spec.offers() {
+            if !self.channels.contains(&offer) {
+                self.channels.push(offer);
             }
-            self.connection.channels.push(*config);
+        }
+        for config in &spec.channels {
+            if !self.connection.channels.iter().any(|c| c.id == config.id) {
+                self.connection.channels.push(*config);
+            }
         }
     }
 

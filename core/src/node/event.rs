@@ -17,6 +17,7 @@ use crate::mux::ReturnedMessage;
 use crate::net_address::NetAddress;
 use crate::node_info::NodeInfo;
 use crate::peer_set::Direction;
+use crate::router::ProtocolEvent;
 
 /// The adapter's handle of one transport connection; never reused within a node.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -123,6 +124,10 @@ pub enum NodeEvent {
         /// Who.
         peer: PeerId,
     },
+    /// A value one of a [`Router`](crate::router::Router)'s protocols handed to the
+    /// application ([`Context::emit`](crate::router::Context::emit)); a node alone never
+    /// has one.
+    Protocol(ProtocolEvent),
 }
 
 /// Why [`Node::dial`](super::Node::dial) refused at once.

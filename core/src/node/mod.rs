@@ -39,6 +39,7 @@ mod config;
 mod conn_table;
 mod discovery;
 mod event;
+mod offer;
 mod peer_info;
 mod shutdown;
 mod stack;

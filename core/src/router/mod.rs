@@ -2,16 +2,18 @@
 //!
 //! As Tendermint's reactors, go-ethereum's `p2p.Protocol`s, darkfi's protocol registry and
 //! carrier's components do, each protocol owns some channels and reacts to its peers
-//! coming and going, to messages on its channels and to its own timer. The router sits on
-//! top of a [`Node`]: [`Router::poll_event`] takes the node's events, hands each to the
-//! protocols it concerns, and returns the rest (dial failures, slow peers, messages on
-//! channels no protocol owns, and — for the application's information — every peer
-//! connecting and disconnecting). The adapter keeps driving the node's sockets through
-//! [`Router::node_mut`]; plain event polling on the node stays available for applications
-//! that want no router.
+//! coming and going, to messages on its channels, to their queues having room again and to
+//! its own timers. The router sits on top of a [`Node`]: [`Router::poll_event`] takes the
+//! node's events, hands each to the protocols it concerns, and returns the rest (dial
+//! failures, slow peers, messages on channels no protocol owns, and — for the application's
+//! information — every peer connecting and disconnecting) along with what the protocols
+//! emit for the application ([`Context::emit`]). The adapter keeps driving the node's
+//! sockets through [`Router::node_mut`]; plain event polling on the node stays available
+//! for applications that want no router.
 //!
-//! A protocol hears of a peer only when the connection negotiated the protocol
-//! ([`crate::negotiate`]), with the version negotiated.
+//! A protocol is declared once, by registering it: [`Router::register`] offers its channels
+//! in the node's handshake. A protocol hears of a peer only when the connection negotiated
+//! the protocol ([`crate::negotiate`]), with the version negotiated.
 //!
 //! ```
 //! use switchboard::node::{Node, NodeConfig};
@@ -32,8 +34,7 @@
 //!     }
 //! }
 //!
-//! let mut config = NodeConfig::new("mainnet", "echo/1");
-//! config.add_protocol(&Echo.spec());
+//! let config = NodeConfig::new("mainnet", "echo/1");
 //! let mut rng = ChaCha20Rng::seed_from_u64(1);
 //! let keypair = Keypair::generate(&mut rng);
 //! let now = Instant::ZERO;
@@ -46,22 +47,30 @@
 //! ```
 
 mod protocol;
+#[cfg(test)]
+mod tests;
+mod timers;
 
 use alloc::boxed::Box;
-use alloc::collections::BTreeMap;
+use alloc::collections::{BTreeMap, VecDeque};
+use alloc::sync::Arc;
 use alloc::vec::Vec;
 use core::fmt;
 use core::marker::PhantomData;
 
 use rand_core::CryptoRng;
 
-pub use protocol::{Context, Protocol, ProtocolSpec};
+pub use protocol::{Context, Protocol, ProtocolEvent, ProtocolSpec};
+pub use timers::{MAX_TIMERS, TimerKey, TooManyTimers};
 
 use crate::channel::ChannelId;
 use crate::identity::PeerId;
 use crate::negotiation::negotiate;
 use crate::node::{Node, NodeEvent, Stack};
+use crate::node_info::NodeInfoError;
 use crate::time::Instant;
+use protocol::NodeOps;
+use timers::Timers;
 
 /// The handle of a registered protocol, typed so that [`Router::protocol`] hands back the
 /// protocol itself.
@@ -88,30 +97,38 @@ impl<P> fmt::Debug for ProtocolId<P> {
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum RegisterError {
-    /// The node's config does not offer this channel for this protocol at every version:
-    /// call [`NodeConfig::add_protocol`](crate::node::NodeConfig::add_protocol) with the
-    /// protocol's spec before building the node.
-    NotAdvertised(ChannelId),
-    /// Another protocol already owns this channel.
+    /// Another protocol already owns this channel: a registered one, or one the node's
+    /// config offers under another name.
     ChannelTaken(ChannelId),
     /// Another protocol has this name.
     NameTaken,
     /// The router already started: protocols are registered before [`Router::start`].
     Started,
+    /// The protocol's channels are not all offered yet, and the node already has
+    /// connections, whose handshakes offered what the node offered then. A node dials its
+    /// config's persistent peers as it is built: offer such a node's protocols in its config
+    /// ([`NodeConfig::add_protocol`](crate::node::NodeConfig::add_protocol)).
+    NodeRunning,
+    /// The node's `NodeInfo` with the protocol's channels would not encode (a name too
+    /// long, too many channels).
+    Info(NodeInfoError),
 }
 
 impl fmt::Display for RegisterError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            RegisterError::NotAdvertised(channel) => write!(
-                f,
-                "channel {channel} is not offered for this protocol by the node's config"
-            ),
             RegisterError::ChannelTaken(channel) => {
                 write!(f, "channel {channel} belongs to another protocol")
             }
             RegisterError::NameTaken => f.write_str("a protocol of this name is registered"),
             RegisterError::Started => f.write_str("the router already started"),
+            RegisterError::NodeRunning => f.write_str(
+                "the node already has connections: offer the protocol in its config, or \
+                 register it before the node connects",
+            ),
+            RegisterError::Info(error) => {
+                write!(f, "the node cannot offer the protocol's channels: {error}")
+            }
         }
     }
 }
@@ -121,9 +138,32 @@ impl core::error::Error for RegisterError {}
 struct Registered {
     protocol: Box<dyn Protocol>,
     spec: ProtocolSpec,
-    timer: Option<Instant>,
+    /// The spec's name, shared by the events the protocol emits so that an emit copies no
+    /// string.
+    name: Arc<str>,
+    timers: Timers,
     /// Its peers and the version each speaks, in `PeerId` order.
     peers: Vec<(PeerId, u16)>,
+}
+
+impl Registered {
+    /// The protocol and the context its hooks get, borrowed apart.
+    fn split<'a>(
+        &'a mut self,
+        now: Instant,
+        node: &'a mut dyn NodeOps,
+        emitted: &'a mut VecDeque<ProtocolEvent>,
+    ) -> (&'a mut dyn Protocol, Context<'a>) {
+        let ctx = Context {
+            now,
+            node,
+            peers: &self.peers,
+            timers: &mut self.timers,
+            name: &self.name,
+            emitted,
+        };
+        (&mut *self.protocol, ctx)
+    }
 }
 
 /// Dispatches a [`Node`]'s events to registered [`Protocol`]s. See the
@@ -133,6 +173,9 @@ pub struct Router<R> {
     protocols: Vec<Registered>,
     /// Which protocol owns each channel.
     owners: BTreeMap<ChannelId, usize>,
+    /// What the protocols emitted, for [`Router::poll_event`] to return before it takes
+    /// the node's next event.
+    emitted: VecDeque<ProtocolEvent>,
     started: bool,
     stopped: bool,
 }
@@ -144,6 +187,7 @@ impl<R: CryptoRng> Router<R> {
             node,
             protocols: Vec::new(),
             owners: BTreeMap::new(),
+            emitted: VecDeque::new(),
             started: false,
             stopped: false,
         }
@@ -174,7 +218,9 @@ impl<R: CryptoRng> Router<R> {
         &mut self.node
     }
 
-    /// Registers `protocol`, whose spec the node's config must offer.
+    /// Registers `protocol`, and offers its channels ([`Protocol::spec`]) in the node's
+    /// handshake unless its config offers them already — which needs a node without
+    /// connections yet ([`RegisterError::NodeRunning`]).
     pub fn register<P: Protocol>(&mut self, protocol: P) -> Result<ProtocolId<P>, RegisterError> {
         if self.started {
             return Err(RegisterError::Started);
@@ -187,29 +233,24 @@ impl<R: CryptoRng> Router<R> {
         {
             return Err(RegisterError::NameTaken);
         }
-        for config in &spec.channels {
-            if self.owners.contains_key(&config.id) {
-                return Err(RegisterError::ChannelTaken(config.id));
-            }
-            let offered = spec.versions.clone().all(|version| {
-                self.node.node_info().channels.iter().any(|channel| {
-                    channel.id == config.id
-                        && channel.protocol == spec.name
-                        && channel.version == version
-                })
-            });
-            if !offered {
-                return Err(RegisterError::NotAdvertised(config.id));
-            }
+        if let Some(taken) = spec
+            .channels
+            .iter()
+            .find(|config| self.owners.contains_key(&config.id))
+        {
+            return Err(RegisterError::ChannelTaken(taken.id));
         }
+        // Last: a refused registration leaves the node as it was.
+        self.node.offer_protocol(&spec)?;
         let index = self.protocols.len();
         for config in &spec.channels {
             self.owners.insert(config.id, index);
         }
         self.protocols.push(Registered {
             protocol: Box::new(protocol),
+            name: Arc::from(spec.name.as_str()),
             spec,
-            timer: None,
+            timers: Timers::default(),
             peers: Vec::new(),
         });
         Ok(ProtocolId {
@@ -248,14 +289,9 @@ impl<R: CryptoRng> Router<R> {
         f: impl FnOnce(&mut P, &mut Context<'_>) -> T,
     ) -> Option<T> {
         let registered = self.protocols.get_mut(id.index)?;
-        let any: &mut dyn core::any::Any = &mut *registered.protocol;
+        let (protocol, mut ctx) = registered.split(now, &mut self.node, &mut self.emitted);
+        let any: &mut dyn core::any::Any = protocol;
         let protocol = any.downcast_mut::<P>()?;
-        let mut ctx = Context {
-            now,
-            node: &mut self.node,
-            peers: &registered.peers,
-            timer: &mut registered.timer,
-        };
         Some(f(protocol, &mut ctx))
     }
 
@@ -289,88 +325,124 @@ impl<R: CryptoRng> Router<R> {
         let timers = self
             .protocols
             .iter()
-            .filter_map(|registered| registered.timer)
-            .filter(|_| self.running());
+            .filter(|_| self.running())
+            .filter_map(|registered| registered.timers.earliest());
         self.node.poll_timeout().into_iter().chain(timers).min()
     }
 
-    /// Fires the node's timers and the protocol timers due by `now`.
+    /// Fires the node's timers and the protocol timers due by `now`: earliest deadline
+    /// first, then protocols in registration order, then keys in ascending order, so a run
+    /// repeats exactly. Only the timers due when the call starts fire: one a hook sets for
+    /// `now` or earlier fires at the next call (which [`Router::poll_timeout`] asks for at
+    /// once), so a protocol re-arming a timer for `now` cannot hold the router in here.
     pub fn handle_timeout(&mut self, now: Instant) {
         self.node.handle_timeout(now);
         if !self.running() {
             return;
         }
-        for index in 0..self.protocols.len() {
-            let due = self
+        let mut due: Vec<(Instant, usize, TimerKey)> = Vec::new();
+        for (index, registered) in self.protocols.iter().enumerate() {
+            due.extend(registered.timers.due(now).map(|(at, key)| (at, index, key)));
+        }
+        due.sort_unstable();
+        for (at, index, key) in due {
+            // An earlier hook may have cancelled or moved it.
+            let still_set = self
                 .protocols
-                .get(index)
-                .and_then(|registered| registered.timer)
-                .is_some_and(|at| at <= now);
-            if due {
-                if let Some(registered) = self.protocols.get_mut(index) {
-                    registered.timer = None;
-                }
-                self.call(now, index, |protocol, ctx| protocol.timer(ctx));
+                .get_mut(index)
+                .is_some_and(|registered| registered.timers.take(key, at));
+            if still_set {
+                self.call(now, index, |protocol, ctx| protocol.timer(ctx, key));
             }
         }
     }
 
-    /// The next event the protocols did not consume: dial failures, slow peers, messages on
-    /// channels no protocol owns, and every peer's connection and disconnection (which the
-    /// protocols concerned have already been told of).
+    /// The next event for the application: what the protocols emitted ([`Context::emit`]),
+    /// and the node's events the protocols did not consume — dial failures, slow peers,
+    /// messages and [`NodeEvent::Writable`]s on channels no protocol running with that peer
+    /// owns, and every peer's connection and disconnection (which the protocols concerned
+    /// have already been told of). In order: what a protocol emits while it handles one of
+    /// the node's events comes out after that event, if it comes out, and before the
+    /// node's next.
     ///
     /// The protocols may send while they handle events, even when this returns `None`: take
     /// the node's `poll_transmit` after it, as after any input.
     pub fn poll_event(&mut self, now: Instant) -> Option<NodeEvent> {
         loop {
+            if let Some(emitted) = self.emitted.pop_front() {
+                return Some(NodeEvent::Protocol(emitted));
+            }
             let event = self.node.poll_event(now)?;
-            if !self.running() {
+            if let Some(event) = self.dispatch(now, event) {
                 return Some(event);
             }
-            match &event {
-                NodeEvent::PeerConnected { peer, info, .. } => {
-                    let open = negotiate(&self.node.node_info().channels, &info.channels);
-                    self.connect(now, *peer, &open);
-                    return Some(event);
-                }
-                NodeEvent::PeerDisconnected { peer, reason, .. } => {
-                    let (peer, reason) = (*peer, *reason);
-                    for index in 0..self.protocols.len() {
-                        let had = self
-                            .protocols
-                            .get_mut(index)
-                            .is_some_and(|registered| remove_peer(&mut registered.peers, &peer));
-                        if had {
-                            self.call(now, index, |protocol, ctx| {
-                                protocol.peer_disconnected(ctx, peer, reason)
-                            });
-                        }
-                    }
-                    return Some(event);
-                }
-                NodeEvent::Message { peer, channel, .. } => {
-                    let owner = self.owners.get(channel).copied().filter(|&index| {
-                        self.protocols
-                            .get(index)
-                            .is_some_and(|registered| find_peer(&registered.peers, peer).is_some())
-                    });
-                    let Some(index) = owner else {
-                        return Some(event);
-                    };
-                    if let NodeEvent::Message {
-                        peer,
-                        channel,
-                        message,
-                    } = event
-                    {
+        }
+    }
+
+    /// Hands `event` to the protocols it concerns; returns it if it is the application's
+    /// too.
+    fn dispatch(&mut self, now: Instant, event: NodeEvent) -> Option<NodeEvent> {
+        if !self.running() {
+            return Some(event);
+        }
+        match event {
+            NodeEvent::PeerConnected { peer, ref info, .. } => {
+                let open = negotiate(&self.node.node_info().channels, &info.channels);
+                self.connect(now, peer, &open);
+                Some(event)
+            }
+            NodeEvent::PeerDisconnected { peer, reason, .. } => {
+                for index in 0..self.protocols.len() {
+                    let had = self
+                        .protocols
+                        .get_mut(index)
+                        .is_some_and(|registered| remove_peer(&mut registered.peers, &peer));
+                    if had {
                         self.call(now, index, |protocol, ctx| {
-                            protocol.message(ctx, peer, channel, message)
+                            protocol.peer_disconnected(ctx, peer, reason)
                         });
                     }
                 }
-                _ => return Some(event),
+                Some(event)
             }
+            NodeEvent::Message {
+                peer,
+                channel,
+                message,
+            } => match self.owner(channel, &peer) {
+                Some(index) => {
+                    self.call(now, index, |protocol, ctx| {
+                        protocol.message(ctx, peer, channel, message)
+                    });
+                    None
+                }
+                None => Some(NodeEvent::Message {
+                    peer,
+                    channel,
+                    message,
+                }),
+            },
+            NodeEvent::Writable { peer, channel } => match self.owner(channel, &peer) {
+                Some(index) => {
+                    self.call(now, index, |protocol, ctx| {
+                        protocol.writable(ctx, peer, channel)
+                    });
+                    None
+                }
+                None => Some(event),
+            },
+            event => Some(event),
         }
+    }
+
+    /// The protocol that owns `channel` and runs with `peer`: the one a message or a
+    /// `Writable` on that channel from that peer is for.
+    fn owner(&self, channel: ChannelId, peer: &PeerId) -> Option<usize> {
+        self.owners.get(&channel).copied().filter(|&index| {
+            self.protocols
+                .get(index)
+                .is_some_and(|registered| find_peer(&registered.peers, peer).is_some())
+        })
     }
 
     fn running(&self) -> bool {
@@ -417,13 +489,8 @@ impl<R: CryptoRng> Router<R> {
         f: impl FnOnce(&mut dyn Protocol, &mut Context<'_>) -> T,
     ) -> Option<T> {
         let registered = self.protocols.get_mut(index)?;
-        let mut ctx = Context {
-            now,
-            node: &mut self.node,
-            peers: &registered.peers,
-            timer: &mut registered.timer,
-        };
-        Some(f(&mut *registered.protocol, &mut ctx))
+        let (protocol, mut ctx) = registered.split(now, &mut self.node, &mut self.emitted);
+        Some(f(protocol, &mut ctx))
     }
 }
 

@@ -1,26 +1,31 @@
 //! What an application protocol is: its spec (name, versions, channels), its lifecycle
 //! hooks, and the [`Context`] through which it acts on the node.
 
+use alloc::collections::VecDeque;
 use alloc::string::String;
+use alloc::sync::Arc;
 use alloc::vec::Vec;
 use core::any::Any;
+use core::fmt;
 use core::ops::RangeInclusive;
 
 use bytes::Bytes;
 use rand_core::CryptoRng;
 
+use super::timers::{TimerKey, Timers, TooManyTimers};
 use crate::channel::{ChannelConfig, ChannelId};
 use crate::disconnect::DisconnectReason;
 use crate::identity::PeerId;
 use crate::mux::SendError;
 use crate::node::Node;
+use crate::node_info::ChannelInfo;
 use crate::time::Instant;
 
 /// A protocol's name, the versions it speaks, and the channels it uses (the same channels at
-/// every version). Registered in the node's config with
-/// [`NodeConfig::add_protocol`](crate::node::NodeConfig::add_protocol) so the
-/// handshake advertises it; a connection opens the channels of the highest version both
-/// ends speak ([`crate::negotiate`]).
+/// every version). [`Router::register`](super::Router::register) offers it in the node's
+/// handshake; an application without a router offers it with
+/// [`NodeConfig::add_protocol`](crate::node::NodeConfig::add_protocol). A connection opens
+/// the channels of the highest version both ends speak ([`crate::negotiate`]).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ProtocolSpec {
     /// 1..=32 bytes of UTF-8, unique among the node's protocols.
@@ -49,7 +54,66 @@ impl ProtocolSpec {
     pub fn has_channel(&self, channel: ChannelId) -> bool {
         self.channels.iter().any(|config| config.id == channel)
     }
+
+    /// What a node offers for it: each channel once per version spoken, so that peers
+    /// negotiate the highest version both speak.
+    pub(crate) fn offers(&self) -> impl Iterator<Item = ChannelInfo> + '_ {
+        self.channels.iter().flat_map(move |config| {
+            self.versions.clone().map(move |version| ChannelInfo {
+                id: config.id,
+                protocol: self.name.clone(),
+                version,
+            })
+        })
+    }
 }
+
+/// A value a protocol handed to the application ([`Context::emit`]), in the node's event
+/// stream as [`NodeEvent::Protocol`](crate::node::NodeEvent::Protocol): the application
+/// hears of what its protocols learn (a gossip message, a finished query) as it hears of
+/// peers, instead of polling each protocol.
+///
+/// The value is type-erased, so that one event type carries every protocol's values, and
+/// shared (`Arc`), so that the event stays `Clone` and `Send` whatever the value: take it
+/// back with [`ProtocolEvent::downcast_ref`]. Two events are equal when they come from the
+/// same emit (clones of one another): values need not be comparable, so equality is the
+/// value's address, not its contents.
+#[derive(Clone)]
+pub struct ProtocolEvent {
+    protocol: Arc<str>,
+    /// The value's type, for `Debug`: the value itself may not be printable.
+    type_name: &'static str,
+    value: Arc<dyn Any + Send + Sync>,
+}
+
+impl ProtocolEvent {
+    /// The name of the protocol that emitted it ([`ProtocolSpec::name`]).
+    pub fn protocol(&self) -> &str {
+        &self.protocol
+    }
+
+    /// The value, if it is a `T`.
+    pub fn downcast_ref<T: Any>(&self) -> Option<&T> {
+        self.value.downcast_ref()
+    }
+}
+
+impl fmt::Debug for ProtocolEvent {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ProtocolEvent")
+            .field("protocol", &self.protocol)
+            .field("value", &format_args!("{}", self.type_name))
+            .finish()
+    }
+}
+
+impl PartialEq for ProtocolEvent {
+    fn eq(&self, other: &Self) -> bool {
+        Arc::ptr_eq(&self.value, &other.value) && self.protocol == other.protocol
+    }
+}
+
+impl Eq for ProtocolEvent {}
 
 /// What a protocol may ask of the node while it handles a hook.
 pub(crate) trait NodeOps {
@@ -79,13 +143,18 @@ impl<R: CryptoRng> NodeOps for Node<R> {
     }
 }
 
-/// A protocol's handle on the node during one hook: the time, its peers, and sending.
+/// A protocol's handle on the node during one hook: the time, its peers, sending, its
+/// timers, and the application.
 pub struct Context<'a> {
     pub(crate) now: Instant,
     pub(crate) node: &'a mut dyn NodeOps,
     /// The peers that speak this protocol with us, and the version each speaks.
     pub(crate) peers: &'a [(PeerId, u16)],
-    pub(crate) timer: &'a mut Option<Instant>,
+    pub(crate) timers: &'a mut Timers,
+    /// The protocol's name, shared by the events it emits.
+    pub(crate) name: &'a Arc<str>,
+    /// The router's queue of emitted events.
+    pub(crate) emitted: &'a mut VecDeque<ProtocolEvent>,
 }
 
 impl<'a> Context<'a> {
@@ -115,23 +184,86 @@ impl<'a> Context<'a> {
         self.node.disconnect(self.now, peer, reason);
     }
 
-    /// Calls [`Protocol::timer`] at `at` (replacing any earlier request).
-    pub fn set_timer(&mut self, at: Instant) {
-        *self.timer = Some(at);
+    /// Calls [`Protocol::timer`] with `key` at `at`, replacing the timer `key` held. A
+    /// protocol holds at most [`MAX_TIMERS`](super::MAX_TIMERS) timers: setting one more is
+    /// refused, not made room for, since dropping a timer the protocol counts on would fail
+    /// silently later (cancel one, or key them by purpose rather than by request).
+    pub fn set_timer(&mut self, key: TimerKey, at: Instant) -> Result<(), TooManyTimers> {
+        self.timers.set(key, at)
     }
 
-    /// Cancels the timer.
-    pub fn cancel_timer(&mut self) {
-        *self.timer = None;
+    /// Cancels the timer `key` (nothing if it is not set).
+    pub fn cancel_timer(&mut self, key: TimerKey) {
+        self.timers.cancel(key);
+    }
+
+    /// When the timer `key` fires, if it is set.
+    pub fn timer(&self, key: TimerKey) -> Option<Instant> {
+        self.timers.get(key)
+    }
+
+    /// Hands `value` to the application: [`Router::poll_event`](super::Router::poll_event)
+    /// returns it as [`NodeEvent::Protocol`](crate::node::NodeEvent::Protocol), after the
+    /// events it already returned and before those the router takes from the node later —
+    /// so an event emitted while a peer connects comes out after that peer's
+    /// `PeerConnected`, and before its disconnection.
+    ///
+    /// ```
+    /// use switchboard::node::{Node, NodeConfig, NodeEvent};
+    /// use switchboard::router::{Context, Protocol, ProtocolSpec, Router};
+    /// use switchboard::{ChannelId, Instant, Keypair, PeerId};
+    /// # use bytes::Bytes;
+    /// # use rand_chacha::ChaCha20Rng;
+    /// # use rand_core::SeedableRng;
+    ///
+    /// /// Tells the application when it is up.
+    /// struct Hello;
+    ///
+    /// #[derive(Debug, PartialEq)]
+    /// struct Ready(u32);
+    ///
+    /// impl Protocol for Hello {
+    ///     fn spec(&self) -> ProtocolSpec {
+    ///         ProtocolSpec::new("hello", 1..=1, [3])
+    ///     }
+    ///     fn started(&mut self, ctx: &mut Context<'_>) {
+    ///         ctx.emit(Ready(1));
+    ///     }
+    ///     fn message(&mut self, _: &mut Context<'_>, _: PeerId, _: ChannelId, _: Bytes) {}
+    /// }
+    ///
+    /// let mut rng = ChaCha20Rng::seed_from_u64(1);
+    /// let keypair = Keypair::generate(&mut rng);
+    /// let config = NodeConfig::new("mainnet", "hello/1");
+    /// let node = Node::new(Instant::ZERO, config, keypair, rng).unwrap();
+    /// let mut router = Router::with_protocols(node, Instant::ZERO, |router| {
+    ///     router.register(Hello).map(drop)
+    /// })
+    /// .unwrap();
+    /// let Some(NodeEvent::Protocol(event)) = router.poll_event(Instant::ZERO) else {
+    ///     panic!("the protocol's event");
+    /// };
+    /// assert_eq!(event.protocol(), "hello");
+    /// assert_eq!(event.downcast_ref::<Ready>(), Some(&Ready(1)));
+    /// assert_eq!(event.downcast_ref::<u32>(), None);
+    /// ```
+    pub fn emit<T: Any + Send + Sync>(&mut self, value: T) {
+        self.emitted.push_back(ProtocolEvent {
+            protocol: self.name.clone(),
+            type_name: core::any::type_name::<T>(),
+            value: Arc::new(value),
+        });
     }
 }
 
 /// An application protocol (a reactor): the router calls its hooks, in this order for each
-/// peer — [`Protocol::peer_connected`], then any number of [`Protocol::message`]s, then
-/// [`Protocol::peer_disconnected`] — between [`Protocol::started`] and
-/// [`Protocol::stopped`]. Every hook gets a [`Context`] to act through; none may block.
+/// peer — [`Protocol::peer_connected`], then any number of [`Protocol::message`]s and
+/// [`Protocol::writable`]s, then [`Protocol::peer_disconnected`] — between
+/// [`Protocol::started`] and [`Protocol::stopped`]. Every hook gets a [`Context`] to act
+/// through; none may block.
 pub trait Protocol: Any {
-    /// Its name, versions and channels; must match what was registered in the config.
+    /// Its name, versions and channels: the router asks once, when the protocol registers,
+    /// and offers them in the node's handshake.
     fn spec(&self) -> ProtocolSpec;
 
     /// The router started.
@@ -160,8 +292,12 @@ pub trait Protocol: Any {
     ) {
     }
 
-    /// The time set with [`Context::set_timer`] came.
-    fn timer(&mut self, _ctx: &mut Context<'_>) {}
+    /// `peer`'s queue on `channel`, one of this protocol's, has room again after a send
+    /// returned [`SendError::Full`]: send what was refused. Once per run of `Full`s.
+    fn writable(&mut self, _ctx: &mut Context<'_>, _peer: PeerId, _channel: ChannelId) {}
+
+    /// The time set with [`Context::set_timer`] for `key` came; the timer is no longer set.
+    fn timer(&mut self, _ctx: &mut Context<'_>, _key: TimerKey) {}
 
     /// The router stopped; no hook follows.
     fn stopped(&mut self, _ctx: &mut Context<'_>) {}

@@ -344,15 +344,15 @@ impl Sim {
     /// ```
     /// use switchboard::gossip::{Gossip, GossipConfig};
     /// use switchboard::node::NodeConfig;
-    /// use switchboard::router::{Protocol, Router};
+    /// use switchboard::router::Router;
     /// use switchboard_sim::{Sim, SimConfig};
     /// # use std::time::Duration;
     ///
-    /// let mut config = NodeConfig::new("sim", "gossip/1");
-    /// config.add_protocol(&Gossip::new(GossipConfig::default()).spec());
+    /// let config = NodeConfig::new("sim", "gossip/1");
     /// let gossiping = |node, now| {
     ///     let mut router = Router::new(node);
-    ///     router.register(Gossip::new(GossipConfig::default())).expect("offered by the config");
+    ///     // Registering offers gossip's channel in the node's handshake.
+    ///     router.register(Gossip::new(GossipConfig::default())).expect("a free channel");
     ///     router.start(now);
     ///     router
     /// };
@@ -404,7 +404,7 @@ impl Sim {
     /// [`Sim::add_node_with_stack`].
     ///
     /// # Panics
-    /// If the config is invalid or does not offer a protocol `register` registers.
+    /// If the config is invalid or a protocol cannot register (`register` returns an error).
     pub fn add_node_with_router(
         &mut self,
         config: NodeConfig,

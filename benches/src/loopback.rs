@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use mio::{Events, Poll, Token};
 use switchboard::node::{NodeConfig, NodeEvent};
-use switchboard::{ChannelConfig, ChannelInfo, Keypair, PeerId};
+use switchboard::{ChannelConfig, Keypair, PeerId};
 use switchboard_mio::{Driver, DriverConfig, NodeApi, fd_limit};
 
 use crate::seeded_rng;
@@ -40,14 +40,7 @@ pub fn loopback_channel() -> ChannelConfig {
 
 fn node_config() -> NodeConfig {
     let mut config = NodeConfig::new("bench", "switchboard-bench");
-    config.add_channel(
-        ChannelInfo {
-            id: CHANNEL,
-            protocol: "bench".into(),
-            version: 1,
-        },
-        loopback_channel(),
-    );
+    config.add_channel("bench", 1, loopback_channel());
     config.limits.max_inbound_per_ip = 4096;
     config.limits.max_inbound_per_subnet = 4096;
     config

@@ -43,7 +43,7 @@ pub fn node_config() -> NodeConfig {
     let mut config = NodeConfig::new(NETWORK, "switchboard-bench/node");
     // The workloads build fixed topologies: no discovery dialing on its own, no PEX channel.
     config.discovery.enabled = false;
-    config.add_channel(channel_info(), ChannelConfig::new(NODE_CHANNEL));
+    config.add_channel("bench", 1, ChannelConfig::new(NODE_CHANNEL));
     config
 }
 

@@ -143,11 +143,8 @@ fn channel(index: u8) -> u16 {
 fn node_config() -> NodeConfig {
     let mut config = NodeConfig::new("sim", "switchboard-fuzz");
     config.add_channel(
-        ChannelInfo {
-            id: CHANNEL,
-            protocol: "chat".into(),
-            version: 1,
-        },
+        "chat",
+        1,
         ChannelConfig {
             send_queue_messages: 4,
             send_queue_bytes: 4096,
@@ -347,6 +344,9 @@ impl Fuzz {
                 }
                 NodeEvent::SlowPeer { peer } => {
                     assert!(self.connected.contains(&peer), "absent {peer} is slow");
+                }
+                NodeEvent::Writable { peer, .. } => {
+                    assert!(self.connected.contains(&peer), "absent {peer} writable");
                 }
                 NodeEvent::DialFailed { addr, .. } => {
                     assert!(IPS.contains(&addr.socket_addr().ip()));
@@ -548,7 +548,8 @@ impl Fuzz {
                     .ban_peer(self.wires.now, &peer, Duration::from_millis(ms.into()));
             }
             Operation::Shutdown => {
-                self.node.shutdown(self.wires.now, Duration::from_millis(500));
+                self.node
+                    .shutdown(self.wires.now, Duration::from_millis(500));
                 self.conns_at_shutdown.get_or_insert(self.wires.conns.len());
             }
             Operation::BanIp { ip, ms } => {

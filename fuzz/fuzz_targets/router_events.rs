@@ -220,14 +220,7 @@ fn node_config(gossip: &Gossip) -> NodeConfig {
     config.add_protocol(&check_spec());
     config.add_protocol(&aux_spec());
     config.add_protocol(&gossip.spec());
-    config.add_channel(
-        ChannelInfo {
-            id: CHAT_CHANNEL,
-            protocol: "chat".into(),
-            version: 1,
-        },
-        limits(CHAT_CHANNEL),
-    );
+    config.add_channel("chat", 1, limits(CHAT_CHANNEL));
     config.connection.ping_interval = Duration::from_secs(2);
     config.connection.pong_timeout = Duration::from_secs(4);
     config.connection.handshake_timeout = Duration::from_secs(3);
@@ -813,6 +806,18 @@ impl Fuzz {
                 }
                 NodeEvent::SlowPeer { peer } => {
                     assert!(self.connected.contains_key(&peer), "absent {peer} is slow");
+                }
+                NodeEvent::Writable { peer, channel } => {
+                    assert!(self.connected.contains_key(&peer), "absent {peer} writable");
+                    if self.running()
+                        && let Some(owner) = Self::owner(channel)
+                    {
+                        assert!(
+                            !self.model[owner].contains_key(&peer),
+                            "Writable on {channel} for {peer}, held by {}, not dispatched",
+                            NAMES[owner]
+                        );
+                    }
                 }
                 NodeEvent::DialFailed { addr, .. } => {
                     assert!(IPS.contains(&addr.socket_addr().ip()));

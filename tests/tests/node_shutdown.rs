@@ -180,11 +180,8 @@ const BULK: u16 = 2;
 fn bulk_config() -> switchboard::node::NodeConfig {
     let mut config = test_node_config();
     config.add_channel(
-        switchboard::ChannelInfo {
-            id: BULK,
-            protocol: "bulk".into(),
-            version: 1,
-        },
+        "bulk",
+        1,
         switchboard::ChannelConfig {
             send_queue_messages: 1024,
             receive_window: 4096,

@@ -5,18 +5,15 @@
 use std::time::Duration;
 
 use bytes::Bytes;
+use switchboard::ChannelConfig;
 use switchboard::node::NodeEvent;
-use switchboard::{ChannelConfig, ChannelInfo};
 use switchboard_sim::{Sim, SimConfig};
 
 fn config() -> switchboard::node::NodeConfig {
     let mut config = switchboard::node::NodeConfig::new("sim", "slow-test");
     config.add_channel(
-        ChannelInfo {
-            id: 1,
-            protocol: "gossip".into(),
-            version: 1,
-        },
+        "gossip",
+        1,
         ChannelConfig {
             receive_window: 64 * 1024,
             send_queue_messages: 64,

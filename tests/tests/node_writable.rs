@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use switchboard::node::{NodeConfig, NodeEvent};
-use switchboard::{Bytes, ChannelConfig, ChannelInfo, PeerId, SendError};
+use switchboard::{Bytes, ChannelConfig, PeerId, SendError};
 use switchboard_sim::{NodeIndex, Sim, SimConfig, test_node_config};
 
 const BULK: u16 = 2;
@@ -12,11 +12,8 @@ const BULK: u16 = 2;
 fn config() -> NodeConfig {
     let mut config = test_node_config();
     config.add_channel(
-        ChannelInfo {
-            id: BULK,
-            protocol: "bulk".into(),
-            version: 1,
-        },
+        "bulk",
+        1,
         ChannelConfig {
             send_queue_messages: 8,
             // Two of the test's messages: the rest wait in the queue until b takes them.

@@ -14,7 +14,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let start = || -> Result<_, Box<dyn std::error::Error>> {
         let mut config = NodeConfig::new("chat-example", "chat/1.0");
         config.add_channel("chat", 1, ChannelConfig::new(CHAT));
-        Ok(Runtime::spawn(DriverConfig::with_new_key(config, vec!["127.0.0.1:0".parse()?])?)?)
+        Ok(Runtime::spawn(DriverConfig::with_new_key(
+            config,
+            vec!["127.0.0.1:0".parse()?],
+        )?)?)
     };
     let (alice, bob) = (start()?, start()?);
     bob.dial(alice.net_address().ok_or("alice is not listening")?)?;

@@ -21,7 +21,10 @@ fn config() -> NodeConfig {
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     // The echo node: answers every message with the same bytes until its peer leaves.
-    let echo = Runtime::spawn(DriverConfig::with_new_key(config(), vec!["127.0.0.1:0".parse()?])?)?;
+    let echo = Runtime::spawn(DriverConfig::with_new_key(
+        config(),
+        vec!["127.0.0.1:0".parse()?],
+    )?)?;
     let echo_address = echo.net_address().ok_or("not listening")?;
     let echoing = thread::spawn(move || {
         while let Ok(event) = echo.events().recv() {
@@ -39,7 +42,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     // Your loop: a poll of your own (your other sockets could share it), and the driver
     // under the tokens it was given. This one only dials.
     let mut poll = Poll::new()?;
-    let mut driver = Driver::new(poll.registry(), DriverConfig::with_new_key(config(), vec![])?)?;
+    let mut driver = Driver::new(
+        poll.registry(),
+        DriverConfig::with_new_key(config(), vec![])?,
+    )?;
     driver.dial(echo_address)?;
     let mut events = Events::with_capacity(256);
     let mut echoes = 0;

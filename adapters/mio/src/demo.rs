@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use mio::{Events, Poll, Token};
 use switchboard::node::{NodeConfig, NodeEvent};
-use switchboard::{ChannelConfig, ChannelId, ChannelInfo, Keypair, NetAddress, PeerId};
+use switchboard::{ChannelConfig, ChannelId, Keypair, NetAddress, PeerId};
 
 use crate::driver::{Driver, DriverConfig, DriverError};
 use crate::node_api::NodeApi;
@@ -170,14 +170,7 @@ impl std::error::Error for DemoError {}
 /// every node shares 127.0.0.1.
 pub fn loopback_node_config(nodes: usize) -> NodeConfig {
     let mut config = NodeConfig::new("switchboard-demo", "switchboard-demo/0.1");
-    config.add_channel(
-        ChannelInfo {
-            id: CHANNEL,
-            protocol: "demo".into(),
-            version: 1,
-        },
-        ChannelConfig::new(CHANNEL),
-    );
+    config.add_channel("demo", 1, ChannelConfig::new(CHANNEL));
     // Every node shares 127.0.0.1's address group, and a demo should converge in seconds.
     config.discovery.one_outbound_per_group = false;
     config.discovery.interval = Duration::from_millis(500);

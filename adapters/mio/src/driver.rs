@@ -186,13 +186,13 @@ pub struct DriverStats {
 /// use std::time::Duration;
 /// use mio::{Events, Poll};
 /// use switchboard::node::{NodeConfig, NodeEvent};
-/// use switchboard::{ChannelConfig, ChannelInfo, Keypair};
+/// use switchboard::{ChannelConfig, Keypair};
 /// use switchboard_mio::{Driver, DriverConfig, NodeApi};
 ///
 /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
 /// let mut poll = Poll::new()?;
 /// let mut node = NodeConfig::new("mainnet", "my-app/1.0");
-/// node.add_channel(ChannelInfo { id: 1, protocol: "chat".into(), version: 1 }, ChannelConfig::new(1));
+/// node.add_channel("chat", 1, ChannelConfig::new(1));
 /// let keypair = Keypair::generate(&mut switchboard_mio::os_seeded_rng()?);
 /// let config = DriverConfig::new(node, keypair, vec!["127.0.0.1:26656".parse()?], 0..10_000);
 /// let mut driver = Driver::new(poll.registry(), config)?;
@@ -313,8 +313,7 @@ impl<S: Stack<Rng = ChaCha20Rng>> Driver<S> {
     /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
     /// # let poll = Poll::new()?;
     /// let gossip = Gossip::new(GossipConfig::default());
-    /// let mut node = NodeConfig::new("mainnet", "my-app/1.0");
-    /// node.add_protocol(&gossip.spec());
+    /// let node = NodeConfig::new("mainnet", "my-app/1.0"); // registering offers gossip
     /// # let keypair = Keypair::generate(&mut switchboard_mio::os_seeded_rng()?);
     /// # let listen: SocketAddr = "127.0.0.1:0".parse()?;
     /// let config = DriverConfig::new(node, keypair, vec![listen], 0..1_000);
@@ -562,8 +561,7 @@ impl<S: Stack<Rng = ChaCha20Rng>> Driver<S> {
     /// timeout a connection whose GOAWAY the kernel never took is dropped, so a shutdown
     /// driven by the usual loop becomes idle at most one `close_timeout` after it.
     pub fn is_idle(&self) -> bool {
-        let node = self.stack.node();
-        node.connection_count() == 0 && !node.has_events() && self.held.is_none()
+        self.stack.node().connection_count() == 0 && !self.stack.has_events() && self.held.is_none()
     }
 
     /// What the shutdown handed back, peer by peer, once [`Driver::is_idle`]

@@ -55,3 +55,8 @@ pub fn os_seeded_rng() -> Result<ChaCha20Rng, getrandom::Error> {
 #[cfg(doctest)]
 #[doc = include_str!("../../../README.md")]
 pub struct ReadmeExamples;
+
+/// The API tour's examples (`docs/api-tour.md`), compiled and run the same way.
+#[cfg(doctest)]
+#[doc = include_str!("../../../docs/api-tour.md")]
+pub struct ApiTourExamples;

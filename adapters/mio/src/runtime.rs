@@ -8,12 +8,12 @@
 //! ```no_run
 //! use std::time::Duration;
 //! use switchboard::node::{NodeConfig, NodeEvent};
-//! use switchboard::{ChannelConfig, ChannelInfo, Keypair};
+//! use switchboard::{ChannelConfig, Keypair};
 //! use switchboard_mio::{DriverConfig, NodeApi, Runtime};
 //!
 //! # fn main() -> Result<(), Box<dyn std::error::Error>> {
 //! let mut node = NodeConfig::new("mainnet", "my-app/1.0");
-//! node.add_channel(ChannelInfo { id: 1, protocol: "chat".into(), version: 1 }, ChannelConfig::new(1));
+//! node.add_channel("chat", 1, ChannelConfig::new(1));
 //! let keypair = Keypair::generate(&mut switchboard_mio::os_seeded_rng()?);
 //! let config = DriverConfig::new(node, keypair, vec!["127.0.0.1:0".parse()?], 0..10_000);
 //! let handle = Runtime::spawn(config)?;
@@ -176,8 +176,7 @@ impl Runtime {
     /// use switchboard_mio::{DriverConfig, Runtime};
     ///
     /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
-    /// let mut node = NodeConfig::new("mainnet", "my-app/1.0");
-    /// node.add_protocol(&Gossip::new(GossipConfig::default()).spec());
+    /// let node = NodeConfig::new("mainnet", "my-app/1.0"); // registering offers gossip
     /// let keypair = Keypair::generate(&mut switchboard_mio::os_seeded_rng()?);
     /// let config = DriverConfig::new(node, keypair, vec!["127.0.0.1:0".parse()?], 0..10_000);
     /// let handle = Runtime::default().start_with_stack(config, |node, now| {

@@ -49,8 +49,8 @@ pub mod scenario;
 pub mod sim;
 pub mod summary;
 
+use switchboard::ChannelConfig;
 use switchboard::node::NodeConfig;
-use switchboard::{ChannelConfig, ChannelInfo};
 
 pub use faults::{FaultConfig, FaultKind, ParseFaultsError};
 pub use invariants::{Checker, Counters, Tag, Violation, ViolationKind};
@@ -71,13 +71,6 @@ pub type NodeIndex = usize;
 pub fn test_node_config() -> NodeConfig {
     let mut config = NodeConfig::new("sim", "switchboard-sim");
     config.discovery.enabled = false;
-    config.add_channel(
-        ChannelInfo {
-            id: 1,
-            protocol: "chat".into(),
-            version: 1,
-        },
-        ChannelConfig::new(1),
-    );
+    config.add_channel("chat", 1, ChannelConfig::new(1));
     config
 }

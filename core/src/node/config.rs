@@ -20,10 +20,10 @@ use super::DiscoveryConfig;
 ///
 /// ```
 /// use switchboard::node::NodeConfig;
-/// use switchboard::{ChannelConfig, ChannelInfo};
+/// use switchboard::ChannelConfig;
 ///
 /// let mut config = NodeConfig::new("mainnet", "my-app/1.0");
-/// config.add_channel(ChannelInfo { id: 1, protocol: "blocks".into(), version: 1 }, ChannelConfig::new(1));
+/// config.add_channel("blocks", 1, ChannelConfig::new(1));
 /// config.limits.max_outbound = 8;
 /// assert_eq!(config.limits.max_inbound, 40);
 /// ```
@@ -98,9 +98,20 @@ impl NodeConfig {
         }
     }
 
-    /// Offers a channel with the given limits.
-    pub fn add_channel(&mut self, info: ChannelInfo, limits: ChannelConfig) {
-        self.channels.push(info);
-        self.connection.channels.push(limits);
+    /// Offers `channel` (its id and limits) as version `version` of `protocol`: a channel
+    /// opens on a connection when both ends offer it under the same protocol
+    /// ([`crate::negotiate`]).
+    pub fn add_channel(
+        &mut self,
+        protocol: impl Into<String>,
+        version: u16,
+        channel: ChannelConfig,
+    ) {
+        self.channels.push(ChannelInfo {
+            id: channel.id,
+            protocol: protocol.into(),
+            version,
+        });
+        self.connection.channels.push(channel);
     }
 }

@@ -46,11 +46,8 @@ use crate::channel::ChannelConfig;
 use crate::disconnect::DisconnectReason;
 use crate::identity::PeerId;
 use crate::net_address::NetAddress;
-use crate::node_info::ChannelInfo;
 use crate::peer_set::Direction;
-use crate::pex::{
-    MAX_ADDRS, MAX_MESSAGE_LEN, PEX_CHANNEL, PEX_PROTOCOL, PexConfig, PexIncoming, PexMessage,
-};
+use crate::pex::{MAX_ADDRS, MAX_MESSAGE_LEN, PEX_CHANNEL, PexConfig, PexIncoming, PexMessage};
 use crate::time::Instant;
 
 /// How a node finds peers. [`DiscoveryConfig::default`] turns it on, without seeds.
@@ -110,17 +107,13 @@ impl Default for DiscoveryConfig {
 impl DiscoveryConfig {
     /// What the node advertises and the limits of the PEX channel: its largest message,
     /// a window of four of them.
-    pub(super) fn pex_channel() -> (ChannelInfo, ChannelConfig) {
+    /// The PEX channel's limits; the node offers it as version 1 of `switchboard/pex`.
+    pub(super) fn pex_channel() -> ChannelConfig {
         let mut limits = ChannelConfig::new(PEX_CHANNEL);
         let max = u32::try_from(MAX_MESSAGE_LEN).unwrap_or(u32::MAX);
         limits.max_message_size = max;
         limits.receive_window = max.saturating_mul(4);
-        let info = ChannelInfo {
-            id: PEX_CHANNEL,
-            protocol: PEX_PROTOCOL.into(),
-            version: 1,
-        };
-        (info, limits)
+        limits
     }
 }
 

@@ -78,7 +78,7 @@ use crate::mux::{ReturnedMessage, SendError};
 use crate::net_address::NetAddress;
 use crate::node_info::{NodeInfo, NodeInfoError};
 use crate::peer_set::{Direction, PeerSet, Refused, Slot};
-use crate::pex::{PEX_CHANNEL, Pex};
+use crate::pex::{PEX_CHANNEL, PEX_PROTOCOL, Pex};
 use crate::time::Instant;
 
 /// How often expired bans are forgotten.
@@ -180,8 +180,7 @@ impl<R: CryptoRng> Node<R> {
     ) -> Result<Self, NodeInfoError> {
         let mut config = config;
         if config.discovery.enabled && !config.channels.iter().any(|c| c.id == PEX_CHANNEL) {
-            let (info, limits) = DiscoveryConfig::pex_channel();
-            config.add_channel(info, limits);
+            config.add_channel(PEX_PROTOCOL, 1, DiscoveryConfig::pex_channel());
         }
         let mut book_key = [0u8; 32];
         rng.fill_bytes(&mut book_key);
@@ -234,7 +233,7 @@ impl<R: CryptoRng> Node<R> {
             feelers: BTreeSet::new(),
         };
         for addr in node.config.persistent_peers.clone() {
-            node.add_persistent_peer(now, addr);
+            node.queue_persistent(now, addr);
         }
         Ok(node)
     }
@@ -558,16 +557,22 @@ impl<R: CryptoRng> Node<R> {
     /// Keeps `addr` connected: dialed now and redialed with backoff whenever its connection
     /// ends, exempt from the outbound cap.
     pub fn add_persistent_peer(&mut self, now: Instant, addr: NetAddress) {
+        self.queue_persistent(now, addr);
+        self.start_dials(now);
+    }
+
+    /// Records `addr` as persistent and queues its dial (unless its peer is connected),
+    /// without starting it: [`Node::new`] leaves its persistent peers' dials to the first
+    /// round of timers, so protocols registered on the fresh node are offered to them.
+    fn queue_persistent(&mut self, now: Instant, addr: NetAddress) {
+        self.persistent.insert(addr.socket_addr(), addr);
         if let Some(peer) = addr.peer_id() {
             self.peer_set.add_persistent(peer);
             if self.peers.contains_key(&peer) {
-                self.persistent.insert(addr.socket_addr(), addr);
                 return;
             }
         }
-        self.persistent.insert(addr.socket_addr(), addr);
         self.queue_dial(now, addr, true);
-        self.start_dials(now);
     }
 
     /// Queues a dial that is not a feeler — turning a feeler to the same address, queued or

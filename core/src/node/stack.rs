@@ -98,6 +98,13 @@ pub trait Stack {
     /// it; adapters need not.
     fn handle_timeout(&mut self, now: Instant);
 
+    /// Whether [`Stack::poll_event`] may still return something: the node's events, or a
+    /// layer's own (a router's emitted ones). An adapter shutting down takes events until
+    /// this is `false`, so every layer hears of every disconnection.
+    fn has_events(&self) -> bool {
+        self.node().has_events()
+    }
+
     /// The next thing due, after any input: events first (taking one may make the stack
     /// send: a protocol's answer, credit for a message taken), then socket actions, then
     /// bytes to write; when none is left, the timers due by `now` fire and, once they have

@@ -519,6 +519,10 @@ impl<R: CryptoRng> Stack for Router<R> {
         Router::handle_timeout(self, now);
     }
 
+    fn has_events(&self) -> bool {
+        !self.emitted.is_empty() || self.node.has_events()
+    }
+
     fn stop(&mut self, now: Instant) {
         Router::stop(self, now);
     }

@@ -233,12 +233,7 @@ impl Pair {
 }
 
 fn offer_plain(config: &mut NodeConfig) {
-    let plain = ChannelInfo {
-        id: PLAIN,
-        protocol: "plain".into(),
-        version: 1,
-    };
-    config.add_channel(plain, ChannelConfig::new(PLAIN));
+    config.add_channel("plain", 1, ChannelConfig::new(PLAIN));
 }
 
 /// A router over a fresh node running one `Probe` on `OWNED`, registered without the config

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use mio::Poll;
 use switchboard::node::{NodeConfig, NodeEvent};
-use switchboard::{ChannelConfig, ChannelInfo, Keypair, PeerId};
+use switchboard::{ChannelConfig, Keypair, PeerId};
 use switchboard_mio::{Driver, DriverConfig, Events, Handle, NodeApi};
 
 /// The test channel.
@@ -17,14 +17,7 @@ pub const CHANNEL: u16 = 1;
 /// A node config with channel 1 (given limits) and loopback-friendly peer limits.
 pub fn node_config(channel: ChannelConfig) -> NodeConfig {
     let mut config = NodeConfig::new("mio-tests", "switchboard-mio-tests");
-    config.add_channel(
-        ChannelInfo {
-            id: CHANNEL,
-            protocol: "test".into(),
-            version: 1,
-        },
-        channel,
-    );
+    config.add_channel("test", 1, channel);
     config.limits.max_inbound_per_ip = 64;
     config.limits.max_inbound_per_subnet = 64;
     config

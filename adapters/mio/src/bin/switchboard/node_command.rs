@@ -5,9 +5,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::RecvTimeoutError;
 use std::time::{Duration, Instant};
 
+use switchboard::ChannelConfig;
 use switchboard::addr_book::AddrBook;
 use switchboard::node::{NodeConfig, NodeEvent};
-use switchboard::{ChannelConfig, ChannelInfo};
 use switchboard_mio::key_file::{self, KeyOrigin};
 use switchboard_mio::{DataDir, DriverConfig, NodeApi, Runtime, fd_limit, os_seeded_rng};
 
@@ -54,14 +54,7 @@ pub fn run(options: NodeOptions) -> Result<(), String> {
     };
 
     let mut config = NodeConfig::new(options.network, "switchboard/0.1");
-    config.add_channel(
-        ChannelInfo {
-            id: CHANNEL,
-            protocol: "switchboard".into(),
-            version: 1,
-        },
-        ChannelConfig::new(CHANNEL),
-    );
+    config.add_channel("switchboard", 1, ChannelConfig::new(CHANNEL));
     config.persistent_peers = options.persistent;
     // Seeds are dialed while the address book is nearly empty; peer exchange does the rest.
     config.discovery.seeds = options.seeds;

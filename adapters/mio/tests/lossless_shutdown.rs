@@ -4,19 +4,15 @@
 //! back in the shutdown report, and the loop ends within the shutdown's timeout even when
 //! the receiver never reads.
 
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::mpsc;
-use std::thread;
 use std::time::{Duration, Instant};
 
 use mio::{Events, Poll};
 use switchboard::node::{NodeEvent, ShutdownReport};
-use switchboard::{Bytes, ChannelConfig, NetAddress, PeerId};
+use switchboard::{Bytes, ChannelConfig, PeerId};
 use switchboard_mio::{Driver, NodeApi, Runtime};
 
 mod common;
-use common::{CHANNEL, V4, driver_config, node_config, wait_connected};
+use common::{CHANNEL, Receiver, V4, driver_config, node_config, number, wait_connected};
 
 const MESSAGES: u32 = 5_000;
 const SIZE: usize = 4_000;
@@ -35,69 +31,6 @@ fn message(number: u32) -> Bytes {
     let mut body = vec![(number % 251) as u8; SIZE];
     body[..4].copy_from_slice(&number.to_be_bytes());
     Bytes::from(body)
-}
-
-fn number(message: &[u8]) -> u32 {
-    u32::from_be_bytes(message[..4].try_into().expect("4 bytes"))
-}
-
-/// A receiving node on its own thread and poll. A reading one takes every message,
-/// checking order and contents; another takes none (its events paused), so nothing it is
-/// sent is confirmed. The thread returns how many messages it took, once `stop` is set.
-struct Receiver {
-    address: NetAddress,
-    stop: Arc<AtomicBool>,
-    thread: thread::JoinHandle<u32>,
-}
-
-impl Receiver {
-    fn start(reads: bool) -> Self {
-        let (address_sender, address) = mpsc::channel();
-        let stop = Arc::new(AtomicBool::new(false));
-        let stopping = stop.clone();
-        let thread = thread::spawn(move || {
-            let mut poll = Poll::new().expect("poll");
-            let config = driver_config(V4, node_config(channel()), 0..64);
-            let mut driver = Driver::new(poll.registry(), config).expect("receiver");
-            driver.with_node(|node, _| node.pause_events(!reads));
-            address_sender
-                .send(driver.net_address().expect("listening"))
-                .expect("address");
-            let mut events = Events::with_capacity(64);
-            let mut next = 0u32;
-            while !stopping.load(Ordering::Acquire) {
-                let timeout = driver
-                    .poll_timeout()
-                    .map_or(Duration::from_millis(20), |t| {
-                        t.min(Duration::from_millis(20))
-                    });
-                poll.poll(&mut events, Some(timeout)).expect("poll");
-                for event in events.iter() {
-                    driver.handle_event(event);
-                }
-                while let Some(event) = driver.poll_event() {
-                    if let NodeEvent::Message { message: got, .. } = event {
-                        assert_eq!(number(&got), next, "out of order");
-                        assert_eq!(got, message(next), "corrupted");
-                        next += 1;
-                    }
-                }
-            }
-            next
-        });
-        let address = address.recv().expect("receiver address");
-        Receiver {
-            address,
-            stop,
-            thread,
-        }
-    }
-
-    /// Stops it; how many messages it took.
-    fn finish(self) -> u32 {
-        self.stop.store(true, Ordering::Release);
-        self.thread.join().expect("receiver thread")
-    }
 }
 
 /// Every message is confirmed or handed back, once, the handed back ones being those after
@@ -142,7 +75,9 @@ fn runtime_sends_then_shuts_down(
 
 #[test]
 fn runtime_shutdown_delivers_everything_to_a_reader() {
-    let receiver = Receiver::start(true);
+    let receiver = Receiver::start(Some(Duration::ZERO), channel(), |number, got| {
+        *got == message(number)
+    });
     let (report, to, _) = runtime_sends_then_shuts_down(&receiver, Duration::from_secs(30));
     let (confirmed, returned) = check_accounts(&report, to);
     assert_eq!((confirmed, returned), (u64::from(MESSAGES), 0));
@@ -151,7 +86,7 @@ fn runtime_shutdown_delivers_everything_to_a_reader() {
 
 #[test]
 fn runtime_shutdown_hands_back_what_a_silent_receiver_never_took() {
-    let receiver = Receiver::start(false);
+    let receiver = Receiver::start(None, channel(), |number, got| *got == message(number));
     let timeout = Duration::from_millis(500);
     let (report, to, took) = runtime_sends_then_shuts_down(&receiver, timeout);
     let (confirmed, returned) = check_accounts(&report, to);
@@ -205,7 +140,9 @@ fn driver_sends_then_shuts_down(
 
 #[test]
 fn driver_shutdown_delivers_everything_to_a_reader() {
-    let receiver = Receiver::start(true);
+    let receiver = Receiver::start(Some(Duration::ZERO), channel(), |number, got| {
+        *got == message(number)
+    });
     let (report, to, _) = driver_sends_then_shuts_down(&receiver, Duration::from_secs(30));
     let (confirmed, returned) = check_accounts(&report, to);
     assert_eq!((confirmed, returned), (u64::from(MESSAGES), 0));
@@ -214,7 +151,7 @@ fn driver_shutdown_delivers_everything_to_a_reader() {
 
 #[test]
 fn driver_shutdown_ends_on_time_and_hands_back_what_a_silent_receiver_never_took() {
-    let receiver = Receiver::start(false);
+    let receiver = Receiver::start(None, channel(), |number, got| *got == message(number));
     let timeout = Duration::from_millis(500);
     let (report, to, took) = driver_sends_then_shuts_down(&receiver, timeout);
     let (confirmed, returned) = check_accounts(&report, to);

@@ -4,10 +4,15 @@
 #![allow(dead_code)]
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc;
+use std::thread;
 use std::time::{Duration, Instant};
 
 use mio::Poll;
 use switchboard::node::{NodeConfig, NodeEvent};
+use switchboard::{Bytes, NetAddress};
 use switchboard::{ChannelConfig, Keypair, PeerId};
 use switchboard_mio::{Driver, DriverConfig, Events, Handle, NodeApi};
 
@@ -83,4 +88,77 @@ pub fn connect_driven_peer(hub: &Handle, config: NodeConfig) -> (Poll, Driver) {
         while peer.poll_event().is_some() {}
     }
     (poll, peer)
+}
+
+/// The number a test message carries in its first 4 bytes.
+pub fn number(message: &[u8]) -> u32 {
+    u32::from_be_bytes(message[..4].try_into().expect("4 bytes"))
+}
+
+/// A receiving node on 127.0.0.1, on its own thread and poll, offering `channel`. From
+/// `reads_after` on (`None`: never) it takes every message, requiring them numbered 0, 1,
+/// 2, … in order and `check`ed; before, it takes none (its events paused), so nothing it
+/// is sent is confirmed. The thread returns how many messages it took, once stopped.
+pub struct Receiver {
+    pub address: NetAddress,
+    stop: Arc<AtomicBool>,
+    thread: thread::JoinHandle<u32>,
+}
+
+impl Receiver {
+    pub fn start(
+        reads_after: Option<Duration>,
+        channel: ChannelConfig,
+        check: fn(u32, &Bytes) -> bool,
+    ) -> Self {
+        let (address_sender, address) = mpsc::channel();
+        let stop = Arc::new(AtomicBool::new(false));
+        let stopping = stop.clone();
+        let thread = thread::spawn(move || {
+            let mut poll = Poll::new().expect("poll");
+            let config = driver_config(V4, node_config(channel), 0..64);
+            let mut driver = Driver::new(poll.registry(), config).expect("receiver");
+            let reads_at = reads_after.map(|after| Instant::now() + after);
+            driver.with_node(|node, _| node.pause_events(true));
+            address_sender
+                .send(driver.net_address().expect("listening"))
+                .expect("address");
+            let mut events = mio::Events::with_capacity(64);
+            let mut next = 0u32;
+            while !stopping.load(Ordering::Acquire) {
+                if reads_at.is_some_and(|at| Instant::now() >= at) {
+                    driver.with_node(|node, _| node.pause_events(false));
+                }
+                let timeout = driver
+                    .poll_timeout()
+                    .map_or(Duration::from_millis(20), |t| {
+                        t.min(Duration::from_millis(20))
+                    });
+                poll.poll(&mut events, Some(timeout)).expect("poll");
+                for event in events.iter() {
+                    driver.handle_event(event);
+                }
+                while let Some(event) = driver.poll_event() {
+                    if let NodeEvent::Message { message, .. } = event {
+                        assert_eq!(number(&message), next, "out of order");
+                        assert!(check(next, &message), "message {next} corrupted");
+                        next += 1;
+                    }
+                }
+            }
+            next
+        });
+        let address = address.recv().expect("receiver address");
+        Receiver {
+            address,
+            stop,
+            thread,
+        }
+    }
+
+    /// Stops it; how many messages it took.
+    pub fn finish(self) -> u32 {
+        self.stop.store(true, Ordering::Release);
+        self.thread.join().expect("receiver thread")
+    }
 }

@@ -22,8 +22,9 @@ pub enum Output {
     Transmit(ConnId),
     /// Nothing else is due now: wait for the next input, or until this instant, then call
     /// [`Stack::poll_output`] again (it fires the timers due). `None`: wait for input only.
-    /// The timers due by the `now` given have fired in this round, so the instant lies
-    /// ahead of it.
+    /// The timers due by the `now` given fired in this round, so the instant normally lies
+    /// ahead of it; one at or before `now` (a protocol's hook set a timer for `now`) means
+    /// "call again at once", as an adapter sleeping until it does naturally.
     Timeout(Option<Instant>),
 }
 

@@ -4,8 +4,8 @@
 //!
 //! - **Embedded** ([`Driver`]): you own the `mio::Poll`; the driver registers its listeners
 //!   and connections under a token range you give it, and your loop calls
-//!   [`Driver::handle_event`], [`Driver::handle_timeout`], [`Driver::poll_timeout`] and
-//!   [`Driver::poll_event`]. No thread, no hidden channel. The driver runs a bare node or a
+//!   [`Driver::poll_timeout`], [`Driver::handle_event`] and [`Driver::poll_event`]. No
+//!   thread, no hidden channel. The driver runs a bare node or a
 //!   node with protocols on it ([`Driver::with_router`]; any layer:
 //!   [`Driver::new_with_stack`]).
 //! - **Standalone** ([`Runtime`]): the same driver on its own thread, commanded through a

@@ -42,7 +42,7 @@ use std::time::Duration;
 
 use mio::{Events as MioEvents, Poll, Token, Waker};
 use rand_chacha::ChaCha20Rng;
-use switchboard::node::{Node, NodeEvent, ShutdownReport, Stack};
+use switchboard::node::{Node, NodeEvent, PeerReport, ShutdownReport, Stack};
 use switchboard::router::{Context, Protocol, ProtocolId, RegisterError, Router};
 use switchboard::{Bytes, ChannelId, Instant, NetAddress, PeerId, SendError};
 
@@ -57,6 +57,13 @@ const WAKER: Token = Token(usize::MAX);
 pub struct Runtime {
     /// Events buffered for the application before the loop stops taking messages from
     /// peers (and so stops granting them credit). Default 1024.
+    ///
+    /// A message counts as taken — *confirmed* to its sender — when it enters this buffer,
+    /// not when the application reads it: up to this many messages the sender holds as
+    /// delivered are lost if the application drops its [`Handle`] (or the process dies)
+    /// before reading them. An application that needs confirmation to mean "processed"
+    /// sets this low (1 is allowed), or runs the node on a [`Driver`] in its own loop,
+    /// where a message is taken only by [`Driver::poll_event`].
     pub event_capacity: usize,
     /// How long the shutdown that dropping the [`Handle`] starts flushes its peers' messages
     /// ([`Handle::shutdown`] takes its own). Default 2 s.
@@ -152,6 +159,9 @@ impl Runtime {
     /// while the application's event channel has room ([`Runtime::event_capacity`]): an
     /// application must keep reading [`Handle::events`] — if only to drop them — or its
     /// protocols stall with it (that is how a slow application slows its peers down).
+    ///
+    /// The ids `register` gets are not carried out of it; find a protocol again by type:
+    /// `handle.with_stack(|router, _| router.id_of::<MyProtocol>()).flatten()`.
     pub fn start_with_router(
         self,
         config: DriverConfig,
@@ -231,6 +241,7 @@ impl Runtime {
                     stalled: loop_stalled,
                     held: None,
                     parked: Vec::new(),
+                    unread: Vec::new(),
                     shutdown_timeout,
                     shutdown: None,
                 }
@@ -283,6 +294,15 @@ fn short_id(peer: &PeerId) -> String {
 }
 
 /// The application's side of a running node. Dropping it shuts the node down cleanly.
+///
+/// The node's calls (`send`, `dial`, `peers`, …) come from [`NodeApi`]; each is a round
+/// trip to the loop's thread (some microseconds). To send many messages at once, make one
+/// trip: `handle.with_node(move |node, now| for m in batch { let _ = node.send(now, &peer,
+/// channel, m); })`.
+///
+/// A `Handle` is `Send` but not `Sync` (its event receiver is single-consumer): to read
+/// events on a thread of their own while other code sends, move the handle into that
+/// thread and have it hand the handle back (or the report of `shutdown`) when it is done.
 pub struct Handle<S = Node<ChaCha20Rng>> {
     commands: mpsc::Sender<Command<S>>,
     waker: Arc<Waker>,
@@ -384,17 +404,28 @@ impl<S: Stack<Rng = ChaCha20Rng> + 'static> Handle<S> {
 
     /// Stops cleanly: no new peer or dial, each peer flushed — kept until every message
     /// sent to it was confirmed by its application, for at most `timeout` — then told
-    /// GOAWAY(`Quitting`); the thread ends. Returns once it has, with every peer's
-    /// accounts: nothing `send` accepted is missing from them (or from the
-    /// `PeerDisconnected` events taken before). An empty report when the runtime had
-    /// stopped already.
+    /// GOAWAY(`Quitting`); the thread ends. Returns once it has, with the accounts of every
+    /// peer whose disconnection the application has not read: those the shutdown closed,
+    /// and before them those whose `PeerDisconnected` still waited in [`Handle::events`]
+    /// (the handle is consumed, so they could never be read). With the `PeerDisconnected`
+    /// events taken before, nothing `send` accepted is unaccounted for. Other events still
+    /// waiting (messages received, …) are dropped with the handle. An empty report when the
+    /// runtime had stopped already.
     pub fn shutdown(mut self, timeout: Duration) -> ShutdownReport {
         let (reply, answer) = mpsc::channel();
         self.stop(Command::Shutdown {
             timeout,
             reply: Some(reply),
         });
-        answer.recv().unwrap_or_default()
+        let mut report = answer.recv().unwrap_or_default();
+        let unread: Vec<PeerReport> = self
+            .events
+            .receiver
+            .try_iter()
+            .filter_map(PeerReport::from_disconnected)
+            .collect();
+        report.peers.splice(0..0, unread);
+        report
     }
 
     /// Stops at once, as a crash would: sockets are closed without a word to the peers.
@@ -500,6 +531,9 @@ struct EventLoop<S> {
     held: Option<NodeEvent>,
     /// Sends waiting for room, oldest first.
     parked: Vec<ParkedSend>,
+    /// The accounts of a disconnection taken from the node but never read (the event
+    /// held back when the channel was full as the shutdown began).
+    unread: Vec<PeerReport>,
     shutdown_timeout: Duration,
     /// A shutdown under way: when it gives up, and who waits for its report.
     shutdown: Option<(std::time::Instant, Option<mpsc::Sender<ShutdownReport>>)>,
@@ -542,7 +576,8 @@ impl<S: Stack<Rng = ChaCha20Rng>> EventLoop<S> {
                 // The stack's last hooks (a router's protocols' `stopped`); an abort, like a
                 // crash, runs none.
                 self.driver.with_stack(|stack, now| stack.stop(now));
-                let report = self.driver.take_shutdown_report().unwrap_or_default();
+                let mut report = self.driver.take_shutdown_report().unwrap_or_default();
+                report.peers.splice(0..0, self.unread.drain(..));
                 if let Some((_, Some(reply))) = self.shutdown.take() {
                     let _ = reply.send(report);
                 }
@@ -628,15 +663,16 @@ impl<S: Stack<Rng = ChaCha20Rng>> EventLoop<S> {
     /// ([`Node::pause_events`]) until the application takes one. While shutting down,
     /// nobody can take events any more (the handle that reads them is being dropped or
     /// consumed): they are taken from the node, so a router's protocols hear of every
-    /// disconnection and the driver becomes idle, and those the channel cannot hold are
-    /// dropped.
+    /// disconnection and the driver becomes idle, and dropped — the shutdown's report
+    /// holds the accounts of the disconnections among them.
     fn forward_events(&mut self, shutting_down: bool) {
         if shutting_down {
-            self.held = None;
-            self.driver.with_node(|node, _| node.pause_events(false));
-            while let Some(event) = self.driver.poll_event() {
-                let _ = self.events.try_send(event);
+            // Taken before the shutdown began, never read: its accounts go in the report.
+            if let Some(unread) = self.held.take().and_then(PeerReport::from_disconnected) {
+                self.unread.push(unread);
             }
+            self.driver.with_node(|node, _| node.pause_events(false));
+            while self.driver.poll_event().is_some() {}
             return;
         }
         loop {

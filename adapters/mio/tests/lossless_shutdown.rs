@@ -161,3 +161,27 @@ fn driver_shutdown_ends_on_time_and_hands_back_what_a_silent_receiver_never_took
     assert!(took < timeout + Duration::from_millis(500), "took {took:?}");
     assert_eq!(receiver.finish(), 0);
 }
+
+#[test]
+fn runtime_shutdown_reports_a_disconnection_the_application_never_read() {
+    let receiver = Receiver::start(None, channel(), |_, _| true);
+    let sender = Runtime::spawn(driver_config(V4, node_config(channel()), 0..64)).expect("sender");
+    sender.dial(receiver.address).expect("dial");
+    let to = receiver.address.peer_id().expect("an id");
+    wait_connected(sender.events(), to);
+    for number in 0..MESSAGES {
+        sender
+            .send(&to, CHANNEL, message(number))
+            .expect("room for all");
+    }
+    // The receiver goes away; its disconnection waits unread in the sender's events.
+    assert_eq!(receiver.finish(), 0);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !sender.peers().is_empty() {
+        assert!(Instant::now() < deadline, "the sender never saw it go");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let report = sender.shutdown(Duration::from_secs(1));
+    let (confirmed, returned) = check_accounts(&report, to);
+    assert_eq!((confirmed, returned), (0, MESSAGES as usize));
+}

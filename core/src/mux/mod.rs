@@ -57,7 +57,11 @@ pub const QUANTUM_PER_WEIGHT: usize = 16 * 1024;
 #[derive(Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum SendError {
-    /// The channel's send queue is at its bound; try again after transmitting.
+    /// The channel's send queue is at its bound. On a node, send again after
+    /// [`NodeEvent::Writable`](crate::node::NodeEvent::Writable) for that peer and channel
+    /// (a protocol: after its `writable` hook), or wait with `Handle::send_timeout` of
+    /// `switchboard-mio`; on a bare [`Connection`](crate::Connection), after its
+    /// `poll_transmit` wrote more.
     Full(Bytes),
     /// The message exceeds the channel's maximum message size.
     TooLarge(Bytes),

@@ -2,6 +2,7 @@
 
 use alloc::vec::Vec;
 
+use super::NodeEvent;
 use crate::disconnect::DisconnectReason;
 use crate::identity::PeerId;
 use crate::mux::ReturnedMessage;
@@ -37,6 +38,30 @@ impl ShutdownReport {
     /// Whether every message was confirmed: nothing handed back.
     pub fn is_complete(&self) -> bool {
         self.returned() == 0
+    }
+}
+
+impl PeerReport {
+    /// The accounts a [`NodeEvent::PeerDisconnected`] carries; `None` for any other event.
+    /// For an adapter folding disconnections nobody read into a report.
+    pub fn from_disconnected(event: NodeEvent) -> Option<PeerReport> {
+        match event {
+            NodeEvent::PeerDisconnected {
+                peer,
+                reason,
+                unsent,
+                unconfirmed,
+                confirmed,
+                ..
+            } => Some(PeerReport {
+                peer,
+                reason,
+                confirmed,
+                unsent,
+                unconfirmed,
+            }),
+            _ => None,
+        }
     }
 }
 

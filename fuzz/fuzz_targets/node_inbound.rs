@@ -348,6 +348,12 @@ impl Fuzz {
                 NodeEvent::Writable { peer, .. } => {
                     assert!(self.connected.contains(&peer), "absent {peer} writable");
                 }
+                NodeEvent::InboundRefused { peer, .. } => {
+                    assert!(
+                        peer.is_none_or(|peer| !self.connected.contains(&peer)),
+                        "a connected peer refused"
+                    );
+                }
                 NodeEvent::DialFailed { addr, .. } => {
                     assert!(IPS.contains(&addr.socket_addr().ip()));
                 }

@@ -807,6 +807,7 @@ impl Fuzz {
                 NodeEvent::SlowPeer { peer } => {
                     assert!(self.connected.contains_key(&peer), "absent {peer} is slow");
                 }
+                NodeEvent::InboundRefused { .. } => {}
                 NodeEvent::Writable { peer, channel } => {
                     assert!(self.connected.contains_key(&peer), "absent {peer} writable");
                     if self.running()

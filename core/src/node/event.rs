@@ -118,6 +118,23 @@ pub enum NodeEvent {
         /// On which channel.
         channel: ChannelId,
     },
+    /// An accepted connection ended before its peer was admitted: its handshake failed or
+    /// timed out, a check refused it (another network, a banned or unexpected identity, the
+    /// inbound slots full, …), or the far end gave up. The inbound twin of `DialFailed`,
+    /// for logs and metrics: nothing the application sent is involved. (A socket the node
+    /// refuses on accept never becomes a connection: `handle_accepted` says why.)
+    InboundRefused {
+        /// Where it came from.
+        remote: SocketAddr,
+        /// Who, when the handshake got far enough to authenticate it.
+        peer: Option<PeerId>,
+        /// Why.
+        reason: DisconnectReason,
+        /// Which end ended it.
+        by: ClosedBy,
+        /// Detail: our description, or the far end's GOAWAY text.
+        detail: String,
+    },
     /// A peer refused broadcasts (its queue full) for longer than the slow-peer timeout; it
     /// is being disconnected.
     SlowPeer {

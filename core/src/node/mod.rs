@@ -1166,6 +1166,16 @@ impl<R: CryptoRng> Node<R> {
                 {
                     let detail = String::from(reason.as_str());
                     self.report_dial_failure(now, addr, reason, detail, Retry::GivenUp);
+                } else if entry.direction == Direction::Inbound
+                    && reason != DisconnectReason::AlreadyConnected
+                {
+                    self.events.push_back(NodeEvent::InboundRefused {
+                        remote: entry.remote,
+                        peer: Some(peer),
+                        reason,
+                        by: ClosedBy::Local,
+                        detail: String::from(reason.as_str()),
+                    });
                 }
                 return;
             }
@@ -1325,6 +1335,18 @@ impl<R: CryptoRng> Node<R> {
             }
             Phase::Connecting | Phase::Handshaking => {
                 self.peer_set.release(direction, None, ip);
+                if direction == Direction::Inbound && !self.shutting_down {
+                    let remote = self.conns.get(conn).map(|entry| entry.remote);
+                    if let Some(remote) = remote {
+                        self.events.push_back(NodeEvent::InboundRefused {
+                            remote,
+                            peer,
+                            reason: closed.reason,
+                            by: closed.by,
+                            detail: closed.detail.clone(),
+                        });
+                    }
+                }
                 if let Some(addr) = dialed {
                     self.dialing.remove(&addr.socket_addr());
                     let feeler = self.feelers.contains(&addr.socket_addr());

@@ -317,6 +317,17 @@ impl PeerSet {
         self.banned_ips.insert(ip, until);
     }
 
+    /// Bans in force at `now`: peers, then IPs. Expired bans linger until the node's next
+    /// sweep ([`PeerSet::expire_bans`]), so they are left out here rather than counted, for
+    /// an operator's gauge that does not lag the sweep.
+    pub fn ban_counts(&self, now: Instant) -> (usize, usize) {
+        let in_force = |until: &Instant| *until > now;
+        (
+            self.banned_peers.values().filter(|u| in_force(u)).count(),
+            self.banned_ips.values().filter(|u| in_force(u)).count(),
+        )
+    }
+
     /// Forgets bans that expired by `now`.
     pub fn expire_bans(&mut self, now: Instant) {
         self.banned_peers.retain(|_, until| *until > now);
@@ -457,6 +468,18 @@ mod tests {
         );
         set.expire_bans(Instant::from_nanos(20));
         assert_eq!(set.admit_inbound_socket(now, ip(1, 2, 3, 4)), Ok(()));
+    }
+
+    #[test]
+    fn ban_counts_leave_out_bans_expired_but_not_swept() {
+        let mut set = PeerSet::new(Limits::default(), Vec::new());
+        let [a, b] = [1u8, 2].map(|n| PeerId::from_bytes([n; 32]));
+        set.ban_peer(a, Instant::from_nanos(20));
+        set.ban_peer(b, Instant::from_nanos(40));
+        set.ban_ip(ip(1, 2, 3, 4), Instant::from_nanos(30));
+        assert_eq!(set.ban_counts(Instant::from_nanos(10)), (2, 1));
+        assert_eq!(set.ban_counts(Instant::from_nanos(30)), (1, 0));
+        assert_eq!(set.ban_counts(Instant::from_nanos(40)), (0, 0));
     }
 
     #[test]

@@ -260,6 +260,12 @@ impl<R: CryptoRng> Node<R> {
         self.peer_set.counts()
     }
 
+    /// Bans in force at `now`: peers, then IP addresses ([`Node::ban_peer`],
+    /// [`Node::ban_ip`]), for an operator's view of the node.
+    pub fn ban_counts(&self, now: Instant) -> (usize, usize) {
+        self.peer_set.ban_counts(now)
+    }
+
     /// Connections open or opening, whatever their phase.
     pub fn connection_count(&self) -> usize {
         self.conns.len()

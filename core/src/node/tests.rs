@@ -40,3 +40,20 @@ fn an_accept_that_cannot_create_its_connection_is_an_internal_refusal_and_frees_
         assert!(node.handle_accepted(Instant::ZERO, remote).is_ok());
     }
 }
+
+#[test]
+fn ban_counts_count_peer_and_ip_bans_until_they_expire() {
+    let mut node = node(1);
+    let now = Instant::ZERO;
+    assert_eq!(node.ban_counts(now), (0, 0));
+    let peer = PeerId::from_bytes([7; 32]);
+    node.ban_peer(now, &peer, Duration::from_secs(10));
+    node.ban_ip(
+        now,
+        SocketAddr::from(([10, 0, 0, 1], 1)).ip(),
+        Duration::from_secs(20),
+    );
+    assert_eq!(node.ban_counts(now), (1, 1));
+    assert_eq!(node.ban_counts(now + Duration::from_secs(10)), (0, 1));
+    assert_eq!(node.ban_counts(now + Duration::from_secs(20)), (0, 0));
+}

@@ -12,7 +12,7 @@
 //!   [`Handle`] and woken through a `mio::Waker`; [`Runtime::start_with_router`] runs a
 //!   router there, its protocols reached through [`Handle::with_protocol`].
 //!
-//! Around them: the key file ([`key_file`]), the data directory ([`DataDir`]), the
+//! Around them: metrics and status over HTTP for operators ([`ops`]), the key file ([`key_file`]), the data directory ([`DataDir`]), the
 //! open-file limit ([`fd_limit`]) and the loopback cluster of `switchboard demo`
 //! ([`demo`]).
 
@@ -28,6 +28,7 @@ pub mod fd_limit;
 pub mod key_file;
 mod listener;
 mod node_api;
+pub mod ops;
 mod runtime;
 mod socket;
 

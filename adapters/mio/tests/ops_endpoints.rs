@@ -1,0 +1,297 @@
+//! The ops endpoints on real sockets: two runtimes on 127.0.0.1 exchange messages, and the
+//! dialing node's `/metrics`, `/status` and `/net_info` are fetched over HTTP.
+
+mod common;
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::process::{Command, Stdio};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use common::{CHANNEL, V4, driver_config, node_config, wait_connected, wait_for};
+use switchboard::node::NodeEvent;
+use switchboard::{ChannelConfig, DisconnectReason, NetAddress};
+use switchboard_mio::ops::{NetInfo, Ops, OpsServer, Status};
+use switchboard_mio::{Handle, NodeApi, Runtime};
+
+const WAIT: Duration = Duration::from_secs(20);
+const MESSAGE_LEN: usize = 1000;
+
+fn start() -> Handle {
+    let mut config = node_config(ChannelConfig::new(CHANNEL));
+    config.discovery.enabled = false;
+    Runtime::spawn(driver_config(V4, config, 0..64)).expect("runtime")
+}
+
+/// `a` with its ops, dialed to `b` and connected; every event of `a` read so far observed.
+struct Pair {
+    a: Handle,
+    b: Handle,
+    ops: Ops,
+    server: OpsServer,
+}
+
+impl Pair {
+    fn connect() -> Pair {
+        let (a, b) = (start(), start());
+        let ops = Ops::new(a.local_addrs());
+        let server = ops.serve(SocketAddr::new(V4, 0)).expect("ops server");
+        a.dial(b.net_address().expect("listening")).expect("dial");
+        wait_connected(b.events(), a.peer_id());
+        let mut pair = Pair { a, b, ops, server };
+        pair.a_waits_for("PeerConnected", |event| {
+            matches!(event, NodeEvent::PeerConnected { .. })
+        });
+        pair
+    }
+
+    /// Reads `a`'s events, each observed, until `pick` accepts one.
+    fn a_waits_for(&mut self, what: &str, mut pick: impl FnMut(&NodeEvent) -> bool) {
+        let ops = &self.ops;
+        wait_for(self.a.events(), WAIT, what, |event| {
+            ops.observe(&event);
+            pick(&event).then_some(())
+        });
+    }
+
+    /// `a` sends `count` messages to `b`, which reads them all.
+    fn a_sends(&self, count: usize) {
+        for _ in 0..count {
+            self.a
+                .send(&self.b.peer_id(), CHANNEL, vec![7; MESSAGE_LEN].into())
+                .expect("send");
+        }
+        for _ in 0..count {
+            wait_for(self.b.events(), WAIT, "Message", |event| {
+                matches!(event, NodeEvent::Message { .. }).then_some(())
+            });
+        }
+    }
+
+    fn metrics(&self) -> String {
+        let (code, _, body) = get(self.server.local_addr(), "/metrics");
+        assert_eq!(code, 200, "{body}");
+        body
+    }
+}
+
+/// `GET path` over a fresh connection: the status code, the content type and the body.
+fn get(addr: SocketAddr, path: &str) -> (u16, String, String) {
+    let mut stream = TcpStream::connect(addr).expect("connect to the ops server");
+    stream.set_read_timeout(Some(WAIT)).expect("timeout");
+    write!(
+        stream,
+        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
+    )
+    .expect("request");
+    let mut response = String::new();
+    stream.read_to_string(&mut response).expect("response");
+    let (head, body) = response.split_once("\r\n\r\n").expect("a head and a body");
+    let code = head
+        .split(' ')
+        .nth(1)
+        .and_then(|code| code.parse().ok())
+        .expect("a status code");
+    let content_type = head
+        .lines()
+        .find_map(|line| {
+            let (name, value) = line.split_once(':')?;
+            name.eq_ignore_ascii_case("content-type")
+                .then(|| value.trim().to_owned())
+        })
+        .unwrap_or_default();
+    (code, content_type, body.to_owned())
+}
+
+/// The value of the sample `series` (name and labels as exposed), failing when absent.
+fn value(exposition: &str, series: &str) -> f64 {
+    exposition
+        .lines()
+        .find_map(|line| line.strip_prefix(series)?.strip_prefix(' '))
+        .and_then(|value| value.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no sample {series} in:\n{exposition}"))
+}
+
+#[test]
+fn metrics_follow_traffic_per_channel_and_count_a_disconnect_by_reason_and_side() {
+    let mut pair = Pair::connect();
+    pair.a_sends(10);
+    for _ in 0..3 {
+        let message = vec![1; MESSAGE_LEN].into();
+        pair.b
+            .send(&pair.a.peer_id(), CHANNEL, message)
+            .expect("send");
+        pair.a_waits_for("Message", |event| {
+            matches!(event, NodeEvent::Message { .. })
+        });
+    }
+    assert!(pair.ops.refresh(&pair.a));
+    let first = pair.metrics();
+    let sent = r#"switchboard_channel_sent_messages_total{channel="1"}"#;
+    let sent_bytes = r#"switchboard_channel_sent_bytes_total{channel="1"}"#;
+    assert_eq!(value(&first, sent), 10.0);
+    assert_eq!(value(&first, sent_bytes), 10_000.0);
+    let received = r#"switchboard_channel_received_messages_total{channel="1"}"#;
+    assert_eq!(value(&first, received), 3.0);
+    let delivered = r#"switchboard_messages_delivered_total{channel="1"}"#;
+    assert_eq!(value(&first, delivered), 3.0);
+    let outbound = r#"switchboard_handshakes_total{direction="outbound"}"#;
+    assert_eq!(value(&first, outbound), 1.0);
+    assert_eq!(
+        value(&first, r#"switchboard_dials_total{outcome="connected"}"#),
+        1.0
+    );
+    let peers = r#"switchboard_peers{direction="outbound"}"#;
+    assert_eq!(value(&first, peers), 1.0);
+    assert!(value(&first, "switchboard_wire_sent_bytes_total") > 10_000.0);
+
+    pair.a_sends(5);
+    assert!(pair.ops.refresh(&pair.a));
+    let second = pair.metrics();
+    assert_eq!(value(&second, sent), 15.0);
+    assert_eq!(value(&second, sent_bytes), 15_000.0);
+
+    pair.b
+        .disconnect(&pair.a.peer_id(), DisconnectReason::Requested);
+    pair.a_waits_for("PeerDisconnected", |event| {
+        matches!(event, NodeEvent::PeerDisconnected { .. })
+    });
+    assert!(pair.ops.refresh(&pair.a));
+    let after = pair.metrics();
+    let disconnects = r#"switchboard_disconnects_total{reason="requested",side="remote"}"#;
+    assert_eq!(value(&after, disconnects), 1.0);
+    assert_eq!(value(&after, peers), 0.0);
+    assert_eq!(
+        value(&after, sent),
+        15.0,
+        "a peer leaving takes nothing off the counters"
+    );
+}
+
+#[test]
+fn status_and_net_info_name_the_node_and_its_peer() {
+    let pair = Pair::connect();
+    let addr = pair.server.local_addr();
+    let (code, _, body) = get(addr, "/status");
+    assert_eq!(code, 503, "no snapshot before the first refresh: {body}");
+
+    pair.a_sends(2);
+    assert!(pair.ops.refresh(&pair.a));
+    let (code, content_type, body) = get(addr, "/status");
+    assert_eq!((code, content_type.as_str()), (200, "application/json"));
+    let status: Status = serde_json::from_str(&body).expect("status JSON");
+    assert_eq!(status.node_id, pair.a.peer_id().to_string());
+    assert_eq!(status.listen_addrs, pair.a.local_addrs());
+    assert_eq!(status.network, "mio-tests");
+    assert_eq!((status.peers.inbound, status.peers.outbound), (0, 1));
+    // The address advertised: the first listener's, as none was configured.
+    assert_eq!(
+        status.external_address,
+        pair.a.local_addrs().first().copied()
+    );
+    let raw: serde_json::Value = serde_json::from_str(&body).expect("JSON");
+    assert_eq!(raw["node_id"], pair.a.peer_id().to_string());
+    assert_eq!(raw["peers"]["outbound"], 1);
+
+    let (code, _, body) = get(addr, "/net_info");
+    assert_eq!(code, 200);
+    let net_info: NetInfo = serde_json::from_str(&body).expect("net_info JSON");
+    let [peer] = net_info.peers.as_slice() else {
+        panic!("one peer expected: {body}");
+    };
+    assert_eq!(peer.id, pair.b.peer_id().to_string());
+    assert_eq!(peer.direction, "outbound");
+    assert_eq!(peer.remote_addr, pair.b.local_addrs()[0]);
+    assert!(peer.connected_s >= 0.0 && peer.connected_s < WAIT.as_secs_f64());
+    let channel = peer
+        .channels
+        .iter()
+        .find(|channel| channel.channel == CHANNEL)
+        .expect("the test channel");
+    assert_eq!(channel.messages_sent, 2);
+    assert_eq!(channel.bytes_sent, 2 * MESSAGE_LEN as u64);
+    assert!(
+        peer.bytes_sent > channel.bytes_sent,
+        "the wire carries more"
+    );
+
+    assert_eq!(get(addr, "/nowhere").0, 404);
+}
+
+#[test]
+fn metrics_are_served_as_prometheus_text_until_the_server_stops() {
+    let pair = Pair::connect();
+    assert!(pair.ops.refresh(&pair.a));
+    let addr = pair.server.local_addr();
+    let (code, content_type, body) = get(addr, "/metrics");
+    assert_eq!(code, 200);
+    assert_eq!(content_type, "text/plain; version=0.0.4; charset=utf-8");
+    assert!(body.contains("# HELP switchboard_peers "), "{body}");
+
+    pair.server.stop();
+    // tiny_http lets go of the listening socket from its own thread, soon after.
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while TcpStream::connect(addr).is_ok() {
+        assert!(Instant::now() < deadline, "still listening after stop");
+        thread::sleep(Duration::from_millis(10));
+    }
+}
+
+/// `promtool check metrics` on the exposition, after traffic, a
+/// disconnection and a failed dial gave every kind of series a sample.
+#[test]
+fn promtool_accepts_the_exposition() {
+    let mut pair = Pair::connect();
+    pair.a_sends(3);
+    assert!(pair.ops.refresh(&pair.a)); // the traffic, sampled while connected
+    pair.b
+        .disconnect(&pair.a.peer_id(), DisconnectReason::Requested);
+    pair.a_waits_for("PeerDisconnected", |event| {
+        matches!(event, NodeEvent::PeerDisconnected { .. })
+    });
+    // A port nobody listens on: the dial fails.
+    let closed = std::net::TcpListener::bind(SocketAddr::new(V4, 0)).expect("bind");
+    let closed_addr = closed.local_addr().expect("address");
+    drop(closed);
+    pair.a
+        .dial(NetAddress::new(None, closed_addr))
+        .expect("dial");
+    pair.a_waits_for("DialFailed", |event| {
+        matches!(event, NodeEvent::DialFailed { .. })
+    });
+    assert!(pair.ops.refresh(&pair.a));
+
+    let exposition = pair.metrics();
+    let failure = r#"switchboard_handshake_failures_total{direction="outbound""#;
+    assert!(exposition.contains(failure), "{exposition}");
+    promtool_check(&exposition);
+}
+
+fn promtool_check(exposition: &str) {
+    let child = Command::new("promtool")
+        .args(["check", "metrics"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn();
+    let mut child = child.unwrap_or_else(|error| {
+        panic!(
+            "cannot run promtool ({error}): install it with `apt-get install -y prometheus` \
+             (Debian package `prometheus`, which provides /usr/bin/promtool)"
+        )
+    });
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(exposition.as_bytes())
+        .expect("write to promtool");
+    let output = child.wait_with_output().expect("promtool");
+    assert!(
+        output.status.success(),
+        "promtool check metrics refused the exposition:\n{}{}\n---\n{exposition}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr),
+    );
+}

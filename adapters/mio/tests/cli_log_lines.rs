@@ -1,11 +1,12 @@
 //! `switchboard node`'s log lines for what goes wrong, each one line with its fields: a
 //! failed dial with the OS's error and when it is retried, and an inbound handshake the
-//! node refused with where it came from and why.
+//! node refused with where it came from and why, and (at debug) a socket refused on accept.
 
 #![cfg(unix)]
 
 mod binary;
 
+use std::net::TcpStream;
 use std::time::Duration;
 
 use binary::{Home, NodeProcess, field, free_port};
@@ -49,4 +50,20 @@ fn a_refused_inbound_handshake_logs_the_remote_and_the_reason() {
     assert_eq!(field(&line, "reason"), "\"too many peers\"", "{line}");
     assert_eq!(field(&line, "by"), "us", "{line}");
     dialer.shutdown(Duration::from_secs(1));
+}
+
+#[test]
+fn a_socket_refused_on_accept_is_logged_at_debug() {
+    let home = Home::init("accept-refused");
+    home.set("max_inbound_per_ip", "0");
+    let mut node = NodeProcess::start(&home.path, &["--log-level", "debug"]);
+    let dial = node.dial_address();
+    let addr = dial.split('@').nth(1).expect("ID@IP:PORT");
+    let _socket = TcpStream::connect(addr).expect("connect");
+    let line = node.wait_for(&["accepted socket refused", "DEBUG"]);
+    assert!(field(&line, "remote").starts_with("127.0.0.1:"), "{line}");
+    assert!(
+        line.contains("reason=too many connections from this IP"),
+        "{line}"
+    );
 }

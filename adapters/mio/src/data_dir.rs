@@ -37,7 +37,7 @@ impl DataDir {
         &self.path
     }
 
-    /// Where the node key lives unless `--key` says otherwise.
+    /// Where the node key lives.
     pub fn key_path(&self) -> PathBuf {
         self.path.join(KEY_FILE)
     }

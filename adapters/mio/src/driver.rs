@@ -17,9 +17,10 @@ use switchboard::addr_book::AddrBookDecodeError;
 use switchboard::node::{
     Action, ConnId, Node, NodeConfig, NodeEvent, Output, ShutdownReport, Stack,
 };
-use switchboard::peer_set::Limits;
+use switchboard::peer_set::{Limits, Refused};
 use switchboard::router::{Context, Protocol, ProtocolId, RegisterError, Router};
 use switchboard::{Instant, Keypair, NetAddress, NodeInfoError, PeerId};
+use tracing::{debug, error, warn};
 
 use crate::accept_pause::AcceptPause;
 use crate::clock::Clock;
@@ -626,12 +627,18 @@ impl<S: Stack<Rng = ChaCha20Rng>> Driver<S> {
                 Err(error) if error.kind() == ErrorKind::WouldBlock => return,
                 Err(error) if is_transient_accept_error(&error) => {}
                 Err(error) if is_fd_exhaustion(&error) => {
+                    warn!(%error, "out of file descriptors: accepting paused");
                     self.accept_pause.pause(now);
                     self.stats.accept_pauses += 1;
                     return;
                 }
                 // Anything else: try again on the listener's next event, never spin.
-                Err(_) => return,
+                Err(error) => {
+                    if let Some(listener) = self.local_addrs.get(index) {
+                        warn!(%listener, %error, "accept failed");
+                    }
+                    return;
+                }
             }
         }
     }
@@ -641,15 +648,26 @@ impl<S: Stack<Rng = ChaCha20Rng>> Driver<S> {
             && self.first_conn_token() + self.slots.len() >= self.tokens.end
         {
             self.stats.refused += 1;
+            warn!(%remote, "accepted socket closed: every token of the driver's range is in use");
             return;
         }
         match self.stack.node_mut().handle_accepted(now, remote) {
             Ok(conn) => {
-                if self.register(conn, stream, false).is_err() {
+                if let Err(error) = self.register(conn, stream, false) {
+                    warn!(%remote, %error, "accepted socket closed: cannot register it");
                     self.stack.node_mut().handle_closed(now, conn);
                 }
             }
-            Err(_) => self.stats.refused += 1,
+            Err(refused @ Refused::Internal) => {
+                self.stats.refused += 1;
+                error!(%remote, reason = %refused, "accepted socket refused");
+            }
+            // The node's policies at work (per-IP limits, bans, …): routine under load or
+            // attack, so below the default level.
+            Err(refused) => {
+                self.stats.refused += 1;
+                debug!(%remote, reason = %refused, "accepted socket refused");
+            }
         }
     }
 

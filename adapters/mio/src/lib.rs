@@ -15,6 +15,11 @@
 //! Around them: metrics and status over HTTP for operators ([`ops`]), the key file ([`key_file`]), the data directory ([`DataDir`]), the
 //! open-file limit ([`fd_limit`]) and the loopback cluster of `switchboard demo`
 //! ([`demo`]).
+//!
+//! The adapter logs through `tracing` what only it sees — an accepted socket refused and
+//! why (at debug: routine under load), an `accept` that failed, file descriptors running
+//! out — so an application that installs a subscriber hears of them. The core never logs:
+//! it reports through its events.
 
 #![deny(unsafe_code)]
 #![deny(missing_docs)]

@@ -1,20 +1,22 @@
-//! `switchboard node`: one node on real sockets, logging who comes and goes.
+//! `switchboard node`: one node on real sockets, logging who comes and goes, one line per
+//! event with its fields.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::RecvTimeoutError;
 use std::time::{Duration, Instant};
 
-use switchboard::ChannelConfig;
+use switchboard::NetAddress;
 use switchboard::addr_book::AddrBook;
-use switchboard::node::{NodeConfig, NodeEvent};
-use switchboard_mio::key_file::{self, KeyOrigin};
-use switchboard_mio::{DataDir, DriverConfig, NodeApi, Runtime, fd_limit, os_seeded_rng};
+use switchboard::connection::ClosedBy;
+use switchboard::dial_queue::Retry;
+use switchboard::node::NodeEvent;
+use switchboard::peer_set::Direction;
+use switchboard_mio::{DriverConfig, Handle, NodeApi, Runtime, fd_limit};
+use tracing::{debug, info, warn};
 
-use crate::args::NodeOptions;
-
-/// The channel every `switchboard node` offers, so two of them have one in common.
-const CHANNEL: u16 = 1;
+use crate::config::NodeOptions;
+use crate::home;
 
 /// How often the address book is written to the data directory, besides at shutdown: a node
 /// killed without a chance to stop (SIGKILL, a crash) loses at most this much of it.
@@ -27,52 +29,34 @@ const SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(2);
 const STOP_CHECK_INTERVAL: Duration = Duration::from_millis(200);
 
 pub fn run(options: NodeOptions) -> Result<(), String> {
-    let started = Instant::now();
-    let log = |line: String| eprintln!("[{:9.3} s] {line}", started.elapsed().as_secs_f64());
     if let Err(error) = fd_limit::raise_nofile_limit() {
-        log(format!("cannot raise the open-file limit: {error}"));
+        warn!(%error, "cannot raise the open-file limit");
     }
-    let data_dir = DataDir::open(&options.data_dir)
-        .map_err(|error| format!("data dir {}: {error}", options.data_dir.display()))?;
-    let key_path = options.key.clone().unwrap_or_else(|| data_dir.key_path());
-    let mut rng = os_seeded_rng().map_err(|error| format!("no OS randomness: {error}"))?;
-    let (keypair, origin) =
-        key_file::load_or_generate(&key_path, &mut rng).map_err(|error| error.to_string())?;
-    let verb = match origin {
-        KeyOrigin::Loaded => "loaded",
-        KeyOrigin::Generated => "generated",
-    };
-    log(format!("{verb} key {}", key_path.display()));
+    let (data_dir, keypair) = home::open(&options.home)?;
     let address_book = match data_dir.load_address_book() {
         Ok(book) => book,
         Err(error) => {
-            log(format!(
-                "address book unreadable ({error}); starting without it"
-            ));
+            warn!(%error, "address book unreadable; starting without it");
             None
         }
     };
-
-    let mut config = NodeConfig::new(options.network, "switchboard/0.1");
-    config.add_channel("switchboard", 1, ChannelConfig::new(CHANNEL));
-    config.persistent_peers = options.persistent;
-    // Seeds are dialed while the address book is nearly empty; peer exchange does the rest.
-    config.discovery.seeds = options.seeds;
-    let mut driver = DriverConfig::new(config, keypair, options.listen, 0..1 << 20);
+    if let Some(addr) = options.metrics {
+        warn!(%addr, "metrics_laddr is set, but this build serves no metrics");
+    }
+    let external = options.node.listen_addr;
+    let mut driver = DriverConfig::new(options.node, keypair, options.listen, 0..1 << 20);
     driver.address_book = address_book.filter(|bytes| {
         let book_config = driver.node.discovery.addr_book;
         match AddrBook::from_bytes(book_config, bytes, switchboard::Instant::ZERO) {
             Ok(book) => {
-                log(format!(
-                    "address book: {} addresses from the last run",
-                    book.len()
-                ));
+                info!(
+                    addresses = book.len(),
+                    "address book loaded from the last run"
+                );
                 true
             }
             Err(error) => {
-                log(format!(
-                    "address book corrupt ({error}); starting with an empty one"
-                ));
+                warn!(%error, "address book corrupt; starting with an empty one");
                 false
             }
         }
@@ -85,73 +69,143 @@ pub fn run(options: NodeOptions) -> Result<(), String> {
             .map_err(|error| format!("cannot handle signal {signal}: {error}"))?;
     }
     let handle = Runtime::spawn(driver).map_err(|error| error.to_string())?;
-    log(format!("node {}", handle.peer_id()));
-    for addr in handle.local_addrs() {
-        log(format!("listening on {addr}"));
+    let node_id = handle.peer_id();
+    info!(%node_id, "node started");
+    for &listen in handle.local_addrs() {
+        let dial = |addr| NetAddress::new(Some(node_id), addr);
+        match external {
+            _ if !listen.ip().is_unspecified() => {
+                info!(%listen, dial = %dial(listen), "listening");
+            }
+            Some(external) => info!(
+                %listen,
+                dial = %dial(external),
+                "listening on all interfaces; peers dial the external_address"
+            ),
+            None => info!(
+                %listen,
+                "listening on all interfaces; set external_address to tell peers where to dial"
+            ),
+        }
     }
-    let save_book = |log: &dyn Fn(String)| {
+    let save_book = || {
         if let Some(book) = handle.address_book()
             && let Err(error) = data_dir.save_address_book(&book)
         {
-            log(format!("cannot save the address book: {error}"));
+            warn!(%error, "cannot save the address book");
         }
     };
     let mut last_save = Instant::now();
     while !stop.load(Ordering::Relaxed) {
         if last_save.elapsed() >= ADDRESS_BOOK_SAVE_INTERVAL {
-            save_book(&log);
+            save_book();
             last_save = Instant::now();
         }
-        let event = match handle.events().recv_timeout(STOP_CHECK_INTERVAL) {
-            Ok(event) => event,
-            Err(RecvTimeoutError::Timeout) => continue,
+        match handle.events().recv_timeout(STOP_CHECK_INTERVAL) {
+            Ok(event) => log_event(&handle, event),
+            Err(RecvTimeoutError::Timeout) => {}
             Err(RecvTimeoutError::Disconnected) => break,
-        };
-        match event {
-            NodeEvent::PeerConnected {
-                peer,
-                info,
-                direction,
-            } => log(format!(
-                "joined: {peer} ({direction:?}, {} on {}, listening on {})",
-                info.agent,
-                info.network,
-                info.listen_addr
-                    .map_or_else(|| "nothing".to_string(), |addr| addr.to_string())
-            )),
-            NodeEvent::PeerDisconnected {
-                peer,
-                reason,
-                by,
-                detail,
-                ..
-            } => log(format!(
-                "left:   {peer} ({reason:?}, by {by:?}: {detail}); {} peers",
-                handle.peers().len()
-            )),
-            NodeEvent::DialFailed {
-                addr,
-                reason,
-                detail,
-                retry,
-            } => log(format!(
-                "dial to {addr} failed ({reason:?}: {detail}); {retry:?}"
-            )),
-            NodeEvent::SlowPeer { peer } => log(format!("slow:   {peer}, disconnecting")),
-            NodeEvent::Message { .. } => {}
-            other => log(format!("event:  {other:?}")),
         }
     }
-    log(format!(
-        "stopping: saying goodbye to {} peers",
-        handle.peers().len()
-    ));
-    save_book(&log);
+    info!(
+        peers = handle.peers().len(),
+        "stopping: saying goodbye to the peers"
+    );
+    save_book();
     let report = handle.shutdown(SHUTDOWN_TIMEOUT);
-    log(format!(
-        "stopped: {} messages confirmed, {} handed back unconfirmed or unsent",
-        report.confirmed(),
-        report.returned()
-    ));
+    info!(
+        confirmed = report.confirmed(),
+        returned = report.returned(),
+        "stopped"
+    );
     Ok(())
+}
+
+/// One line for `event`, its fields named (free text quoted, so a line splits on spaces);
+/// messages, the application's business, none.
+fn log_event(handle: &Handle, event: NodeEvent) {
+    match event {
+        NodeEvent::PeerConnected {
+            peer,
+            info,
+            direction,
+        } => {
+            let addr = handle
+                .peer_info(&peer)
+                .map(|peer_info| peer_info.remote_addr.to_string());
+            info!(
+                %peer,
+                direction = %direction_name(direction),
+                addr = %addr.as_deref().unwrap_or("gone"),
+                agent = %info.agent,
+                peers = handle.peers().len(),
+                "peer joined"
+            );
+        }
+        NodeEvent::PeerDisconnected {
+            peer,
+            reason,
+            by,
+            detail,
+            unsent,
+            unconfirmed,
+            ..
+        } => info!(
+            %peer,
+            reason = ?reason.as_str(),
+            by = %closed_by_name(by),
+            ?detail,
+            unsent = unsent.len(),
+            unconfirmed = unconfirmed.len(),
+            peers = handle.peers().len(),
+            "peer left"
+        ),
+        NodeEvent::InboundRefused {
+            remote,
+            peer,
+            reason,
+            by,
+            detail,
+        } => info!(
+            %remote,
+            peer = %peer.map_or_else(|| "unknown".to_string(), |peer| peer.to_string()),
+            reason = ?reason.as_str(),
+            by = %closed_by_name(by),
+            ?detail,
+            "inbound handshake refused"
+        ),
+        NodeEvent::DialFailed {
+            addr,
+            reason,
+            detail,
+            retry,
+        } => {
+            let retry = match retry {
+                Retry::At(at) => handle
+                    .with_node(move |_, now| at.saturating_duration_since(now))
+                    .map_or_else(|| "never".to_string(), |wait| format!("in {wait:.1?}")),
+                Retry::GivenUp => "given up".to_string(),
+            };
+            info!(%addr, reason = ?reason.as_str(), ?detail, ?retry, "dial failed");
+        }
+        NodeEvent::SlowPeer { peer } => {
+            warn!(%peer, "slow peer: refused broadcasts too long, disconnecting");
+        }
+        NodeEvent::Message { .. } | NodeEvent::Writable { .. } => {}
+        other => debug!(event = ?other, "node event"),
+    }
+}
+
+fn direction_name(direction: Direction) -> &'static str {
+    match direction {
+        Direction::Inbound => "inbound",
+        Direction::Outbound => "outbound",
+    }
+}
+
+fn closed_by_name(by: ClosedBy) -> &'static str {
+    match by {
+        ClosedBy::Local => "us",
+        ClosedBy::Remote => "peer",
+    }
 }

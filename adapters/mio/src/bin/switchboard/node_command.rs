@@ -12,6 +12,7 @@ use switchboard::connection::ClosedBy;
 use switchboard::dial_queue::Retry;
 use switchboard::node::NodeEvent;
 use switchboard::peer_set::Direction;
+use switchboard_mio::ops::Ops;
 use switchboard_mio::{DriverConfig, Handle, NodeApi, Runtime, fd_limit};
 use tracing::{debug, info, warn};
 
@@ -24,6 +25,9 @@ const ADDRESS_BOOK_SAVE_INTERVAL: Duration = Duration::from_secs(30);
 
 /// How long a stop waits for the peers to confirm what was sent to them.
 const SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// How often the metrics and the status API are brought up to date with the node.
+const OPS_REFRESH_INTERVAL: Duration = Duration::from_secs(1);
 
 /// Longest the event loop waits before looking at the stop flag again.
 const STOP_CHECK_INTERVAL: Duration = Duration::from_millis(200);
@@ -40,9 +44,6 @@ pub fn run(options: NodeOptions) -> Result<(), String> {
             None
         }
     };
-    if let Some(addr) = options.metrics {
-        warn!(%addr, "metrics_laddr is set, but this build serves no metrics");
-    }
     let external = options.node.listen_addr;
     let mut driver = DriverConfig::new(options.node, keypair, options.listen, 0..1 << 20);
     driver.address_book = address_book.filter(|bytes| {
@@ -95,14 +96,36 @@ pub fn run(options: NodeOptions) -> Result<(), String> {
             warn!(%error, "cannot save the address book");
         }
     };
+    // The ops endpoints, when asked for: metrics counted from every event, the rest
+    // sampled from the node once a second; the server reads only that snapshot.
+    let ops = Ops::new(handle.local_addrs());
+    let server = match options.metrics {
+        Some(addr) => {
+            ops.refresh(&handle);
+            let server = ops
+                .serve(addr)
+                .map_err(|error| format!("cannot serve metrics on {addr}: {error}"))?;
+            info!(addr = %server.local_addr(), "serving /metrics, /status and /net_info");
+            Some(server)
+        }
+        None => None,
+    };
     let mut last_save = Instant::now();
+    let mut last_refresh = Instant::now();
     while !stop.load(Ordering::Relaxed) {
         if last_save.elapsed() >= ADDRESS_BOOK_SAVE_INTERVAL {
             save_book();
             last_save = Instant::now();
         }
+        if server.is_some() && last_refresh.elapsed() >= OPS_REFRESH_INTERVAL {
+            ops.refresh(&handle);
+            last_refresh = Instant::now();
+        }
         match handle.events().recv_timeout(STOP_CHECK_INTERVAL) {
-            Ok(event) => log_event(&handle, event),
+            Ok(event) => {
+                ops.observe(&event);
+                log_event(&handle, event);
+            }
             Err(RecvTimeoutError::Timeout) => {}
             Err(RecvTimeoutError::Disconnected) => break,
         }

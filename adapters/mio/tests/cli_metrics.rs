@@ -1,0 +1,140 @@
+//! `switchboard node --metrics ADDR` as an operator uses it: two nodes connected from their
+//! config files, the first serving `/metrics` (which `promtool check metrics` accepts and
+//! whose counters move with traffic), `/net_info` listing the peer, and `switchboard status`
+//! printing it.
+
+#![cfg(unix)]
+
+mod binary;
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use binary::{Home, NodeProcess, free_port, run};
+
+/// The body of `GET path` on `addr`.
+fn get(addr: &str, path: &str) -> String {
+    let mut stream = TcpStream::connect(addr).expect("the ops server listens");
+    write!(stream, "GET {path} HTTP/1.0\r\nHost: {addr}\r\n\r\n").expect("request");
+    let mut response = String::new();
+    stream.read_to_string(&mut response).expect("response");
+    let (head, body) = response.split_once("\r\n\r\n").expect("headers end");
+    assert!(
+        head.starts_with("HTTP/1.") && head.contains(" 200 "),
+        "{head}"
+    );
+    body.to_string()
+}
+
+/// The value of the sample `name{labels…}` (labels matched as given), if exposed.
+fn sample(metrics: &str, name_and_labels: &str) -> Option<f64> {
+    metrics
+        .lines()
+        .find(|line| line.starts_with(name_and_labels))
+        .and_then(|line| line.rsplit(' ').next())
+        .and_then(|value| value.parse().ok())
+}
+
+fn promtool_accepts(metrics: &str) {
+    let mut promtool = Command::new("promtool")
+        .args(["check", "metrics"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("promtool missing: apt-get install -y prometheus");
+    promtool
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(metrics.as_bytes())
+        .expect("write");
+    let output = promtool.wait_with_output().expect("promtool runs");
+    assert!(
+        output.status.success(),
+        "promtool: {}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
+
+#[test]
+fn an_operator_scrapes_metrics_and_reads_status() {
+    let (first_home, second_home) = (Home::init("ops-first"), Home::init("ops-second"));
+    let rpc = format!("127.0.0.1:{}", free_port());
+    first_home.set("metrics_laddr", &format!("\"{rpc}\""));
+    let mut first = NodeProcess::start(&first_home.path, &[]);
+    first.wait_for(&["serving /metrics"]);
+    let first_addr = first.dial_address();
+    second_home.set("persistent_peers", &format!(r#"["{first_addr}"]"#));
+    let mut second = NodeProcess::start(&second_home.path, &[]);
+    let second_id = second_home.node_id();
+    first.wait_for(&["peer joined", &second_id]);
+
+    // Refreshed once a second: wait until the peer shows in /net_info.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let net_info = loop {
+        let net_info = get(&rpc, "/net_info");
+        if net_info.contains(&second_id) {
+            break net_info;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the peer never showed: {net_info}"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    let net_info: serde_json::Value = serde_json::from_str(&net_info).expect("JSON");
+    let peer = &net_info["peers"][0];
+    assert_eq!(peer["id"], second_id.as_str());
+    assert_eq!(peer["direction"], "inbound");
+    assert!(
+        peer["remote_addr"]
+            .as_str()
+            .expect("addr")
+            .starts_with("127.0.0.1:")
+    );
+
+    let status: serde_json::Value = serde_json::from_str(&get(&rpc, "/status")).expect("JSON");
+    assert_eq!(status["node_id"], first_home.node_id().as_str());
+    assert_eq!(status["peers"]["inbound"], 1);
+
+    let metrics = get(&rpc, "/metrics");
+    promtool_accepts(&metrics);
+    assert_eq!(
+        sample(&metrics, "switchboard_peers{direction=\"inbound\"}"),
+        Some(1.0)
+    );
+    let handshakes = sample(
+        &metrics,
+        "switchboard_handshakes_total{direction=\"inbound\"}",
+    );
+    assert_eq!(handshakes, Some(1.0), "{metrics}");
+    // Traffic moves the byte counters: keepalive alone sends PINGs every few seconds; the
+    // second node leaving is counted with its reason and side.
+    let received_before = sample(&metrics, "switchboard_wire_received_bytes_total").expect("bytes");
+    assert!(second.stop_with("TERM").success());
+    first.wait_for(&["peer left", &second_id]);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let metrics = loop {
+        let metrics = get(&rpc, "/metrics");
+        if sample(&metrics, "switchboard_peers{direction=\"inbound\"}") == Some(0.0) {
+            break metrics;
+        }
+        assert!(Instant::now() < deadline, "the departure never showed");
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    promtool_accepts(&metrics);
+    let quitting = "switchboard_disconnects_total{reason=\"quitting\",side=\"remote\"}";
+    assert_eq!(sample(&metrics, quitting), Some(1.0), "{metrics}");
+    let received_after = sample(&metrics, "switchboard_wire_received_bytes_total").expect("bytes");
+    assert!(received_after >= received_before);
+
+    // `switchboard status` prints the same, as a table.
+    let status = run(&["status", "--rpc", &rpc]);
+    assert!(status.status.success());
+    let printed = String::from_utf8_lossy(&status.stdout);
+    assert!(printed.contains(&first_home.node_id()), "{printed}");
+}

@@ -291,6 +291,7 @@ fn connectivity(
     chart
         .configure_mesh()
         .x_desc("simulated s")
+        .x_label_formatter(&|at| number(*at))
         .y_desc("nodes")
         .y_label_formatter(&|nodes| format!("{nodes:.0}"))
         .light_line_style(WHITE)
@@ -311,7 +312,8 @@ fn connectivity(
             .label(label)
             .legend(move |(x, y)| PathElement::new([(x, y), (x + 20, y)], color.stroke_width(2)));
     }
-    legend(&mut chart)
+    // Connectivity climbs to the top and stays there.
+    legend(&mut chart, SeriesLabelPosition::LowerRight)
 }
 
 fn latency(
@@ -354,7 +356,8 @@ fn latency(
             + Circle::new((0, 0), 4, ORANGE.filled())
             + Text::new(label, (8, 2), ("sans-serif", 13))
     }))?;
-    legend(&mut chart)
+    // The distribution's right tail is flat and high.
+    legend(&mut chart, SeriesLabelPosition::LowerRight)
 }
 
 fn bytes(area: &DrawingArea<SVGBackend<'_>, Shift>, timeline: &Timeline) -> Result<(), DrawError> {
@@ -377,6 +380,7 @@ fn bytes(area: &DrawingArea<SVGBackend<'_>, Shift>, timeline: &Timeline) -> Resu
     chart
         .configure_mesh()
         .x_desc("simulated s")
+        .x_label_formatter(&|at| number(*at))
         .y_desc(unit)
         .y_label_formatter(&|rate| number(*rate))
         .light_line_style(WHITE)
@@ -389,7 +393,8 @@ fn bytes(area: &DrawingArea<SVGBackend<'_>, Shift>, timeline: &Timeline) -> Resu
         ))?
         .label("delivered by the links")
         .legend(|(x, y)| PathElement::new([(x, y), (x + 20, y)], GREEN_.stroke_width(2)));
-    legend(&mut chart)
+    // The rate hugs the bottom; only bursts (a healed black hole) reach the top.
+    legend(&mut chart, SeriesLabelPosition::UpperRight)
 }
 
 fn lookups(
@@ -446,25 +451,30 @@ fn shade_faults(
     Ok(())
 }
 
+/// The legend, at `position`: where the series seldom go.
 fn legend<'a, 'svg: 'a, X: Ranged, Y: Ranged>(
     chart: &mut ChartContext<'a, SVGBackend<'svg>, Cartesian2d<X, Y>>,
+    position: SeriesLabelPosition,
 ) -> Result<(), DrawError> {
     chart
         .configure_series_labels()
-        .position(SeriesLabelPosition::LowerRight)
+        .position(position)
         .background_style(WHITE.mix(0.85))
         .border_style(GREY)
         .label_font(("sans-serif", 14))
         .draw()
 }
 
-/// An axis label: as few decimals as the value needs to be told from its neighbours.
+/// An axis label: whole above 10, else at most two decimals, without trailing zeros.
 fn number(value: f64) -> String {
-    match value.abs() {
-        v if v >= 10.0 || v == 0.0 => format!("{value:.0}"),
-        v if v >= 1.0 => format!("{value:.1}"),
-        _ => format!("{value:.2}"),
+    if value.abs() >= 10.0 {
+        return format!("{value:.0}");
     }
+    let label = format!("{value:.2}");
+    label
+        .trim_end_matches('0')
+        .trim_end_matches('.')
+        .to_string()
 }
 
 /// `text` with HTML's special characters escaped.

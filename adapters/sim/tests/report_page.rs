@@ -14,12 +14,13 @@ use switchboard_sim::{FaultConfig, Scenario, ScenarioConfig, Summary, report};
 
 const NODES: usize = 20;
 
-fn run() -> Summary {
+/// 20 nodes for 10 simulated s, every fault drawn in the first 5.
+fn run_recording(record_timeline: bool) -> Summary {
     let mut config = ScenarioConfig::new(NODES, 3);
     config.duration = Duration::from_secs(10);
     config.quiet = Duration::from_secs(5);
     config.faults = FaultConfig::all();
-    config.record_timeline = true;
+    config.record_timeline = record_timeline;
     Scenario::new(config).unwrap().run(|_| {})
 }
 
@@ -52,7 +53,7 @@ fn series_of_at_least(html: &str, points: usize) -> usize {
 
 #[test]
 fn the_page_stands_alone_and_plots_every_series() {
-    let summary = run();
+    let summary = run_recording(true);
     assert!(summary.passed(), "{summary}");
     let page = report::html(&summary).unwrap();
     assert!(page.starts_with("<!DOCTYPE html>"));
@@ -94,11 +95,19 @@ fn the_page_stands_alone_and_plots_every_series() {
         timeline.latency().count(),
         summary.latency.unwrap().deliveries
     );
+
+    // Sampling is not an input to any node: the run is the one without a report.
+    let plain = run_recording(false);
+    assert_eq!(
+        (plain.trace_hash, plain.events),
+        (summary.trace_hash, summary.events)
+    );
+    assert!(plain.timeline.is_none());
 }
 
 #[test]
 fn recorded_lookups_get_a_plot() {
-    let mut summary = run();
+    let mut summary = run_recording(true);
     let timeline = summary.timeline.as_mut().unwrap();
     for hops in [1, 2, 2, 3, 2, 4] {
         timeline.record_lookup(hops);
@@ -119,7 +128,7 @@ fn chromium_renders_the_page_without_errors() {
     let _absent = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&profile).unwrap();
     let page = dir.join("report.html");
-    std::fs::write(&page, report::html(&run()).unwrap()).unwrap();
+    std::fs::write(&page, report::html(&run_recording(true)).unwrap()).unwrap();
     let screenshot = dir.join("report.png");
     let url = format!("file://{}", page.display());
 

@@ -28,10 +28,11 @@ use crate::timeline::{Timeline, TimelineSample};
 /// Width and height of every plot, in CSS pixels.
 const PLOT_SIZE: (u32, u32) = (1000, 300);
 
-const BLUE_: RGBColor = RGBColor(31, 119, 180);
-const ORANGE: RGBColor = RGBColor(255, 127, 14);
-const GREY: RGBColor = RGBColor(150, 150, 150);
-const GREEN_: RGBColor = RGBColor(44, 160, 44);
+// The series' colours: matplotlib's first ones, which readers of plots know.
+const SERIES_BLUE: RGBColor = RGBColor(31, 119, 180);
+const SERIES_ORANGE: RGBColor = RGBColor(255, 127, 14);
+const SERIES_GREY: RGBColor = RGBColor(150, 150, 150);
+const SERIES_GREEN: RGBColor = RGBColor(44, 160, 44);
 /// The shade of the span in which faults were drawn.
 const FAULT_SHADE: RGBColor = RGBColor(253, 226, 222);
 
@@ -301,9 +302,11 @@ fn connectivity(
     /// A series: its label, colour and value in a sample.
     type Series = (&'static str, RGBColor, fn(&TimelineSample) -> usize);
     let series: [Series; 3] = [
-        ("live", GREY, |s| s.live),
-        ("in the largest component", BLUE_, |s| s.largest_component),
-        ("outbound slots full", ORANGE, |s| s.outbound_full),
+        ("live", SERIES_GREY, |s| s.live),
+        ("in the largest component", SERIES_BLUE, |s| {
+            s.largest_component
+        }),
+        ("outbound slots full", SERIES_ORANGE, |s| s.outbound_full),
     ];
     for (label, color, pick) in series {
         let points = samples.iter().map(|s| (s.at.as_secs_f64(), pick(s) as f64));
@@ -344,16 +347,16 @@ fn latency(
         .light_line_style(WHITE)
         .draw()?;
     chart
-        .draw_series(LineSeries::new(points, BLUE_.stroke_width(2)))?
+        .draw_series(LineSeries::new(points, SERIES_BLUE.stroke_width(2)))?
         .label(format!("{} deliveries", histogram.count()))
-        .legend(|(x, y)| PathElement::new([(x, y), (x + 20, y)], BLUE_.stroke_width(2)));
+        .legend(|(x, y)| PathElement::new([(x, y), (x + 20, y)], SERIES_BLUE.stroke_width(2)));
     let marks = [0.5, 0.9, 0.99]
         .into_iter()
         .filter_map(|quantile| Some((quantile, histogram.percentile(quantile)?)));
     chart.draw_series(marks.map(|(quantile, at)| {
         let label = format!("p{:.0} {:.1} ms", quantile * 100.0, at.as_secs_f64() * 1e3);
         EmptyElement::at((ms(at), quantile * 100.0))
-            + Circle::new((0, 0), 4, ORANGE.filled())
+            + Circle::new((0, 0), 4, SERIES_ORANGE.filled())
             + Text::new(label, (8, 2), ("sans-serif", 13))
     }))?;
     // The distribution's right tail is flat and high.
@@ -389,10 +392,10 @@ fn bytes(area: &DrawingArea<SVGBackend<'_>, Shift>, timeline: &Timeline) -> Resu
     chart
         .draw_series(LineSeries::new(
             rates.into_iter().map(|(at, rate)| (at, rate / scale)),
-            GREEN_.stroke_width(2),
+            SERIES_GREEN.stroke_width(2),
         ))?
         .label("delivered by the links")
-        .legend(|(x, y)| PathElement::new([(x, y), (x + 20, y)], GREEN_.stroke_width(2)));
+        .legend(|(x, y)| PathElement::new([(x, y), (x + 20, y)], SERIES_GREEN.stroke_width(2)));
     // The rate hugs the bottom; only bursts (a healed black hole) reach the top.
     legend(&mut chart, SeriesLabelPosition::UpperRight)
 }
@@ -428,7 +431,10 @@ fn lookups(
         .draw()?;
     chart.draw_series(hops.iter().enumerate().map(|(hops, &count)| {
         let x = hops as f64;
-        Rectangle::new([(x - 0.35, 0.0), (x + 0.35, count as f64)], BLUE_.filled())
+        Rectangle::new(
+            [(x - 0.35, 0.0), (x + 0.35, count as f64)],
+            SERIES_BLUE.filled(),
+        )
     }))?;
     Ok(())
 }
@@ -460,7 +466,7 @@ fn legend<'a, 'svg: 'a, X: Ranged, Y: Ranged>(
         .configure_series_labels()
         .position(position)
         .background_style(WHITE.mix(0.85))
-        .border_style(GREY)
+        .border_style(SERIES_GREY)
         .label_font(("sans-serif", 14))
         .draw()
 }

@@ -97,6 +97,26 @@ impl LatencyHistogram {
         self.max()
     }
 
+    /// The cumulative distribution, one point per bucket holding a delivery, in order: the
+    /// bucket's largest latency (capped at the largest recorded) and the share of the
+    /// deliveries that took at most that long. Empty before any delivery; the last share is
+    /// 1. Drawn by [`crate::report`], at most ~3,800 points whatever the run's length.
+    pub fn cdf(&self) -> impl Iterator<Item = (Duration, f64)> + '_ {
+        let mut seen = 0;
+        self.counts
+            .iter()
+            .enumerate()
+            .filter(|(_, count)| **count > 0)
+            .map(move |(bucket, &count)| {
+                seen += count;
+                let upper = (lower_edge(bucket + 1) - 1).min(self.max_us);
+                (
+                    Duration::from_micros(upper),
+                    seen as f64 / self.total as f64,
+                )
+            })
+    }
+
     /// p50, p90, p99 and max; `None` before any delivery.
     pub fn percentiles(&self) -> Option<LatencyPercentiles> {
         Some(LatencyPercentiles {
@@ -189,6 +209,22 @@ mod tests {
         }
         assert_eq!(percentiles.max, Duration::from_millis(100));
         assert_eq!(percentiles.deliveries, n);
+    }
+
+    #[test]
+    fn the_cdf_climbs_to_one_through_each_bucket_holding_a_delivery() {
+        let mut latency = LatencyHistogram::default();
+        for us in [3, 3, 10, 1_000, 1_005] {
+            latency.record(Duration::from_micros(us));
+        }
+        let cdf: Vec<(Duration, f64)> = latency.cdf().collect();
+        let us = |(at, share): (Duration, f64)| (at.as_micros() as u64, share);
+        // 1,000 and 1,005 share the bucket [1000, 1008): its upper edge is capped at the max.
+        assert_eq!(
+            cdf.into_iter().map(us).collect::<Vec<_>>(),
+            [(3, 0.4), (10, 0.6), (1_005, 1.0)]
+        );
+        assert_eq!(LatencyHistogram::default().cdf().count(), 0);
     }
 
     #[test]

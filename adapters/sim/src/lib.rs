@@ -19,7 +19,8 @@
 //!   reconnection after faults heal.
 //! - [`scenario`] runs a whole network with seeded traffic and a seeded fault schedule
 //!   ([`faults`]) and reports a [`summary::Summary`] — what the `switchboard-sim` binary
-//!   prints, with the traffic's delivery latency percentiles ([`latency`]).
+//!   prints, with the traffic's delivery latency percentiles ([`latency`]) — and, when
+//!   asked, a [`timeline`] of the run that [`report`] draws as a self-contained HTML page.
 //!
 //! ```
 //! use std::time::Duration;
@@ -45,9 +46,11 @@ pub mod invariants;
 pub mod latency;
 mod link;
 mod queue;
+pub mod report;
 pub mod scenario;
 pub mod sim;
 pub mod summary;
+pub mod timeline;
 
 use switchboard::ChannelConfig;
 use switchboard::node::NodeConfig;
@@ -56,9 +59,11 @@ pub use faults::{FaultConfig, FaultKind, ParseFaultsError};
 pub use invariants::{Checker, Counters, Tag, Violation, ViolationKind};
 pub use latency::{LatencyHistogram, LatencyPercentiles};
 pub use link::HeavyTail;
+pub use report::ReportError;
 pub use scenario::{Scenario, ScenarioConfig};
 pub use sim::{Crashed, PartitionMode, RestoreHook, SaveHook, Sim, SimConfig, SimError, SimNode};
 pub use summary::Summary;
+pub use timeline::{Timeline, TimelineSample};
 
 /// The port every simulated node listens on.
 pub const PORT: u16 = 26656;

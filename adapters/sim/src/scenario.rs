@@ -25,6 +25,7 @@ use crate::invariants::{TAG_LEN, Tag};
 use crate::link::{below, chance};
 use crate::sim::{Crashed, PartitionMode, Sim, SimConfig, SimError, SimNode};
 use crate::summary::Summary;
+use crate::timeline::Timeline;
 use crate::{NodeIndex, test_node_config};
 
 /// What a scenario runs.
@@ -67,6 +68,9 @@ pub struct ScenarioConfig {
     /// their addresses, exchanges addresses with its peers and fills its outbound slots from
     /// its address book.
     pub discovery: bool,
+    /// Sample a [`Timeline`] for the report (off by default: a run without it schedules no
+    /// sample). The run's [`Summary::timeline`] holds it.
+    pub record_timeline: bool,
 }
 
 impl ScenarioConfig {
@@ -89,6 +93,7 @@ impl ScenarioConfig {
             stop_when_outbound_full: false,
             drop_one_delivery: false,
             discovery: false,
+            record_timeline: false,
         }
     }
 
@@ -186,6 +191,7 @@ const FAULTS: u64 = 2;
 const SAMPLE: u64 = 3;
 const UNDO: u64 = 4;
 const HEAL_ALL: u64 = 5;
+const TIMELINE: u64 = 6;
 
 fn token(kind: u64, arg: u64) -> u64 {
     arg << 4 | kind
@@ -212,6 +218,7 @@ pub struct Scenario {
     end: Instant,
     sends: u64,
     samples: usize,
+    timeline: Option<Timeline>,
 }
 
 impl Scenario {
@@ -277,6 +284,17 @@ impl Scenario {
             start.saturating_add(config.sample_interval),
             token(SAMPLE, 0),
         );
+        let timeline = config.record_timeline.then(|| {
+            let faults_until = (!config.faults.kinds.is_empty())
+                .then(|| config.duration.saturating_sub(config.quiet));
+            let mut timeline = Timeline::new(config.duration, faults_until);
+            timeline.sample(&sim);
+            sim.wake_at(
+                start.saturating_add(timeline.interval()),
+                token(TIMELINE, 0),
+            );
+            timeline
+        });
         Ok(Scenario {
             faulting: !config.faults.kinds.is_empty(),
             config,
@@ -288,6 +306,7 @@ impl Scenario {
             end,
             sends: 0,
             samples: 0,
+            timeline,
         })
     }
 
@@ -338,6 +357,13 @@ impl Scenario {
                     let at = self.sim.now().saturating_add(self.config.sample_interval);
                     self.sim.wake_at(at, token(SAMPLE, 0));
                 }
+                TIMELINE => {
+                    if let Some(timeline) = &mut self.timeline {
+                        timeline.sample(&self.sim);
+                        let at = self.sim.now().saturating_add(timeline.interval());
+                        self.sim.wake_at(at, token(TIMELINE, 0));
+                    }
+                }
                 UNDO => {
                     if let Some(undo) = self.undo.remove(&arg) {
                         self.apply(undo);
@@ -362,7 +388,12 @@ impl Scenario {
                 checker.not_reconnected(now, components, quiet);
             }
         }
-        Summary::new(&self.config, &self.sim, components, started.elapsed())
+        let mut summary = Summary::new(&self.config, &self.sim, components, started.elapsed());
+        summary.timeline = self.timeline.map(|mut timeline| {
+            timeline.finish(&self.sim);
+            timeline
+        });
+        summary
     }
 
     fn traffic(&mut self, index: NodeIndex) {

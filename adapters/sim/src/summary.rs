@@ -8,6 +8,7 @@ use crate::invariants::{Counters, Violation};
 use crate::latency::LatencyPercentiles;
 use crate::scenario::ScenarioConfig;
 use crate::sim::Sim;
+use crate::timeline::Timeline;
 
 /// The outcome of one scenario run.
 #[derive(Clone, Debug, PartialEq)]
@@ -46,6 +47,9 @@ pub struct Summary {
     pub violations: Vec<Violation>,
     /// The command line that reproduces the run.
     pub command_line: String,
+    /// What the run looked like over time, if [`ScenarioConfig::record_timeline`] asked
+    /// for it (not part of the JSON object: [`crate::report`] draws it).
+    pub timeline: Option<Timeline>,
 }
 
 impl Summary {
@@ -82,6 +86,7 @@ impl Summary {
             counters,
             violations: sim.violations().to_vec(),
             command_line: config.command_line(),
+            timeline: None,
         }
     }
 

@@ -3,6 +3,7 @@
 //! ```text
 //! switchboard-sim [--nodes N] [--seed S] [--seeds K] [--duration SECS] [--faults SPEC]
 //!                 [--max-outbound M] [--traffic-ms MS] [--until-full] [--discovery] [--json]
+//!                 [--report DIR]
 //! ```
 //!
 //! Faults are drawn until 20 s before the end (or half-way, for runs shorter than 40 s);
@@ -13,21 +14,30 @@
 //! seed, one per line (JSON Lines), with the keys of [`Summary`](switchboard_sim::Summary). Progress goes to stderr on
 //! runs longer than two seconds. When an invariant fails it prints the seed and the command
 //! line that reproduces it to stderr and exits with status 1; bad arguments exit with 2.
+//!
+//! With `--report DIR` the run also samples a timeline and writes it as a self-contained
+//! HTML page of plots (see `switchboard_sim::report`): `DIR/report.html`, or for a sweep
+//! one page per seed, `DIR/report-seed-S.html` — a sweep is searched for its odd seed, and
+//! a page per seed is what one opens beside another. A page that cannot be written exits
+//! with 2.
 
 use std::fmt;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
-use switchboard_sim::{ParseFaultsError, Scenario, ScenarioConfig};
+use switchboard_sim::{ParseFaultsError, ReportError, Scenario, ScenarioConfig, Summary, report};
 
 const USAGE: &str = "usage: switchboard-sim [--nodes N] [--seed S] [--seeds K] \
 [--duration SECS] [--faults all|none|reset,partition,crash,latency,bandwidth,blackhole,slow,\
-clock,refuse,split] [--max-outbound M] [--traffic-ms MS (0: no traffic)] [--until-full] [--discovery: seeds + PEX instead of random dials] [--json]";
+clock,refuse,split] [--max-outbound M] [--traffic-ms MS (0: no traffic)] [--until-full] [--discovery: seeds + PEX instead of random dials] [--json] \
+[--report DIR: HTML plots of the run]";
 
 struct Args {
     config: ScenarioConfig,
     seeds: u64,
     json: bool,
+    report: Option<PathBuf>,
 }
 
 #[derive(Debug)]
@@ -55,6 +65,7 @@ fn parse(args: impl Iterator<Item = String>) -> Result<Args, ArgError> {
     let mut config = ScenarioConfig::new(100, 1);
     let mut seeds = 1;
     let mut json = false;
+    let mut report = None;
     let mut args = args.peekable();
     while let Some(flag) = args.next() {
         if flag == "--json" {
@@ -74,7 +85,9 @@ fn parse(args: impl Iterator<Item = String>) -> Result<Args, ArgError> {
         }
         let value = match flag.as_str() {
             "--nodes" | "--seed" | "--seeds" | "--duration" | "--faults" | "--max-outbound"
-            | "--traffic-ms" => args.next().ok_or_else(|| ArgError::Missing(flag.clone()))?,
+            | "--traffic-ms" | "--report" => {
+                args.next().ok_or_else(|| ArgError::Missing(flag.clone()))?
+            }
             _ => return Err(ArgError::Unknown(flag)),
         };
         let invalid = || ArgError::Invalid(flag.clone(), value.clone());
@@ -88,6 +101,10 @@ fn parse(args: impl Iterator<Item = String>) -> Result<Args, ArgError> {
             }
             "--faults" => config.faults = value.parse().map_err(ArgError::Faults)?,
             "--max-outbound" => config.max_outbound = value.parse().map_err(|_| invalid())?,
+            "--report" => {
+                config.record_timeline = true;
+                report = Some(PathBuf::from(value));
+            }
             _ => {
                 let ms: u64 = value.parse().map_err(|_| invalid())?;
                 config.traffic_interval = (ms > 0).then(|| Duration::from_millis(ms));
@@ -103,7 +120,33 @@ fn parse(args: impl Iterator<Item = String>) -> Result<Args, ArgError> {
         config,
         seeds,
         json,
+        report,
     })
+}
+
+/// Why a report page was not written.
+#[derive(Debug)]
+enum WriteReportError {
+    Draw(ReportError),
+    Write(PathBuf, std::io::Error),
+}
+
+impl fmt::Display for WriteReportError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            WriteReportError::Draw(error) => error.fmt(f),
+            WriteReportError::Write(path, error) => {
+                write!(f, "cannot write {}: {error}", path.display())
+            }
+        }
+    }
+}
+
+fn write_report(path: &Path, summary: &Summary) -> Result<(), WriteReportError> {
+    let page = report::html(summary).map_err(WriteReportError::Draw)?;
+    std::fs::write(path, page).map_err(|error| WriteReportError::Write(path.into(), error))?;
+    eprintln!("switchboard-sim: report written to {}", path.display());
+    Ok(())
 }
 
 fn main() -> ExitCode {
@@ -118,6 +161,15 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    if let Some(dir) = &args.report
+        && let Err(error) = std::fs::create_dir_all(dir)
+    {
+        eprintln!(
+            "switchboard-sim: --report: cannot create {}: {error}",
+            dir.display()
+        );
+        return ExitCode::from(2);
+    }
     let mut failed = Vec::new();
     for offset in 0..args.seeds {
         let mut config = args.config.clone();
@@ -152,6 +204,17 @@ fn main() -> ExitCode {
             println!("{}", summary.to_json());
         } else {
             println!("{summary}");
+        }
+        if let Some(dir) = &args.report {
+            let name = if args.seeds == 1 {
+                "report.html".to_string()
+            } else {
+                format!("report-seed-{}.html", summary.seed)
+            };
+            if let Err(error) = write_report(&dir.join(name), &summary) {
+                eprintln!("switchboard-sim: --report: {error}");
+                return ExitCode::from(2);
+            }
         }
         if !summary.passed() {
             eprintln!(

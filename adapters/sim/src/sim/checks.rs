@@ -73,6 +73,28 @@ impl Sim {
     /// Connected components of the peer graph among live nodes (a crashed node is in none,
     /// and a seed-mode node, which lets every peer go once it has its addresses, neither).
     pub fn components(&self) -> usize {
+        self.component_sizes().len()
+    }
+
+    /// Nodes in the largest connected component (counted as [`Sim::components`] counts
+    /// them); 0 when every node is down.
+    pub fn largest_component(&self) -> usize {
+        self.component_sizes().into_iter().max().unwrap_or(0)
+    }
+
+    /// Nodes not crashed.
+    pub fn live_nodes(&self) -> usize {
+        self.alive
+    }
+
+    /// Live nodes whose outbound slots are full (as [`Sim::outbound_full_after`] counts
+    /// them), as of each node's last input.
+    pub fn outbound_full_nodes(&self) -> usize {
+        self.full
+    }
+
+    /// The size of each component, in no particular order.
+    fn component_sizes(&self) -> Vec<usize> {
         let mut parent: Vec<NodeIndex> = (0..self.nodes.len()).collect();
         fn root(parent: &mut [NodeIndex], mut at: NodeIndex) -> NodeIndex {
             while parent[at] != at {
@@ -94,13 +116,15 @@ impl Sim {
                 }
             }
         }
-        (0..self.nodes.len())
-            .filter(|&index| {
-                let slot = &self.nodes[index];
-                let seed = slot.config.discovery.enabled && slot.config.discovery.seed_mode;
-                slot.alive && !seed && root(&mut parent, index) == index
-            })
-            .count()
+        let mut sizes = vec![0; self.nodes.len()];
+        for (index, slot) in self.nodes.iter().enumerate() {
+            let seed = slot.config.discovery.enabled && slot.config.discovery.seed_mode;
+            if slot.alive && !seed {
+                sizes[root(&mut parent, index)] += 1;
+            }
+        }
+        sizes.retain(|&size| size > 0);
+        sizes
     }
 
     /// Samples every connection's buffered bytes — per channel its send queue, the messages

@@ -112,6 +112,20 @@ fn an_operator_scrapes_metrics_and_reads_status() {
         "switchboard_handshakes_total{direction=\"inbound\"}",
     );
     assert_eq!(handshakes, Some(1.0), "{metrics}");
+    // `switchboard status` prints the same, as a table: the node, then a row for the peer.
+    let status = run(&["status", "--rpc", &rpc]);
+    assert!(status.status.success());
+    let printed = String::from_utf8_lossy(&status.stdout);
+    assert!(printed.contains(&first_home.node_id()), "{printed}");
+    let row = printed
+        .lines()
+        .find(|line| line.starts_with(&second_id[..8]))
+        .unwrap_or_else(|| panic!("no row for the peer: {printed}"));
+    assert!(
+        row.contains("inbound") && row.contains("127.0.0.1:"),
+        "{row}"
+    );
+
     // Traffic moves the byte counters: keepalive alone sends PINGs every few seconds; the
     // second node leaving is counted with its reason and side.
     let received_before = sample(&metrics, "switchboard_wire_received_bytes_total").expect("bytes");
@@ -131,10 +145,4 @@ fn an_operator_scrapes_metrics_and_reads_status() {
     assert_eq!(sample(&metrics, quitting), Some(1.0), "{metrics}");
     let received_after = sample(&metrics, "switchboard_wire_received_bytes_total").expect("bytes");
     assert!(received_after >= received_before);
-
-    // `switchboard status` prints the same, as a table.
-    let status = run(&["status", "--rpc", &rpc]);
-    assert!(status.status.success());
-    let printed = String::from_utf8_lossy(&status.stdout);
-    assert!(printed.contains(&first_home.node_id()), "{printed}");
 }

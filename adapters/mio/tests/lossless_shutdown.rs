@@ -158,7 +158,7 @@ fn driver_shutdown_ends_on_time_and_hands_back_what_a_silent_receiver_never_took
     assert_eq!(confirmed, 0);
     assert_eq!(returned, MESSAGES as usize);
     assert!(took >= timeout, "gave up before its timeout: {took:?}");
-    assert!(took < timeout + Duration::from_millis(500), "took {took:?}");
+    assert!(took < timeout + Duration::from_secs(1), "took {took:?}");
     assert_eq!(receiver.finish(), 0);
 }
 

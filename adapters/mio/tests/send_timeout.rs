@@ -79,7 +79,7 @@ fn send_timeout_gives_up_with_full_at_its_timeout() {
     let took = started.elapsed();
     assert!(matches!(result, Err(SendError::Full(ref back)) if *back == message(number)));
     assert!(took >= timeout, "gave up early: {took:?}");
-    assert!(took < timeout + Duration::from_millis(300), "took {took:?}");
+    assert!(took < timeout + Duration::from_secs(1), "took {took:?}");
     let _ = sender.shutdown(Duration::ZERO);
     assert_eq!(receiver.finish(), 0);
 }

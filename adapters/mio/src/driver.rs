@@ -32,6 +32,10 @@ use crate::socket::{ConnectOutcome, ReadOutcome, Socket, WriteOutcome};
 /// decoding takes any split.
 const READ_BUFFER: usize = 256 * 1024;
 
+/// How long past a shutdown's timeout the driver waits for the GOAWAYs written at that
+/// timeout before it drops the connections left.
+const GOAWAY_GRACE: Duration = Duration::from_millis(100);
+
 /// Bytes of one connection's records gathered into one write before it is made.
 const COALESCED_WRITE: usize = 256 * 1024;
 
@@ -550,7 +554,9 @@ impl<S: Stack<Rng = ChaCha20Rng>> Driver<S> {
         }
         let now = self.clock.now();
         if self.shutdown_deadline.is_none() {
-            self.shutdown_deadline = Some(now.saturating_add(timeout));
+            // A little past the node's own flush deadline: the GOAWAYs it writes then get
+            // their round, and their sockets the polite close.
+            self.shutdown_deadline = Some(now.saturating_add(timeout).saturating_add(GOAWAY_GRACE));
         }
         self.stack.node_mut().shutdown(now, timeout);
         self.flush(now);
@@ -566,7 +572,9 @@ impl<S: Stack<Rng = ChaCha20Rng>> Driver<S> {
     }
 
     /// What the shutdown handed back, peer by peer, once [`Driver::is_idle`]
-    /// ([`Node::take_shutdown_report`]).
+    /// ([`Node::take_shutdown_report`]). These are the accounts the `PeerDisconnected`
+    /// events taken during the shutdown carry, gathered: an application that requeues what
+    /// those events hand back uses one or the other, not both.
     pub fn take_shutdown_report(&mut self) -> Option<ShutdownReport> {
         self.stack.node_mut().take_shutdown_report()
     }
@@ -851,8 +859,8 @@ impl<S: Stack<Rng = ChaCha20Rng>> Driver<S> {
         self.stack.node_mut().pause_events(paused);
     }
 
-    /// Past a shutdown's timeout — the node's own flush deadline, so every peer was closed
-    /// and told in this round already — the connections left (a GOAWAY the kernel would not
+    /// Past a shutdown's timeout and its grace — the node's own flush deadline has closed
+    /// and told every peer by then — the connections left (a GOAWAY the kernel would not
     /// take) are dropped as failed sockets, so the shutdown ends on time. Whether it did.
     fn end_shutdown_if_due(&mut self, now: Instant) -> bool {
         if self.shutdown_deadline.is_none_or(|deadline| deadline > now) {

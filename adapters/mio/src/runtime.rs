@@ -58,10 +58,11 @@ pub struct Runtime {
     /// Events buffered for the application before the loop stops taking messages from
     /// peers (and so stops granting them credit). Default 1024.
     ///
-    /// A message counts as taken — *confirmed* to its sender — when it enters this buffer,
-    /// not when the application reads it: up to this many messages the sender holds as
+    /// A message counts as taken — *confirmed* to its sender — when it enters this buffer
+    /// (or is the one event the loop holds back while the buffer is full), not when the
+    /// application reads it: up to this many messages plus one that the sender holds as
     /// delivered are lost if the application drops its [`Handle`] (or the process dies)
-    /// before reading them. An application that needs confirmation to mean "processed"
+    /// before reading them. Messages arriving once a shutdown began are not confirmed. An application that needs confirmation to mean "processed"
     /// sets this low (1 is allowed), or runs the node on a [`Driver`] in its own loop,
     /// where a message is taken only by [`Driver::poll_event`].
     pub event_capacity: usize,
@@ -123,7 +124,8 @@ enum Command<S> {
     /// A send that waits for room ([`Handle::send_timeout`]).
     SendTimeout(ParkedSend),
     Shutdown {
-        timeout: Duration,
+        /// `None`: the runtime's own [`Runtime::shutdown_timeout`] (a dropped handle).
+        timeout: Option<Duration>,
         reply: Option<mpsc::Sender<ShutdownReport>>,
     },
     Abort,
@@ -374,7 +376,7 @@ impl<S: Stack<Rng = ChaCha20Rng> + 'static> Handle<S> {
             peer: *peer,
             channel,
             message,
-            deadline: std::time::Instant::now() + timeout,
+            deadline: std::time::Instant::now() + timeout.min(LONGEST_WAIT),
             reply,
         };
         self.request(Command::SendTimeout(parked), answer)
@@ -414,7 +416,7 @@ impl<S: Stack<Rng = ChaCha20Rng> + 'static> Handle<S> {
     pub fn shutdown(mut self, timeout: Duration) -> ShutdownReport {
         let (reply, answer) = mpsc::channel();
         self.stop(Command::Shutdown {
-            timeout,
+            timeout: Some(timeout),
             reply: Some(reply),
         });
         let mut report = answer.recv().unwrap_or_default();
@@ -471,7 +473,7 @@ impl<S> Drop for Handle<S> {
         if self.thread.is_some() {
             // The loop flushes for its `Runtime::shutdown_timeout`.
             self.stop(Command::Shutdown {
-                timeout: Duration::MAX,
+                timeout: None,
                 reply: None,
             });
         }
@@ -531,8 +533,8 @@ struct EventLoop<S> {
     held: Option<NodeEvent>,
     /// Sends waiting for room, oldest first.
     parked: Vec<ParkedSend>,
-    /// The accounts of a disconnection taken from the node but never read (the event
-    /// held back when the channel was full as the shutdown began).
+    /// The accounts of the disconnections taken from the node during the shutdown, which
+    /// nobody can read any more: the shutdown's report.
     unread: Vec<PeerReport>,
     shutdown_timeout: Duration,
     /// A shutdown under way: when it gives up, and who waits for its report.
@@ -567,17 +569,18 @@ impl<S: Stack<Rng = ChaCha20Rng>> EventLoop<S> {
             if let Next::Abort = self.run_commands() {
                 return;
             }
-            self.retry_parked();
             let shutting_down = self.shutdown.is_some();
             self.forward_events(shutting_down);
+            // After the round's writes (in `forward_events`), which are what make room.
+            self.retry_parked();
             if let Some((deadline, _)) = &self.shutdown
                 && (self.driver.is_idle() || std::time::Instant::now() >= *deadline)
             {
                 // The stack's last hooks (a router's protocols' `stopped`); an abort, like a
                 // crash, runs none.
                 self.driver.with_stack(|stack, now| stack.stop(now));
-                let mut report = self.driver.take_shutdown_report().unwrap_or_default();
-                report.peers.splice(0..0, self.unread.drain(..));
+                let mut report = ShutdownReport::default();
+                report.peers.extend(self.unread.drain(..));
                 if let Some((_, Some(reply))) = self.shutdown.take() {
                     let _ = reply.send(report);
                 }
@@ -593,7 +596,7 @@ impl<S: Stack<Rng = ChaCha20Rng>> EventLoop<S> {
                 Err(TryRecvError::Empty) => return Next::Continue,
                 // Every handle is gone: nobody can command this node any more.
                 Err(TryRecvError::Disconnected) => {
-                    self.start_shutdown(self.shutdown_timeout, None);
+                    self.start_shutdown(None, None);
                     return Next::Continue;
                 }
             };
@@ -606,20 +609,22 @@ impl<S: Stack<Rng = ChaCha20Rng>> EventLoop<S> {
         }
     }
 
-    fn start_shutdown(&mut self, timeout: Duration, reply: Option<mpsc::Sender<ShutdownReport>>) {
+    fn start_shutdown(
+        &mut self,
+        timeout: Option<Duration>,
+        reply: Option<mpsc::Sender<ShutdownReport>>,
+    ) {
         if self.shutdown.is_some() {
             return;
         }
-        // A dropped handle asks for `Duration::MAX`: the runtime's own timeout then.
-        let timeout = if timeout == Duration::MAX {
-            self.shutdown_timeout
-        } else {
-            timeout
-        };
+        let timeout = timeout.unwrap_or(self.shutdown_timeout).min(LONGEST_WAIT);
         // Sends still waiting cannot be taken any more: handed back now.
         for parked in self.parked.drain(..) {
             let _ = parked.reply.send(Err(SendError::Full(parked.message)));
         }
+        // Nobody will read what the loop takes from now on (the handle is consumed or
+        // dropped): nothing taken is confirmed, so its senders get it back unconfirmed.
+        self.driver.with_node(|node, _| node.withhold_credit());
         self.driver.shutdown(timeout);
         // The driver gives up at `timeout`; the loop waits a little past it, for the
         // round in which the driver does.
@@ -667,12 +672,16 @@ impl<S: Stack<Rng = ChaCha20Rng>> EventLoop<S> {
     /// holds the accounts of the disconnections among them.
     fn forward_events(&mut self, shutting_down: bool) {
         if shutting_down {
-            // Taken before the shutdown began, never read: its accounts go in the report.
-            if let Some(unread) = self.held.take().and_then(PeerReport::from_disconnected) {
-                self.unread.push(unread);
-            }
+            // Every disconnection taken from now on — those of the shutdown and those that
+            // waited unread in the node — goes in the report, once; the event held back
+            // when the channel was full first, being the oldest.
+            let held = self.held.take();
             self.driver.with_node(|node, _| node.pause_events(false));
-            while self.driver.poll_event().is_some() {}
+            let drained = held
+                .into_iter()
+                .chain(std::iter::from_fn(|| self.driver.poll_event()));
+            self.unread
+                .extend(drained.filter_map(PeerReport::from_disconnected));
             return;
         }
         loop {
@@ -708,7 +717,11 @@ impl<S: Stack<Rng = ChaCha20Rng>> EventLoop<S> {
 
 /// How long past its timeout the loop waits for a shutdown to end, for the driver's round
 /// that closes what is left.
-const SHUTDOWN_GRACE: Duration = Duration::from_millis(200);
+const SHUTDOWN_GRACE: Duration = Duration::from_millis(300);
+
+/// The longest a shutdown flushes or a send waits (a year): a longer timeout — up to
+/// `Duration::MAX` — means "as long as it takes" and must not overflow the clock.
+const LONGEST_WAIT: Duration = Duration::from_secs(365 * 24 * 3600);
 
 enum Next {
     Continue,

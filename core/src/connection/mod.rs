@@ -260,12 +260,15 @@ impl Connection {
         }
     }
 
-    /// Whether a `send` on `channel` that returned `Full` may be tried again: its queue is
-    /// at most half full. `false` when the channel is not open (or the connection not
-    /// established): nothing can be sent there.
-    pub fn has_send_room(&self, channel: ChannelId) -> bool {
+    /// Whether a `send` on `channel` of a `refused`-byte message that returned `Full` may be
+    /// tried again: the queue is empty, or at most half full with room for that message.
+    /// `false` when the channel is not open (or the connection not established): nothing
+    /// can be sent there.
+    pub fn has_send_room(&self, channel: ChannelId, refused: usize) -> bool {
         match &self.state {
-            State::Established(session) => session.is_connected() && session.mux.has_room(channel),
+            State::Established(session) => {
+                session.is_connected() && session.mux.has_room(channel, refused)
+            }
             _ => false,
         }
     }
@@ -279,6 +282,17 @@ impl Connection {
                 session.mux.is_flushed()
             }
             _ => true,
+        }
+    }
+
+    /// Grants the peer no more credit: messages the application takes from now on are never
+    /// confirmed, so the sender gets them back as *unconfirmed* (perhaps delivered) when the
+    /// connection ends, instead of counting as taken. For an application that takes
+    /// messages it will not process — one going away, whose events nobody can read any
+    /// more. The peer's sends stall once its window is spent.
+    pub fn withhold_credit(&mut self) {
+        if let State::Established(session) | State::Closing { session, .. } = &mut self.state {
+            session.mux.withhold_credit();
         }
     }
 

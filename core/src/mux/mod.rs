@@ -264,6 +264,8 @@ pub(crate) struct Mux {
     cursor: usize,
     /// Index of the channel last looked up by id.
     last_used: usize,
+    /// No CREDIT is written any more ([`Mux::withhold_credit`]).
+    credit_withheld: bool,
 }
 
 impl Mux {
@@ -296,6 +298,7 @@ impl Mux {
             channels,
             cursor: 0,
             last_used: 0,
+            credit_withheld: false,
         }
     }
 
@@ -336,14 +339,14 @@ impl Mux {
         }
     }
 
-    /// Whether channel `id`'s send queue has room again after a `Full` (see
-    /// `SendChannel::has_room`); a channel that is not open has none.
-    pub(crate) fn has_room(&self, id: ChannelId) -> bool {
+    /// Whether channel `id`'s send queue has room again after a `Full` of a `refused`-byte
+    /// message (see `SendChannel::has_room`); a channel that is not open has none.
+    pub(crate) fn has_room(&self, id: ChannelId, refused: usize) -> bool {
         self.channels
             .binary_search_by_key(&id, |channel| channel.send.id)
             .ok()
             .and_then(|index| self.channels.get(index))
-            .is_some_and(|channel| channel.send.has_room())
+            .is_some_and(|channel| channel.send.has_room(refused))
     }
 
     /// Whether every message accepted on every channel was written and confirmed.
@@ -438,9 +441,16 @@ impl Mux {
 
     /// Whether [`Mux::write_frames`] has anything to write.
     pub(crate) fn wants_to_write(&self) -> bool {
-        self.channels
-            .iter()
-            .any(|channel| channel.receive.has_pending_credit() || channel.send.is_ready())
+        self.channels.iter().any(|channel| {
+            (!self.credit_withheld && channel.receive.has_pending_credit())
+                || channel.send.is_ready()
+        })
+    }
+
+    /// Grants no more credit: what the application takes from now on is never confirmed
+    /// to the sender (see `Connection::withhold_credit`).
+    pub(crate) fn withhold_credit(&mut self) {
+        self.credit_withheld = true;
     }
 
     /// Appends frames to `out` using at most `space` bytes: data chosen by deficit round
@@ -456,6 +466,9 @@ impl Mux {
 
     /// Room the pending CREDIT frames take at most.
     fn credit_room(&self) -> usize {
+        if self.credit_withheld {
+            return 0;
+        }
         self.channels
             .iter()
             .filter(|channel| channel.receive.has_pending_credit())
@@ -465,6 +478,9 @@ impl Mux {
 
     fn write_credits(&mut self, out: &mut Vec<u8>, space: usize) -> usize {
         let start = out.len();
+        if self.credit_withheld {
+            return 0;
+        }
         for channel in &mut self.channels {
             if out
                 .len()

@@ -295,13 +295,17 @@ impl SendChannel {
         )
     }
 
-    /// Whether a sender told `Full` should try again: the queue is at most half full, by
-    /// count and by bytes. Half, not one slot: a sender woken for every message freed would
-    /// wake once per message; woken at half, it refills the queue in one go.
-    pub(super) fn has_room(&self) -> bool {
+    /// Whether a sender told `Full` for a message of `refused` bytes should try again: the
+    /// queue is empty, or at most half full by count and by bytes *and* that message fits.
+    /// Half, not one slot: a sender woken for every message freed would wake once per
+    /// message; woken at half, it refills the queue in one go. The message's own size
+    /// counts too, or a large one refused behind a half-empty queue would be told to retry
+    /// at once, and again, and again.
+    pub(super) fn has_room(&self, refused: usize) -> bool {
         self.queue.is_empty()
             || (self.queue.len() <= self.queue_messages / 2
-                && self.queued_bytes <= self.queue_bytes / 2)
+                && self.queued_bytes <= self.queue_bytes / 2
+                && self.queued_bytes.saturating_add(refused) <= self.queue_bytes)
     }
 
     /// Whether every message accepted was written and confirmed.

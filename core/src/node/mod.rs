@@ -118,8 +118,9 @@ struct Entry {
     write_blocked: bool,
     /// Seed mode: close once the PEX answer queued for the peer is confirmed.
     close_when_answered: bool,
-    /// Channels on which a `send` returned `Full` and no `Writable` was reported since.
-    full_channels: Vec<ChannelId>,
+    /// Channels on which a `send` returned `Full` and no `Writable` was reported since,
+    /// with the largest message refused: room means room for it.
+    full_channels: Vec<(ChannelId, usize)>,
 }
 
 /// The switch. See the [module documentation](self).
@@ -288,6 +289,20 @@ impl<R: CryptoRng> Node<R> {
     /// waiting.
     pub fn pause_events(&mut self, paused: bool) {
         self.events_paused = paused;
+    }
+
+    /// Grants no more credit on any connection ([`Connection::withhold_credit`]): what the
+    /// application takes from now on is not confirmed to its senders, who get it back as
+    /// unconfirmed. For an adapter shutting down on behalf of an application that can no
+    /// longer read (a runtime whose handle was consumed), so that draining the node's
+    /// events confirms nothing nobody will see.
+    pub fn withhold_credit(&mut self) {
+        let conns: Vec<ConnId> = self.conns.ids().collect();
+        for conn in conns {
+            if let Some(entry) = self.conns.get_mut(conn) {
+                entry.connection.withhold_credit();
+            }
+        }
     }
 
     /// Whether events are paused ([`Node::pause_events`]).
@@ -625,8 +640,15 @@ impl<R: CryptoRng> Node<R> {
             return Err(SendError::NotConnected(message));
         };
         let sent = entry.connection.send(channel, message);
-        if matches!(sent, Err(SendError::Full(_))) && !entry.full_channels.contains(&channel) {
-            entry.full_channels.push(channel);
+        if let Err(SendError::Full(refused)) = &sent {
+            match entry
+                .full_channels
+                .iter_mut()
+                .find(|(id, _)| *id == channel)
+            {
+                Some((_, largest)) => *largest = (*largest).max(refused.len()),
+                None => entry.full_channels.push((channel, refused.len())),
+            }
         }
         self.after(now, conn);
         sent
@@ -1063,8 +1085,8 @@ impl<R: CryptoRng> Node<R> {
             && let Some(peer) = entry.peer.filter(|_| entry.phase == Phase::Connected)
         {
             let (connection, events) = (&entry.connection, &mut self.events);
-            entry.full_channels.retain(|&channel| {
-                let room = connection.has_send_room(channel);
+            entry.full_channels.retain(|&(channel, refused)| {
+                let room = connection.has_send_room(channel, refused);
                 if room {
                     events.push_back(NodeEvent::Writable { peer, channel });
                 }

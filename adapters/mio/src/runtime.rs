@@ -580,7 +580,7 @@ impl<S: Stack<Rng = ChaCha20Rng>> EventLoop<S> {
                 // crash, runs none.
                 self.driver.with_stack(|stack, now| stack.stop(now));
                 let mut report = ShutdownReport::default();
-                report.peers.extend(self.unread.drain(..));
+                report.peers.append(&mut self.unread);
                 if let Some((_, Some(reply))) = self.shutdown.take() {
                     let _ = reply.send(report);
                 }

@@ -45,7 +45,7 @@ fn started() -> (RogueDialer, Bytes) {
 }
 
 /// What the listener reports when a record of `plaintext` arrives after the message's start:
-/// its messages and close, and whether the record landed. `split` delivers the record's
+/// its messages and close, and how many records landed and were misguessed meanwhile. `split` delivers the record's
 /// first byte alone, so that the usual path reads it (a guess needs the whole header at once).
 fn outcome(plaintext: &[u8], split: bool, tamper: bool) -> (Vec<Event>, u64, u64) {
     outcome_at(60_000, plaintext, split, tamper)
@@ -81,7 +81,7 @@ fn outcome_at(
     (
         rogue.take_events(),
         stats.records_landed - before.records_landed,
-        stats.records_misguessed,
+        stats.records_misguessed - before.records_misguessed,
     )
 }
 
@@ -109,7 +109,12 @@ fn a_continuation_lands_and_the_message_completes_as_on_the_usual_path() {
     rogue.send_frames(&[fragment(false, false, &whole[120_000..180_000])]);
     rogue.send_frames(&[fragment(false, true, &whole[180_000..])]);
     let stats = rogue.listener.stats();
-    assert_eq!((stats.records_landed, stats.records_misguessed), (3, 0));
+    // The two records wholly inside the message are what landing is for: both land. The
+    // last, which ends it, may be read either way. An honest stream is never misguessed.
+    assert!(
+        stats.records_landed >= 2 && stats.records_misguessed == 0,
+        "{stats:?}"
+    );
     let messages: Vec<Bytes> = rogue
         .take_events()
         .into_iter()
@@ -155,10 +160,10 @@ fn records_shaped_like_the_guess_but_breaking_the_rules_close_as_they_would_ungu
             usual_landed, 0,
             "case {number}: the split record is not guessed"
         );
-        assert_eq!(
-            (landed, misguessed),
-            (0, 1),
-            "case {number}: guessed, and refuted"
+        // Guessed (else the case tests only the usual path), and refuted: never landed.
+        assert!(
+            landed == 0 && misguessed > 0,
+            "case {number}: guessed, and refuted: {landed} landed, {misguessed} misguessed"
         );
         assert_eq!(
             closed_reason(&guessed),
@@ -180,7 +185,10 @@ fn a_fragment_claiming_more_than_its_record_carries_closes_as_on_the_usual_path(
         plaintext.pop();
         let (guessed, landed, misguessed) = outcome_at(so_far, &plaintext, false, false);
         let (usual, _, _) = outcome_at(so_far, &plaintext, true, false);
-        assert_eq!((landed, misguessed), (0, 1), "up to {end}: refuted");
+        assert!(
+            landed == 0 && misguessed > 0,
+            "up to {end}: guessed, and refuted: {landed} landed, {misguessed} misguessed"
+        );
         for events in [&guessed, &usual] {
             assert_eq!(
                 closed_reason(events),
@@ -201,8 +209,11 @@ fn a_fragment_claiming_more_than_its_record_carries_closes_as_on_the_usual_path(
 fn a_tampered_landed_record_closes_the_connection_and_delivers_nothing() {
     let whole = message(9, TOTAL);
     let frames = [fragment(false, false, &whole[60_000..120_000])];
+    // Untampered, the same record lands: so this one was placed on the guess.
+    let (_, untampered_landed, _) = outcome(&encode(&frames), false, false);
+    assert!(untampered_landed > 0, "the record is not guessed at");
     let (events, landed, _) = outcome(&encode(&frames), false, true);
-    assert_eq!(landed, 0);
+    assert_eq!(landed, 0, "a record failing its tag never counts as landed");
     assert_eq!(
         closed_reason(&events),
         Some((DisconnectReason::ProtocolError, ClosedBy::Local))
@@ -230,7 +241,9 @@ fn landed_records_keep_a_peer_that_never_answers_pings_alive() {
     };
     rogue.send_frames(&[first]);
     // A record every second for 15 s, PINGs due every second, none answered.
+    let (mut run, mut longest_run) = (0, 0);
     for second in 1..=15 {
+        let landed_before = rogue.listener.stats().records_landed;
         rogue.now = rogue.now.saturating_add(Duration::from_secs(1));
         rogue.listener.handle_timeout(rogue.now);
         let start = second * 60_000;
@@ -242,8 +255,22 @@ fn landed_records_keep_a_peer_that_never_answers_pings_alive() {
         }]);
         let now = rogue.now;
         rogue.listener.handle_timeout(now);
+        run = if rogue.listener.stats().records_landed > landed_before {
+            run + 1
+        } else {
+            0
+        };
+        longest_run = longest_run.max(run);
     }
-    assert_eq!(rogue.listener.stats().records_landed, 15);
+    // Unanswered, a PING closes the connection after the pong timeout unless something
+    // arrives: only landed records arriving for longer than ping interval + pong timeout
+    // (3 s, so 4 records in a row) show that landed records alone kept it alive. All 15
+    // are continuations the guess gets right, so all land.
+    assert!(
+        longest_run >= 4,
+        "landed at most {longest_run} seconds in a row: {:?}",
+        rogue.listener.stats()
+    );
     assert!(rogue.listener.is_established(), "{:?}", rogue.take_events());
 }
 
@@ -302,8 +329,10 @@ fn large_messages_sharing_records_with_another_channel_are_rarely_misguessed() {
     // records with a fixed two).
     let mut pair = Pair::connected(5, vec![channel(), ChannelConfig::new(2)]);
     let mut queue = VecDeque::new();
+    let mut large = Vec::new();
     for id in 0..300 {
         let len = 64 * 1024 + (id as usize * 7919) % (96 * 1024);
+        large.push(message(id, len));
         queue.push_back((CHANNEL, message(id, len)));
         queue.push_back((2, message(10_000 + id, 20_000)));
     }
@@ -319,9 +348,16 @@ fn large_messages_sharing_records_with_another_channel_are_rarely_misguessed() {
             break;
         }
     }
-    assert_eq!(pair.listener.messages(CHANNEL).len(), 300);
+    assert!(
+        pair.listener.messages(CHANNEL) == large,
+        "every large message intact, in order"
+    );
     let stats = listener_landings(&pair);
-    assert!(stats.records_misguessed <= 8, "{stats:?}");
+    // Guessed at rarely, not never: some records still land (5 of 617 today).
+    assert!(
+        stats.records_misguessed <= 8 && stats.records_landed > 0,
+        "{stats:?}"
+    );
 }
 
 #[test]
@@ -347,7 +383,8 @@ fn a_steadily_misleading_peer_is_guessed_at_ever_more_rarely() {
         assert_eq!(closed_reason(&rogue.take_events()), None);
     }
     let stats = rogue.listener.stats();
-    assert_eq!(stats.records_landed, 0);
-    // 1 + 2 + 4 + 8 + 16 + 32 + 32 + 32 records: 8 guesses.
-    assert!(stats.records_misguessed <= 8, "{stats:?}");
+    assert_eq!(stats.records_landed, 0, "no record continues the message");
+    // 1 + 2 + 4 + 8 + 16 + 32 + 32 + 32 records: 8 guesses, all wrong. At least the first is
+    // made (else this shows nothing), at most the 8.
+    assert!((1..=8).contains(&stats.records_misguessed), "{stats:?}");
 }

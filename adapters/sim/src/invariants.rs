@@ -4,13 +4,19 @@
 //!
 //! Messages the generator sends are *tracked*: they start with a 24-byte [`Tag`]
 //! `b"SBsm" || sender index (u32 BE) || sequence number (u64 BE) || sent at (u64 BE,
-//! simulated nanoseconds)`; the sequence number counts per sender from 1 across all its
-//! peers and its restarts, so `(sender, receiver, seq)` names one delivery. Untracked
+//! simulated nanoseconds)`, followed by a body that is a function of (sender, sequence
+//! number) alone ([`body_byte`]); the sequence number counts per sender from 1 across all
+//! its peers and its restarts, so `(sender, receiver, seq)` names one delivery. When the
+//! application sends one, the checker logs its channel, length and a 64-bit FNV-1a hash of
+//! all its bytes ([`content_hash`]): it knows what was sent without asking the node. Untracked
 //! messages (a test's own `send`s, and the generator's when the checker is off, tagged
 //! with sequence number 0 for their send time alone) are ignored; tracked and untracked
 //! messages must not share a connection, since the node's `confirmed` count covers both.
 //!
 //! What is checked, and when:
+//! - **intact**: a tracked message taken by a receiving application was accepted by a
+//!   `send` to that receiver, and has the channel, length and contents hash logged when it
+//!   was sent — at each `Message` ([`ViolationKind::Corrupted`]);
 //! - **no duplicate**: a `(sender, receiver, seq)` delivered twice — at each `Message`;
 //! - **no reordering**: order is promised within one connection only, so per (sender,
 //!   receiver) the sequence numbers a receiver takes since its latest `PeerConnected` for
@@ -55,6 +61,10 @@ pub enum ViolationKind {
     Lost,
     /// A message was delivered twice.
     Duplicate,
+    /// A receiving application took a message that is not what was sent to it: its length
+    /// or contents differ from what the sender's application sent, or no `send` to this
+    /// receiver ever accepted it.
+    Corrupted,
     /// A message was delivered before one sent earlier on the same connection.
     Reordered,
     /// A node had more inbound or outbound peers than its limits allow.
@@ -72,6 +82,7 @@ impl fmt::Display for ViolationKind {
         f.write_str(match self {
             ViolationKind::Lost => "message lost",
             ViolationKind::Duplicate => "duplicate delivery",
+            ViolationKind::Corrupted => "corrupted delivery",
             ViolationKind::Reordered => "reordered delivery",
             ViolationKind::PeerLimit => "peer limit exceeded",
             ViolationKind::Buffered => "connection buffer over its bound",
@@ -125,6 +136,9 @@ pub struct Counters {
     pub duplicates: u64,
     /// Deliveries out of send order within one connection.
     pub reordered: u64,
+    /// Deliveries whose length or contents differ from what was sent, or of a message no
+    /// `send` to that receiver accepted.
+    pub corrupted: u64,
     /// Peer-limit and buffer-bound violations.
     pub limit_violations: u64,
     /// Largest bytes buffered by one connection in any sample.
@@ -146,13 +160,19 @@ pub struct Tag {
 }
 
 impl Tag {
-    /// A message of `len` bytes (at least [`TAG_LEN`]) starting with this tag.
+    /// A message of `len` bytes (at least [`TAG_LEN`]) starting with this tag, its body a
+    /// deterministic function of (sender, sequence number) — [`body_byte`] — so that a byte
+    /// changed anywhere, not only in the tag, makes it another message.
     pub fn message(&self, len: usize) -> Bytes {
         let mut message = vec![0u8; len.max(TAG_LEN)];
         message[..4].copy_from_slice(&MAGIC);
         message[4..8].copy_from_slice(&(self.sender as u32).to_be_bytes());
         message[8..16].copy_from_slice(&self.seq.to_be_bytes());
         message[16..24].copy_from_slice(&self.sent_at.as_nanos().to_be_bytes());
+        let mut state = body_seed(self.sender, self.seq);
+        for byte in &mut message[TAG_LEN..] {
+            *byte = body_byte(&mut state);
+        }
         Bytes::from(message)
     }
 
@@ -175,13 +195,47 @@ impl Tag {
     }
 }
 
-/// The tracked sequence numbers delivered, per (sender, receiver), each list sorted: 8 bytes
-/// a delivery — a long run delivers millions — and a delivery appended in O(1), a sender's
-/// numbers only growing (an older one, out of order, is inserted in place).
-#[derive(Default)]
-struct Delivered(BTreeMap<(NodeIndex, NodeIndex), Vec<u64>>);
+/// The seed of the body of message `seq` of `sender` (a splitmix64 stream).
+fn body_seed(sender: NodeIndex, seq: u64) -> u64 {
+    (sender as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ seq.wrapping_mul(0xD1B5_4A32_D192_ED03)
+}
 
-impl Delivered {
+/// The next byte of a message body: one splitmix64 step, its top byte.
+pub fn body_byte(state: &mut u64) -> u8 {
+    *state = state.wrapping_add(0x9E37_79B9_7F4A_7C15);
+    let mut z = *state;
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    ((z ^ (z >> 31)) >> 56) as u8
+}
+
+/// 64-bit FNV-1a of a whole message: what the checker remembers of its contents.
+pub fn content_hash(message: &[u8]) -> u64 {
+    let mut hash = 0xcbf2_9ce4_8422_2325u64;
+    for &byte in message {
+        hash ^= u64::from(byte);
+        hash = hash.wrapping_mul(0x0100_0000_01b3);
+    }
+    hash
+}
+
+/// What the checker logs of a tracked message when its application sends it, to compare
+/// with what a receiving application takes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Sent {
+    channel: ChannelId,
+    len: u32,
+    hash: u64,
+}
+
+/// Tracked sequence numbers per (sender, receiver) — those delivered, those `send`
+/// accepted — each list sorted: 8 bytes a message — a long run has millions — and one
+/// appended in O(1), a sender's numbers only growing (an older one, out of order, is
+/// inserted in place).
+#[derive(Default)]
+struct PairSeqs(BTreeMap<(NodeIndex, NodeIndex), Vec<u64>>);
+
+impl PairSeqs {
     /// Records `seq` from `sender` at `receiver`; false if it was already.
     fn insert(&mut self, sender: NodeIndex, receiver: NodeIndex, seq: u64) -> bool {
         let seqs = self.0.entry((sender, receiver)).or_default();
@@ -214,7 +268,12 @@ pub struct Checker {
     /// Receiver side: per (sender, receiver), the last sequence number taken on the current
     /// connection.
     receiving: BTreeMap<(NodeIndex, NodeIndex), u64>,
-    delivered: Delivered,
+    delivered: PairSeqs,
+    /// Per (sender, receiver), every tracked sequence number `send` accepted, on any
+    /// connection.
+    accepted: PairSeqs,
+    /// Per sender, indexed by sequence number − 1: what its application sent.
+    log: Vec<Vec<Sent>>,
     unsent: BTreeSet<(NodeIndex, NodeIndex, u64)>,
     /// Test-only: hide the next tracked delivery from the checker.
     drop_one: bool,
@@ -230,7 +289,9 @@ impl Checker {
             next_seq: Vec::new(),
             sending: Default::default(),
             receiving: Default::default(),
-            delivered: Delivered::default(),
+            delivered: PairSeqs::default(),
+            accepted: PairSeqs::default(),
+            log: Vec::new(),
             unsent: BTreeSet::new(),
             drop_one: drop_one_delivery,
             counters: Counters::default(),
@@ -254,6 +315,7 @@ impl Checker {
             ViolationKind::Lost => self.counters.lost += 1,
             ViolationKind::Duplicate => self.counters.duplicates += 1,
             ViolationKind::Reordered => self.counters.reordered += 1,
+            ViolationKind::Corrupted => self.counters.corrupted += 1,
             ViolationKind::PeerLimit | ViolationKind::Buffered => {
                 self.counters.limit_violations += 1
             }
@@ -278,12 +340,22 @@ impl Checker {
             seq,
             sent_at: now,
         };
-        (seq, tag.message(len))
+        let message = tag.message(len);
+        if self.log.len() <= sender {
+            self.log.resize_with(sender + 1, Vec::new);
+        }
+        self.log[sender].push(Sent {
+            channel: TRAFFIC_CHANNEL,
+            len: u32::try_from(message.len()).unwrap_or(u32::MAX),
+            hash: content_hash(&message),
+        });
+        (seq, message)
     }
 
     /// `sender`'s `send` accepted tracked message `seq` for `receiver`.
     pub fn on_sent(&mut self, now: Instant, sender: NodeIndex, receiver: NodeIndex, seq: u64) {
         self.counters.sent += 1;
+        self.accepted.insert(sender, receiver, seq);
         match self.sending.get_mut(&(sender, receiver)) {
             Some(sent) => sent.push(seq),
             None => self.violate(
@@ -360,11 +432,58 @@ impl Checker {
                     self.drop_one = false;
                     return false;
                 }
-                self.delivered(now, node, index_of(peer), sender, seq);
+                let from = index_of(peer);
+                if self.intact(now, node, sender, seq, *channel, message) {
+                    self.delivered(now, node, from, sender, seq);
+                }
             }
             // Dial failures and slow peers say nothing about delivery (and a kind of event
             // added later must be weighed here before it is let through).
             _ => {}
+        }
+        true
+    }
+
+    /// Whether message `seq` of `sender`, taken by `receiver`, is one `send` accepted for
+    /// `receiver`; reports it if not, or if its length or contents differ from what was
+    /// sent (still counting it delivered: it was, damaged). False for one never sent.
+    fn intact(
+        &mut self,
+        now: Instant,
+        receiver: NodeIndex,
+        sender: NodeIndex,
+        seq: u64,
+        channel: ChannelId,
+        message: &[u8],
+    ) -> bool {
+        let sent = usize::try_from(seq - 1)
+            .ok()
+            .and_then(|at| self.log.get(sender)?.get(at).copied());
+        let Some(sent) = sent.filter(|_| self.accepted.contains(sender, receiver, seq)) else {
+            self.violate(
+                ViolationKind::Corrupted,
+                now,
+                format!("node {receiver} took #{seq} of node {sender}, never sent to it"),
+            );
+            return false;
+        };
+        let len = u32::try_from(message.len()).unwrap_or(u32::MAX);
+        if sent.channel != channel || sent.len != len || sent.hash != content_hash(message) {
+            self.violate(
+                ViolationKind::Corrupted,
+                now,
+                format!(
+                    "node {receiver} took #{seq} of node {sender}: {len} bytes on channel \
+                     {channel}, sent {} on channel {}, contents {}",
+                    sent.len,
+                    sent.channel,
+                    if sent.hash == content_hash(message) {
+                        "equal"
+                    } else {
+                        "differ"
+                    }
+                ),
+            );
         }
         true
     }
@@ -621,8 +740,28 @@ mod tests {
     use super::*;
 
     #[test]
+    fn a_body_is_a_function_of_sender_and_sequence_and_any_change_shows() {
+        let tag = |sender, seq, at| Tag {
+            sender,
+            seq,
+            sent_at: Instant::from_nanos(at),
+        };
+        let message = tag(3, 7, 5).message(100);
+        assert_eq!(message[TAG_LEN..], tag(3, 7, 9).message(100)[TAG_LEN..]);
+        assert_ne!(message[TAG_LEN..], tag(3, 8, 5).message(100)[TAG_LEN..]);
+        assert_ne!(message[TAG_LEN..], tag(4, 7, 5).message(100)[TAG_LEN..]);
+        let hash = content_hash(&message);
+        for at in [0, TAG_LEN, 99] {
+            let mut changed = message.to_vec();
+            changed[at] ^= 1;
+            assert_ne!(content_hash(&changed), hash);
+        }
+        assert_ne!(content_hash(&message[..99]), hash);
+    }
+
+    #[test]
     fn delivered_numbers_are_kept_per_pair_in_any_order_and_once() {
-        let mut delivered = Delivered::default();
+        let mut delivered = PairSeqs::default();
         for seq in [1, 2, 5, 9] {
             assert!(delivered.insert(3, 4, seq));
         }

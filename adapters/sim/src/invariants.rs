@@ -26,9 +26,14 @@
 //!   `confirmed` first ones, then the `unconfirmed` returned ones, then the `unsent` returned
 //!   ones, exactly; every confirmed one was delivered; no unsent one was ever delivered
 //!   (checked when it is returned, and at every later delivery) — at each
-//!   `PeerDisconnected`, when a sender crashes (from its connection stats) and at the end
-//!   of a run (connections still open: confirmed so far must be delivered, the rest count
-//!   as *pending*, in flight);
+//!   `PeerDisconnected` and at the end of a run (connections still open: confirmed so far
+//!   must be delivered, the rest count as *pending*, in flight);
+//! - **a crashed sender**: its application gets no `PeerDisconnected`, so the checker
+//!   holds its connection statistics' claims against what it saw itself — confirmed plus
+//!   still held adds up to what was sent, and every confirmed message was delivered; the
+//!   rest of the connection's messages are *lost with the crash* (counted, not a
+//!   violation: the promise to return them dies with the application), and a receiver
+//!   still taking one later is checked as any delivery (once, in order, intact);
 //! - **peer limits** and **buffered bytes per connection**: reported by the simulator
 //!   through [`Checker::limit_exceeded`] and [`Checker::buffer_sample`];
 //! - **reconnection** after faults heal: reported through [`Checker::not_reconnected`].
@@ -130,6 +135,9 @@ pub struct Counters {
     pub returned_unconfirmed: u64,
     /// Still in flight on a connection open at the end.
     pub pending: u64,
+    /// Neither confirmed nor delivered when their sender crashed (see
+    /// [`Checker::connection_crashed`]).
+    pub lost_with_crash: u64,
     /// Messages violating "nothing silently lost".
     pub lost: u64,
     /// Deliveries of a message already delivered.
@@ -602,44 +610,59 @@ impl Checker {
         }
     }
 
-    /// `sender` crashed with its connection to `receiver` open; its statistics said
-    /// `confirmed` messages were confirmed, `unconfirmed` written and not confirmed, and
-    /// `queued` never completely written. Checked as if the node had returned them.
+    /// `sender` crashed with its connection to `receiver` open; its statistics claim
+    /// `confirmed` messages confirmed and `held` more written-not-confirmed or queued. No
+    /// application is left to hand messages back to, so the checker judges from what it
+    /// saw itself: the claims must add up to what was sent on the connection, and the first
+    /// `confirmed` sent must have been delivered (credit is granted only for messages
+    /// taken, in order). Every other message of the connection is *lost with the crash*:
+    /// not a violation, since the node's promise (return what was not confirmed) dies with
+    /// its application, but counted ([`Counters::lost_with_crash`]); the receiver may still
+    /// take one it holds, once and in order, which is checked as any delivery is.
     pub fn connection_crashed(
         &mut self,
         now: Instant,
         sender: NodeIndex,
         receiver: NodeIndex,
         confirmed: u64,
-        unconfirmed: usize,
-        queued: usize,
+        held: usize,
     ) {
-        let sent = self
-            .sending
-            .get(&(sender, receiver))
-            .cloned()
-            .unwrap_or_default();
-        let start = usize::try_from(confirmed)
+        let Some(sent) = self.sending.remove(&(sender, receiver)) else {
+            return;
+        };
+        let claimed = usize::try_from(confirmed)
+            .unwrap_or(usize::MAX)
+            .saturating_add(held);
+        if claimed != sent.len() {
+            for _ in 0..sent.len().abs_diff(claimed) {
+                self.violate(
+                    ViolationKind::Lost,
+                    now,
+                    format!(
+                        "node {sender} → node {receiver} crashed: sent {}, its node holds \
+                         {confirmed} confirmed and {held} others",
+                        sent.len()
+                    ),
+                );
+            }
+        }
+        let confirmed = usize::try_from(confirmed)
             .unwrap_or(usize::MAX)
             .min(sent.len());
-        let middle = start.saturating_add(unconfirmed).min(sent.len());
-        let end = middle.saturating_add(queued).min(sent.len());
-        let returned_unconfirmed = sent[start..middle].to_vec();
-        let mut returned_unsent = sent[middle..end].to_vec();
-        // Counts that do not add up must still fail the accounting check.
-        let missing = (confirmed as usize)
-            .saturating_add(unconfirmed)
-            .saturating_add(queued)
-            .saturating_sub(sent.len());
-        returned_unsent.extend(std::iter::repeat_n(0, missing));
-        self.connection_ended(
-            now,
-            sender,
-            receiver,
-            confirmed,
-            &returned_unconfirmed,
-            &returned_unsent,
-        );
+        self.counters.confirmed += confirmed as u64;
+        for &seq in &sent[..confirmed] {
+            if !self.delivered.contains(sender, receiver, seq) {
+                self.violate(
+                    ViolationKind::Lost,
+                    now,
+                    format!("node {sender} → node {receiver}: #{seq} confirmed, never delivered"),
+                );
+            }
+        }
+        self.counters.lost_with_crash += sent[confirmed..]
+            .iter()
+            .filter(|&&seq| !self.delivered.contains(sender, receiver, seq))
+            .count() as u64;
     }
 
     /// The end of a run: the connection from `sender` to `receiver` is still open and

@@ -34,12 +34,20 @@
 //!   rest of the connection's messages are *lost with the crash* (counted, not a
 //!   violation: the promise to return them dies with the application), and a receiver
 //!   still taking one later is checked as any delivery (once, in order, intact);
+//! - **liveness**: from [`Checker::watch_liveness`] on — the scenario calls it when every
+//!   fault has healed, or at the start of a run without faults — every tracked message
+//!   `send` accepts is delivered or returned to its sender (at a `PeerDisconnected`; or
+//!   lost with its sender's crash) within a stated bound of its send; in a run without
+//!   faults it is delivered, never returned — checked every sample and at the end
+//!   ([`ViolationKind::Liveness`]). Messages younger than the bound at the end are pending,
+//!   not late;
 //! - **peer limits** and **buffered bytes per connection**: reported by the simulator
 //!   through [`Checker::limit_exceeded`] and [`Checker::buffer_sample`];
 //! - **reconnection** after faults heal: reported through [`Checker::not_reconnected`].
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::fmt;
+use std::time::Duration;
 
 use bytes::Bytes;
 use switchboard::node::NodeEvent;
@@ -78,6 +86,9 @@ pub enum ViolationKind {
     Buffered,
     /// The network was not one component within the stated time after every fault healed.
     NotReconnected,
+    /// A message sent once the faults had healed was neither delivered nor returned within
+    /// the stated time — or, in a run without faults, was returned at all.
+    Liveness,
     /// An event that cannot happen did (a peer connected twice, a message from a stranger).
     Inconsistent,
 }
@@ -92,9 +103,41 @@ impl fmt::Display for ViolationKind {
             ViolationKind::PeerLimit => "peer limit exceeded",
             ViolationKind::Buffered => "connection buffer over its bound",
             ViolationKind::NotReconnected => "network not reconnected",
+            ViolationKind::Liveness => "message neither delivered nor returned in time",
             ViolationKind::Inconsistent => "inconsistent events",
         })
     }
+}
+
+/// Test only: a fault the simulator injects where it hands the checker what the nodes did,
+/// once (on the first event it applies to), so that each detection branch is shown to fire
+/// ([`SimConfig::inject`](crate::SimConfig::inject)).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CheckerFault {
+    /// Holds back a tracked delivery and hands it over after the next one from the same
+    /// peer: [`ViolationKind::Reordered`].
+    Reorder,
+    /// Hands a tracked delivery over twice: [`ViolationKind::Duplicate`].
+    Duplicate,
+    /// Flips a bit of a tracked delivery's last byte: [`ViolationKind::Corrupted`].
+    CorruptByte,
+    /// Drops the last byte of a tracked delivery: [`ViolationKind::Corrupted`].
+    Truncate,
+    /// Hides a tracked delivery, which its sender's node then confirms:
+    /// [`ViolationKind::Lost`] (and, where liveness is watched, [`ViolationKind::Liveness`]).
+    ConfirmWithoutDelivery,
+    /// Hands over, beside a tracked delivery, a well-formed message of the same sender that
+    /// was never sent: [`ViolationKind::Corrupted`].
+    DeliverUnsent,
+    /// Removes a returned message from a sender's `PeerDisconnected`, as if the node had
+    /// dropped it silently: [`ViolationKind::Lost`].
+    DropSilently,
+    /// Adds a connection's bound plus one to its buffered bytes in one sample:
+    /// [`ViolationKind::Buffered`].
+    ExceedBuffer,
+    /// Adds the inbound limit plus one to a node's inbound peers once:
+    /// [`ViolationKind::PeerLimit`].
+    ExceedPeerLimit,
 }
 
 /// One broken invariant.
@@ -102,6 +145,8 @@ impl fmt::Display for ViolationKind {
 pub struct Violation {
     /// What.
     pub kind: ViolationKind,
+    /// The seed of the run: rerun with it to reproduce.
+    pub seed: u64,
     /// Virtual time it was seen.
     pub at: Instant,
     /// Who and which message.
@@ -112,10 +157,11 @@ impl fmt::Display for Violation {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
-            "{} at {:.3} s: {}",
+            "{} at {:.3} s: {} (seed {})",
             self.kind,
             self.at.as_nanos() as f64 / 1e9,
-            self.detail
+            self.detail,
+            self.seed
         )
     }
 }
@@ -149,6 +195,9 @@ pub struct Counters {
     pub corrupted: u64,
     /// Peer-limit and buffer-bound violations.
     pub limit_violations: u64,
+    /// Messages sent after the faults healed and neither delivered nor returned within the
+    /// bound (or returned in a run without faults).
+    pub liveness_violations: u64,
     /// Largest bytes buffered by one connection in any sample.
     pub max_conn_buffered_bytes: u64,
     /// All violations, of every kind.
@@ -198,7 +247,7 @@ impl Tag {
     }
 
     /// The tag of a tracked message: `Some` only with a sequence number.
-    fn tracked(message: &[u8]) -> Option<Tag> {
+    pub fn tracked(message: &[u8]) -> Option<Tag> {
         Tag::read(message).filter(|tag| tag.seq > 0)
     }
 }
@@ -267,6 +316,17 @@ impl PairSeqs {
     }
 }
 
+/// The messages awaited since [`Checker::watch_liveness`].
+struct Liveness {
+    from: Instant,
+    bound: Duration,
+    /// Without faults a returned message is a violation too.
+    no_faults: bool,
+    /// In send order: (sent at, sender, receiver, seq), awaited or not any more.
+    queue: VecDeque<(Instant, NodeIndex, NodeIndex, u64)>,
+    awaited: BTreeSet<(NodeIndex, NodeIndex, u64)>,
+}
+
 /// See the [module documentation](self).
 pub struct Checker {
     next_seq: Vec<u64>,
@@ -283,16 +343,15 @@ pub struct Checker {
     /// Per sender, indexed by sequence number − 1: what its application sent.
     log: Vec<Vec<Sent>>,
     unsent: BTreeSet<(NodeIndex, NodeIndex, u64)>,
-    /// Test-only: hide the next tracked delivery from the checker.
-    drop_one: bool,
+    liveness: Option<Liveness>,
+    seed: u64,
     counters: Counters,
     violations: Vec<Violation>,
 }
 
 impl Checker {
-    /// A checker; with `drop_one_delivery` it hides the first tracked delivery from itself,
-    /// which must then be reported (the proof that it can fail).
-    pub fn new(drop_one_delivery: bool) -> Self {
+    /// A checker for the run of `seed` (named in every violation).
+    pub fn new(seed: u64) -> Self {
         Checker {
             next_seq: Vec::new(),
             sending: Default::default(),
@@ -301,7 +360,8 @@ impl Checker {
             accepted: PairSeqs::default(),
             log: Vec::new(),
             unsent: BTreeSet::new(),
-            drop_one: drop_one_delivery,
+            liveness: None,
+            seed,
             counters: Counters::default(),
             violations: Vec::new(),
         }
@@ -324,13 +384,19 @@ impl Checker {
             ViolationKind::Duplicate => self.counters.duplicates += 1,
             ViolationKind::Reordered => self.counters.reordered += 1,
             ViolationKind::Corrupted => self.counters.corrupted += 1,
+            ViolationKind::Liveness => self.counters.liveness_violations += 1,
             ViolationKind::PeerLimit | ViolationKind::Buffered => {
                 self.counters.limit_violations += 1
             }
             ViolationKind::NotReconnected | ViolationKind::Inconsistent => {}
         }
         if self.violations.len() < KEPT_VIOLATIONS {
-            self.violations.push(Violation { kind, at, detail });
+            self.violations.push(Violation {
+                kind,
+                seed: self.seed,
+                at,
+                detail,
+            });
         }
     }
 
@@ -364,6 +430,12 @@ impl Checker {
     pub fn on_sent(&mut self, now: Instant, sender: NodeIndex, receiver: NodeIndex, seq: u64) {
         self.counters.sent += 1;
         self.accepted.insert(sender, receiver, seq);
+        if let Some(liveness) = &mut self.liveness
+            && now >= liveness.from
+        {
+            liveness.queue.push_back((now, sender, receiver, seq));
+            liveness.awaited.insert((sender, receiver, seq));
+        }
         match self.sending.get_mut(&(sender, receiver)) {
             Some(sent) => sent.push(seq),
             None => self.violate(
@@ -374,19 +446,18 @@ impl Checker {
         }
     }
 
-    /// Node `node`'s application took `event`. Returns false for a delivery the test-only
-    /// fault hid (the simulator then drops it from the node's log as well).
+    /// Node `node`'s application took `event`.
     pub fn on_event(
         &mut self,
         now: Instant,
         node: NodeIndex,
         event: &NodeEvent,
         index_of: impl Fn(&PeerId) -> Option<NodeIndex>,
-    ) -> bool {
+    ) {
         match event {
             NodeEvent::PeerConnected { peer, .. } => {
                 let Some(peer) = index_of(peer) else {
-                    return true;
+                    return;
                 };
                 self.receiving.insert((peer, node), 0);
                 if self.sending.insert((node, peer), Vec::new()).is_some() {
@@ -405,7 +476,7 @@ impl Checker {
                 ..
             } => {
                 let Some(peer) = index_of(peer) else {
-                    return true;
+                    return;
                 };
                 // Only the traffic channel's: protocols may send on others beside it.
                 let confirmed = confirmed_by_channel
@@ -431,15 +502,11 @@ impl Checker {
                 message,
             } => {
                 if *channel != TRAFFIC_CHANNEL {
-                    return true;
+                    return;
                 }
                 let Some(Tag { sender, seq, .. }) = Tag::tracked(message) else {
-                    return true;
+                    return;
                 };
-                if self.drop_one {
-                    self.drop_one = false;
-                    return false;
-                }
                 let from = index_of(peer);
                 if self.intact(now, node, sender, seq, *channel, message) {
                     self.delivered(now, node, from, sender, seq);
@@ -449,7 +516,6 @@ impl Checker {
             // added later must be weighed here before it is let through).
             _ => {}
         }
-        true
     }
 
     /// Whether message `seq` of `sender`, taken by `receiver`, is one `send` accepted for
@@ -521,6 +587,9 @@ impl Checker {
             return;
         }
         self.counters.delivered += 1;
+        if let Some(liveness) = &mut self.liveness {
+            liveness.awaited.remove(&(sender, receiver, seq));
+        }
         if self.unsent.contains(&(sender, receiver, seq)) {
             self.violate(
                 ViolationKind::Lost,
@@ -598,6 +667,9 @@ impl Checker {
                 );
             }
         }
+        for &seq in unconfirmed.iter().chain(unsent) {
+            self.returned(now, sender, receiver, seq);
+        }
         for &seq in unsent {
             self.unsent.insert((sender, receiver, seq));
             if self.delivered.contains(sender, receiver, seq) {
@@ -659,10 +731,75 @@ impl Checker {
                 );
             }
         }
+        if let Some(liveness) = &mut self.liveness {
+            for &seq in &sent {
+                liveness.awaited.remove(&(sender, receiver, seq));
+            }
+        }
         self.counters.lost_with_crash += sent[confirmed..]
             .iter()
             .filter(|&&seq| !self.delivered.contains(sender, receiver, seq))
             .count() as u64;
+    }
+
+    /// Message `seq` from `sender` to `receiver` came back to its application.
+    fn returned(&mut self, now: Instant, sender: NodeIndex, receiver: NodeIndex, seq: u64) {
+        let Some(liveness) = &mut self.liveness else {
+            return;
+        };
+        if liveness.awaited.remove(&(sender, receiver, seq)) && liveness.no_faults {
+            self.violate(
+                ViolationKind::Liveness,
+                now,
+                format!("node {sender} → node {receiver}: #{seq} returned in a run without faults"),
+            );
+        }
+    }
+
+    /// From `from` on, every tracked message `send` accepts must be delivered or returned
+    /// to its sender within `bound` of its send (checked by [`Checker::check_liveness`]);
+    /// with `no_faults`, delivered. A second call changes nothing: the first heal counts.
+    pub fn watch_liveness(&mut self, from: Instant, bound: Duration, no_faults: bool) {
+        if self.liveness.is_none() {
+            self.liveness = Some(Liveness {
+                from,
+                bound,
+                no_faults,
+                queue: VecDeque::new(),
+                awaited: BTreeSet::new(),
+            });
+        }
+    }
+
+    /// Reports every awaited message sent `bound` or longer before `now` (see
+    /// [`Checker::watch_liveness`]).
+    pub fn check_liveness(&mut self, now: Instant) {
+        let Some(liveness) = &mut self.liveness else {
+            return;
+        };
+        let mut overdue = Vec::new();
+        while let Some(&(sent_at, sender, receiver, seq)) = liveness.queue.front() {
+            if now.saturating_duration_since(sent_at) < liveness.bound {
+                break;
+            }
+            liveness.queue.pop_front();
+            if liveness.awaited.remove(&(sender, receiver, seq)) {
+                overdue.push((sent_at, sender, receiver, seq));
+            }
+        }
+        let bound = liveness.bound;
+        for (sent_at, sender, receiver, seq) in overdue {
+            self.violate(
+                ViolationKind::Liveness,
+                now,
+                format!(
+                    "node {sender} → node {receiver}: #{seq}, sent at {:.3} s, neither \
+                     delivered nor returned within {:.1} s",
+                    sent_at.as_nanos() as f64 / 1e9,
+                    bound.as_secs_f64()
+                ),
+            );
+        }
     }
 
     /// The end of a run: the connection from `sender` to `receiver` is still open and

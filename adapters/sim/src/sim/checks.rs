@@ -7,6 +7,8 @@ use std::time::Duration;
 use switchboard::node::NodeEvent;
 use switchboard::{ChannelConfig, PeerId};
 
+use crate::invariants::{CheckerFault, TAG_LEN};
+
 use super::*;
 
 impl Sim {
@@ -127,6 +129,106 @@ impl Sim {
         sizes
     }
 
+    /// Test only: applies [`SimConfig::inject`] to an event node `index`'s application took,
+    /// once, on the first event it applies to; returns what the checker is handed instead.
+    pub(super) fn inject(&mut self, index: NodeIndex, event: NodeEvent) -> Vec<NodeEvent> {
+        let tracked = |event: &NodeEvent| match event {
+            NodeEvent::Message {
+                channel: TRAFFIC_CHANNEL,
+                message,
+                ..
+            } => Tag::tracked(message).is_some(),
+            _ => false,
+        };
+        if let Some((node, held)) = self.held_back.take() {
+            // Reorder: after the next tracked delivery from the same peer.
+            let same_peer = match (&held, &event) {
+                (NodeEvent::Message { peer: a, .. }, NodeEvent::Message { peer: b, .. }) => a == b,
+                _ => false,
+            };
+            if node == index && same_peer && tracked(&event) {
+                return vec![event, held];
+            }
+            self.held_back = Some((node, held));
+            return vec![event];
+        }
+        let Some(fault) = self.config.inject.filter(|_| self.inject_armed) else {
+            return vec![event];
+        };
+        let mut event = event;
+        if let NodeEvent::PeerDisconnected {
+            unsent,
+            unconfirmed,
+            ..
+        } = &mut event
+        {
+            let own = |m: &switchboard::ReturnedMessage| {
+                m.channel == TRAFFIC_CHANNEL && Tag::tracked(&m.message).is_some()
+            };
+            if fault == CheckerFault::DropSilently {
+                if let Some(at) = unconfirmed.iter().position(own) {
+                    unconfirmed.remove(at);
+                    self.inject_armed = false;
+                } else if let Some(at) = unsent.iter().position(own) {
+                    unsent.remove(at);
+                    self.inject_armed = false;
+                }
+            }
+            return vec![event];
+        }
+        let NodeEvent::Message {
+            peer,
+            channel,
+            message,
+        } = event
+        else {
+            return vec![event];
+        };
+        let event = |message| NodeEvent::Message {
+            peer,
+            channel,
+            message,
+        };
+        let applies = Tag::tracked(&message).is_some()
+            && channel == TRAFFIC_CHANNEL
+            && match fault {
+                CheckerFault::CorruptByte | CheckerFault::Truncate => message.len() > TAG_LEN,
+                CheckerFault::DropSilently
+                | CheckerFault::ExceedBuffer
+                | CheckerFault::ExceedPeerLimit => false,
+                _ => true,
+            };
+        if !applies {
+            return vec![event(message)];
+        }
+        self.inject_armed = false;
+        match fault {
+            CheckerFault::Reorder => {
+                self.held_back = Some((index, event(message)));
+                Vec::new()
+            }
+            CheckerFault::Duplicate => vec![event(message.clone()), event(message)],
+            CheckerFault::CorruptByte => {
+                let mut changed = message.to_vec();
+                if let Some(last) = changed.last_mut() {
+                    *last ^= 1;
+                }
+                vec![event(changed.into())]
+            }
+            CheckerFault::Truncate => vec![event(message.slice(..message.len() - 1))],
+            CheckerFault::ConfirmWithoutDelivery => Vec::new(),
+            CheckerFault::DeliverUnsent => {
+                let mut tag = Tag::read(&message).expect("tracked");
+                tag.seq = u64::MAX >> 1;
+                let forged = tag.message(message.len());
+                vec![event(message), event(forged)]
+            }
+            CheckerFault::DropSilently
+            | CheckerFault::ExceedBuffer
+            | CheckerFault::ExceedPeerLimit => vec![event(message)],
+        }
+    }
+
     /// Samples every connection's buffered bytes — per channel its send queue, the messages
     /// kept until confirmed and the received messages its application has not taken —
     /// against the bound its channel configs give (see `channel_memory_bound`).
@@ -164,6 +266,10 @@ impl Sim {
                         .find(|config| config.id == channel.channel)
                         .map_or(u64::MAX / 64, channel_memory_bound);
                 }
+                if self.inject_armed && self.config.inject == Some(CheckerFault::ExceedBuffer) {
+                    self.inject_armed = false;
+                    bytes += bound + 1;
+                }
                 checker.buffer_sample(self.now, index, bytes, bound);
             }
         }
@@ -181,6 +287,7 @@ impl Sim {
         let Some(checker) = self.checker.as_mut() else {
             return;
         };
+        checker.check_liveness(self.now);
         for (index, slot) in self.nodes.iter().enumerate() {
             if !slot.alive {
                 continue;

@@ -29,6 +29,10 @@ fn every_invariant_holds_over_many_seeds_with_every_fault() {
         let c = &summary.counters;
         total.sent += c.sent;
         total.delivered += c.delivered;
+        total.confirmed += c.confirmed;
+        total.limit_violations += c.limit_violations;
+        total.max_conn_buffered_bytes =
+            total.max_conn_buffered_bytes.max(c.max_conn_buffered_bytes);
         total.returned_unconfirmed += c.returned_unconfirmed;
         total.returned_unsent += c.returned_unsent;
         total.lost_with_crash += c.lost_with_crash;

@@ -4,13 +4,19 @@
 //!
 //! Messages the generator sends are *tracked*: they start with a 24-byte [`Tag`]
 //! `b"SBsm" || sender index (u32 BE) || sequence number (u64 BE) || sent at (u64 BE,
-//! simulated nanoseconds)`; the sequence number counts per sender from 1 across all its
-//! peers and its restarts, so `(sender, receiver, seq)` names one delivery. Untracked
+//! simulated nanoseconds)`, followed by a body that is a function of (sender, sequence
+//! number) alone ([`body_byte`]); the sequence number counts per sender from 1 across all
+//! its peers and its restarts, so `(sender, receiver, seq)` names one delivery. When the
+//! application sends one, the checker logs its channel, length and a 64-bit FNV-1a hash of
+//! all its bytes ([`content_hash`]): it knows what was sent without asking the node. Untracked
 //! messages (a test's own `send`s, and the generator's when the checker is off, tagged
 //! with sequence number 0 for their send time alone) are ignored; tracked and untracked
 //! messages must not share a connection, since the node's `confirmed` count covers both.
 //!
 //! What is checked, and when:
+//! - **intact**: a tracked message taken by a receiving application was accepted by a
+//!   `send` to that receiver, and has the channel, length and contents hash logged when it
+//!   was sent — at each `Message` ([`ViolationKind::Corrupted`]);
 //! - **no duplicate**: a `(sender, receiver, seq)` delivered twice — at each `Message`;
 //! - **no reordering**: order is promised within one connection only, so per (sender,
 //!   receiver) the sequence numbers a receiver takes since its latest `PeerConnected` for
@@ -20,15 +26,28 @@
 //!   `confirmed` first ones, then the `unconfirmed` returned ones, then the `unsent` returned
 //!   ones, exactly; every confirmed one was delivered; no unsent one was ever delivered
 //!   (checked when it is returned, and at every later delivery) — at each
-//!   `PeerDisconnected`, when a sender crashes (from its connection stats) and at the end
-//!   of a run (connections still open: confirmed so far must be delivered, the rest count
-//!   as *pending*, in flight);
+//!   `PeerDisconnected` and at the end of a run (connections still open: confirmed so far
+//!   must be delivered, the rest count as *pending*, in flight);
+//! - **a crashed sender**: its application gets no `PeerDisconnected`, so the checker
+//!   holds its connection statistics' claims against what it saw itself — confirmed plus
+//!   still held adds up to what was sent, and every confirmed message was delivered; the
+//!   rest of the connection's messages are *lost with the crash* (counted, not a
+//!   violation: the promise to return them dies with the application), and a receiver
+//!   still taking one later is checked as any delivery (once, in order, intact);
+//! - **liveness**: from [`Checker::watch_liveness`] on — the scenario calls it when every
+//!   fault has healed, or at the start of a run without faults — every tracked message
+//!   `send` accepts is delivered or returned to its sender (at a `PeerDisconnected`; or
+//!   lost with its sender's crash) within a stated bound of its send; in a run without
+//!   faults it is delivered, never returned — checked every sample and at the end
+//!   ([`ViolationKind::Liveness`]). Messages younger than the bound at the end are pending,
+//!   not late;
 //! - **peer limits** and **buffered bytes per connection**: reported by the simulator
 //!   through [`Checker::limit_exceeded`] and [`Checker::buffer_sample`];
 //! - **reconnection** after faults heal: reported through [`Checker::not_reconnected`].
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::fmt;
+use std::time::Duration;
 
 use bytes::Bytes;
 use switchboard::node::NodeEvent;
@@ -55,6 +74,10 @@ pub enum ViolationKind {
     Lost,
     /// A message was delivered twice.
     Duplicate,
+    /// A receiving application took a message that is not what was sent to it: its length
+    /// or contents differ from what the sender's application sent, or no `send` to this
+    /// receiver ever accepted it.
+    Corrupted,
     /// A message was delivered before one sent earlier on the same connection.
     Reordered,
     /// A node had more inbound or outbound peers than its limits allow.
@@ -63,6 +86,9 @@ pub enum ViolationKind {
     Buffered,
     /// The network was not one component within the stated time after every fault healed.
     NotReconnected,
+    /// A message sent once the faults had healed was neither delivered nor returned within
+    /// the stated time — or, in a run without faults, was returned at all.
+    Liveness,
     /// An event that cannot happen did (a peer connected twice, a message from a stranger).
     Inconsistent,
 }
@@ -72,13 +98,46 @@ impl fmt::Display for ViolationKind {
         f.write_str(match self {
             ViolationKind::Lost => "message lost",
             ViolationKind::Duplicate => "duplicate delivery",
+            ViolationKind::Corrupted => "corrupted delivery",
             ViolationKind::Reordered => "reordered delivery",
             ViolationKind::PeerLimit => "peer limit exceeded",
             ViolationKind::Buffered => "connection buffer over its bound",
             ViolationKind::NotReconnected => "network not reconnected",
+            ViolationKind::Liveness => "message neither delivered nor returned in time",
             ViolationKind::Inconsistent => "inconsistent events",
         })
     }
+}
+
+/// Test only: a fault the simulator injects where it hands the checker what the nodes did,
+/// once (on the first event it applies to), so that each detection branch is shown to fire
+/// ([`SimConfig::inject`](crate::SimConfig::inject)).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CheckerFault {
+    /// Holds back a tracked delivery and hands it over after the next one from the same
+    /// peer: [`ViolationKind::Reordered`].
+    Reorder,
+    /// Hands a tracked delivery over twice: [`ViolationKind::Duplicate`].
+    Duplicate,
+    /// Flips a bit of a tracked delivery's last byte: [`ViolationKind::Corrupted`].
+    CorruptByte,
+    /// Drops the last byte of a tracked delivery: [`ViolationKind::Corrupted`].
+    Truncate,
+    /// Hides a tracked delivery, which its sender's node then confirms:
+    /// [`ViolationKind::Lost`] (and, where liveness is watched, [`ViolationKind::Liveness`]).
+    ConfirmWithoutDelivery,
+    /// Hands over, beside a tracked delivery, a well-formed message of the same sender that
+    /// was never sent: [`ViolationKind::Corrupted`].
+    DeliverUnsent,
+    /// Removes a returned message from a sender's `PeerDisconnected`, as if the node had
+    /// dropped it silently: [`ViolationKind::Lost`].
+    DropSilently,
+    /// Adds a connection's bound plus one to its buffered bytes in one sample:
+    /// [`ViolationKind::Buffered`].
+    ExceedBuffer,
+    /// Adds the inbound limit plus one to a node's inbound peers once:
+    /// [`ViolationKind::PeerLimit`].
+    ExceedPeerLimit,
 }
 
 /// One broken invariant.
@@ -86,6 +145,8 @@ impl fmt::Display for ViolationKind {
 pub struct Violation {
     /// What.
     pub kind: ViolationKind,
+    /// The seed of the run: rerun with it to reproduce.
+    pub seed: u64,
     /// Virtual time it was seen.
     pub at: Instant,
     /// Who and which message.
@@ -96,10 +157,11 @@ impl fmt::Display for Violation {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
-            "{} at {:.3} s: {}",
+            "{} at {:.3} s: {} (seed {})",
             self.kind,
             self.at.as_nanos() as f64 / 1e9,
-            self.detail
+            self.detail,
+            self.seed
         )
     }
 }
@@ -119,14 +181,23 @@ pub struct Counters {
     pub returned_unconfirmed: u64,
     /// Still in flight on a connection open at the end.
     pub pending: u64,
+    /// Neither confirmed nor delivered when their sender crashed (see
+    /// [`Checker::connection_crashed`]).
+    pub lost_with_crash: u64,
     /// Messages violating "nothing silently lost".
     pub lost: u64,
     /// Deliveries of a message already delivered.
     pub duplicates: u64,
     /// Deliveries out of send order within one connection.
     pub reordered: u64,
+    /// Deliveries whose length or contents differ from what was sent, or of a message no
+    /// `send` to that receiver accepted.
+    pub corrupted: u64,
     /// Peer-limit and buffer-bound violations.
     pub limit_violations: u64,
+    /// Messages sent after the faults healed and neither delivered nor returned within the
+    /// bound (or returned in a run without faults).
+    pub liveness_violations: u64,
     /// Largest bytes buffered by one connection in any sample.
     pub max_conn_buffered_bytes: u64,
     /// All violations, of every kind.
@@ -146,13 +217,19 @@ pub struct Tag {
 }
 
 impl Tag {
-    /// A message of `len` bytes (at least [`TAG_LEN`]) starting with this tag.
+    /// A message of `len` bytes (at least [`TAG_LEN`]) starting with this tag, its body a
+    /// deterministic function of (sender, sequence number) — [`body_byte`] — so that a byte
+    /// changed anywhere, not only in the tag, makes it another message.
     pub fn message(&self, len: usize) -> Bytes {
         let mut message = vec![0u8; len.max(TAG_LEN)];
         message[..4].copy_from_slice(&MAGIC);
         message[4..8].copy_from_slice(&(self.sender as u32).to_be_bytes());
         message[8..16].copy_from_slice(&self.seq.to_be_bytes());
         message[16..24].copy_from_slice(&self.sent_at.as_nanos().to_be_bytes());
+        let mut state = body_seed(self.sender, self.seq);
+        for byte in &mut message[TAG_LEN..] {
+            *byte = body_byte(&mut state);
+        }
         Bytes::from(message)
     }
 
@@ -170,18 +247,52 @@ impl Tag {
     }
 
     /// The tag of a tracked message: `Some` only with a sequence number.
-    fn tracked(message: &[u8]) -> Option<Tag> {
+    pub fn tracked(message: &[u8]) -> Option<Tag> {
         Tag::read(message).filter(|tag| tag.seq > 0)
     }
 }
 
-/// The tracked sequence numbers delivered, per (sender, receiver), each list sorted: 8 bytes
-/// a delivery — a long run delivers millions — and a delivery appended in O(1), a sender's
-/// numbers only growing (an older one, out of order, is inserted in place).
-#[derive(Default)]
-struct Delivered(BTreeMap<(NodeIndex, NodeIndex), Vec<u64>>);
+/// The seed of the body of message `seq` of `sender` (a splitmix64 stream).
+fn body_seed(sender: NodeIndex, seq: u64) -> u64 {
+    (sender as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ seq.wrapping_mul(0xD1B5_4A32_D192_ED03)
+}
 
-impl Delivered {
+/// The next byte of a message body: one splitmix64 step, its top byte.
+pub fn body_byte(state: &mut u64) -> u8 {
+    *state = state.wrapping_add(0x9E37_79B9_7F4A_7C15);
+    let mut z = *state;
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    ((z ^ (z >> 31)) >> 56) as u8
+}
+
+/// 64-bit FNV-1a of a whole message: what the checker remembers of its contents.
+pub fn content_hash(message: &[u8]) -> u64 {
+    let mut hash = 0xcbf2_9ce4_8422_2325u64;
+    for &byte in message {
+        hash ^= u64::from(byte);
+        hash = hash.wrapping_mul(0x0100_0000_01b3);
+    }
+    hash
+}
+
+/// What the checker logs of a tracked message when its application sends it, to compare
+/// with what a receiving application takes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Sent {
+    channel: ChannelId,
+    len: u32,
+    hash: u64,
+}
+
+/// Tracked sequence numbers per (sender, receiver) — those delivered, those `send`
+/// accepted — each list sorted: 8 bytes a message — a long run has millions — and one
+/// appended in O(1), a sender's numbers only growing (an older one, out of order, is
+/// inserted in place).
+#[derive(Default)]
+struct PairSeqs(BTreeMap<(NodeIndex, NodeIndex), Vec<u64>>);
+
+impl PairSeqs {
     /// Records `seq` from `sender` at `receiver`; false if it was already.
     fn insert(&mut self, sender: NodeIndex, receiver: NodeIndex, seq: u64) -> bool {
         let seqs = self.0.entry((sender, receiver)).or_default();
@@ -205,6 +316,17 @@ impl Delivered {
     }
 }
 
+/// The messages awaited since [`Checker::watch_liveness`].
+struct Liveness {
+    from: Instant,
+    bound: Duration,
+    /// Without faults a returned message is a violation too.
+    no_faults: bool,
+    /// In send order: (sent at, sender, receiver, seq), awaited or not any more.
+    queue: VecDeque<(Instant, NodeIndex, NodeIndex, u64)>,
+    awaited: BTreeSet<(NodeIndex, NodeIndex, u64)>,
+}
+
 /// See the [module documentation](self).
 pub struct Checker {
     next_seq: Vec<u64>,
@@ -214,25 +336,32 @@ pub struct Checker {
     /// Receiver side: per (sender, receiver), the last sequence number taken on the current
     /// connection.
     receiving: BTreeMap<(NodeIndex, NodeIndex), u64>,
-    delivered: Delivered,
+    delivered: PairSeqs,
+    /// Per (sender, receiver), every tracked sequence number `send` accepted, on any
+    /// connection.
+    accepted: PairSeqs,
+    /// Per sender, indexed by sequence number − 1: what its application sent.
+    log: Vec<Vec<Sent>>,
     unsent: BTreeSet<(NodeIndex, NodeIndex, u64)>,
-    /// Test-only: hide the next tracked delivery from the checker.
-    drop_one: bool,
+    liveness: Option<Liveness>,
+    seed: u64,
     counters: Counters,
     violations: Vec<Violation>,
 }
 
 impl Checker {
-    /// A checker; with `drop_one_delivery` it hides the first tracked delivery from itself,
-    /// which must then be reported (the proof that it can fail).
-    pub fn new(drop_one_delivery: bool) -> Self {
+    /// A checker for the run of `seed` (named in every violation).
+    pub fn new(seed: u64) -> Self {
         Checker {
             next_seq: Vec::new(),
             sending: Default::default(),
             receiving: Default::default(),
-            delivered: Delivered::default(),
+            delivered: PairSeqs::default(),
+            accepted: PairSeqs::default(),
+            log: Vec::new(),
             unsent: BTreeSet::new(),
-            drop_one: drop_one_delivery,
+            liveness: None,
+            seed,
             counters: Counters::default(),
             violations: Vec::new(),
         }
@@ -254,13 +383,20 @@ impl Checker {
             ViolationKind::Lost => self.counters.lost += 1,
             ViolationKind::Duplicate => self.counters.duplicates += 1,
             ViolationKind::Reordered => self.counters.reordered += 1,
+            ViolationKind::Corrupted => self.counters.corrupted += 1,
+            ViolationKind::Liveness => self.counters.liveness_violations += 1,
             ViolationKind::PeerLimit | ViolationKind::Buffered => {
                 self.counters.limit_violations += 1
             }
             ViolationKind::NotReconnected | ViolationKind::Inconsistent => {}
         }
         if self.violations.len() < KEPT_VIOLATIONS {
-            self.violations.push(Violation { kind, at, detail });
+            self.violations.push(Violation {
+                kind,
+                seed: self.seed,
+                at,
+                detail,
+            });
         }
     }
 
@@ -278,12 +414,28 @@ impl Checker {
             seq,
             sent_at: now,
         };
-        (seq, tag.message(len))
+        let message = tag.message(len);
+        if self.log.len() <= sender {
+            self.log.resize_with(sender + 1, Vec::new);
+        }
+        self.log[sender].push(Sent {
+            channel: TRAFFIC_CHANNEL,
+            len: u32::try_from(message.len()).unwrap_or(u32::MAX),
+            hash: content_hash(&message),
+        });
+        (seq, message)
     }
 
     /// `sender`'s `send` accepted tracked message `seq` for `receiver`.
     pub fn on_sent(&mut self, now: Instant, sender: NodeIndex, receiver: NodeIndex, seq: u64) {
         self.counters.sent += 1;
+        self.accepted.insert(sender, receiver, seq);
+        if let Some(liveness) = &mut self.liveness
+            && now >= liveness.from
+        {
+            liveness.queue.push_back((now, sender, receiver, seq));
+            liveness.awaited.insert((sender, receiver, seq));
+        }
         match self.sending.get_mut(&(sender, receiver)) {
             Some(sent) => sent.push(seq),
             None => self.violate(
@@ -294,19 +446,18 @@ impl Checker {
         }
     }
 
-    /// Node `node`'s application took `event`. Returns false for a delivery the test-only
-    /// fault hid (the simulator then drops it from the node's log as well).
+    /// Node `node`'s application took `event`.
     pub fn on_event(
         &mut self,
         now: Instant,
         node: NodeIndex,
         event: &NodeEvent,
         index_of: impl Fn(&PeerId) -> Option<NodeIndex>,
-    ) -> bool {
+    ) {
         match event {
             NodeEvent::PeerConnected { peer, .. } => {
                 let Some(peer) = index_of(peer) else {
-                    return true;
+                    return;
                 };
                 self.receiving.insert((peer, node), 0);
                 if self.sending.insert((node, peer), Vec::new()).is_some() {
@@ -325,7 +476,7 @@ impl Checker {
                 ..
             } => {
                 let Some(peer) = index_of(peer) else {
-                    return true;
+                    return;
                 };
                 // Only the traffic channel's: protocols may send on others beside it.
                 let confirmed = confirmed_by_channel
@@ -351,20 +502,62 @@ impl Checker {
                 message,
             } => {
                 if *channel != TRAFFIC_CHANNEL {
-                    return true;
+                    return;
                 }
                 let Some(Tag { sender, seq, .. }) = Tag::tracked(message) else {
-                    return true;
+                    return;
                 };
-                if self.drop_one {
-                    self.drop_one = false;
-                    return false;
+                let from = index_of(peer);
+                if self.intact(now, node, sender, seq, *channel, message) {
+                    self.delivered(now, node, from, sender, seq);
                 }
-                self.delivered(now, node, index_of(peer), sender, seq);
             }
             // Dial failures and slow peers say nothing about delivery (and a kind of event
             // added later must be weighed here before it is let through).
             _ => {}
+        }
+    }
+
+    /// Whether message `seq` of `sender`, taken by `receiver`, is one `send` accepted for
+    /// `receiver`; reports it if not, or if its length or contents differ from what was
+    /// sent (still counting it delivered: it was, damaged). False for one never sent.
+    fn intact(
+        &mut self,
+        now: Instant,
+        receiver: NodeIndex,
+        sender: NodeIndex,
+        seq: u64,
+        channel: ChannelId,
+        message: &[u8],
+    ) -> bool {
+        let sent = usize::try_from(seq - 1)
+            .ok()
+            .and_then(|at| self.log.get(sender)?.get(at).copied());
+        let Some(sent) = sent.filter(|_| self.accepted.contains(sender, receiver, seq)) else {
+            self.violate(
+                ViolationKind::Corrupted,
+                now,
+                format!("node {receiver} took #{seq} of node {sender}, never sent to it"),
+            );
+            return false;
+        };
+        let len = u32::try_from(message.len()).unwrap_or(u32::MAX);
+        if sent.channel != channel || sent.len != len || sent.hash != content_hash(message) {
+            self.violate(
+                ViolationKind::Corrupted,
+                now,
+                format!(
+                    "node {receiver} took #{seq} of node {sender}: {len} bytes on channel \
+                     {channel}, sent {} on channel {}, contents {}",
+                    sent.len,
+                    sent.channel,
+                    if sent.hash == content_hash(message) {
+                        "equal"
+                    } else {
+                        "differ"
+                    }
+                ),
+            );
         }
         true
     }
@@ -394,6 +587,9 @@ impl Checker {
             return;
         }
         self.counters.delivered += 1;
+        if let Some(liveness) = &mut self.liveness {
+            liveness.awaited.remove(&(sender, receiver, seq));
+        }
         if self.unsent.contains(&(sender, receiver, seq)) {
             self.violate(
                 ViolationKind::Lost,
@@ -471,6 +667,9 @@ impl Checker {
                 );
             }
         }
+        for &seq in unconfirmed.iter().chain(unsent) {
+            self.returned(now, sender, receiver, seq);
+        }
         for &seq in unsent {
             self.unsent.insert((sender, receiver, seq));
             if self.delivered.contains(sender, receiver, seq) {
@@ -483,44 +682,124 @@ impl Checker {
         }
     }
 
-    /// `sender` crashed with its connection to `receiver` open; its statistics said
-    /// `confirmed` messages were confirmed, `unconfirmed` written and not confirmed, and
-    /// `queued` never completely written. Checked as if the node had returned them.
+    /// `sender` crashed with its connection to `receiver` open; its statistics claim
+    /// `confirmed` messages confirmed and `held` more written-not-confirmed or queued. No
+    /// application is left to hand messages back to, so the checker judges from what it
+    /// saw itself: the claims must add up to what was sent on the connection, and the first
+    /// `confirmed` sent must have been delivered (credit is granted only for messages
+    /// taken, in order). Every other message of the connection is *lost with the crash*:
+    /// not a violation, since the node's promise (return what was not confirmed) dies with
+    /// its application, but counted ([`Counters::lost_with_crash`]); the receiver may still
+    /// take one it holds, once and in order, which is checked as any delivery is.
     pub fn connection_crashed(
         &mut self,
         now: Instant,
         sender: NodeIndex,
         receiver: NodeIndex,
         confirmed: u64,
-        unconfirmed: usize,
-        queued: usize,
+        held: usize,
     ) {
-        let sent = self
-            .sending
-            .get(&(sender, receiver))
-            .cloned()
-            .unwrap_or_default();
-        let start = usize::try_from(confirmed)
+        let Some(sent) = self.sending.remove(&(sender, receiver)) else {
+            return;
+        };
+        let claimed = usize::try_from(confirmed)
+            .unwrap_or(usize::MAX)
+            .saturating_add(held);
+        if claimed != sent.len() {
+            for _ in 0..sent.len().abs_diff(claimed) {
+                self.violate(
+                    ViolationKind::Lost,
+                    now,
+                    format!(
+                        "node {sender} → node {receiver} crashed: sent {}, its node holds \
+                         {confirmed} confirmed and {held} others",
+                        sent.len()
+                    ),
+                );
+            }
+        }
+        let confirmed = usize::try_from(confirmed)
             .unwrap_or(usize::MAX)
             .min(sent.len());
-        let middle = start.saturating_add(unconfirmed).min(sent.len());
-        let end = middle.saturating_add(queued).min(sent.len());
-        let returned_unconfirmed = sent[start..middle].to_vec();
-        let mut returned_unsent = sent[middle..end].to_vec();
-        // Counts that do not add up must still fail the accounting check.
-        let missing = (confirmed as usize)
-            .saturating_add(unconfirmed)
-            .saturating_add(queued)
-            .saturating_sub(sent.len());
-        returned_unsent.extend(std::iter::repeat_n(0, missing));
-        self.connection_ended(
-            now,
-            sender,
-            receiver,
-            confirmed,
-            &returned_unconfirmed,
-            &returned_unsent,
-        );
+        self.counters.confirmed += confirmed as u64;
+        for &seq in &sent[..confirmed] {
+            if !self.delivered.contains(sender, receiver, seq) {
+                self.violate(
+                    ViolationKind::Lost,
+                    now,
+                    format!("node {sender} → node {receiver}: #{seq} confirmed, never delivered"),
+                );
+            }
+        }
+        if let Some(liveness) = &mut self.liveness {
+            for &seq in &sent {
+                liveness.awaited.remove(&(sender, receiver, seq));
+            }
+        }
+        self.counters.lost_with_crash += sent[confirmed..]
+            .iter()
+            .filter(|&&seq| !self.delivered.contains(sender, receiver, seq))
+            .count() as u64;
+    }
+
+    /// Message `seq` from `sender` to `receiver` came back to its application.
+    fn returned(&mut self, now: Instant, sender: NodeIndex, receiver: NodeIndex, seq: u64) {
+        let Some(liveness) = &mut self.liveness else {
+            return;
+        };
+        if liveness.awaited.remove(&(sender, receiver, seq)) && liveness.no_faults {
+            self.violate(
+                ViolationKind::Liveness,
+                now,
+                format!("node {sender} → node {receiver}: #{seq} returned in a run without faults"),
+            );
+        }
+    }
+
+    /// From `from` on, every tracked message `send` accepts must be delivered or returned
+    /// to its sender within `bound` of its send (checked by [`Checker::check_liveness`]);
+    /// with `no_faults`, delivered. A second call changes nothing: the first heal counts.
+    pub fn watch_liveness(&mut self, from: Instant, bound: Duration, no_faults: bool) {
+        if self.liveness.is_none() {
+            self.liveness = Some(Liveness {
+                from,
+                bound,
+                no_faults,
+                queue: VecDeque::new(),
+                awaited: BTreeSet::new(),
+            });
+        }
+    }
+
+    /// Reports every awaited message sent `bound` or longer before `now` (see
+    /// [`Checker::watch_liveness`]).
+    pub fn check_liveness(&mut self, now: Instant) {
+        let Some(liveness) = &mut self.liveness else {
+            return;
+        };
+        let mut overdue = Vec::new();
+        while let Some(&(sent_at, sender, receiver, seq)) = liveness.queue.front() {
+            if now.saturating_duration_since(sent_at) < liveness.bound {
+                break;
+            }
+            liveness.queue.pop_front();
+            if liveness.awaited.remove(&(sender, receiver, seq)) {
+                overdue.push((sent_at, sender, receiver, seq));
+            }
+        }
+        let bound = liveness.bound;
+        for (sent_at, sender, receiver, seq) in overdue {
+            self.violate(
+                ViolationKind::Liveness,
+                now,
+                format!(
+                    "node {sender} → node {receiver}: #{seq}, sent at {:.3} s, neither \
+                     delivered nor returned within {:.1} s",
+                    sent_at.as_nanos() as f64 / 1e9,
+                    bound.as_secs_f64()
+                ),
+            );
+        }
     }
 
     /// The end of a run: the connection from `sender` to `receiver` is still open and
@@ -621,8 +900,28 @@ mod tests {
     use super::*;
 
     #[test]
+    fn a_body_is_a_function_of_sender_and_sequence_and_any_change_shows() {
+        let tag = |sender, seq, at| Tag {
+            sender,
+            seq,
+            sent_at: Instant::from_nanos(at),
+        };
+        let message = tag(3, 7, 5).message(100);
+        assert_eq!(message[TAG_LEN..], tag(3, 7, 9).message(100)[TAG_LEN..]);
+        assert_ne!(message[TAG_LEN..], tag(3, 8, 5).message(100)[TAG_LEN..]);
+        assert_ne!(message[TAG_LEN..], tag(4, 7, 5).message(100)[TAG_LEN..]);
+        let hash = content_hash(&message);
+        for at in [0, TAG_LEN, 99] {
+            let mut changed = message.to_vec();
+            changed[at] ^= 1;
+            assert_ne!(content_hash(&changed), hash);
+        }
+        assert_ne!(content_hash(&message[..99]), hash);
+    }
+
+    #[test]
     fn delivered_numbers_are_kept_per_pair_in_any_order_and_once() {
-        let mut delivered = Delivered::default();
+        let mut delivered = PairSeqs::default();
         for seq in [1, 2, 5, 9] {
             assert!(delivered.insert(3, 4, seq));
         }

@@ -56,7 +56,7 @@ use switchboard::ChannelConfig;
 use switchboard::node::NodeConfig;
 
 pub use faults::{FaultConfig, FaultKind, ParseFaultsError};
-pub use invariants::{Checker, Counters, Tag, Violation, ViolationKind};
+pub use invariants::{Checker, CheckerFault, Counters, Tag, Violation, ViolationKind};
 pub use latency::{LatencyHistogram, LatencyPercentiles};
 pub use link::HeavyTail;
 pub use report::ReportError;

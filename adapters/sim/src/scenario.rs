@@ -9,7 +9,10 @@
 //! (partitions healed, crashed nodes restarted, listeners answer, applications poll) and
 //! the network has `quiet` to reconnect: at the end it must be one component, or the
 //! checker reports [`ViolationKind::NotReconnected`](crate::ViolationKind). Traffic runs
-//! throughout; what is still in flight at the end counts as pending.
+//! throughout; a message sent after the heal must be delivered or returned within
+//! [`ScenarioConfig::liveness_bound`] (in a run without faults, from the start — and
+//! delivered, never returned, unless discovery's seed nodes let peers go);
+//! what is still in flight at the end counts as pending.
 
 use std::time::Duration;
 
@@ -61,8 +64,19 @@ pub struct ScenarioConfig {
     pub check_invariants: bool,
     /// Stop as soon as every node's outbound slots are full (the convergence benchmark).
     pub stop_when_outbound_full: bool,
-    /// Test only: the checker loses one delivery and must say so.
-    pub drop_one_delivery: bool,
+    /// How long after its send a tracked message sent once every fault has healed (from
+    /// the start, in a run without faults, where it must be delivered unless discovery is on)
+    /// must be delivered or returned: 10 s by default.
+    /// Why 10 s: a connection that died silently is noticed by keepalive within
+    /// `ping_interval + pong_timeout` (2 + 4 s), which returns its messages; on a live one
+    /// a message arrives within a link's latency (≤ 100 ms) plus a write held by the heavy
+    /// tail (≤ 2 s), the generator's few hundred bytes a second per link being far below the
+    /// slowest link's 100 KB/s; 2 s remain for a receiver catching up on what it buffered.
+    /// Only messages sent at least this long before the end are judged.
+    pub liveness_bound: Duration,
+    /// Test only: a fault injected between the nodes and the checker, which the checker
+    /// must report (see [`SimConfig::inject`]).
+    pub inject: Option<crate::CheckerFault>,
     /// Nodes find each other by discovery instead of [`bootstrap_by_dialing`]: the first
     /// [`ScenarioConfig::seed_nodes`] nodes are seeds in seed mode, every other node knows
     /// their addresses, exchanges addresses with its peers and fills its outbound slots from
@@ -91,7 +105,8 @@ impl ScenarioConfig {
             sample_interval: Duration::from_secs(1),
             check_invariants: true,
             stop_when_outbound_full: false,
-            drop_one_delivery: false,
+            liveness_bound: Duration::from_secs(10),
+            inject: None,
             discovery: false,
             record_timeline: false,
         }
@@ -157,7 +172,7 @@ impl ScenarioConfig {
         self.faults.apply(&mut config);
         config.check_invariants = self.check_invariants;
         config.keep_log = false;
-        config.drop_one_delivery = self.drop_one_delivery;
+        config.inject = self.inject;
         config
     }
 
@@ -275,6 +290,13 @@ impl Scenario {
             }
         }
         let end = start.saturating_add(config.duration);
+        if config.faults.kinds.is_empty()
+            && let Some(checker) = sim.checker_mut()
+        {
+            // With discovery, seed nodes let their peers go after a while and return what
+            // was in flight to them: only nodes that dial alone keep every connection.
+            checker.watch_liveness(start, config.liveness_bound, !config.discovery);
+        }
         let fault_end = start.saturating_add(config.duration.saturating_sub(config.quiet));
         if !config.faults.kinds.is_empty() {
             sim.wake_at(start.saturating_add(config.faults.tick), token(FAULTS, 0));
@@ -348,6 +370,10 @@ impl Scenario {
                 FAULTS => self.inject_faults(),
                 SAMPLE => {
                     if self.config.check_invariants {
+                        let now = self.sim.now();
+                        if let Some(checker) = self.sim.checker_mut() {
+                            checker.check_liveness(now);
+                        }
                         // About 100 nodes a sample, in turns.
                         let stride = self.config.nodes.div_ceil(100);
                         self.sim.check_buffers_of(self.samples % stride, stride);
@@ -597,11 +623,16 @@ impl Scenario {
         }
     }
 
-    /// Ends every fault at once and stops drawing new ones.
+    /// Ends every fault at once and stops drawing new ones; from now on messages must be
+    /// delivered or returned in time ([`ScenarioConfig::liveness_bound`]).
     fn heal_all(&mut self) {
         self.faulting = false;
         for (_, undo) in std::mem::take(&mut self.undo) {
             self.apply(undo);
+        }
+        let (now, bound) = (self.sim.now(), self.config.liveness_bound);
+        if let Some(checker) = self.sim.checker_mut() {
+            checker.watch_liveness(now, bound, false);
         }
     }
 }

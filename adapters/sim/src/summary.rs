@@ -125,7 +125,7 @@ impl Summary {
              \"connections\":{},\"trace_hash\":\"{:016x}\",\"outbound_full_s\":{},\"components\":{},\
              \"messages_sent\":{},\"messages_delivered\":{},\"messages_confirmed\":{},\
              \"messages_returned_unsent\":{},\"messages_returned_unconfirmed\":{},\
-             \"messages_lost\":{},\"duplicates\":{},\"reordered\":{},\
+             \"messages_lost\":{},\"duplicates\":{},\"reordered\":{},\"corrupted\":{},\"liveness_violations\":{},\
              \"limit_violations\":{},\"max_conn_buffered_bytes\":{},\
              \"bytes_delivered\":{},\"bytes_per_sim_s\":{:.0},\"latency_p50_ms\":{},\
              \"latency_p90_ms\":{},\"latency_p99_ms\":{},\"latency_max_ms\":{}}}",
@@ -148,6 +148,8 @@ impl Summary {
             c.lost,
             c.duplicates,
             c.reordered,
+            c.corrupted,
+            c.liveness_violations,
             c.limit_violations,
             c.max_conn_buffered_bytes,
             self.bytes_delivered,
@@ -206,9 +208,15 @@ impl fmt::Display for Summary {
         )?;
         writeln!(
             f,
-            "  invariants  lost {}, duplicates {}, reordered {}, limit violations {}, \
-             max buffered per connection {} B",
-            c.lost, c.duplicates, c.reordered, c.limit_violations, c.max_conn_buffered_bytes
+            "  invariants  lost {}, duplicates {}, reordered {}, corrupted {}, \
+             liveness {}, limit violations {}, max buffered per connection {} B",
+            c.lost,
+            c.duplicates,
+            c.reordered,
+            c.corrupted,
+            c.liveness_violations,
+            c.limit_violations,
+            c.max_conn_buffered_bytes
         )?;
         if self.passed() {
             write!(f, "  all invariants held")

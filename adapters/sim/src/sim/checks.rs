@@ -5,7 +5,9 @@
 use std::time::Duration;
 
 use switchboard::node::NodeEvent;
-use switchboard::{ChannelConfig, PeerId, message_cost};
+use switchboard::{ChannelConfig, PeerId};
+
+use crate::invariants::{CheckerFault, TAG_LEN};
 
 use super::*;
 
@@ -127,6 +129,106 @@ impl Sim {
         sizes
     }
 
+    /// Test only: applies [`SimConfig::inject`] to an event node `index`'s application took,
+    /// once, on the first event it applies to; returns what the checker is handed instead.
+    pub(super) fn inject(&mut self, index: NodeIndex, event: NodeEvent) -> Vec<NodeEvent> {
+        let tracked = |event: &NodeEvent| match event {
+            NodeEvent::Message {
+                channel: TRAFFIC_CHANNEL,
+                message,
+                ..
+            } => Tag::tracked(message).is_some(),
+            _ => false,
+        };
+        if let Some((node, held)) = self.held_back.take() {
+            // Reorder: after the next tracked delivery from the same peer.
+            let same_peer = match (&held, &event) {
+                (NodeEvent::Message { peer: a, .. }, NodeEvent::Message { peer: b, .. }) => a == b,
+                _ => false,
+            };
+            if node == index && same_peer && tracked(&event) {
+                return vec![event, held];
+            }
+            self.held_back = Some((node, held));
+            return vec![event];
+        }
+        let Some(fault) = self.config.inject.filter(|_| self.inject_armed) else {
+            return vec![event];
+        };
+        let mut event = event;
+        if let NodeEvent::PeerDisconnected {
+            unsent,
+            unconfirmed,
+            ..
+        } = &mut event
+        {
+            let own = |m: &switchboard::ReturnedMessage| {
+                m.channel == TRAFFIC_CHANNEL && Tag::tracked(&m.message).is_some()
+            };
+            if fault == CheckerFault::DropSilently {
+                if let Some(at) = unconfirmed.iter().position(own) {
+                    unconfirmed.remove(at);
+                    self.inject_armed = false;
+                } else if let Some(at) = unsent.iter().position(own) {
+                    unsent.remove(at);
+                    self.inject_armed = false;
+                }
+            }
+            return vec![event];
+        }
+        let NodeEvent::Message {
+            peer,
+            channel,
+            message,
+        } = event
+        else {
+            return vec![event];
+        };
+        let event = |message| NodeEvent::Message {
+            peer,
+            channel,
+            message,
+        };
+        let applies = Tag::tracked(&message).is_some()
+            && channel == TRAFFIC_CHANNEL
+            && match fault {
+                CheckerFault::CorruptByte | CheckerFault::Truncate => message.len() > TAG_LEN,
+                CheckerFault::DropSilently
+                | CheckerFault::ExceedBuffer
+                | CheckerFault::ExceedPeerLimit => false,
+                _ => true,
+            };
+        if !applies {
+            return vec![event(message)];
+        }
+        self.inject_armed = false;
+        match fault {
+            CheckerFault::Reorder => {
+                self.held_back = Some((index, event(message)));
+                Vec::new()
+            }
+            CheckerFault::Duplicate => vec![event(message.clone()), event(message)],
+            CheckerFault::CorruptByte => {
+                let mut changed = message.to_vec();
+                if let Some(last) = changed.last_mut() {
+                    *last ^= 1;
+                }
+                vec![event(changed.into())]
+            }
+            CheckerFault::Truncate => vec![event(message.slice(..message.len() - 1))],
+            CheckerFault::ConfirmWithoutDelivery => Vec::new(),
+            CheckerFault::DeliverUnsent => {
+                let mut tag = Tag::read(&message).expect("tracked");
+                tag.seq = u64::MAX >> 1;
+                let forged = tag.message(message.len());
+                vec![event(message), event(forged)]
+            }
+            CheckerFault::DropSilently
+            | CheckerFault::ExceedBuffer
+            | CheckerFault::ExceedPeerLimit => vec![event(message)],
+        }
+    }
+
     /// Samples every connection's buffered bytes — per channel its send queue, the messages
     /// kept until confirmed and the received messages its application has not taken —
     /// against the bound its channel configs give (see `channel_memory_bound`).
@@ -164,6 +266,10 @@ impl Sim {
                         .find(|config| config.id == channel.channel)
                         .map_or(u64::MAX / 64, channel_memory_bound);
                 }
+                if self.inject_armed && self.config.inject == Some(CheckerFault::ExceedBuffer) {
+                    self.inject_armed = false;
+                    bytes += bound + 1;
+                }
                 checker.buffer_sample(self.now, index, bytes, bound);
             }
         }
@@ -181,6 +287,7 @@ impl Sim {
         let Some(checker) = self.checker.as_mut() else {
             return;
         };
+        checker.check_liveness(self.now);
         for (index, slot) in self.nodes.iter().enumerate() {
             if !slot.alive {
                 continue;
@@ -204,7 +311,8 @@ impl Sim {
     }
 
     /// The checker's accounting for a crashing sender: its pending events, then its open
-    /// connections from their statistics (confirmed, then unconfirmed, then queued).
+    /// connections, whose statistics' claims the checker holds against what it saw (see
+    /// [`Checker::connection_crashed`]).
     pub(super) fn account_crash(&mut self, index: NodeIndex) {
         let Some(checker) = self.checker.as_mut() else {
             return;
@@ -230,14 +338,13 @@ impl Sim {
                         .into_iter()
                         .find(|channel| channel.channel == TRAFFIC_CHANNEL)
                 });
-            let (confirmed, unconfirmed, queued) = stats.map_or((0, 0, 0), |channel| {
+            let (confirmed, held) = stats.map_or((0, 0), |channel| {
                 (
                     channel.messages_confirmed,
-                    channel.unconfirmed_messages,
-                    channel.queued_messages,
+                    channel.unconfirmed_messages + channel.queued_messages,
                 )
             });
-            checker.connection_crashed(now, index, receiver, confirmed, unconfirmed, queued);
+            checker.connection_crashed(now, index, receiver, confirmed, held);
         }
     }
 
@@ -266,48 +373,28 @@ impl Sim {
         accepted
     }
 
-    /// Broadcasts a tracked message of `len` bytes from `from` on the traffic channel;
-    /// returns how many peers took it (each counted as sent to it, found from the peer's
-    /// channel counters: accepted messages are written plus queued ones).
+    /// Broadcasts a tracked message of `len` bytes from `from` on the traffic channel, as
+    /// one `send` per peer the checker knows `from` is connected to (`Node::broadcast`
+    /// returns how many peers took it, not which: the checker records each `send` that
+    /// returned `Ok`); returns how many took it.
     pub fn broadcast_tracked(&mut self, from: NodeIndex, len: usize) -> usize {
         let Some(checker) = self.checker.as_mut() else {
             return 0;
         };
-        let receivers = checker.open_connections(from);
-        let (seq, message) = checker.tag(self.now, from, len);
-        let accepted_counts = |sim: &Sim| -> Vec<u64> {
-            receivers
-                .iter()
-                .map(|&receiver| {
-                    let peer = sim.nodes[receiver].host.node().peer_id();
-                    sim.nodes[from]
-                        .host
-                        .node()
-                        .peer_info(&peer)
-                        .and_then(|info| {
-                            info.channels
-                                .iter()
-                                .find(|channel| channel.channel == TRAFFIC_CHANNEL)
-                                .map(|channel| {
-                                    channel.messages_sent + channel.queued_messages as u64
-                                })
-                        })
-                        .unwrap_or(0)
-                })
-                .collect()
-        };
-        let before = accepted_counts(self);
         let now = self.now;
-        let taken = self.nodes[from]
-            .host
-            .node_mut()
-            .broadcast(now, TRAFFIC_CHANNEL, message);
-        let after = accepted_counts(self);
-        if let Some(checker) = self.checker.as_mut() {
-            for ((receiver, before), after) in receivers.iter().zip(before).zip(after) {
-                if after > before {
-                    checker.on_sent(now, from, *receiver, seq);
-                }
+        let receivers = checker.open_connections(from);
+        let (seq, message) = checker.tag(now, from, len);
+        let mut taken = 0;
+        for receiver in receivers {
+            let peer = self.nodes[receiver].host.node().peer_id();
+            let accepted = self.nodes[from]
+                .host
+                .node_mut()
+                .send(now, &peer, TRAFFIC_CHANNEL, message.clone())
+                .is_ok();
+            if accepted && let Some(checker) = self.checker.as_mut() {
+                checker.on_sent(now, from, receiver, seq);
+                taken += 1;
             }
         }
         self.mark(from);
@@ -315,15 +402,48 @@ impl Sim {
     }
 }
 
-/// What one channel of a connection may hold, whatever the peer does: its send queue (or
-/// one message larger than it), the messages written and not yet confirmed (the peer's
-/// window — every simulated node runs the same channel config — plus one message that
-/// started inside it), and what it buffers for its application.
+/// The per-message overhead of the flow-control cost (`core/PROTOCOL.md` §6.3: a message
+/// costs its length plus 64), restated here so the bound below is the checker's own
+/// arithmetic from the protocol, not the core's.
+const MESSAGE_OVERHEAD: u64 = 64;
+
+/// What one channel of a connection may hold, whatever the peer does, computed from its
+/// config alone (`core/PROTOCOL.md` §6.3), with `W` its receive window and `M` its largest
+/// message:
+/// - its send queue: `send_queue_bytes`, or one message of `M` if larger (an empty queue
+///   takes any message);
+/// - the messages written and not yet confirmed: at most the peer's window — every
+///   simulated node runs the same channel config, so `W` — plus one message started inside
+///   it, `M + 64`;
+/// - what it holds for its application, complete messages and the one being reassembled:
+///   at most `max(W, M + 64)` in cost, so in bytes.
 fn channel_memory_bound(config: &ChannelConfig) -> u64 {
-    let largest = message_cost(config.max_message_size as usize);
+    let window = u64::from(config.receive_window);
+    let largest = u64::from(config.max_message_size).saturating_add(MESSAGE_OVERHEAD);
     let queue = (config.send_queue_bytes as u64).max(u64::from(config.max_message_size));
-    let unconfirmed = u64::from(config.receive_window).saturating_add(largest);
-    queue
-        .saturating_add(unconfirmed)
-        .saturating_add(config.receive_buffer_bound())
+    let unconfirmed = window.saturating_add(largest);
+    let received = window.max(largest);
+    queue.saturating_add(unconfirmed).saturating_add(received)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_bound_is_the_protocols_arithmetic() {
+        let config = ChannelConfig {
+            send_queue_bytes: 1000,
+            max_message_size: 300,
+            receive_window: 5000,
+            ..ChannelConfig::new(1)
+        };
+        // queue 1000 + unconfirmed (5000 + 364) + received max(5000, 364).
+        assert_eq!(channel_memory_bound(&config), 1000 + 5364 + 5000);
+        let large = ChannelConfig {
+            max_message_size: 9000,
+            ..config
+        };
+        assert_eq!(channel_memory_bound(&large), 9000 + 14064 + 9064);
+    }
 }

@@ -28,7 +28,7 @@ use switchboard::node::{Node, NodeConfig, NodeEvent, Output, Stack};
 use switchboard::router::{Context, Protocol, RegisterError, Router};
 use switchboard::{Instant, Keypair, NetAddress, NodeInfoError, PeerId};
 
-use crate::invariants::{Checker, TRAFFIC_CHANNEL, Tag, Violation};
+use crate::invariants::{Checker, CheckerFault, TRAFFIC_CHANNEL, Tag, Violation};
 use crate::latency::LatencyHistogram;
 use crate::link::{End, EndState, LinkId, LinkModel, below};
 use crate::queue::EventQueue;
@@ -69,8 +69,9 @@ pub struct SimConfig {
     pub check_invariants: bool,
     /// Keep every event the applications took, for [`Sim::log`]; off for large runs.
     pub keep_log: bool,
-    /// Test only: the checker loses the first tracked delivery, and must report it.
-    pub drop_one_delivery: bool,
+    /// Test only: a fault injected once where the simulator hands the checker what the
+    /// nodes did, which the checker must report (see [`CheckerFault`]).
+    pub inject: Option<CheckerFault>,
 }
 
 impl SimConfig {
@@ -86,7 +87,7 @@ impl SimConfig {
             socket_buffer: model.socket_buffer,
             check_invariants: true,
             keep_log: true,
-            drop_one_delivery: false,
+            inject: None,
         }
     }
 
@@ -238,6 +239,9 @@ pub struct Sim {
     save: Option<SaveHook>,
     restore: Option<RestoreHook>,
     checker: Option<Checker>,
+    /// Test only: [`SimConfig::inject`] has not fired yet; the delivery it holds back.
+    inject_armed: bool,
+    held_back: Option<(NodeIndex, NodeEvent)>,
     buffer: Vec<u8>,
     trace: u64,
     inputs: u64,
@@ -261,9 +265,9 @@ impl Sim {
         Sim {
             rng: ChaCha8Rng::seed_from_u64(config.seed),
             model: config.link_model(),
-            checker: config
-                .check_invariants
-                .then(|| Checker::new(config.drop_one_delivery)),
+            checker: config.check_invariants.then(|| Checker::new(config.seed)),
+            inject_armed: config.inject.is_some(),
+            held_back: None,
             config,
             now,
             nodes: Vec::new(),
@@ -816,6 +820,16 @@ impl Sim {
     }
 
     pub(super) fn observe(&mut self, index: NodeIndex, event: NodeEvent) {
+        if self.config.inject.is_some() {
+            for event in self.inject(index, event) {
+                self.observe_one(index, event);
+            }
+        } else {
+            self.observe_one(index, event);
+        }
+    }
+
+    fn observe_one(&mut self, index: NodeIndex, event: NodeEvent) {
         match &event {
             NodeEvent::PeerConnected { .. } => self.peer_connected += 1,
             NodeEvent::Message {
@@ -830,14 +844,11 @@ impl Sim {
             }
             _ => {}
         }
-        let keep = match self.checker.as_mut() {
-            Some(checker) => {
-                let by_peer = &self.by_peer;
-                checker.on_event(self.now, index, &event, |peer| by_peer.get(peer).copied())
-            }
-            None => true,
-        };
-        if keep && self.config.keep_log {
+        if let Some(checker) = self.checker.as_mut() {
+            let by_peer = &self.by_peer;
+            checker.on_event(self.now, index, &event, |peer| by_peer.get(peer).copied());
+        }
+        if self.config.keep_log {
             self.nodes[index].log.push(event);
         }
     }
@@ -847,8 +858,12 @@ impl Sim {
             return;
         };
         let slot = &self.nodes[index];
-        let (inbound, outbound) = slot.host.node().peer_counts();
+        let (mut inbound, outbound) = slot.host.node().peer_counts();
         let limits = slot.config.limits;
+        if self.inject_armed && self.config.inject == Some(CheckerFault::ExceedPeerLimit) {
+            self.inject_armed = false;
+            inbound += limits.max_inbound + 1;
+        }
         if inbound <= limits.max_inbound && outbound <= limits.max_outbound {
             return;
         }

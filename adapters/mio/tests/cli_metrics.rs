@@ -6,58 +6,18 @@
 #![cfg(unix)]
 
 mod binary;
+mod scrape;
 
-use std::io::{Read, Write};
-use std::net::TcpStream;
-use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use binary::{Home, NodeProcess, free_port, run};
+use scrape::{promtool_check, sample};
 
-/// The body of `GET path` on `addr`.
+/// The body of `GET path` on `addr`, which must answer 200.
 fn get(addr: &str, path: &str) -> String {
-    let mut stream = TcpStream::connect(addr).expect("the ops server listens");
-    write!(stream, "GET {path} HTTP/1.0\r\nHost: {addr}\r\n\r\n").expect("request");
-    let mut response = String::new();
-    stream.read_to_string(&mut response).expect("response");
-    let (head, body) = response.split_once("\r\n\r\n").expect("headers end");
-    assert!(
-        head.starts_with("HTTP/1.") && head.contains(" 200 "),
-        "{head}"
-    );
-    body.to_string()
-}
-
-/// The value of the sample `name{labels…}` (labels matched as given), if exposed.
-fn sample(metrics: &str, name_and_labels: &str) -> Option<f64> {
-    metrics
-        .lines()
-        .find(|line| line.starts_with(name_and_labels))
-        .and_then(|line| line.rsplit(' ').next())
-        .and_then(|value| value.parse().ok())
-}
-
-fn promtool_accepts(metrics: &str) {
-    let mut promtool = Command::new("promtool")
-        .args(["check", "metrics"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("promtool missing: apt-get install -y prometheus");
-    promtool
-        .stdin
-        .take()
-        .expect("stdin")
-        .write_all(metrics.as_bytes())
-        .expect("write");
-    let output = promtool.wait_with_output().expect("promtool runs");
-    assert!(
-        output.status.success(),
-        "promtool: {}{}",
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    );
+    let (code, _, body) = scrape::get(addr, path);
+    assert_eq!(code, 200, "{path}: {body}");
+    body
 }
 
 #[test]
@@ -102,7 +62,7 @@ fn an_operator_scrapes_metrics_and_reads_status() {
     assert_eq!(status["peers"]["inbound"], 1);
 
     let metrics = get(&rpc, "/metrics");
-    promtool_accepts(&metrics);
+    promtool_check(&metrics);
     assert_eq!(
         sample(&metrics, "switchboard_peers{direction=\"inbound\"}"),
         Some(1.0)
@@ -140,7 +100,7 @@ fn an_operator_scrapes_metrics_and_reads_status() {
         assert!(Instant::now() < deadline, "the departure never showed");
         std::thread::sleep(Duration::from_millis(200));
     };
-    promtool_accepts(&metrics);
+    promtool_check(&metrics);
     let quitting = "switchboard_disconnects_total{reason=\"quitting\",side=\"remote\"}";
     assert_eq!(sample(&metrics, quitting), Some(1.0), "{metrics}");
     let received_after = sample(&metrics, "switchboard_wire_received_bytes_total").expect("bytes");

@@ -73,30 +73,6 @@ fn runtime_sends_then_shuts_down(
     (report, to, started.elapsed())
 }
 
-#[test]
-fn runtime_shutdown_delivers_everything_to_a_reader() {
-    let receiver = Receiver::start(Some(Duration::ZERO), channel(), |number, got| {
-        *got == message(number)
-    });
-    let (report, to, _) = runtime_sends_then_shuts_down(&receiver, Duration::from_secs(30));
-    let (confirmed, returned) = check_accounts(&report, to);
-    assert_eq!((confirmed, returned), (u64::from(MESSAGES), 0));
-    assert_eq!(receiver.finish(), MESSAGES);
-}
-
-#[test]
-fn runtime_shutdown_hands_back_what_a_silent_receiver_never_took() {
-    let receiver = Receiver::start(None, channel(), |number, got| *got == message(number));
-    let timeout = Duration::from_millis(500);
-    let (report, to, took) = runtime_sends_then_shuts_down(&receiver, timeout);
-    let (confirmed, returned) = check_accounts(&report, to);
-    assert_eq!(confirmed, 0);
-    assert_eq!(returned, MESSAGES as usize);
-    assert!(took >= timeout, "gave up before its timeout: {took:?}");
-    assert!(took < timeout + Duration::from_secs(1), "took {took:?}");
-    assert_eq!(receiver.finish(), 0);
-}
-
 /// The embedded loop of `Driver`'s documentation, sending 5,000 messages once connected and
 /// then shutting down; returns the report and how long the shutdown took.
 fn driver_sends_then_shuts_down(
@@ -138,28 +114,52 @@ fn driver_sends_then_shuts_down(
     (report, to, took)
 }
 
-#[test]
-fn driver_shutdown_delivers_everything_to_a_reader() {
+/// How a sender shuts down after its 5,000 sends: the report, its peer, how long it took.
+type SendsThenShutsDown = fn(&Receiver, Duration) -> (ShutdownReport, PeerId, Duration);
+
+/// To a reader, every message is confirmed and delivered, in order, intact.
+fn delivers_everything_to_a_reader(sender: SendsThenShutsDown) {
     let receiver = Receiver::start(Some(Duration::ZERO), channel(), |number, got| {
         *got == message(number)
     });
-    let (report, to, _) = driver_sends_then_shuts_down(&receiver, Duration::from_secs(30));
+    let (report, to, _) = sender(&receiver, Duration::from_secs(30));
     let (confirmed, returned) = check_accounts(&report, to);
     assert_eq!((confirmed, returned), (u64::from(MESSAGES), 0));
     assert_eq!(receiver.finish(), MESSAGES);
 }
 
-#[test]
-fn driver_shutdown_ends_on_time_and_hands_back_what_a_silent_receiver_never_took() {
+/// To a receiver that takes nothing, every message is handed back in order, and the
+/// shutdown ends at its timeout (the test fails on a hang).
+fn ends_on_time_and_hands_back_what_a_silent_receiver_never_took(sender: SendsThenShutsDown) {
     let receiver = Receiver::start(None, channel(), |number, got| *got == message(number));
     let timeout = Duration::from_millis(500);
-    let (report, to, took) = driver_sends_then_shuts_down(&receiver, timeout);
+    let (report, to, took) = sender(&receiver, timeout);
     let (confirmed, returned) = check_accounts(&report, to);
     assert_eq!(confirmed, 0);
     assert_eq!(returned, MESSAGES as usize);
     assert!(took >= timeout, "gave up before its timeout: {took:?}");
     assert!(took < timeout + Duration::from_secs(1), "took {took:?}");
     assert_eq!(receiver.finish(), 0);
+}
+
+#[test]
+fn runtime_shutdown_delivers_everything_to_a_reader() {
+    delivers_everything_to_a_reader(runtime_sends_then_shuts_down);
+}
+
+#[test]
+fn runtime_shutdown_hands_back_what_a_silent_receiver_never_took() {
+    ends_on_time_and_hands_back_what_a_silent_receiver_never_took(runtime_sends_then_shuts_down);
+}
+
+#[test]
+fn driver_shutdown_delivers_everything_to_a_reader() {
+    delivers_everything_to_a_reader(driver_sends_then_shuts_down);
+}
+
+#[test]
+fn driver_shutdown_ends_on_time_and_hands_back_what_a_silent_receiver_never_took() {
+    ends_on_time_and_hands_back_what_a_silent_receiver_never_took(driver_sends_then_shuts_down);
 }
 
 #[test]

@@ -2,14 +2,14 @@
 //! dialing node's `/metrics`, `/status` and `/net_info` are fetched over HTTP.
 
 mod common;
+mod scrape;
 
-use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
-use std::process::{Command, Stdio};
 use std::thread;
 use std::time::{Duration, Instant};
 
 use common::{CHANNEL, V4, driver_config, node_config, wait_connected, wait_for};
+use scrape::{get, promtool_check, value};
 use switchboard::node::NodeEvent;
 use switchboard::{ChannelConfig, DisconnectReason, NetAddress};
 use switchboard_mio::ops::{NetInfo, Ops, OpsServer, Status};
@@ -74,43 +74,6 @@ impl Pair {
         assert_eq!(code, 200, "{body}");
         body
     }
-}
-
-/// `GET path` over a fresh connection: the status code, the content type and the body.
-fn get(addr: SocketAddr, path: &str) -> (u16, String, String) {
-    let mut stream = TcpStream::connect(addr).expect("connect to the ops server");
-    stream.set_read_timeout(Some(WAIT)).expect("timeout");
-    write!(
-        stream,
-        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
-    )
-    .expect("request");
-    let mut response = String::new();
-    stream.read_to_string(&mut response).expect("response");
-    let (head, body) = response.split_once("\r\n\r\n").expect("a head and a body");
-    let code = head
-        .split(' ')
-        .nth(1)
-        .and_then(|code| code.parse().ok())
-        .expect("a status code");
-    let content_type = head
-        .lines()
-        .find_map(|line| {
-            let (name, value) = line.split_once(':')?;
-            name.eq_ignore_ascii_case("content-type")
-                .then(|| value.trim().to_owned())
-        })
-        .unwrap_or_default();
-    (code, content_type, body.to_owned())
-}
-
-/// The value of the sample `series` (name and labels as exposed), failing when absent.
-fn value(exposition: &str, series: &str) -> f64 {
-    exposition
-        .lines()
-        .find_map(|line| line.strip_prefix(series)?.strip_prefix(' '))
-        .and_then(|value| value.trim().parse().ok())
-        .unwrap_or_else(|| panic!("no sample {series} in:\n{exposition}"))
 }
 
 #[test]
@@ -266,32 +229,4 @@ fn promtool_accepts_the_exposition() {
     let failure = r#"switchboard_handshake_failures_total{direction="outbound""#;
     assert!(exposition.contains(failure), "{exposition}");
     promtool_check(&exposition);
-}
-
-fn promtool_check(exposition: &str) {
-    let child = Command::new("promtool")
-        .args(["check", "metrics"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn();
-    let mut child = child.unwrap_or_else(|error| {
-        panic!(
-            "cannot run promtool ({error}): install it with `apt-get install -y prometheus` \
-             (Debian package `prometheus`, which provides /usr/bin/promtool)"
-        )
-    });
-    child
-        .stdin
-        .take()
-        .expect("stdin")
-        .write_all(exposition.as_bytes())
-        .expect("write to promtool");
-    let output = child.wait_with_output().expect("promtool");
-    assert!(
-        output.status.success(),
-        "promtool check metrics refused the exposition:\n{}{}\n---\n{exposition}",
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr),
-    );
 }

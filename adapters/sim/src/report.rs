@@ -284,20 +284,7 @@ fn connectivity(
     timeline: &Timeline,
 ) -> Result<(), DrawError> {
     let top = (nodes as f64 * 1.08).max(1.0);
-    let mut chart = ChartBuilder::on(area)
-        .margin(12)
-        .x_label_area_size(40)
-        .y_label_area_size(60)
-        .build_cartesian_2d(time_axis(timeline), 0.0..top)?;
-    chart
-        .configure_mesh()
-        .x_desc("simulated s")
-        .x_label_formatter(&|at| number(*at))
-        .y_desc("nodes")
-        .y_label_formatter(&|nodes| format!("{nodes:.0}"))
-        .light_line_style(WHITE)
-        .draw()?;
-    shade_faults(&mut chart, timeline, top)?;
+    let mut chart = time_chart(area, timeline, top, "nodes", &|nodes| format!("{nodes:.0}"))?;
     let samples = timeline.samples();
     /// A series: its label, colour and value in a sample.
     type Series = (&'static str, RGBColor, fn(&TimelineSample) -> usize);
@@ -375,20 +362,7 @@ fn bytes(area: &DrawingArea<SVGBackend<'_>, Shift>, timeline: &Timeline) -> Resu
         (1e3, "kB per simulated s")
     };
     let top = (peak / scale * 1.1).max(1e-3);
-    let mut chart = ChartBuilder::on(area)
-        .margin(12)
-        .x_label_area_size(40)
-        .y_label_area_size(60)
-        .build_cartesian_2d(time_axis(timeline), 0.0..top)?;
-    chart
-        .configure_mesh()
-        .x_desc("simulated s")
-        .x_label_formatter(&|at| number(*at))
-        .y_desc(unit)
-        .y_label_formatter(&|rate| number(*rate))
-        .light_line_style(WHITE)
-        .draw()?;
-    shade_faults(&mut chart, timeline, top)?;
+    let mut chart = time_chart(area, timeline, top, unit, &|rate| number(*rate))?;
     chart
         .draw_series(LineSeries::new(
             rates.into_iter().map(|(at, rate)| (at, rate / scale)),
@@ -440,6 +414,33 @@ fn lookups(
 }
 
 /// The span in which faults were drawn, shaded and named in the legend.
+/// A chart over the run's simulated time, `0..top` high, its mesh drawn and the faults'
+/// span shaded: what the plots over time share.
+fn time_chart<'a, 'b>(
+    area: &'a DrawingArea<SVGBackend<'b>, Shift>,
+    timeline: &Timeline,
+    top: f64,
+    y_desc: &str,
+    y_label: &dyn Fn(&f64) -> String,
+) -> Result<ChartContext<'a, SVGBackend<'b>, Cartesian2d<RangedCoordf64, RangedCoordf64>>, DrawError>
+{
+    let mut chart = ChartBuilder::on(area)
+        .margin(12)
+        .x_label_area_size(40)
+        .y_label_area_size(60)
+        .build_cartesian_2d(time_axis(timeline), 0.0..top)?;
+    chart
+        .configure_mesh()
+        .x_desc("simulated s")
+        .x_label_formatter(&|at| number(*at))
+        .y_desc(y_desc)
+        .y_label_formatter(y_label)
+        .light_line_style(WHITE)
+        .draw()?;
+    shade_faults(&mut chart, timeline, top)?;
+    Ok(chart)
+}
+
 fn shade_faults(
     chart: &mut ChartContext<'_, SVGBackend<'_>, Cartesian2d<RangedCoordf64, RangedCoordf64>>,
     timeline: &Timeline,

@@ -1327,16 +1327,7 @@ impl<R: CryptoRng> Node<R> {
                         .iter()
                         .map(|(_, count)| *count)
                         .fold(0, u64::saturating_add);
-                    if let Some(report) = self.shutdown_report.as_mut() {
-                        report.peers.push(PeerReport {
-                            peer,
-                            reason: closed.reason,
-                            confirmed,
-                            unsent: unsent.clone(),
-                            unconfirmed: unconfirmed.clone(),
-                        });
-                    }
-                    self.events.push_back(NodeEvent::PeerDisconnected {
+                    let event = NodeEvent::PeerDisconnected {
                         peer,
                         reason: closed.reason,
                         by: closed.by,
@@ -1345,7 +1336,13 @@ impl<R: CryptoRng> Node<R> {
                         unconfirmed,
                         confirmed,
                         confirmed_by_channel,
-                    });
+                    };
+                    if let Some(report) = self.shutdown_report.as_mut() {
+                        report
+                            .peers
+                            .extend(PeerReport::from_disconnected(event.clone()));
+                    }
+                    self.events.push_back(event);
                 }
                 let remote = self.conns.get(conn).map(|entry| entry.remote);
                 let persistent = self

@@ -232,7 +232,16 @@ impl Handshake {
                 .map_err(Refusal::Failed);
         }
         let payload = self.incoming.body_mut().get(payload).unwrap_or_default();
-        let remote_info = NodeInfo::decode(payload).map_err(Refusal::failed)?;
+        // A malformed NodeInfo in message 3 arrives with transport keys in hand (the message
+        // decrypted and authenticated): the listener tells the dialer why, as for a failed
+        // check. In message 2 the dialer has nothing to say it with.
+        let remote_info = NodeInfo::decode(payload).map_err(|error| {
+            if index == 1 {
+                Refusal::failed(error)
+            } else {
+                Refusal::Rejected(error.into())
+            }
+        })?;
         let remote_id = self
             .noise
             .remote_static()

@@ -213,10 +213,11 @@ fn a_node_dialing_itself_is_refused() {
     assert_eq!(error.reason(), DisconnectReason::SelfConnection);
 }
 
-#[test]
-fn the_listener_refuses_a_dialer_that_skips_its_checks_and_can_say_why() {
-    // A dialer that runs bare Noise, announces another network and ignores the listener's.
-    let mut rng = ChaCha20Rng::seed_from_u64(11);
+/// A rogue dialer that skips its own checks sends `payload` as its NodeInfo in message 3;
+/// returns the listener's error and the plaintext of the refusal record the listener can
+/// seal with the keys it has left, as the rogue reads it.
+fn refusal_after_message_3(payload: &[u8]) -> (HandshakeError, Option<Vec<u8>>) {
+    let mut rng = ChaCha20Rng::seed_from_u64(7);
     let rogue_key = Keypair::generate(&mut rng);
     let listener_key = Keypair::generate(&mut rng);
     let mut rogue = NoiseXx::new(Role::Initiator, PROLOGUE, &rogue_key, &mut rng);
@@ -231,13 +232,11 @@ fn the_listener_refuses_a_dialer_that_skips_its_checks_and_can_say_why() {
     listener.poll_transmit(&mut wire);
     rogue.read_message(&mut wire[2..]).unwrap();
     let mut message = Vec::new();
-    let other_network = info("other", "chat").encode().unwrap();
-    rogue.write_message(&other_network, &mut message).unwrap();
+    rogue.write_message(payload, &mut message).unwrap();
     let mut wire = (message.len() as u16).to_be_bytes().to_vec();
     wire.extend_from_slice(&message);
 
     let error = listener.handle_input(&wire).unwrap_err();
-    assert_eq!(error.reason(), DisconnectReason::NetworkMismatch);
     assert!(!listener.is_established());
     let mut refusal = listener
         .into_rejection_transport()
@@ -250,9 +249,28 @@ fn the_listener_refuses_a_dialer_that_skips_its_checks_and_can_say_why() {
         .decode(&mut rogue_cipher, &mut input)
         .unwrap()
         .map(<[u8]>::to_vec);
+    (error, plaintext)
+}
+
+#[test]
+fn the_listener_refuses_a_dialer_that_skips_its_checks_and_can_say_why() {
+    let other_network = info("other", "chat").encode().unwrap();
+    let (error, plaintext) = refusal_after_message_3(&other_network);
+    assert_eq!(error.reason(), DisconnectReason::NetworkMismatch);
     assert_eq!(
         plaintext,
         Some(alloc::vec![DisconnectReason::NetworkMismatch.code()])
+    );
+}
+
+#[test]
+fn the_listener_tells_a_dialer_its_node_info_is_malformed() {
+    // Authenticated, but not a NodeInfo: a version and a network length pointing past the end.
+    let (error, plaintext) = refusal_after_message_3(&[0, 1, 0, 0, 9, b'n']);
+    assert!(matches!(error, HandshakeError::NodeInfo(_)), "{error:?}");
+    assert_eq!(
+        plaintext,
+        Some(alloc::vec![DisconnectReason::ProtocolError.code()])
     );
 }
 

@@ -138,6 +138,9 @@ pub enum MuxError {
     FlowControl(ChannelId),
     /// Credit returned for more than we sent.
     CreditOverflow(ChannelId),
+    /// A window of 0 announced: no message could ever start on the channel, since no credit
+    /// may follow a window but the cost of messages taken.
+    ZeroWindow(ChannelId),
     /// A DATA fragment that does not continue or start a message as announced.
     UnexpectedFragment(ChannelId),
 }
@@ -147,7 +150,9 @@ impl MuxError {
     pub fn reason(&self) -> DisconnectReason {
         match self {
             MuxError::MessageTooLarge { .. } => DisconnectReason::MessageTooLarge,
-            MuxError::FlowControl(_) | MuxError::CreditOverflow(_) => DisconnectReason::FlowControl,
+            MuxError::FlowControl(_) | MuxError::CreditOverflow(_) | MuxError::ZeroWindow(_) => {
+                DisconnectReason::FlowControl
+            }
             MuxError::ChannelNotOpen(_) | MuxError::UnexpectedFragment(_) => {
                 DisconnectReason::ProtocolError
             }
@@ -178,6 +183,9 @@ impl fmt::Display for MuxError {
             }
             MuxError::UnexpectedFragment(channel) => {
                 write!(f, "DATA fragment on channel {channel} out of sequence")
+            }
+            MuxError::ZeroWindow(channel) => {
+                write!(f, "window of 0 announced on channel {channel}")
             }
         }
     }

@@ -263,7 +263,10 @@ impl SendChannel {
         let amount = u64::from(amount);
         self.limit = self.limit.saturating_add(amount);
         if self.window.is_none() {
-            self.window = Some(amount.max(1));
+            if amount == 0 {
+                return Err(MuxError::ZeroWindow(self.id));
+            }
+            self.window = Some(amount);
             return Ok(());
         }
         self.returned = self.returned.saturating_add(amount);

@@ -143,6 +143,26 @@ fn a_message_larger_than_the_window_starts_when_nothing_is_in_flight() {
 }
 
 #[test]
+fn a_window_of_zero_is_a_flow_control_error_and_a_late_window_is_accepted() {
+    let config = ChannelConfig::new(1);
+    let (mut a, _b) = pair(&[config]);
+    assert_eq!(a.handle_credit(1, 0), Err(MuxError::ZeroWindow(1)));
+    assert_eq!(
+        MuxError::ZeroWindow(1).reason(),
+        DisconnectReason::FlowControl
+    );
+    // A window is the first CREDIT whenever it comes: messages queued before it wait for it.
+    let (mut a, mut b) = pair(&[config]);
+    a.send(1, Bytes::from_static(&[1; 10])).unwrap();
+    assert!(
+        exchange(&mut a, &mut b).unwrap().is_empty(),
+        "no window yet"
+    );
+    a.handle_credit(1, 1000).unwrap();
+    assert_eq!(exchange(&mut a, &mut b).unwrap().len(), 1);
+}
+
+#[test]
 fn starting_beyond_credit_and_unearned_credit_are_flow_control_errors() {
     let config = ChannelConfig {
         receive_window: 1000,

@@ -42,7 +42,7 @@ use super::{ConnId, Node, Phase};
 use crate::addr_book::{
     AddOutcome, AddrBook, AddrBookConfig, AddrBookDecodeError, AddressGroup, address_group,
 };
-use crate::channel::ChannelConfig;
+use crate::channel::{ChannelConfig, message_cost};
 use crate::disconnect::DisconnectReason;
 use crate::identity::PeerId;
 use crate::net_address::NetAddress;
@@ -105,14 +105,14 @@ impl Default for DiscoveryConfig {
 }
 
 impl DiscoveryConfig {
-    /// What the node advertises and the limits of the PEX channel: its largest message,
-    /// a window of four of them.
-    /// The PEX channel's limits; the node offers it as version 1 of `switchboard/pex`.
+    /// The PEX channel's limits (the node offers it as version 1 of `switchboard/pex`): its
+    /// largest message, and a window that holds four of them, counted in cost units
+    /// (length + 64) so that four really fit.
     pub(super) fn pex_channel() -> ChannelConfig {
         let mut limits = ChannelConfig::new(PEX_CHANNEL);
-        let max = u32::try_from(MAX_MESSAGE_LEN).unwrap_or(u32::MAX);
-        limits.max_message_size = max;
-        limits.receive_window = max.saturating_mul(4);
+        limits.max_message_size = u32::try_from(MAX_MESSAGE_LEN).unwrap_or(u32::MAX);
+        limits.receive_window =
+            u32::try_from(message_cost(MAX_MESSAGE_LEN).saturating_mul(4)).unwrap_or(u32::MAX);
         limits
     }
 }

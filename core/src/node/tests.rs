@@ -7,7 +7,9 @@ use rand_chacha::ChaCha20Rng;
 use rand_core::SeedableRng;
 
 use super::*;
+use crate::channel::message_cost;
 use crate::node_info::MAX_AGENT_LEN;
+use crate::pex::MAX_MESSAGE_LEN;
 
 fn node(seed: u64) -> Node<ChaCha20Rng> {
     let mut rng = ChaCha20Rng::seed_from_u64(seed);
@@ -39,6 +41,15 @@ fn an_accept_that_cannot_create_its_connection_is_an_internal_refusal_and_frees_
     for _ in 0..node.peer_set.limits().max_inbound_per_ip {
         assert!(node.handle_accepted(Instant::ZERO, remote).is_ok());
     }
+}
+
+#[test]
+fn the_pex_window_holds_four_of_the_largest_addrs_answers() {
+    let pex = DiscoveryConfig::pex_channel();
+    let largest = message_cost(MAX_MESSAGE_LEN);
+    let window = u64::from(pex.receive_window);
+    assert_eq!(u64::from(pex.max_message_size), MAX_MESSAGE_LEN as u64);
+    assert!(4 * largest <= window && window < 5 * largest, "{window}");
 }
 
 #[test]

@@ -86,6 +86,7 @@ mod node_info;
 pub mod peer_set;
 pub mod pex;
 pub mod record;
+pub mod request_response;
 pub mod router;
 mod time;
 mod token_bucket;

@@ -46,6 +46,8 @@
 //! // Drive router.node_mut() from your event loop; take router.poll_event(now) until None.
 //! ```
 
+#[cfg(test)]
+pub(crate) mod fake;
 mod protocol;
 #[cfg(test)]
 mod tests;

@@ -209,7 +209,10 @@ mod tests {
         assert!(!list.is_banned(at(0), peer(2)), "the shortest went");
         assert!(list.is_banned(at(0), peer(3)));
         list.ban(peer(4), at(10));
-        assert!(!list.is_banned(at(0), peer(4)), "the newcomer is the shortest");
+        assert!(
+            !list.is_banned(at(0), peer(4)),
+            "the newcomer is the shortest"
+        );
         assert!(list.is_banned(at(0), peer(3)));
         list.ban(peer(3), at(200));
         assert_eq!(list.len(), 3, "an extension evicts nothing");
@@ -231,7 +234,10 @@ mod tests {
         assert!(list.is_banned(at(10), peer(9_999)), "the newest is kept");
         assert!(!list.is_banned(at(10), peer(0)), "the oldest went");
         for n in 0..100 {
-            assert!(list.is_banned(at(10), ip(n)), "every address, re-banned each round");
+            assert!(
+                list.is_banned(at(10), ip(n)),
+                "every address, re-banned each round"
+            );
         }
     }
 }

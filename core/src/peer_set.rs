@@ -429,8 +429,7 @@ mod tests {
             set.admit_peer(now, &d, Direction::Outbound),
             Ok(Slot::Exempt)
         );
-        set.bans_mut()
-            .ban(Banned::Peer(a), Instant::from_nanos(20));
+        set.bans_mut().ban(Banned::Peer(a), Instant::from_nanos(20));
         assert_eq!(
             set.admit_peer(now, &a, Direction::Inbound),
             Err(DisconnectReason::Banned)

@@ -120,5 +120,8 @@ fn without_a_bound_the_same_flood_would_grow_past_it() {
     }
     assert_eq!(list.len(), 10_100);
     let bytes = live() - base;
-    assert!(bytes as usize > DEFAULT_MAX_BANS * BYTES_PER_BAN, "{bytes} B");
+    assert!(
+        bytes as usize > DEFAULT_MAX_BANS * BYTES_PER_BAN,
+        "{bytes} B"
+    );
 }

@@ -17,6 +17,7 @@ use common::{CHANNEL, V4, driver_config, node_config, number, wait_connected};
 use switchboard::ban_list::DEFAULT_MAX_BANS;
 use switchboard::frame::Frame;
 use switchboard::node::{NodeConfig, NodeEvent};
+use switchboard::pex::PEX_CHANNEL;
 use switchboard::{Bytes, ChannelConfig, DisconnectReason, PeerId};
 use switchboard_mio::{Handle, NodeApi, Runtime};
 use wire_peer::{WirePeer, info};
@@ -85,18 +86,56 @@ fn a_breach_bans_the_key_and_the_address_and_a_new_key_from_it_is_refused() {
     );
     // The honest peer stayed connected and is still heard.
     honest
-        .send(&target.peer_id(), CHANNEL, Bytes::from_static(&[0, 0, 0, 0]))
+        .send(
+            &target.peer_id(),
+            CHANNEL,
+            Bytes::from_static(&[0, 0, 0, 0]),
+        )
         .expect("send");
     let from_honest = honest.peer_id();
-    common::wait_for(target.events(), Duration::from_secs(10), "message", |event| {
-        match event {
+    common::wait_for(
+        target.events(),
+        Duration::from_secs(10),
+        "message",
+        |event| match event {
             NodeEvent::PeerDisconnected { peer, .. } if peer == from_honest => {
                 panic!("the honest peer was disconnected")
             }
             NodeEvent::Message { peer, .. } if peer == from_honest => Some(()),
             _ => None,
-        }
-    });
+        },
+    );
+}
+
+#[test]
+fn a_malformed_pex_message_is_a_breach_banned_like_the_others() {
+    let (target, to) = start(node_config(ChannelConfig::new(CHANNEL)));
+    let from = ip(9, 1);
+    let mut attacker = WirePeer::connect(from, to, info("mio-tests", true), 1).expect("admitted");
+    // `Addrs` announcing 251 addresses, one more than a message may hold.
+    let malformed = Bytes::from_static(&[0x02, 251]);
+    attacker
+        .send(&[Frame::Data {
+            channel: PEX_CHANNEL,
+            first: Some(malformed.len() as u32),
+            end: true,
+            payload: malformed,
+        }])
+        .expect("written");
+    let frames = attacker.wait_closed();
+    assert!(
+        frames.iter().any(|frame| matches!(
+            frame,
+            Frame::GoAway { reason: DisconnectReason::ProtocolError, text }
+                if text.contains("malformed PEX message")
+        )),
+        "{frames:?}"
+    );
+    assert_eq!(
+        target.with_node(|node, now| node.ban_counts(now)),
+        Some((1, 1))
+    );
+    assert!(WirePeer::connect(from, to, info("mio-tests", true), 2).is_err());
 }
 
 #[test]
@@ -219,6 +258,9 @@ fn ten_thousand_breaches_from_a_hundred_addresses_keep_the_ban_list_at_its_bound
         held.0,
     );
     // A message every 5 ms: a gap of a second would mean the flood starved the connection.
-    assert!(gap < Duration::from_secs(1), "honest messages stalled {gap:?}");
+    assert!(
+        gap < Duration::from_secs(1),
+        "honest messages stalled {gap:?}"
+    );
     assert!(honest.peers().contains(&target_id));
 }

@@ -804,12 +804,26 @@ fn a_routable_only_book_refuses_local_addresses_however_they_arrive() {
     ] {
         let socket: SocketAddr = local.parse().unwrap();
         let address = NetAddress::new(None, socket);
-        assert_eq!(strict_book.add(address, source, now), AddOutcome::NotRoutable, "{local}");
-        assert_eq!(strict_book.mark_good(&address, now), GoodOutcome::Rejected, "{local}");
+        assert_eq!(
+            strict_book.add(address, source, now),
+            AddOutcome::NotRoutable,
+            "{local}"
+        );
+        assert_eq!(
+            strict_book.mark_good(&address, now),
+            GoodOutcome::Rejected,
+            "{local}"
+        );
     }
     assert!(strict_book.is_empty());
-    assert_eq!(strict_book.add(addr(203, 0, 113, 7), source, now), AddOutcome::Added);
-    assert_eq!(strict_book.add(addr(8, 8, 8, 8), source, now), AddOutcome::Added);
+    assert_eq!(
+        strict_book.add(addr(203, 0, 113, 7), source, now),
+        AddOutcome::Added
+    );
+    assert_eq!(
+        strict_book.add(addr(8, 8, 8, 8), source, now),
+        AddOutcome::Added
+    );
     strict_book.check_invariants();
 
     // A book saved on a local network loses its local addresses when loaded strict.

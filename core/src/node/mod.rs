@@ -580,7 +580,11 @@ impl<R: CryptoRng> Node<R> {
                 return Err(DialError::Banned);
             }
         }
-        if self.peer_set.bans().is_ip_banned(now, addr.socket_addr().ip()) {
+        if self
+            .peer_set
+            .bans()
+            .is_ip_banned(now, addr.socket_addr().ip())
+        {
             return Err(DialError::Banned);
         }
         Ok(())

@@ -109,8 +109,10 @@ impl WirePeer {
         while peer.records == 0 {
             peer.read_records()?;
         }
-        if let Some(Frame::GoAway { reason, text }) =
-            peer.frames.iter().find(|f| matches!(f, Frame::GoAway { .. }))
+        if let Some(Frame::GoAway { reason, text }) = peer
+            .frames
+            .iter()
+            .find(|f| matches!(f, Frame::GoAway { .. }))
         {
             return Err(io::Error::other(format!("refused: {reason:?} {text}")));
         }

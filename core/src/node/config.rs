@@ -60,7 +60,8 @@ pub struct NodeConfig {
     /// Whether a breach bans the peer's IP address too, for `violation_ban`: a new key
     /// costs an attacker nothing, an address does. Honest users behind the same NAT as the
     /// offender are refused meanwhile; a node serving many users behind one address turns
-    /// it off. Default on (Bitcoin Core discourages a misbehaving peer's address).
+    /// it off, as does a cluster sharing one host's address. Default on (Bitcoin Core
+    /// discourages a misbehaving peer's address).
     pub violation_ban_ip: bool,
     /// Bans held at most, peers and IPs together ([`crate::ban_list`]): a full list drops
     /// the ban with the shortest time left. Default [`DEFAULT_MAX_BANS`].

@@ -67,6 +67,7 @@ extern crate alloc;
 extern crate std;
 
 pub mod addr_book;
+pub mod ban_list;
 mod channel;
 pub mod cipher;
 pub mod connection;

@@ -1,5 +1,5 @@
 //! The peer set's policies: connection limits, per-address limits, the network allow-list,
-//! bans with expiry, and the trusted and persistent exemptions.
+//! bans (a [`BanList`]), and the trusted and persistent exemptions.
 //!
 //! It holds counts and lists only; the [`Node`](crate::node::Node) asks it before admitting
 //! a socket or a handshaken peer and tells it when connections come and go.
@@ -9,6 +9,7 @@ use alloc::vec::Vec;
 use core::fmt;
 use core::net::IpAddr;
 
+use crate::ban_list::BanList;
 use crate::disconnect::DisconnectReason;
 use crate::identity::PeerId;
 use crate::time::Instant;
@@ -148,19 +149,20 @@ pub struct PeerSet {
     exempt_outbound: usize,
     per_ip: BTreeMap<IpAddr, usize>,
     per_subnet: BTreeMap<(bool, u128), usize>,
-    banned_peers: BTreeMap<PeerId, Instant>,
-    banned_ips: BTreeMap<IpAddr, Instant>,
+    bans: BanList,
     trusted: BTreeSet<PeerId>,
     persistent: BTreeSet<PeerId>,
     private: BTreeSet<PeerId>,
 }
 
 impl PeerSet {
-    /// Policies with `limits`, accepting from `allowed` networks (all when empty).
-    pub fn new(limits: Limits, allowed: Vec<IpNet>) -> Self {
+    /// Policies with `limits`, accepting from `allowed` networks (all when empty), refusing
+    /// what `bans` holds.
+    pub fn new(limits: Limits, allowed: Vec<IpNet>, bans: BanList) -> Self {
         PeerSet {
             limits,
             allowed,
+            bans,
             ..PeerSet::default()
         }
     }
@@ -174,16 +176,14 @@ impl PeerSet {
         self.allowed.is_empty() || self.allowed.iter().any(|net| net.contains(ip))
     }
 
-    /// Whether `ip` is banned at `now`.
-    pub fn is_ip_banned(&self, now: Instant, ip: IpAddr) -> bool {
-        self.banned_ips.get(&ip).is_some_and(|until| *until > now)
+    /// The bans the set refuses.
+    pub fn bans(&self) -> &BanList {
+        &self.bans
     }
 
-    /// Whether `peer` is banned at `now`.
-    pub fn is_peer_banned(&self, now: Instant, peer: &PeerId) -> bool {
-        self.banned_peers
-            .get(peer)
-            .is_some_and(|until| *until > now)
+    /// The bans, to add to or sweep.
+    pub fn bans_mut(&mut self) -> &mut BanList {
+        &mut self.bans
     }
 
     /// Admits an accepted socket from `ip` into the handshake, counting it.
@@ -191,7 +191,7 @@ impl PeerSet {
         if !self.is_allowed(ip) {
             return Err(Refused::NotAllowed);
         }
-        if self.is_ip_banned(now, ip) {
+        if self.bans.is_ip_banned(now, ip) {
             return Err(Refused::Banned);
         }
         if self.pending >= self.limits.max_pending_handshakes {
@@ -221,7 +221,7 @@ impl PeerSet {
         if !self.is_allowed(ip) {
             return Err(DisconnectReason::NotAllowed);
         }
-        if self.is_ip_banned(now, ip) {
+        if self.bans.is_ip_banned(now, ip) {
             return Err(DisconnectReason::Banned);
         }
         self.pending = self.pending.saturating_add(1);
@@ -241,7 +241,7 @@ impl PeerSet {
         peer: &PeerId,
         direction: Direction,
     ) -> Result<Slot, DisconnectReason> {
-        if self.is_peer_banned(now, peer) {
+        if self.bans.is_peer_banned(now, peer) {
             return Err(DisconnectReason::Banned);
         }
         let slot = match direction {
@@ -307,33 +307,6 @@ impl PeerSet {
         self.pending
     }
 
-    /// Bans `peer` until `until`.
-    pub fn ban_peer(&mut self, peer: PeerId, until: Instant) {
-        self.banned_peers.insert(peer, until);
-    }
-
-    /// Bans `ip` until `until`.
-    pub fn ban_ip(&mut self, ip: IpAddr, until: Instant) {
-        self.banned_ips.insert(ip, until);
-    }
-
-    /// Bans in force at `now`: peers, then IPs. Expired bans linger until the node's next
-    /// sweep ([`PeerSet::expire_bans`]), so they are left out here rather than counted, for
-    /// an operator's gauge that does not lag the sweep.
-    pub fn ban_counts(&self, now: Instant) -> (usize, usize) {
-        let in_force = |until: &Instant| *until > now;
-        (
-            self.banned_peers.values().filter(|u| in_force(u)).count(),
-            self.banned_ips.values().filter(|u| in_force(u)).count(),
-        )
-    }
-
-    /// Forgets bans that expired by `now`.
-    pub fn expire_bans(&mut self, now: Instant) {
-        self.banned_peers.retain(|_, until| *until > now);
-        self.banned_ips.retain(|_, until| *until > now);
-    }
-
     /// Marks `peer` trusted: admitted above the inbound cap.
     pub fn add_trusted(&mut self, peer: PeerId) {
         self.trusted.insert(peer);
@@ -382,6 +355,7 @@ fn decrement<K: Ord>(map: &mut BTreeMap<K, usize>, key: K) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::ban_list::Banned;
     use core::net::Ipv4Addr;
 
     fn ip(a: u8, b: u8, c: u8, d: u8) -> IpAddr {
@@ -396,7 +370,7 @@ mod tests {
             max_inbound_per_subnet: 3,
             ..Limits::default()
         };
-        let mut set = PeerSet::new(limits, Vec::new());
+        let mut set = PeerSet::new(limits, Vec::new(), BanList::default());
         let now = Instant::ZERO;
         assert_eq!(set.admit_inbound_socket(now, ip(10, 0, 0, 1)), Ok(()));
         assert_eq!(set.admit_inbound_socket(now, ip(10, 0, 0, 1)), Ok(()));
@@ -426,7 +400,7 @@ mod tests {
             max_outbound: 1,
             ..Limits::default()
         };
-        let mut set = PeerSet::new(limits, Vec::new());
+        let mut set = PeerSet::new(limits, Vec::new(), BanList::default());
         let now = Instant::from_nanos(10);
         let [a, b, c, d] = [1u8, 2, 3, 4].map(|n| PeerId::from_bytes([n; 32]));
         set.add_trusted(b);
@@ -455,31 +429,20 @@ mod tests {
             set.admit_peer(now, &d, Direction::Outbound),
             Ok(Slot::Exempt)
         );
-        set.ban_peer(a, Instant::from_nanos(20));
+        set.bans_mut().ban(Banned::Peer(a), Instant::from_nanos(20));
         assert_eq!(
             set.admit_peer(now, &a, Direction::Inbound),
             Err(DisconnectReason::Banned)
         );
-        assert!(!set.is_peer_banned(Instant::from_nanos(20), &a));
-        set.ban_ip(ip(1, 2, 3, 4), Instant::from_nanos(20));
+        assert!(!set.bans().is_peer_banned(Instant::from_nanos(20), &a));
+        set.bans_mut()
+            .ban(Banned::Ip(ip(1, 2, 3, 4)), Instant::from_nanos(20));
         assert_eq!(
             set.admit_inbound_socket(now, ip(1, 2, 3, 4)),
             Err(Refused::Banned)
         );
-        set.expire_bans(Instant::from_nanos(20));
+        set.bans_mut().expire(Instant::from_nanos(20));
         assert_eq!(set.admit_inbound_socket(now, ip(1, 2, 3, 4)), Ok(()));
-    }
-
-    #[test]
-    fn ban_counts_leave_out_bans_expired_but_not_swept() {
-        let mut set = PeerSet::new(Limits::default(), Vec::new());
-        let [a, b] = [1u8, 2].map(|n| PeerId::from_bytes([n; 32]));
-        set.ban_peer(a, Instant::from_nanos(20));
-        set.ban_peer(b, Instant::from_nanos(40));
-        set.ban_ip(ip(1, 2, 3, 4), Instant::from_nanos(30));
-        assert_eq!(set.ban_counts(Instant::from_nanos(10)), (2, 1));
-        assert_eq!(set.ban_counts(Instant::from_nanos(30)), (1, 0));
-        assert_eq!(set.ban_counts(Instant::from_nanos(40)), (0, 0));
     }
 
     #[test]
@@ -488,7 +451,7 @@ mod tests {
             addr: ip(192, 168, 0, 0),
             prefix: 16,
         }];
-        let mut set = PeerSet::new(Limits::default(), allowed);
+        let mut set = PeerSet::new(Limits::default(), allowed, BanList::default());
         assert_eq!(
             set.admit_inbound_socket(Instant::ZERO, ip(192, 168, 44, 1)),
             Ok(())
@@ -505,7 +468,8 @@ mod tests {
             set.admit_outbound_socket(Instant::ZERO, ip(192, 168, 0, 9)),
             Ok(())
         );
-        set.ban_ip(ip(192, 168, 0, 9), Instant::from_nanos(1));
+        set.bans_mut()
+            .ban(Banned::Ip(ip(192, 168, 0, 9)), Instant::from_nanos(1));
         assert_eq!(
             set.admit_outbound_socket(Instant::ZERO, ip(192, 168, 0, 9)),
             Err(DisconnectReason::Banned)

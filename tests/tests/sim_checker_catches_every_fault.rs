@@ -118,6 +118,11 @@ fn a_peer_limit_exceeded_is_reported() {
 }
 
 #[test]
+fn a_ban_list_over_its_bound_is_reported() {
+    caught(CheckerFault::ExceedBans, false, ViolationKind::Bans, &[]);
+}
+
+#[test]
 fn a_message_neither_delivered_nor_returned_is_a_liveness_violation() {
     // Without faults liveness is watched from the start: the hidden delivery is late 10 s
     // after its send, before the end of a 20 s run reports its confirmation.

@@ -166,11 +166,12 @@ impl fmt::Display for DemoError {
 
 impl std::error::Error for DemoError {}
 
-/// A node config for loopback clusters: channel 1, and per-address limits lifted, since
-/// every node shares 127.0.0.1.
+/// A node config for loopback clusters: channel 1, loopback addresses kept in the address
+/// book, and per-address limits lifted, since every node shares 127.0.0.1.
 pub fn loopback_node_config(nodes: usize) -> NodeConfig {
     let mut config = NodeConfig::new("switchboard-demo", "switchboard-demo/0.1");
     config.add_channel("demo", 1, ChannelConfig::new(CHANNEL));
+    config.discovery.addr_book.routable_only = false;
     // Every node shares 127.0.0.1's address group, and a demo should converge in seconds.
     config.discovery.one_outbound_per_group = false;
     config.discovery.interval = Duration::from_millis(500);

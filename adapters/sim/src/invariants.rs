@@ -84,6 +84,8 @@ pub enum ViolationKind {
     PeerLimit,
     /// A connection buffered more bytes than its configuration allows.
     Buffered,
+    /// A node held more bans than its `max_bans`.
+    Bans,
     /// The network was not one component within the stated time after every fault healed.
     NotReconnected,
     /// A message sent once the faults had healed was neither delivered nor returned within
@@ -102,6 +104,7 @@ impl fmt::Display for ViolationKind {
             ViolationKind::Reordered => "reordered delivery",
             ViolationKind::PeerLimit => "peer limit exceeded",
             ViolationKind::Buffered => "connection buffer over its bound",
+            ViolationKind::Bans => "ban list over its bound",
             ViolationKind::NotReconnected => "network not reconnected",
             ViolationKind::Liveness => "message neither delivered nor returned in time",
             ViolationKind::Inconsistent => "inconsistent events",
@@ -138,6 +141,8 @@ pub enum CheckerFault {
     /// Adds the inbound limit plus one to a node's inbound peers once:
     /// [`ViolationKind::PeerLimit`].
     ExceedPeerLimit,
+    /// Adds `max_bans` plus one to the bans a node holds once: [`ViolationKind::Bans`].
+    ExceedBans,
 }
 
 /// One broken invariant.
@@ -385,7 +390,7 @@ impl Checker {
             ViolationKind::Reordered => self.counters.reordered += 1,
             ViolationKind::Corrupted => self.counters.corrupted += 1,
             ViolationKind::Liveness => self.counters.liveness_violations += 1,
-            ViolationKind::PeerLimit | ViolationKind::Buffered => {
+            ViolationKind::PeerLimit | ViolationKind::Buffered | ViolationKind::Bans => {
                 self.counters.limit_violations += 1
             }
             ViolationKind::NotReconnected | ViolationKind::Inconsistent => {}
@@ -863,6 +868,15 @@ impl Checker {
             ViolationKind::PeerLimit,
             now,
             format!("node {node}: (inbound, outbound) = {counts:?} over {limits:?}"),
+        );
+    }
+
+    /// A node held `held` bans, over its `bound`.
+    pub fn bans_exceeded(&mut self, now: Instant, node: NodeIndex, held: usize, bound: usize) {
+        self.violate(
+            ViolationKind::Bans,
+            now,
+            format!("node {node}: {held} bans held, bound {bound}"),
         );
     }
 

@@ -72,10 +72,13 @@ pub const PORT: u16 = 26656;
 pub type NodeIndex = usize;
 
 /// A node config for tests: network `sim`, channel 1 (`chat/1`), discovery off (the node
-/// dials only what the test asks for).
+/// dials only what the test asks for). The simulated network is a local one — nodes sit at
+/// `10.x.y.1` ([`Sim::ip_for`]) — so the address book keeps private addresses
+/// (`routable_only` off); a test placing nodes at public addresses may turn it back on.
 pub fn test_node_config() -> NodeConfig {
     let mut config = NodeConfig::new("sim", "switchboard-sim");
     config.discovery.enabled = false;
+    config.discovery.addr_book.routable_only = false;
     config.add_channel("chat", 1, ChannelConfig::new(1));
     config
 }

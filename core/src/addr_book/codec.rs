@@ -250,10 +250,14 @@ impl AddrBook {
     }
 
     /// Stores a decoded entry at its slot under this book's key and configuration.
+    /// An address the book's policy refuses (saved by a node on a local network) is dropped.
     fn restore(&mut self, mut entry: Entry) -> Result<(), AddrBookDecodeError> {
         let address = entry.address.socket_addr();
         if self.id_of(address).is_some() {
             return Err(AddrBookDecodeError::DuplicateAddress);
+        }
+        if !self.accepts(address) {
+            return Ok(());
         }
         if entry.table == Table::Tried {
             let slot = self.tried_slot(address);

@@ -47,6 +47,13 @@ pub struct AddrBookConfig {
     pub max_failures: u32,
     /// See `max_failures`. Default 7 days.
     pub min_fail_period: Duration,
+    /// Store only publicly routable addresses (CometBFT's `addr_book_strict`): loopback,
+    /// private, carrier-grade NAT, link-local and unique-local addresses
+    /// ([`AddressGroup::Local`](super::AddressGroup::Local)) are refused, whoever relays
+    /// them, and dropped from a loaded book. Otherwise any peer could make the node dial
+    /// its LAN or its own loopback ports. Turn it off for a network that is local: a LAN,
+    /// a cluster on one host, a simulation. Default on.
+    pub routable_only: bool,
 }
 
 impl Default for AddrBookConfig {
@@ -65,6 +72,7 @@ impl Default for AddrBookConfig {
             max_retries: 3,
             max_failures: 10,
             min_fail_period: Duration::from_secs(7 * 24 * 3600),
+            routable_only: true,
         }
     }
 }

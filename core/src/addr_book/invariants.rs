@@ -17,6 +17,10 @@ impl AddrBook {
             let entry = self.entry(id).expect("an indexed entry exists");
             assert_eq!(entry.address.socket_addr(), address);
             assert!(is_dialable(address) && canonical(address) == address);
+            assert!(
+                self.accepts(address),
+                "{address} passes the routability policy"
+            );
             let slots = self.table(entry.table);
             assert_eq!(slots.get(entry.slot), Some(id), "{address} is in its slot");
             assert_eq!(slots.ids.get(entry.list_pos as usize), Some(&id));

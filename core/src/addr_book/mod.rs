@@ -112,6 +112,9 @@ pub enum AddOutcome {
     BucketFull,
     /// Port 0 or an unspecified, multicast or broadcast IP: never stored.
     Invalid,
+    /// Not publicly routable, in a book that stores only routable addresses
+    /// ([`AddrBookConfig::routable_only`]).
+    NotRoutable,
 }
 
 /// What [`AddrBook::mark_good`] did.
@@ -125,8 +128,8 @@ pub enum GoodOutcome {
     Collision(NetAddress),
     /// Its *tried* slot is taken and too many collisions are pending: it stays in *new*.
     Deferred,
-    /// An address unknown to the book that could not be stored (invalid, or its *new* slot
-    /// taken).
+    /// An address unknown to the book that could not be stored (invalid, not routable in a
+    /// book that stores only routable addresses, or its *new* slot taken).
     Rejected,
 }
 
@@ -427,6 +430,9 @@ impl AddrBook {
         if !is_dialable(socket) {
             return AddOutcome::Invalid;
         }
+        if !self.accepts(socket) {
+            return AddOutcome::NotRoutable;
+        }
         if let Some(entry) = self.entry_mut_by_addr(&socket) {
             entry.last_seen = entry.last_seen.max(now);
             if let (Some(id), None) = (address.peer_id(), entry.last_success) {
@@ -474,7 +480,7 @@ impl AddrBook {
     pub fn mark_good(&mut self, address: &NetAddress, now: Instant) -> GoodOutcome {
         let socket = canonical(address.socket_addr());
         if self.id_of(socket).is_none() {
-            if !is_dialable(socket) {
+            if !is_dialable(socket) || !self.accepts(socket) {
                 return GoodOutcome::Rejected;
             }
             // Proven reachable: straight to tried if its slot is free, else via new.
@@ -580,6 +586,11 @@ impl AddrBook {
     }
 
     // ---- internals -----------------------------------------------------------------------
+
+    /// Whether the book's routability policy lets `address` in.
+    fn accepts(&self, address: SocketAddr) -> bool {
+        !self.config.routable_only || address_group(address.ip()).is_routable()
+    }
 
     fn table(&self, table: Table) -> &Slots {
         match table {

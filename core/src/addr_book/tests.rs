@@ -29,8 +29,16 @@ fn sock(a: u8, b: u8, c: u8, d: u8) -> SocketAddr {
     addr(a, b, c, d).socket_addr()
 }
 
+/// The book's defaults on a local network: most tests use private addresses.
+fn local() -> AddrBookConfig {
+    AddrBookConfig {
+        routable_only: false,
+        ..AddrBookConfig::default()
+    }
+}
+
 fn book() -> AddrBook {
-    AddrBook::new(KEY, AddrBookConfig::default())
+    AddrBook::new(KEY, local())
 }
 
 /// One slot per bucket and a single tried bucket: every tried address collides.
@@ -40,7 +48,7 @@ fn collision_book() -> AddrBook {
         AddrBookConfig {
             tried_buckets: 1,
             bucket_size: 1,
-            ..AddrBookConfig::default()
+            ..local()
         },
     )
 }
@@ -290,7 +298,7 @@ fn a_terrible_occupant_is_evicted_without_a_test_and_collisions_are_bounded() {
             tried_buckets: 1,
             bucket_size: 1,
             max_collisions: 2,
-            ..AddrBookConfig::default()
+            ..local()
         },
     );
     let occupant = addr(1, 0, 0, 1);
@@ -515,7 +523,7 @@ fn persistence_round_trips_every_field() {
     let now = secs(100);
     let book = varied_book(now);
     let bytes = book.to_bytes(now);
-    let restored = AddrBook::from_bytes(AddrBookConfig::default(), &bytes, now).unwrap();
+    let restored = AddrBook::from_bytes(local(), &bytes, now).unwrap();
     assert_eq!(restored.len(), book.len());
     for address in book.index.keys().map(|key| &key.0) {
         assert_eq!(restored.get(address), book.get(address), "{address}");
@@ -525,7 +533,7 @@ fn persistence_round_trips_every_field() {
 
     // Loaded an hour later (another clock epoch, say): the same ages.
     let later = secs(3700);
-    let shifted = AddrBook::from_bytes(AddrBookConfig::default(), &bytes, later).unwrap();
+    let shifted = AddrBook::from_bytes(local(), &bytes, later).unwrap();
     let info = shifted.get(&sock(203, 0, 113, 1)).unwrap();
     assert_eq!(info.last_success, Some(secs(6 + 3600)));
     assert_eq!(shifted.to_bytes(later), bytes);
@@ -535,7 +543,7 @@ fn persistence_round_trips_every_field() {
         new_buckets: 4,
         tried_buckets: 2,
         bucket_size: 2,
-        ..AddrBookConfig::default()
+        ..local()
     };
     let shrunk = AddrBook::from_bytes(small, &bytes, now).unwrap();
     assert!(shrunk.new_len() <= 8 && shrunk.tried_len() <= 4);
@@ -546,7 +554,7 @@ fn persistence_round_trips_every_field() {
 fn every_truncation_and_every_bit_flip_is_an_error() {
     let now = secs(100);
     let bytes = varied_book(now).to_bytes(now);
-    let config = AddrBookConfig::default();
+    let config = local();
     for len in 0..bytes.len() {
         let error = AddrBook::from_bytes(config, &bytes[..len], now).unwrap_err();
         assert!(!error.to_string().is_empty());
@@ -594,7 +602,7 @@ fn malformed_books_are_typed_errors() {
         new_buckets: 2,
         tried_buckets: 1,
         bucket_size: 2,
-        ..AddrBookConfig::default()
+        ..local()
     };
     let now = secs(0);
     let decode = |bytes: &[u8]| AddrBook::from_bytes(config, bytes, now).map(|book| book.len());
@@ -662,7 +670,7 @@ const FLAG_SOURCE_V6_FOR_TESTS: u8 = 1 << 3;
 #[test]
 fn the_same_key_and_operations_give_the_same_bytes() {
     let run = |key: [u8; 32]| {
-        let mut book = AddrBook::new(key, AddrBookConfig::default());
+        let mut book = AddrBook::new(key, local());
         let mut rng = ChaCha8Rng::seed_from_u64(6);
         let mut picks = Vec::new();
         for step in 0..5000u64 {
@@ -773,4 +781,58 @@ fn a_connected_unknown_address_goes_straight_to_tried() {
     let unspecified = NetAddress::new(None, "0.0.0.0:1".parse().unwrap());
     assert_eq!(book.mark_good(&unspecified, secs(3)), GoodOutcome::Rejected);
     book.check_invariants();
+}
+
+#[test]
+fn a_routable_only_book_refuses_local_addresses_however_they_arrive() {
+    let strict = AddrBookConfig::default();
+    assert!(strict.routable_only, "the default");
+    let mut strict_book = AddrBook::new(KEY, strict);
+    let now = secs(0);
+    let source = Some(ip(203, 0, 113, 9));
+    for local in [
+        "127.0.0.1:26656",
+        "10.1.2.3:26656",
+        "192.168.0.7:26656",
+        "172.16.0.1:26656",
+        "100.64.0.1:26656",
+        "169.254.1.1:26656",
+        "[::1]:26656",
+        "[fd00::1]:26656",
+        "[fe80::1]:26656",
+        "[::ffff:10.0.0.1]:26656",
+    ] {
+        let socket: SocketAddr = local.parse().unwrap();
+        let address = NetAddress::new(None, socket);
+        assert_eq!(
+            strict_book.add(address, source, now),
+            AddOutcome::NotRoutable,
+            "{local}"
+        );
+        assert_eq!(
+            strict_book.mark_good(&address, now),
+            GoodOutcome::Rejected,
+            "{local}"
+        );
+    }
+    assert!(strict_book.is_empty());
+    assert_eq!(
+        strict_book.add(addr(203, 0, 113, 7), source, now),
+        AddOutcome::Added
+    );
+    assert_eq!(
+        strict_book.add(addr(8, 8, 8, 8), source, now),
+        AddOutcome::Added
+    );
+    strict_book.check_invariants();
+
+    // A book saved on a local network loses its local addresses when loaded strict.
+    let mut lan = book();
+    for address in [addr(10, 0, 0, 1), addr(127, 0, 0, 1), addr(203, 0, 113, 7)] {
+        assert_eq!(lan.add(address, source, now), AddOutcome::Added);
+    }
+    let loaded = AddrBook::from_bytes(strict, &lan.to_bytes(now), now).unwrap();
+    assert_eq!(loaded.len(), 1);
+    assert!(loaded.contains(&sock(203, 0, 113, 7)));
+    loaded.check_invariants();
 }

@@ -5,6 +5,7 @@ use alloc::vec::Vec;
 use core::net::SocketAddr;
 use core::time::Duration;
 
+use crate::ban_list::DEFAULT_MAX_BANS;
 use crate::channel::ChannelConfig;
 use crate::connection::ConnectionConfig;
 use crate::dial_queue::DialConfig;
@@ -56,6 +57,15 @@ pub struct NodeConfig {
     pub slow_peer_timeout: Duration,
     /// How long a peer that broke the protocol is banned. Default 10 min.
     pub violation_ban: Duration,
+    /// Whether a breach bans the peer's IP address too, for `violation_ban`: a new key
+    /// costs an attacker nothing, an address does. Honest users behind the same NAT as the
+    /// offender are refused meanwhile; a node serving many users behind one address turns
+    /// it off, as does a cluster sharing one host's address. Default on (Bitcoin Core
+    /// discourages a misbehaving peer's address).
+    pub violation_ban_ip: bool,
+    /// Bans held at most, peers and IPs together ([`crate::ban_list`]): a full list drops
+    /// the ban with the shortest time left. Default [`DEFAULT_MAX_BANS`].
+    pub max_bans: usize,
     /// Address book, peer exchange, seeds. On by default.
     pub discovery: DiscoveryConfig,
 }
@@ -77,6 +87,8 @@ impl NodeConfig {
             trusted_peers: Vec::new(),
             slow_peer_timeout: Duration::from_secs(10),
             violation_ban: Duration::from_secs(600),
+            violation_ban_ip: true,
+            max_bans: DEFAULT_MAX_BANS,
             discovery: DiscoveryConfig::default(),
         }
     }

@@ -265,12 +265,14 @@ impl<R: CryptoRng> Node<R> {
         self.book.select(&mut self.rng, now, |addr| {
             let socket = addr.socket_addr();
             addr.peer_id().is_none_or(|peer| {
-                peer != local && !peers.contains_key(&peer) && !peer_set.is_peer_banned(now, &peer)
+                peer != local
+                    && !peers.contains_key(&peer)
+                    && !peer_set.bans().is_peer_banned(now, &peer)
             }) && Some(socket) != listen
                 && !connected.contains(&socket)
                 && !dialing.contains_key(&socket)
                 && !dials.contains(socket)
-                && !peer_set.is_ip_banned(now, socket.ip())
+                && !peer_set.bans().is_ip_banned(now, socket.ip())
                 && groups.is_none_or(|groups| !groups.contains(&address_group(socket.ip())))
         })
     }

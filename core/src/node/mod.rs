@@ -69,6 +69,7 @@ pub use shutdown::{PeerReport, ShutdownReport};
 pub use stack::{Output, Stack};
 
 use crate::addr_book::AddrBook;
+use crate::ban_list::{BanList, Banned};
 use crate::channel::{ChannelId, RESERVED_CHANNELS_START};
 use crate::connection::{Closed, ClosedBy, Connection, ConnectionConfig, Event};
 use crate::dial_queue::{DialQueue, Retry};
@@ -191,7 +192,11 @@ impl<R: CryptoRng> Node<R> {
         info.listen_addr = config.listen_addr;
         info.channels = config.channels.clone();
         info.encode()?;
-        let mut peer_set = PeerSet::new(config.limits, config.allowed_networks.clone());
+        let mut peer_set = PeerSet::new(
+            config.limits,
+            config.allowed_networks.clone(),
+            BanList::new(config.max_bans),
+        );
         for peer in &config.trusted_peers {
             peer_set.add_trusted(*peer);
         }
@@ -264,7 +269,13 @@ impl<R: CryptoRng> Node<R> {
     /// Bans in force at `now`: peers, then IP addresses ([`Node::ban_peer`],
     /// [`Node::ban_ip`]), for an operator's view of the node.
     pub fn ban_counts(&self, now: Instant) -> (usize, usize) {
-        self.peer_set.ban_counts(now)
+        self.peer_set.bans().counts(now)
+    }
+
+    /// The bans held: what a checker bounds ([`BanList::len`] never above
+    /// [`NodeConfig::max_bans`]).
+    pub fn bans(&self) -> &BanList {
+        self.peer_set.bans()
     }
 
     /// Connections open or opening, whatever their phase.
@@ -335,7 +346,7 @@ impl<R: CryptoRng> Node<R> {
     pub fn connectedness(&self, now: Instant, peer: &PeerId) -> Connectedness {
         if self.peers.contains_key(peer) {
             Connectedness::Connected
-        } else if self.peer_set.is_peer_banned(now, peer) {
+        } else if self.peer_set.bans().is_peer_banned(now, peer) {
             Connectedness::CannotConnect
         } else if self.is_connecting(peer) {
             Connectedness::CanConnect
@@ -536,7 +547,7 @@ impl<R: CryptoRng> Node<R> {
         // Bans are checked against their expiry whenever consulted; forgetting expired ones
         // only frees memory, so a sweep a minute keeps timers O(log n) with many bans.
         if now >= self.next_ban_sweep {
-            self.peer_set.expire_bans(now);
+            self.peer_set.bans_mut().expire(now);
             self.next_ban_sweep = now.saturating_add(BAN_SWEEP_INTERVAL);
         }
         self.discovery_timeout(now);
@@ -565,11 +576,15 @@ impl<R: CryptoRng> Node<R> {
             if self.peers.contains_key(&peer) {
                 return Err(DialError::AlreadyConnected);
             }
-            if self.peer_set.is_peer_banned(now, &peer) {
+            if self.peer_set.bans().is_peer_banned(now, &peer) {
                 return Err(DialError::Banned);
             }
         }
-        if self.peer_set.is_ip_banned(now, addr.socket_addr().ip()) {
+        if self
+            .peer_set
+            .bans()
+            .is_ip_banned(now, addr.socket_addr().ip())
+        {
             return Err(DialError::Banned);
         }
         Ok(())
@@ -751,13 +766,17 @@ impl<R: CryptoRng> Node<R> {
 
     /// Bans `peer` for `duration`, disconnecting it if connected.
     pub fn ban_peer(&mut self, now: Instant, peer: &PeerId, duration: Duration) {
-        self.peer_set.ban_peer(*peer, now.saturating_add(duration));
+        self.peer_set
+            .bans_mut()
+            .ban(Banned::Peer(*peer), now.saturating_add(duration));
         self.disconnect(now, peer, DisconnectReason::Banned);
     }
 
     /// Bans `ip` for `duration`, disconnecting its peers.
     pub fn ban_ip(&mut self, now: Instant, ip: IpAddr, duration: Duration) {
-        self.peer_set.ban_ip(ip, now.saturating_add(duration));
+        self.peer_set
+            .bans_mut()
+            .ban(Banned::Ip(ip), now.saturating_add(duration));
         let banned: Vec<PeerId> = self
             .peers
             .iter()
@@ -1270,7 +1289,7 @@ impl<R: CryptoRng> Node<R> {
                 set.remove(&rival);
             }
         }
-        if self.peer_set.is_peer_banned(now, &peer) {
+        if self.peer_set.bans().is_peer_banned(now, &peer) {
             return Err(DisconnectReason::Banned);
         }
         let direction = self
@@ -1291,6 +1310,7 @@ impl<R: CryptoRng> Node<R> {
         let peer = entry.peer;
         let direction = entry.direction;
         let ip = inbound_ip(entry);
+        let remote = entry.remote;
         let slot = entry.slot;
         let dialed = entry.dialed.take();
         if let Some(peer) = peer
@@ -1310,8 +1330,12 @@ impl<R: CryptoRng> Node<R> {
             )
             && let Some(peer) = peer
         {
-            self.peer_set
-                .ban_peer(peer, now.saturating_add(self.config.violation_ban));
+            let until = now.saturating_add(self.config.violation_ban);
+            let bans = self.peer_set.bans_mut();
+            bans.ban(Banned::Peer(peer), until);
+            if self.config.violation_ban_ip {
+                bans.ban(Banned::Ip(remote.ip()), until);
+            }
         }
         match phase {
             Phase::Connected => {

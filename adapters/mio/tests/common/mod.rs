@@ -19,10 +19,12 @@ use switchboard_mio::{Driver, DriverConfig, Events, Handle, NodeApi};
 /// The test channel.
 pub const CHANNEL: u16 = 1;
 
-/// A node config with channel 1 (given limits) and loopback-friendly peer limits.
+/// A node config with channel 1 (given limits), for a network on loopback: loopback
+/// addresses kept in the address book, peer limits per address lifted.
 pub fn node_config(channel: ChannelConfig) -> NodeConfig {
     let mut config = NodeConfig::new("mio-tests", "switchboard-mio-tests");
     config.add_channel("test", 1, channel);
+    config.discovery.addr_book.routable_only = false;
     config.limits.max_inbound_per_ip = 64;
     config.limits.max_inbound_per_subnet = 64;
     config

@@ -195,7 +195,8 @@ impl Sim {
                 CheckerFault::CorruptByte | CheckerFault::Truncate => message.len() > TAG_LEN,
                 CheckerFault::DropSilently
                 | CheckerFault::ExceedBuffer
-                | CheckerFault::ExceedPeerLimit => false,
+                | CheckerFault::ExceedPeerLimit
+                | CheckerFault::ExceedBans => false,
                 _ => true,
             };
         if !applies {
@@ -225,7 +226,8 @@ impl Sim {
             }
             CheckerFault::DropSilently
             | CheckerFault::ExceedBuffer
-            | CheckerFault::ExceedPeerLimit => vec![event(message)],
+            | CheckerFault::ExceedPeerLimit
+            | CheckerFault::ExceedBans => vec![event(message)],
         }
     }
 

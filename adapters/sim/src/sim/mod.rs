@@ -858,6 +858,15 @@ impl Sim {
             return;
         };
         let slot = &self.nodes[index];
+        // The ban list stays within its bound, however many breaches a node saw.
+        let mut held = slot.host.node().bans().len();
+        if self.inject_armed && self.config.inject == Some(CheckerFault::ExceedBans) {
+            self.inject_armed = false;
+            held += slot.config.max_bans + 1;
+        }
+        if held > slot.config.max_bans {
+            checker.bans_exceeded(self.now, index, held, slot.config.max_bans);
+        }
         let (mut inbound, outbound) = slot.host.node().peer_counts();
         let limits = slot.config.limits;
         if self.inject_armed && self.config.inject == Some(CheckerFault::ExceedPeerLimit) {

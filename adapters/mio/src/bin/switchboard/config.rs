@@ -72,6 +72,7 @@ struct P2p {
     allowed_networks: Vec<IpNet>,
     seed_mode: Option<bool>,
     pex: Option<bool>,
+    addr_book_strict: Option<bool>,
     #[serde(default, with = "humantime_serde")]
     handshake_timeout: Option<Duration>,
     #[serde(default, with = "humantime_serde")]
@@ -178,6 +179,8 @@ impl ConfigFile {
         let discovery = &mut node.discovery;
         discovery.seed_mode = p2p.seed_mode.unwrap_or(discovery.seed_mode);
         discovery.enabled = p2p.pex.unwrap_or(discovery.enabled);
+        let book = &mut discovery.addr_book;
+        book.routable_only = p2p.addr_book_strict.unwrap_or(book.routable_only);
         let connection = &mut node.connection;
         connection.handshake_timeout = p2p
             .handshake_timeout
@@ -259,6 +262,9 @@ allowed_networks = []
 seed_mode = {}
 # Address book, peer exchange and seeds; false dials only persistent_peers.
 pex = {}
+# Keep only publicly routable addresses in the address book: loopback and private
+# addresses learned from peers are dropped, never dialed. false on a LAN or one host.
+addr_book_strict = {}
 # How long the encrypted handshake may take.
 handshake_timeout = "{}"
 # How long a dial may take, TCP connect and handshake.
@@ -274,6 +280,7 @@ recv_rate = 0
         limits.max_inbound_per_subnet,
         defaults.discovery.seed_mode,
         defaults.discovery.enabled,
+        defaults.discovery.addr_book.routable_only,
         duration(defaults.connection.handshake_timeout),
         duration(defaults.dial.dial_timeout),
     )
@@ -379,6 +386,7 @@ mod tests {
             max_num_inbound_peers = 3
             allowed_networks = ["10.0.0.0/8"]
             pex = false
+            addr_book_strict = false
             handshake_timeout = "500ms"
             send_rate = 1000
             "#
@@ -397,6 +405,7 @@ mod tests {
         assert_eq!(node.limits.max_inbound, 3);
         assert_eq!(node.allowed_networks[0].prefix, 8);
         assert!(!node.discovery.enabled);
+        assert!(!node.discovery.addr_book.routable_only);
         assert_eq!(
             node.connection.handshake_timeout,
             Duration::from_millis(500)

@@ -32,6 +32,18 @@ pub struct ConnectionConfig {
     /// connection (and its socket) forever: its GOAWAY never goes out. Default 5 s; at
     /// least 1 ms is honoured, so the GOAWAY always gets its chance.
     pub close_timeout: Duration,
+    /// How long what we wrote may stay unread — the transport refusing more, as reported
+    /// by the adapter (`Node::handle_write_blocked` until `Node::handle_writable`) — before
+    /// the connection ends with `WriteStalled`, without waiting for a GOAWAY nothing would
+    /// carry. A peer that never reads cannot then keep its slot by sending now and then,
+    /// as it could while only silence was judged.
+    ///
+    /// Default 30 s: the silence a peer is allowed (`ping_interval` + `pong_timeout`), so a
+    /// peer stuck in reading is treated like one stuck in writing. An honest peer that
+    /// reads drains a full socket buffer (a few MB, and the transport reports the socket
+    /// writable again once it took our pending write) in well under that above 2 Mbit/s;
+    /// raise it for slower links.
+    pub write_stall_timeout: Duration,
 }
 
 impl ConnectionConfig {
@@ -43,6 +55,7 @@ impl ConnectionConfig {
             pong_timeout: Duration::from_secs(20),
             handshake_timeout: Duration::from_secs(10),
             close_timeout: Duration::from_secs(5),
+            write_stall_timeout: Duration::from_secs(30),
         }
     }
 }

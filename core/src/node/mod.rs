@@ -455,17 +455,22 @@ impl<R: CryptoRng> Node<R> {
     }
 
     /// `conn`'s socket would block: stop handing out its bytes until
-    /// [`Node::handle_writable`].
-    pub fn handle_write_blocked(&mut self, conn: ConnId) {
+    /// [`Node::handle_writable`]. A connection left blocked past
+    /// [`ConnectionConfig::write_stall_timeout`] ends with `WriteStalled`.
+    pub fn handle_write_blocked(&mut self, now: Instant, conn: ConnId) {
         if let Some(entry) = self.conns.get_mut(conn) {
             entry.write_blocked = true;
+            entry.connection.handle_write_blocked(now);
         }
+        // Re-arms the connection's timer for the write-stall deadline.
+        self.settle(now, conn);
     }
 
     /// `conn`'s socket can take bytes again.
     pub fn handle_writable(&mut self, now: Instant, conn: ConnId) {
         if let Some(entry) = self.conns.get_mut(conn) {
             entry.write_blocked = false;
+            entry.connection.handle_writable();
         }
         self.after(now, conn);
     }

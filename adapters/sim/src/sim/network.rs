@@ -142,7 +142,7 @@ impl Sim {
             self.nodes[from.node]
                 .host
                 .node_mut()
-                .handle_write_blocked(from.conn);
+                .handle_write_blocked(now, from.conn);
             if state.bandwidth.is_some() && state.held_bytes == 0 {
                 let at = state.drained_to(buffer / 2);
                 self.queue.push(

@@ -257,10 +257,11 @@ pub struct Driver<S = Node<ChaCha20Rng>> {
     sockets: HashMap<ConnId, Socket>,
     accept_pause: AcceptPause,
     read_buffer: Box<[u8]>,
-    /// Connections whose last read stopped at [`READ_BUDGET`] with bytes possibly left,
-    /// in the order of their next turn (each socket's `unread` says it is here). mio is
-    /// edge-triggered: no readiness event will come for those bytes, so the driver serves
-    /// them itself, one turn each per round, and the loop does not sleep meanwhile.
+    /// Connections with bytes to read, in the order of their next turn (each socket's
+    /// `unread` says it is here): those a readiness event announced, and those whose last
+    /// turn stopped at [`READ_BUDGET`] with bytes possibly left. mio is edge-triggered: no
+    /// event will come again for the latter, so the driver serves them itself, one turn
+    /// each per round, and the loop does not sleep meanwhile.
     backlog: VecDeque<ConnId>,
     /// Whether the application is taking a round's events ([`Driver::poll_event`] has
     /// returned one and not yet `None`): the backlog's round is served when a new one
@@ -607,6 +608,7 @@ impl<S: Stack<Rng = ChaCha20Rng>> Driver<S> {
     /// Messages leave their connection only here, which returns credit to the sender.
     pub fn poll_event(&mut self) -> Option<NodeEvent> {
         if let Some(event) = self.held.take() {
+            self.draining = true;
             return Some(event);
         }
         let now = self.clock.now();
@@ -790,9 +792,9 @@ impl<S: Stack<Rng = ChaCha20Rng>> Driver<S> {
         Some(outcome)
     }
 
-    /// One round of the backlog: each connection in it when the round starts gets one
-    /// turn, in order; those still not drained go to the back, behind any that joined
-    /// meanwhile. What a turn produced is written between turns.
+    /// One round of reading: each connection in the backlog when the round starts gets one
+    /// turn, in order; those still not drained go to the back. What a turn produced is
+    /// written between turns, so answers (a PONG, a handshake message) leave at once.
     fn serve_backlog(&mut self, now: Instant) {
         for _ in 0..self.backlog.len() {
             let Some(conn) = self.backlog.pop_front() else {
@@ -829,18 +831,15 @@ impl<S: Stack<Rng = ChaCha20Rng>> Driver<S> {
                 }
             }
         }
-        // A socket in the backlog is read in its turn there, not again out of turn.
-        let waiting = self.sockets.get(&conn).is_some_and(|socket| socket.unread);
-        if !waiting && (event.is_readable() || event.is_read_closed() || event.is_error()) {
-            match self.read(now, conn) {
-                None => return,
-                Some(ReadOutcome::Drained | ReadOutcome::Budget) => {}
-                Some(ReadOutcome::Eof | ReadOutcome::Failed) => return self.fail(now, conn),
-            }
-        }
         let Some(socket) = self.sockets.get_mut(&conn) else {
             return;
         };
+        // Read in its turn of the next round, with the others that have bytes.
+        if (event.is_readable() || event.is_read_closed() || event.is_error()) && !socket.unread
+        {
+            socket.unread = true;
+            self.backlog.push_back(conn);
+        }
         if event.is_writable() && socket.has_tail() {
             let before = socket.tail_len();
             let outcome = socket.flush_tail();

@@ -43,7 +43,10 @@
 //!   not late;
 //! - **peer limits** and **buffered bytes per connection**: reported by the simulator
 //!   through [`Checker::limit_exceeded`] and [`Checker::buffer_sample`];
-//! - **reconnection** after faults heal: reported through [`Checker::not_reconnected`].
+//! - **reconnection** after faults heal: reported through [`Checker::not_reconnected`];
+//! - **no honest peer cut off as an attacker**: a `PeerDisconnected` with `ControlFlood`
+//!   between simulated nodes, all honest ([`ViolationKind::Penalized`]) — at each
+//!   `PeerDisconnected`.
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::fmt;
@@ -51,7 +54,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use switchboard::node::NodeEvent;
-use switchboard::{ChannelId, Instant, PeerId};
+use switchboard::{ChannelId, DisconnectReason, Instant, PeerId};
 
 use crate::NodeIndex;
 
@@ -91,6 +94,10 @@ pub enum ViolationKind {
     Liveness,
     /// An event that cannot happen did (a peer connected twice, a message from a stranger).
     Inconsistent,
+    /// A node cut a simulated peer off as an attacker (`ControlFlood`: more frames carrying
+    /// nothing than their budget allows). Every simulated node is honest, so the budget
+    /// must never fire between them.
+    Penalized,
 }
 
 impl fmt::Display for ViolationKind {
@@ -105,6 +112,7 @@ impl fmt::Display for ViolationKind {
             ViolationKind::NotReconnected => "network not reconnected",
             ViolationKind::Liveness => "message neither delivered nor returned in time",
             ViolationKind::Inconsistent => "inconsistent events",
+            ViolationKind::Penalized => "honest peer cut off as a flooder",
         })
     }
 }
@@ -138,6 +146,9 @@ pub enum CheckerFault {
     /// Adds the inbound limit plus one to a node's inbound peers once:
     /// [`ViolationKind::PeerLimit`].
     ExceedPeerLimit,
+    /// Turns the reason of a `PeerDisconnected` into `ControlFlood`:
+    /// [`ViolationKind::Penalized`].
+    ReportFlood,
 }
 
 /// One broken invariant.
@@ -388,7 +399,9 @@ impl Checker {
             ViolationKind::PeerLimit | ViolationKind::Buffered => {
                 self.counters.limit_violations += 1
             }
-            ViolationKind::NotReconnected | ViolationKind::Inconsistent => {}
+            ViolationKind::NotReconnected
+            | ViolationKind::Inconsistent
+            | ViolationKind::Penalized => {}
         }
         if self.violations.len() < KEPT_VIOLATIONS {
             self.violations.push(Violation {
@@ -470,6 +483,7 @@ impl Checker {
             }
             NodeEvent::PeerDisconnected {
                 peer,
+                reason,
                 unsent,
                 unconfirmed,
                 confirmed_by_channel,
@@ -478,6 +492,13 @@ impl Checker {
                 let Some(peer) = index_of(peer) else {
                     return;
                 };
+                if *reason == DisconnectReason::ControlFlood {
+                    self.violate(
+                        ViolationKind::Penalized,
+                        now,
+                        format!("node {node}: cut node {peer} off for {reason}"),
+                    );
+                }
                 // Only the traffic channel's: protocols may send on others beside it.
                 let confirmed = confirmed_by_channel
                     .iter()

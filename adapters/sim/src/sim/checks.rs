@@ -157,6 +157,7 @@ impl Sim {
         };
         let mut event = event;
         if let NodeEvent::PeerDisconnected {
+            reason,
             unsent,
             unconfirmed,
             ..
@@ -165,7 +166,10 @@ impl Sim {
             let own = |m: &switchboard::ReturnedMessage| {
                 m.channel == TRAFFIC_CHANNEL && Tag::tracked(&m.message).is_some()
             };
-            if fault == CheckerFault::DropSilently {
+            if fault == CheckerFault::ReportFlood {
+                *reason = switchboard::DisconnectReason::ControlFlood;
+                self.inject_armed = false;
+            } else if fault == CheckerFault::DropSilently {
                 if let Some(at) = unconfirmed.iter().position(own) {
                     unconfirmed.remove(at);
                     self.inject_armed = false;
@@ -195,7 +199,8 @@ impl Sim {
                 CheckerFault::CorruptByte | CheckerFault::Truncate => message.len() > TAG_LEN,
                 CheckerFault::DropSilently
                 | CheckerFault::ExceedBuffer
-                | CheckerFault::ExceedPeerLimit => false,
+                | CheckerFault::ExceedPeerLimit
+                | CheckerFault::ReportFlood => false,
                 _ => true,
             };
         if !applies {
@@ -225,7 +230,8 @@ impl Sim {
             }
             CheckerFault::DropSilently
             | CheckerFault::ExceedBuffer
-            | CheckerFault::ExceedPeerLimit => vec![event(message)],
+            | CheckerFault::ExceedPeerLimit
+            | CheckerFault::ReportFlood => vec![event(message)],
         }
     }
 

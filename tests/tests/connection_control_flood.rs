@@ -39,19 +39,24 @@ fn closed_by_flood(events: &[Event]) -> bool {
 
 #[test]
 fn a_burst_passes_and_the_next_frame_is_a_flood() {
-    for frames in [
-        vec![credit_zero()],
-        vec![Frame::Ping(1), Frame::Pong(2)],
-    ] {
+    for frames in [vec![credit_zero()], vec![Frame::Ping(1), Frame::Pong(2)]] {
         let mut rogue = RogueDialer::connect(ChannelConfig::new(1));
         let burst = FREE_FRAMES_PER_SECOND as usize;
         rogue.send_records(&records(&frames, burst));
         let events = rogue.take_events();
-        assert!(!closed_by_flood(&events), "{frames:?}: the burst itself was refused");
+        assert!(
+            !closed_by_flood(&events),
+            "{frames:?}: the burst itself was refused"
+        );
         // Half a second later half the burst is back: that much passes, and one more not.
-        rogue.now = rogue.now.saturating_add(std::time::Duration::from_millis(500));
+        rogue.now = rogue
+            .now
+            .saturating_add(std::time::Duration::from_millis(500));
         rogue.send_records(&records(&frames, burst / 2));
-        assert!(!closed_by_flood(&rogue.take_events()), "{frames:?}: the refill");
+        assert!(
+            !closed_by_flood(&rogue.take_events()),
+            "{frames:?}: the refill"
+        );
         rogue.send_frames(&frames[..1]);
         let events = rogue.take_events();
         assert!(closed_by_flood(&events), "{frames:?}: {events:?}");
@@ -98,7 +103,11 @@ fn what_a_flood_record_costs() {
             wire.len(),
             seal.as_nanos() as f64 / wire.len() as f64,
             handle.as_nanos() as f64 / wire.len() as f64,
-            if flood { " (cut off by the budget)" } else { "" },
+            if flood {
+                " (cut off by the budget)"
+            } else {
+                ""
+            },
         );
     }
 }

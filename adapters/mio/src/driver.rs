@@ -257,12 +257,14 @@ pub struct Driver<S = Node<ChaCha20Rng>> {
     sockets: HashMap<ConnId, Socket>,
     accept_pause: AcceptPause,
     read_buffer: Box<[u8]>,
-    /// Connections with bytes to read, in the order of their next turn (each socket's
-    /// `unread` says it is here): those a readiness event announced, and those whose last
-    /// turn stopped at [`READ_BUDGET`] with bytes possibly left. mio is edge-triggered: no
-    /// event will come again for the latter, so the driver serves them itself, one turn
-    /// each per round, and the loop does not sleep meanwhile.
+    /// Connections whose last turn stopped at [`READ_BUDGET`] with bytes possibly left, in
+    /// the order of their next turn (each socket's `unread` says it is here). mio is
+    /// edge-triggered: no event will come again for those bytes, so the driver serves them
+    /// itself, one turn each per round, and the loop does not sleep meanwhile.
     backlog: VecDeque<ConnId>,
+    /// Rounds of the backlog begun so far. A socket read on its readiness event has had its
+    /// turn of the next round (its `turn`), so a round never gives it two.
+    round: u64,
     /// Whether the application is taking a round's events ([`Driver::poll_event`] has
     /// returned one and not yet `None`): the backlog's round is served when a new one
     /// starts.
@@ -433,6 +435,7 @@ impl<S: Stack<Rng = ChaCha20Rng>> Driver<S> {
             accept_pause: AcceptPause::new(accept_pause),
             read_buffer: vec![0; READ_BUFFER].into_boxed_slice(),
             backlog: VecDeque::new(),
+            round: 0,
             draining: false,
             out: Vec::new(),
             stats: DriverStats::default(),
@@ -629,6 +632,9 @@ impl<S: Stack<Rng = ChaCha20Rng>> Driver<S> {
     pub fn poll_timeout(&mut self) -> Option<Duration> {
         if self.held.is_none() {
             let now = self.clock.now();
+            // Reads go on whether or not the application takes events (a paused one
+            // included): keepalive and handshakes are served by them.
+            self.serve_backlog(now);
             self.held = self.drive(now);
         }
         if self.held.is_some() || !self.backlog.is_empty() {
@@ -792,10 +798,12 @@ impl<S: Stack<Rng = ChaCha20Rng>> Driver<S> {
         Some(outcome)
     }
 
-    /// One round of reading: each connection in the backlog when the round starts gets one
-    /// turn, in order; those still not drained go to the back. What a turn produced is
-    /// written between turns, so answers (a PONG, a handshake message) leave at once.
+    /// One round of the backlog: each connection in it when the round starts gets one
+    /// turn, in order (one that had it on a readiness event since waits for the next
+    /// round); those still not drained go to the back. What a turn produced is written
+    /// between turns, so answers (a PONG, a handshake message) leave at once.
     fn serve_backlog(&mut self, now: Instant) {
+        self.round += 1;
         for _ in 0..self.backlog.len() {
             let Some(conn) = self.backlog.pop_front() else {
                 return;
@@ -804,7 +812,12 @@ impl<S: Stack<Rng = ChaCha20Rng>> Driver<S> {
                 // Closed since it joined.
                 continue;
             };
+            if socket.turn == self.round {
+                self.backlog.push_back(conn);
+                continue;
+            }
             socket.unread = false;
+            socket.turn = self.round;
             match self.read(now, conn) {
                 Some(ReadOutcome::Eof | ReadOutcome::Failed) => self.fail(now, conn),
                 Some(ReadOutcome::Drained | ReadOutcome::Budget) | None => {}
@@ -834,12 +847,19 @@ impl<S: Stack<Rng = ChaCha20Rng>> Driver<S> {
         let Some(socket) = self.sockets.get_mut(&conn) else {
             return;
         };
-        // Read in its turn of the next round, with the others that have bytes.
-        if (event.is_readable() || event.is_read_closed() || event.is_error()) && !socket.unread
-        {
-            socket.unread = true;
-            self.backlog.push_back(conn);
+        // A socket in the backlog is read in its turn there, not again out of turn; any
+        // other has its turn now, which counts as its turn of the next round.
+        if (event.is_readable() || event.is_read_closed() || event.is_error()) && !socket.unread {
+            socket.turn = self.round + 1;
+            match self.read(now, conn) {
+                None => return,
+                Some(ReadOutcome::Drained | ReadOutcome::Budget) => {}
+                Some(ReadOutcome::Eof | ReadOutcome::Failed) => return self.fail(now, conn),
+            }
         }
+        let Some(socket) = self.sockets.get_mut(&conn) else {
+            return;
+        };
         if event.is_writable() && socket.has_tail() {
             let before = socket.tail_len();
             let outcome = socket.flush_tail();

@@ -61,6 +61,8 @@ pub struct Socket {
     /// Whether a read stopped at its budget and the socket waits in the driver's backlog
     /// for its next turn.
     pub unread: bool,
+    /// The driver's backlog round in which this socket last had its turn.
+    pub turn: u64,
     /// Unwritten bytes, from `tail_start` on.
     tail: Vec<u8>,
     tail_start: usize,
@@ -78,6 +80,7 @@ impl Socket {
             token,
             connecting,
             unread: false,
+            turn: 0,
             tail: Vec::new(),
             tail_start: 0,
         }

@@ -22,11 +22,15 @@ fn a_peer_flooding_credit_zero_frames_is_disconnected() {
     config.discovery.enabled = false;
     let hub = Runtime::spawn(driver_config(V4, config.clone(), 0..16)).expect("hub");
     let honest = Runtime::spawn(driver_config(V4, config, 0..16)).expect("honest");
-    honest.dial(hub.net_address().expect("listening")).expect("dial");
+    honest
+        .dial(hub.net_address().expect("listening"))
+        .expect("dial");
     wait_connected(honest.events(), hub.peer_id());
     wait_connected(hub.events(), honest.peer_id());
 
-    let info = hub.with_stack(|node, _| node.node_info().clone()).expect("running");
+    let info = hub
+        .with_stack(|node, _| node.node_info().clone())
+        .expect("running");
     let mut attacker =
         WirePeer::connect(hub.local_addrs()[0], info, Duration::from_secs(5)).expect("handshake");
     // As many 3-byte CREDIT(0) frames as a record holds.
@@ -72,13 +76,21 @@ fn a_peer_flooding_credit_zero_frames_is_disconnected() {
         let _ = honest.send(&hub.peer_id(), CHANNEL, Bytes::from_static(b"still here"));
     };
     assert_eq!(reason, DisconnectReason::ControlFlood, "{detail}");
-    assert!(hub.peers().contains(&honest.peer_id()), "the honest peer was lost");
+    assert!(
+        hub.peers().contains(&honest.peer_id()),
+        "the honest peer was lost"
+    );
     assert!(!hub.peers().contains(&attacker.peer_id));
     // The honest peer's messages reached the hub's application.
     if !honest_heard {
-        common::wait_for(hub.events(), Duration::from_secs(5), "honest message", |event| {
-            matches!(event, NodeEvent::Message { peer, .. } if peer == honest.peer_id())
-                .then_some(())
-        });
+        common::wait_for(
+            hub.events(),
+            Duration::from_secs(5),
+            "honest message",
+            |event| {
+                matches!(event, NodeEvent::Message { peer, .. } if peer == honest.peer_id())
+                    .then_some(())
+            },
+        );
     }
 }

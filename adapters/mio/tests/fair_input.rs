@@ -38,7 +38,8 @@ fn connect(poll: &mut Poll, events: &mut Events, hub: &mut Driver) -> WirePeer {
     let (addr, info) = (hub.local_addrs()[0], hub.node().node_info().clone());
     let peer = thread::spawn(move || WirePeer::connect(addr, info, Duration::from_secs(5)));
     while !peer.is_finished() {
-        poll.poll(events, Some(Duration::from_millis(1))).expect("poll");
+        poll.poll(events, Some(Duration::from_millis(1)))
+            .expect("poll");
         for event in events.iter() {
             hub.handle_event(event);
         }
@@ -115,7 +116,10 @@ fn a_socket_with_megabytes_gets_one_turn_per_round() {
     let mut rounds = 1;
     let deadline = Instant::now() + Duration::from_secs(20);
     while hub.stats().bytes_read - read_before < flood_len {
-        assert!(Instant::now() < deadline, "the flood was never read to its end");
+        assert!(
+            Instant::now() < deadline,
+            "the flood was never read to its end"
+        );
         let before = hub.stats().bytes_read;
         round(&mut poll, &mut events, &mut hub);
         assert!(hub.stats().bytes_read - before <= 2 * TURN);
@@ -123,5 +127,8 @@ fn a_socket_with_megabytes_gets_one_turn_per_round() {
     }
     let flooder = writer.join().unwrap().expect("flood written");
     assert!(rounds as u64 >= flood_len / (2 * TURN), "{rounds} rounds");
-    assert!(hub.node().peer_info(&flooder.peer_id).is_some(), "legal traffic, still connected");
+    assert!(
+        hub.node().peer_info(&flooder.peer_id).is_some(),
+        "legal traffic, still connected"
+    );
 }

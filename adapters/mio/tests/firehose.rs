@@ -88,12 +88,17 @@ impl HubGauges {
 fn spawn_hub(
     stop: Arc<AtomicBool>,
     gauges: Arc<HubGauges>,
-) -> (SocketAddr, NodeInfo, switchboard::NetAddress, thread::JoinHandle<()>) {
+) -> (
+    SocketAddr,
+    NodeInfo,
+    switchboard::NetAddress,
+    thread::JoinHandle<()>,
+) {
     let (tx, rx) = std::sync::mpsc::channel();
     let handle = thread::spawn(move || {
         let mut poll = Poll::new().expect("poll");
-        let mut driver = Driver::new(poll.registry(), driver_config(V4, config(), 0..4096))
-            .expect("hub");
+        let mut driver =
+            Driver::new(poll.registry(), driver_config(V4, config(), 0..4096)).expect("hub");
         tx.send((
             driver.local_addrs()[0],
             driver.node().node_info().clone(),
@@ -104,7 +109,9 @@ fn spawn_hub(
         while !stop.load(Ordering::SeqCst) {
             let timeout = driver
                 .poll_timeout()
-                .map_or(Duration::from_millis(10), |t| t.min(Duration::from_millis(10)));
+                .map_or(Duration::from_millis(10), |t| {
+                    t.min(Duration::from_millis(10))
+                });
             poll.poll(&mut events, Some(timeout)).expect("poll");
             for event in events.iter() {
                 driver.handle_event(event);
@@ -139,7 +146,7 @@ fn spawn_honest(
     stop: Arc<AtomicBool>,
 ) -> thread::JoinHandle<(u32, u32, Option<String>)> {
     let node = Runtime::spawn(driver_config(V4, config(), 0..16)).expect("honest");
-    node.dial(hub.clone()).expect("dial");
+    node.dial(hub).expect("dial");
     let hub_id = hub.peer_id().expect("hub's identity");
     wait_connected(node.events(), hub_id);
     thread::spawn(move || {
@@ -172,7 +179,7 @@ fn a_firehose_peer_does_not_starve_the_others() {
     let (addr, info, net, hub) = spawn_hub(stop.clone(), gauges.clone());
     let honest_stop = Arc::new(AtomicBool::new(false));
     let honest: Vec<_> = (0..2)
-        .map(|_| spawn_honest(net.clone(), honest_stop.clone()))
+        .map(|_| spawn_honest(net, honest_stop.clone()))
         .collect();
 
     // The attacker: connected, then sealing and writing as fast as it can.

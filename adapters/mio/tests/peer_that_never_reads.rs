@@ -34,7 +34,9 @@ fn a_peer_that_never_reads_is_dropped_at_the_write_stall_timeout() {
     config.slow_peer_timeout = Duration::from_secs(3600);
     config.connection.write_stall_timeout = WRITE_STALL_TIMEOUT;
     let hub = Runtime::spawn(driver_config(V4, config, 0..16)).expect("hub");
-    let info = hub.with_stack(|node, _| node.node_info().clone()).expect("running");
+    let info = hub
+        .with_stack(|node, _| node.node_info().clone())
+        .expect("running");
     let addr: SocketAddr = hub.local_addrs()[0];
 
     // A small receive buffer, so the hub's writes block after little.
@@ -85,7 +87,8 @@ fn a_peer_that_never_reads_is_dropped_at_the_write_stall_timeout() {
     // `send` round trip late), and ends exactly a timeout later.
     let took = at - blocked_seen;
     assert!(
-        took + SAMPLE * 2 >= WRITE_STALL_TIMEOUT && took <= WRITE_STALL_TIMEOUT + SAMPLE + SCHEDULING,
+        took + SAMPLE * 2 >= WRITE_STALL_TIMEOUT
+            && took <= WRITE_STALL_TIMEOUT + SAMPLE + SCHEDULING,
         "dropped {took:?} after its output was seen blocked, not within {WRITE_STALL_TIMEOUT:?} \
          + {:?}",
         SAMPLE + SCHEDULING

@@ -85,8 +85,8 @@ use rand_core::CryptoRng;
 pub use config::ConnectionConfig;
 use copies::Copies;
 pub use event::{Closed, ClosedBy, Event};
-use frame_budget::FrameBudget;
 pub use frame_budget::FREE_FRAMES_PER_SECOND;
+use frame_budget::FrameBudget;
 use landing::{Landings, RecordShape};
 use record_input::RecordInput;
 pub use stats::ConnectionStats;
@@ -797,9 +797,7 @@ fn protocol_error(error: impl fmt::Display) -> End {
 fn flood() -> End {
     End::Local(
         DisconnectReason::ControlFlood,
-        alloc::format!(
-            "more frames carrying nothing than {FREE_FRAMES_PER_SECOND} a second allow"
-        ),
+        alloc::format!("more frames carrying nothing than {FREE_FRAMES_PER_SECOND} a second allow"),
     )
 }
 

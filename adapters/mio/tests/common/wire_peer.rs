@@ -30,7 +30,11 @@ impl WirePeer {
     }
 
     /// As [`WirePeer::connect`], on a socket already connected.
-    pub fn connect_on(mut stream: TcpStream, info: NodeInfo, timeout: Duration) -> io::Result<Self> {
+    pub fn connect_on(
+        mut stream: TcpStream,
+        info: NodeInfo,
+        timeout: Duration,
+    ) -> io::Result<Self> {
         let mut rng = switchboard_mio::os_seeded_rng().map_err(io::Error::other)?;
         let keypair = Keypair::generate(&mut rng);
         let channels: Vec<u16> = info.channels.iter().map(|channel| channel.id).collect();

@@ -44,6 +44,13 @@ pub struct ConnectionConfig {
     /// writable again once it took our pending write) in well under that above 2 Mbit/s;
     /// raise it for slower links.
     pub write_stall_timeout: Duration,
+    /// Frames that carry nothing (PING, PONG, `CREDIT(0)`, empty fragments and records) the
+    /// peer may send per second, and at once; one more ends the connection with
+    /// `ControlFlood` (`PROTOCOL.md` §8.1). They cost the receiver a dispatch each and the
+    /// sender three bytes, and nothing else bounds them. Default
+    /// [`FREE_FRAMES_PER_SECOND`](super::FREE_FRAMES_PER_SECOND), 10,000: a hundred times
+    /// what an honest peer pinging every 20 ms sends.
+    pub free_frames_per_second: u32,
 }
 
 impl ConnectionConfig {
@@ -56,6 +63,7 @@ impl ConnectionConfig {
             handshake_timeout: Duration::from_secs(10),
             close_timeout: Duration::from_secs(5),
             write_stall_timeout: Duration::from_secs(30),
+            free_frames_per_second: super::FREE_FRAMES_PER_SECOND,
         }
     }
 }

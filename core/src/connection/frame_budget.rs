@@ -16,7 +16,8 @@ use core::time::Duration;
 use crate::frame::Frame;
 use crate::time::Instant;
 
-/// Frames that carry nothing a peer may send per second, and the burst it may send at
+/// The default of [`ConnectionConfig::free_frames_per_second`](super::ConnectionConfig):
+/// frames that carry nothing a peer may send per second, and the burst it may send at
 /// once. An honest peer sends one PING per ping interval and one PONG per PING of ours,
 /// nothing else of the kind (it never sends `CREDIT(0)`, empty fragments or empty records
 /// beyond its first record): 10,000 a second is a hundred times what a peer pinging every
@@ -24,44 +25,51 @@ use crate::time::Instant;
 /// (~36 ns a frame, measured in release).
 pub const FREE_FRAMES_PER_SECOND: u32 = 10_000;
 
-/// Time one token of [`FREE_FRAMES_PER_SECOND`] takes to accrue.
-const TOKEN_PERIOD: Duration = Duration::from_micros(100);
+const NANOS_PER_SECOND: u64 = 1_000_000_000;
 
 /// The peer sent more frames that carry nothing than its budget allowed.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(super) struct Overdrawn;
 
-/// A token bucket of frames that carry nothing, full at [`FREE_FRAMES_PER_SECOND`].
+/// A token bucket of frames that carry nothing, holding a second's worth at most.
 pub(super) struct FrameBudget {
     level: u32,
+    /// Tokens a second, and most held.
+    capacity: u32,
+    /// Nanoseconds one token takes to accrue (0: none accrue, the first second's worth
+    /// lasts for ever — a rate of billions).
+    period: u64,
     /// When `level` was last brought up to date (a whole number of token periods ago,
     /// unless it was full then).
     updated: Instant,
 }
 
 impl FrameBudget {
-    pub(super) fn new(now: Instant) -> Self {
+    /// A full bucket of `per_second` tokens (at least 1).
+    pub(super) fn new(now: Instant, per_second: u32) -> Self {
+        let capacity = per_second.max(1);
         FrameBudget {
-            level: FREE_FRAMES_PER_SECOND,
+            level: capacity,
+            capacity,
+            period: NANOS_PER_SECOND / u64::from(capacity),
             updated: now,
         }
     }
 
     /// Adds the tokens accrued by `now`.
     pub(super) fn refill(&mut self, now: Instant) {
-        let elapsed = now.saturating_duration_since(self.updated);
-        let period = TOKEN_PERIOD.as_nanos();
-        let whole = elapsed.as_nanos().checked_div(period).unwrap_or(0);
+        let elapsed = now.as_nanos().saturating_sub(self.updated.as_nanos());
+        let whole = elapsed.checked_div(self.period).unwrap_or(0);
         if whole == 0 {
             return;
         }
         let added = u32::try_from(whole).unwrap_or(u32::MAX);
-        self.level = self.level.saturating_add(added).min(FREE_FRAMES_PER_SECOND);
-        self.updated = if self.level == FREE_FRAMES_PER_SECOND {
+        self.level = self.level.saturating_add(added).min(self.capacity);
+        self.updated = if self.level == self.capacity {
             now
         } else {
             // Keep the part of a token not yet whole: `whole` periods fit in `elapsed`.
-            let accrued = u64::try_from(whole.saturating_mul(period)).unwrap_or(u64::MAX);
+            let accrued = whole.saturating_mul(self.period);
             self.updated.saturating_add(Duration::from_nanos(accrued))
         };
     }
@@ -105,7 +113,7 @@ mod tests {
 
     #[test]
     fn a_burst_then_the_rate() {
-        let mut budget = FrameBudget::new(at(0));
+        let mut budget = FrameBudget::new(at(0), FREE_FRAMES_PER_SECOND);
         for _ in 0..FREE_FRAMES_PER_SECOND {
             budget.spend().unwrap();
         }

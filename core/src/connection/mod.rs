@@ -643,7 +643,7 @@ impl Connection {
             peer: established.peer_id,
             mux,
             keepalive: Keepalive::new(now, self.config.ping_interval, self.config.pong_timeout),
-            free_frames: FrameBudget::new(now),
+            free_frames: FrameBudget::new(now, self.config.free_frames_per_second),
             opening: Some(Box::new(Opening {
                 handshake_tail,
                 awaiting_greeting,
@@ -675,7 +675,7 @@ impl Connection {
                     self.config.ping_interval,
                     self.config.pong_timeout,
                 ),
-                free_frames: FrameBudget::new(Instant::ZERO),
+                free_frames: FrameBudget::new(Instant::ZERO, 0),
                 opening: None,
                 message_copies: Copies::default(),
                 landing_rests: Copies::default(),
@@ -797,7 +797,7 @@ fn protocol_error(error: impl fmt::Display) -> End {
 fn flood() -> End {
     End::Local(
         DisconnectReason::ControlFlood,
-        alloc::format!("more frames carrying nothing than {FREE_FRAMES_PER_SECOND} a second allow"),
+        String::from("more frames carrying nothing than their budget allows"),
     )
 }
 

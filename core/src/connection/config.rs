@@ -39,10 +39,11 @@ pub struct ConnectionConfig {
     /// as it could while only silence was judged.
     ///
     /// Default 30 s: the silence a peer is allowed (`ping_interval` + `pong_timeout`), so a
-    /// peer stuck in reading is treated like one stuck in writing. An honest peer that
-    /// reads drains a full socket buffer (a few MB, and the transport reports the socket
-    /// writable again once it took our pending write) in well under that above 2 Mbit/s;
-    /// raise it for slower links.
+    /// peer stuck in reading is treated like one stuck in writing. A blocked socket is
+    /// writable again once the transport took the write pending when it blocked (the mio
+    /// driver's: at most 256 KiB, the node handing out nothing more meanwhile), so an honest
+    /// peer that reads at all — at 9 KB/s or more — never stays blocked that long; raise it
+    /// for slower links.
     pub write_stall_timeout: Duration,
     /// Frames that carry nothing (PING, PONG, `CREDIT(0)`, empty fragments and records) the
     /// peer may send per second, and at once; one more ends the connection with

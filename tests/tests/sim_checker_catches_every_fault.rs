@@ -195,3 +195,8 @@ fn an_honest_peer_cut_off_as_a_flooder_is_reported() {
         &[],
     );
 }
+
+#[test]
+fn a_connection_kept_past_its_write_stall_timeout_is_reported() {
+    caught(CheckerFault::HideStall, false, ViolationKind::Stalled, &[]);
+}

@@ -44,6 +44,8 @@
 //! - **peer limits** and **buffered bytes per connection**: reported by the simulator
 //!   through [`Checker::limit_exceeded`] and [`Checker::buffer_sample`];
 //! - **reconnection** after faults heal: reported through [`Checker::not_reconnected`];
+//! - **no connection kept blocked** past its write-stall timeout: reported through
+//!   [`Checker::stalled`] ([`ViolationKind::Stalled`]);
 //! - **no honest peer cut off as an attacker**: a `PeerDisconnected` with `ControlFlood`
 //!   between simulated nodes, all honest ([`ViolationKind::Penalized`]) — at each
 //!   `PeerDisconnected`.
@@ -98,6 +100,9 @@ pub enum ViolationKind {
     /// nothing than their budget allows). Every simulated node is honest, so the budget
     /// must never fire between them.
     Penalized,
+    /// A connection's output stayed blocked past its write-stall timeout and the node kept
+    /// it open: a peer that never reads would keep its slot.
+    Stalled,
 }
 
 impl fmt::Display for ViolationKind {
@@ -113,6 +118,7 @@ impl fmt::Display for ViolationKind {
             ViolationKind::Liveness => "message neither delivered nor returned in time",
             ViolationKind::Inconsistent => "inconsistent events",
             ViolationKind::Penalized => "honest peer cut off as a flooder",
+            ViolationKind::Stalled => "connection kept past its write-stall timeout",
         })
     }
 }
@@ -149,6 +155,9 @@ pub enum CheckerFault {
     /// Turns the reason of a `PeerDisconnected` into `ControlFlood`:
     /// [`ViolationKind::Penalized`].
     ReportFlood,
+    /// Shows one open connection, in one sample, blocked since a write-stall timeout and
+    /// a second before: [`ViolationKind::Stalled`].
+    HideStall,
 }
 
 /// One broken invariant.
@@ -396,7 +405,7 @@ impl Checker {
             ViolationKind::Reordered => self.counters.reordered += 1,
             ViolationKind::Corrupted => self.counters.corrupted += 1,
             ViolationKind::Liveness => self.counters.liveness_violations += 1,
-            ViolationKind::PeerLimit | ViolationKind::Buffered => {
+            ViolationKind::PeerLimit | ViolationKind::Buffered | ViolationKind::Stalled => {
                 self.counters.limit_violations += 1
             }
             ViolationKind::NotReconnected
@@ -897,6 +906,18 @@ impl Checker {
                 format!("node {node}: a connection buffers {bytes} bytes, bound {bound}"),
             );
         }
+    }
+
+    /// A connection of `node` still open, its output blocked for `blocked`, past the
+    /// write-stall timeout `timeout`.
+    pub fn stalled(&mut self, now: Instant, node: NodeIndex, blocked: Duration, timeout: Duration) {
+        self.violate(
+            ViolationKind::Stalled,
+            now,
+            format!(
+                "node {node}: a connection blocked for {blocked:?} still open (timeout {timeout:?})"
+            ),
+        );
     }
 
     /// The network was in `components` components `after` the faults healed.

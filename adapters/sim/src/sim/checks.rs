@@ -200,7 +200,8 @@ impl Sim {
                 CheckerFault::DropSilently
                 | CheckerFault::ExceedBuffer
                 | CheckerFault::ExceedPeerLimit
-                | CheckerFault::ReportFlood => false,
+                | CheckerFault::ReportFlood
+                | CheckerFault::HideStall => false,
                 _ => true,
             };
         if !applies {
@@ -231,7 +232,8 @@ impl Sim {
             CheckerFault::DropSilently
             | CheckerFault::ExceedBuffer
             | CheckerFault::ExceedPeerLimit
-            | CheckerFault::ReportFlood => vec![event(message)],
+            | CheckerFault::ReportFlood
+            | CheckerFault::HideStall => vec![event(message)],
         }
     }
 
@@ -277,6 +279,32 @@ impl Sim {
                     bytes += bound + 1;
                 }
                 checker.buffer_sample(self.now, index, bytes, bound);
+            }
+        }
+        // Connections whose output has stayed blocked: the node must have ended each by its
+        // write-stall timeout (its `Action::Close` removes the end at once).
+        for (end, state) in &self.ends {
+            let sampled = end.node >= first && (end.node - first) % stride.max(1) == 0;
+            let Some(slot) = self
+                .nodes
+                .get(end.node)
+                .filter(|slot| slot.alive && sampled)
+            else {
+                continue;
+            };
+            let timeout = slot.config.connection.write_stall_timeout;
+            let mut blocked = state
+                .blocked_since
+                .map(|since| self.now.saturating_duration_since(since));
+            if self.inject_armed && self.config.inject == Some(CheckerFault::HideStall) {
+                self.inject_armed = false;
+                blocked = Some(timeout + Duration::from_secs(1));
+            }
+            let Some(blocked) = blocked else {
+                continue;
+            };
+            if blocked > timeout {
+                checker.stalled(self.now, end.node, blocked, timeout);
             }
         }
     }

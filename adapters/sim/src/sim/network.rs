@@ -139,6 +139,7 @@ impl Sim {
         let buffer = self.model.socket_buffer;
         if !state.blocked && state.backlog(now) > buffer {
             state.blocked = true;
+            state.blocked_since = Some(now);
             self.nodes[from.node]
                 .host
                 .node_mut()

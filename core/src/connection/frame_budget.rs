@@ -51,7 +51,9 @@ impl FrameBudget {
         FrameBudget {
             level: capacity,
             capacity,
-            period: NANOS_PER_SECOND / u64::from(capacity),
+            period: NANOS_PER_SECOND
+                .checked_div(u64::from(capacity))
+                .unwrap_or(0),
             updated: now,
         }
     }

@@ -284,7 +284,7 @@ impl Sim {
         // Connections whose output has stayed blocked: the node must have ended each by its
         // write-stall timeout (its `Action::Close` removes the end at once).
         for (end, state) in &self.ends {
-            let sampled = end.node >= first && (end.node - first) % stride.max(1) == 0;
+            let sampled = end.node >= first && (end.node - first).is_multiple_of(stride.max(1));
             let Some(slot) = self
                 .nodes
                 .get(end.node)

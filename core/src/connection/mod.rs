@@ -234,6 +234,12 @@ impl Connection {
 
     // ----- getters -----
 
+    /// Whether the transport takes nothing more for now (from
+    /// [`Connection::handle_write_blocked`] to [`Connection::handle_writable`]).
+    pub fn is_write_blocked(&self) -> bool {
+        self.write_blocked_since.is_some()
+    }
+
     /// Whether this end dialed.
     pub fn is_dialer(&self) -> bool {
         self.dialer

@@ -115,7 +115,6 @@ struct Entry {
     slot: Option<Slot>,
     in_transmit_queue: bool,
     in_read_queue: bool,
-    write_blocked: bool,
     /// Seed mode: close once the PEX answer queued for the peer is confirmed.
     close_when_answered: bool,
     /// Channels on which a `send` returned `Full` and no `Writable` was reported since,
@@ -459,7 +458,6 @@ impl<R: CryptoRng> Node<R> {
     /// [`ConnectionConfig::write_stall_timeout`] ends with `WriteStalled`.
     pub fn handle_write_blocked(&mut self, now: Instant, conn: ConnId) {
         if let Some(entry) = self.conns.get_mut(conn) {
-            entry.write_blocked = true;
             entry.connection.handle_write_blocked(now);
         }
         // Re-arms the connection's timer for the write-stall deadline.
@@ -469,7 +467,6 @@ impl<R: CryptoRng> Node<R> {
     /// `conn`'s socket can take bytes again.
     pub fn handle_writable(&mut self, now: Instant, conn: ConnId) {
         if let Some(entry) = self.conns.get_mut(conn) {
-            entry.write_blocked = false;
             entry.connection.handle_writable();
         }
         self.after(now, conn);
@@ -795,7 +792,7 @@ impl<R: CryptoRng> Node<R> {
                 continue;
             };
             entry.in_transmit_queue = false;
-            if entry.write_blocked || entry.phase == Phase::Connecting {
+            if entry.connection.is_write_blocked() || entry.phase == Phase::Connecting {
                 continue;
             }
             let wrote = entry.connection.poll_transmit(now, out);
@@ -893,7 +890,6 @@ impl<R: CryptoRng> Node<R> {
             slot: None,
             in_transmit_queue: false,
             in_read_queue: false,
-            write_blocked: false,
             close_when_answered: false,
             full_channels: Vec::new(),
         })

@@ -46,11 +46,17 @@ pub enum DisconnectReason {
     /// The address lies outside the networks this node may connect to
     /// (`NodeConfig::allowed_networks`).
     NotAllowed = 17,
+    /// The peer sent more frames that carry nothing (PING, PONG, `CREDIT(0)`, empty
+    /// fragments, empty records) than the budget that bounds their cost allows.
+    ControlFlood = 18,
+    /// The peer stopped reading: what we wrote to it stayed unread past the write-stall
+    /// timeout (`ConnectionConfig::write_stall_timeout`), whatever it kept sending.
+    WriteStalled = 19,
 }
 
 impl DisconnectReason {
     /// Every reason, in code order.
-    pub const ALL: [DisconnectReason; 17] = [
+    pub const ALL: [DisconnectReason; 19] = [
         DisconnectReason::Requested,
         DisconnectReason::NetworkError,
         DisconnectReason::ProtocolError,
@@ -68,6 +74,8 @@ impl DisconnectReason {
         DisconnectReason::MessageTooLarge,
         DisconnectReason::NetworkMismatch,
         DisconnectReason::NotAllowed,
+        DisconnectReason::ControlFlood,
+        DisconnectReason::WriteStalled,
     ];
 
     /// The wire code.
@@ -103,6 +111,8 @@ impl DisconnectReason {
             DisconnectReason::MessageTooLarge => "message too large",
             DisconnectReason::NetworkMismatch => "network mismatch",
             DisconnectReason::NotAllowed => "outside the allowed networks",
+            DisconnectReason::ControlFlood => "too many frames carrying nothing",
+            DisconnectReason::WriteStalled => "peer stopped reading",
         }
     }
 }

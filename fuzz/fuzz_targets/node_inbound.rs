@@ -485,7 +485,7 @@ impl Fuzz {
                     let conn = &mut self.wires.conns[index];
                     conn.blocked = true;
                     let id = conn.id;
-                    self.node.handle_write_blocked(id);
+                    self.node.handle_write_blocked(self.wires.now, id);
                 }
             }
             Operation::Writable { conn } => {

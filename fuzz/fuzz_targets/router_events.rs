@@ -1087,7 +1087,7 @@ impl Fuzz {
                     let conn = &mut self.wires.conns[index];
                     conn.blocked = true;
                     let id = conn.id;
-                    self.router.node_mut().handle_write_blocked(id);
+                    self.router.node_mut().handle_write_blocked(self.wires.now, id);
                 }
             }
             Operation::Writable { conn } => {

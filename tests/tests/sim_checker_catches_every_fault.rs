@@ -190,3 +190,18 @@ fn without_faults_every_message_is_delivered_in_time() {
     assert!(c.delivered > 100, "{summary}");
     assert!(summary.to_json().contains("\"liveness_violations\":0"));
 }
+
+#[test]
+fn an_honest_peer_cut_off_as_a_flooder_is_reported() {
+    caught(
+        CheckerFault::ReportFlood,
+        true,
+        ViolationKind::Penalized,
+        &[],
+    );
+}
+
+#[test]
+fn a_connection_kept_past_its_write_stall_timeout_is_reported() {
+    caught(CheckerFault::HideStall, false, ViolationKind::Stalled, &[]);
+}

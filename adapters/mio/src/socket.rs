@@ -1,5 +1,5 @@
-//! One connection's socket: non-blocking connect, reads until `WouldBlock`, writes that
-//! keep an unwritten tail when the kernel takes only part.
+//! One connection's socket: non-blocking connect, reads of a bounded number of bytes per
+//! turn, writes that keep an unwritten tail when the kernel takes only part.
 //!
 //! The tail is what is left of *one* write (the driver gathers a connection's records into
 //! writes of up to 256 KiB): once a write would block, the driver tells the node
@@ -17,6 +17,10 @@ use mio::net::TcpStream;
 pub enum ReadOutcome {
     /// The socket has nothing more for now.
     Drained,
+    /// The budget was spent before the socket ran dry: bytes may be left, and no new
+    /// readiness event will announce them (mio is edge-triggered), so the caller must
+    /// come back on its own.
+    Budget,
     /// The peer closed its side (EOF).
     Eof,
     /// The connection failed (reset, or another error).
@@ -54,6 +58,11 @@ pub struct Socket {
     pub token: Token,
     /// Whether a non-blocking connect is still in progress.
     pub connecting: bool,
+    /// Whether a read stopped at its budget and the socket waits in the driver's backlog
+    /// for its next turn.
+    pub unread: bool,
+    /// The driver's backlog round in which this socket last had its turn.
+    pub turn: u64,
     /// Unwritten bytes, from `tail_start` on.
     tail: Vec<u8>,
     tail_start: usize,
@@ -70,6 +79,8 @@ impl Socket {
             stream,
             token,
             connecting,
+            unread: false,
+            turn: 0,
             tail: Vec::new(),
             tail_start: 0,
         }
@@ -107,13 +118,28 @@ impl Socket {
         }
     }
 
-    /// Reads until the socket would block, handing each chunk to `input`. `buffer` is the
-    /// driver's reused read buffer.
-    pub fn read_all(&mut self, buffer: &mut [u8], mut input: impl FnMut(&[u8])) -> ReadOutcome {
+    /// Reads until the socket would block or `budget` bytes were read, handing each chunk
+    /// to `input`. `buffer` is the driver's reused read buffer. The budget is what keeps one
+    /// peer that sends faster than the node processes from holding the loop: a read until
+    /// `WouldBlock` would never end.
+    pub fn read_some(
+        &mut self,
+        buffer: &mut [u8],
+        budget: usize,
+        mut input: impl FnMut(&[u8]),
+    ) -> ReadOutcome {
+        let mut left = budget;
         loop {
-            match self.stream.read(buffer) {
+            if left == 0 {
+                return ReadOutcome::Budget;
+            }
+            let room = buffer.len().min(left);
+            match self.stream.read(&mut buffer[..room]) {
                 Ok(0) => return ReadOutcome::Eof,
-                Ok(n) => input(&buffer[..n]),
+                Ok(n) => {
+                    left -= n;
+                    input(&buffer[..n]);
+                }
                 Err(error) if error.kind() == ErrorKind::WouldBlock => {
                     return ReadOutcome::Drained;
                 }
@@ -170,12 +196,14 @@ impl Socket {
     }
 
     /// Ends the connection politely: writes what the kernel takes of the tail, sends FIN,
-    /// and discards what the peer already sent, so closing does not turn into a reset that
-    /// could destroy our last bytes (the GOAWAY) in the peer's receive buffer.
-    pub fn close(mut self, buffer: &mut [u8]) {
+    /// and discards what the peer already sent (up to `budget` bytes), so closing does not
+    /// turn into a reset that could destroy our last bytes (the GOAWAY) in the peer's
+    /// receive buffer. A peer still sending past the budget is not waited for: it gets the
+    /// reset.
+    pub fn close(mut self, buffer: &mut [u8], budget: usize) {
         let _ = self.flush_tail();
         let _ = self.stream.shutdown(Shutdown::Write);
-        let _ = self.read_all(buffer, |_| {});
+        let _ = self.read_some(buffer, budget, |_| {});
     }
 }
 

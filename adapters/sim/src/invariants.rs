@@ -43,7 +43,12 @@
 //!   not late;
 //! - **peer limits** and **buffered bytes per connection**: reported by the simulator
 //!   through [`Checker::limit_exceeded`] and [`Checker::buffer_sample`];
-//! - **reconnection** after faults heal: reported through [`Checker::not_reconnected`].
+//! - **reconnection** after faults heal: reported through [`Checker::not_reconnected`];
+//! - **no connection kept blocked** past its write-stall timeout: reported through
+//!   [`Checker::stalled`] ([`ViolationKind::Stalled`]);
+//! - **no honest peer cut off as an attacker**: a `PeerDisconnected` with `ControlFlood`
+//!   between simulated nodes, all honest ([`ViolationKind::Penalized`]) — at each
+//!   `PeerDisconnected`.
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::fmt;
@@ -51,7 +56,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use switchboard::node::NodeEvent;
-use switchboard::{ChannelId, Instant, PeerId};
+use switchboard::{ChannelId, DisconnectReason, Instant, PeerId};
 
 use crate::NodeIndex;
 
@@ -93,6 +98,13 @@ pub enum ViolationKind {
     Liveness,
     /// An event that cannot happen did (a peer connected twice, a message from a stranger).
     Inconsistent,
+    /// A node cut a simulated peer off as an attacker (`ControlFlood`: more frames carrying
+    /// nothing than their budget allows). Every simulated node is honest, so the budget
+    /// must never fire between them.
+    Penalized,
+    /// A connection's output stayed blocked past its write-stall timeout and the node kept
+    /// it open: a peer that never reads would keep its slot.
+    Stalled,
 }
 
 impl fmt::Display for ViolationKind {
@@ -108,6 +120,8 @@ impl fmt::Display for ViolationKind {
             ViolationKind::NotReconnected => "network not reconnected",
             ViolationKind::Liveness => "message neither delivered nor returned in time",
             ViolationKind::Inconsistent => "inconsistent events",
+            ViolationKind::Penalized => "honest peer cut off as a flooder",
+            ViolationKind::Stalled => "connection kept past its write-stall timeout",
         })
     }
 }
@@ -143,6 +157,12 @@ pub enum CheckerFault {
     ExceedPeerLimit,
     /// Adds `max_bans` plus one to the bans a node holds once: [`ViolationKind::Bans`].
     ExceedBans,
+    /// Turns the reason of a `PeerDisconnected` into `ControlFlood`:
+    /// [`ViolationKind::Penalized`].
+    ReportFlood,
+    /// Shows one open connection, in one sample, blocked since a write-stall timeout and
+    /// a second before: [`ViolationKind::Stalled`].
+    HideStall,
 }
 
 /// One broken invariant.
@@ -390,10 +410,13 @@ impl Checker {
             ViolationKind::Reordered => self.counters.reordered += 1,
             ViolationKind::Corrupted => self.counters.corrupted += 1,
             ViolationKind::Liveness => self.counters.liveness_violations += 1,
-            ViolationKind::PeerLimit | ViolationKind::Buffered | ViolationKind::Bans => {
-                self.counters.limit_violations += 1
-            }
-            ViolationKind::NotReconnected | ViolationKind::Inconsistent => {}
+            ViolationKind::PeerLimit
+            | ViolationKind::Buffered
+            | ViolationKind::Bans
+            | ViolationKind::Stalled => self.counters.limit_violations += 1,
+            ViolationKind::NotReconnected
+            | ViolationKind::Inconsistent
+            | ViolationKind::Penalized => {}
         }
         if self.violations.len() < KEPT_VIOLATIONS {
             self.violations.push(Violation {
@@ -475,6 +498,7 @@ impl Checker {
             }
             NodeEvent::PeerDisconnected {
                 peer,
+                reason,
                 unsent,
                 unconfirmed,
                 confirmed_by_channel,
@@ -483,6 +507,13 @@ impl Checker {
                 let Some(peer) = index_of(peer) else {
                     return;
                 };
+                if *reason == DisconnectReason::ControlFlood {
+                    self.violate(
+                        ViolationKind::Penalized,
+                        now,
+                        format!("node {node}: cut node {peer} off for {reason}"),
+                    );
+                }
                 // Only the traffic channel's: protocols may send on others beside it.
                 let confirmed = confirmed_by_channel
                     .iter()
@@ -890,6 +921,18 @@ impl Checker {
                 format!("node {node}: a connection buffers {bytes} bytes, bound {bound}"),
             );
         }
+    }
+
+    /// A connection of `node` still open, its output blocked for `blocked`, past the
+    /// write-stall timeout `timeout`.
+    pub fn stalled(&mut self, now: Instant, node: NodeIndex, blocked: Duration, timeout: Duration) {
+        self.violate(
+            ViolationKind::Stalled,
+            now,
+            format!(
+                "node {node}: a connection blocked for {blocked:?} still open (timeout {timeout:?})"
+            ),
+        );
     }
 
     /// The network was in `components` components `after` the faults healed.

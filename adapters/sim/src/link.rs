@@ -80,6 +80,8 @@ pub(crate) struct EndState {
     pub(crate) held_bytes: u64,
     /// Whether the node was told its socket would block.
     pub(crate) blocked: bool,
+    /// Since when, while it is.
+    pub(crate) blocked_since: Option<Instant>,
     /// Reset: nothing more is delivered on it; its `Closed` is on the way.
     pub(crate) reset: bool,
 }
@@ -95,6 +97,7 @@ impl EndState {
             last_arrival: now,
             held_bytes: 0,
             blocked: false,
+            blocked_since: None,
             reset: false,
         }
     }

@@ -32,6 +32,26 @@ pub struct ConnectionConfig {
     /// connection (and its socket) forever: its GOAWAY never goes out. Default 5 s; at
     /// least 1 ms is honoured, so the GOAWAY always gets its chance.
     pub close_timeout: Duration,
+    /// How long what we wrote may stay unread — the transport refusing more, as reported
+    /// by the adapter (`Node::handle_write_blocked` until `Node::handle_writable`) — before
+    /// the connection ends with `WriteStalled`, without waiting for a GOAWAY nothing would
+    /// carry. A peer that never reads cannot then keep its slot by sending now and then,
+    /// as it could while only silence was judged.
+    ///
+    /// Default 30 s: the silence a peer is allowed (`ping_interval` + `pong_timeout`), so a
+    /// peer stuck in reading is treated like one stuck in writing. A blocked socket is
+    /// writable again once the transport took the write pending when it blocked (the mio
+    /// driver's: at most 256 KiB, the node handing out nothing more meanwhile), so an honest
+    /// peer that reads at all — at 9 KB/s or more — never stays blocked that long; raise it
+    /// for slower links.
+    pub write_stall_timeout: Duration,
+    /// Frames that carry nothing (PING, PONG, `CREDIT(0)`, empty fragments and records) the
+    /// peer may send per second, and at once; one more ends the connection with
+    /// `ControlFlood` (`PROTOCOL.md` §8.1). They cost the receiver a dispatch each and the
+    /// sender three bytes, and nothing else bounds them. Default
+    /// [`FREE_FRAMES_PER_SECOND`](super::FREE_FRAMES_PER_SECOND), 10,000: a hundred times
+    /// what an honest peer pinging every 20 ms sends.
+    pub free_frames_per_second: u32,
 }
 
 impl ConnectionConfig {
@@ -43,6 +63,8 @@ impl ConnectionConfig {
             pong_timeout: Duration::from_secs(20),
             handshake_timeout: Duration::from_secs(10),
             close_timeout: Duration::from_secs(5),
+            write_stall_timeout: Duration::from_secs(30),
+            free_frames_per_second: super::FREE_FRAMES_PER_SECOND,
         }
     }
 }

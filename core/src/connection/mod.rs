@@ -67,6 +67,7 @@
 mod config;
 mod copies;
 mod event;
+mod frame_budget;
 mod landing;
 mod record_input;
 mod stats;
@@ -84,6 +85,8 @@ use rand_core::CryptoRng;
 pub use config::ConnectionConfig;
 use copies::Copies;
 pub use event::{Closed, ClosedBy, Event};
+pub use frame_budget::FREE_FRAMES_PER_SECOND;
+use frame_budget::FrameBudget;
 use landing::{Landings, RecordShape};
 use record_input::RecordInput;
 pub use stats::ConnectionStats;
@@ -114,6 +117,8 @@ pub struct Connection {
     /// `poll_transmit` or `close`): what a close counts its deadline from, including the
     /// closes the connection decides itself (a protocol error, a keepalive timeout).
     clock: Instant,
+    /// Since when the transport takes nothing more (`handle_write_blocked`), if it does not.
+    write_blocked_since: Option<Instant>,
 }
 
 enum State {
@@ -147,6 +152,8 @@ struct Session {
     landings: Landings,
     cipher: TransportCipher,
     keepalive: Keepalive,
+    /// What bounds the frames that carry nothing.
+    free_frames: FrameBudget,
     peer: PeerId,
     /// Where the messages of records too sparse to be held are copied (see [`may_hold`]);
     /// released when the connection is idle.
@@ -221,10 +228,17 @@ impl Connection {
             stats: ConnectionStats::default(),
             dialer,
             clock: now,
+            write_blocked_since: None,
         }
     }
 
     // ----- getters -----
+
+    /// Whether the transport takes nothing more for now (from
+    /// [`Connection::handle_write_blocked`] to [`Connection::handle_writable`]).
+    pub fn is_write_blocked(&self) -> bool {
+        self.write_blocked_since.is_some()
+    }
 
     /// Whether this end dialed.
     pub fn is_dialer(&self) -> bool {
@@ -396,9 +410,37 @@ impl Connection {
         }
     }
 
+    /// The transport takes nothing more for now (a socket that would block): from `now` on,
+    /// [`ConnectionConfig::write_stall_timeout`] runs until [`Connection::handle_writable`].
+    /// A later call while still blocked keeps the first instant.
+    pub fn handle_write_blocked(&mut self, now: Instant) {
+        self.tick(now);
+        if self.write_blocked_since.is_none() {
+            self.write_blocked_since = Some(now);
+        }
+    }
+
+    /// The transport took everything written so far and takes more.
+    pub fn handle_writable(&mut self) {
+        self.write_blocked_since = None;
+    }
+
     /// Fires the timers that expired by `now`; a call before any deadline does nothing.
     pub fn handle_timeout(&mut self, now: Instant) {
         self.tick(now);
+        if let State::Established(_) = self.state
+            && self
+                .write_stall_deadline()
+                .is_some_and(|deadline| now >= deadline)
+        {
+            // The GOAWAY would wait behind what the peer does not read: end at once.
+            self.close_locally(
+                DisconnectReason::WriteStalled,
+                String::from("peer stopped reading: output blocked past the write-stall timeout"),
+            );
+            self.state = State::Closed;
+            return;
+        }
         let end = match &mut self.state {
             State::Handshaking { deadline, .. } if now >= *deadline => Some(End::Local(
                 DisconnectReason::Timeout,
@@ -550,13 +592,17 @@ impl Connection {
             State::Handshaking { deadline, .. } => Some(*deadline),
             State::Established(session) => {
                 let keepalive = session.keepalive.poll_timeout();
-                Some(match session.greeting_deadline() {
+                let deadline = match session.greeting_deadline() {
                     Some(deadline) => keepalive.min(deadline),
                     None => session
                         .mux
                         .poll_timeout()
                         .map_or(keepalive, |rate| rate.min(keepalive)),
-                })
+                };
+                Some(
+                    self.write_stall_deadline()
+                        .map_or(deadline, |stall| stall.min(deadline)),
+                )
             }
             State::Closing { deadline, .. } => Some(*deadline),
             State::Closed => None,
@@ -603,6 +649,7 @@ impl Connection {
             peer: established.peer_id,
             mux,
             keepalive: Keepalive::new(now, self.config.ping_interval, self.config.pong_timeout),
+            free_frames: FrameBudget::new(now, self.config.free_frames_per_second),
             opening: Some(Box::new(Opening {
                 handshake_tail,
                 awaiting_greeting,
@@ -634,6 +681,7 @@ impl Connection {
                     self.config.ping_interval,
                     self.config.pong_timeout,
                 ),
+                free_frames: FrameBudget::new(Instant::ZERO, 0),
                 opening: None,
                 message_copies: Copies::default(),
                 landing_rests: Copies::default(),
@@ -684,6 +732,12 @@ impl Connection {
             closing @ State::Closing { .. } => self.state = closing,
             State::Closed => {}
         }
+    }
+
+    /// When the transport, blocked, has refused our bytes for too long.
+    fn write_stall_deadline(&self) -> Option<Instant> {
+        self.write_blocked_since
+            .map(|since| since.saturating_add(self.config.write_stall_timeout))
     }
 
     /// Advances the connection's clock to `now` (never back).
@@ -743,6 +797,14 @@ fn read_mark(stats: &ConnectionStats) -> u64 {
 /// Input that breaks the record or frame layer ends the connection as a protocol error.
 fn protocol_error(error: impl fmt::Display) -> End {
     End::Local(DisconnectReason::ProtocolError, error.to_string())
+}
+
+/// The peer overdrew its budget of frames that carry nothing (`frame_budget.rs`).
+fn flood() -> End {
+    End::Local(
+        DisconnectReason::ControlFlood,
+        String::from("more frames carrying nothing than their budget allows"),
+    )
 }
 
 fn mux_end(error: MuxError) -> End {
@@ -836,6 +898,12 @@ impl Session {
             .map_err(protocol_error)?;
         record.truncate(len);
         stats.records_received = stats.records_received.saturating_add(1);
+        if len == 0 {
+            // A record without frames carries nothing either (but the first, an empty
+            // greeting, which the burst covers).
+            self.free_frames.refill(now);
+            self.free_frames.spend().map_err(|_| flood())?;
+        }
         let read = read_mark(stats);
         let greeting = self
             .opening
@@ -967,8 +1035,10 @@ impl Session {
         let first_event = events.len();
         let mut sliced_bytes = 0usize;
         let mut shape = RecordShape::default();
+        self.free_frames.refill(now);
         for frame in FrameReader::new(record) {
             let frame = frame.map_err(protocol_error)?;
+            self.free_frames.charge(&frame).map_err(|_| flood())?;
             shape.add(&frame);
             let mux_result = match frame {
                 Frame::Data {

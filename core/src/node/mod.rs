@@ -116,7 +116,6 @@ struct Entry {
     slot: Option<Slot>,
     in_transmit_queue: bool,
     in_read_queue: bool,
-    write_blocked: bool,
     /// Seed mode: close once the PEX answer queued for the peer is confirmed.
     close_when_answered: bool,
     /// Channels on which a `send` returned `Full` and no `Writable` was reported since,
@@ -466,17 +465,20 @@ impl<R: CryptoRng> Node<R> {
     }
 
     /// `conn`'s socket would block: stop handing out its bytes until
-    /// [`Node::handle_writable`].
-    pub fn handle_write_blocked(&mut self, conn: ConnId) {
+    /// [`Node::handle_writable`]. A connection left blocked past
+    /// [`ConnectionConfig::write_stall_timeout`] ends with `WriteStalled`.
+    pub fn handle_write_blocked(&mut self, now: Instant, conn: ConnId) {
         if let Some(entry) = self.conns.get_mut(conn) {
-            entry.write_blocked = true;
+            entry.connection.handle_write_blocked(now);
         }
+        // Re-arms the connection's timer for the write-stall deadline.
+        self.settle(now, conn);
     }
 
     /// `conn`'s socket can take bytes again.
     pub fn handle_writable(&mut self, now: Instant, conn: ConnId) {
         if let Some(entry) = self.conns.get_mut(conn) {
-            entry.write_blocked = false;
+            entry.connection.handle_writable();
         }
         self.after(now, conn);
     }
@@ -809,7 +811,7 @@ impl<R: CryptoRng> Node<R> {
                 continue;
             };
             entry.in_transmit_queue = false;
-            if entry.write_blocked || entry.phase == Phase::Connecting {
+            if entry.connection.is_write_blocked() || entry.phase == Phase::Connecting {
                 continue;
             }
             let wrote = entry.connection.poll_transmit(now, out);
@@ -907,7 +909,6 @@ impl<R: CryptoRng> Node<R> {
             slot: None,
             in_transmit_queue: false,
             in_read_queue: false,
-            write_blocked: false,
             close_when_answered: false,
             full_channels: Vec::new(),
         })

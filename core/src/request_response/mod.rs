@@ -2,7 +2,7 @@
 //!
 //! [`RequestResponse`] is a [`Protocol`]: registered on a [`Router`](crate::router::Router),
 //! it runs one channel on which every request carries an id its sender chose and every
-//! answer carries that id back (`PROTOCOL.md` §8). Each request ends exactly once, as a
+//! answer carries that id back (`PROTOCOL.md` §9). Each request ends exactly once, as a
 //! [`RequestEvent`] the application takes from the node's event stream
 //! ([`NodeEvent::Protocol`](crate::node::NodeEvent::Protocol)): [`RequestEvent::Response`],
 //! or [`RequestEvent::Failed`] when it timed out, the peer left, or the peer refused.

@@ -1,4 +1,4 @@
-//! The request/response messages on the wire (`PROTOCOL.md` §8): a type byte, the request's
+//! The request/response messages on the wire (`PROTOCOL.md` §9): a type byte, the request's
 //! id, then the body or the refusal's reason. Decoding is total: any byte string is a
 //! message or a [`WireError`].
 

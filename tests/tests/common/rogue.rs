@@ -22,7 +22,11 @@ pub struct RogueDialer {
 
 impl RogueDialer {
     pub fn connect(channel: ChannelConfig) -> Self {
-        let config = ConnectionConfig::new(vec![channel]);
+        Self::connect_with(ConnectionConfig::new(vec![channel]))
+    }
+
+    /// A listener configured with `config`, both ends offering its channels.
+    pub fn connect_with(config: ConnectionConfig) -> Self {
         let info = info_for(&config, "rogue");
         Self::connect_offering(config, info.clone(), info)
     }

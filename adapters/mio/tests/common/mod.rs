@@ -16,6 +16,8 @@ use switchboard::{Bytes, NetAddress};
 use switchboard::{ChannelConfig, Keypair, PeerId};
 use switchboard_mio::{Driver, DriverConfig, Events, Handle, NodeApi};
 
+pub mod wire_peer;
+
 /// The test channel.
 pub const CHANNEL: u16 = 1;
 

@@ -157,6 +157,7 @@ impl Sim {
         };
         let mut event = event;
         if let NodeEvent::PeerDisconnected {
+            reason,
             unsent,
             unconfirmed,
             ..
@@ -165,7 +166,10 @@ impl Sim {
             let own = |m: &switchboard::ReturnedMessage| {
                 m.channel == TRAFFIC_CHANNEL && Tag::tracked(&m.message).is_some()
             };
-            if fault == CheckerFault::DropSilently {
+            if fault == CheckerFault::ReportFlood {
+                *reason = switchboard::DisconnectReason::ControlFlood;
+                self.inject_armed = false;
+            } else if fault == CheckerFault::DropSilently {
                 if let Some(at) = unconfirmed.iter().position(own) {
                     unconfirmed.remove(at);
                     self.inject_armed = false;
@@ -196,7 +200,9 @@ impl Sim {
                 CheckerFault::DropSilently
                 | CheckerFault::ExceedBuffer
                 | CheckerFault::ExceedPeerLimit
-                | CheckerFault::ExceedBans => false,
+                | CheckerFault::ExceedBans
+                | CheckerFault::ReportFlood
+                | CheckerFault::HideStall => false,
                 _ => true,
             };
         if !applies {
@@ -227,7 +233,9 @@ impl Sim {
             CheckerFault::DropSilently
             | CheckerFault::ExceedBuffer
             | CheckerFault::ExceedPeerLimit
-            | CheckerFault::ExceedBans => vec![event(message)],
+            | CheckerFault::ExceedBans
+            | CheckerFault::ReportFlood
+            | CheckerFault::HideStall => vec![event(message)],
         }
     }
 
@@ -273,6 +281,32 @@ impl Sim {
                     bytes += bound + 1;
                 }
                 checker.buffer_sample(self.now, index, bytes, bound);
+            }
+        }
+        // Connections whose output has stayed blocked: the node must have ended each by its
+        // write-stall timeout (its `Action::Close` removes the end at once).
+        for (end, state) in &self.ends {
+            let sampled = end.node >= first && (end.node - first).is_multiple_of(stride.max(1));
+            let Some(slot) = self
+                .nodes
+                .get(end.node)
+                .filter(|slot| slot.alive && sampled)
+            else {
+                continue;
+            };
+            let timeout = slot.config.connection.write_stall_timeout;
+            let mut blocked = state
+                .blocked_since
+                .map(|since| self.now.saturating_duration_since(since));
+            if self.inject_armed && self.config.inject == Some(CheckerFault::HideStall) {
+                self.inject_armed = false;
+                blocked = Some(timeout + Duration::from_secs(1));
+            }
+            let Some(blocked) = blocked else {
+                continue;
+            };
+            if blocked > timeout {
+                checker.stalled(self.now, end.node, blocked, timeout);
             }
         }
     }

@@ -693,6 +693,7 @@ impl Sim {
                     return;
                 }
                 state.blocked = false;
+                state.blocked_since = None;
                 self.nodes[end.node]
                     .host
                     .node_mut()

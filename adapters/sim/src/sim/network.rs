@@ -139,10 +139,11 @@ impl Sim {
         let buffer = self.model.socket_buffer;
         if !state.blocked && state.backlog(now) > buffer {
             state.blocked = true;
+            state.blocked_since = Some(now);
             self.nodes[from.node]
                 .host
                 .node_mut()
-                .handle_write_blocked(from.conn);
+                .handle_write_blocked(now, from.conn);
             if state.bandwidth.is_some() && state.held_bytes == 0 {
                 let at = state.drained_to(buffer / 2);
                 self.queue.push(

@@ -30,6 +30,24 @@ fn records(frames: &[Frame], count: usize) -> Vec<Vec<Frame>> {
     all.chunks(per_record).map(<[Frame]>::to_vec).collect()
 }
 
+/// A rogue that has announced its window on channel 1, as any peer's first record does: a
+/// `CREDIT(0)` after it is a frame that carries nothing (a window of 0 would be a
+/// `FlowControl` error of its own).
+fn rogue() -> RogueDialer {
+    let mut rogue = RogueDialer::connect(ChannelConfig::new(1));
+    rogue.send_frames(&[Frame::Credit {
+        channel: 1,
+        amount: 1 << 20,
+    }]);
+    assert!(
+        rogue
+            .take_events()
+            .iter()
+            .all(|event| !matches!(event, Event::Closed(_)))
+    );
+    rogue
+}
+
 fn closed_by_flood(events: &[Event]) -> bool {
     events.iter().any(|event| {
         matches!(event, Event::Closed(closed)
@@ -40,7 +58,7 @@ fn closed_by_flood(events: &[Event]) -> bool {
 #[test]
 fn a_burst_passes_and_the_next_frame_is_a_flood() {
     for frames in [vec![credit_zero()], vec![Frame::Ping(1), Frame::Pong(2)]] {
-        let mut rogue = RogueDialer::connect(ChannelConfig::new(1));
+        let mut rogue = rogue();
         let burst = FREE_FRAMES_PER_SECOND as usize;
         rogue.send_records(&records(&frames, burst));
         let events = rogue.take_events();
@@ -88,7 +106,7 @@ fn what_a_flood_record_costs() {
     let full: Vec<u8> = frame.repeat(MAX_PLAINTEXT_LEN / frame.len());
     let under: Vec<u8> = frame.repeat(FREE_FRAMES_PER_SECOND as usize - 1);
     for (name, plaintext) in [("under the budget", &under), ("a full record", &full)] {
-        let mut rogue = RogueDialer::connect(ChannelConfig::new(1));
+        let mut rogue = rogue();
         let start = Clock::now();
         let wire = rogue.seal_plaintext(plaintext);
         let seal = start.elapsed();

@@ -46,11 +46,14 @@ pub enum DisconnectReason {
     /// The address lies outside the networks this node may connect to
     /// (`NodeConfig::allowed_networks`).
     NotAllowed = 17,
+    /// The node's inbound slots were full and this peer was chosen to make room for a new
+    /// one (`NodeConfig::eviction`): nothing held against the peer, which may come back.
+    Evicted = 18,
 }
 
 impl DisconnectReason {
     /// Every reason, in code order.
-    pub const ALL: [DisconnectReason; 17] = [
+    pub const ALL: [DisconnectReason; 18] = [
         DisconnectReason::Requested,
         DisconnectReason::NetworkError,
         DisconnectReason::ProtocolError,
@@ -68,6 +71,7 @@ impl DisconnectReason {
         DisconnectReason::MessageTooLarge,
         DisconnectReason::NetworkMismatch,
         DisconnectReason::NotAllowed,
+        DisconnectReason::Evicted,
     ];
 
     /// The wire code.
@@ -103,6 +107,7 @@ impl DisconnectReason {
             DisconnectReason::MessageTooLarge => "message too large",
             DisconnectReason::NetworkMismatch => "network mismatch",
             DisconnectReason::NotAllowed => "outside the allowed networks",
+            DisconnectReason::Evicted => "evicted for a new inbound peer",
         }
     }
 }

@@ -20,11 +20,20 @@ pub struct Limits {
     pub max_inbound: usize,
     /// Established outbound peers (persistent peers may exceed it). Default 10.
     pub max_outbound: usize,
-    /// Connections in the handshake, both directions. Default 50.
+    /// Connections in the handshake, both directions. Default 50. When it is full, an
+    /// accepted socket still gets in by dropping the oldest inbound handshake of the subnet
+    /// holding the most, if that subnet holds more than the newcomer's: a flood from a few
+    /// subnets cannot keep everyone else out.
     pub max_pending_handshakes: usize,
-    /// Inbound connections from one IP address. Default 2.
+    /// Inbound connections in the handshake from one subnet (see [`subnet`]): its share of
+    /// `max_pending_handshakes`. Default 10, a fifth: filling the budget takes at least five
+    /// subnets, and then the newcomer from elsewhere makes room for itself.
+    pub max_pending_per_subnet: usize,
+    /// Inbound connections from one IP address, in the handshake or established: also an
+    /// address's share of the pending handshakes. Default 2.
     pub max_inbound_per_ip: usize,
-    /// Inbound connections from one subnet (/24 IPv4, /64 IPv6). Default 8.
+    /// Inbound connections from one subnet ([`subnet`]), in the handshake or established.
+    /// Default 8.
     pub max_inbound_per_subnet: usize,
 }
 
@@ -34,6 +43,7 @@ impl Default for Limits {
             max_inbound: 40,
             max_outbound: 10,
             max_pending_handshakes: 50,
+            max_pending_per_subnet: 10,
             max_inbound_per_ip: 2,
             max_inbound_per_subnet: 8,
         }
@@ -44,8 +54,11 @@ impl Default for Limits {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum Refused {
-    /// Too many connections are in the handshake.
+    /// Too many connections are in the handshake, and none could be dropped for this one
+    /// (the newcomer's subnet holds as many as any other).
     PendingHandshakes,
+    /// Too many inbound connections from this subnet are in the handshake.
+    PendingPerSubnet,
     /// Too many inbound connections from this IP.
     PerIp,
     /// Too many inbound connections from this subnet.
@@ -66,6 +79,7 @@ impl fmt::Display for Refused {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(match self {
             Refused::PendingHandshakes => "too many pending handshakes",
+            Refused::PendingPerSubnet => "too many pending handshakes from this subnet",
             Refused::PerIp => "too many connections from this IP",
             Refused::PerSubnet => "too many connections from this subnet",
             Refused::NotAllowed => "address outside the allowed networks",
@@ -111,11 +125,31 @@ fn prefix_eq(a: u128, b: u128, width: u32, prefix: u8) -> bool {
     a.checked_shr(shift).unwrap_or(0) == b.checked_shr(shift).unwrap_or(0)
 }
 
-/// The subnet key an inbound address is counted under.
-fn subnet(ip: IpAddr) -> (bool, u128) {
-    match ip {
-        IpAddr::V4(ip) => (false, u128::from(ip.to_bits() >> 8)),
-        IpAddr::V6(ip) => (true, ip.to_bits() >> 64),
+/// The subnet an inbound address is counted under: see [`subnet`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Subnet {
+    v6: bool,
+    prefix: u128,
+}
+
+/// The subnet of `ip` for the per-subnet limits, the pending-handshake shares and inbound
+/// eviction: the /24 of an IPv4 address (an IPv4-mapped IPv6 address counts as the IPv4
+/// address), the /48 of an IPv6 address. Finer than the address book's groups
+/// ([`address_group`](crate::addr_book::address_group), /16 and /32), because these limits
+/// cap what one cheaply rented block may hold; coarser than /64 for IPv6, because a single
+/// customer is commonly given a /56 or a /48, which holds 256 or 65536 /64s. Loopback and
+/// private addresses are no exception: a LAN shares its /24 as an attacker's block would,
+/// and tests can pick their subnet among `127.x.y.z`.
+pub fn subnet(ip: IpAddr) -> Subnet {
+    match ip.to_canonical() {
+        IpAddr::V4(ip) => Subnet {
+            v6: false,
+            prefix: u128::from(ip.to_bits() >> 8),
+        },
+        IpAddr::V6(ip) => Subnet {
+            v6: true,
+            prefix: ip.to_bits() >> 80,
+        },
     }
 }
 
@@ -135,6 +169,10 @@ pub enum Slot {
     Counted,
     /// Above the cap: a persistent outbound peer.
     Exempt,
+    /// Given back before the connection ended: an evicted inbound peer's slot, handed at
+    /// once to the peer that evicted it while the evicted connection still drains. Its
+    /// address still counts against the per-IP and per-subnet limits until it ends.
+    Released,
 }
 
 /// Policy state of a node's connections.
@@ -147,7 +185,7 @@ pub struct PeerSet {
     outbound: usize,
     exempt_outbound: usize,
     per_ip: BTreeMap<IpAddr, usize>,
-    per_subnet: BTreeMap<(bool, u128), usize>,
+    per_subnet: BTreeMap<Subnet, usize>,
     banned_peers: BTreeMap<PeerId, Instant>,
     banned_ips: BTreeMap<IpAddr, Instant>,
     trusted: BTreeSet<PeerId>,
@@ -186,16 +224,15 @@ impl PeerSet {
             .is_some_and(|until| *until > now)
     }
 
-    /// Admits an accepted socket from `ip` into the handshake, counting it.
+    /// Admits an accepted socket from `ip` into the handshake, counting it. The pending
+    /// budget is checked last: refused with [`Refused::PendingHandshakes`], the socket passed
+    /// every other check, and would be admitted once a pending handshake ends.
     pub fn admit_inbound_socket(&mut self, now: Instant, ip: IpAddr) -> Result<(), Refused> {
         if !self.is_allowed(ip) {
             return Err(Refused::NotAllowed);
         }
         if self.is_ip_banned(now, ip) {
             return Err(Refused::Banned);
-        }
-        if self.pending >= self.limits.max_pending_handshakes {
-            return Err(Refused::PendingHandshakes);
         }
         if self.per_ip.get(&ip).copied().unwrap_or(0) >= self.limits.max_inbound_per_ip {
             return Err(Refused::PerIp);
@@ -204,6 +241,9 @@ impl PeerSet {
             >= self.limits.max_inbound_per_subnet
         {
             return Err(Refused::PerSubnet);
+        }
+        if self.pending >= self.limits.max_pending_handshakes {
+            return Err(Refused::PendingHandshakes);
         }
         self.pending = self.pending.saturating_add(1);
         increment(&mut self.per_ip, ip);
@@ -281,6 +321,7 @@ impl PeerSet {
             (Some(Slot::Exempt), _) => {
                 self.exempt_outbound = self.exempt_outbound.saturating_sub(1)
             }
+            (Some(Slot::Released), _) => {}
             (Some(Slot::Counted), Direction::Inbound) => {
                 self.inbound = self.inbound.saturating_sub(1)
             }

@@ -16,7 +16,7 @@ use crate::time::Instant;
 /// Connection limits, with their defaults.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Limits {
-    /// Established inbound peers (trusted peers may exceed it). Default 40.
+    /// Established inbound peers, trusted peers not counted. Default 40.
     pub max_inbound: usize,
     /// Established outbound peers (persistent peers may exceed it). Default 10.
     pub max_outbound: usize,
@@ -167,7 +167,8 @@ pub enum Direction {
 pub enum Slot {
     /// Against the cap of its direction.
     Counted,
-    /// Above the cap: a persistent outbound peer.
+    /// Not counted against the cap of its direction: a trusted inbound peer, a persistent
+    /// outbound peer.
     Exempt,
     /// Given back before the connection ended: an evicted inbound peer's slot, handed at
     /// once to the peer that evicted it while the evicted connection still drains. Its
@@ -183,6 +184,7 @@ pub struct PeerSet {
     pending: usize,
     inbound: usize,
     outbound: usize,
+    exempt_inbound: usize,
     exempt_outbound: usize,
     per_ip: BTreeMap<IpAddr, usize>,
     per_subnet: BTreeMap<Subnet, usize>,
@@ -285,8 +287,14 @@ impl PeerSet {
             return Err(DisconnectReason::Banned);
         }
         let slot = match direction {
+            // Exempt, as persistent outbound peers are: a trusted peer never takes the slot
+            // of an ordinary one, so evicting one always makes room.
+            Direction::Inbound if self.trusted.contains(peer) => {
+                self.exempt_inbound = self.exempt_inbound.saturating_add(1);
+                Slot::Exempt
+            }
             Direction::Inbound => {
-                if self.inbound >= self.limits.max_inbound && !self.trusted.contains(peer) {
+                if self.inbound >= self.limits.max_inbound {
                     return Err(DisconnectReason::TooManyPeers);
                 }
                 self.inbound = self.inbound.saturating_add(1);
@@ -318,7 +326,10 @@ impl PeerSet {
     ) {
         match (slot, direction) {
             (None, _) => self.pending = self.pending.saturating_sub(1),
-            (Some(Slot::Exempt), _) => {
+            (Some(Slot::Exempt), Direction::Inbound) => {
+                self.exempt_inbound = self.exempt_inbound.saturating_sub(1)
+            }
+            (Some(Slot::Exempt), Direction::Outbound) => {
                 self.exempt_outbound = self.exempt_outbound.saturating_sub(1)
             }
             (Some(Slot::Released), _) => {}
@@ -335,10 +346,11 @@ impl PeerSet {
         }
     }
 
-    /// Established peers per direction (persistent outbound peers included).
+    /// Established peers per direction (trusted inbound and persistent outbound peers
+    /// included).
     pub fn counts(&self) -> (usize, usize) {
         (
-            self.inbound,
+            self.inbound.saturating_add(self.exempt_inbound),
             self.outbound.saturating_add(self.exempt_outbound),
         )
     }
@@ -375,7 +387,7 @@ impl PeerSet {
         self.banned_ips.retain(|_, until| *until > now);
     }
 
-    /// Marks `peer` trusted: admitted above the inbound cap.
+    /// Marks `peer` trusted: admitted above the inbound cap, never counted against it.
     pub fn add_trusted(&mut self, peer: PeerId) {
         self.trusted.insert(peer);
     }
@@ -482,8 +494,9 @@ mod tests {
         );
         assert_eq!(
             set.admit_peer(now, &b, Direction::Inbound),
-            Ok(Slot::Counted)
+            Ok(Slot::Exempt)
         );
+        assert_eq!(set.counts(), (2, 0));
         assert_eq!(
             set.admit_peer(now, &c, Direction::Outbound),
             Ok(Slot::Counted)

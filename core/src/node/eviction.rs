@@ -90,7 +90,9 @@ pub(super) fn select(
             candidates.remove(at);
         }
     }
-    protect(&mut candidates, config.protect_by_rtt, |c| c.rtt.map(Reverse));
+    protect(&mut candidates, config.protect_by_rtt, |c| {
+        c.rtt.map(Reverse)
+    });
     protect(&mut candidates, config.protect_by_use, |c| c.last_useful);
     // Half of the rest by time connected: peers that stayed long are likely honest, and an
     // attacker arriving now would wait as long to take their place.
@@ -168,11 +170,17 @@ mod tests {
         let mut candidates: Vec<Candidate> = (0..4).map(|i| candidate(i, 1, i)).collect();
         candidates.extend((4..7).map(|i| candidate(i, 2, i * 10)));
         candidates.push(candidate(7, 3, 100));
-        assert_eq!(select(&no_protection(), 0, candidates.clone()), Some(ConnId(6)));
+        assert_eq!(
+            select(&no_protection(), 0, candidates.clone()),
+            Some(ConnId(6))
+        );
         // Ten peers, five kept by age (ids 0..=4); left: 5, 6 (subnet 2), 7, 8, 9 (subnet 3).
         candidates.push(candidate(8, 3, 200));
         candidates.push(candidate(9, 3, 300));
-        assert_eq!(select(&no_protection(), 0, candidates.clone()), Some(ConnId(9)));
+        assert_eq!(
+            select(&no_protection(), 0, candidates.clone()),
+            Some(ConnId(9))
+        );
         // Equal counts (9 leaves, 10 comes from subnet 4; left: 5, 6 and 7, 8 and 10): the
         // subnet with the most recent arrival, subnet 3.
         candidates.retain(|c| c.conn != ConnId(9));
@@ -185,7 +193,10 @@ mod tests {
     fn each_criterion_protects_and_the_choice_is_a_function_of_its_inputs() {
         let mut candidates: Vec<Candidate> = (0..8).map(|i| candidate(i, 1, 1000 + i)).collect();
         // The youngest of subnet 1 (id 7) would go; a low RTT or recent use protects it.
-        assert_eq!(select(&no_protection(), 0, candidates.clone()), Some(ConnId(7)));
+        assert_eq!(
+            select(&no_protection(), 0, candidates.clone()),
+            Some(ConnId(7))
+        );
         candidates[7].rtt = Some(Duration::from_millis(1));
         candidates[6].rtt = Some(Duration::from_millis(50));
         let by_rtt = EvictionConfig {

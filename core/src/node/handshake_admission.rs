@@ -31,13 +31,20 @@ impl PendingInbound {
 
     /// The most any one subnet holds (for a checker's invariant).
     pub(super) fn largest_share(&self) -> usize {
-        self.by_subnet.values().map(BTreeSet::len).max().unwrap_or(0)
+        self.by_subnet
+            .values()
+            .map(BTreeSet::len)
+            .max()
+            .unwrap_or(0)
     }
 
     /// `conn`, accepted at `now` from `subnet`, entered the handshake.
     pub(super) fn insert(&mut self, conn: ConnId, subnet: Subnet, now: Instant) {
         if self.by_conn.insert(conn, (subnet, now)).is_none() {
-            self.by_subnet.entry(subnet).or_default().insert((now, conn));
+            self.by_subnet
+                .entry(subnet)
+                .or_default()
+                .insert((now, conn));
         }
     }
 

@@ -1339,7 +1339,9 @@ impl<R: CryptoRng> Node<R> {
             Err(DisconnectReason::TooManyPeers)
                 if direction == Direction::Inbound && self.config.eviction.enabled =>
             {
-                let victim = self.eviction_victim(now).ok_or(DisconnectReason::TooManyPeers)?;
+                let victim = self
+                    .eviction_victim(now)
+                    .ok_or(DisconnectReason::TooManyPeers)?;
                 self.evict(now, victim);
                 self.peer_set.admit_peer(now, &peer, direction)
             }

@@ -227,6 +227,23 @@ fn fresh_node_admitted(hub: &Handle) -> (Handle, Duration) {
     }
 }
 
+/// Takes the hub's events (so its bounded channel never holds it up): the peers it reported
+/// evicted.
+fn take_evictions(hub: &Handle, evictions: &mut Vec<PeerId>) {
+    while let Ok(event) = hub.events().try_recv() {
+        if let NodeEvent::PeerDisconnected {
+            peer,
+            reason: DisconnectReason::Evicted,
+            by,
+            ..
+        } = event
+        {
+            assert_eq!(by, ClosedBy::Local);
+            evictions.push(peer);
+        }
+    }
+}
+
 #[test]
 fn a_handshake_slowloris_from_eight_subnets_does_not_keep_a_fresh_node_out() {
     let hub = Runtime::spawn(driver_config(V4, hub_config(), 0..256)).expect("hub");
@@ -390,6 +407,7 @@ fn squatters_holding_the_inbound_slots_are_evicted_for_a_fresh_node_but_never_pr
     assert_eq!(full.0, 41, "inbound slots held: {full:?}");
     let mut waits = Vec::new();
     let mut evicted = 0u32;
+    let mut evictions: Vec<PeerId> = Vec::new();
     let mut fresh_nodes = Vec::new();
     let attack_end = Instant::now() + Duration::from_secs(6);
     let mut next_fresh = Instant::now() + Duration::from_millis(500);
@@ -415,6 +433,7 @@ fn squatters_holding_the_inbound_slots_are_evicted_for_a_fresh_node_but_never_pr
             assert!(!peer.is_over(), "{id} lost: {:?}", peer.closed);
         }
         resident.exchange(&hub);
+        take_evictions(&hub, &mut evictions);
         if Instant::now() >= next_fresh && fresh_nodes.len() < 2 {
             let (node, took) = fresh_node_admitted(&hub);
             waits.push(took);
@@ -423,21 +442,8 @@ fn squatters_holding_the_inbound_slots_are_evicted_for_a_fresh_node_but_never_pr
         }
         std::thread::sleep(Duration::from_millis(2));
     }
+    take_evictions(&hub, &mut evictions);
     let connected = hub.peers();
-    let evictions: Vec<PeerId> = {
-        let mut seen = Vec::new();
-        while let Ok(event) = hub.events().try_recv() {
-            if let NodeEvent::PeerDisconnected {
-                peer,
-                reason: DisconnectReason::Evicted,
-                ..
-            } = event
-            {
-                seen.push(peer);
-            }
-        }
-        seen
-    };
     eprintln!(
         "squatting: fresh nodes admitted after {waits:?}; {evicted} squatters evicted \
          ({} evictions reported by the hub); resident got {}/{} messages, the latest {:?} \

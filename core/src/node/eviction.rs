@@ -27,7 +27,7 @@ use super::ConnId;
 /// left, and half of what remains by time connected; the peer evicted is the most recently
 /// connected of the subnet ([`subnet`](crate::peer_set::subnet)) holding the most of the
 /// rest. With the defaults and 40 inbound slots, 16 peers are protected by the criteria and
-/// 12 more by age, and the victim is one of the 12 youngest.
+/// 12 more by age, and the victim is one of the 12 left.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct EvictionConfig {
     /// Whether a new inbound peer may evict an existing one when the inbound slots are full

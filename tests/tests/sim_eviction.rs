@@ -1,6 +1,6 @@
 //! Inbound eviction on the simulated network: a hub whose inbound slots are full admits a
-//! latecomer by evicting one inbound peer, never a trusted or persistent one, and the same
-//! seed evicts the same peers.
+//! latecomer by evicting one inbound peer, never a trusted one (the checker, on in every
+//! run, holds every node to that), and the same seed evicts the same peers.
 
 use std::time::Duration;
 
@@ -34,6 +34,8 @@ fn run(seed: u64) -> (Vec<PeerId>, Vec<PeerId>, usize) {
         sim.run_for(Duration::from_millis(300));
     }
     sim.run_for(Duration::from_secs(2));
+    sim.finish_checks();
+    assert!(sim.violations().is_empty(), "{:?}", sim.violations());
     let evicted: Vec<PeerId> = sim
         .log(hub)
         .iter()

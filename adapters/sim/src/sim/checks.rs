@@ -157,6 +157,17 @@ impl Sim {
         };
         let mut event = event;
         if let NodeEvent::PeerDisconnected {
+            peer, reason, by, ..
+        } = &mut event
+            && fault == CheckerFault::EvictProtected
+        {
+            *reason = switchboard::DisconnectReason::Evicted;
+            *by = switchboard::connection::ClosedBy::Local;
+            self.nodes[index].config.trusted_peers.push(*peer);
+            self.inject_armed = false;
+            return vec![event];
+        }
+        if let NodeEvent::PeerDisconnected {
             unsent,
             unconfirmed,
             ..
@@ -195,7 +206,9 @@ impl Sim {
                 CheckerFault::CorruptByte | CheckerFault::Truncate => message.len() > TAG_LEN,
                 CheckerFault::DropSilently
                 | CheckerFault::ExceedBuffer
-                | CheckerFault::ExceedPeerLimit => false,
+                | CheckerFault::ExceedPeerLimit
+                | CheckerFault::ExceedPendingShare
+                | CheckerFault::EvictProtected => false,
                 _ => true,
             };
         if !applies {
@@ -225,7 +238,9 @@ impl Sim {
             }
             CheckerFault::DropSilently
             | CheckerFault::ExceedBuffer
-            | CheckerFault::ExceedPeerLimit => vec![event(message)],
+            | CheckerFault::ExceedPeerLimit
+            | CheckerFault::ExceedPendingShare
+            | CheckerFault::EvictProtected => vec![event(message)],
         }
     }
 

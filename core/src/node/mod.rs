@@ -882,7 +882,11 @@ impl<R: CryptoRng> Node<R> {
             let Some(Event::Message { channel, message }) = entry.connection.poll_event() else {
                 continue;
             };
-            entry.last_useful = Some(now);
+            if channel < RESERVED_CHANNELS_START {
+                // Useful to the application (not to the node's own protocols, such as PEX):
+                // what inbound eviction protects.
+                entry.last_useful = Some(now);
+            }
             self.after(now, conn);
             if channel == PEX_CHANNEL && self.config.discovery.enabled {
                 self.handle_pex(now, conn, peer, &message);
@@ -1365,8 +1369,11 @@ impl<R: CryptoRng> Node<R> {
                 let counted = entry.direction == Direction::Inbound
                     && entry.slot == Some(Slot::Counted)
                     && entry.connection.is_established();
+                if !counted {
+                    return None;
+                }
                 let stats = entry.connection.stats();
-                counted.then(|| eviction::Candidate {
+                Some(eviction::Candidate {
                     conn,
                     subnet: subnet(entry.remote.ip()),
                     connected_at: stats.established_at.unwrap_or(now),

@@ -25,6 +25,7 @@ pub fn node_config(channel: ChannelConfig) -> NodeConfig {
     config.add_channel("test", 1, channel);
     config.limits.max_inbound_per_ip = 64;
     config.limits.max_inbound_per_subnet = 64;
+    config.limits.max_pending_per_subnet = 64;
     config
 }
 

@@ -8,6 +8,7 @@
 //! comes from the subnet holding the most of the rest, where an attacker's identities, bound
 //! to the few subnets it rents, end up.
 
+use alloc::collections::BTreeMap;
 use alloc::vec::Vec;
 use core::cmp::Reverse;
 use core::hash::BuildHasher;
@@ -98,20 +99,17 @@ pub(super) fn select(
     // attacker arriving now would wait as long to take their place.
     let by_age = candidates.len() / 2;
     candidates.drain(..by_age);
-    let mut counts: Vec<(Subnet, usize, Instant)> = Vec::new();
+    // Per subnet: how many, and its most recent arrival.
+    let mut counts: BTreeMap<Subnet, (usize, Instant)> = BTreeMap::new();
     for c in &candidates {
-        match counts.iter_mut().find(|(subnet, ..)| *subnet == c.subnet) {
-            Some((_, count, youngest)) => {
-                *count = count.saturating_add(1);
-                *youngest = (*youngest).max(c.connected_at);
-            }
-            None => counts.push((c.subnet, 1, c.connected_at)),
-        }
+        let (count, youngest) = counts.entry(c.subnet).or_insert((0, c.connected_at));
+        *count = count.saturating_add(1);
+        *youngest = (*youngest).max(c.connected_at);
     }
     // The subnet holding the most; of equals, the one with the most recent arrival.
-    let (subnet, ..) = counts
+    let (subnet, _) = counts
         .into_iter()
-        .max_by_key(|(subnet, count, youngest)| (*count, *youngest, *subnet))?;
+        .max_by_key(|(subnet, (count, youngest))| (*count, *youngest, *subnet))?;
     candidates
         .iter()
         .rev()

@@ -36,7 +36,7 @@ use libfuzzer_sys::fuzz_target;
 use rand_chacha::ChaCha20Rng;
 use rand_core::SeedableRng;
 use switchboard::dial_queue::DialConfig;
-use switchboard::node::{Connectedness, DialError, Node, NodeConfig, NodeEvent};
+use switchboard::node::{Connectedness, DialError, EvictionConfig, Node, NodeConfig, NodeEvent};
 use switchboard::peer_set::{Limits, Refused};
 use switchboard::{ChannelConfig, ChannelInfo, Instant, NetAddress, NodeInfo, PeerId, SendError};
 
@@ -158,6 +158,13 @@ fn node_config() -> NodeConfig {
     config.connection.ping_interval = Duration::from_secs(2);
     config.connection.pong_timeout = Duration::from_secs(4);
     config.connection.handshake_timeout = Duration::from_secs(3);
+    // Few enough protections that three inbound peers leave one to evict.
+    config.eviction = EvictionConfig {
+        enabled: true,
+        protect_by_subnet: 1,
+        protect_by_rtt: 0,
+        protect_by_use: 1,
+    };
     config.limits = Limits {
         max_inbound: 3,
         max_outbound: 2,

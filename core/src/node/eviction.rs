@@ -29,6 +29,9 @@ use super::ConnId;
 /// connected of the subnet ([`subnet`](crate::peer_set::subnet)) holding the most of the
 /// rest. With the defaults and 40 inbound slots, 16 peers are protected by the criteria and
 /// 12 more by age, and the victim is one of the 12 left.
+///
+/// So a node with few inbound slots may evict no one: with the defaults, 16 inbound peers
+/// can all be protected by the criteria, and a newcomer is then refused as without eviction.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct EvictionConfig {
     /// Whether a new inbound peer may evict an existing one when the inbound slots are full

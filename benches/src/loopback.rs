@@ -43,6 +43,7 @@ fn node_config() -> NodeConfig {
     config.add_channel("bench", 1, loopback_channel());
     config.limits.max_inbound_per_ip = 4096;
     config.limits.max_inbound_per_subnet = 4096;
+    config.limits.max_pending_per_subnet = 4096;
     config
 }
 

@@ -52,11 +52,14 @@ pub enum DisconnectReason {
     /// The peer stopped reading: what we wrote to it stayed unread past the write-stall
     /// timeout (`ConnectionConfig::write_stall_timeout`), whatever it kept sending.
     WriteStalled = 19,
+    /// The node's inbound slots were full and this peer was chosen to make room for a new
+    /// one (`NodeConfig::eviction`): nothing held against the peer, which may come back.
+    Evicted = 20,
 }
 
 impl DisconnectReason {
     /// Every reason, in code order.
-    pub const ALL: [DisconnectReason; 19] = [
+    pub const ALL: [DisconnectReason; 20] = [
         DisconnectReason::Requested,
         DisconnectReason::NetworkError,
         DisconnectReason::ProtocolError,
@@ -76,6 +79,7 @@ impl DisconnectReason {
         DisconnectReason::NotAllowed,
         DisconnectReason::ControlFlood,
         DisconnectReason::WriteStalled,
+        DisconnectReason::Evicted,
     ];
 
     /// The wire code.
@@ -113,6 +117,7 @@ impl DisconnectReason {
             DisconnectReason::NotAllowed => "outside the allowed networks",
             DisconnectReason::ControlFlood => "too many frames carrying nothing",
             DisconnectReason::WriteStalled => "peer stopped reading",
+            DisconnectReason::Evicted => "evicted for a new inbound peer",
         }
     }
 }

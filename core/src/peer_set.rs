@@ -17,15 +17,24 @@ use crate::time::Instant;
 /// Connection limits, with their defaults.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Limits {
-    /// Established inbound peers (trusted peers may exceed it). Default 40.
+    /// Established inbound peers, trusted peers not counted. Default 40.
     pub max_inbound: usize,
     /// Established outbound peers (persistent peers may exceed it). Default 10.
     pub max_outbound: usize,
-    /// Connections in the handshake, both directions. Default 50.
+    /// Connections in the handshake, both directions. Default 50. When it is full, an
+    /// accepted socket still gets in by dropping the oldest inbound handshake of the subnet
+    /// holding the most, if that subnet holds more than the newcomer's: a flood from a few
+    /// subnets cannot keep everyone else out.
     pub max_pending_handshakes: usize,
-    /// Inbound connections from one IP address. Default 2.
+    /// Inbound connections in the handshake from one subnet (see [`subnet`]): its share of
+    /// `max_pending_handshakes`. Default 10, a fifth: filling the budget takes at least five
+    /// subnets, and then the newcomer from elsewhere makes room for itself.
+    pub max_pending_per_subnet: usize,
+    /// Inbound connections from one IP address, in the handshake or established: also an
+    /// address's share of the pending handshakes. Default 2.
     pub max_inbound_per_ip: usize,
-    /// Inbound connections from one subnet (/24 IPv4, /64 IPv6). Default 8.
+    /// Inbound connections from one subnet ([`subnet`]), in the handshake or established.
+    /// Default 8.
     pub max_inbound_per_subnet: usize,
 }
 
@@ -35,6 +44,7 @@ impl Default for Limits {
             max_inbound: 40,
             max_outbound: 10,
             max_pending_handshakes: 50,
+            max_pending_per_subnet: 10,
             max_inbound_per_ip: 2,
             max_inbound_per_subnet: 8,
         }
@@ -45,8 +55,11 @@ impl Default for Limits {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum Refused {
-    /// Too many connections are in the handshake.
+    /// Too many connections are in the handshake, and none could be dropped for this one
+    /// (the newcomer's subnet holds as many as any other).
     PendingHandshakes,
+    /// Too many inbound connections from this subnet are in the handshake.
+    PendingPerSubnet,
     /// Too many inbound connections from this IP.
     PerIp,
     /// Too many inbound connections from this subnet.
@@ -67,6 +80,7 @@ impl fmt::Display for Refused {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(match self {
             Refused::PendingHandshakes => "too many pending handshakes",
+            Refused::PendingPerSubnet => "too many pending handshakes from this subnet",
             Refused::PerIp => "too many connections from this IP",
             Refused::PerSubnet => "too many connections from this subnet",
             Refused::NotAllowed => "address outside the allowed networks",
@@ -112,11 +126,31 @@ fn prefix_eq(a: u128, b: u128, width: u32, prefix: u8) -> bool {
     a.checked_shr(shift).unwrap_or(0) == b.checked_shr(shift).unwrap_or(0)
 }
 
-/// The subnet key an inbound address is counted under.
-fn subnet(ip: IpAddr) -> (bool, u128) {
-    match ip {
-        IpAddr::V4(ip) => (false, u128::from(ip.to_bits() >> 8)),
-        IpAddr::V6(ip) => (true, ip.to_bits() >> 64),
+/// The subnet an inbound address is counted under: see [`subnet`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Subnet {
+    v6: bool,
+    prefix: u128,
+}
+
+/// The subnet of `ip` for the per-subnet limits, the pending-handshake shares and inbound
+/// eviction: the /24 of an IPv4 address (an IPv4-mapped IPv6 address counts as the IPv4
+/// address), the /48 of an IPv6 address. Finer than the address book's groups
+/// ([`address_group`](crate::addr_book::address_group), /16 and /32), because these limits
+/// cap what one cheaply rented block may hold; coarser than /64 for IPv6, because a single
+/// customer is commonly given a /56 or a /48, which holds 256 or 65536 /64s. Loopback and
+/// private addresses are no exception: a LAN shares its /24 as an attacker's block would,
+/// and tests can pick their subnet among `127.x.y.z`.
+pub fn subnet(ip: IpAddr) -> Subnet {
+    match ip.to_canonical() {
+        IpAddr::V4(ip) => Subnet {
+            v6: false,
+            prefix: u128::from(ip.to_bits() >> 8),
+        },
+        IpAddr::V6(ip) => Subnet {
+            v6: true,
+            prefix: ip.to_bits() >> 80,
+        },
     }
 }
 
@@ -134,8 +168,13 @@ pub enum Direction {
 pub enum Slot {
     /// Against the cap of its direction.
     Counted,
-    /// Above the cap: a persistent outbound peer.
+    /// Not counted against the cap of its direction: a trusted inbound peer, a persistent
+    /// outbound peer.
     Exempt,
+    /// Given back before the connection ended: an evicted inbound peer's slot, handed at
+    /// once to the peer that evicted it while the evicted connection still drains. Its
+    /// address still counts against the per-IP and per-subnet limits until it ends.
+    Released,
 }
 
 /// Policy state of a node's connections.
@@ -146,9 +185,10 @@ pub struct PeerSet {
     pending: usize,
     inbound: usize,
     outbound: usize,
+    exempt_inbound: usize,
     exempt_outbound: usize,
     per_ip: BTreeMap<IpAddr, usize>,
-    per_subnet: BTreeMap<(bool, u128), usize>,
+    per_subnet: BTreeMap<Subnet, usize>,
     bans: BanList,
     trusted: BTreeSet<PeerId>,
     persistent: BTreeSet<PeerId>,
@@ -186,16 +226,15 @@ impl PeerSet {
         &mut self.bans
     }
 
-    /// Admits an accepted socket from `ip` into the handshake, counting it.
+    /// Admits an accepted socket from `ip` into the handshake, counting it. The pending
+    /// budget is checked last: refused with [`Refused::PendingHandshakes`], the socket passed
+    /// every other check, and would be admitted once a pending handshake ends.
     pub fn admit_inbound_socket(&mut self, now: Instant, ip: IpAddr) -> Result<(), Refused> {
         if !self.is_allowed(ip) {
             return Err(Refused::NotAllowed);
         }
         if self.bans.is_ip_banned(now, ip) {
             return Err(Refused::Banned);
-        }
-        if self.pending >= self.limits.max_pending_handshakes {
-            return Err(Refused::PendingHandshakes);
         }
         if self.per_ip.get(&ip).copied().unwrap_or(0) >= self.limits.max_inbound_per_ip {
             return Err(Refused::PerIp);
@@ -204,6 +243,9 @@ impl PeerSet {
             >= self.limits.max_inbound_per_subnet
         {
             return Err(Refused::PerSubnet);
+        }
+        if self.pending >= self.limits.max_pending_handshakes {
+            return Err(Refused::PendingHandshakes);
         }
         self.pending = self.pending.saturating_add(1);
         increment(&mut self.per_ip, ip);
@@ -245,8 +287,14 @@ impl PeerSet {
             return Err(DisconnectReason::Banned);
         }
         let slot = match direction {
+            // Exempt, as persistent outbound peers are: a trusted peer never takes the slot
+            // of an ordinary one, so evicting one always makes room.
+            Direction::Inbound if self.trusted.contains(peer) => {
+                self.exempt_inbound = self.exempt_inbound.saturating_add(1);
+                Slot::Exempt
+            }
             Direction::Inbound => {
-                if self.inbound >= self.limits.max_inbound && !self.trusted.contains(peer) {
+                if self.inbound >= self.limits.max_inbound {
                     return Err(DisconnectReason::TooManyPeers);
                 }
                 self.inbound = self.inbound.saturating_add(1);
@@ -278,9 +326,13 @@ impl PeerSet {
     ) {
         match (slot, direction) {
             (None, _) => self.pending = self.pending.saturating_sub(1),
-            (Some(Slot::Exempt), _) => {
+            (Some(Slot::Exempt), Direction::Inbound) => {
+                self.exempt_inbound = self.exempt_inbound.saturating_sub(1)
+            }
+            (Some(Slot::Exempt), Direction::Outbound) => {
                 self.exempt_outbound = self.exempt_outbound.saturating_sub(1)
             }
+            (Some(Slot::Released), _) => {}
             (Some(Slot::Counted), Direction::Inbound) => {
                 self.inbound = self.inbound.saturating_sub(1)
             }
@@ -294,10 +346,11 @@ impl PeerSet {
         }
     }
 
-    /// Established peers per direction (persistent outbound peers included).
+    /// Established peers per direction (trusted inbound and persistent outbound peers
+    /// included).
     pub fn counts(&self) -> (usize, usize) {
         (
-            self.inbound,
+            self.inbound.saturating_add(self.exempt_inbound),
             self.outbound.saturating_add(self.exempt_outbound),
         )
     }
@@ -307,7 +360,7 @@ impl PeerSet {
         self.pending
     }
 
-    /// Marks `peer` trusted: admitted above the inbound cap.
+    /// Marks `peer` trusted: admitted above the inbound cap, never counted against it.
     pub fn add_trusted(&mut self, peer: PeerId) {
         self.trusted.insert(peer);
     }
@@ -415,8 +468,9 @@ mod tests {
         );
         assert_eq!(
             set.admit_peer(now, &b, Direction::Inbound),
-            Ok(Slot::Counted)
+            Ok(Slot::Exempt)
         );
+        assert_eq!(set.counts(), (2, 0));
         assert_eq!(
             set.admit_peer(now, &c, Direction::Outbound),
             Ok(Slot::Counted)

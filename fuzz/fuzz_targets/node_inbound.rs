@@ -2,7 +2,9 @@
 //! arbitrary sequence of socket events, clock steps and application calls: sockets accepted
 //! from a handful of addresses (so the per-IP, per-subnet and pending limits are hit), raw
 //! bytes, closes, blocked and writable sockets, dials, sends, broadcasts, disconnects and
-//! bans. Genuine peers — a bare `Handshake` with one of four fixed identities, so their
+//! bans. With three inbound slots, four pending handshakes and two per subnet, sockets from
+//! the same few subnets reach the pending-handshake room-making and, once handshaken, inbound
+//! eviction. Genuine peers — a bare `Handshake` with one of four fixed identities, so their
 //! session keys are ours — complete real handshakes on accepted sockets (as dialers) and
 //! on the node's dials (as listeners), then write records sealed with those keys, so
 //! arbitrary frames reach the node's established connections.
@@ -34,7 +36,7 @@ use libfuzzer_sys::fuzz_target;
 use rand_chacha::ChaCha20Rng;
 use rand_core::SeedableRng;
 use switchboard::dial_queue::DialConfig;
-use switchboard::node::{Connectedness, DialError, Node, NodeConfig, NodeEvent};
+use switchboard::node::{Connectedness, DialError, EvictionConfig, Node, NodeConfig, NodeEvent};
 use switchboard::peer_set::{Limits, Refused};
 use switchboard::{ChannelConfig, ChannelInfo, Instant, NetAddress, NodeInfo, PeerId, SendError};
 
@@ -156,10 +158,18 @@ fn node_config() -> NodeConfig {
     config.connection.ping_interval = Duration::from_secs(2);
     config.connection.pong_timeout = Duration::from_secs(4);
     config.connection.handshake_timeout = Duration::from_secs(3);
+    // Few enough protections that three inbound peers leave one to evict.
+    config.eviction = EvictionConfig {
+        enabled: true,
+        protect_by_subnet: 1,
+        protect_by_rtt: 0,
+        protect_by_use: 1,
+    };
     config.limits = Limits {
         max_inbound: 3,
         max_outbound: 2,
         max_pending_handshakes: 4,
+        max_pending_per_subnet: 2,
         max_inbound_per_ip: 2,
         max_inbound_per_subnet: 3,
     };
@@ -256,7 +266,7 @@ impl Fuzz {
         };
         let subnet = |ip: IpAddr| match ip {
             IpAddr::V4(ip) => u128::from(ip.to_bits() >> 8),
-            IpAddr::V6(ip) => ip.to_bits() >> 64 | 1 << 127,
+            IpAddr::V6(ip) => ip.to_bits() >> 80 | 1 << 127,
         };
         let limits = &self.limits;
         match refused {
@@ -274,6 +284,15 @@ impl Fuzz {
                 assert!(
                     alive >= limits.max_inbound_per_ip,
                     "refused per IP with {alive}"
+                )
+            }
+            // Its share of the pending handshakes: at least that many connections (some
+            // perhaps established) from the subnet are alive.
+            Refused::PendingPerSubnet => {
+                let alive = alive_from(&|other| subnet(other) == subnet(ip));
+                assert!(
+                    alive >= limits.max_pending_per_subnet,
+                    "refused per subnet's pending share with {alive}"
                 )
             }
             Refused::PerSubnet => {

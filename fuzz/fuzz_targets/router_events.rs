@@ -228,6 +228,7 @@ fn node_config(gossip: &Gossip) -> NodeConfig {
         max_inbound: 3,
         max_outbound: 2,
         max_pending_handshakes: 4,
+        max_pending_per_subnet: 4,
         max_inbound_per_ip: 2,
         max_inbound_per_subnet: 3,
     };

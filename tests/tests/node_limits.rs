@@ -26,6 +26,8 @@ fn sixty_dialers_against_max_inbound_forty() {
     let mut hub_config = test_node_config();
     hub_config.limits.max_inbound = 40;
     hub_config.limits.max_pending_handshakes = 100;
+    // The cap itself, not eviction (`sim_eviction` tests that): the latecomers are refused.
+    hub_config.eviction.enabled = false;
     let hub = sim.add_node(hub_config);
     let hub_addr = sim.address(hub);
     let mut dialer_config = test_node_config();
@@ -77,6 +79,7 @@ fn per_ip_limit_and_trusted_peers() {
     let mut hub_config = test_node_config();
     hub_config.limits.max_inbound = 2;
     hub_config.limits.max_inbound_per_ip = 2;
+    hub_config.eviction.enabled = false;
     // Trust is by identity: add the hub after the trusted node exists.
     let shared_ip = IpAddr::V4(Ipv4Addr::new(10, 9, 9, 9));
     let mut dialer_config = test_node_config();

@@ -123,6 +123,27 @@ fn a_ban_list_over_its_bound_is_reported() {
 }
 
 #[test]
+fn a_subnet_over_its_pending_share_is_reported() {
+    caught(
+        CheckerFault::ExceedPendingShare,
+        false,
+        ViolationKind::PendingShare,
+        &[],
+    );
+}
+
+#[test]
+fn an_evicted_trusted_peer_is_reported() {
+    // Faults make peers disconnect; the first disconnection is turned into the eviction.
+    caught(
+        CheckerFault::EvictProtected,
+        true,
+        ViolationKind::ProtectedEvicted,
+        &[],
+    );
+}
+
+#[test]
 fn a_message_neither_delivered_nor_returned_is_a_liveness_violation() {
     // Without faults liveness is watched from the start: the hidden delivery is late 10 s
     // after its send, before the end of a 20 s run reports its confirmation.

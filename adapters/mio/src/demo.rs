@@ -181,6 +181,7 @@ pub fn loopback_node_config(nodes: usize) -> NodeConfig {
     limits.max_pending_handshakes = limits.max_pending_handshakes.max(nodes);
     limits.max_inbound_per_ip = limits.max_inbound_per_ip.max(nodes);
     limits.max_inbound_per_subnet = limits.max_inbound_per_subnet.max(nodes);
+    limits.max_pending_per_subnet = limits.max_pending_per_subnet.max(nodes);
     config
 }
 

@@ -47,6 +47,7 @@ fn accepting_pauses_on_emfile_without_spinning_and_resumes() {
     let mut poll = Poll::new().expect("poll");
     let mut config = node_config(ChannelConfig::new(CHANNEL));
     config.limits.max_pending_handshakes = 2 * CLIENTS;
+    config.limits.max_pending_per_subnet = 2 * CLIENTS;
     config.limits.max_inbound_per_ip = 2 * CLIENTS;
     config.limits.max_inbound_per_subnet = 2 * CLIENTS;
     let mut driver =

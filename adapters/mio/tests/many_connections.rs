@@ -37,6 +37,7 @@ fn one_node_holds_a_thousand_connections() {
     let mut hub_config = node_config(ChannelConfig::new(CHANNEL));
     hub_config.limits.max_inbound = DIALERS + 10;
     hub_config.limits.max_pending_handshakes = DIALERS + 10;
+    hub_config.limits.max_pending_per_subnet = DIALERS + 10;
     hub_config.limits.max_inbound_per_ip = DIALERS + 10;
     hub_config.limits.max_inbound_per_subnet = DIALERS + 10;
     let mut hub = Driver::new(

@@ -43,6 +43,12 @@
 //!   not late;
 //! - **peer limits** and **buffered bytes per connection**: reported by the simulator
 //!   through [`Checker::limit_exceeded`] and [`Checker::buffer_sample`];
+//! - **admission**: no subnet holds more of a node's pending handshakes than its share, and
+//!   no node evicts a peer its configuration trusts or keeps persistent — the simulator
+//!   reports them through [`Checker::pending_share_exceeded`] (sampled after every wake-up
+//!   of the node) and [`Checker::protected_evicted`] (at each `PeerDisconnected` with
+//!   `Evicted` by the node). That evictions are the same for a seed is the simulator's
+//!   determinism (`tests/sim_eviction.rs`);
 //! - **reconnection** after faults heal: reported through [`Checker::not_reconnected`];
 //! - **no connection kept blocked** past its write-stall timeout: reported through
 //!   [`Checker::stalled`] ([`ViolationKind::Stalled`]);
@@ -91,6 +97,11 @@ pub enum ViolationKind {
     Buffered,
     /// A node held more bans than its `max_bans`.
     Bans,
+    /// A subnet held more of a node's pending handshakes than its share
+    /// (`Limits::max_pending_per_subnet`).
+    PendingShare,
+    /// A node evicted a trusted or persistent peer.
+    ProtectedEvicted,
     /// The network was not one component within the stated time after every fault healed.
     NotReconnected,
     /// A message sent once the faults had healed was neither delivered nor returned within
@@ -117,6 +128,8 @@ impl fmt::Display for ViolationKind {
             ViolationKind::PeerLimit => "peer limit exceeded",
             ViolationKind::Buffered => "connection buffer over its bound",
             ViolationKind::Bans => "ban list over its bound",
+            ViolationKind::PendingShare => "pending handshakes over a subnet's share",
+            ViolationKind::ProtectedEvicted => "trusted or persistent peer evicted",
             ViolationKind::NotReconnected => "network not reconnected",
             ViolationKind::Liveness => "message neither delivered nor returned in time",
             ViolationKind::Inconsistent => "inconsistent events",
@@ -163,6 +176,12 @@ pub enum CheckerFault {
     /// Shows one open connection, in one sample, blocked since a write-stall timeout and
     /// a second before: [`ViolationKind::Stalled`].
     HideStall,
+    /// Adds a subnet's share plus one to a node's largest pending share once:
+    /// [`ViolationKind::PendingShare`].
+    ExceedPendingShare,
+    /// Turns the first `PeerDisconnected` into an eviction of a peer the node is made to
+    /// trust: [`ViolationKind::ProtectedEvicted`].
+    EvictProtected,
 }
 
 /// One broken invariant.
@@ -218,7 +237,7 @@ pub struct Counters {
     /// Deliveries whose length or contents differ from what was sent, or of a message no
     /// `send` to that receiver accepted.
     pub corrupted: u64,
-    /// Peer-limit and buffer-bound violations.
+    /// Peer-limit, buffer-bound, pending-share and protected-eviction violations.
     pub limit_violations: u64,
     /// Messages sent after the faults healed and neither delivered nor returned within the
     /// bound (or returned in a run without faults).
@@ -413,7 +432,9 @@ impl Checker {
             ViolationKind::PeerLimit
             | ViolationKind::Buffered
             | ViolationKind::Bans
-            | ViolationKind::Stalled => self.counters.limit_violations += 1,
+            | ViolationKind::Stalled
+            | ViolationKind::PendingShare
+            | ViolationKind::ProtectedEvicted => self.counters.limit_violations += 1,
             ViolationKind::NotReconnected
             | ViolationKind::Inconsistent
             | ViolationKind::Penalized => {}
@@ -908,6 +929,30 @@ impl Checker {
             ViolationKind::Bans,
             now,
             format!("node {node}: {held} bans held, bound {bound}"),
+        );
+    }
+
+    /// A subnet held `held` of `node`'s pending handshakes, over its `share`.
+    pub fn pending_share_exceeded(
+        &mut self,
+        now: Instant,
+        node: NodeIndex,
+        held: usize,
+        share: usize,
+    ) {
+        self.violate(
+            ViolationKind::PendingShare,
+            now,
+            format!("node {node}: {held} pending handshakes from one subnet, over {share}"),
+        );
+    }
+
+    /// `node` evicted `peer`, which it trusts or keeps persistent.
+    pub fn protected_evicted(&mut self, now: Instant, node: NodeIndex, peer: PeerId) {
+        self.violate(
+            ViolationKind::ProtectedEvicted,
+            now,
+            format!("node {node} evicted {peer}, trusted or persistent"),
         );
     }
 

@@ -27,6 +27,13 @@ pub struct ConnectionConfig {
     pub pong_timeout: Duration,
     /// How long the handshake may take. Default 10 s.
     pub handshake_timeout: Duration,
+    /// How long an accepted connection may stay without sending its first byte before it
+    /// closes with `Timeout`. A dialer writes its first handshake message as soon as its
+    /// connect completes, so an honest one is heard from within a round trip; a socket that
+    /// stays silent is holding a pending-handshake slot for nothing, and is let go well before
+    /// the handshake timeout. Applies to the listener only (the dialer speaks first). Default
+    /// 3 s: a round trip over the worst links, with room to spare.
+    pub first_byte_timeout: Duration,
     /// How long a connection we closed may wait for the transport to take its GOAWAY
     /// before it ends without it. A peer that stops reading would otherwise hold the
     /// connection (and its socket) forever: its GOAWAY never goes out. Default 5 s; at
@@ -62,6 +69,7 @@ impl ConnectionConfig {
             ping_interval: Duration::from_secs(10),
             pong_timeout: Duration::from_secs(20),
             handshake_timeout: Duration::from_secs(10),
+            first_byte_timeout: Duration::from_secs(3),
             close_timeout: Duration::from_secs(5),
             write_stall_timeout: Duration::from_secs(30),
             free_frames_per_second: super::FREE_FRAMES_PER_SECOND,

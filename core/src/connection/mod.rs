@@ -125,6 +125,9 @@ enum State {
     Handshaking {
         handshake: Box<Handshake>,
         deadline: Instant,
+        /// The listener's: when the dialer must have sent its first byte
+        /// ([`ConnectionConfig::first_byte_timeout`]); `None` once it has, and for the dialer.
+        first_byte: Option<Instant>,
     },
     Established(Box<Session>),
     /// Closed by us; the GOAWAY still has to be written, by `deadline` (else the connection
@@ -217,11 +220,13 @@ impl Connection {
         dialer: bool,
     ) -> Self {
         let deadline = now.saturating_add(config.handshake_timeout);
+        let first_byte = (!dialer).then(|| now.saturating_add(config.first_byte_timeout));
         Connection {
             config,
             state: State::Handshaking {
                 handshake: Box::new(handshake),
                 deadline,
+                first_byte,
             },
             input: RecordInput::default(),
             events: VecDeque::new(),
@@ -352,7 +357,15 @@ impl Connection {
             .wire_bytes_received
             .saturating_add(input.len() as u64);
         let mut rest = input;
-        if let State::Handshaking { handshake, .. } = &mut self.state {
+        if let State::Handshaking {
+            handshake,
+            first_byte,
+            ..
+        } = &mut self.state
+        {
+            if !input.is_empty() {
+                *first_byte = None;
+            }
             match handshake.handle_input(rest) {
                 Ok(used) => rest = rest.get(used..).unwrap_or_default(),
                 Err(error) => return self.fail_handshake(error),
@@ -445,6 +458,13 @@ impl Connection {
             State::Handshaking { deadline, .. } if now >= *deadline => Some(End::Local(
                 DisconnectReason::Timeout,
                 String::from("handshake timed out"),
+            )),
+            State::Handshaking {
+                first_byte: Some(first_byte),
+                ..
+            } if now >= *first_byte => Some(End::Local(
+                DisconnectReason::Timeout,
+                String::from("no first byte within the first-byte timeout"),
             )),
             State::Established(session)
                 if session
@@ -589,7 +609,11 @@ impl Connection {
     #[must_use]
     pub fn poll_timeout(&self) -> Option<Instant> {
         match &self.state {
-            State::Handshaking { deadline, .. } => Some(*deadline),
+            State::Handshaking {
+                deadline,
+                first_byte,
+                ..
+            } => Some(first_byte.map_or(*deadline, |first| first.min(*deadline))),
             State::Established(session) => {
                 let keepalive = session.keepalive.poll_timeout();
                 let deadline = match session.greeting_deadline() {
@@ -615,6 +639,7 @@ impl Connection {
         let State::Handshaking {
             mut handshake,
             deadline,
+            ..
         } = core::mem::replace(&mut self.state, State::Closed)
         else {
             return;

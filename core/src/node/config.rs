@@ -15,7 +15,7 @@ use crate::node_info::ChannelInfo;
 use crate::peer_set::{IpNet, Limits};
 use crate::router::ProtocolSpec;
 
-use super::DiscoveryConfig;
+use super::{DiscoveryConfig, EvictionConfig};
 
 /// A node's configuration. [`NodeConfig::new`] gives the defaults.
 ///
@@ -50,8 +50,11 @@ pub struct NodeConfig {
     pub persistent_peers: Vec<NetAddress>,
     /// Peers never shared with other peers.
     pub private_peers: Vec<PeerId>,
-    /// Peers admitted above the inbound cap.
+    /// Peers admitted above the inbound cap, and never evicted.
     pub trusted_peers: Vec<PeerId>,
+    /// Whether and how a new inbound peer may evict an existing one when the inbound slots
+    /// are full. On by default.
+    pub eviction: EvictionConfig,
     /// How long a peer may keep refusing broadcasts (its queue full) before it is reported
     /// as slow and disconnected. Default 10 s.
     pub slow_peer_timeout: Duration,
@@ -85,6 +88,7 @@ impl NodeConfig {
             persistent_peers: Vec::new(),
             private_peers: Vec::new(),
             trusted_peers: Vec::new(),
+            eviction: EvictionConfig::default(),
             slow_peer_timeout: Duration::from_secs(10),
             violation_ban: Duration::from_secs(600),
             violation_ban_ip: true,

@@ -39,6 +39,8 @@ mod config;
 mod conn_table;
 mod discovery;
 mod event;
+mod eviction;
+mod handshake_admission;
 mod offer;
 mod peer_info;
 mod shutdown;
@@ -64,6 +66,8 @@ pub use config::NodeConfig;
 use conn_table::ConnTable;
 pub use discovery::DiscoveryConfig;
 pub use event::{Action, ConnId, Connectedness, DialError, NodeEvent};
+pub use eviction::EvictionConfig;
+use handshake_admission::PendingInbound;
 pub use peer_info::PeerInfo;
 pub use shutdown::{PeerReport, ShutdownReport};
 pub use stack::{Output, Stack};
@@ -78,7 +82,7 @@ use crate::identity::{Keypair, PeerId};
 use crate::mux::{ReturnedMessage, SendError};
 use crate::net_address::NetAddress;
 use crate::node_info::{NodeInfo, NodeInfoError};
-use crate::peer_set::{Direction, PeerSet, Refused, Slot};
+use crate::peer_set::{Direction, PeerSet, Refused, Slot, subnet};
 use crate::pex::{PEX_CHANNEL, PEX_PROTOCOL, Pex};
 use crate::time::Instant;
 
@@ -114,6 +118,9 @@ struct Entry {
     full_since: Option<Instant>,
     /// How the peer set counts it, once admitted.
     slot: Option<Slot>,
+    /// When the application last took a message of this peer's: what inbound eviction
+    /// protects as useful.
+    last_useful: Option<Instant>,
     in_transmit_queue: bool,
     in_read_queue: bool,
     /// Seed mode: close once the PEX answer queued for the peer is confirmed.
@@ -138,6 +145,10 @@ pub struct Node<R> {
     /// Connections whose peer is known but not (yet) connected.
     candidates: BTreeMap<PeerId, BTreeSet<ConnId>>,
     peer_set: PeerSet,
+    /// Inbound connections in the handshake, by subnet (see [`handshake_admission`]).
+    handshakes: PendingInbound,
+    /// Keys the subnet hash of inbound eviction; drawn from the RNG at the first eviction.
+    eviction_key: Option<u64>,
     dials: DialQueue,
     /// The connection of each dial in flight.
     dialing: BTreeMap<SocketAddr, ConnId>,
@@ -216,6 +227,8 @@ impl<R: CryptoRng> Node<R> {
             rng,
             candidates: BTreeMap::new(),
             peer_set,
+            handshakes: PendingInbound::default(),
+            eviction_key: None,
             dialing: BTreeMap::new(),
             persistent: BTreeMap::new(),
             given_up: BTreeSet::new(),
@@ -275,6 +288,13 @@ impl<R: CryptoRng> Node<R> {
     /// [`NodeConfig::max_bans`]).
     pub fn bans(&self) -> &BanList {
         self.peer_set.bans()
+    }
+
+    /// The most inbound handshakes any one subnet holds at once: never above
+    /// [`Limits::max_pending_per_subnet`](crate::peer_set::Limits::max_pending_per_subnet),
+    /// which a checker may hold it to.
+    pub fn largest_pending_share(&self) -> usize {
+        self.handshakes.largest_share()
     }
 
     /// Connections open or opening, whatever their phase.
@@ -378,12 +398,43 @@ impl<R: CryptoRng> Node<R> {
 
     /// The adapter accepted a socket from `remote`. Refused at once (close the socket) when
     /// the address is filtered or banned, or a per-address or pending limit is hit — or, a
-    /// bug, when the connection cannot be created ([`Refused::Internal`]).
+    /// bug, when the connection cannot be created ([`Refused::Internal`]). With the pending
+    /// handshakes at their limit, the oldest handshake of the subnet holding the most is
+    /// dropped for it instead, if that subnet holds more than its own
+    /// ([`Limits::max_pending_handshakes`](crate::peer_set::Limits::max_pending_handshakes)).
     pub fn handle_accepted(&mut self, now: Instant, remote: SocketAddr) -> Result<ConnId, Refused> {
         if self.shutting_down {
             return Err(Refused::ShuttingDown);
         }
-        self.peer_set.admit_inbound_socket(now, remote.ip())?;
+        let group = subnet(remote.ip());
+        let admitted = self.peer_set.admit_inbound_socket(now, remote.ip());
+        let over_share =
+            self.handshakes.count(group) >= self.peer_set.limits().max_pending_per_subnet;
+        match admitted {
+            Ok(()) if over_share => {
+                self.peer_set
+                    .release(Direction::Inbound, None, Some(remote.ip()));
+                return Err(Refused::PendingPerSubnet);
+            }
+            Ok(()) => {}
+            Err(Refused::PendingHandshakes) if over_share => {
+                return Err(Refused::PendingPerSubnet);
+            }
+            Err(Refused::PendingHandshakes) => {
+                let victim = self
+                    .handshakes
+                    .victim(group)
+                    .ok_or(Refused::PendingHandshakes)?;
+                self.close_connection(
+                    now,
+                    victim,
+                    DisconnectReason::TooManyPeers,
+                    "pending handshakes full: dropped, its subnet holding the most",
+                );
+                self.peer_set.admit_inbound_socket(now, remote.ip())?;
+            }
+            Err(refused) => return Err(refused),
+        }
         let connection = Connection::accept(
             now,
             self.connection_config.clone(),
@@ -409,6 +460,7 @@ impl<R: CryptoRng> Node<R> {
                 .release(Direction::Inbound, None, Some(remote.ip()));
             return Err(Refused::Internal);
         };
+        self.handshakes.insert(conn, group, now);
         self.after(now, conn);
         Ok(conn)
     }
@@ -851,6 +903,11 @@ impl<R: CryptoRng> Node<R> {
             let Some(Event::Message { channel, message }) = entry.connection.poll_event() else {
                 continue;
             };
+            if channel < RESERVED_CHANNELS_START {
+                // Useful to the application (not to the node's own protocols, such as PEX):
+                // what inbound eviction protects.
+                entry.last_useful = Some(now);
+            }
             self.after(now, conn);
             if channel == PEX_CHANNEL && self.config.discovery.enabled {
                 self.handle_pex(now, conn, peer, &message);
@@ -907,6 +964,7 @@ impl<R: CryptoRng> Node<R> {
             timer: None,
             full_since: None,
             slot: None,
+            last_useful: None,
             in_transmit_queue: false,
             in_read_queue: false,
             close_when_answered: false,
@@ -1149,6 +1207,7 @@ impl<R: CryptoRng> Node<R> {
     }
 
     fn remove(&mut self, conn: ConnId) {
+        self.handshakes.remove(conn);
         let Some(entry) = self.conns.remove(conn) else {
             return;
         };
@@ -1172,6 +1231,7 @@ impl<R: CryptoRng> Node<R> {
     /// A handshake completed: admit the peer, or refuse the connection invisibly — as a
     /// feeler's always is, its purpose served.
     fn on_connected(&mut self, now: Instant, conn: ConnId, peer: PeerId, info: Box<NodeInfo>) {
+        self.handshakes.remove(conn);
         let mut feeler = false;
         if let Some(addr) = self.conns.get(conn).and_then(|entry| entry.dialed) {
             feeler = self.feelers.contains(&addr.socket_addr());
@@ -1289,6 +1349,7 @@ impl<R: CryptoRng> Node<R> {
             if let Some(set) = self.candidates.get_mut(&peer) {
                 set.remove(&rival);
             }
+            self.handshakes.remove(rival);
         }
         if self.peer_set.bans().is_peer_banned(now, &peer) {
             return Err(DisconnectReason::Banned);
@@ -1298,11 +1359,72 @@ impl<R: CryptoRng> Node<R> {
             .get(conn)
             .map(|entry| entry.direction)
             .ok_or(DisconnectReason::ProtocolError)?;
-        self.peer_set.admit_peer(now, &peer, direction)
+        match self.peer_set.admit_peer(now, &peer, direction) {
+            Err(DisconnectReason::TooManyPeers)
+                if direction == Direction::Inbound && self.config.eviction.enabled =>
+            {
+                let victim = self
+                    .eviction_victim(now)
+                    .ok_or(DisconnectReason::TooManyPeers)?;
+                self.evict(now, victim);
+                self.peer_set.admit_peer(now, &peer, direction)
+            }
+            admitted => admitted,
+        }
+    }
+
+    /// The inbound peer to evict for a new one ([`EvictionConfig`]): among the connected
+    /// inbound peers holding a counted slot, neither persistent nor trusted.
+    fn eviction_victim(&mut self, now: Instant) -> Option<ConnId> {
+        let rng = &mut self.rng;
+        let key = *self.eviction_key.get_or_insert_with(|| rng.next_u64());
+        let candidates = self
+            .peers
+            .iter()
+            .filter(|(peer, _)| {
+                !self.peer_set.is_persistent(peer) && !self.peer_set.is_trusted(peer)
+            })
+            .filter_map(|(_, &conn)| {
+                let entry = self.conns.get(conn)?;
+                let counted = entry.direction == Direction::Inbound
+                    && entry.slot == Some(Slot::Counted)
+                    && entry.connection.is_established();
+                if !counted {
+                    return None;
+                }
+                let stats = entry.connection.stats();
+                Some(eviction::Candidate {
+                    conn,
+                    subnet: subnet(entry.remote.ip()),
+                    connected_at: stats.established_at.unwrap_or(now),
+                    rtt: stats.rtt,
+                    last_useful: entry.last_useful,
+                })
+            })
+            .collect();
+        eviction::select(&self.config.eviction, key, candidates)
+    }
+
+    /// Evicts inbound `conn` (a GOAWAY with `Evicted`; its `PeerDisconnected` follows) and
+    /// gives its slot back at once, for the new peer to take while it drains.
+    fn evict(&mut self, now: Instant, conn: ConnId) {
+        if let Some(entry) = self.conns.get_mut(conn)
+            && let Some(slot @ Slot::Counted) = entry.slot
+        {
+            entry.slot = Some(Slot::Released);
+            self.peer_set.release(entry.direction, Some(slot), None);
+        }
+        self.close_connection(
+            now,
+            conn,
+            DisconnectReason::Evicted,
+            "inbound slots full: evicted for a new peer",
+        );
     }
 
     /// A connection ended.
     fn on_closed(&mut self, now: Instant, conn: ConnId, closed: Closed) {
+        self.handshakes.remove(conn);
         let Some(entry) = self.conns.get_mut(conn) else {
             return;
         };

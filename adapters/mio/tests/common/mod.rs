@@ -29,6 +29,7 @@ pub fn node_config(channel: ChannelConfig) -> NodeConfig {
     config.discovery.addr_book.routable_only = false;
     config.limits.max_inbound_per_ip = 64;
     config.limits.max_inbound_per_subnet = 64;
+    config.limits.max_pending_per_subnet = 64;
     config
 }
 

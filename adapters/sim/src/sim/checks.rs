@@ -157,6 +157,17 @@ impl Sim {
         };
         let mut event = event;
         if let NodeEvent::PeerDisconnected {
+            peer, reason, by, ..
+        } = &mut event
+            && fault == CheckerFault::EvictProtected
+        {
+            *reason = switchboard::DisconnectReason::Evicted;
+            *by = switchboard::connection::ClosedBy::Local;
+            self.nodes[index].config.trusted_peers.push(*peer);
+            self.inject_armed = false;
+            return vec![event];
+        }
+        if let NodeEvent::PeerDisconnected {
             reason,
             unsent,
             unconfirmed,
@@ -202,7 +213,9 @@ impl Sim {
                 | CheckerFault::ExceedPeerLimit
                 | CheckerFault::ExceedBans
                 | CheckerFault::ReportFlood
-                | CheckerFault::HideStall => false,
+                | CheckerFault::HideStall
+                | CheckerFault::ExceedPendingShare
+                | CheckerFault::EvictProtected => false,
                 _ => true,
             };
         if !applies {
@@ -235,7 +248,9 @@ impl Sim {
             | CheckerFault::ExceedPeerLimit
             | CheckerFault::ExceedBans
             | CheckerFault::ReportFlood
-            | CheckerFault::HideStall => vec![event(message)],
+            | CheckerFault::HideStall
+            | CheckerFault::ExceedPendingShare
+            | CheckerFault::EvictProtected => vec![event(message)],
         }
     }
 

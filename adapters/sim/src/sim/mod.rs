@@ -24,9 +24,10 @@ use std::time::Duration;
 
 use rand_chacha::{ChaCha8Rng, ChaCha20Rng};
 use rand_core::SeedableRng;
+use switchboard::connection::ClosedBy;
 use switchboard::node::{Node, NodeConfig, NodeEvent, Output, Stack};
 use switchboard::router::{Context, Protocol, RegisterError, Router};
-use switchboard::{Instant, Keypair, NetAddress, NodeInfoError, PeerId};
+use switchboard::{DisconnectReason, Instant, Keypair, NetAddress, NodeInfoError, PeerId};
 
 use crate::invariants::{Checker, CheckerFault, TRAFFIC_CHANNEL, Tag, Violation};
 use crate::latency::LatencyHistogram;
@@ -831,6 +832,24 @@ impl Sim {
     }
 
     fn observe_one(&mut self, index: NodeIndex, event: NodeEvent) {
+        if let NodeEvent::PeerDisconnected {
+            peer,
+            reason: DisconnectReason::Evicted,
+            by: ClosedBy::Local,
+            ..
+        } = &event
+            && let Some(checker) = self.checker.as_mut()
+        {
+            let config = &self.nodes[index].config;
+            let protected = config.trusted_peers.contains(peer)
+                || config
+                    .persistent_peers
+                    .iter()
+                    .any(|addr| addr.peer_id() == Some(*peer));
+            if protected {
+                checker.protected_evicted(self.now, index, *peer);
+            }
+        }
         match &event {
             NodeEvent::PeerConnected { .. } => self.peer_connected += 1,
             NodeEvent::Message {
@@ -868,8 +887,16 @@ impl Sim {
         if held > slot.config.max_bans {
             checker.bans_exceeded(self.now, index, held, slot.config.max_bans);
         }
-        let (mut inbound, outbound) = slot.host.node().peer_counts();
         let limits = slot.config.limits;
+        let mut held = slot.host.node().largest_pending_share();
+        if self.inject_armed && self.config.inject == Some(CheckerFault::ExceedPendingShare) {
+            self.inject_armed = false;
+            held += limits.max_pending_per_subnet + 1;
+        }
+        if held > limits.max_pending_per_subnet {
+            checker.pending_share_exceeded(self.now, index, held, limits.max_pending_per_subnet);
+        }
+        let (mut inbound, outbound) = slot.host.node().peer_counts();
         if self.inject_armed && self.config.inject == Some(CheckerFault::ExceedPeerLimit) {
             self.inject_armed = false;
             inbound += limits.max_inbound + 1;

@@ -66,6 +66,8 @@ struct P2p {
     max_num_inbound_peers: Option<usize>,
     max_num_outbound_peers: Option<usize>,
     max_pending_handshakes: Option<usize>,
+    max_pending_per_subnet: Option<usize>,
+    inbound_eviction: Option<bool>,
     max_inbound_per_ip: Option<usize>,
     max_inbound_per_subnet: Option<usize>,
     #[serde(default, deserialize_with = "networks")]
@@ -171,11 +173,16 @@ impl ConfigFile {
             p2p.max_pending_handshakes,
             &mut limits.max_pending_handshakes,
         );
+        set(
+            p2p.max_pending_per_subnet,
+            &mut limits.max_pending_per_subnet,
+        );
         set(p2p.max_inbound_per_ip, &mut limits.max_inbound_per_ip);
         set(
             p2p.max_inbound_per_subnet,
             &mut limits.max_inbound_per_subnet,
         );
+        node.eviction.enabled = p2p.inbound_eviction.unwrap_or(node.eviction.enabled);
         let discovery = &mut node.discovery;
         discovery.seed_mode = p2p.seed_mode.unwrap_or(discovery.seed_mode);
         discovery.enabled = p2p.pex.unwrap_or(discovery.enabled);
@@ -250,9 +257,15 @@ unconditional_peer_ids = []
 # Connected peers, each way.
 max_num_inbound_peers = {}
 max_num_outbound_peers = {}
-# Connections in the handshake at once, both ways.
+# Connections in the handshake at once, both ways; and how many of them one subnet, a /24
+# (IPv4) or /48 (IPv6), may hold. When they are full, a newcomer takes the place of the
+# oldest handshake of the subnet holding the most.
 max_pending_handshakes = {}
-# Inbound connections from one IP address, and from one /24 (IPv4) or /64 (IPv6).
+max_pending_per_subnet = {}
+# With the inbound slots full, a new inbound peer evicts one from the subnet holding the
+# most (never an unconditional or persistent peer); false refuses it instead.
+inbound_eviction = {}
+# Inbound connections from one IP address, and from one /24 (IPv4) or /48 (IPv6).
 max_inbound_per_ip = {}
 max_inbound_per_subnet = {}
 # Networks peers may connect from or be dialed at, as ["10.0.0.0/8", "fd00::/8"]; []
@@ -276,6 +289,8 @@ recv_rate = 0
         limits.max_inbound,
         limits.max_outbound,
         limits.max_pending_handshakes,
+        limits.max_pending_per_subnet,
+        defaults.eviction.enabled,
         limits.max_inbound_per_ip,
         limits.max_inbound_per_subnet,
         defaults.discovery.seed_mode,

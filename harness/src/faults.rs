@@ -172,10 +172,13 @@ pub fn inject(cluster: &mut Cluster, id: usize, fault: &Fault) -> Result<Option<
         FaultKind::BlackHole | FaultKind::OneWayLoss => {
             let other = Cluster::address(fault.nodes[1]);
             let table = table(id);
+            let share = match fault.loss_percent {
+                100.. => String::new(),
+                percent => format!("numgen random mod 100 < {percent} "),
+            };
             let mut rules = format!(
                 "table inet {table} {{\n  chain out {{ type filter hook output priority 0; \
-                 ip daddr {other} numgen random mod 100 < {} drop; }}\n",
-                fault.loss_percent
+                 ip daddr {other} {share}drop; }}\n"
             );
             if fault.kind == FaultKind::BlackHole {
                 rules += &format!(
@@ -252,5 +255,38 @@ pub fn heal(
             let limit = format!("--nofile={}:", undo.ok_or("no limit to restore")?);
             run("prlimit", &["--pid", &pid, &limit]).map(drop)
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_seed_gives_one_schedule_every_kind_first_and_no_node_held_twice() {
+        let phase = Duration::from_secs(70);
+        for seed in 0..50 {
+            let faults = schedule(seed, 12, phase);
+            assert_eq!(faults, schedule(seed, 12, phase), "seed {seed}");
+            let first: Vec<FaultKind> = faults.iter().take(6).map(|f| f.kind).collect();
+            for kind in FaultKind::ALL {
+                assert!(
+                    first.contains(&kind),
+                    "seed {seed}: no {kind} among {first:?}"
+                );
+            }
+            for (index, fault) in faults.iter().enumerate() {
+                assert!(fault.at + fault.lasts <= phase, "seed {seed}: {fault}");
+                let mut nodes = fault.nodes.clone();
+                nodes.dedup();
+                assert_eq!(nodes.len(), fault.nodes.len(), "seed {seed}: {fault}");
+                for other in &faults[..index] {
+                    let overlap = other.at + other.lasts > fault.at;
+                    let shared = other.nodes.iter().any(|node| fault.nodes.contains(node));
+                    assert!(!(overlap && shared), "seed {seed}: {other} and {fault}");
+                }
+            }
+        }
+        assert_ne!(schedule(1, 12, phase), schedule(2, 12, phase));
     }
 }

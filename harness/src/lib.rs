@@ -30,7 +30,8 @@ pub struct Scenario {
     pub nodes: usize,
     /// Seeds the fault schedule (printed with every violation).
     pub seed: u64,
-    /// How long faults are put on; `None`: a run without faults.
+    /// How long the schedule of faults runs (the last heals within it, and the settle
+    /// time counts from that heal); `None`: a run without faults.
     pub faults: Option<Duration>,
     /// From the start to the first fault: the network forms, address books are saved.
     pub warmup: Duration,
@@ -66,13 +67,24 @@ impl Scenario {
         }
     }
 
-    /// The least traffic delivered between the heal and the stop for the run to pass: once
-    /// one component, each node has at least its two persistent peers, so it takes at
-    /// least two messages a period; half of that, from the component bound on.
+    /// The least traffic delivered between the heal and the stop for the run to pass: from
+    /// the component bound on, every node holds a connection to each node it keeps as a
+    /// persistent peer or that keeps it as one, and each of those sends it a message a
+    /// period. (Peer exchange adds more peers: runs deliver several times the floor.)
     pub fn delivery_floor(&self) -> u64 {
         let window = self.settle.saturating_sub(self.bounds.component);
         let periods = window.as_millis() / self.period.as_millis().max(1);
-        (self.nodes as u128 * periods) as u64
+        let neighbours: usize = (0..self.nodes)
+            .map(|node| {
+                (0..self.nodes)
+                    .filter(|&other| {
+                        persistent_peers(node, self.nodes).contains(&other)
+                            || persistent_peers(other, self.nodes).contains(&node)
+                    })
+                    .count()
+            })
+            .sum();
+        (neighbours as u128 * periods) as u64
     }
 }
 
@@ -87,7 +99,7 @@ pub struct Report {
     pub duration: Duration,
     /// The judgement.
     pub verdict: Verdict,
-    /// Where the logs are (kept when the run failed).
+    /// Where the logs were (kept when the run failed, deleted when it passed).
     pub dir: PathBuf,
 }
 
@@ -102,14 +114,18 @@ impl fmt::Display for Report {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let scenario = &self.scenario;
         let counters = &self.verdict.counters;
-        writeln!(
+        write!(
             f,
-            "{} nodes, seed {}, {:.1} s (logs in {})",
+            "{} nodes, seed {}, {:.1} s",
             scenario.nodes,
             scenario.seed,
-            self.duration.as_secs_f64(),
-            self.dir.display()
+            self.duration.as_secs_f64()
         )?;
+        if self.failures().is_empty() {
+            writeln!(f)?;
+        } else {
+            writeln!(f, " (logs kept in {})", self.dir.display())?;
+        }
         let mut kinds: BTreeMap<FaultKind, usize> = BTreeMap::new();
         for fault in &self.faults {
             *kinds.entry(fault.kind).or_default() += 1;
@@ -154,13 +170,14 @@ impl fmt::Display for Report {
             self.verdict.delivered_after_heal,
             scenario.delivery_floor()
         )?;
-        let books: Vec<String> = self
-            .verdict
-            .restarts
-            .iter()
-            .map(|(node, run, book)| format!("node {node} run {run}: {book}"))
-            .collect();
-        writeln!(f, "restarts, addresses reloaded: [{}]", books.join(", "))?;
+        let books = self.verdict.restarts.iter().map(|&(_, _, book)| book);
+        writeln!(
+            f,
+            "restarts: {}, addresses reloaded: {} to {}",
+            self.verdict.restarts.len(),
+            books.clone().min().unwrap_or(0),
+            books.max().unwrap_or(0)
+        )?;
         for failure in self.failures() {
             writeln!(f, "FAILED: {failure}")?;
         }
@@ -213,7 +230,7 @@ pub fn run(scenario: Scenario) -> Result<Report, String> {
         None => Vec::new(),
     };
     let healed = match scenario.faults {
-        Some(phase) => put_on_faults(&mut cluster, &schedule, phase, base)?,
+        Some(_) => put_on_faults(&mut cluster, &schedule, base)?,
         None => base,
     };
     std::thread::sleep(scenario.settle);
@@ -255,13 +272,8 @@ pub fn run(scenario: Scenario) -> Result<Report, String> {
 }
 
 /// Puts each fault of `schedule` on at its time and takes it off at its end, printing each
-/// step as it goes; returns when the last healed.
-fn put_on_faults(
-    cluster: &mut Cluster,
-    schedule: &[Fault],
-    phase: Duration,
-    base: u64,
-) -> Result<u64, String> {
+/// step as it goes; returns when the last healed (the start of the phase without any).
+fn put_on_faults(cluster: &mut Cluster, schedule: &[Fault], base: u64) -> Result<u64, String> {
     let mut steps: Vec<(Duration, bool, usize)> = Vec::new();
     for (id, fault) in schedule.iter().enumerate() {
         steps.push((fault.at, true, id));
@@ -271,6 +283,7 @@ fn put_on_faults(
     steps.sort_by_key(|&(at, on, id)| (at, on, id));
     let start = std::time::Instant::now();
     let mut undo: BTreeMap<usize, Option<String>> = BTreeMap::new();
+    let mut healed = monotonic_nanos();
     for (at, on, id) in steps {
         if let Some(wait) = at.checked_sub(start.elapsed()) {
             std::thread::sleep(wait);
@@ -284,10 +297,8 @@ fn put_on_faults(
             eprintln!("[{t:6.1} s] heal {id}: {}", fault.kind);
             let undo = undo.remove(&id).flatten();
             faults::heal(cluster, id, fault, undo.as_deref())?;
+            healed = monotonic_nanos();
         }
     }
-    if let Some(wait) = phase.checked_sub(start.elapsed()) {
-        std::thread::sleep(wait);
-    }
-    Ok(monotonic_nanos())
+    Ok(healed)
 }

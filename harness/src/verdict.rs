@@ -374,3 +374,191 @@ pub fn judge(
     verdict.failures = failures;
     verdict
 }
+
+#[cfg(test)]
+mod tests {
+    use switchboard_sim::invariants::{Tag, content_hash};
+
+    use super::*;
+
+    const S: u64 = 1_000_000_000;
+
+    fn intent(t: u64, to: usize, seq: u64) -> Record {
+        let (len, hash) = digest(0, seq);
+        Record::Intent {
+            t,
+            to,
+            seq,
+            len,
+            hash,
+        }
+    }
+
+    fn digest(sender: usize, seq: u64) -> (u32, u64) {
+        let tag = Tag {
+            sender,
+            seq,
+            sent_at: Instant::from_nanos(seq),
+        };
+        let message = tag.message(64);
+        (message.len() as u32, content_hash(&message))
+    }
+
+    fn delivered(t: u64, sender: usize, seq: u64) -> Record {
+        let (len, hash) = digest(sender, seq);
+        Record::Delivered {
+            t,
+            from: Some(sender),
+            channel: TRAFFIC_CHANNEL,
+            sender,
+            seq,
+            len,
+            hash,
+        }
+    }
+
+    fn start(t: u64, run: u32, book: usize) -> Record {
+        Record::Start {
+            t,
+            run,
+            book,
+            book_error: None,
+            next_seq: 1,
+        }
+    }
+
+    fn judge_two(sender: Vec<Record>, receiver: Vec<Record>) -> Verdict {
+        let phases = Phases {
+            base: 0,
+            healed: 4 * S,
+            quiet: 20 * S,
+            faults: true,
+        };
+        let bounds = Bounds {
+            liveness: Duration::from_secs(15),
+            component: Duration::from_secs(15),
+        };
+        judge(&[(sender, 0), (receiver, 0)], phases, bounds, 1, 9)
+    }
+
+    /// Node 0 sends #1 (accepted), logs the intent of #2 and is killed; it restarts with
+    /// its book and both stop cleanly. Node 1 takes #1 and #2.
+    fn killed_sender(book: usize, deliver_twice: bool) -> Verdict {
+        let sender = vec![
+            start(S, 1, 0),
+            Record::Joined {
+                t: S + 1,
+                peer: Some(1),
+            },
+            intent(2 * S, 1, 1),
+            Record::Sent {
+                t: 2 * S + 1,
+                to: 1,
+                seq: 1,
+                refused: None,
+            },
+            intent(3 * S, 1, 2),
+            start(4 * S, 2, book),
+            Record::Joined {
+                t: 5 * S,
+                peer: Some(1),
+            },
+            Record::Left {
+                t: 30 * S,
+                peer: Some(1),
+                reason: "quitting".into(),
+                confirmed: 0,
+                unconfirmed: vec![],
+                unsent: vec![],
+            },
+            Record::Stopped { t: 31 * S },
+        ];
+        let mut receiver = vec![
+            start(S, 1, 0),
+            Record::Joined {
+                t: S + 2,
+                peer: Some(0),
+            },
+            delivered(2 * S + 5, 0, 1),
+            delivered(3 * S + 5, 0, 2),
+        ];
+        if deliver_twice {
+            receiver.push(delivered(3 * S + 6, 0, 2));
+        }
+        receiver.extend([
+            Record::Left {
+                t: 4 * S + 1,
+                peer: Some(0),
+                reason: "connection reset".into(),
+                confirmed: 0,
+                unconfirmed: vec![],
+                unsent: vec![],
+            },
+            Record::Joined {
+                t: 5 * S + 1,
+                peer: Some(0),
+            },
+            Record::Left {
+                t: 30 * S + 1,
+                peer: Some(0),
+                reason: "quitting".into(),
+                confirmed: 0,
+                unconfirmed: vec![],
+                unsent: vec![],
+            },
+            Record::Stopped { t: 31 * S },
+        ]);
+        judge_two(sender, receiver)
+    }
+
+    #[test]
+    fn a_killed_sender_is_judged_from_its_log() {
+        let verdict = killed_sender(1, false);
+        assert!(verdict.failures.is_empty(), "{:?}", verdict.failures);
+        assert_eq!(verdict.counters.unknown_with_crash, 1);
+        assert_eq!(verdict.restarts, [(0, 2, 1)]);
+        // Reconnected 1 s and a little after the restart, which is the heal here.
+        let after = verdict.connected_after.expect("connected");
+        assert!(
+            after > Duration::from_secs(1) && after < Duration::from_millis(1001),
+            "{after:?}"
+        );
+    }
+
+    #[test]
+    fn an_unknown_send_delivered_twice_and_an_empty_book_fail() {
+        let verdict = killed_sender(0, true);
+        assert_eq!(verdict.counters.duplicates, 1);
+        assert!(
+            verdict
+                .failures
+                .iter()
+                .any(|f| f.contains("duplicate delivery"))
+        );
+        assert!(
+            verdict
+                .failures
+                .iter()
+                .any(|f| f.contains("address book was empty"))
+        );
+    }
+
+    #[test]
+    fn a_log_without_a_clean_stop_fails() {
+        let sender = vec![start(S, 1, 0), Record::Stopped { t: 2 * S }];
+        let receiver = vec![start(S, 1, 0)];
+        let verdict = judge_two(sender, receiver);
+        assert!(
+            verdict
+                .failures
+                .iter()
+                .any(|f| f.contains("node 1: its log ends"))
+        );
+        assert!(
+            verdict
+                .failures
+                .iter()
+                .any(|f| f.contains("never one component"))
+        );
+    }
+}

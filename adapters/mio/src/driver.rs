@@ -599,22 +599,21 @@ impl<S: Stack<Rng = ChaCha20Rng>> Driver<S> {
     /// pause — is carried out on the way: call it until `None` after every wake-up.
     /// Messages leave their connection only here, which returns credit to the sender.
     pub fn poll_event(&mut self) -> Option<NodeEvent> {
-        loop {
-            let event = match self.held.take() {
-                Some(event) => event,
-                None => {
-                    let now = self.clock.now();
-                    self.resume_accepting(now);
-                    self.drive(now)?
-                }
-            };
-            #[cfg(feature = "fault-injection")]
-            if self.fault_drops(&event) {
-                self.fault.dropped = Some(event);
-                continue;
+        let event = match self.held.take() {
+            Some(event) => event,
+            None => {
+                let now = self.clock.now();
+                self.resume_accepting(now);
+                self.drive(now)?
             }
-            return Some(event);
+        };
+        #[cfg(feature = "fault-injection")]
+        if self.fault_drops(&event) {
+            // Once: the next event is handed over.
+            self.fault.dropped = Some(event);
+            return self.poll_event();
         }
+        Some(event)
     }
 
     /// Test only — a deliberately broken driver: the `nth` `Message` event from now on

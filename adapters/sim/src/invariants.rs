@@ -1011,6 +1011,49 @@ mod tests {
     }
 
     #[test]
+    fn a_killed_senders_unknown_sends_may_arrive_once_and_nothing_else_is_loosened() {
+        let at = Instant::from_nanos;
+        let message = |seq| {
+            let tag = Tag {
+                sender: 0,
+                seq,
+                sent_at: at(seq),
+            };
+            tag.message(100)
+        };
+        let deliver = |checker: &mut Checker, seq| {
+            let bytes = message(seq);
+            let (len, hash) = (bytes.len() as u32, content_hash(&bytes));
+            checker.delivery_logged(at(9), 1, Some(0), TRAFFIC_CHANNEL, 0, seq, len, hash);
+        };
+        let mut checker = Checker::new(7);
+        checker.peer_connected(at(0), 0, 1);
+        checker.peer_connected(at(0), 1, 0);
+        for seq in 1..=3 {
+            let bytes = message(seq);
+            checker.log_sent(0, seq, TRAFFIC_CHANNEL, 100, content_hash(&bytes));
+        }
+        // #1 accepted; #2's result never logged; #3 refused by `send`.
+        checker.on_sent(at(1), 0, 1, 1);
+        checker.sender_killed(0, &[(1, 2)]);
+        assert_eq!(checker.open_connections(0), Vec::<NodeIndex>::new());
+        deliver(&mut checker, 1);
+        deliver(&mut checker, 2);
+        let counters = checker.counters().clone();
+        assert_eq!(counters.violations, 0, "{:?}", checker.violations());
+        assert_eq!(
+            (counters.lost_with_crash, counters.unknown_with_crash),
+            (1, 1)
+        );
+        // An unknown one twice, and one `send` refused: still caught.
+        deliver(&mut checker, 2);
+        deliver(&mut checker, 3);
+        let counters = checker.counters();
+        assert_eq!((counters.duplicates, counters.corrupted), (1, 1));
+        assert_eq!(counters.violations, 2);
+    }
+
+    #[test]
     fn delivered_numbers_are_kept_per_pair_in_any_order_and_once() {
         let mut delivered = PairSeqs::default();
         for seq in [1, 2, 5, 9] {

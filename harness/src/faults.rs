@@ -88,7 +88,8 @@ impl fmt::Display for Fault {
 
 /// The faults of a `phase` on `nodes` nodes, drawn from `seed`: one starts every 2 to 5 s,
 /// lasting 2 to 8 s (a killed node is down 1 to 4 s), on nodes no other fault holds; the
-/// first six are every kind once, in a random order; all are over by the end of the phase.
+/// first six are every kind once, in a random order; the last cuts up to three nodes off
+/// (links down) for the phase's last 10 s; all are over by the end of the phase.
 pub fn schedule(seed: u64, nodes: usize, phase: Duration) -> Vec<Fault> {
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
     let between =
@@ -144,8 +145,32 @@ pub fn schedule(seed: u64, nodes: usize, phase: Duration) -> Vec<Fault> {
         }
         at += Duration::from_millis(between(&mut rng, 2000, 5000));
     }
+    // The last heal is a partition's: what the network must recover from in its bound.
+    // Longer than the nodes' pong timeout, so their connections across it have died.
+    if let Some(at) = phase.checked_sub(FINAL_PARTITION) {
+        let busy: Vec<usize> = faults
+            .iter()
+            .filter(|fault| fault.at + fault.lasts + Duration::from_millis(500) > at)
+            .flat_map(|fault| fault.nodes.iter().copied())
+            .collect();
+        let free: Vec<usize> = (0..nodes).filter(|node| !busy.contains(node)).collect();
+        let cut = free.len().min(3).min(nodes / 3);
+        if cut > 0 {
+            let start = between(&mut rng, 0, (free.len() - cut) as u64) as usize;
+            faults.push(Fault {
+                kind: FaultKind::LinkDown,
+                at,
+                lasts: FINAL_PARTITION,
+                nodes: free[start..start + cut].to_vec(),
+                loss_percent: 100,
+            });
+        }
+    }
     faults
 }
+
+/// How long the schedule's last fault, links down ending with the phase, lasts.
+const FINAL_PARTITION: Duration = Duration::from_secs(10);
 
 /// The nftables table a fault's rules live in, in the namespace of its first node.
 fn table(id: usize) -> String {
@@ -275,6 +300,11 @@ mod tests {
                     "seed {seed}: no {kind} among {first:?}"
                 );
             }
+            let last = faults.last().expect("faults");
+            assert_eq!(
+                (last.kind, last.at + last.lasts),
+                (FaultKind::LinkDown, phase)
+            );
             for (index, fault) in faults.iter().enumerate() {
                 assert!(fault.at + fault.lasts <= phase, "seed {seed}: {fault}");
                 let mut nodes = fault.nodes.clone();

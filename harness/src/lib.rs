@@ -104,6 +104,11 @@ pub struct Report {
 }
 
 impl Report {
+    /// Deletes the logs a failed run kept (a test that expected the failure).
+    pub fn remove_logs(&self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+
     /// Every failed check; empty when the run passed.
     pub fn failures(&self) -> &[String] {
         &self.verdict.failures
@@ -259,7 +264,7 @@ pub fn run(scenario: Scenario) -> Result<Report, String> {
             scenario.delivery_floor()
         ));
     }
-    if verdict.failures.is_empty() {
+    if verdict.failures.is_empty() && std::env::var_os("SWITCHBOARD_HARNESS_KEEP").is_none() {
         cluster.remove_files_on_drop();
     }
     Ok(Report {

@@ -118,4 +118,5 @@ fn a_dropped_delivery_fails_the_run_and_is_named() {
         );
     }
     assert_eq!(report.verdict.counters.lost, 1, "{report}");
+    report.remove_logs();
 }

@@ -64,9 +64,12 @@ pub fn preflight() -> Result<(), String> {
             "the real-process harness needs root (network namespaces, nftables); {skip}"
         ));
     }
-    for (tool, args) in [("ip", ["netns", "list"]), ("nft", ["--version", ""])] {
-        let args: Vec<&str> = args.into_iter().filter(|arg| !arg.is_empty()).collect();
-        match Command::new(tool).args(&args).output() {
+    for (tool, args) in [
+        ("ip", &["netns", "list"][..]),
+        ("nft", &["--version"][..]),
+        ("prlimit", &["--version"][..]),
+    ] {
+        match Command::new(tool).args(args).output() {
             Ok(output) if output.status.success() => {}
             Ok(output) => {
                 return Err(format!(
@@ -77,7 +80,8 @@ pub fn preflight() -> Result<(), String> {
             }
             Err(error) => {
                 return Err(format!(
-                    "`{tool}` not runnable ({error}): install iproute2 and nftables; {skip}"
+                    "`{tool}` not runnable ({error}): install iproute2, nftables and \
+                     util-linux; {skip}"
                 ));
             }
         }
@@ -102,9 +106,31 @@ pub(crate) fn run(program: &str, args: &[&str]) -> Result<String, String> {
     Ok(String::from_utf8_lossy(&output.stdout).into_owned())
 }
 
-/// Namespaces named by an earlier harness process that is gone (killed before its cleanup
-/// ran): deleted, so they do not pile up.
+/// Whether `name` (a namespace, or a data directory without its `switchboard-`) was made
+/// by a harness process that is gone.
+fn orphaned(name: &str) -> bool {
+    let pid = name
+        .strip_prefix("sbh")
+        .and_then(|rest| rest.split('x').next())
+        .unwrap_or_default();
+    !pid.is_empty()
+        && pid.bytes().all(|byte| byte.is_ascii_digit())
+        && !Path::new("/proc").join(pid).exists()
+}
+
+/// What an earlier harness process that is gone (killed before its cleanup ran) left:
+/// processes killed (the workloads die with their parent, but a paused one only once
+/// continued), namespaces and data directories deleted, so they do not pile up.
 fn delete_orphans() {
+    if let Ok(entries) = fs::read_dir(std::env::temp_dir()) {
+        for entry in entries.flatten() {
+            let name = entry.file_name();
+            let name = name.to_string_lossy();
+            if name.strip_prefix("switchboard-").is_some_and(orphaned) {
+                let _ = fs::remove_dir_all(entry.path());
+            }
+        }
+    }
     let Ok(list) = run("ip", &["netns", "list"]) else {
         return;
     };
@@ -112,13 +138,11 @@ fn delete_orphans() {
         .lines()
         .filter_map(|line| line.split_whitespace().next())
     {
-        let Some(pid) = name
-            .strip_prefix("sbh")
-            .and_then(|rest| rest.split('x').next())
-        else {
-            continue;
-        };
-        if !pid.is_empty() && !Path::new("/proc").join(pid).exists() {
+        if orphaned(name) {
+            let pids = run("ip", &["netns", "pids", name]).unwrap_or_default();
+            for pid in pids.lines().filter_map(|pid| pid.trim().parse().ok()) {
+                let _ = kill(pid, libc::SIGKILL);
+            }
             let _ = run("ip", &["netns", "delete", name]);
         }
     }
@@ -275,13 +299,15 @@ impl Cluster {
         self.nodes[index].child.as_ref().map(Child::id)
     }
 
-    /// Sends `signal` (`KILL`, `STOP`, `CONT`, `TERM`, `USR1`) to node `index`'s process.
-    pub fn signal(&mut self, index: usize, signal: &str) -> Result<(), String> {
+    /// Sends `signal` (`libc::SIGSTOP`, `SIGCONT`, `SIGTERM`, `SIGUSR1`) to node `index`'s
+    /// process.
+    pub fn signal(&mut self, index: usize, signal: libc::c_int) -> Result<(), String> {
         let pid = self.pid(index).ok_or(format!("node {index} not running"))?;
-        run("kill", &["-s", signal, &pid.to_string()])?;
+        let pid = libc::pid_t::try_from(pid).map_err(|error| error.to_string())?;
+        kill(pid, signal).map_err(|error| format!("signal {signal} to node {index}: {error}"))?;
         match signal {
-            "STOP" => self.nodes[index].paused = true,
-            "CONT" => self.nodes[index].paused = false,
+            libc::SIGSTOP => self.nodes[index].paused = true,
+            libc::SIGCONT => self.nodes[index].paused = false,
             _ => {}
         }
         Ok(())
@@ -305,13 +331,13 @@ impl Cluster {
     pub fn stop_all(&mut self, quiet: Duration, timeout: Duration) -> Result<(), String> {
         for index in 0..self.nodes.len() {
             if self.nodes[index].paused {
-                self.signal(index, "CONT")?;
+                self.signal(index, libc::SIGCONT)?;
             }
-            self.signal(index, "USR1")?;
+            self.signal(index, libc::SIGUSR1)?;
         }
         std::thread::sleep(quiet);
         for index in 0..self.nodes.len() {
-            self.signal(index, "TERM")?;
+            self.signal(index, libc::SIGTERM)?;
         }
         let deadline = Instant::now() + timeout;
         let mut failed = Vec::new();
@@ -370,6 +396,18 @@ impl Cluster {
     /// failure to be read).
     pub fn remove_files_on_drop(&mut self) {
         self.keep_files = false;
+    }
+}
+
+/// kill(2).
+fn kill(pid: libc::pid_t, signal: libc::c_int) -> std::io::Result<()> {
+    // SAFETY: kill(2) takes two integers and touches no memory of this process.
+    #[allow(unsafe_code)]
+    let result = unsafe { libc::kill(pid, signal) };
+    if result == 0 {
+        Ok(())
+    } else {
+        Err(std::io::Error::last_os_error())
     }
 }
 

@@ -183,7 +183,7 @@ pub fn inject(cluster: &mut Cluster, id: usize, fault: &Fault) -> Result<Option<
     let first = fault.nodes[0];
     match fault.kind {
         FaultKind::Kill => cluster.kill(first).map(|()| None),
-        FaultKind::Pause => cluster.signal(first, "STOP").map(|()| None),
+        FaultKind::Pause => cluster.signal(first, libc::SIGSTOP).map(|()| None),
         FaultKind::LinkDown => {
             for &node in &fault.nodes {
                 let port = format!("s{node}");
@@ -253,7 +253,7 @@ pub fn heal(
     let first = fault.nodes[0];
     match fault.kind {
         FaultKind::Kill => cluster.start(first),
-        FaultKind::Pause => cluster.signal(first, "CONT"),
+        FaultKind::Pause => cluster.signal(first, libc::SIGCONT),
         FaultKind::LinkDown => {
             for &node in &fault.nodes {
                 let port = format!("s{node}");

@@ -50,12 +50,28 @@ struct Options {
 }
 
 fn main() -> ExitCode {
+    die_with_parent();
     match parse_options().and_then(run) {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
             eprintln!("switchboard-workload: {error}");
             ExitCode::FAILURE
         }
+    }
+}
+
+/// A harness killed before its cleanup runs takes its nodes with it: SIGKILL when the
+/// thread that started this process ends (`ip netns exec` execs this program, so that
+/// thread is the harness's).
+fn die_with_parent() {
+    // SAFETY: prctl(PR_SET_PDEATHSIG) takes integers and touches no memory of ours.
+    #[allow(unsafe_code)]
+    let result = unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) };
+    if result != 0 {
+        eprintln!(
+            "switchboard-workload: PR_SET_PDEATHSIG: {}",
+            io::Error::last_os_error()
+        );
     }
 }
 

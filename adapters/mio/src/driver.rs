@@ -281,6 +281,17 @@ pub struct Driver<S = Node<ChaCha20Rng>> {
     /// When a shutdown closes the peers still flushing, and gives up.
     shutdown_deadline: Option<Instant>,
     address_book_error: Option<AddrBookDecodeError>,
+    #[cfg(feature = "fault-injection")]
+    fault: DeliveryFault,
+}
+
+/// Test only: the broken build of [`Driver::drop_nth_message`].
+#[cfg(feature = "fault-injection")]
+#[derive(Default)]
+struct DeliveryFault {
+    /// Messages still to hand over before the one dropped; `None`: off, or done.
+    countdown: Option<u64>,
+    dropped: Option<NodeEvent>,
 }
 
 impl Driver {
@@ -445,6 +456,8 @@ impl<S: Stack<Rng = ChaCha20Rng>> Driver<S> {
             deadline: None,
             shutdown_deadline: None,
             address_book_error,
+            #[cfg(feature = "fault-injection")]
+            fault: DeliveryFault::default(),
         };
         driver.drive_held();
         Ok(driver)
@@ -611,6 +624,18 @@ impl<S: Stack<Rng = ChaCha20Rng>> Driver<S> {
     /// is carried out on the way: call it until `None` after every wake-up.
     /// Messages leave their connection only here, which returns credit to the sender.
     pub fn poll_event(&mut self) -> Option<NodeEvent> {
+        let event = self.next_event()?;
+        #[cfg(feature = "fault-injection")]
+        if self.fault_drops(&event) {
+            // Once: the next event is handed over.
+            self.fault.dropped = Some(event);
+            return self.next_event();
+        }
+        Some(event)
+    }
+
+    /// The next event, the backlog's turns and the stack's work carried out on the way.
+    fn next_event(&mut self) -> Option<NodeEvent> {
         if let Some(event) = self.held.take() {
             self.draining = true;
             return Some(event);
@@ -624,6 +649,41 @@ impl<S: Stack<Rng = ChaCha20Rng>> Driver<S> {
         let event = self.drive(now);
         self.draining = event.is_some();
         event
+    }
+
+    /// Test only — a deliberately broken driver: the `nth` `Message` event from now on
+    /// (1 is the next) is dropped instead of handed to the application, while its credit
+    /// goes to the sender as for any message taken, so the sender holds it delivered. What
+    /// the real-process harness must catch; [`Driver::dropped_message`] says which it was.
+    #[cfg(feature = "fault-injection")]
+    #[doc(hidden)]
+    pub fn drop_nth_message(&mut self, nth: u64) {
+        self.fault.countdown = nth.checked_sub(1);
+    }
+
+    /// Test only: the event [`Driver::drop_nth_message`] dropped, once it did.
+    #[cfg(feature = "fault-injection")]
+    #[doc(hidden)]
+    pub fn dropped_message(&self) -> Option<&NodeEvent> {
+        self.fault.dropped.as_ref()
+    }
+
+    #[cfg(feature = "fault-injection")]
+    fn fault_drops(&mut self, event: &NodeEvent) -> bool {
+        if !matches!(event, NodeEvent::Message { .. }) {
+            return false;
+        }
+        match self.fault.countdown {
+            Some(0) => {
+                self.fault.countdown = None;
+                true
+            }
+            Some(left) => {
+                self.fault.countdown = Some(left - 1);
+                false
+            }
+            None => false,
+        }
     }
 
     /// How long the caller's `poll` may sleep: zero while an event waits to be taken or a

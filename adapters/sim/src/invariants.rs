@@ -34,6 +34,11 @@
 //!   rest of the connection's messages are *lost with the crash* (counted, not a
 //!   violation: the promise to return them dies with the application), and a receiver
 //!   still taking one later is checked as any delivery (once, in order, intact);
+//! - **a killed process** (the real-process harness, `switchboard-harness`): a sender
+//!   SIGKILLed leaves no statistics, only its log; [`Checker::sender_killed`] counts what
+//!   its open connections carried and were not seen delivered as lost with the crash, and
+//!   takes the sends it logged the intent of but not the result as *unknown*: each may be
+//!   delivered, once, in order, intact — or never;
 //! - **liveness**: from [`Checker::watch_liveness`] on — the scenario calls it when every
 //!   fault has healed, or at the start of a run without faults — every tracked message
 //!   `send` accepts is delivered or returned to its sender (at a `PeerDisconnected`; or
@@ -228,6 +233,9 @@ pub struct Counters {
     /// Neither confirmed nor delivered when their sender crashed (see
     /// [`Checker::connection_crashed`]).
     pub lost_with_crash: u64,
+    /// Sends of a killed process whose result it never logged
+    /// ([`Checker::sender_killed`]): each delivered at most once, or never.
+    pub unknown_with_crash: u64,
     /// Messages violating "nothing silently lost".
     pub lost: u64,
     /// Deliveries of a message already delivered.
@@ -464,15 +472,42 @@ impl Checker {
             sent_at: now,
         };
         let message = tag.message(len);
+        let len = u32::try_from(message.len()).unwrap_or(u32::MAX);
+        self.log_sent(sender, seq, TRAFFIC_CHANNEL, len, content_hash(&message));
+        (seq, message)
+    }
+
+    /// A tracked message its sender's application numbered itself (a harness whose nodes
+    /// are processes of their own, each logging what it sends), instead of
+    /// [`Checker::tag`]: message `seq` of `sender`, `len` bytes on `channel` with
+    /// [`content_hash`] `hash`. Numbers come in order from 1 per sender; one skipped is a
+    /// message never sent, which no delivery matches. Call [`Checker::on_sent`] for each
+    /// peer whose `send` accepted it.
+    pub fn log_sent(
+        &mut self,
+        sender: NodeIndex,
+        seq: u64,
+        channel: ChannelId,
+        len: u32,
+        hash: u64,
+    ) {
         if self.log.len() <= sender {
             self.log.resize_with(sender + 1, Vec::new);
         }
-        self.log[sender].push(Sent {
-            channel: TRAFFIC_CHANNEL,
-            len: u32::try_from(message.len()).unwrap_or(u32::MAX),
-            hash: content_hash(&message),
-        });
-        (seq, message)
+        let Some(index) = usize::try_from(seq).ok().and_then(|seq| seq.checked_sub(1)) else {
+            return;
+        };
+        let log = &mut self.log[sender];
+        if log.len() <= index {
+            // Never sent: a length no tracked message has.
+            let skipped = Sent {
+                channel,
+                len: 0,
+                hash: 0,
+            };
+            log.resize(index + 1, skipped);
+        }
+        log[index] = Sent { channel, len, hash };
     }
 
     /// `sender`'s `send` accepted tracked message `seq` for `receiver`.
@@ -505,16 +540,8 @@ impl Checker {
     ) {
         match event {
             NodeEvent::PeerConnected { peer, .. } => {
-                let Some(peer) = index_of(peer) else {
-                    return;
-                };
-                self.receiving.insert((peer, node), 0);
-                if self.sending.insert((node, peer), Vec::new()).is_some() {
-                    self.violate(
-                        ViolationKind::Inconsistent,
-                        now,
-                        format!("node {node}: PeerConnected for node {peer}, already connected"),
-                    );
+                if let Some(peer) = index_of(peer) {
+                    self.peer_connected(now, node, peer);
                 }
             }
             NodeEvent::PeerDisconnected {
@@ -565,7 +592,9 @@ impl Checker {
                     return;
                 };
                 let from = index_of(peer);
-                if self.intact(now, node, sender, seq, *channel, message) {
+                let len = u32::try_from(message.len()).unwrap_or(u32::MAX);
+                let hash = content_hash(message);
+                if self.intact(now, node, sender, seq, *channel, len, hash) {
                     self.delivered(now, node, from, sender, seq);
                 }
             }
@@ -575,9 +604,44 @@ impl Checker {
         }
     }
 
+    /// Node `node`'s application took `PeerConnected` for `peer` (what
+    /// [`Checker::on_event`] does with the event, for a caller that has a log of it).
+    pub fn peer_connected(&mut self, now: Instant, node: NodeIndex, peer: NodeIndex) {
+        self.receiving.insert((peer, node), 0);
+        if self.sending.insert((node, peer), Vec::new()).is_some() {
+            self.violate(
+                ViolationKind::Inconsistent,
+                now,
+                format!("node {node}: PeerConnected for node {peer}, already connected"),
+            );
+        }
+    }
+
+    /// Node `receiver`'s application took, from the connection of `from`, tracked message
+    /// `seq` of `sender` on `channel`: `len` bytes whose [`content_hash`] is `hash` (what
+    /// [`Checker::on_event`] does with a `Message`, for a caller that logged its digest
+    /// rather than kept its bytes).
+    #[allow(clippy::too_many_arguments)]
+    pub fn delivery_logged(
+        &mut self,
+        now: Instant,
+        receiver: NodeIndex,
+        from: Option<NodeIndex>,
+        channel: ChannelId,
+        sender: NodeIndex,
+        seq: u64,
+        len: u32,
+        hash: u64,
+    ) {
+        if self.intact(now, receiver, sender, seq, channel, len, hash) {
+            self.delivered(now, receiver, from, sender, seq);
+        }
+    }
+
     /// Whether message `seq` of `sender`, taken by `receiver`, is one `send` accepted for
     /// `receiver`; reports it if not, or if its length or contents differ from what was
     /// sent (still counting it delivered: it was, damaged). False for one never sent.
+    #[allow(clippy::too_many_arguments)]
     fn intact(
         &mut self,
         now: Instant,
@@ -585,9 +649,10 @@ impl Checker {
         sender: NodeIndex,
         seq: u64,
         channel: ChannelId,
-        message: &[u8],
+        len: u32,
+        hash: u64,
     ) -> bool {
-        let sent = usize::try_from(seq - 1)
+        let sent = usize::try_from(seq.saturating_sub(1))
             .ok()
             .and_then(|at| self.log.get(sender)?.get(at).copied());
         let Some(sent) = sent.filter(|_| self.accepted.contains(sender, receiver, seq)) else {
@@ -598,8 +663,7 @@ impl Checker {
             );
             return false;
         };
-        let len = u32::try_from(message.len()).unwrap_or(u32::MAX);
-        if sent.channel != channel || sent.len != len || sent.hash != content_hash(message) {
+        if sent.channel != channel || sent.len != len || sent.hash != hash {
             self.violate(
                 ViolationKind::Corrupted,
                 now,
@@ -608,11 +672,7 @@ impl Checker {
                      {channel}, sent {} on channel {}, contents {}",
                     sent.len,
                     sent.channel,
-                    if sent.hash == content_hash(message) {
-                        "equal"
-                    } else {
-                        "differ"
-                    }
+                    if sent.hash == hash { "equal" } else { "differ" }
                 ),
             );
         }
@@ -797,6 +857,37 @@ impl Checker {
             .iter()
             .filter(|&&seq| !self.delivered.contains(sender, receiver, seq))
             .count() as u64;
+    }
+
+    /// `sender`'s process was killed (SIGKILL): no statistics survive it, only what its
+    /// application logged. Each connection it had open is over; what was sent on it and
+    /// not seen delivered so far is *lost with the crash* (as in
+    /// [`Checker::connection_crashed`], counted, not a violation), and a receiver taking
+    /// one later is checked as any delivery. `unknown` are the sends — (receiver, seq) —
+    /// whose intent the application logged but not `send`'s answer: accepted or not, no one
+    /// knows, so each may be delivered (once, in order, intact) or never, and is not awaited
+    /// ([`Counters::unknown_with_crash`]). Nothing else is loosened: deliveries are checked
+    /// as ever, and a killed *receiver* is still held by its senders to every message they
+    /// saw confirmed.
+    pub fn sender_killed(&mut self, sender: NodeIndex, unknown: &[(NodeIndex, u64)]) {
+        for receiver in self.open_connections(sender) {
+            let Some(sent) = self.sending.remove(&(sender, receiver)) else {
+                continue;
+            };
+            if let Some(liveness) = &mut self.liveness {
+                for &seq in &sent {
+                    liveness.awaited.remove(&(sender, receiver, seq));
+                }
+            }
+            self.counters.lost_with_crash += sent
+                .iter()
+                .filter(|&&seq| !self.delivered.contains(sender, receiver, seq))
+                .count() as u64;
+        }
+        for &(receiver, seq) in unknown {
+            self.counters.unknown_with_crash += 1;
+            self.accepted.insert(sender, receiver, seq);
+        }
     }
 
     /// Message `seq` from `sender` to `receiver` came back to its application.
@@ -1019,6 +1110,49 @@ mod tests {
             assert_ne!(content_hash(&changed), hash);
         }
         assert_ne!(content_hash(&message[..99]), hash);
+    }
+
+    #[test]
+    fn a_killed_senders_unknown_sends_may_arrive_once_and_nothing_else_is_loosened() {
+        let at = Instant::from_nanos;
+        let message = |seq| {
+            let tag = Tag {
+                sender: 0,
+                seq,
+                sent_at: at(seq),
+            };
+            tag.message(100)
+        };
+        let deliver = |checker: &mut Checker, seq| {
+            let bytes = message(seq);
+            let (len, hash) = (bytes.len() as u32, content_hash(&bytes));
+            checker.delivery_logged(at(9), 1, Some(0), TRAFFIC_CHANNEL, 0, seq, len, hash);
+        };
+        let mut checker = Checker::new(7);
+        checker.peer_connected(at(0), 0, 1);
+        checker.peer_connected(at(0), 1, 0);
+        for seq in 1..=3 {
+            let bytes = message(seq);
+            checker.log_sent(0, seq, TRAFFIC_CHANNEL, 100, content_hash(&bytes));
+        }
+        // #1 accepted; #2's result never logged; #3 refused by `send`.
+        checker.on_sent(at(1), 0, 1, 1);
+        checker.sender_killed(0, &[(1, 2)]);
+        assert_eq!(checker.open_connections(0), Vec::<NodeIndex>::new());
+        deliver(&mut checker, 1);
+        deliver(&mut checker, 2);
+        let counters = checker.counters().clone();
+        assert_eq!(counters.violations, 0, "{:?}", checker.violations());
+        assert_eq!(
+            (counters.lost_with_crash, counters.unknown_with_crash),
+            (1, 1)
+        );
+        // An unknown one twice, and one `send` refused: still caught.
+        deliver(&mut checker, 2);
+        deliver(&mut checker, 3);
+        let counters = checker.counters();
+        assert_eq!((counters.duplicates, counters.corrupted), (1, 1));
+        assert_eq!(counters.violations, 2);
     }
 
     #[test]

@@ -1088,7 +1088,9 @@ impl Fuzz {
                     let conn = &mut self.wires.conns[index];
                     conn.blocked = true;
                     let id = conn.id;
-                    self.router.node_mut().handle_write_blocked(self.wires.now, id);
+                    self.router
+                        .node_mut()
+                        .handle_write_blocked(self.wires.now, id);
                 }
             }
             Operation::Writable { conn } => {

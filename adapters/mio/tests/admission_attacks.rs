@@ -20,7 +20,6 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use rand_chacha::ChaCha20Rng;
 use rand_core::SeedableRng;
-use socket2::{Domain, Socket, Type};
 use switchboard::connection::{Closed, ClosedBy, Connection, Event};
 use switchboard::node::{NodeConfig, NodeEvent};
 use switchboard::{
@@ -30,6 +29,7 @@ use switchboard::{
 use switchboard_mio::{Handle, NodeApi, Runtime};
 
 mod common;
+use common::wire_peer::WirePeer;
 use common::{CHANNEL, V4, driver_config, wait_connected};
 
 /// What an honest node must connect within, attack or not.
@@ -42,12 +42,8 @@ fn attacker_ip(subnet: u8, host: u8) -> Ipv4Addr {
 
 /// A socket from `source` to `hub`, non-blocking once connected.
 fn connect_from(source: Ipv4Addr, hub: SocketAddr) -> std::io::Result<TcpStream> {
-    let socket = Socket::new(Domain::IPV4, Type::STREAM, None)?;
-    socket.bind(&SocketAddr::new(IpAddr::V4(source), 0).into())?;
-    socket.connect(&hub.into())?;
-    let stream: TcpStream = socket.into();
+    let stream = WirePeer::dial(hub).from(IpAddr::V4(source)).socket()?;
     stream.set_nonblocking(true)?;
-    stream.set_nodelay(true)?;
     Ok(stream)
 }
 
@@ -70,9 +66,13 @@ fn switchboard_now(start: Instant) -> switchboard::Instant {
     switchboard::Instant::from_nanos(start.elapsed().as_nanos() as u64)
 }
 
-/// A peer speaking the wire protocol by hand: a dialer `Connection` on a socket bound to an
-/// address of the attacker's choosing. Its connection answers PINGs and nothing else.
-struct WirePeer {
+/// A peer that behaves like an honest one but says nothing: a dialer `Connection` — the
+/// core's own state machine, not a hand-driven [`WirePeer`] — on a socket bound to an
+/// address of the attacker's choosing. It keeps its slot the way a real node would (its
+/// connection answers PINGs, keeps itself alive, and hears its GOAWAY) while the test pumps
+/// forty of them on one thread without blocking, reconnecting the evicted ones mid-attack:
+/// nothing a blocking, hand-driven peer does.
+struct ConnectionPeer {
     stream: TcpStream,
     connection: Connection,
     unwritten: Vec<u8>,
@@ -80,7 +80,7 @@ struct WirePeer {
     connected: bool,
 }
 
-impl WirePeer {
+impl ConnectionPeer {
     fn dial(
         start: Instant,
         source: Ipv4Addr,
@@ -104,7 +104,7 @@ impl WirePeer {
             rng,
         )
         .expect("connection");
-        WirePeer {
+        ConnectionPeer {
             stream: connect_from(source, hub).expect("connect"),
             connection,
             unwritten: Vec::new(),
@@ -362,14 +362,14 @@ fn squatters_holding_the_inbound_slots_are_evicted_for_a_fresh_node_but_never_pr
     let mut resident = Resident::connect(&hub);
     // 39 identities from 5 /24s, two per address: 8, 8, 8, 7 and 8 in the last /24, where
     // the persistent and trusted peers come last, youngest of the largest /24.
-    let mut squatters: Vec<(Ipv4Addr, Keypair, Option<WirePeer>)> = Vec::new();
+    let mut squatters: Vec<(Ipv4Addr, Keypair, Option<ConnectionPeer>)> = Vec::new();
     for i in 0..39u8 {
         let subnet = if i < 31 { i / 8 } else { 4 };
         let host = 1 + (i % 8) / 2 + if subnet == 4 { 4 } else { 0 };
         squatters.push((attacker_ip(subnet, host), Keypair::generate(&mut rng), None));
     }
-    let mut protected: Vec<(PeerId, WirePeer)> = Vec::new();
-    let wait_until = |peer: &mut WirePeer| {
+    let mut protected: Vec<(PeerId, ConnectionPeer)> = Vec::new();
+    let wait_until = |peer: &mut ConnectionPeer| {
         let deadline = Instant::now() + Duration::from_secs(10);
         while !peer.connected {
             assert!(
@@ -382,7 +382,7 @@ fn squatters_holding_the_inbound_slots_are_evicted_for_a_fresh_node_but_never_pr
     };
     for (at, (ip, key, slot)) in squatters.iter_mut().enumerate() {
         if at == 38 {
-            let mut persistent = WirePeer::dial(
+            let mut persistent = ConnectionPeer::dial(
                 start,
                 attacker_ip(4, 1),
                 hub_addr,
@@ -392,11 +392,12 @@ fn squatters_holding_the_inbound_slots_are_evicted_for_a_fresh_node_but_never_pr
             wait_until(&mut persistent);
             protected.push((persistent_key.peer_id(), persistent));
         }
-        let mut squatter = WirePeer::dial(start, *ip, hub_addr, key, &mut rng);
+        let mut squatter = ConnectionPeer::dial(start, *ip, hub_addr, key, &mut rng);
         wait_until(&mut squatter);
         *slot = Some(squatter);
     }
-    let mut trusted = WirePeer::dial(start, attacker_ip(4, 2), hub_addr, &trusted_key, &mut rng);
+    let mut trusted =
+        ConnectionPeer::dial(start, attacker_ip(4, 2), hub_addr, &trusted_key, &mut rng);
     wait_until(&mut trusted);
     protected.push((trusted_key.peer_id(), trusted));
     // Every slot is taken (38 squatters', the persistent peer's, the 39th squatter's; the
@@ -425,7 +426,7 @@ fn squatters_holding_the_inbound_slots_are_evicted_for_a_fresh_node_but_never_pr
                     evicted += 1;
                 }
                 // The attacker comes back at once, with the same identity and address.
-                *slot = Some(WirePeer::dial(start, *ip, hub_addr, key, &mut rng));
+                *slot = Some(ConnectionPeer::dial(start, *ip, hub_addr, key, &mut rng));
             }
         }
         for (id, peer) in &mut protected {

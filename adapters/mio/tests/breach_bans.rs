@@ -1,4 +1,4 @@
-//! Protocol breaches on real sockets, committed by hand-driven peers (`wire_peer`) from
+//! Protocol breaches on real sockets, committed by hand-driven peers (`common::wire_peer`) from
 //! many loopback source addresses, each bound before it connects: the node bans the key
 //! and — by default — the address, so a fresh key from that address is refused before any
 //! handshake; a flood of breaches keeps the ban list at its bound (its bytes per ban are
@@ -6,13 +6,14 @@
 //! its messages through it all.
 
 mod common;
-mod wire_peer;
 
+use std::io;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::thread;
 use std::time::{Duration, Instant};
 
+use common::wire_peer::{WirePeer, info};
 use common::{CHANNEL, V4, driver_config, node_config, number, wait_connected};
 use switchboard::ban_list::DEFAULT_MAX_BANS;
 use switchboard::frame::Frame;
@@ -20,7 +21,6 @@ use switchboard::node::{NodeConfig, NodeEvent};
 use switchboard::pex::PEX_CHANNEL;
 use switchboard::{Bytes, ChannelConfig, DisconnectReason, PeerId};
 use switchboard_mio::{Handle, NodeApi, Runtime};
-use wire_peer::{WirePeer, info};
 
 /// An unknown frame type: a protocol error the node bans for (`PROTOCOL.md` §6.1).
 const BREACH: &[u8] = &[0x09];
@@ -50,10 +50,19 @@ fn honest_peer(target: &Handle) -> Handle {
     honest
 }
 
+/// A wire peer from `from` with the key of `seed`, offering PEX if `pex`, once admitted.
+fn connect(from: IpAddr, to: SocketAddr, pex: bool, seed: u64) -> io::Result<WirePeer> {
+    WirePeer::dial(to)
+        .from(from)
+        .seed(seed)
+        .wait_admitted()
+        .connect(info("mio-tests", pex))
+}
+
 /// Connects from `from`, commits the breach, and checks the node closed with
 /// `ProtocolError`.
 fn breach(from: IpAddr, to: SocketAddr, seed: u64) {
-    let mut attacker = WirePeer::connect(from, to, info("mio-tests", false), seed)
+    let mut attacker = connect(from, to, false, seed)
         .unwrap_or_else(|error| panic!("{from} seed {seed} refused: {error}"));
     attacker.send_plaintext(BREACH).expect("breach written");
     let frames = attacker.wait_closed();
@@ -76,10 +85,10 @@ fn a_breach_bans_the_key_and_the_address_and_a_new_key_from_it_is_refused() {
     for n in 1..=20u8 {
         let from = ip(4, n);
         breach(from, to, u64::from(n));
-        let again = WirePeer::connect(from, to, info("mio-tests", false), 1000 + u64::from(n));
+        let again = connect(from, to, false, 1000 + u64::from(n));
         assert!(again.is_err(), "a fresh key from {from} was admitted");
     }
-    WirePeer::connect(ip(4, 100), to, info("mio-tests", false), 5000).expect("another address");
+    connect(ip(4, 100), to, false, 5000).expect("another address");
     assert_eq!(
         target.with_node(|node, now| node.ban_counts(now)),
         Some((20, 20))
@@ -111,7 +120,7 @@ fn a_breach_bans_the_key_and_the_address_and_a_new_key_from_it_is_refused() {
 fn a_malformed_pex_message_is_a_breach_banned_like_the_others() {
     let (target, to) = start(node_config(ChannelConfig::new(CHANNEL)));
     let from = ip(9, 1);
-    let mut attacker = WirePeer::connect(from, to, info("mio-tests", true), 1).expect("admitted");
+    let mut attacker = connect(from, to, true, 1).expect("admitted");
     // `Addrs` announcing 251 addresses, one more than a message may hold.
     let malformed = Bytes::from_static(&[0x02, 251]);
     attacker
@@ -135,7 +144,7 @@ fn a_malformed_pex_message_is_a_breach_banned_like_the_others() {
         target.with_node(|node, now| node.ban_counts(now)),
         Some((1, 1))
     );
-    assert!(WirePeer::connect(from, to, info("mio-tests", true), 2).is_err());
+    assert!(connect(from, to, true, 2).is_err());
 }
 
 #[test]
@@ -144,8 +153,7 @@ fn with_address_bans_off_only_the_key_is_banned() {
     config.violation_ban_ip = false;
     let (target, to) = start(config);
     breach(ip(6, 1), to, 1);
-    WirePeer::connect(ip(6, 1), to, info("mio-tests", false), 2)
-        .expect("a fresh key from the same address is admitted");
+    connect(ip(6, 1), to, false, 2).expect("a fresh key from the same address is admitted");
     assert_eq!(
         target.with_node(|node, now| node.ban_counts(now)),
         Some((1, 0))

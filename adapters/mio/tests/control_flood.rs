@@ -13,7 +13,7 @@ use switchboard::{ChannelConfig, DisconnectReason};
 use switchboard_mio::{NodeApi, Runtime};
 
 mod common;
-use common::wire_peer::WirePeer;
+use common::wire_peer::{WINDOW, WirePeer};
 use common::{CHANNEL, V4, driver_config, node_config, wait_connected};
 
 #[test]
@@ -31,8 +31,11 @@ fn a_peer_flooding_credit_zero_frames_is_disconnected() {
     let info = hub
         .with_stack(|node, _| node.node_info().clone())
         .expect("running");
-    let mut attacker =
-        WirePeer::connect(hub.local_addrs()[0], info, Duration::from_secs(5)).expect("handshake");
+    let mut attacker = WirePeer::dial(hub.local_addrs()[0])
+        .timeout(Duration::from_secs(5))
+        .window(WINDOW)
+        .connect(info)
+        .expect("handshake");
     // As many 3-byte CREDIT(0) frames as a record holds.
     let mut plaintext = Vec::new();
     let credit_zero = Frame::Credit {
@@ -51,9 +54,7 @@ fn a_peer_flooding_credit_zero_frames_is_disconnected() {
     let mut records = 0;
     let mut honest_heard = false;
     let (reason, detail) = loop {
-        use std::io::Write;
-        let wire = attacker.seal_plaintext(&plaintext);
-        if attacker.stream.write_all(&wire).is_ok() {
+        if attacker.send_plaintext(&plaintext).is_ok() {
             records += 1;
         }
         match hub.events().try_recv() {

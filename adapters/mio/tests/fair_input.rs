@@ -16,7 +16,7 @@ use switchboard::frame::Frame;
 use switchboard_mio::Driver;
 
 mod common;
-use common::wire_peer::WirePeer;
+use common::wire_peer::{WINDOW, WirePeer};
 use common::{CHANNEL, V4, driver_config, node_config};
 
 /// What one connection may hand the node per turn (the driver's `READ_BUDGET`).
@@ -36,7 +36,12 @@ fn round(poll: &mut Poll, events: &mut Events, hub: &mut Driver) {
 /// Drives `hub` until `connect` (run on its own thread) returns its peer.
 fn connect(poll: &mut Poll, events: &mut Events, hub: &mut Driver) -> WirePeer {
     let (addr, info) = (hub.local_addrs()[0], hub.node().node_info().clone());
-    let peer = thread::spawn(move || WirePeer::connect(addr, info, Duration::from_secs(5)));
+    let peer = thread::spawn(move || {
+        WirePeer::dial(addr)
+            .timeout(Duration::from_secs(5))
+            .window(WINDOW)
+            .connect(info)
+    });
     while !peer.is_finished() {
         poll.poll(events, Some(Duration::from_millis(1)))
             .expect("poll");

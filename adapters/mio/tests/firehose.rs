@@ -27,7 +27,7 @@ use switchboard::{ChannelConfig, NodeInfo};
 use switchboard_mio::{Driver, NodeApi, Runtime};
 
 mod common;
-use common::wire_peer::WirePeer;
+use common::wire_peer::{WINDOW, WirePeer};
 use common::{CHANNEL, V4, driver_config, node_config, wait_connected};
 
 /// How long the attack lasts.
@@ -184,7 +184,10 @@ fn a_firehose_peer_does_not_starve_the_others() {
 
     // The attacker: connected, then sealing and writing as fast as it can.
     let attack_over = Arc::new(AtomicBool::new(false));
-    let mut attacker = WirePeer::connect(addr, info.clone(), Duration::from_secs(5))
+    let mut attacker = WirePeer::dial(addr)
+        .timeout(Duration::from_secs(5))
+        .window(WINDOW)
+        .connect(info.clone())
         .expect("attacker's handshake");
     let attacker_thread = {
         let attack_over = attack_over.clone();
@@ -222,7 +225,10 @@ fn a_firehose_peer_does_not_starve_the_others() {
             let mut next = Instant::now();
             while !attack_over.load(Ordering::SeqCst) {
                 let start = Instant::now();
-                let took = WirePeer::connect(addr, info.clone(), Duration::from_secs(3))
+                let took = WirePeer::dial(addr)
+                    .timeout(Duration::from_secs(3))
+                    .window(WINDOW)
+                    .connect(info.clone())
                     .map(|_| start.elapsed())
                     .unwrap_or(Duration::MAX);
                 latencies.lock().unwrap().push(took);

@@ -8,14 +8,13 @@ use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use socket2::{Domain, Socket, Type};
 use switchboard::frame::Frame;
 use switchboard::node::NodeEvent;
 use switchboard::{ChannelConfig, DisconnectReason};
 use switchboard_mio::{NodeApi, Runtime};
 
 mod common;
-use common::wire_peer::WirePeer;
+use common::wire_peer::{WINDOW, WirePeer};
 use common::{CHANNEL, V4, driver_config, node_config};
 
 const WRITE_STALL_TIMEOUT: Duration = Duration::from_secs(1);
@@ -40,11 +39,12 @@ fn a_peer_that_never_reads_is_dropped_at_the_write_stall_timeout() {
     let addr: SocketAddr = hub.local_addrs()[0];
 
     // A small receive buffer, so the hub's writes block after little.
-    let socket = Socket::new(Domain::IPV4, Type::STREAM, None).expect("socket");
-    socket.set_recv_buffer_size(4096).expect("SO_RCVBUF");
-    socket.connect(&addr.into()).expect("connect");
-    let mut attacker =
-        WirePeer::connect_on(socket.into(), info, Duration::from_secs(5)).expect("handshake");
+    let mut attacker = WirePeer::dial(addr)
+        .receive_buffer(4096)
+        .timeout(Duration::from_secs(5))
+        .window(WINDOW)
+        .connect(info)
+        .expect("handshake");
     let deadline = Instant::now() + Duration::from_secs(10);
     while hub.peers().is_empty() {
         assert!(Instant::now() < deadline, "never connected");

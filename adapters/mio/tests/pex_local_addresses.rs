@@ -5,7 +5,6 @@
 //! (one `Addrs` answer made a node dial ~60 attacker-chosen local ports in 25 s).
 
 mod common;
-mod wire_peer;
 
 use std::collections::BTreeSet;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr, TcpListener};
@@ -14,12 +13,12 @@ use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
 
+use common::wire_peer::{WirePeer, info};
 use common::{CHANNEL, V4, driver_config, node_config};
 use switchboard::frame::Frame;
 use switchboard::pex::{MAX_MESSAGE_LEN, PEX_CHANNEL, PexMessage};
 use switchboard::{Bytes, ChannelConfig, NetAddress};
 use switchboard_mio::{NodeApi, Runtime};
-use wire_peer::{WirePeer, info};
 
 /// Loopback addresses handed out, each with a listener counting the node's dials.
 const LOOPBACK: u8 = 50;
@@ -97,22 +96,16 @@ fn attack(routable_only: bool) -> (usize, usize) {
     config.discovery.pex.request_interval = Duration::from_secs(1);
     let target = Runtime::spawn(driver_config(V4, config, 0..256)).expect("node starts");
     let from = IpAddr::V4(Ipv4Addr::new(127, 0, 8, 1));
-    let mut attacker = WirePeer::connect(from, target.local_addrs()[0], info("mio-tests", true), 1)
-        .expect("admitted");
-    // Our windows, in our first record: the node may then send on both channels.
+    // Our windows, in our first record once admitted: the node may then send on both
+    // channels.
     let window = u32::try_from(MAX_MESSAGE_LEN).expect("fits") * 4;
-    attacker
-        .send(&[
-            Frame::Credit {
-                channel: CHANNEL,
-                amount: window,
-            },
-            Frame::Credit {
-                channel: PEX_CHANNEL,
-                amount: window,
-            },
-        ])
-        .expect("windows");
+    let mut attacker = WirePeer::dial(target.local_addrs()[0])
+        .from(from)
+        .seed(1)
+        .wait_admitted()
+        .window(window)
+        .connect(info("mio-tests", true))
+        .expect("admitted");
     // The node runs short of outbound peers, so it asks its only peer for addresses.
     attacker
         .wait_frame(Duration::from_secs(10), |frame| match frame {

@@ -75,8 +75,12 @@ struct P2p {
     seed_mode: Option<bool>,
     pex: Option<bool>,
     addr_book_strict: Option<bool>,
+    violation_ban_ip: Option<bool>,
+    max_bans: Option<usize>,
     #[serde(default, with = "humantime_serde")]
     handshake_timeout: Option<Duration>,
+    #[serde(default, with = "humantime_serde")]
+    write_stall_timeout: Option<Duration>,
     #[serde(default, with = "humantime_serde")]
     dial_timeout: Option<Duration>,
     send_rate: Option<u64>,
@@ -188,10 +192,15 @@ impl ConfigFile {
         discovery.enabled = p2p.pex.unwrap_or(discovery.enabled);
         let book = &mut discovery.addr_book;
         book.routable_only = p2p.addr_book_strict.unwrap_or(book.routable_only);
+        node.violation_ban_ip = p2p.violation_ban_ip.unwrap_or(node.violation_ban_ip);
+        node.max_bans = p2p.max_bans.unwrap_or(node.max_bans);
         let connection = &mut node.connection;
         connection.handshake_timeout = p2p
             .handshake_timeout
             .unwrap_or(connection.handshake_timeout);
+        connection.write_stall_timeout = p2p
+            .write_stall_timeout
+            .unwrap_or(connection.write_stall_timeout);
         node.dial.dial_timeout = p2p.dial_timeout.unwrap_or(node.dial.dial_timeout);
         let listen = if args.listen.is_empty() {
             p2p.laddr.unwrap_or_else(|| vec![DEFAULT_LISTEN])
@@ -278,8 +287,15 @@ pex = {}
 # Keep only publicly routable addresses in the address book: loopback and private
 # addresses learned from peers are dropped, never dialed. false on a LAN or one host.
 addr_book_strict = {}
+# A peer that breaks the protocol is banned for 10 minutes; true bans its IP address as well
+# (false where honest peers share one address, behind a NAT or on one host).
+violation_ban_ip = {}
+# Bans held at most (peers and addresses); beyond, the one with the least time left goes.
+max_bans = {}
 # How long the encrypted handshake may take.
 handshake_timeout = "{}"
+# A peer whose unread output stays blocked this long is disconnected, whatever it sends.
+write_stall_timeout = "{}"
 # How long a dial may take, TCP connect and handshake.
 dial_timeout = "{}"
 # Bytes per second sent to, and accepted from, each peer; 0 is unlimited.
@@ -296,7 +312,10 @@ recv_rate = 0
         defaults.discovery.seed_mode,
         defaults.discovery.enabled,
         defaults.discovery.addr_book.routable_only,
+        defaults.violation_ban_ip,
+        defaults.max_bans,
         duration(defaults.connection.handshake_timeout),
+        duration(defaults.connection.write_stall_timeout),
         duration(defaults.dial.dial_timeout),
     )
 }
@@ -402,7 +421,10 @@ mod tests {
             allowed_networks = ["10.0.0.0/8"]
             pex = false
             addr_book_strict = false
+            violation_ban_ip = false
+            max_bans = 64
             handshake_timeout = "500ms"
+            write_stall_timeout = "7s"
             send_rate = 1000
             "#
         ))
@@ -421,6 +443,9 @@ mod tests {
         assert_eq!(node.allowed_networks[0].prefix, 8);
         assert!(!node.discovery.enabled);
         assert!(!node.discovery.addr_book.routable_only);
+        assert!(!node.violation_ban_ip);
+        assert_eq!(node.max_bans, 64);
+        assert_eq!(node.connection.write_stall_timeout, Duration::from_secs(7));
         assert_eq!(
             node.connection.handshake_timeout,
             Duration::from_millis(500)

@@ -50,18 +50,21 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     });
     let id = asked.ok_or("the client stopped")??;
     let answer = loop {
-        if let NodeEvent::Protocol(event) = client.events().recv_timeout(wait)? {
-            match event.downcast_ref::<RequestEvent>() {
-                Some(RequestEvent::Response {
-                    id: answered, body, ..
-                }) if *answered == id => {
-                    break u64::from_be_bytes(body.as_ref().try_into()?);
-                }
-                Some(RequestEvent::Failed { failure, .. }) => {
-                    return Err(failure.to_string().into());
-                }
-                _ => {}
+        let event = client.events().recv_timeout(wait)?;
+        match RequestEvent::of(&event) {
+            Some(RequestEvent::Response {
+                id: answered, body, ..
+            }) if *answered == id => {
+                break u64::from_be_bytes(body.as_ref().try_into()?);
             }
+            Some(RequestEvent::Failed {
+                id: failed,
+                failure,
+                ..
+            }) if *failed == id => {
+                return Err(failure.to_string().into());
+            }
+            _ => {}
         }
     };
     println!("{server_id} says 12 × 12 = {answer}");

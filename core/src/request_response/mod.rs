@@ -42,6 +42,28 @@
 //! });
 //! # assert!(asked.unwrap().is_err(), "no such peer here");
 //! ```
+//!
+//! Answering from the application instead: take [`RequestEvent::Request`] out of the event
+//! stream ([`RequestEvent::of`]) and answer through the router (with `switchboard-mio`, the
+//! same closure through `Handle::with_protocol`):
+//!
+//! ```
+//! use switchboard::node::NodeEvent;
+//! use switchboard::request_response::{RequestEvent, RequestResponse};
+//! use switchboard::router::Router;
+//! use switchboard::Instant;
+//! # use rand_chacha::ChaCha20Rng;
+//!
+//! fn on_event(router: &mut Router<ChaCha20Rng>, now: Instant, event: &NodeEvent) {
+//!     if let Some(RequestEvent::Request { request, body }) = RequestEvent::of(event) {
+//!         let (request, answer) = (*request, body.clone()); // an echo
+//!         if let Some(id) = router.id_of::<RequestResponse>() {
+//!             // An error only if the request ended meanwhile (its peer left).
+//!             let _ = router.with_protocol(now, id, |rr, ctx| rr.respond(ctx, request, answer));
+//!         }
+//!     }
+//! }
+//! ```
 
 mod wire;
 
@@ -62,6 +84,7 @@ use crate::channel::{ChannelConfig, ChannelId};
 use crate::disconnect::DisconnectReason;
 use crate::identity::PeerId;
 use crate::mux::SendError;
+use crate::node::NodeEvent;
 use crate::router::{Context, Protocol, ProtocolSpec, TimerKey};
 use crate::time::Instant;
 
@@ -145,6 +168,28 @@ pub enum RequestEvent {
         /// Why.
         failure: RequestFailure,
     },
+}
+
+impl RequestEvent {
+    /// The request/response event `event` carries, if it is one
+    /// ([`NodeEvent::Protocol`](crate::node::NodeEvent::Protocol) holding a `RequestEvent`).
+    /// A node running several request/response protocols tells them apart by
+    /// [`ProtocolEvent::protocol`](crate::router::ProtocolEvent::protocol).
+    pub fn of(event: &NodeEvent) -> Option<&RequestEvent> {
+        match event {
+            NodeEvent::Protocol(event) => event.downcast_ref(),
+            _ => None,
+        }
+    }
+
+    /// Our request this event ends ([`RequestEvent::Response`] or [`RequestEvent::Failed`]);
+    /// `None` for a peer's request.
+    pub fn id(&self) -> Option<RequestId> {
+        match self {
+            RequestEvent::Response { id, .. } | RequestEvent::Failed { id, .. } => Some(*id),
+            RequestEvent::Request { .. } => None,
+        }
+    }
 }
 
 /// Why a request ended without an answer.

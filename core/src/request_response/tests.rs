@@ -457,3 +457,31 @@ fn a_full_queue_holds_messages_in_order_until_writable() {
         ]
     );
 }
+
+#[test]
+fn a_node_event_yields_its_request_event_and_the_request_it_ends() {
+    let mut node = FakeNode::new(&[peer(1)]);
+    let mut rr = RequestResponse::new(config());
+    let id = rr
+        .request(&mut node.ctx(T0), peer(1), Bytes::new())
+        .unwrap();
+    rr.peer_disconnected(&mut node.ctx(T0), peer(1), DisconnectReason::Quitting);
+    let events = node.take_events();
+    let event = crate::node::NodeEvent::Protocol(events[0].clone());
+    let ended = RequestEvent::of(&event).expect("a request event");
+    assert_eq!(ended.id(), Some(id));
+    assert!(matches!(ended, RequestEvent::Failed { .. }));
+    let other = crate::node::NodeEvent::Writable {
+        peer: peer(1),
+        channel: CHANNEL,
+    };
+    assert_eq!(RequestEvent::of(&other), None);
+    let question = RequestEvent::Request {
+        request: InboundRequest {
+            peer: peer(1),
+            id: 3,
+        },
+        body: Bytes::new(),
+    };
+    assert_eq!(question.id(), None);
+}

@@ -81,10 +81,15 @@ impl FakeNode {
 
     /// Takes what the protocol emitted so far, as `T`s (others are skipped).
     pub(crate) fn take_emitted<T: Any + Clone>(&mut self) -> Vec<T> {
-        self.emitted
-            .drain(..)
+        self.take_events()
+            .iter()
             .filter_map(|event| event.downcast_ref::<T>().cloned())
             .collect()
+    }
+
+    /// Takes what the protocol emitted so far, as the router hands it on.
+    pub(crate) fn take_events(&mut self) -> Vec<ProtocolEvent> {
+        self.emitted.drain(..).collect()
     }
 
     /// Takes what the protocol sent so far.

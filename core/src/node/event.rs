@@ -185,6 +185,7 @@ pub enum Connectedness {
     /// identity), or a handshake with it is under way. A feeler, which only tests an address
     /// and never connects, does not count.
     CanConnect,
-    /// Banned, or its dials were given up (and it is not dialed again).
+    /// Banned, or its dials were given up (and it is not dialed again) — among the last
+    /// [`MAX_GIVEN_UP`](super::MAX_GIVEN_UP) peers given up.
     CannotConnect,
 }

@@ -40,6 +40,7 @@ mod conn_table;
 mod discovery;
 mod event;
 mod eviction;
+mod given_up;
 mod handshake_admission;
 mod offer;
 mod peer_info;
@@ -67,6 +68,8 @@ use conn_table::ConnTable;
 pub use discovery::DiscoveryConfig;
 pub use event::{Action, ConnId, Connectedness, DialError, NodeEvent};
 pub use eviction::EvictionConfig;
+use given_up::GivenUp;
+pub use given_up::MAX_GIVEN_UP;
 use handshake_admission::PendingInbound;
 pub use peer_info::PeerInfo;
 pub use shutdown::{PeerReport, ShutdownReport};
@@ -153,7 +156,7 @@ pub struct Node<R> {
     /// The connection of each dial in flight.
     dialing: BTreeMap<SocketAddr, ConnId>,
     persistent: BTreeMap<SocketAddr, NetAddress>,
-    given_up: BTreeSet<PeerId>,
+    given_up: GivenUp,
     timers: BTreeSet<(Instant, ConnId)>,
     next_ban_sweep: Instant,
     /// [`Node::shutdown`] was called: no dial starts, no socket is admitted.
@@ -231,7 +234,7 @@ impl<R: CryptoRng> Node<R> {
             eviction_key: None,
             dialing: BTreeMap::new(),
             persistent: BTreeMap::new(),
-            given_up: BTreeSet::new(),
+            given_up: GivenUp::default(),
             timers: BTreeSet::new(),
             next_ban_sweep: now,
             shutting_down: false,

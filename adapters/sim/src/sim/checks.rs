@@ -204,38 +204,27 @@ impl Sim {
             channel,
             message,
         };
-        let applies = Tag::tracked(&message).is_some()
-            && channel == TRAFFIC_CHANNEL
-            && match fault {
-                CheckerFault::CorruptByte | CheckerFault::Truncate => message.len() > TAG_LEN,
-                CheckerFault::DropSilently
-                | CheckerFault::ExceedBuffer
-                | CheckerFault::ExceedPeerLimit
-                | CheckerFault::ExceedBans
-                | CheckerFault::ReportFlood
-                | CheckerFault::HideStall
-                | CheckerFault::ExceedPendingShare
-                | CheckerFault::EvictProtected => false,
-                _ => true,
-            };
-        if !applies {
+        if Tag::tracked(&message).is_none() || channel != TRAFFIC_CHANNEL {
             return vec![event(message)];
         }
-        self.inject_armed = false;
-        match fault {
+        // One tag's worth of bytes cannot be corrupted or cut and still read as tracked.
+        let has_body = message.len() > TAG_LEN;
+        let altered = match fault {
             CheckerFault::Reorder => {
                 self.held_back = Some((index, event(message)));
                 Vec::new()
             }
             CheckerFault::Duplicate => vec![event(message.clone()), event(message)],
-            CheckerFault::CorruptByte => {
+            CheckerFault::CorruptByte if has_body => {
                 let mut changed = message.to_vec();
                 if let Some(last) = changed.last_mut() {
                     *last ^= 1;
                 }
                 vec![event(changed.into())]
             }
-            CheckerFault::Truncate => vec![event(message.slice(..message.len() - 1))],
+            CheckerFault::Truncate if has_body => {
+                vec![event(message.slice(..message.len() - 1))]
+            }
             CheckerFault::ConfirmWithoutDelivery => Vec::new(),
             CheckerFault::DeliverUnsent => {
                 let mut tag = Tag::read(&message).expect("tracked");
@@ -243,15 +232,11 @@ impl Sim {
                 let forged = tag.message(message.len());
                 vec![event(message), event(forged)]
             }
-            CheckerFault::DropSilently
-            | CheckerFault::ExceedBuffer
-            | CheckerFault::ExceedPeerLimit
-            | CheckerFault::ExceedBans
-            | CheckerFault::ReportFlood
-            | CheckerFault::HideStall
-            | CheckerFault::ExceedPendingShare
-            | CheckerFault::EvictProtected => vec![event(message)],
-        }
+            // Faults injected elsewhere (disconnections, samples), or a message too short.
+            _ => return vec![event(message)],
+        };
+        self.inject_armed = false;
+        altered
     }
 
     /// Samples every connection's buffered bytes — per channel its send queue, the messages

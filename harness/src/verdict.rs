@@ -427,6 +427,15 @@ mod tests {
         }
     }
 
+    /// Asserts that one of the verdict's failures says `text`.
+    fn assert_fails_with(verdict: &Verdict, text: &str) {
+        assert!(
+            verdict.failures.iter().any(|f| f.contains(text)),
+            "no failure says {text:?}: {:?}",
+            verdict.failures
+        );
+    }
+
     fn judge_two(sender: Vec<Record>, receiver: Vec<Record>) -> Verdict {
         let phases = Phases {
             base: 0,
@@ -529,18 +538,8 @@ mod tests {
     fn an_unknown_send_delivered_twice_and_an_empty_book_fail() {
         let verdict = killed_sender(0, true);
         assert_eq!(verdict.counters.duplicates, 1);
-        assert!(
-            verdict
-                .failures
-                .iter()
-                .any(|f| f.contains("duplicate delivery"))
-        );
-        assert!(
-            verdict
-                .failures
-                .iter()
-                .any(|f| f.contains("address book was empty"))
-        );
+        assert_fails_with(&verdict, "duplicate delivery");
+        assert_fails_with(&verdict, "address book was empty");
     }
 
     #[test]
@@ -548,17 +547,7 @@ mod tests {
         let sender = vec![start(S, 1, 0), Record::Stopped { t: 2 * S }];
         let receiver = vec![start(S, 1, 0)];
         let verdict = judge_two(sender, receiver);
-        assert!(
-            verdict
-                .failures
-                .iter()
-                .any(|f| f.contains("node 1: its log ends"))
-        );
-        assert!(
-            verdict
-                .failures
-                .iter()
-                .any(|f| f.contains("never one component"))
-        );
+        assert_fails_with(&verdict, "node 1: its log ends");
+        assert_fails_with(&verdict, "never one component");
     }
 }

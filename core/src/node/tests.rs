@@ -9,6 +9,7 @@ use rand_core::SeedableRng;
 use super::*;
 use crate::channel::message_cost;
 use crate::node_info::MAX_AGENT_LEN;
+use crate::peer_set::Refused;
 use crate::pex::MAX_MESSAGE_LEN;
 
 fn node(seed: u64) -> Node<ChaCha20Rng> {

@@ -1,0 +1,229 @@
+//! A completed handshake: admitting the peer (one connection per peer, the peer set's
+//! caps, inbound eviction) or refusing it invisibly.
+
+use alloc::boxed::Box;
+use alloc::string::String;
+use alloc::vec::Vec;
+
+use rand_core::CryptoRng;
+
+use super::lifecycle::inbound_ip;
+use super::{ConnId, Node, NodeEvent, Phase, eviction};
+
+use crate::connection::ClosedBy;
+use crate::dial_queue::Retry;
+use crate::disconnect::DisconnectReason;
+use crate::identity::PeerId;
+use crate::node_info::NodeInfo;
+use crate::peer_set::{Direction, Slot, subnet};
+use crate::time::Instant;
+
+impl<R: CryptoRng> Node<R> {
+    pub(super) fn dialer_of(&self, conn: ConnId, peer: PeerId) -> Option<PeerId> {
+        let entry = self.conns.get(conn)?;
+        Some(match entry.direction {
+            Direction::Outbound => self.local_id,
+            Direction::Inbound => peer,
+        })
+    }
+
+    /// A handshake completed: admit the peer, or refuse the connection invisibly — as a
+    /// feeler's always is, its purpose served.
+    pub(super) fn on_connected(
+        &mut self,
+        now: Instant,
+        conn: ConnId,
+        peer: PeerId,
+        info: Box<NodeInfo>,
+    ) {
+        self.handshakes.remove(conn);
+        let mut feeler = false;
+        if let Some(addr) = self.conns.get(conn).and_then(|entry| entry.dialed) {
+            feeler = self.feelers.contains(&addr.socket_addr());
+            self.discovery_dial_succeeded(now, addr, peer);
+        }
+        let admission = if feeler {
+            Err(DisconnectReason::TooManyPeers)
+        } else {
+            self.admission(now, conn, peer)
+        };
+        let Some(entry) = self.conns.get_mut(conn) else {
+            return;
+        };
+        if let Some(set) = self.candidates.get_mut(&peer) {
+            set.remove(&conn);
+            if set.is_empty() {
+                self.candidates.remove(&peer);
+            }
+        }
+        let slot = match admission {
+            Ok(slot) => slot,
+            Err(reason) => {
+                // Not admitted: closed without a `PeerConnected`, its pending slot released.
+                entry.phase = Phase::Dropped;
+                entry.connection.close(now, reason, reason.as_str());
+                let dialed = entry.dialed.take();
+                if let Some(addr) = dialed {
+                    self.dialing.remove(&addr.socket_addr());
+                    self.dials.remove(addr.socket_addr());
+                }
+                self.peer_set
+                    .release(entry.direction, None, inbound_ip(entry));
+                // A dial the node was asked for learns why — unless it lost a simultaneous
+                // open (its peer is connected: nothing failed) or was a feeler. Normally
+                // refused before dialing; here when it took over a feeler in flight with
+                // every slot full.
+                if let Some(addr) = dialed
+                    && !feeler
+                    && reason != DisconnectReason::AlreadyConnected
+                {
+                    let detail = String::from(reason.as_str());
+                    self.report_dial_failure(now, addr, reason, detail, Retry::GivenUp);
+                } else if entry.direction == Direction::Inbound
+                    && reason != DisconnectReason::AlreadyConnected
+                {
+                    self.events.push_back(NodeEvent::InboundRefused {
+                        remote: entry.remote,
+                        peer: Some(peer),
+                        reason,
+                        by: ClosedBy::Local,
+                        detail: String::from(reason.as_str()),
+                    });
+                }
+                return;
+            }
+        };
+        entry.phase = Phase::Connected;
+        entry.slot = Some(slot);
+        entry.info = Some(info.clone());
+        if let Some(addr) = entry.dialed {
+            self.dialing.remove(&addr.socket_addr());
+            self.dials.handle_success(addr.socket_addr());
+        }
+        let direction = entry.direction;
+        self.peers.insert(peer, conn);
+        self.given_up.remove(&peer);
+        self.events.push_back(NodeEvent::PeerConnected {
+            peer,
+            info,
+            direction,
+        });
+        self.discovery_connected(now, conn, peer);
+    }
+
+    /// Admits `conn` as `peer`'s connection, or says why not; closes the losers of a
+    /// simultaneous open as a side effect.
+    pub(super) fn admission(
+        &mut self,
+        now: Instant,
+        conn: ConnId,
+        peer: PeerId,
+    ) -> Result<Slot, DisconnectReason> {
+        if self.peers.contains_key(&peer) {
+            return Err(DisconnectReason::AlreadyConnected);
+        }
+        let lower = self.local_id.min(peer);
+        let wins = self.dialer_of(conn, peer) == Some(lower);
+        let rivals: Vec<ConnId> = self
+            .candidates
+            .get(&peer)
+            .map(|set| set.iter().copied().filter(|other| *other != conn).collect())
+            .unwrap_or_default();
+        for rival in rivals {
+            let rival_wins = self.dialer_of(rival, peer) == Some(lower);
+            if rival_wins && !wins {
+                return Err(DisconnectReason::AlreadyConnected);
+            }
+            // This connection wins (or both were dialed by the same side and it finished
+            // first): the rival, not yet seen by anyone, is closed.
+            if let Some(entry) = self.conns.get_mut(rival) {
+                entry.phase = Phase::Dropped;
+                entry.connection.close(
+                    now,
+                    DisconnectReason::AlreadyConnected,
+                    "simultaneous open: lost",
+                );
+                if let Some(addr) = entry.dialed.take() {
+                    self.dialing.remove(&addr.socket_addr());
+                    self.feelers.remove(&addr.socket_addr());
+                    self.dials.remove(addr.socket_addr());
+                }
+                self.peer_set
+                    .release(entry.direction, None, inbound_ip(entry));
+            }
+            if let Some(set) = self.candidates.get_mut(&peer) {
+                set.remove(&rival);
+            }
+            self.handshakes.remove(rival);
+        }
+        if self.peer_set.bans().is_peer_banned(now, &peer) {
+            return Err(DisconnectReason::Banned);
+        }
+        let direction = self
+            .conns
+            .get(conn)
+            .map(|entry| entry.direction)
+            .ok_or(DisconnectReason::ProtocolError)?;
+        match self.peer_set.admit_peer(now, &peer, direction) {
+            Err(DisconnectReason::TooManyPeers)
+                if direction == Direction::Inbound && self.config.eviction.enabled =>
+            {
+                let victim = self
+                    .eviction_victim(now)
+                    .ok_or(DisconnectReason::TooManyPeers)?;
+                self.evict(now, victim);
+                self.peer_set.admit_peer(now, &peer, direction)
+            }
+            admitted => admitted,
+        }
+    }
+
+    /// The inbound peer to evict for a new one ([`EvictionConfig`]): among the connected
+    /// inbound peers holding a counted slot, neither persistent nor trusted.
+    pub(super) fn eviction_victim(&mut self, now: Instant) -> Option<ConnId> {
+        let rng = &mut self.rng;
+        let key = *self.eviction_key.get_or_insert_with(|| rng.next_u64());
+        let candidates = self
+            .peers
+            .iter()
+            .filter(|(peer, _)| {
+                !self.peer_set.is_persistent(peer) && !self.peer_set.is_trusted(peer)
+            })
+            .filter_map(|(_, &conn)| {
+                let entry = self.conns.get(conn)?;
+                let counted = entry.direction == Direction::Inbound
+                    && entry.slot == Some(Slot::Counted)
+                    && entry.connection.is_established();
+                if !counted {
+                    return None;
+                }
+                let stats = entry.connection.stats();
+                Some(eviction::Candidate {
+                    conn,
+                    subnet: subnet(entry.remote.ip()),
+                    connected_at: stats.established_at.unwrap_or(now),
+                    rtt: stats.rtt,
+                    last_useful: entry.last_useful,
+                })
+            })
+            .collect();
+        eviction::select(&self.config.eviction, key, candidates)
+    }
+
+    /// Evicts inbound `conn` (a GOAWAY with `Evicted`; its `PeerDisconnected` follows) and
+    /// gives its slot back at once, for the new peer to take while it drains.
+    pub(super) fn evict(&mut self, now: Instant, conn: ConnId) {
+        if let Some(entry) = self.conns.get_mut(conn)
+            && let Some(slot @ Slot::Counted) = entry.slot
+        {
+            entry.slot = Some(Slot::Released);
+            self.peer_set.release(entry.direction, Some(slot), None);
+        }
+        self.close_connection(
+            now,
+            conn,
+            DisconnectReason::Evicted,
+            "inbound slots full: evicted for a new peer",
+        );
+    }
+}

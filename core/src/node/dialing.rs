@@ -1,0 +1,243 @@
+//! Dials: the application's, persistent peers' and discovery's, queued, paced and
+//! started as the outbound slots allow, and their failures reported.
+
+use alloc::format;
+use alloc::string::{String, ToString};
+use core::net::SocketAddr;
+
+use rand_core::CryptoRng;
+
+use super::{Action, DialError, Node, NodeEvent, Phase};
+
+use crate::connection::Connection;
+use crate::dial_queue::Retry;
+use crate::disconnect::DisconnectReason;
+use crate::identity::PeerId;
+use crate::net_address::NetAddress;
+use crate::peer_set::Direction;
+use crate::time::Instant;
+
+impl<R: CryptoRng> Node<R> {
+    /// Queues a dial to `addr` (deduplicated, paced by the dial queue).
+    pub fn dial(&mut self, now: Instant, addr: NetAddress) -> Result<(), DialError> {
+        if self.shutting_down {
+            return Err(DialError::ShuttingDown);
+        }
+        self.check_dial(now, &addr)?;
+        let persistent = self.persistent.contains_key(&addr.socket_addr());
+        self.queue_dial(now, addr, persistent);
+        self.start_dials(now);
+        Ok(())
+    }
+
+    pub(super) fn check_dial(&self, now: Instant, addr: &NetAddress) -> Result<(), DialError> {
+        if let Some(peer) = addr.peer_id() {
+            if peer == self.local_id {
+                return Err(DialError::SelfDial);
+            }
+            if self.peers.contains_key(&peer) {
+                return Err(DialError::AlreadyConnected);
+            }
+            if self.peer_set.bans().is_peer_banned(now, &peer) {
+                return Err(DialError::Banned);
+            }
+        }
+        if self
+            .peer_set
+            .bans()
+            .is_ip_banned(now, addr.socket_addr().ip())
+        {
+            return Err(DialError::Banned);
+        }
+        Ok(())
+    }
+
+    /// Keeps `addr` connected: dialed now and redialed with backoff whenever its connection
+    /// ends, exempt from the outbound cap.
+    pub fn add_persistent_peer(&mut self, now: Instant, addr: NetAddress) {
+        self.queue_persistent(now, addr);
+        self.start_dials(now);
+    }
+
+    /// Records `addr` as persistent and queues its dial (unless its peer is connected),
+    /// without starting it: [`Node::new`] leaves its persistent peers' dials to the first
+    /// round of timers, so protocols registered on the fresh node are offered to them.
+    pub(super) fn queue_persistent(&mut self, now: Instant, addr: NetAddress) {
+        self.persistent.insert(addr.socket_addr(), addr);
+        if let Some(peer) = addr.peer_id() {
+            self.peer_set.add_persistent(peer);
+            if self.peers.contains_key(&peer) {
+                return;
+            }
+        }
+        self.queue_dial(now, addr, true);
+    }
+
+    /// Queues a dial that is not a feeler — turning a feeler to the same address, queued or
+    /// in flight, into this dial: its connection is kept, its failure reported.
+    pub(super) fn queue_dial(&mut self, due: Instant, addr: NetAddress, persistent: bool) {
+        self.feelers.remove(&addr.socket_addr());
+        self.dials.push(due, addr, persistent);
+    }
+
+    /// Queues a feeler to `addr`, unless a dial to it is queued already: that one is brought
+    /// forward and stays what it was.
+    pub(super) fn queue_feeler(&mut self, now: Instant, addr: NetAddress) {
+        if self.dials.push(now, addr, false) {
+            self.feelers.insert(addr.socket_addr());
+        }
+    }
+
+    /// Drops `addr` from the dial queue, feeler or not.
+    pub(super) fn forget_dial(&mut self, addr: SocketAddr) {
+        self.feelers.remove(&addr);
+        self.dials.remove(addr);
+    }
+
+    /// Dials in flight that hold an outbound slot: all but feelers.
+    pub(super) fn outbound_dials(&self) -> usize {
+        self.dialing
+            .keys()
+            .filter(|addr| !self.feelers.contains(addr))
+            .count()
+    }
+
+    /// Whether a dial to an address carrying `peer`'s identity is queued or in flight, or a
+    /// handshake with `peer` is under way — feelers aside, which never connect anyone.
+    pub(super) fn is_connecting(&self, peer: &PeerId) -> bool {
+        let is_feeler = |addr: &NetAddress| self.feelers.contains(&addr.socket_addr());
+        let handshaking = self.candidates.get(peer).is_some_and(|conns| {
+            conns.iter().any(|conn| {
+                self.conns
+                    .get(*conn)
+                    .is_some_and(|entry| !entry.dialed.as_ref().is_some_and(is_feeler))
+            })
+        });
+        handshaking
+            || self
+                .dials
+                .addresses()
+                .any(|addr| addr.peer_id() == Some(*peer) && !is_feeler(addr))
+    }
+
+    /// Starts the dials that are due, as far as the dial queue allows.
+    pub(super) fn start_dials(&mut self, now: Instant) {
+        if self.shutting_down {
+            return;
+        }
+        while let Some(addr) = self.dials.poll_dial(now) {
+            if let Err(error) = self.check_dial(now, &addr) {
+                self.dials.remove(addr.socket_addr());
+                let reason = match error {
+                    DialError::SelfDial => DisconnectReason::SelfConnection,
+                    DialError::AlreadyConnected => DisconnectReason::AlreadyConnected,
+                    DialError::Banned => DisconnectReason::Banned,
+                    DialError::ShuttingDown => DisconnectReason::Quitting,
+                };
+                self.report_dial_failure(now, addr, reason, error.to_string(), Retry::GivenUp);
+                continue;
+            }
+            let persistent = self.persistent.contains_key(&addr.socket_addr())
+                || addr
+                    .peer_id()
+                    .is_some_and(|peer| self.peer_set.is_persistent(&peer));
+            let feeler = self.feelers.contains(&addr.socket_addr());
+            if !persistent && !feeler && !self.peer_set.has_outbound_slot(self.outbound_dials()) {
+                // Refused before dialing: the remote never sees a connection it would lose.
+                self.dials.remove(addr.socket_addr());
+                let detail = String::from("outbound slots full");
+                self.report_dial_failure(
+                    now,
+                    addr,
+                    DisconnectReason::TooManyPeers,
+                    detail,
+                    Retry::GivenUp,
+                );
+                continue;
+            }
+            let ip = addr.socket_addr().ip();
+            if let Err(reason) = self.peer_set.admit_outbound_socket(now, ip) {
+                self.dials.remove(addr.socket_addr());
+                let detail = format!("{reason}: {ip}");
+                self.report_dial_failure(now, addr, reason, detail, Retry::GivenUp);
+                continue;
+            }
+            // The attempt counts from here, not from the address's selection: a dial
+            // refused above (the slots filled meanwhile) leaves it free to be chosen again,
+            // where counting it would shut it out for the book's `reselect_after`.
+            self.book.mark_attempt(&addr.socket_addr(), now);
+            let connection = Connection::dial(
+                now,
+                self.connection_config.clone(),
+                &self.keypair,
+                self.info.clone(),
+                addr.peer_id(),
+                &mut self.rng,
+            );
+            let conn = connection.ok().and_then(|connection| {
+                self.insert(
+                    connection,
+                    Direction::Outbound,
+                    addr.socket_addr(),
+                    Some(addr),
+                    Phase::Connecting,
+                )
+            });
+            let Some(conn) = conn else {
+                self.peer_set.release(Direction::Outbound, None, None);
+                self.forget_dial(addr.socket_addr());
+                continue;
+            };
+            self.dialing.insert(addr.socket_addr(), conn);
+            self.actions.push_back(Action::Dial {
+                conn,
+                addr: addr.socket_addr(),
+            });
+            self.after(now, conn);
+        }
+    }
+
+    /// Reports a dial that failed or was given up, the address already out of the dial
+    /// queue or queued for its retry — unless it was a feeler, which fails quietly.
+    pub(super) fn report_dial_failure(
+        &mut self,
+        now: Instant,
+        addr: NetAddress,
+        reason: DisconnectReason,
+        detail: String,
+        retry: Retry,
+    ) {
+        let feeler = self.feelers.contains(&addr.socket_addr());
+        self.discovery_dial_failed(now, &addr, reason);
+        if feeler {
+            // A feeler fails quietly: the book learned of it, nobody retries it.
+            self.forget_dial(addr.socket_addr());
+            return;
+        }
+        if retry == Retry::GivenUp
+            && let Some(peer) = addr.peer_id()
+        {
+            self.given_up.insert(peer);
+        }
+        self.events.push_back(NodeEvent::DialFailed {
+            addr,
+            reason,
+            detail,
+            retry,
+        });
+    }
+
+    /// A dial the shutdown ends: given up with `Quitting`, the address's record in the book
+    /// untouched; a feeler ends quietly, as it fails.
+    pub(super) fn report_dial_cancelled(&mut self, addr: NetAddress) {
+        if self.feelers.remove(&addr.socket_addr()) {
+            return;
+        }
+        self.events.push_back(NodeEvent::DialFailed {
+            addr,
+            reason: DisconnectReason::Quitting,
+            detail: String::from("shutting down"),
+            retry: Retry::GivenUp,
+        });
+    }
+}

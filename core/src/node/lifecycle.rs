@@ -1,0 +1,314 @@
+//! A connection's life in the node's tables: inserted, brought up to date after every
+//! input (`after`, `settle`), closed, and removed once drained.
+
+use alloc::vec::Vec;
+use core::net::{IpAddr, SocketAddr};
+
+use rand_core::CryptoRng;
+
+use super::{Action, ConnId, Entry, Node, NodeEvent, PeerReport, Phase, discovery};
+
+use crate::ban_list::Banned;
+use crate::channel::RESERVED_CHANNELS_START;
+use crate::connection::{Closed, ClosedBy, Connection, Event};
+use crate::disconnect::DisconnectReason;
+use crate::mux::ReturnedMessage;
+use crate::net_address::NetAddress;
+use crate::peer_set::Direction;
+use crate::time::Instant;
+
+impl<R: CryptoRng> Node<R> {
+    pub(super) fn insert(
+        &mut self,
+        connection: Connection,
+        direction: Direction,
+        remote: SocketAddr,
+        dialed: Option<NetAddress>,
+        phase: Phase,
+    ) -> Option<ConnId> {
+        self.conns.insert(Entry {
+            connection,
+            direction,
+            remote,
+            dialed,
+            phase,
+            peer: None,
+            info: None,
+            timer: None,
+            full_since: None,
+            slot: None,
+            last_useful: None,
+            in_transmit_queue: false,
+            in_read_queue: false,
+            close_when_answered: false,
+            full_channels: Vec::new(),
+        })
+    }
+
+    /// Brings the node up to date with connection `conn` after anything touched it: as
+    /// [`Node::settle`], and queues it to transmit.
+    pub(super) fn after(&mut self, now: Instant, conn: ConnId) {
+        self.settle(now, conn);
+        if let Some(entry) = self.conns.get_mut(conn)
+            && !entry.in_transmit_queue
+            && entry.phase != Phase::Connecting
+        {
+            entry.in_transmit_queue = true;
+            self.transmit_queue.push_back(conn);
+        }
+    }
+
+    /// Takes `conn`'s non-message events, queues it for reading, re-arms its timer, and
+    /// forgets it once it is closed and drained.
+    pub(super) fn settle(&mut self, now: Instant, conn: ConnId) {
+        loop {
+            let Some(entry) = self.conns.get_mut(conn) else {
+                return;
+            };
+            if entry.peer.is_none()
+                && let Some(peer) = entry.connection.peer()
+            {
+                entry.peer = Some(peer);
+                self.candidates.entry(peer).or_default().insert(conn);
+            }
+            match entry.connection.peek_event() {
+                None => break,
+                Some(Event::Message { .. }) => {
+                    if entry.phase == Phase::Connected {
+                        if !entry.in_read_queue {
+                            entry.in_read_queue = true;
+                            self.read_queue.push_back(conn);
+                        }
+                        break;
+                    }
+                    // A message on a connection the application never saw: discarded, and
+                    // (the connection being closed) never confirmed to its sender.
+                    let _ = entry.connection.poll_event();
+                }
+                Some(_) => match entry.connection.poll_event() {
+                    Some(Event::Connected { peer, info }) => {
+                        self.on_connected(now, conn, peer, info)
+                    }
+                    Some(Event::Closed(closed)) => self.on_closed(now, conn, *closed),
+                    _ => {}
+                },
+            }
+        }
+        let Some(entry) = self.conns.get_mut(conn) else {
+            return;
+        };
+        if !entry.full_channels.is_empty()
+            && let Some(peer) = entry.peer.filter(|_| entry.phase == Phase::Connected)
+        {
+            let (connection, events) = (&entry.connection, &mut self.events);
+            entry.full_channels.retain(|&(channel, refused)| {
+                let room = connection.has_send_room(channel, refused);
+                if room {
+                    events.push_back(NodeEvent::Writable { peer, channel });
+                }
+                !room
+            });
+        }
+        if self.flush_deadline.is_some()
+            && entry.phase == Phase::Connected
+            && entry.connection.is_established()
+            && entry.connection.is_flushed()
+        {
+            entry
+                .connection
+                .close(now, DisconnectReason::Quitting, "shutting down");
+            self.after(now, conn);
+            return;
+        }
+        if entry.close_when_answered && discovery::answer_confirmed(entry) {
+            entry.close_when_answered = false;
+            entry
+                .connection
+                .close(now, DisconnectReason::Requested, "seed: addresses sent");
+            self.after(now, conn);
+            return;
+        }
+        if entry.connection.is_closed() && entry.connection.peek_event().is_none() {
+            self.remove(conn);
+            return;
+        }
+        let deadline = entry.connection.poll_timeout();
+        if entry.timer != deadline {
+            if let Some(old) = entry.timer {
+                self.timers.remove(&(old, conn));
+            }
+            if let Some(new) = deadline {
+                self.timers.insert((new, conn));
+            }
+            entry.timer = deadline;
+        }
+    }
+
+    /// Closes `conn` (if it is still there) with `reason`, and lets the node see to it.
+    pub(super) fn close_connection(
+        &mut self,
+        now: Instant,
+        conn: ConnId,
+        reason: DisconnectReason,
+        detail: &str,
+    ) {
+        if let Some(entry) = self.conns.get_mut(conn) {
+            entry.connection.close(now, reason, detail);
+            self.after(now, conn);
+        }
+    }
+
+    pub(super) fn remove(&mut self, conn: ConnId) {
+        self.handshakes.remove(conn);
+        let Some(entry) = self.conns.remove(conn) else {
+            return;
+        };
+        if let Some(deadline) = entry.timer {
+            self.timers.remove(&(deadline, conn));
+        }
+        if let Some(since) = entry.full_since {
+            self.slow.remove(&(since, conn));
+        }
+        self.actions.push_back(Action::Close { conn });
+    }
+
+    /// A connection ended.
+    pub(super) fn on_closed(&mut self, now: Instant, conn: ConnId, closed: Closed) {
+        self.handshakes.remove(conn);
+        let Some(entry) = self.conns.get_mut(conn) else {
+            return;
+        };
+        let phase = entry.phase;
+        entry.phase = Phase::Dropped;
+        let peer = entry.peer;
+        let direction = entry.direction;
+        let ip = inbound_ip(entry);
+        let remote = entry.remote;
+        let slot = entry.slot;
+        let dialed = entry.dialed.take();
+        if let Some(peer) = peer
+            && let Some(set) = self.candidates.get_mut(&peer)
+        {
+            set.remove(&conn);
+            if set.is_empty() {
+                self.candidates.remove(&peer);
+            }
+        }
+        if closed.by == ClosedBy::Local
+            && matches!(
+                closed.reason,
+                DisconnectReason::ProtocolError
+                    | DisconnectReason::FlowControl
+                    | DisconnectReason::MessageTooLarge
+            )
+            && let Some(peer) = peer
+        {
+            let until = now.saturating_add(self.config.violation_ban);
+            let bans = self.peer_set.bans_mut();
+            bans.ban(Banned::Peer(peer), until);
+            if self.config.violation_ban_ip {
+                bans.ban(Banned::Ip(remote.ip()), until);
+            }
+        }
+        match phase {
+            Phase::Connected => {
+                self.peer_set.release(direction, slot, ip);
+                if let Some(peer) = peer {
+                    self.peers.remove(&peer);
+                    self.pex.handle_disconnected(&peer);
+                    let mut confirmed_by_channel = closed.outcome.confirmed_by_channel;
+                    confirmed_by_channel.retain(|(channel, _)| *channel < RESERVED_CHANNELS_START);
+                    let unsent = own_messages(closed.outcome.unsent);
+                    let unconfirmed = own_messages(closed.outcome.unconfirmed);
+                    let confirmed = confirmed_by_channel
+                        .iter()
+                        .map(|(_, count)| *count)
+                        .fold(0, u64::saturating_add);
+                    let event = NodeEvent::PeerDisconnected {
+                        peer,
+                        reason: closed.reason,
+                        by: closed.by,
+                        detail: closed.detail,
+                        unsent,
+                        unconfirmed,
+                        confirmed,
+                        confirmed_by_channel,
+                    };
+                    if let Some(report) = self.shutdown_report.as_mut() {
+                        report
+                            .peers
+                            .extend(PeerReport::from_disconnected(event.clone()));
+                    }
+                    self.events.push_back(event);
+                }
+                let remote = self.conns.get(conn).map(|entry| entry.remote);
+                let persistent = self
+                    .persistent
+                    .values()
+                    .find(|addr| {
+                        addr.peer_id().is_some_and(|id| Some(id) == peer)
+                            || Some(addr.socket_addr()) == remote
+                    })
+                    .copied();
+                if let Some(addr) = persistent {
+                    let due = now.saturating_add(self.config.dial.backoff_base);
+                    self.queue_dial(due, addr, true);
+                }
+            }
+            Phase::Connecting | Phase::Handshaking => {
+                self.peer_set.release(direction, None, ip);
+                if direction == Direction::Inbound && !self.shutting_down {
+                    let remote = self.conns.get(conn).map(|entry| entry.remote);
+                    if let Some(remote) = remote {
+                        self.events.push_back(NodeEvent::InboundRefused {
+                            remote,
+                            peer,
+                            reason: closed.reason,
+                            by: closed.by,
+                            detail: closed.detail.clone(),
+                        });
+                    }
+                }
+                if let Some(addr) = dialed {
+                    self.dialing.remove(&addr.socket_addr());
+                    let feeler = self.feelers.contains(&addr.socket_addr());
+                    let refused_when_full = closed.by == ClosedBy::Remote
+                        && closed.reason == DisconnectReason::TooManyPeers;
+                    if feeler
+                        && refused_when_full
+                        && let Some(peer) = peer
+                    {
+                        // A far end with its inbound slots full refuses us only once the
+                        // handshake has authenticated it and passed our checks: the feeler
+                        // proved the address alive, as if it had been admitted.
+                        self.discovery_dial_succeeded(now, addr, peer);
+                        self.forget_dial(addr.socket_addr());
+                    } else if self.shutting_down {
+                        // Our doing, not the address's: no retry, nothing held against it.
+                        self.dials.remove(addr.socket_addr());
+                        self.report_dial_cancelled(addr);
+                    } else {
+                        let retry =
+                            self.dials
+                                .handle_failure(now, addr.socket_addr(), &mut self.rng);
+                        self.report_dial_failure(now, addr, closed.reason, closed.detail, retry);
+                    }
+                }
+            }
+            Phase::Dropped => {}
+        }
+        self.start_dials(now);
+    }
+}
+
+/// The application's messages among those returned: the node's own built-in protocols
+/// (reserved channels, e.g. PEX) send messages the application never sent, so they are not
+/// its to count or retry.
+fn own_messages(mut returned: Vec<ReturnedMessage>) -> Vec<ReturnedMessage> {
+    returned.retain(|message| message.channel < RESERVED_CHANNELS_START);
+    returned
+}
+
+pub(super) fn inbound_ip(entry: &Entry) -> Option<IpAddr> {
+    (entry.direction == Direction::Inbound).then(|| entry.remote.ip())
+}

@@ -67,7 +67,6 @@ fn main() {
     let mut stores: Vec<ProtocolId<KvStore>> = Vec::new();
     for index in 0..5 {
         let mut config = NodeConfig::new("kv-example", "kv_gossip/1");
-        config.discovery.enabled = false;
         config.listen_addr = Some(SocketAddr::new(ip(index), 26656));
         let mut rng = ChaCha20Rng::seed_from_u64(index as u64);
         let keypair = Keypair::generate(&mut rng);

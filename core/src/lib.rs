@@ -73,6 +73,7 @@ pub mod cipher;
 pub mod connection;
 pub mod dial_queue;
 mod disconnect;
+pub mod discovery;
 pub mod frame;
 pub mod gossip;
 pub mod handshake;

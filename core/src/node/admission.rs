@@ -8,7 +8,7 @@ use alloc::vec::Vec;
 use rand_core::CryptoRng;
 
 use super::lifecycle::inbound_ip;
-use super::{ConnId, Node, NodeEvent, Phase, eviction};
+use super::{ConnId, DialReport, Node, NodeEvent, Phase, eviction};
 
 use crate::connection::ClosedBy;
 use crate::dial_queue::Retry;
@@ -28,7 +28,7 @@ impl<R: CryptoRng> Node<R> {
     }
 
     /// A handshake completed: admit the peer, or refuse the connection invisibly — as a
-    /// feeler's always is, its purpose served.
+    /// probe's always is, its purpose served.
     pub(super) fn on_connected(
         &mut self,
         now: Instant,
@@ -37,12 +37,13 @@ impl<R: CryptoRng> Node<R> {
         info: Box<NodeInfo>,
     ) {
         self.handshakes.remove(conn);
-        let mut feeler = false;
+        let mut probe = false;
         if let Some(addr) = self.conns.get(conn).and_then(|entry| entry.dialed) {
-            feeler = self.feelers.contains(&addr.socket_addr());
-            self.discovery_dial_succeeded(now, addr, peer);
+            probe = self.probes.contains(&addr.socket_addr());
+            self.probes.remove(&addr.socket_addr());
+            self.record_dial(DialReport::Reached { addr, peer, probe });
         }
-        let admission = if feeler {
+        let admission = if probe {
             Err(DisconnectReason::TooManyPeers)
         } else {
             self.admission(now, conn, peer)
@@ -70,15 +71,15 @@ impl<R: CryptoRng> Node<R> {
                 self.peer_set
                     .release(entry.direction, None, inbound_ip(entry));
                 // A dial the node was asked for learns why — unless it lost a simultaneous
-                // open (its peer is connected: nothing failed) or was a feeler. Normally
-                // refused before dialing; here when it took over a feeler in flight with
+                // open (its peer is connected: nothing failed) or was a probe. Normally
+                // refused before dialing; here when it took over a probe in flight with
                 // every slot full.
                 if let Some(addr) = dialed
-                    && !feeler
+                    && !probe
                     && reason != DisconnectReason::AlreadyConnected
                 {
                     let detail = String::from(reason.as_str());
-                    self.report_dial_failure(now, addr, reason, detail, Retry::GivenUp);
+                    self.report_dial_failure(addr, reason, detail, Retry::GivenUp);
                 } else if entry.direction == Direction::Inbound
                     && reason != DisconnectReason::AlreadyConnected
                 {
@@ -108,7 +109,6 @@ impl<R: CryptoRng> Node<R> {
             info,
             direction,
         });
-        self.discovery_connected(now, conn, peer);
     }
 
     /// Admits `conn` as `peer`'s connection, or says why not; closes the losers of a
@@ -145,7 +145,7 @@ impl<R: CryptoRng> Node<R> {
                 );
                 if let Some(addr) = entry.dialed.take() {
                     self.dialing.remove(&addr.socket_addr());
-                    self.feelers.remove(&addr.socket_addr());
+                    self.probes.remove(&addr.socket_addr());
                     self.dials.remove(addr.socket_addr());
                 }
                 self.peer_set

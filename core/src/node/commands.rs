@@ -81,8 +81,19 @@ impl<R: CryptoRng> Node<R> {
 
     /// Disconnects `peer` with `reason`; its [`NodeEvent::PeerDisconnected`] follows.
     pub fn disconnect(&mut self, now: Instant, peer: &PeerId, reason: DisconnectReason) {
+        self.disconnect_because(now, peer, reason, "disconnect requested");
+    }
+
+    /// As [`Node::disconnect`], telling the peer why in `detail` (its GOAWAY's text).
+    pub fn disconnect_because(
+        &mut self,
+        now: Instant,
+        peer: &PeerId,
+        reason: DisconnectReason,
+        detail: &str,
+    ) {
         if let Some(&conn) = self.peers.get(peer) {
-            self.close_connection(now, conn, reason, "disconnect requested");
+            self.close_connection(now, conn, reason, detail);
         }
     }
 

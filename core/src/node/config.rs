@@ -15,7 +15,7 @@ use crate::node_info::ChannelInfo;
 use crate::peer_set::{IpNet, Limits};
 use crate::router::ProtocolSpec;
 
-use super::{DiscoveryConfig, EvictionConfig};
+use super::EvictionConfig;
 
 /// A node's configuration. [`NodeConfig::new`] gives the defaults.
 ///
@@ -69,8 +69,6 @@ pub struct NodeConfig {
     /// Bans held at most, peers and IPs together ([`crate::ban_list`]): a full list drops
     /// the ban with the shortest time left. Default [`DEFAULT_MAX_BANS`].
     pub max_bans: usize,
-    /// Address book, peer exchange, seeds. On by default.
-    pub discovery: DiscoveryConfig,
 }
 
 impl NodeConfig {
@@ -93,7 +91,6 @@ impl NodeConfig {
             violation_ban: Duration::from_secs(600),
             violation_ban_ip: true,
             max_bans: DEFAULT_MAX_BANS,
-            discovery: DiscoveryConfig::default(),
         }
     }
 

@@ -7,7 +7,7 @@ use core::net::SocketAddr;
 
 use rand_core::CryptoRng;
 
-use super::{Action, DialError, Node, NodeEvent, Phase};
+use super::{Action, DialError, DialReport, Node, NodeEvent, Phase};
 
 use crate::connection::Connection;
 use crate::dial_queue::Retry;
@@ -73,51 +73,51 @@ impl<R: CryptoRng> Node<R> {
         self.queue_dial(now, addr, true);
     }
 
-    /// Queues a dial that is not a feeler — turning a feeler to the same address, queued or
+    /// Queues a dial that is not a probe — turning a probe to the same address, queued or
     /// in flight, into this dial: its connection is kept, its failure reported.
     pub(super) fn queue_dial(&mut self, due: Instant, addr: NetAddress, persistent: bool) {
-        self.feelers.remove(&addr.socket_addr());
+        self.probes.remove(&addr.socket_addr());
         self.dials.push(due, addr, persistent);
     }
 
-    /// Queues a feeler to `addr`, unless a dial to it is queued already: that one is brought
+    /// Queues a probe to `addr`, unless a dial to it is queued already: that one is brought
     /// forward and stays what it was.
-    pub(super) fn queue_feeler(&mut self, now: Instant, addr: NetAddress) {
+    pub(super) fn queue_probe(&mut self, now: Instant, addr: NetAddress) {
         if self.dials.push(now, addr, false) {
-            self.feelers.insert(addr.socket_addr());
+            self.probes.insert(addr.socket_addr());
         }
     }
 
-    /// Drops `addr` from the dial queue, feeler or not.
+    /// Drops `addr` from the dial queue, probe or not.
     pub(super) fn forget_dial(&mut self, addr: SocketAddr) {
-        self.feelers.remove(&addr);
+        self.probes.remove(&addr);
         self.dials.remove(addr);
     }
 
-    /// Dials in flight that hold an outbound slot: all but feelers.
+    /// Dials in flight that hold an outbound slot: all but probes.
     pub(super) fn outbound_dials(&self) -> usize {
         self.dialing
             .keys()
-            .filter(|addr| !self.feelers.contains(addr))
+            .filter(|addr| !self.probes.contains(addr))
             .count()
     }
 
     /// Whether a dial to an address carrying `peer`'s identity is queued or in flight, or a
-    /// handshake with `peer` is under way — feelers aside, which never connect anyone.
+    /// handshake with `peer` is under way — probes aside, which never connect anyone.
     pub(super) fn is_connecting(&self, peer: &PeerId) -> bool {
-        let is_feeler = |addr: &NetAddress| self.feelers.contains(&addr.socket_addr());
+        let is_probe = |addr: &NetAddress| self.probes.contains(&addr.socket_addr());
         let handshaking = self.candidates.get(peer).is_some_and(|conns| {
             conns.iter().any(|conn| {
                 self.conns
                     .get(*conn)
-                    .is_some_and(|entry| !entry.dialed.as_ref().is_some_and(is_feeler))
+                    .is_some_and(|entry| !entry.dialed.as_ref().is_some_and(is_probe))
             })
         });
         handshaking
             || self
                 .dials
                 .addresses()
-                .any(|addr| addr.peer_id() == Some(*peer) && !is_feeler(addr))
+                .any(|addr| addr.peer_id() == Some(*peer) && !is_probe(addr))
     }
 
     /// Starts the dials that are due, as far as the dial queue allows.
@@ -134,20 +134,19 @@ impl<R: CryptoRng> Node<R> {
                     DialError::Banned => DisconnectReason::Banned,
                     DialError::ShuttingDown => DisconnectReason::Quitting,
                 };
-                self.report_dial_failure(now, addr, reason, error.to_string(), Retry::GivenUp);
+                self.report_dial_failure(addr, reason, error.to_string(), Retry::GivenUp);
                 continue;
             }
             let persistent = self.persistent.contains_key(&addr.socket_addr())
                 || addr
                     .peer_id()
                     .is_some_and(|peer| self.peer_set.is_persistent(&peer));
-            let feeler = self.feelers.contains(&addr.socket_addr());
-            if !persistent && !feeler && !self.peer_set.has_outbound_slot(self.outbound_dials()) {
+            let probe = self.probes.contains(&addr.socket_addr());
+            if !persistent && !probe && !self.peer_set.has_outbound_slot(self.outbound_dials()) {
                 // Refused before dialing: the remote never sees a connection it would lose.
                 self.dials.remove(addr.socket_addr());
                 let detail = String::from("outbound slots full");
                 self.report_dial_failure(
-                    now,
                     addr,
                     DisconnectReason::TooManyPeers,
                     detail,
@@ -159,13 +158,13 @@ impl<R: CryptoRng> Node<R> {
             if let Err(reason) = self.peer_set.admit_outbound_socket(now, ip) {
                 self.dials.remove(addr.socket_addr());
                 let detail = format!("{reason}: {ip}");
-                self.report_dial_failure(now, addr, reason, detail, Retry::GivenUp);
+                self.report_dial_failure(addr, reason, detail, Retry::GivenUp);
                 continue;
             }
             // The attempt counts from here, not from the address's selection: a dial
             // refused above (the slots filled meanwhile) leaves it free to be chosen again,
             // where counting it would shut it out for the book's `reselect_after`.
-            self.book.mark_attempt(&addr.socket_addr(), now);
+            self.record_dial(DialReport::Started { addr, probe });
             let connection = Connection::dial(
                 now,
                 self.connection_config.clone(),
@@ -198,19 +197,23 @@ impl<R: CryptoRng> Node<R> {
     }
 
     /// Reports a dial that failed or was given up, the address already out of the dial
-    /// queue or queued for its retry — unless it was a feeler, which fails quietly.
+    /// queue or queued for its retry — unless it was a probe, which fails quietly.
     pub(super) fn report_dial_failure(
         &mut self,
-        now: Instant,
         addr: NetAddress,
         reason: DisconnectReason,
         detail: String,
         retry: Retry,
     ) {
-        let feeler = self.feelers.contains(&addr.socket_addr());
-        self.discovery_dial_failed(now, &addr, reason);
-        if feeler {
-            // A feeler fails quietly: the book learned of it, nobody retries it.
+        let probe = self.probes.contains(&addr.socket_addr());
+        self.probes.remove(&addr.socket_addr());
+        self.record_dial(DialReport::Failed {
+            addr,
+            reason,
+            probe,
+        });
+        if probe {
+            // A probe fails quietly: the book learned of it, nobody retries it.
             self.forget_dial(addr.socket_addr());
             return;
         }
@@ -228,9 +231,9 @@ impl<R: CryptoRng> Node<R> {
     }
 
     /// A dial the shutdown ends: given up with `Quitting`, the address's record in the book
-    /// untouched; a feeler ends quietly, as it fails.
+    /// untouched; a probe ends quietly, as it fails.
     pub(super) fn report_dial_cancelled(&mut self, addr: NetAddress) {
-        if self.feelers.remove(&addr.socket_addr()) {
+        if self.probes.remove(&addr.socket_addr()) {
             return;
         }
         self.events.push_back(NodeEvent::DialFailed {

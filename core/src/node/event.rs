@@ -182,7 +182,7 @@ pub enum Connectedness {
     /// Connected now.
     Connected,
     /// Not connected, but a dial to it is queued or in flight (to an address carrying its
-    /// identity), or a handshake with it is under way. A feeler, which only tests an address
+    /// identity), or a handshake with it is under way. A probe, which only tests an address
     /// and never connects, does not count.
     CanConnect,
     /// Banned, or its dials were given up (and it is not dialed again) — among the last

@@ -190,11 +190,10 @@ impl<R: CryptoRng> Node<R> {
             self.after(now, conn);
         }
         for (addr, retry) in self.dials.handle_timeout(now, &mut self.rng) {
-            // A dial that outlived its timeout: report the failure (a feeler's cancels the
+            // A dial that outlived its timeout: report the failure (a probe's cancels the
             // retry just queued, before closing can start it), then close its socket.
             let conn = self.dialing.remove(&addr.socket_addr());
             self.report_dial_failure(
-                now,
                 addr,
                 DisconnectReason::Timeout,
                 String::from("dial timed out"),
@@ -223,7 +222,6 @@ impl<R: CryptoRng> Node<R> {
             self.peer_set.bans_mut().expire(now);
             self.next_ban_sweep = now.saturating_add(BAN_SWEEP_INTERVAL);
         }
-        self.discovery_timeout(now);
         self.start_dials(now);
     }
 }

@@ -6,10 +6,10 @@ use core::net::{IpAddr, SocketAddr};
 
 use rand_core::CryptoRng;
 
-use super::{Action, ConnId, Entry, Node, NodeEvent, PeerReport, Phase, discovery};
+use super::{Action, ConnId, DialReport, Entry, Node, NodeEvent, PeerReport, Phase};
 
 use crate::ban_list::Banned;
-use crate::channel::RESERVED_CHANNELS_START;
+use crate::channel::{ChannelId, RESERVED_CHANNELS_START};
 use crate::connection::{Closed, ClosedBy, Connection, Event};
 use crate::disconnect::DisconnectReason;
 use crate::mux::ReturnedMessage;
@@ -40,7 +40,7 @@ impl<R: CryptoRng> Node<R> {
             last_useful: None,
             in_transmit_queue: false,
             in_read_queue: false,
-            close_when_answered: false,
+            close_when_confirmed: None,
             full_channels: Vec::new(),
         })
     }
@@ -120,11 +120,15 @@ impl<R: CryptoRng> Node<R> {
             self.after(now, conn);
             return;
         }
-        if entry.close_when_answered && discovery::answer_confirmed(entry) {
-            entry.close_when_answered = false;
-            entry
-                .connection
-                .close(now, DisconnectReason::Requested, "seed: addresses sent");
+        if let Some(channel) = entry.close_when_confirmed
+            && channel_confirmed(entry, channel)
+        {
+            entry.close_when_confirmed = None;
+            entry.connection.close(
+                now,
+                DisconnectReason::Requested,
+                "disconnect requested: what was sent is confirmed",
+            );
             self.after(now, conn);
             return;
         }
@@ -215,7 +219,6 @@ impl<R: CryptoRng> Node<R> {
                 self.peer_set.release(direction, slot, ip);
                 if let Some(peer) = peer {
                     self.peers.remove(&peer);
-                    self.pex.handle_disconnected(&peer);
                     let mut confirmed_by_channel = closed.outcome.confirmed_by_channel;
                     confirmed_by_channel.retain(|(channel, _)| *channel < RESERVED_CHANNELS_START);
                     let unsent = own_messages(closed.outcome.unsent);
@@ -271,17 +274,21 @@ impl<R: CryptoRng> Node<R> {
                 }
                 if let Some(addr) = dialed {
                     self.dialing.remove(&addr.socket_addr());
-                    let feeler = self.feelers.contains(&addr.socket_addr());
+                    let probe = self.probes.contains(&addr.socket_addr());
                     let refused_when_full = closed.by == ClosedBy::Remote
                         && closed.reason == DisconnectReason::TooManyPeers;
-                    if feeler
+                    if probe
                         && refused_when_full
                         && let Some(peer) = peer
                     {
                         // A far end with its inbound slots full refuses us only once the
-                        // handshake has authenticated it and passed our checks: the feeler
+                        // handshake has authenticated it and passed our checks: the probe
                         // proved the address alive, as if it had been admitted.
-                        self.discovery_dial_succeeded(now, addr, peer);
+                        self.record_dial(DialReport::Reached {
+                            addr,
+                            peer,
+                            probe: true,
+                        });
                         self.forget_dial(addr.socket_addr());
                     } else if self.shutting_down {
                         // Our doing, not the address's: no retry, nothing held against it.
@@ -291,7 +298,7 @@ impl<R: CryptoRng> Node<R> {
                         let retry =
                             self.dials
                                 .handle_failure(now, addr.socket_addr(), &mut self.rng);
-                        self.report_dial_failure(now, addr, closed.reason, closed.detail, retry);
+                        self.report_dial_failure(addr, closed.reason, closed.detail, retry);
                     }
                 }
             }
@@ -311,4 +318,14 @@ fn own_messages(mut returned: Vec<ReturnedMessage>) -> Vec<ReturnedMessage> {
 
 pub(super) fn inbound_ip(entry: &Entry) -> Option<IpAddr> {
     (entry.direction == Direction::Inbound).then(|| entry.remote.ip())
+}
+
+/// Whether nothing sent on `channel` of `entry` awaits writing or confirmation.
+fn channel_confirmed(entry: &Entry, channel: ChannelId) -> bool {
+    entry
+        .connection
+        .channel_stats()
+        .iter()
+        .find(|stats| stats.channel == channel)
+        .is_none_or(|stats| stats.queued_messages == 0 && stats.unconfirmed_messages == 0)
 }

@@ -39,8 +39,8 @@ mod admission;
 mod commands;
 mod config;
 mod conn_table;
+mod dial_report;
 mod dialing;
-mod discovery;
 mod event;
 mod eviction;
 mod given_up;
@@ -50,6 +50,7 @@ mod lifecycle;
 mod offer;
 mod output;
 mod peer_info;
+mod primitives;
 mod shutdown;
 mod stack;
 #[cfg(test)]
@@ -68,17 +69,17 @@ use rand_core::CryptoRng;
 
 pub use config::NodeConfig;
 use conn_table::ConnTable;
-pub use discovery::DiscoveryConfig;
+pub use dial_report::DialReport;
 pub use event::{Action, ConnId, Connectedness, DialError, NodeEvent};
 pub use eviction::EvictionConfig;
 use given_up::GivenUp;
 pub use given_up::MAX_GIVEN_UP;
 use handshake_admission::PendingInbound;
 pub use peer_info::PeerInfo;
+pub use primitives::{NodeView, OutboundSlots};
 pub use shutdown::{PeerReport, ShutdownReport};
 pub use stack::{Output, Stack};
 
-use crate::addr_book::AddrBook;
 use crate::ban_list::BanList;
 use crate::channel::ChannelId;
 use crate::connection::{Connection, ConnectionConfig};
@@ -87,7 +88,6 @@ use crate::identity::{Keypair, PeerId};
 use crate::net_address::NetAddress;
 use crate::node_info::{NodeInfo, NodeInfoError};
 use crate::peer_set::{Direction, PeerSet, Slot};
-use crate::pex::{PEX_CHANNEL, PEX_PROTOCOL, Pex};
 use crate::time::Instant;
 
 /// How often expired bans are forgotten.
@@ -127,8 +127,9 @@ struct Entry {
     last_useful: Option<Instant>,
     in_transmit_queue: bool,
     in_read_queue: bool,
-    /// Seed mode: close once the PEX answer queued for the peer is confirmed.
-    close_when_answered: bool,
+    /// Close once nothing sent on this channel awaits writing or confirmation
+    /// ([`Node::disconnect_when_confirmed`]).
+    close_when_confirmed: Option<ChannelId>,
     /// Channels on which a `send` returned `Full` and no `Writable` was reported since,
     /// with the largest message refused: room means room for it.
     full_channels: Vec<(ChannelId, usize)>,
@@ -173,16 +174,12 @@ pub struct Node<R> {
     read_queue: VecDeque<ConnId>,
     actions: VecDeque<Action>,
     events: VecDeque<NodeEvent>,
-    book: AddrBook,
-    pex: Pex,
-    next_discovery: Instant,
-    next_seed_dial: Instant,
-    /// When the next feeler may be dialed (see [`discovery`]).
-    next_feeler: Instant,
-    /// Feelers queued or in flight (see [`discovery`]): the periodic one and those testing
-    /// a tried-table occupant ([`AddrBook::poll_collision`]). They hold no outbound slot and
-    /// are never admitted.
-    feelers: BTreeSet<SocketAddr>,
+    /// Probes queued or in flight ([`Node::probe`]): they hold no outbound slot and are
+    /// never admitted.
+    probes: BTreeSet<SocketAddr>,
+    /// What became of each dial, for the layer above; `None` until it asks
+    /// ([`Node::report_dials`]).
+    dial_reports: Option<VecDeque<DialReport>>,
 }
 
 impl<R: CryptoRng> Node<R> {
@@ -194,14 +191,6 @@ impl<R: CryptoRng> Node<R> {
         keypair: Keypair,
         mut rng: R,
     ) -> Result<Self, NodeInfoError> {
-        let mut config = config;
-        if config.discovery.enabled && !config.channels.iter().any(|c| c.id == PEX_CHANNEL) {
-            config.add_channel(PEX_PROTOCOL, 1, DiscoveryConfig::pex_channel());
-        }
-        let mut book_key = [0u8; 32];
-        rng.fill_bytes(&mut book_key);
-        let book = AddrBook::new(book_key, config.discovery.addr_book);
-        let pex = Pex::new(config.discovery.pex);
         let mut info = NodeInfo::new(config.network.clone(), config.agent.clone());
         info.listen_addr = config.listen_addr;
         info.channels = config.channels.clone();
@@ -218,7 +207,6 @@ impl<R: CryptoRng> Node<R> {
             peer_set.add_private(*peer);
         }
         let local_id = keypair.peer_id();
-        let next_feeler = now.saturating_add(config.discovery.feeler_interval.unwrap_or_default());
         let mut node = Node {
             connection_config: Arc::new(config.connection.clone()),
             dials: DialQueue::new(config.dial),
@@ -247,12 +235,8 @@ impl<R: CryptoRng> Node<R> {
             read_queue: VecDeque::new(),
             actions: VecDeque::new(),
             events: VecDeque::new(),
-            book,
-            pex,
-            next_discovery: now,
-            next_seed_dial: now,
-            next_feeler,
-            feelers: BTreeSet::new(),
+            probes: BTreeSet::new(),
+            dial_reports: None,
         };
         for addr in node.config.persistent_peers.clone() {
             node.queue_persistent(now, addr);

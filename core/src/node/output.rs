@@ -8,7 +8,6 @@ use super::{Action, ConnId, Node, NodeEvent, Phase};
 
 use crate::channel::RESERVED_CHANNELS_START;
 use crate::connection::Event;
-use crate::pex::PEX_CHANNEL;
 use crate::time::Instant;
 
 impl<R: CryptoRng> Node<R> {
@@ -73,10 +72,6 @@ impl<R: CryptoRng> Node<R> {
                 entry.last_useful = Some(now);
             }
             self.after(now, conn);
-            if channel == PEX_CHANNEL && self.config.discovery.enabled {
-                self.handle_pex(now, conn, peer, &message);
-                continue;
-            }
             return Some(NodeEvent::Message {
                 peer,
                 channel,
@@ -93,15 +88,11 @@ impl<R: CryptoRng> Node<R> {
             .slow
             .first()
             .map(|&(since, _)| since.saturating_add(self.config.slow_peer_timeout));
-        // Shutting down, queued dials and discovery wait for nothing: their deadlines would
-        // wake the adapter for work that is not done.
-        let (dials, discovery) = if self.shutting_down {
-            (None, None)
-        } else {
-            (self.dials.poll_timeout(), self.discovery_deadline())
-        };
+        // Shutting down, queued dials wait for nothing: their deadline would wake the adapter
+        // for work that is not done.
+        let dials = self.dials.poll_timeout().filter(|_| !self.shutting_down);
         let flush = self.flush_deadline.filter(|_| !self.peers.is_empty());
-        [connections, slow, dials, discovery, flush]
+        [connections, slow, dials, flush]
             .into_iter()
             .flatten()
             .min()

@@ -7,10 +7,8 @@ use rand_chacha::ChaCha20Rng;
 use rand_core::SeedableRng;
 
 use super::*;
-use crate::channel::message_cost;
 use crate::node_info::MAX_AGENT_LEN;
 use crate::peer_set::Refused;
-use crate::pex::MAX_MESSAGE_LEN;
 
 fn node(seed: u64) -> Node<ChaCha20Rng> {
     let mut rng = ChaCha20Rng::seed_from_u64(seed);
@@ -45,15 +43,6 @@ fn an_accept_that_cannot_create_its_connection_is_an_internal_refusal_and_frees_
 }
 
 #[test]
-fn the_pex_window_holds_four_of_the_largest_addrs_answers() {
-    let pex = DiscoveryConfig::pex_channel();
-    let largest = message_cost(MAX_MESSAGE_LEN);
-    let window = u64::from(pex.receive_window);
-    assert_eq!(u64::from(pex.max_message_size), MAX_MESSAGE_LEN as u64);
-    assert!(4 * largest <= window && window < 5 * largest, "{window}");
-}
-
-#[test]
 fn ban_counts_count_peer_and_ip_bans_until_they_expire() {
     let mut node = node(1);
     let now = Instant::ZERO;
@@ -77,7 +66,6 @@ fn a_full_handshake_budget_drops_the_oldest_of_the_largest_subnet_and_silent_soc
     let mut config = NodeConfig::new("net", "test");
     config.limits.max_pending_handshakes = 4;
     config.limits.max_pending_per_subnet = 3;
-    config.discovery.enabled = false;
     let first_byte = config.connection.first_byte_timeout;
     let Ok(mut node) = Node::new(Instant::ZERO, config, keypair, rng) else {
         panic!("node");

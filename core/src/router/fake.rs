@@ -2,29 +2,76 @@
 //! disconnects, refuses sends as a test tells it to, and lends the [`Context`] a hook gets —
 //! so a protocol's state machine is tested alone, without connections.
 
+use alloc::boxed::Box;
 use alloc::collections::VecDeque;
 use alloc::sync::Arc;
 use alloc::vec::Vec;
 use core::any::Any;
+use core::net::SocketAddr;
 
 use bytes::Bytes;
+use rand_chacha::ChaCha20Rng;
+use rand_core::{CryptoRng, SeedableRng};
 
 use super::protocol::NodeOps;
 use super::timers::Timers;
-use super::{Context, ProtocolEvent};
+use super::{Context, Protocol, ProtocolEvent, TimerKey};
 use crate::channel::ChannelId;
+use crate::connection::ConnectionStats;
 use crate::disconnect::DisconnectReason;
+use crate::identity::Keypair;
 use crate::identity::PeerId;
 use crate::mux::SendError;
+use crate::net_address::NetAddress;
+use crate::node::{DialError, Node, NodeConfig, NodeView, OutboundSlots, PeerInfo};
+use crate::node_info::NodeInfo;
+use crate::peer_set::Direction;
 use crate::time::Instant;
 
-/// What the protocol did to the node.
-#[derive(Default)]
+/// What the protocol did to the node, and what the node shows it.
 pub(crate) struct Sends {
     pub(crate) sent: Vec<(PeerId, ChannelId, Bytes)>,
     pub(crate) disconnected: Vec<(PeerId, DisconnectReason)>,
+    /// Peers to be disconnected once what was sent on the channel is confirmed.
+    pub(crate) hang_ups: Vec<(PeerId, ChannelId)>,
     /// Sends refused as `Full` while set.
     pub(crate) full: bool,
+    pub(crate) dials: Vec<NetAddress>,
+    pub(crate) probes: Vec<NetAddress>,
+    /// What [`Context::connected`] and [`Context::peer_info`] show.
+    pub(crate) connected: Vec<PeerInfo>,
+    pub(crate) slots: OutboundSlots,
+    pub(crate) in_flight: Vec<(SocketAddr, bool)>,
+    pub(crate) shutting_down: bool,
+    /// A real node without connections: its view (bans, dial queue) and its RNG.
+    pub(crate) node: Node<ChaCha20Rng>,
+}
+
+impl Default for Sends {
+    fn default() -> Self {
+        let mut rng = ChaCha20Rng::seed_from_u64(7);
+        let keypair = Keypair::generate(&mut rng);
+        let config = NodeConfig::new("test", "fake/1");
+        #[allow(clippy::expect_used)]
+        let node = Node::new(Instant::ZERO, config, keypair, rng).expect("a valid config");
+        Sends {
+            sent: Vec::new(),
+            disconnected: Vec::new(),
+            hang_ups: Vec::new(),
+            full: false,
+            dials: Vec::new(),
+            probes: Vec::new(),
+            connected: Vec::new(),
+            slots: OutboundSlots {
+                connected: 0,
+                max: 10,
+                dialing: 0,
+            },
+            in_flight: Vec::new(),
+            shutting_down: false,
+            node,
+        }
+    }
 }
 
 impl NodeOps for Sends {
@@ -44,6 +91,82 @@ impl NodeOps for Sends {
 
     fn disconnect(&mut self, _now: Instant, peer: &PeerId, reason: DisconnectReason) {
         self.disconnected.push((*peer, reason));
+    }
+
+    fn close(&mut self, _now: Instant, peer: &PeerId, reason: DisconnectReason, _detail: &str) {
+        self.disconnected.push((*peer, reason));
+    }
+
+    fn disconnect_when_confirmed(&mut self, _now: Instant, peer: &PeerId, channel: ChannelId) {
+        self.hang_ups.push((*peer, channel));
+    }
+
+    /// Recorded, and queued on the real node so that its view counts it as dialing.
+    fn dial(&mut self, now: Instant, addr: NetAddress) -> Result<(), DialError> {
+        if self.shutting_down {
+            return Err(DialError::ShuttingDown);
+        }
+        self.node.dial(now, addr)?;
+        self.dials.push(addr);
+        Ok(())
+    }
+
+    fn probe(&mut self, now: Instant, addr: NetAddress) -> Result<(), DialError> {
+        if self.shutting_down {
+            return Err(DialError::ShuttingDown);
+        }
+        self.node.probe(now, addr)?;
+        self.probes.push(addr);
+        Ok(())
+    }
+
+    fn connected(&self) -> Vec<PeerInfo> {
+        self.connected.clone()
+    }
+
+    fn peer_info(&self, peer: &PeerId) -> Option<PeerInfo> {
+        self.connected
+            .iter()
+            .find(|info| info.peer == *peer)
+            .cloned()
+    }
+
+    fn outbound_slots(&self) -> OutboundSlots {
+        self.slots
+    }
+
+    fn dials_in_flight(&self) -> Vec<(SocketAddr, bool)> {
+        self.in_flight.clone()
+    }
+
+    fn is_shutting_down(&self) -> bool {
+        self.shutting_down
+    }
+
+    fn view(&self) -> NodeView<'_> {
+        self.node.view()
+    }
+
+    fn rng_and_view(&mut self) -> (&mut dyn CryptoRng, NodeView<'_>) {
+        let (rng, view) = self.node.rng_and_view();
+        (rng, view)
+    }
+}
+
+/// What a connected peer looks like to a protocol: `peer` at `remote`, listening there too.
+pub(crate) fn peer_info(peer: PeerId, remote: SocketAddr, direction: Direction) -> PeerInfo {
+    PeerInfo {
+        peer,
+        remote_addr: remote,
+        listen_addr: Some(remote),
+        direction,
+        persistent: false,
+        trusted: false,
+        private: false,
+        info: Box::new(NodeInfo::new("test", "fake/1")),
+        stats: ConnectionStats::default(),
+        rtt: None,
+        channels: Vec::new(),
     }
 }
 
@@ -95,6 +218,16 @@ impl FakeNode {
     /// Takes what the protocol sent so far.
     pub(crate) fn take_sent(&mut self) -> Vec<(PeerId, ChannelId, Bytes)> {
         core::mem::take(&mut self.sends.sent)
+    }
+
+    /// Fires `protocol`'s timers due by `now`, as the router does.
+    pub(crate) fn fire<P: Protocol>(&mut self, protocol: &mut P, now: Instant) {
+        let due: Vec<(Instant, TimerKey)> = self.timers.due(now).collect();
+        for (at, key) in due {
+            if self.timers.take(key, at) {
+                protocol.timer(&mut self.ctx(now), key);
+            }
+        }
     }
 
     /// When the protocol's timers next fire.

@@ -184,7 +184,8 @@ pub struct Router<R> {
 
 impl<R: CryptoRng> Router<R> {
     /// A router over `node`, with no protocols yet.
-    pub fn new(node: Node<R>) -> Self {
+    pub fn new(mut node: Node<R>) -> Self {
+        node.report_dials();
         Router {
             node,
             protocols: Vec::new(),
@@ -373,6 +374,14 @@ impl<R: CryptoRng> Router<R> {
         loop {
             if let Some(emitted) = self.emitted.pop_front() {
                 return Some(NodeEvent::Protocol(emitted));
+            }
+            if let Some(report) = self.node.poll_dial_report() {
+                if self.running() {
+                    for index in 0..self.protocols.len() {
+                        self.call(now, index, |protocol, ctx| protocol.dialed(ctx, &report));
+                    }
+                }
+                continue;
             }
             let event = self.node.poll_event(now)?;
             if let Some(event) = self.dispatch(now, event) {

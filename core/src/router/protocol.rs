@@ -7,6 +7,7 @@ use alloc::sync::Arc;
 use alloc::vec::Vec;
 use core::any::Any;
 use core::fmt;
+use core::net::SocketAddr;
 use core::ops::RangeInclusive;
 
 use bytes::Bytes;
@@ -17,7 +18,8 @@ use crate::channel::{ChannelConfig, ChannelId};
 use crate::disconnect::DisconnectReason;
 use crate::identity::PeerId;
 use crate::mux::SendError;
-use crate::node::Node;
+use crate::net_address::NetAddress;
+use crate::node::{DialError, DialReport, Node, NodeView, OutboundSlots, PeerInfo};
 use crate::node_info::ChannelInfo;
 use crate::time::Instant;
 
@@ -115,7 +117,8 @@ impl PartialEq for ProtocolEvent {
 
 impl Eq for ProtocolEvent {}
 
-/// What a protocol may ask of the node while it handles a hook.
+/// What a protocol may ask of the node while it handles a hook: [`Node`]'s methods of the
+/// same names, behind a trait object so that a context does not carry the node's RNG type.
 pub(crate) trait NodeOps {
     fn send(
         &mut self,
@@ -125,6 +128,17 @@ pub(crate) trait NodeOps {
         message: Bytes,
     ) -> Result<(), SendError>;
     fn disconnect(&mut self, now: Instant, peer: &PeerId, reason: DisconnectReason);
+    fn disconnect_when_confirmed(&mut self, now: Instant, peer: &PeerId, channel: ChannelId);
+    fn dial(&mut self, now: Instant, addr: NetAddress) -> Result<(), DialError>;
+    fn probe(&mut self, now: Instant, addr: NetAddress) -> Result<(), DialError>;
+    fn close(&mut self, now: Instant, peer: &PeerId, reason: DisconnectReason, detail: &str);
+    fn connected(&self) -> Vec<PeerInfo>;
+    fn peer_info(&self, peer: &PeerId) -> Option<PeerInfo>;
+    fn outbound_slots(&self) -> OutboundSlots;
+    fn dials_in_flight(&self) -> Vec<(SocketAddr, bool)>;
+    fn is_shutting_down(&self) -> bool;
+    fn view(&self) -> NodeView<'_>;
+    fn rng_and_view(&mut self) -> (&mut dyn CryptoRng, NodeView<'_>);
 }
 
 impl<R: CryptoRng> NodeOps for Node<R> {
@@ -140,6 +154,53 @@ impl<R: CryptoRng> NodeOps for Node<R> {
 
     fn disconnect(&mut self, now: Instant, peer: &PeerId, reason: DisconnectReason) {
         Node::disconnect(self, now, peer, reason);
+    }
+
+    fn disconnect_when_confirmed(&mut self, now: Instant, peer: &PeerId, channel: ChannelId) {
+        Node::disconnect_when_confirmed(self, now, peer, channel);
+    }
+
+    fn dial(&mut self, now: Instant, addr: NetAddress) -> Result<(), DialError> {
+        Node::dial(self, now, addr)
+    }
+
+    fn probe(&mut self, now: Instant, addr: NetAddress) -> Result<(), DialError> {
+        Node::probe(self, now, addr)
+    }
+
+    fn close(&mut self, now: Instant, peer: &PeerId, reason: DisconnectReason, detail: &str) {
+        Node::disconnect_because(self, now, peer, reason, detail);
+    }
+
+    fn connected(&self) -> Vec<PeerInfo> {
+        self.peers()
+            .filter_map(|peer| Node::peer_info(self, &peer))
+            .collect()
+    }
+
+    fn peer_info(&self, peer: &PeerId) -> Option<PeerInfo> {
+        Node::peer_info(self, peer)
+    }
+
+    fn outbound_slots(&self) -> OutboundSlots {
+        Node::outbound_slots(self)
+    }
+
+    fn dials_in_flight(&self) -> Vec<(SocketAddr, bool)> {
+        Node::dials_in_flight(self).collect()
+    }
+
+    fn is_shutting_down(&self) -> bool {
+        Node::is_shutting_down(self)
+    }
+
+    fn view(&self) -> NodeView<'_> {
+        Node::view(self)
+    }
+
+    fn rng_and_view(&mut self) -> (&mut dyn CryptoRng, NodeView<'_>) {
+        let (rng, view) = Node::rng_and_view(self);
+        (rng, view)
     }
 }
 
@@ -182,6 +243,71 @@ impl<'a> Context<'a> {
     /// Disconnects `peer` with `reason`.
     pub fn disconnect(&mut self, peer: &PeerId, reason: DisconnectReason) {
         self.node.disconnect(self.now, peer, reason);
+    }
+
+    /// Disconnects `peer` once what was sent to it on `channel` is confirmed
+    /// ([`Node::disconnect_when_confirmed`]): to answer and hang up.
+    pub fn disconnect_when_confirmed(&mut self, peer: &PeerId, channel: ChannelId) {
+        self.node.disconnect_when_confirmed(self.now, peer, channel);
+    }
+
+    /// Queues a dial for a peer ([`Node::dial`]).
+    pub fn dial(&mut self, addr: NetAddress) -> Result<(), DialError> {
+        self.node.dial(self.now, addr)
+    }
+
+    /// Dials `addr` to prove it alive, never to keep it ([`Node::probe`]); what became of
+    /// it comes to [`Protocol::dialed`].
+    pub fn probe(&mut self, addr: NetAddress) -> Result<(), DialError> {
+        self.node.probe(self.now, addr)
+    }
+
+    /// Disconnects `peer` with `reason`, telling it `detail` (in the GOAWAY).
+    pub fn disconnect_because(&mut self, peer: &PeerId, reason: DisconnectReason, detail: &str) {
+        self.node.close(self.now, peer, reason, detail);
+    }
+
+    /// What the node says of addresses and peers: connected, being dialed, banned,
+    /// private ([`NodeView`]).
+    pub fn view(&self) -> NodeView<'_> {
+        self.node.view()
+    }
+
+    /// Every connected peer, whatever protocols it speaks ([`Node::peer_info`] each).
+    pub fn connected(&self) -> Vec<PeerInfo> {
+        self.node.connected()
+    }
+
+    /// What the node knows of a connected peer.
+    pub fn peer_info(&self, peer: &PeerId) -> Option<PeerInfo> {
+        self.node.peer_info(peer)
+    }
+
+    /// The outbound slots ([`Node::outbound_slots`]).
+    pub fn outbound_slots(&self) -> OutboundSlots {
+        self.node.outbound_slots()
+    }
+
+    /// The addresses being dialed, each with whether it is a persistent peer's
+    /// ([`Node::dials_in_flight`]).
+    pub fn dials_in_flight(&self) -> Vec<(SocketAddr, bool)> {
+        self.node.dials_in_flight()
+    }
+
+    /// Whether the node is shutting down: no dial starts any more.
+    pub fn is_shutting_down(&self) -> bool {
+        self.node.is_shutting_down()
+    }
+
+    /// The node's seeded random number generator ([`Node::rng`]).
+    pub fn rng(&mut self) -> &mut dyn CryptoRng {
+        self.node.rng_and_view().0
+    }
+
+    /// The RNG and the view at once ([`Node::rng_and_view`]): to draw a choice among
+    /// candidates the view judges.
+    pub fn rng_and_view(&mut self) -> (&mut dyn CryptoRng, NodeView<'_>) {
+        self.node.rng_and_view()
     }
 
     /// Calls [`Protocol::timer`] with `key` at `at`, replacing the timer `key` held. A
@@ -295,6 +421,10 @@ pub trait Protocol: Any {
     /// `peer`'s queue on `channel`, one of this protocol's, has room again after a send
     /// returned [`SendError::Full`]: send what was refused. Once per run of `Full`s.
     fn writable(&mut self, _ctx: &mut Context<'_>, _peer: PeerId, _channel: ChannelId) {}
+
+    /// What became of a dial the node made — any dial, the application's and other
+    /// protocols' too ([`DialReport`]): what an address book learns from.
+    fn dialed(&mut self, _ctx: &mut Context<'_>, _report: &DialReport) {}
 
     /// The time set with [`Context::set_timer`] for `key` came; the timer is no longer set.
     fn timer(&mut self, _ctx: &mut Context<'_>, _key: TimerKey) {}

@@ -107,15 +107,9 @@ fn node(seed: u64, config: NodeConfig) -> Node<ChaCha20Rng> {
     Node::new(Instant::ZERO, config, keypair, rng).expect("a valid config")
 }
 
-fn quiet_config() -> NodeConfig {
-    let mut config = NodeConfig::new("router-tests", "tests");
-    config.discovery.enabled = false;
-    config
-}
-
 /// A router over a fresh node whose config offers nothing but what `offered` adds.
 fn router(seed: u64, offered: impl FnOnce(&mut NodeConfig)) -> Router<ChaCha20Rng> {
-    let mut config = quiet_config();
+    let mut config = NodeConfig::new("router-tests", "tests");
     offered(&mut config);
     Router::new(node(seed, config))
 }
@@ -311,9 +305,11 @@ fn emitted_events_keep_their_order_and_compare_by_identity() {
         }
         fn message(&mut self, _: &mut Context<'_>, _: PeerId, _: ChannelId, _: Bytes) {}
     }
-    let mut router = Router::with_protocols(node(3, quiet_config()), Instant::ZERO, |router| {
-        router.register(Twice).map(drop)
-    })
+    let mut router = Router::with_protocols(
+        node(3, NodeConfig::new("router-tests", "tests")),
+        Instant::ZERO,
+        |router| router.register(Twice).map(drop),
+    )
     .expect("registers");
     let id = router.id_of::<Twice>().expect("registered");
     router.with_protocol(Instant::ZERO, id, |_, ctx| ctx.emit("later"));

@@ -54,7 +54,6 @@ pub enum Retry {
 
 struct Entry {
     address: NetAddress,
-    persistent: bool,
     /// Consecutive failures.
     failures: u32,
     /// `Some(deadline)` while in flight; otherwise waiting for `due`.
@@ -84,12 +83,11 @@ impl DialQueue {
     }
 
     /// Asks for `address` to be dialed at `due` (now, or later). A request for an address
-    /// already queued or in flight only makes it persistent if asked, and brings a waiting
-    /// one forward; it never duplicates it. Returns whether the address is new.
-    pub fn push(&mut self, due: Instant, address: NetAddress, persistent: bool) -> bool {
+    /// already queued or in flight brings a waiting one forward (and names its peer, if it
+    /// does); it never duplicates it. Returns whether the address is new.
+    pub fn push(&mut self, due: Instant, address: NetAddress) -> bool {
         let key = address.socket_addr();
         if let Some(entry) = self.entries.get_mut(&key) {
-            entry.persistent |= persistent;
             if address.peer_id().is_some() {
                 entry.address = address;
             }
@@ -104,7 +102,6 @@ impl DialQueue {
             key,
             Entry {
                 address,
-                persistent,
                 failures: 0,
                 in_flight: None,
                 due,
@@ -146,11 +143,14 @@ impl DialQueue {
         self.handle_success(address);
     }
 
-    /// The dial to `address` failed: schedules the retry, or gives up.
+    /// The dial to `address` failed: schedules the retry, or gives up — never, for a
+    /// `persistent` address (the caller knows which are: the queue keeps no copy of that
+    /// fact).
     pub fn handle_failure<R: Rng + ?Sized>(
         &mut self,
         now: Instant,
         address: SocketAddr,
+        persistent: bool,
         rng: &mut R,
     ) -> Retry {
         let Some(mut entry) = self.entries.remove(&address) else {
@@ -158,7 +158,7 @@ impl DialQueue {
         };
         self.unlink(address, &entry);
         entry.failures = entry.failures.saturating_add(1);
-        if !entry.persistent && entry.failures >= self.config.max_attempts {
+        if !persistent && entry.failures >= self.config.max_attempts {
             return Retry::GivenUp;
         }
         let due = now.saturating_add(self.backoff(entry.failures, rng));
@@ -185,11 +185,13 @@ impl DialQueue {
             .unwrap_or(nominal)
     }
 
-    /// Dials whose deadline passed by `now`; each is failed (and maybe rescheduled) here.
+    /// Dials whose deadline passed by `now`; each is failed (and maybe rescheduled, as
+    /// [`DialQueue::handle_failure`], `persistent` telling which addresses are) here.
     pub fn handle_timeout<R: Rng + ?Sized>(
         &mut self,
         now: Instant,
         rng: &mut R,
+        persistent: impl Fn(&NetAddress) -> bool,
     ) -> Vec<(NetAddress, Retry)> {
         let mut expired = Vec::new();
         while let Some(&(deadline, key)) = self.running.first() {
@@ -200,7 +202,8 @@ impl DialQueue {
                 self.running.pop_first();
                 continue;
             };
-            expired.push((address, self.handle_failure(now, key, rng)));
+            let retry = self.handle_failure(now, key, persistent(&address), rng);
+            expired.push((address, retry));
         }
         expired
     }
@@ -284,9 +287,9 @@ mod tests {
             max_in_flight: 1,
             ..DialConfig::default()
         });
-        queue.push(at(0), addr(1), false);
-        queue.push(at(30), addr(3), true);
-        queue.push(at(20), addr(2), false);
+        queue.push(at(0), addr(1));
+        queue.push(at(30), addr(3));
+        queue.push(at(20), addr(2));
         assert_eq!(queue.poll_dial(at(0)), Some(addr(1)));
         assert_eq!(
             queue.addresses().copied().collect::<Vec<_>>(),
@@ -307,11 +310,11 @@ mod tests {
             max_in_flight: 2,
             ..DialConfig::default()
         });
-        assert!(queue.push(at(30), addr(3), false));
-        assert!(queue.push(at(10), addr(1), false));
-        assert!(queue.push(at(20), addr(2), false));
+        assert!(queue.push(at(30), addr(3)));
+        assert!(queue.push(at(10), addr(1)));
+        assert!(queue.push(at(20), addr(2)));
         assert!(
-            !queue.push(at(5), addr(2), false),
+            !queue.push(at(5), addr(2)),
             "a duplicate is not queued twice"
         );
         assert_eq!(queue.len(), 3);
@@ -339,11 +342,11 @@ mod tests {
         };
         let mut queue = DialQueue::new(config);
         let key = addr(1).socket_addr();
-        queue.push(at(0), addr(1), false);
+        queue.push(at(0), addr(1));
         let mut now = at(0);
         for failure in 1..8u32 {
             assert_eq!(queue.poll_dial(now), Some(addr(1)));
-            let Retry::At(due) = queue.handle_failure(now, key, &mut rng) else {
+            let Retry::At(due) = queue.handle_failure(now, key, false, &mut rng) else {
                 panic!("gave up after {failure}")
             };
             let waited = due - now;
@@ -355,7 +358,10 @@ mod tests {
             now = due;
         }
         assert_eq!(queue.poll_dial(now), Some(addr(1)));
-        assert_eq!(queue.handle_failure(now, key, &mut rng), Retry::GivenUp);
+        assert_eq!(
+            queue.handle_failure(now, key, false, &mut rng),
+            Retry::GivenUp
+        );
         assert!(queue.is_empty());
     }
 
@@ -366,7 +372,7 @@ mod tests {
             max_attempts: 1,
             ..DialConfig::default()
         });
-        queue.push(at(0), addr(7), true);
+        queue.push(at(0), addr(7));
         let mut now = at(0);
         for _ in 0..50 {
             assert_eq!(queue.poll_dial(now), Some(addr(7)));
@@ -374,10 +380,14 @@ mod tests {
             assert_eq!(deadline, now + Duration::from_secs(5));
             assert!(
                 queue
-                    .handle_timeout(Instant::from_nanos(deadline.as_nanos() - 1), &mut rng)
+                    .handle_timeout(
+                        Instant::from_nanos(deadline.as_nanos() - 1),
+                        &mut rng,
+                        |_| true
+                    )
                     .is_empty()
             );
-            let expired = queue.handle_timeout(deadline, &mut rng);
+            let expired = queue.handle_timeout(deadline, &mut rng, |_| true);
             let [(address, Retry::At(due))] = expired.as_slice() else {
                 panic!("{expired:?}")
             };

@@ -7,11 +7,12 @@
 use alloc::collections::{BTreeMap, BTreeSet};
 use alloc::vec::Vec;
 use core::fmt;
-use core::net::IpAddr;
+use core::net::{IpAddr, SocketAddr};
 
 use crate::ban_list::BanList;
 use crate::disconnect::DisconnectReason;
 use crate::identity::PeerId;
+use crate::net_address::NetAddress;
 use crate::time::Instant;
 
 /// Connection limits, with their defaults.
@@ -191,7 +192,9 @@ pub struct PeerSet {
     per_subnet: BTreeMap<Subnet, usize>,
     bans: BanList,
     trusted: BTreeSet<PeerId>,
-    persistent: BTreeSet<PeerId>,
+    /// Persistent peers' addresses: the one record of who is persistent, which the dial
+    /// queue (retry forever), the outbound cap (exempt) and eviction (never) all consult.
+    persistent: BTreeMap<SocketAddr, NetAddress>,
     private: BTreeSet<PeerId>,
 }
 
@@ -300,7 +303,7 @@ impl PeerSet {
                 self.inbound = self.inbound.saturating_add(1);
                 Slot::Counted
             }
-            Direction::Outbound if self.persistent.contains(peer) => {
+            Direction::Outbound if self.is_persistent(peer) => {
                 self.exempt_outbound = self.exempt_outbound.saturating_add(1);
                 Slot::Exempt
             }
@@ -365,14 +368,39 @@ impl PeerSet {
         self.trusted.insert(peer);
     }
 
-    /// Marks `peer` persistent: exempt from the outbound cap.
-    pub fn add_persistent(&mut self, peer: PeerId) {
-        self.persistent.insert(peer);
+    /// Marks `addr` persistent: kept connected, its peer (if it names one) exempt from the
+    /// outbound cap.
+    pub fn add_persistent(&mut self, addr: NetAddress) {
+        self.persistent.insert(addr.socket_addr(), addr);
     }
 
-    /// Whether `peer` is persistent.
+    /// Whether `peer` is persistent: a persistent address names it. Linear in the
+    /// persistent addresses, which an operator lists by hand.
     pub fn is_persistent(&self, peer: &PeerId) -> bool {
-        self.persistent.contains(peer)
+        self.persistent
+            .values()
+            .any(|addr| addr.peer_id() == Some(*peer))
+    }
+
+    /// Whether `addr` is a persistent peer's address, or names a persistent peer.
+    pub fn is_persistent_addr(&self, addr: &NetAddress) -> bool {
+        self.persistent.contains_key(&addr.socket_addr())
+            || addr.peer_id().is_some_and(|peer| self.is_persistent(&peer))
+    }
+
+    /// The persistent address of the peer `peer` (if known) connected from `remote`: what
+    /// to redial when its connection ends.
+    pub fn persistent_address(
+        &self,
+        peer: Option<PeerId>,
+        remote: SocketAddr,
+    ) -> Option<NetAddress> {
+        self.persistent
+            .values()
+            .find(|addr| {
+                addr.peer_id().is_some_and(|id| Some(id) == peer) || addr.socket_addr() == remote
+            })
+            .copied()
     }
 
     /// Marks `peer` private: never shared with other peers.
@@ -457,7 +485,10 @@ mod tests {
         let now = Instant::from_nanos(10);
         let [a, b, c, d] = [1u8, 2, 3, 4].map(|n| PeerId::from_bytes([n; 32]));
         set.add_trusted(b);
-        set.add_persistent(d);
+        set.add_persistent(NetAddress::new(
+            Some(d),
+            SocketAddr::from(([10, 0, 0, 4], 1)),
+        ));
         assert_eq!(
             set.admit_peer(now, &a, Direction::Inbound),
             Ok(Slot::Counted)

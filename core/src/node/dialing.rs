@@ -24,8 +24,7 @@ impl<R: CryptoRng> Node<R> {
             return Err(DialError::ShuttingDown);
         }
         self.check_dial(now, &addr)?;
-        let persistent = self.persistent.contains_key(&addr.socket_addr());
-        self.queue_dial(now, addr, persistent);
+        self.queue_dial(now, addr);
         self.start_dials(now);
         Ok(())
     }
@@ -63,27 +62,27 @@ impl<R: CryptoRng> Node<R> {
     /// without starting it: [`Node::new`] leaves its persistent peers' dials to the first
     /// round of timers, so protocols registered on the fresh node are offered to them.
     pub(super) fn queue_persistent(&mut self, now: Instant, addr: NetAddress) {
-        self.persistent.insert(addr.socket_addr(), addr);
-        if let Some(peer) = addr.peer_id() {
-            self.peer_set.add_persistent(peer);
-            if self.peers.contains_key(&peer) {
-                return;
-            }
+        self.peer_set.add_persistent(addr);
+        if addr
+            .peer_id()
+            .is_some_and(|peer| self.peers.contains_key(&peer))
+        {
+            return;
         }
-        self.queue_dial(now, addr, true);
+        self.queue_dial(now, addr);
     }
 
     /// Queues a dial that is not a probe — turning a probe to the same address, queued or
     /// in flight, into this dial: its connection is kept, its failure reported.
-    pub(super) fn queue_dial(&mut self, due: Instant, addr: NetAddress, persistent: bool) {
+    pub(super) fn queue_dial(&mut self, due: Instant, addr: NetAddress) {
         self.probes.remove(&addr.socket_addr());
-        self.dials.push(due, addr, persistent);
+        self.dials.push(due, addr);
     }
 
     /// Queues a probe to `addr`, unless a dial to it is queued already: that one is brought
     /// forward and stays what it was.
     pub(super) fn queue_probe(&mut self, now: Instant, addr: NetAddress) {
-        if self.dials.push(now, addr, false) {
+        if self.dials.push(now, addr) {
             self.probes.insert(addr.socket_addr());
         }
     }
@@ -137,10 +136,7 @@ impl<R: CryptoRng> Node<R> {
                 self.report_dial_failure(addr, reason, error.to_string(), Retry::GivenUp);
                 continue;
             }
-            let persistent = self.persistent.contains_key(&addr.socket_addr())
-                || addr
-                    .peer_id()
-                    .is_some_and(|peer| self.peer_set.is_persistent(&peer));
+            let persistent = self.peer_set.is_persistent_addr(&addr);
             let probe = self.probes.contains(&addr.socket_addr());
             if !persistent && !probe && !self.peer_set.has_outbound_slot(self.outbound_dials()) {
                 // Refused before dialing: the remote never sees a connection it would lose.

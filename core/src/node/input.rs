@@ -189,7 +189,11 @@ impl<R: CryptoRng> Node<R> {
             );
             self.after(now, conn);
         }
-        for (addr, retry) in self.dials.handle_timeout(now, &mut self.rng) {
+        let peer_set = &self.peer_set;
+        let expired = self
+            .dials
+            .handle_timeout(now, &mut self.rng, |addr| peer_set.is_persistent_addr(addr));
+        for (addr, retry) in expired {
             // A dial that outlived its timeout: report the failure (a probe's cancels the
             // retry just queued, before closing can start it), then close its socket.
             let conn = self.dialing.remove(&addr.socket_addr());

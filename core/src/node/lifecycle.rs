@@ -244,18 +244,9 @@ impl<R: CryptoRng> Node<R> {
                     }
                     self.events.push_back(event);
                 }
-                let remote = self.conns.get(conn).map(|entry| entry.remote);
-                let persistent = self
-                    .persistent
-                    .values()
-                    .find(|addr| {
-                        addr.peer_id().is_some_and(|id| Some(id) == peer)
-                            || Some(addr.socket_addr()) == remote
-                    })
-                    .copied();
-                if let Some(addr) = persistent {
+                if let Some(addr) = self.peer_set.persistent_address(peer, remote) {
                     let due = now.saturating_add(self.config.dial.backoff_base);
-                    self.queue_dial(due, addr, true);
+                    self.queue_dial(due, addr);
                 }
             }
             Phase::Connecting | Phase::Handshaking => {
@@ -295,9 +286,13 @@ impl<R: CryptoRng> Node<R> {
                         self.dials.remove(addr.socket_addr());
                         self.report_dial_cancelled(addr);
                     } else {
-                        let retry =
-                            self.dials
-                                .handle_failure(now, addr.socket_addr(), &mut self.rng);
+                        let persistent = self.peer_set.is_persistent_addr(&addr);
+                        let retry = self.dials.handle_failure(
+                            now,
+                            addr.socket_addr(),
+                            persistent,
+                            &mut self.rng,
+                        );
                         self.report_dial_failure(addr, closed.reason, closed.detail, retry);
                     }
                 }

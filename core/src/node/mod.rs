@@ -157,7 +157,6 @@ pub struct Node<R> {
     dials: DialQueue,
     /// The connection of each dial in flight.
     dialing: BTreeMap<SocketAddr, ConnId>,
-    persistent: BTreeMap<SocketAddr, NetAddress>,
     given_up: GivenUp,
     timers: BTreeSet<(Instant, ConnId)>,
     next_ban_sweep: Instant,
@@ -187,7 +186,7 @@ impl<R: CryptoRng> Node<R> {
     /// from `rng`: seed it, and the node is deterministic.
     pub fn new(
         now: Instant,
-        config: NodeConfig,
+        mut config: NodeConfig,
         keypair: Keypair,
         mut rng: R,
     ) -> Result<Self, NodeInfoError> {
@@ -200,12 +199,15 @@ impl<R: CryptoRng> Node<R> {
             config.allowed_networks.clone(),
             BanList::new(config.max_bans),
         );
-        for peer in &config.trusted_peers {
-            peer_set.add_trusted(*peer);
+        // The peer set is the one record of who is trusted, private and persistent from
+        // here on: the config's lists are moved into it, not copied.
+        for peer in core::mem::take(&mut config.trusted_peers) {
+            peer_set.add_trusted(peer);
         }
-        for peer in &config.private_peers {
-            peer_set.add_private(*peer);
+        for peer in core::mem::take(&mut config.private_peers) {
+            peer_set.add_private(peer);
         }
+        let persistent_peers = core::mem::take(&mut config.persistent_peers);
         let local_id = keypair.peer_id();
         let mut node = Node {
             connection_config: Arc::new(config.connection.clone()),
@@ -222,7 +224,6 @@ impl<R: CryptoRng> Node<R> {
             handshakes: PendingInbound::default(),
             eviction_key: None,
             dialing: BTreeMap::new(),
-            persistent: BTreeMap::new(),
             given_up: GivenUp::default(),
             timers: BTreeSet::new(),
             next_ban_sweep: now,
@@ -238,7 +239,7 @@ impl<R: CryptoRng> Node<R> {
             probes: BTreeSet::new(),
             dial_reports: None,
         };
-        for addr in node.config.persistent_peers.clone() {
+        for addr in persistent_peers {
             node.queue_persistent(now, addr);
         }
         Ok(node)

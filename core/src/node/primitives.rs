@@ -118,9 +118,12 @@ impl<R: CryptoRng> Node<R> {
     /// The addresses dialed right now (connecting or in the handshake), probes included,
     /// each with whether it is a persistent peer's.
     pub fn dials_in_flight(&self) -> impl Iterator<Item = (SocketAddr, bool)> + '_ {
-        self.dialing
-            .keys()
-            .map(|addr| (*addr, self.persistent.contains_key(addr)))
+        self.dialing.keys().map(|addr| {
+            let persistent = self
+                .peer_set
+                .is_persistent_addr(&NetAddress::new(None, *addr));
+            (*addr, persistent)
+        })
     }
 
     /// What a protocol choosing an address asks of the node ([`NodeView`]).

@@ -209,9 +209,9 @@ impl Discovery {
                 break;
             };
             groups.insert(address_group(addr.socket_addr().ip()));
-            if ctx.dial(addr).is_err() {
-                break;
-            }
+            // A dial refused here (the node shutting down) still spends its turn, so the
+            // loop ends within `want` choices.
+            let _ = ctx.dial(addr);
             want = want.saturating_sub(1);
         }
         self.request_addresses(ctx);
@@ -375,9 +375,9 @@ impl Protocol for Discovery {
         let _ = ctx.set_timer(TICK, now);
     }
 
-    /// A peer speaking PEX connected: what it says of its own address goes in the book
-    /// (an inbound peer's, relayed by itself and bucketed by its own group), and an
-    /// outbound one is asked for addresses while slots or the book want them.
+    /// A peer speaking PEX connected: an outbound one is asked for addresses while slots
+    /// or the book want them. (An inbound one's own address reached the book from its
+    /// [`DialReport::Accepted`].)
     fn peer_connected(
         &mut self,
         ctx: &mut Context<'_>,
@@ -385,19 +385,10 @@ impl Protocol for Discovery {
         _version: u16,
     ) -> Result<(), DisconnectReason> {
         let now = ctx.now();
+        self.pex.handle_connected(peer);
         let Some(info) = ctx.peer_info(&peer) else {
             return Ok(());
         };
-        if info.direction == Direction::Inbound
-            && let Some(listen) = info.listen_addr
-        {
-            let _ = self.book.add(
-                NetAddress::new(Some(peer), listen),
-                Some(info.remote_addr.ip()),
-                now,
-            );
-        }
-        self.pex.handle_connected(peer);
         let slots = ctx.outbound_slots();
         let needs_addresses = !slots.full() || self.book.len() < self.config.seed_threshold;
         if !self.config.seed_mode
@@ -433,7 +424,8 @@ impl Protocol for Discovery {
     /// Every dial teaches the book: an attempt, a live address, or a failure — not held
     /// against the address when it was our own doing (our limits, a peer we have, a ban),
     /// and the address forgotten when it is ours, lies about its identity, or is one our
-    /// allow-list never lets us dial.
+    /// allow-list never lets us dial. An inbound peer's listen address goes in too, relayed
+    /// by itself and bucketed by its own group: how a feeler's far end learns of it.
     fn dialed(&mut self, ctx: &mut Context<'_>, report: &DialReport) {
         let now = ctx.now();
         match *report {
@@ -443,6 +435,16 @@ impl Protocol for Discovery {
             DialReport::Reached { addr, peer, .. } => {
                 let _ = self.book.mark_good(&addr.with_peer_id(peer), now);
             }
+            DialReport::Accepted {
+                peer,
+                remote,
+                listen_addr: Some(listen),
+            } => {
+                let _ = self
+                    .book
+                    .add(NetAddress::new(Some(peer), listen), Some(remote.ip()), now);
+            }
+            DialReport::Accepted { .. } => {}
             DialReport::Failed { addr, reason, .. } => {
                 let socket = addr.socket_addr();
                 match reason {

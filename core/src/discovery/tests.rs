@@ -286,6 +286,12 @@ fn an_inbound_peer_is_booked_under_its_listen_address_and_private_peers_are_not_
         ..DiscoveryConfig::default()
     };
     let mut discovery = started(config, &mut node);
+    let accepted = DialReport::Accepted {
+        peer: asker,
+        remote: asker_addr,
+        listen_addr: Some("1.1.0.1:26656".parse().unwrap()),
+    };
+    discovery.dialed(&mut node.ctx(T0), &accepted);
     discovery
         .peer_connected(&mut node.ctx(T0), asker, 1)
         .unwrap();

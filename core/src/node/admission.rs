@@ -102,6 +102,14 @@ impl<R: CryptoRng> Node<R> {
             self.dials.handle_success(addr.socket_addr());
         }
         let direction = entry.direction;
+        if direction == Direction::Inbound {
+            let (remote, listen_addr) = (entry.remote, info.listen_addr);
+            self.record_dial(DialReport::Accepted {
+                peer,
+                remote,
+                listen_addr,
+            });
+        }
         self.peers.insert(peer, conn);
         self.given_up.remove(&peer);
         self.events.push_back(NodeEvent::PeerConnected {

@@ -1,6 +1,7 @@
 //! Discovery end to end on the simulated network: nodes that know one seed find the
 //! network and fill their outbound slots; a node restarted with its persisted address book
-//! finds it again without the seed.
+//! (loaded by hand, or carried across a crash by the simulator's persistence hooks through
+//! the protocol) finds it again without the seed.
 
 use std::collections::BTreeSet;
 use std::net::{IpAddr, Ipv4Addr};
@@ -146,6 +147,73 @@ fn a_node_restarted_with_its_persisted_book_reconnects_without_the_seed() {
     );
     let seed_id = sim.node(seed).peer_id();
     assert!(sim.node(restarted).peers().all(|peer| peer != seed_id));
+}
+
+/// Persists a crashing node's address book through its discovery, and loads it into the
+/// discovery rebuilt at its restart.
+fn persist_books(sim: &mut Sim) {
+    sim.set_persistence(
+        Box::new(|router, now| {
+            let id = router
+                .id_of::<Discovery>()
+                .expect("a node running discovery");
+            router
+                .protocol(id)
+                .expect("registered")
+                .addr_book_bytes(now)
+        }),
+        Box::new(|router, now, bytes| {
+            let id = router
+                .id_of::<Discovery>()
+                .expect("a node running discovery");
+            router
+                .with_protocol(now, id, |discovery, _| discovery.load_addr_book(now, bytes))
+                .expect("registered")
+                .expect("the persisted book loads");
+        }),
+    );
+}
+
+#[test]
+fn a_crashed_node_restarts_with_the_book_its_discovery_persisted_and_reconnects_without_the_seed() {
+    let (mut sim, seed, members) = network(8, 40);
+    persist_books(&mut sim);
+    let end = sim.now().saturating_add(BOOTSTRAP_BOUND);
+    assert!(sim.run_until(end, |sim| outbound_full(sim, &members)));
+
+    let node = members[0];
+    let (known, tried) = (book(&sim, node).len(), book(&sim, node).tried_len());
+    assert!(tried >= MAX_OUTBOUND, "{tried} tried");
+    let crashed = sim.crash(node).expect("alive");
+    assert!(
+        crashed
+            .persisted
+            .as_ref()
+            .is_some_and(|bytes| !bytes.is_empty())
+    );
+    // The seed goes away: only the persisted book leads the node back.
+    sim.reset_links(seed);
+    sim.set_refusing(seed, true);
+    sim.run_for(Duration::from_secs(2));
+
+    sim.restart(crashed).expect("crashed");
+    // The router and its discovery are new; the book is the one persisted.
+    assert_eq!(sim.restarts(node), 1);
+    assert_eq!(
+        (book(&sim, node).len(), book(&sim, node).tried_len()),
+        (known, tried)
+    );
+    let now = sim.now();
+    let reconnected = sim.run_until(now.saturating_add(Duration::from_secs(120)), |sim| {
+        sim.node(node).peer_counts().1 >= MAX_OUTBOUND
+    });
+    assert!(
+        reconnected,
+        "outbound peers after the restart: {:?}",
+        sim.node(node).peer_counts()
+    );
+    let seed_id = sim.node(seed).peer_id();
+    assert!(sim.node(node).peers().all(|peer| peer != seed_id));
 }
 
 #[test]

@@ -652,11 +652,11 @@ impl Scenario {
     }
 }
 
-/// How nodes find each other until discovery (PEX, seeds in `NodeConfig`) lands: node
-/// `index` dials random other nodes, as many as its outbound slots `want` minus its
-/// outbound peers and connections still opening. Called for every node within the first
-/// second and then about once a second, so failed dials and lost peers are replaced.
-/// Switching to seeds and PEX replaces this one function.
+/// How nodes find each other without [`ScenarioConfig::discovery`]: node `index` dials
+/// random other nodes, as many as its outbound slots `want` minus its outbound peers and
+/// connections still opening. Called for every node within the first second and then about
+/// once a second, so failed dials and lost peers are replaced. (With discovery, each node's
+/// [`Discovery`] does this from its address book instead.)
 pub fn bootstrap_by_dialing(sim: &mut Sim, rng: &mut ChaCha8Rng, index: NodeIndex, want: usize) {
     let node = sim.node(index);
     let (inbound, outbound) = node.peer_counts();

@@ -38,11 +38,9 @@ pub const NODE_CHANNEL: ChannelId = 1;
 pub const ROUTE_MESSAGE_LEN: usize = 64;
 
 /// A node config of network [`NETWORK`] offering channel [`NODE_CHANNEL`] with the default
-/// limits and the default connection timers (10 s pings), discovery off.
+/// limits and the default connection timers (10 s pings); it runs no discovery (the workloads build fixed topologies).
 pub fn node_config() -> NodeConfig {
     let mut config = NodeConfig::new(NETWORK, "switchboard-bench/node");
-    // The workloads build fixed topologies: no discovery dialing on its own, no PEX channel.
-    config.discovery.enabled = false;
     config.add_channel("bench", 1, ChannelConfig::new(NODE_CHANNEL));
     config
 }

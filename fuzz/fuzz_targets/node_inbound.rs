@@ -7,7 +7,10 @@
 //! eviction. Genuine peers — a bare `Handshake` with one of four fixed identities, so their
 //! session keys are ours — complete real handshakes on accepted sockets (as dialers) and
 //! on the node's dials (as listeners), then write records sealed with those keys, so
-//! arbitrary frames reach the node's established connections.
+//! arbitrary frames reach the node's established connections. The node runs discovery on a
+//! router, and the genuine peers speak PEX: their frames and well-formed `GetAddrs` and
+//! `Addrs` reach discovery's PEX handling, its book, its dials and feelers (the allow-list
+//! keeps the dials to the wires' addresses).
 //!
 //! After every step, whatever the peers did: the peer counts stay within the limits and
 //! agree with `peers()`; every connection the node knows was announced (accepted or
@@ -36,9 +39,15 @@ use libfuzzer_sys::fuzz_target;
 use rand_chacha::ChaCha20Rng;
 use rand_core::SeedableRng;
 use switchboard::dial_queue::DialConfig;
+use switchboard::discovery::{Discovery, DiscoveryConfig};
+use switchboard::frame::Frame;
 use switchboard::node::{Connectedness, DialError, EvictionConfig, Node, NodeConfig, NodeEvent};
-use switchboard::peer_set::{Limits, Refused};
-use switchboard::{ChannelConfig, ChannelInfo, Instant, NetAddress, NodeInfo, PeerId, SendError};
+use switchboard::peer_set::{IpNet, Limits, Refused};
+use switchboard::pex::{MAX_ADDRS, PEX_CHANNEL, PEX_PROTOCOL, PexMessage};
+use switchboard::router::Router;
+use switchboard::{
+    ChannelConfig, ChannelInfo, DisconnectReason, Instant, NetAddress, NodeInfo, PeerId, SendError,
+};
 
 use genuine_peer::{ATTACKERS, Conn, IPS, KEYS, MAX_MESSAGE, Peer, PeerFrame, ip, peer, reason};
 use wires::Wires;
@@ -134,6 +143,13 @@ enum Operation {
     },
     /// Shuts the node down: from then on it must neither dial nor admit anyone.
     Shutdown,
+    /// The genuine peer on `conn` sends a well-formed PEX message: `GetAddrs`, or `Addrs`
+    /// naming the wires' addresses (`ip % 8`) and genuine identities.
+    Pex {
+        conn: u8,
+        addrs: Option<Vec<(u8, u16, Option<u8>)>>,
+        cut: u16,
+    },
 }
 
 /// Channels the fuzzer writes on: the open one, unknown ones, a reserved one.
@@ -182,6 +198,14 @@ fn node_config() -> NodeConfig {
     };
     config.slow_peer_timeout = Duration::from_secs(1);
     config.violation_ban = Duration::from_secs(5);
+    // What PEX hands out may name any address: only the wires' are dialed.
+    config.allowed_networks = IPS
+        .iter()
+        .map(|&addr| IpNet {
+            addr,
+            prefix: if addr.is_ipv4() { 32 } else { 128 },
+        })
+        .collect();
     config
 }
 
@@ -192,15 +216,37 @@ fn attacker_info() -> NodeInfo {
         protocol: "chat".into(),
         version: 1,
     });
+    info.channels.push(ChannelInfo {
+        id: PEX_CHANNEL,
+        protocol: PEX_PROTOCOL.into(),
+        version: 1,
+    });
     info
 }
 
+/// Discovery ticking every second, asking a peer for addresses at most every 2 s, its book
+/// keeping the wires' private and documentation addresses, feelers every 3 s.
+fn discovery_config() -> DiscoveryConfig {
+    let mut config = DiscoveryConfig::default();
+    config.interval = Duration::from_secs(1);
+    config.feeler_interval = Some(Duration::from_secs(3));
+    config.pex.request_interval = Duration::from_secs(2);
+    config.addr_book.routable_only = false;
+    config
+}
+
 struct Fuzz {
-    node: Node<ChaCha20Rng>,
+    /// The node, with discovery on its router: the genuine peers speak PEX.
+    router: Router<ChaCha20Rng>,
     limits: Limits,
     wires: Wires,
     /// Until when each address is banned.
     ip_bans: BTreeMap<IpAddr, Instant>,
+    /// When a connection with each address was last seen open (after a step): a breach on
+    /// it — which only an open connection can commit — bans the address for
+    /// `violation_ban` (`violation_ban_ip`) from then at the latest.
+    open_at: BTreeMap<IpAddr, Instant>,
+    violation_ban: Duration,
     /// The connected peers, as the events told.
     connected: BTreeSet<PeerId>,
     /// Connections the wires had announced when the node was shut down.
@@ -211,19 +257,26 @@ impl Fuzz {
     fn new() -> Self {
         let config = node_config();
         let limits = config.limits;
+        let violation_ban = config.violation_ban;
         let now = Instant::from_nanos(1_000_000_000);
-        let node = Node::new(
+        let mut node = Node::new(
             now,
             config,
             KEYS.node.clone(),
             ChaCha20Rng::seed_from_u64(1),
         )
         .expect("a valid config");
+        let discovery = Discovery::new(discovery_config(), node.rng());
+        let router =
+            Router::with_protocols(node, now, |router| router.register(discovery).map(drop))
+                .expect("discovery registers");
         Fuzz {
-            node,
+            router,
             limits,
             wires: Wires::new(now),
             ip_bans: BTreeMap::new(),
+            open_at: BTreeMap::new(),
+            violation_ban,
             connected: BTreeSet::new(),
             conns_at_shutdown: None,
         }
@@ -231,13 +284,14 @@ impl Fuzz {
 
     /// Takes the node's actions, as the adapter must after every input.
     fn actions(&mut self) {
-        self.wires.actions(&mut self.node);
+        self.wires.actions(self.router.node_mut());
     }
 
     fn accept(&mut self, ip: u8, port: u16) -> Option<usize> {
         let ip = self::ip(ip);
         match self
-            .node
+            .router
+            .node_mut()
             .handle_accepted(self.wires.now, SocketAddr::new(ip, port))
         {
             // A node shutting down admits no one.
@@ -275,9 +329,9 @@ impl Fuzz {
                 "refused as shutting down, never shut down"
             ),
             Refused::PendingHandshakes => assert!(
-                self.node.connection_count() >= limits.max_pending_handshakes,
+                self.router.node().connection_count() >= limits.max_pending_handshakes,
                 "refused as pending with {} connections",
-                self.node.connection_count()
+                self.router.node().connection_count()
             ),
             Refused::PerIp => {
                 let alive = alive_from(&|other| other == ip);
@@ -302,10 +356,15 @@ impl Fuzz {
                     "refused per subnet with {alive}"
                 )
             }
+            // Banned by the application, or for a breach on a connection from there.
             Refused::Banned => assert!(
                 self.ip_bans
                     .get(&ip)
-                    .is_some_and(|until| *until > self.wires.now),
+                    .is_some_and(|until| *until > self.wires.now)
+                    || self
+                        .open_at
+                        .get(&ip)
+                        .is_some_and(|at| at.saturating_add(self.violation_ban) > self.wires.now),
                 "{ip} refused as banned"
             ),
             Refused::NotAllowed => panic!("{ip} refused as not allowed"),
@@ -316,7 +375,9 @@ impl Fuzz {
     /// A genuine peer with identity `key` takes over connection `index`.
     fn handshake(&mut self, index: usize, key: u8) {
         self.wires
-            .handshake(&mut self.node, index, key, attacker_info, |_| vec![CHANNEL]);
+            .handshake(self.router.node_mut(), index, key, attacker_info, |_| {
+                vec![CHANNEL, PEX_CHANNEL]
+            });
     }
 
     /// The genuine peer of connection `index` seals `plaintext` and writes it in two reads.
@@ -325,10 +386,14 @@ impl Fuzz {
             return;
         };
         let (head, tail) = wire.split_at(cut);
-        self.node.handle_input(self.wires.now, id, head);
+        self.router
+            .node_mut()
+            .handle_input(self.wires.now, id, head);
         self.actions();
         self.check();
-        self.node.handle_input(self.wires.now, id, tail);
+        self.router
+            .node_mut()
+            .handle_input(self.wires.now, id, tail);
     }
 
     fn take_events(&mut self, max: u8) {
@@ -337,7 +402,7 @@ impl Fuzz {
             if max != 0 && taken == max {
                 return;
             }
-            let Some(event) = self.node.poll_event(self.wires.now) else {
+            let Some(event) = self.router.poll_event(self.wires.now) else {
                 break;
             };
             taken += 1;
@@ -373,22 +438,28 @@ impl Fuzz {
                         "a connected peer refused"
                     );
                 }
-                NodeEvent::DialFailed { addr, .. } => {
-                    assert!(IPS.contains(&addr.socket_addr().ip()));
+                // Discovery dials what PEX taught it; the allow-list refuses what lies
+                // outside the wires' addresses before any socket is opened.
+                NodeEvent::DialFailed { addr, reason, .. } => {
+                    assert!(
+                        IPS.contains(&addr.socket_addr().ip())
+                            || reason == DisconnectReason::NotAllowed,
+                        "a dial to {addr} failed with {reason}"
+                    );
                 }
                 other => panic!("an event this target does not model: {other:?}"),
             }
             self.actions();
         }
         // All taken: the events told every change of `peers()`.
-        let peers: BTreeSet<PeerId> = self.node.peers().collect();
+        let peers: BTreeSet<PeerId> = self.router.node().peers().collect();
         assert_eq!(peers, self.connected, "peers() disagrees with the events");
     }
 
     fn timeout(&mut self) {
-        self.node.handle_timeout(self.wires.now);
+        self.router.handle_timeout(self.wires.now);
         self.actions();
-        if let Some(deadline) = self.node.poll_timeout() {
+        if let Some(deadline) = self.router.node().poll_timeout() {
             assert!(
                 deadline > self.wires.now,
                 "a timer due at {deadline:?} survived its timeout"
@@ -399,6 +470,14 @@ impl Fuzz {
     /// What holds after every step.
     fn check(&mut self) {
         self.actions();
+        for conn in &self.wires.conns {
+            if !conn.closed
+                && !conn.transport_closed
+                && let Some(ip) = conn.accepted_from.or(conn.dialed)
+            {
+                self.open_at.insert(ip, self.wires.now);
+            }
+        }
         if let Some(conns) = self.conns_at_shutdown {
             assert_eq!(
                 self.wires.conns.len(),
@@ -406,7 +485,7 @@ impl Fuzz {
                 "a connection opened while shutting down"
             );
         }
-        let (inbound, outbound) = self.node.peer_counts();
+        let (inbound, outbound) = self.router.node().peer_counts();
         assert!(
             inbound <= self.limits.max_inbound,
             "{inbound} inbound peers"
@@ -415,7 +494,7 @@ impl Fuzz {
             outbound <= self.limits.max_outbound,
             "{outbound} outbound peers"
         );
-        let peers: Vec<PeerId> = self.node.peers().collect();
+        let peers: Vec<PeerId> = self.router.node().peers().collect();
         assert_eq!(
             peers.len(),
             inbound + outbound,
@@ -423,17 +502,18 @@ impl Fuzz {
         );
         for peer in &peers {
             let info = self
-                .node
+                .router
+                .node()
                 .peer_info(peer)
                 .expect("a connected peer has info");
             assert_eq!(info.peer, *peer);
             assert_eq!(
-                self.node.connectedness(self.wires.now, peer),
+                self.router.node().connectedness(self.wires.now, peer),
                 Connectedness::Connected
             );
         }
         assert_eq!(
-            self.node.connection_count(),
+            self.router.node().connection_count(),
             self.wires.conns.len() - self.wires.closes,
             "connections: announced minus closed"
         );
@@ -460,7 +540,9 @@ impl Fuzz {
                     conn.tainted |= !matches!(conn.peer, Peer::Established(_));
                     conn.connected = true;
                     let id = conn.id;
-                    self.node.handle_input(self.wires.now, id, &bytes);
+                    self.router
+                        .node_mut()
+                        .handle_input(self.wires.now, id, &bytes);
                 }
             }
             Operation::Record {
@@ -488,7 +570,7 @@ impl Fuzz {
                     let conn = &mut self.wires.conns[index];
                     conn.connected = true;
                     let id = conn.id;
-                    self.node.handle_connected(self.wires.now, id);
+                    self.router.node_mut().handle_connected(self.wires.now, id);
                 }
             }
             Operation::Closed { conn } => {
@@ -496,7 +578,7 @@ impl Fuzz {
                     let conn = &mut self.wires.conns[index];
                     conn.transport_closed = true;
                     let id = conn.id;
-                    self.node.handle_closed(self.wires.now, id);
+                    self.router.node_mut().handle_closed(self.wires.now, id);
                 }
             }
             Operation::Blocked { conn } => {
@@ -504,7 +586,9 @@ impl Fuzz {
                     let conn = &mut self.wires.conns[index];
                     conn.blocked = true;
                     let id = conn.id;
-                    self.node.handle_write_blocked(self.wires.now, id);
+                    self.router
+                        .node_mut()
+                        .handle_write_blocked(self.wires.now, id);
                 }
             }
             Operation::Writable { conn } => {
@@ -512,7 +596,7 @@ impl Fuzz {
                     let conn = &mut self.wires.conns[index];
                     conn.blocked = false;
                     let id = conn.id;
-                    self.node.handle_writable(self.wires.now, id);
+                    self.router.node_mut().handle_writable(self.wires.now, id);
                 }
             }
             Operation::Advance { ms } => {
@@ -523,66 +607,105 @@ impl Fuzz {
                 self.timeout();
             }
             Operation::Wake => {
-                if let Some(deadline) = self.node.poll_timeout() {
+                if let Some(deadline) = self.router.poll_timeout() {
                     self.wires.now = self.wires.now.max(deadline);
                 }
                 self.timeout();
             }
             Operation::Transmit => {
-                self.wires.transmit(&mut self.node);
+                self.wires.transmit(self.router.node_mut());
             }
             Operation::Deliver => {
-                self.wires.deliver(&mut self.node);
+                self.wires.deliver(self.router.node_mut());
             }
             Operation::TakeEvents { max } => self.take_events(max),
             Operation::Dial { ip, peer } => {
                 let addr =
                     NetAddress::new(peer.map(self::peer), SocketAddr::new(self::ip(ip), 26656));
-                let dialed = self.node.dial(self.wires.now, addr);
+                let dialed = self.router.node_mut().dial(self.wires.now, addr);
                 if self.conns_at_shutdown.is_some() {
                     assert_eq!(dialed, Err(DialError::ShuttingDown));
                 }
             }
             Operation::Send { peer, channel, len } => {
                 let peer = self::peer(peer);
-                let connected = self.node.peers().any(|p| p == peer);
+                let connected = self.router.node().peers().any(|p| p == peer);
                 let message = Bytes::from(vec![0x5A; usize::from(len)]);
-                let sent = self
-                    .node
-                    .send(self.wires.now, &peer, self::channel(channel), message);
+                let sent = self.router.node_mut().send(
+                    self.wires.now,
+                    &peer,
+                    self::channel(channel),
+                    message,
+                );
                 assert!(
                     connected || matches!(sent, Err(SendError::NotConnected(_))),
                     "send to an absent peer: {sent:?}"
                 );
             }
             Operation::Broadcast { channel, len } => {
-                let peers = self.node.peers().count();
+                let peers = self.router.node().peers().count();
                 let message = Bytes::from(vec![0xB7; usize::from(len)]);
-                let taken = self
-                    .node
-                    .broadcast(self.wires.now, self::channel(channel), message);
+                let taken = self.router.node_mut().broadcast(
+                    self.wires.now,
+                    self::channel(channel),
+                    message,
+                );
                 assert!(taken <= peers);
             }
             Operation::Disconnect { peer, code } => {
-                self.node
+                self.router
+                    .node_mut()
                     .disconnect(self.wires.now, &self::peer(peer), reason(code));
             }
             Operation::BanPeer { peer, ms } => {
                 let peer = self::peer(peer);
-                self.node
-                    .ban_peer(self.wires.now, &peer, Duration::from_millis(ms.into()));
+                self.router.node_mut().ban_peer(
+                    self.wires.now,
+                    &peer,
+                    Duration::from_millis(ms.into()),
+                );
             }
             Operation::Shutdown => {
-                self.node
+                self.router
+                    .node_mut()
                     .shutdown(self.wires.now, Duration::from_millis(500));
                 self.conns_at_shutdown.get_or_insert(self.wires.conns.len());
+            }
+            Operation::Pex { conn, addrs, cut } => {
+                let message = match addrs {
+                    None => PexMessage::GetAddrs,
+                    Some(addrs) => PexMessage::Addrs(
+                        addrs
+                            .into_iter()
+                            .take(MAX_ADDRS)
+                            .map(|(ip, port, peer)| {
+                                NetAddress::new(
+                                    peer.map(self::peer),
+                                    SocketAddr::new(self::ip(ip), port),
+                                )
+                            })
+                            .collect(),
+                    ),
+                };
+                let payload = Bytes::from(message.encode());
+                let mut plaintext = Vec::new();
+                Frame::Data {
+                    channel: PEX_CHANNEL,
+                    first: Some(payload.len() as u32),
+                    end: true,
+                    payload,
+                }
+                .encode(&mut plaintext);
+                if let Some(index) = self.wires.conn(conn) {
+                    self.record(index, &plaintext, cut);
+                }
             }
             Operation::BanIp { ip, ms } => {
                 let ip = self::ip(ip);
                 let duration = Duration::from_millis(ms.into());
                 self.ip_bans
                     .insert(ip, self.wires.now.saturating_add(duration));
-                self.node.ban_ip(self.wires.now, ip, duration);
+                self.router.node_mut().ban_ip(self.wires.now, ip, duration);
             }
         }
         self.check();

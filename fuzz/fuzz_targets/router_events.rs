@@ -1,4 +1,4 @@
-//! A `Router` over one `Node` (small limits, discovery off) with three protocols — `check`
+//! A `Router` over one `Node` (small limits, no discovery) with three protocols — `check`
 //! (versions 1..=2 on channels 1 and 2) and `aux` (versions 2..=3 on channel 3), both
 //! `Checker`s, and a `Gossip` on channel 0x100 with a tiny seen-cache — plus channel 5
 //! offered but owned by no protocol. It is driven by an arbitrary sequence of operations:
@@ -216,7 +216,6 @@ fn gossip_config(fanout: Option<u8>) -> GossipConfig {
 
 fn node_config(gossip: &Gossip) -> NodeConfig {
     let mut config = NodeConfig::new("sim", "switchboard-fuzz");
-    config.discovery.enabled = false;
     config.add_protocol(&check_spec());
     config.add_protocol(&aux_spec());
     config.add_protocol(&gossip.spec());

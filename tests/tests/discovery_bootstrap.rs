@@ -1,16 +1,17 @@
 //! Discovery end to end on the simulated network: nodes that know one seed find the
 //! network and fill their outbound slots; a node restarted with its persisted address book
-//! finds it again without the seed.
+//! (loaded by hand, or carried across a crash by the simulator's persistence hooks through
+//! the protocol) finds it again without the seed.
 
 use std::collections::BTreeSet;
 use std::net::{IpAddr, Ipv4Addr};
 use std::time::Duration;
 
-use switchboard::node::NodeConfig;
+use switchboard::Instant;
+use switchboard::discovery::Discovery;
 
 mod common;
-use common::discovery::{MAX_OUTBOUND, discovering, ip};
-use switchboard::Instant;
+use common::discovery::{Discovering, MAX_OUTBOUND, book, discovering, ip};
 use switchboard_sim::{NodeIndex, Sim, SimConfig};
 
 /// Regular nodes in the bootstrap sweep.
@@ -18,7 +19,7 @@ const NODES: usize = 200;
 /// The simulated time the network is given to fill every node's outbound slots.
 const BOOTSTRAP_BOUND: Duration = Duration::from_secs(300);
 
-fn seed_node_config() -> NodeConfig {
+fn seed_node_config() -> Discovering {
     let mut config = discovering(Vec::new());
     config.discovery.seed_mode = true;
     config
@@ -27,10 +28,10 @@ fn seed_node_config() -> NodeConfig {
 /// The network: a seed node (index 0) and `nodes` nodes knowing only the seed.
 fn network(sim_seed: u64, nodes: usize) -> (Sim, NodeIndex, Vec<NodeIndex>) {
     let mut sim = Sim::new(SimConfig::with_seed(sim_seed));
-    let seed = sim.add_node_at(seed_node_config(), IpAddr::V4(Ipv4Addr::new(172, 16, 0, 1)));
+    let seed = seed_node_config().add_at(&mut sim, IpAddr::V4(Ipv4Addr::new(172, 16, 0, 1)));
     let seed_addr = sim.address(seed);
     let members = (0..nodes)
-        .map(|index| sim.add_node_at(discovering(vec![seed_addr]), ip(index)))
+        .map(|index| discovering(vec![seed_addr]).add_at(&mut sim, ip(index)))
         .collect();
     (sim, seed, members)
 }
@@ -120,19 +121,21 @@ fn a_node_restarted_with_its_persisted_book_reconnects_without_the_seed() {
 
     // Persist one node's book, then take the node and the seed away.
     let leaving = members[0];
-    let book = sim.node(leaving).addr_book_bytes(sim.now());
-    assert!(sim.node(leaving).addr_book().tried_len() >= MAX_OUTBOUND);
+    let persisted = book(&sim, leaving).to_bytes(sim.now());
+    assert!(book(&sim, leaving).tried_len() >= MAX_OUTBOUND);
     sim.reset_links(leaving);
     sim.set_refusing(leaving, true);
     sim.reset_links(seed);
     sim.set_refusing(seed, true);
 
     // The restarted node: no seeds configured, only the persisted book.
-    let restarted = sim.add_node_at(discovering(Vec::new()), ip(50_000));
+    let restarted = discovering(Vec::new()).add_at(&mut sim, ip(50_000));
     let now = sim.now();
-    sim.node_mut(restarted)
-        .load_addr_book(now, &book)
-        .expect("the persisted book loads");
+    sim.with_protocol(restarted, |discovery: &mut Discovery, _| {
+        discovery.load_addr_book(now, &persisted)
+    })
+    .expect("a node running discovery")
+    .expect("the persisted book loads");
     let end = now.saturating_add(Duration::from_secs(120));
     let reconnected = sim.run_until(end, |sim| {
         sim.node(restarted).peer_counts().1 >= MAX_OUTBOUND
@@ -146,21 +149,94 @@ fn a_node_restarted_with_its_persisted_book_reconnects_without_the_seed() {
     assert!(sim.node(restarted).peers().all(|peer| peer != seed_id));
 }
 
+/// Persists a crashing node's address book through its discovery, and loads it into the
+/// discovery rebuilt at its restart.
+fn persist_books(sim: &mut Sim) {
+    sim.set_persistence(
+        Box::new(|router, now| {
+            let id = router
+                .id_of::<Discovery>()
+                .expect("a node running discovery");
+            router
+                .protocol(id)
+                .expect("registered")
+                .addr_book_bytes(now)
+        }),
+        Box::new(|router, now, bytes| {
+            let id = router
+                .id_of::<Discovery>()
+                .expect("a node running discovery");
+            router
+                .with_protocol(now, id, |discovery, _| discovery.load_addr_book(now, bytes))
+                .expect("registered")
+                .expect("the persisted book loads");
+        }),
+    );
+}
+
+#[test]
+fn a_crashed_node_restarts_with_the_book_its_discovery_persisted_and_reconnects_without_the_seed() {
+    let (mut sim, seed, members) = network(8, 40);
+    persist_books(&mut sim);
+    let end = sim.now().saturating_add(BOOTSTRAP_BOUND);
+    assert!(sim.run_until(end, |sim| outbound_full(sim, &members)));
+
+    let node = members[0];
+    let (known, tried) = (book(&sim, node).len(), book(&sim, node).tried_len());
+    assert!(tried >= MAX_OUTBOUND, "{tried} tried");
+    let crashed = sim.crash(node).expect("alive");
+    assert!(
+        crashed
+            .persisted
+            .as_ref()
+            .is_some_and(|bytes| !bytes.is_empty())
+    );
+    // The seed goes away: only the persisted book leads the node back.
+    sim.reset_links(seed);
+    sim.set_refusing(seed, true);
+    sim.run_for(Duration::from_secs(2));
+
+    sim.restart(crashed).expect("crashed");
+    // The router and its discovery are new; the book is the one persisted.
+    assert_eq!(sim.restarts(node), 1);
+    assert_eq!(
+        (book(&sim, node).len(), book(&sim, node).tried_len()),
+        (known, tried)
+    );
+    let now = sim.now();
+    let reconnected = sim.run_until(now.saturating_add(Duration::from_secs(120)), |sim| {
+        sim.node(node).peer_counts().1 >= MAX_OUTBOUND
+    });
+    assert!(
+        reconnected,
+        "outbound peers after the restart: {:?}",
+        sim.node(node).peer_counts()
+    );
+    let seed_id = sim.node(seed).peer_id();
+    assert!(sim.node(node).peers().all(|peer| peer != seed_id));
+}
+
 #[test]
 fn a_corrupt_persisted_book_is_an_error_and_the_node_keeps_its_book() {
     let (mut sim, _seed, members) = network(3, 12);
     sim.run_for(Duration::from_secs(60));
     let node = members[0];
     let now = sim.now();
-    let mut bytes = sim.node(node).addr_book_bytes(now);
-    let before = sim.node(node).addr_book().len();
+    let mut bytes = book(&sim, node).to_bytes(now);
+    let before = book(&sim, node).len();
     assert!(before > 0);
+    let load = |sim: &mut Sim, bytes: &[u8]| {
+        sim.with_protocol(node, |discovery: &mut Discovery, _| {
+            discovery.load_addr_book(now, bytes)
+        })
+        .expect("a node running discovery")
+    };
     let middle = bytes.len() / 2;
     bytes[middle] ^= 0x40;
-    assert!(sim.node_mut(node).load_addr_book(now, &bytes).is_err());
+    assert!(load(&mut sim, &bytes).is_err());
     bytes.truncate(middle);
-    assert!(sim.node_mut(node).load_addr_book(now, &bytes).is_err());
-    assert_eq!(sim.node(node).addr_book().len(), before);
+    assert!(load(&mut sim, &bytes).is_err());
+    assert_eq!(book(&sim, node).len(), before);
 }
 
 #[test]

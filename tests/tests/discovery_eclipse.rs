@@ -13,7 +13,7 @@ use switchboard::peer_set::Direction;
 use switchboard_sim::{NodeIndex, PORT, Sim, SimConfig};
 
 mod common;
-use common::discovery::{MAX_OUTBOUND, discovering, ip};
+use common::discovery::{MAX_OUTBOUND, add_address, book, discovering, ip};
 
 const HONEST: usize = 30;
 /// The attacker's two networks.
@@ -48,10 +48,10 @@ fn a_pex_flood_from_two_networks_holds_at_most_two_outbound_slots_and_evicts_no_
     let mut sim = Sim::new(SimConfig::with_seed(11));
     let mut seed_config = discovering(Vec::new());
     seed_config.discovery.seed_mode = true;
-    let seed = sim.add_node_at(seed_config, IpAddr::V4(Ipv4Addr::new(172, 16, 0, 1)));
+    let seed = seed_config.add_at(&mut sim, IpAddr::V4(Ipv4Addr::new(172, 16, 0, 1)));
     let seed_addr = sim.address(seed);
     let honest: Vec<NodeIndex> = (0..HONEST)
-        .map(|index| sim.add_node_at(discovering(vec![seed_addr]), ip(index)))
+        .map(|index| discovering(vec![seed_addr]).add_at(&mut sim, ip(index)))
         .collect();
     let victim = honest[0];
 
@@ -62,8 +62,7 @@ fn a_pex_flood_from_two_networks_holds_at_most_two_outbound_slots_and_evicts_no_
         .iter()
         .map(|&node| SocketAddr::new(ip(node - 1), PORT))
         .filter(|addr| {
-            sim.node(victim)
-                .addr_book()
+            book(&sim, victim)
                 .get(addr)
                 .is_some_and(|info| info.table == Table::Tried)
         })
@@ -76,7 +75,7 @@ fn a_pex_flood_from_two_networks_holds_at_most_two_outbound_slots_and_evicts_no_
     for [a, b] in ATTACKER_GROUPS {
         for host in 1..=ATTACKER_NODES_PER_GROUP {
             let ip = IpAddr::V4(Ipv4Addr::new(a, b, 0, host));
-            attackers.push(sim.add_node_at(discovering(Vec::new()), ip));
+            attackers.push(discovering(Vec::new()).add_at(&mut sim, ip));
         }
     }
     let now = sim.now();
@@ -85,12 +84,10 @@ fn a_pex_flood_from_two_networks_holds_at_most_two_outbound_slots_and_evicts_no_
             let [a, b] = ATTACKER_GROUPS[index % 2];
             let [c, d] = u16::try_from(index / 2 + 256).unwrap().to_be_bytes();
             let fake = SocketAddr::new(IpAddr::V4(Ipv4Addr::new(a, b, c, d)), PORT);
-            let _ = sim
-                .node_mut(attacker)
-                .add_address(now, NetAddress::new(None, fake));
+            let _ = add_address(&mut sim, attacker, NetAddress::new(None, fake));
         }
         let attacker_addr = sim.address(attacker);
-        let _ = sim.node_mut(victim).add_address(now, attacker_addr);
+        let _ = add_address(&mut sim, victim, attacker_addr);
         let victim_addr = sim.address(victim);
         sim.node_mut(attacker).dial(now, victim_addr).unwrap();
     }
@@ -109,7 +106,7 @@ fn a_pex_flood_from_two_networks_holds_at_most_two_outbound_slots_and_evicts_no_
             false
         });
     }
-    let book = sim.node(victim).addr_book();
+    let book = book(&sim, victim);
     let attacker_known = (0..ATTACKER_ADDRESSES)
         .filter(|index| {
             let [a, b] = ATTACKER_GROUPS[index % 2];

@@ -7,23 +7,23 @@ use std::net::{IpAddr, Ipv4Addr};
 use std::time::Duration;
 
 use switchboard::addr_book::{AddrInfo, Table};
-use switchboard::node::{Connectedness, NodeConfig, NodeEvent};
+use switchboard::node::{Connectedness, NodeEvent};
 use switchboard::peer_set::Direction;
 use switchboard::{DisconnectReason, NetAddress};
 use switchboard_sim::{NodeIndex, Sim, SimConfig, test_node_config};
 
 mod common;
-use common::discovery::{discovering, ip, last_attempt};
+use common::discovery::{Discovering, add_address, book, discovering, ip, last_attempt};
 
 const FEELER_INTERVAL: Duration = Duration::from_secs(10);
 
 /// A discovering node with one outbound slot, discovery every second, feelers as given.
-fn one_slot(feeler_interval: Option<Duration>) -> NodeConfig {
+fn one_slot(feeler_interval: Option<Duration>) -> Discovering {
     let mut config = discovering(Vec::new());
-    config.limits.max_outbound = 1;
+    config.node.limits.max_outbound = 1;
     config.discovery.interval = Duration::from_secs(1);
     config.discovery.feeler_interval = feeler_interval;
-    config.dial.dial_timeout = Duration::from_secs(5);
+    config.node.dial.dial_timeout = Duration::from_secs(5);
     config
 }
 
@@ -36,7 +36,7 @@ fn network(feeler_interval: Option<Duration>) -> (Sim, [NodeIndex; 4]) {
 /// As [`network`], with `c`'s configuration changed by `configure_c`.
 fn network_where(
     feeler_interval: Option<Duration>,
-    configure_c: impl FnOnce(&mut NodeConfig),
+    configure_c: impl FnOnce(&mut Discovering),
 ) -> (Sim, [NodeIndex; 4]) {
     let mut sim = Sim::new(SimConfig::with_seed(5));
     let mut configs = [0, 1, 2, 3].map(|_| one_slot(feeler_interval));
@@ -44,21 +44,21 @@ fn network_where(
     let mut index = 0;
     let nodes = configs.map(|config| {
         index += 1;
-        sim.add_node_at(config, ip(index - 1))
+        config.add_at(&mut sim, ip(index - 1))
     });
     let [a, b, c, d] = nodes;
     let now = sim.now();
     for (from, to) in [(a, b), (b, d), (d, a)] {
         let addr = sim.address(to);
-        let _ = sim.node_mut(from).add_address(now, addr);
+        let _ = add_address(&mut sim, from, addr);
     }
     assert!(sim.run_until(now + Duration::from_secs(5), |sim| {
         [a, b, d]
             .iter()
             .all(|&node| sim.node(node).peer_counts() == (1, 1))
     }));
-    let (now, c_addr) = (sim.now(), sim.address(c));
-    let _ = sim.node_mut(a).add_address(now, c_addr);
+    let c_addr = sim.address(c);
+    let _ = add_address(&mut sim, a, c_addr);
     (sim, nodes)
 }
 
@@ -80,8 +80,7 @@ fn connections_with(sim: &Sim, at: NodeIndex, peer: NodeIndex) -> Vec<Option<Dir
 
 /// What node `at`'s address book says of node `of`'s address.
 fn book_entry(sim: &Sim, at: NodeIndex, of: NodeIndex) -> AddrInfo {
-    sim.node(at)
-        .addr_book()
+    book(sim, at)
         .get(&sim.address(of).socket_addr())
         .expect("in the book")
 }
@@ -121,7 +120,7 @@ fn a_feeler_refused_by_a_full_listener_still_proves_it_alive() {
     // `c` admits no inbound peer: it completes the handshake, then refuses with
     // `TooManyPeers` — which only a live node holding `c`'s key can do.
     let (mut sim, [a, _, c, _]) = network_where(Some(FEELER_INTERVAL), |config| {
-        config.limits.max_inbound = 0
+        config.node.limits.max_inbound = 0
     });
     sim.run_for(FEELER_INTERVAL * 3);
 
@@ -209,20 +208,19 @@ fn feelers_keep_to_their_interval() {
     // `a`'s slot is full (`b`); four more addresses it knows belong to nodes that never
     // dial back (discovery off), so each stays a candidate for every feeler.
     let mut sim = Sim::new(SimConfig::with_seed(6));
-    let a = sim.add_node_at(one_slot(Some(FEELER_INTERVAL)), ip(0));
+    let a = one_slot(Some(FEELER_INTERVAL)).add_at(&mut sim, ip(0));
     let others: Vec<NodeIndex> = (1..=5)
         .map(|index| sim.add_node_at(test_node_config(), ip(index)))
         .collect();
     let now = sim.now();
     let b_addr = sim.address(others[0]);
-    let _ = sim.node_mut(a).add_address(now, b_addr);
+    let _ = add_address(&mut sim, a, b_addr);
     assert!(sim.run_until(now + Duration::from_secs(5), |sim| {
         sim.node(a).peer_counts() == (0, 1)
     }));
-    let now = sim.now();
     for &other in &others[1..] {
         let addr = sim.address(other);
-        let _ = sim.node_mut(a).add_address(now, addr);
+        let _ = add_address(&mut sim, a, addr);
     }
     sim.run_for(FEELER_INTERVAL * 3 + FEELER_INTERVAL / 2);
     let feelers: usize = others[1..]
@@ -242,14 +240,13 @@ fn no_feeler_while_a_slot_is_free() {
     let public = |c: u8, d: u8| IpAddr::V4(Ipv4Addr::new(40, 1, c, d));
     let mut sim = Sim::new(SimConfig::with_seed(7));
     let mut config = one_slot(Some(FEELER_INTERVAL));
-    config.limits.max_outbound = 2;
-    let a = sim.add_node_at(config, IpAddr::V4(Ipv4Addr::new(30, 0, 0, 1)));
+    config.node.limits.max_outbound = 2;
+    let a = config.add_at(&mut sim, IpAddr::V4(Ipv4Addr::new(30, 0, 0, 1)));
     let b = sim.add_node_at(test_node_config(), public(0, 1));
     let c = sim.add_node_at(test_node_config(), public(0, 2));
-    let now = sim.now();
     for other in [b, c] {
         let addr = sim.address(other);
-        let _ = sim.node_mut(a).add_address(now, addr);
+        let _ = add_address(&mut sim, a, addr);
     }
     sim.run_for(FEELER_INTERVAL * 4);
     assert_eq!(sim.node(a).peer_counts(), (0, 1));
@@ -339,11 +336,7 @@ fn a_failed_feeler_is_neither_reported_nor_retried() {
         .iter()
         .any(|event| matches!(event, NodeEvent::DialFailed { .. }));
     assert!(!reported, "{:?}", sim.log(a));
-    let info = sim
-        .node(a)
-        .addr_book()
-        .get(&sim.address(c).socket_addr())
-        .expect("in the book");
+    let info = book_entry(&sim, a, c);
     assert_eq!(info.failures, 1, "{info:?}");
 }
 
@@ -373,14 +366,14 @@ fn an_app_dial_taking_over_a_feeler_with_every_slot_full_is_refused_and_told() {
 fn a_feeler_timing_out_is_not_retried_even_without_backoff() {
     let mut sim = Sim::new(SimConfig::with_seed(8));
     let mut config = one_slot(Some(FEELER_INTERVAL));
-    config.dial.backoff_base = Duration::ZERO;
-    let a = sim.add_node_at(config, ip(0));
+    config.node.dial.backoff_base = Duration::ZERO;
+    let a = config.add_at(&mut sim, ip(0));
     let [b, c] = [1, 2].map(|index| sim.add_node_at(test_node_config(), ip(index)));
     sim.set_swallowing_dials(c, true);
     let now = sim.now();
     for other in [b, c] {
         let addr = sim.address(other);
-        let _ = sim.node_mut(a).add_address(now, addr);
+        let _ = add_address(&mut sim, a, addr);
     }
     // `a` fills its slot: `b` answers, a dial to `c` would hang.
     assert!(sim.run_until(now + Duration::from_secs(30), |sim| {
@@ -401,9 +394,9 @@ fn a_feeler_timing_out_is_not_retried_even_without_backoff() {
 /// A tried table of one slot (every address proved alive contests the one there), a new
 /// table too large to collide in, and two outbound slots, so the dial testing an occupant
 /// has one to take.
-fn one_tried_slot() -> NodeConfig {
+fn one_tried_slot() -> Discovering {
     let mut config = one_slot(None);
-    config.limits.max_outbound = 2;
+    config.node.limits.max_outbound = 2;
     config.discovery.addr_book.tried_buckets = 1;
     config.discovery.addr_book.bucket_size = 1;
     config.discovery.addr_book.new_buckets = 4096;
@@ -417,13 +410,13 @@ fn a_collision_test_brings_a_waiting_retry_forward() {
     let mut sim = Sim::new(SimConfig::with_seed(10));
     let mut config = one_tried_slot();
     config.discovery.addr_book.reselect_after = Duration::from_secs(1);
-    config.dial.backoff_base = Duration::from_secs(60);
-    config.dial.backoff_cap = Duration::from_secs(120);
-    let n = sim.add_node_at(config, ip(0));
+    config.node.dial.backoff_base = Duration::from_secs(60);
+    config.node.dial.backoff_cap = Duration::from_secs(120);
+    let n = config.add_at(&mut sim, ip(0));
     let [occupant, newcomer] = [1, 2].map(|index| sim.add_node_at(test_node_config(), ip(index)));
     let (occupant_addr, newcomer_addr) = (sim.address(occupant), sim.address(newcomer));
     let now = sim.now();
-    let _ = sim.node_mut(n).add_address(now, occupant_addr);
+    let _ = add_address(&mut sim, n, occupant_addr);
     assert!(sim.run_until(now + Duration::from_secs(5), |sim| {
         sim.node(n).peer_counts() == (0, 1)
     }));
@@ -437,7 +430,7 @@ fn a_collision_test_brings_a_waiting_retry_forward() {
     // The newcomer proves alive and contests the occupant's tried slot: the collision test
     // must dial the occupant now, not when its retry comes due.
     let now = sim.now();
-    let _ = sim.node_mut(n).add_address(now, newcomer_addr);
+    let _ = add_address(&mut sim, n, newcomer_addr);
     assert!(sim.run_until(now + Duration::from_secs(5), |sim| {
         sim.node(n).peer_counts() == (0, 1)
     }));
@@ -457,14 +450,14 @@ fn a_collision_test_keeps_an_occupant_whose_inbound_slots_are_full() {
     let mut config = one_tried_slot();
     config.discovery.addr_book.reselect_after = Duration::from_secs(60);
     config.discovery.addr_book.collision_timeout = Duration::from_secs(20);
-    let n = sim.add_node_at(config, ip(0));
+    let n = config.add_at(&mut sim, ip(0));
     let mut full_after_one = test_node_config();
     full_after_one.limits.max_inbound = 1;
     let occupant = sim.add_node_at(full_after_one, ip(1));
     let [newcomer, other] = [2, 3].map(|index| sim.add_node_at(test_node_config(), ip(index)));
     let (occupant_addr, newcomer_addr) = (sim.address(occupant), sim.address(newcomer));
     let now = sim.now();
-    let _ = sim.node_mut(n).add_address(now, occupant_addr);
+    let _ = add_address(&mut sim, n, occupant_addr);
     assert!(sim.run_until(now + Duration::from_secs(5), |sim| {
         sim.node(n).peer_counts() == (0, 1)
     }));
@@ -483,12 +476,12 @@ fn a_collision_test_keeps_an_occupant_whose_inbound_slots_are_full() {
     // The newcomer proves alive and contests the occupant's tried slot; the collision test
     // finds the occupant full, which it can only say once its key has answered.
     let now = sim.now();
-    let _ = sim.node_mut(n).add_address(now, newcomer_addr);
+    let _ = add_address(&mut sim, n, newcomer_addr);
     assert!(sim.run_until(now + Duration::from_secs(5), |sim| {
         sim.node(n).peer_counts() == (0, 1)
     }));
     sim.run_for(Duration::from_secs(40));
-    let book = sim.node(n).addr_book();
+    let book = book(&sim, n);
     let table = |addr: NetAddress| book.get(&addr.socket_addr()).map(|info| info.table);
     assert_eq!(
         table(occupant_addr),

@@ -4,9 +4,10 @@
 
 use std::time::Duration;
 
+use switchboard::discovery::Discovery;
 use switchboard::node::{DialError, NodeEvent};
 use switchboard::{DisconnectReason, NetAddress};
-use switchboard_sim::{NodeIndex, Sim, SimConfig, test_node_config};
+use switchboard_sim::{NodeIndex, Sim, SimConfig, test_discovery_config, test_node_config};
 
 /// The peer reasons `index`'s application saw its peers disconnect with, and whether each
 /// was the far end's doing.
@@ -101,14 +102,15 @@ fn dials_queued_or_in_flight_at_shutdown_are_given_up_without_blame() {
     let mut config = test_node_config();
     config.dial.max_in_flight = 1;
     config.dial.dial_timeout = Duration::from_secs(30);
-    let node = sim.add_node(config);
+    // Discovery keeps the address book the dials teach.
+    let node = sim.add_node_with_discovery(config, test_discovery_config());
     let addresses: Vec<NetAddress> = silent.iter().map(|&index| sim.address(index)).collect();
     let now = sim.now();
     for &addr in &addresses {
-        assert_eq!(
-            sim.node_mut(node).add_address(now, addr),
-            switchboard::addr_book::AddOutcome::Added
-        );
+        let added = sim.with_protocol(node, |discovery: &mut Discovery, _| {
+            discovery.add_address(now, addr)
+        });
+        assert_eq!(added, Some(switchboard::addr_book::AddOutcome::Added));
         sim.node_mut(node).dial(now, addr).expect("dial");
     }
     // One dial in flight, the other queued behind `max_in_flight`.
@@ -147,7 +149,8 @@ fn dials_queued_or_in_flight_at_shutdown_are_given_up_without_blame() {
     assert_eq!(failed_sorted, expected, "each dial reported once, given up");
     for addr in &addresses {
         let info = sim
-            .node(node)
+            .protocol::<Discovery>(node)
+            .expect("discovery")
             .addr_book()
             .get(&addr.socket_addr())
             .expect("in the book");

@@ -22,7 +22,6 @@ fn config() -> switchboard::node::NodeConfig {
         },
     );
     config.slow_peer_timeout = Duration::from_secs(2);
-    config.discovery.enabled = false;
     config
 }
 

@@ -153,9 +153,7 @@ fn bare_node(config: NodeConfig) -> SimNode {
 }
 
 fn quiet_config() -> NodeConfig {
-    let mut config = NodeConfig::new("protocols", "protocols-test");
-    config.discovery.enabled = false;
-    config
+    NodeConfig::new("protocols", "protocols-test")
 }
 
 fn entries(log: &Log) -> Vec<String> {

@@ -11,7 +11,8 @@ use switchboard_sim::{Sim, SimConfig, SimError, test_node_config};
 #[test]
 fn a_crashed_node_restarts_with_its_key_and_persisted_state() {
     let mut sim = Sim::new(SimConfig::with_seed(9));
-    let a = sim.add_node(test_node_config());
+    // On a router (without protocols): what the persistence hooks save and restore.
+    let a = sim.add_node_with_router(test_node_config(), |_| Ok(()));
     let mut config = test_node_config();
     config.dial.backoff_base = Duration::from_millis(200);
     config.dial.backoff_cap = Duration::from_secs(1);
@@ -23,12 +24,14 @@ fn a_crashed_node_restarts_with_its_key_and_persisted_state() {
     let restored: Rc<RefCell<Option<Vec<u8>>>> = Rc::default();
     let sink = restored.clone();
     sim.set_persistence(
-        Box::new(|node| {
-            node.peers()
+        Box::new(|router, _now| {
+            router
+                .node()
+                .peers()
                 .flat_map(|peer| peer.to_string().into_bytes())
                 .collect()
         }),
-        Box::new(move |_node, bytes| *sink.borrow_mut() = Some(bytes.to_vec())),
+        Box::new(move |_router, _now, bytes| *sink.borrow_mut() = Some(bytes.to_vec())),
     );
     sim.run_for(Duration::from_secs(1));
     assert_eq!(sim.node(a).peers().collect::<Vec<_>>(), [b_id]);

@@ -11,12 +11,11 @@ use std::time::Duration;
 use rand_chacha::ChaCha8Rng;
 use rand_core::{Rng, SeedableRng};
 use switchboard::gossip::{Gossip, MessageId};
-use switchboard::router::Protocol;
 use switchboard::{Instant, PeerId};
 use switchboard_sim::{FaultConfig, NodeIndex, Scenario, ScenarioConfig, Sim};
 
 mod common;
-use common::gossip::{gossip, gossiping};
+use common::gossip::gossip;
 
 const NODES: usize = 40;
 /// Seeds in the default run (`SWITCHBOARD_SIM_SEEDS` sets more).
@@ -184,12 +183,9 @@ fn gossip_delivers_once_per_life_under_every_fault_and_everywhere_once_healed() 
         config.discovery = true;
         config.sample_interval = Duration::from_secs(1);
         let mut watch = Watch::new(seed, config.seed_nodes());
-        let scenario = Scenario::new_with_stack(
-            config,
-            |node_config| node_config.add_protocol(&gossip().spec()),
-            gossiping,
-        )
-        .expect("a valid scenario");
+        let scenario =
+            Scenario::new_with_router(config, |router| router.register(gossip()).map(drop))
+                .expect("a valid scenario");
         let start = scenario.sim().now();
         let summary = scenario.run_with(|sim| watch.sample(sim, start));
         published += watch.published;

@@ -1,5 +1,5 @@
 //! Protocols in the deterministic simulator: nodes built with a `Router` on them
-//! (`Sim::add_node_with_stack`) run gossip over a discovered network, their timers fire at
+//! (`Sim::add_node_with_router`) run gossip over a discovered network, their timers fire at
 //! their virtual deadlines, what they emit reaches the application in order with the
 //! node's events, a protocol offered only by registering it talks to its peers, a restart
 //! rebuilds the router on the fresh node, and the same seed repeats the whole run —
@@ -8,33 +8,33 @@
 use std::time::Duration;
 
 use bytes::Bytes;
+use switchboard::discovery::Discovery;
 use switchboard::gossip::{Gossip, MessageId};
-use switchboard::node::{NodeConfig, NodeEvent};
+use switchboard::node::NodeEvent;
 use switchboard::router::{Context, Protocol, ProtocolSpec, Router, TimerKey};
 use switchboard::{ChannelId, Instant, PeerId};
 use switchboard_sim::{NodeIndex, ScenarioConfig, Sim, SimConfig, SimNode, test_node_config};
 
 mod common;
-use common::gossip::{gossip, gossiping};
+use common::gossip::gossip;
 
 const NODES: usize = 24;
 
-/// The simulator scenario's config for node `index` of a discovering network (seed-mode
-/// node 0, discovery timers scaled to seconds, 4 outbound slots), with gossip offered.
-fn gossip_config(seed: u64, index: NodeIndex) -> NodeConfig {
+/// Builds the network — the simulator scenario's nodes of a discovering network (seed-mode
+/// node 0, discovery timers scaled to seconds, 4 outbound slots), each running discovery
+/// and gossip — and lets it discover itself from its seed node.
+fn network(seed: u64) -> Sim {
     let mut scenario = ScenarioConfig::new(NODES, seed);
     scenario.discovery = true;
     scenario.max_outbound = 4;
-    let mut config = scenario.node_config_for(index);
-    config.add_protocol(&gossip().spec());
-    config
-}
-
-/// Builds the network and lets it discover itself from its seed node.
-fn network(seed: u64) -> Sim {
     let mut sim = Sim::new(SimConfig::with_seed(seed));
     for index in 0..NODES {
-        sim.add_node_with_stack(gossip_config(seed, index), gossiping);
+        let discovery = scenario.discovery_config_for(index).expect("discovery on");
+        sim.add_node_with_router(scenario.node_config(), move |router| {
+            let discovery = Discovery::new(discovery.clone(), router.node_mut().rng());
+            router.register(discovery)?;
+            router.register(gossip()).map(drop)
+        });
     }
     let end = sim.now() + Duration::from_secs(60);
     assert!(

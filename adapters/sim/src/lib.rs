@@ -11,7 +11,8 @@
 //!   (see [`sim`] for what an event is). Every input given to a node is folded into a trace
 //!   hash that proves two runs equal. A node may carry the application's protocols:
 //!   [`Sim::add_node_with_router`] puts a `Router` on it (rebuilt at every restart; any
-//!   other layer: [`Sim::add_node_with_stack`]), and
+//!   other layer: [`Sim::add_node_with_stack`]; discovery alone:
+//!   [`Sim::add_node_with_discovery`]), and
 //!   [`Sim::with_protocol`] reaches them — a protocol is tested under the same faults, and
 //!   reproduced by the same seed, as the node.
 //! - [`invariants`] checks the node's promises inside every simulation: no duplicate or
@@ -53,6 +54,7 @@ pub mod summary;
 pub mod timeline;
 
 use switchboard::ChannelConfig;
+use switchboard::discovery::DiscoveryConfig;
 use switchboard::node::NodeConfig;
 
 pub use faults::{FaultConfig, FaultKind, ParseFaultsError};
@@ -61,7 +63,9 @@ pub use latency::{LatencyHistogram, LatencyPercentiles};
 pub use link::HeavyTail;
 pub use report::ReportError;
 pub use scenario::{Scenario, ScenarioConfig};
-pub use sim::{Crashed, PartitionMode, RestoreHook, SaveHook, Sim, SimConfig, SimError, SimNode};
+pub use sim::{
+    Crashed, PartitionMode, RestoreHook, SaveHook, Sim, SimConfig, SimError, SimNode, SimRouter,
+};
 pub use summary::Summary;
 pub use timeline::{Timeline, TimelineSample};
 
@@ -71,14 +75,21 @@ pub const PORT: u16 = 26656;
 /// A node's index in the simulation.
 pub type NodeIndex = usize;
 
-/// A node config for tests: network `sim`, channel 1 (`chat/1`), discovery off (the node
-/// dials only what the test asks for). The simulated network is a local one — nodes sit at
-/// `10.x.y.1` ([`Sim::ip_for`]) — so the address book keeps private addresses
-/// (`routable_only` off); a test placing nodes at public addresses may turn it back on.
+/// A node config for tests: network `sim`, channel 1 (`chat/1`). It runs no discovery: the
+/// node dials only what the test asks for (a discovering node: [`Sim::add_node_with_discovery`]
+/// with [`test_discovery_config`]).
 pub fn test_node_config() -> NodeConfig {
     let mut config = NodeConfig::new("sim", "switchboard-sim");
-    config.discovery.enabled = false;
-    config.discovery.addr_book.routable_only = false;
     config.add_channel("chat", 1, ChannelConfig::new(1));
+    config
+}
+
+/// A discovery config for the simulated network: the default, no seeds, its address book
+/// keeping private addresses (`routable_only` off) — the simulated network is a local one,
+/// nodes sitting at `10.x.y.1` ([`Sim::ip_for`]); a test placing nodes at public addresses
+/// may turn it back on.
+pub fn test_discovery_config() -> DiscoveryConfig {
+    let mut config = DiscoveryConfig::default();
+    config.addr_book.routable_only = false;
     config
 }

@@ -16,20 +16,22 @@
 
 use std::time::Duration;
 
-use rand_chacha::{ChaCha8Rng, ChaCha20Rng};
+use rand_chacha::ChaCha8Rng;
 use rand_core::{Rng, SeedableRng};
 use std::net::SocketAddr;
 
-use switchboard::node::{NodeConfig, Stack};
+use switchboard::discovery::{Discovery, DiscoveryConfig};
+use switchboard::node::NodeConfig;
+use switchboard::router::{RegisterError, Router};
 use switchboard::{Instant, NetAddress};
 
 use crate::faults::{FaultConfig, FaultKind};
 use crate::invariants::{TAG_LEN, Tag};
 use crate::link::{below, chance};
-use crate::sim::{Crashed, PartitionMode, Sim, SimConfig, SimError, SimNode};
+use crate::sim::{Crashed, PartitionMode, Sim, SimConfig, SimError, SimRouter};
 use crate::summary::Summary;
 use crate::timeline::Timeline;
-use crate::{NodeIndex, test_node_config};
+use crate::{NodeIndex, test_discovery_config, test_node_config};
 
 /// What a scenario runs.
 #[derive(Clone, Debug)]
@@ -119,19 +121,18 @@ impl ScenarioConfig {
             .min(self.nodes.saturating_sub(1))
     }
 
-    /// Node `index`'s config: [`ScenarioConfig::node_config`], a seed's or a discovering
-    /// node's with discovery on, its timers scaled to a run of seconds as the connection's
-    /// are: slots topped up every second, PEX requests 5 s apart, seed peers kept 3 s, a
-    /// feeler every 5 s, and an address attempted 5 s ago selectable again (a node that
-    /// tried its whole book while faults raged would otherwise sit out the quiet period).
-    pub fn node_config_for(&self, index: NodeIndex) -> NodeConfig {
-        let mut config = self.node_config();
+    /// With [`ScenarioConfig::discovery`], node `index`'s [`Discovery`]: a seed's or a
+    /// discovering node's ([`test_discovery_config`]), its timers scaled to a run of seconds
+    /// as the connection's are: slots topped up every second, PEX requests 5 s apart, seed
+    /// peers kept 3 s, a feeler every 5 s, and an address attempted 5 s ago selectable
+    /// again (a node that tried its whole book while faults raged would otherwise sit out
+    /// the quiet period). `None` without discovery.
+    pub fn discovery_config_for(&self, index: NodeIndex) -> Option<DiscoveryConfig> {
         if !self.discovery {
-            return config;
+            return None;
         }
         let seeds = self.seed_nodes();
-        let discovery = &mut config.discovery;
-        discovery.enabled = true;
+        let mut discovery = test_discovery_config();
         discovery.interval = Duration::from_secs(1);
         discovery.pex.request_interval = Duration::from_secs(5);
         discovery.seed_peer_lifetime = Duration::from_secs(3);
@@ -144,7 +145,7 @@ impl ScenarioConfig {
                 .map(|seed| NetAddress::new(None, SocketAddr::new(Sim::ip_for(seed), crate::PORT)))
                 .collect();
         }
-        config
+        Some(discovery)
     }
 
     /// The node config every node gets: [`test_node_config`] with the outbound cap, timers
@@ -238,32 +239,46 @@ pub struct Scenario {
 
 impl Scenario {
     /// Builds the network: every node added, each scheduled to bootstrap within the first
-    /// second.
+    /// second. With [`ScenarioConfig::discovery`] each runs [`Discovery`] on a router
+    /// ([`ScenarioConfig::discovery_config_for`]); without, each is a bare node.
     pub fn new(config: ScenarioConfig) -> Result<Self, SimError> {
+        if config.discovery {
+            return Self::new_with_router(config, |_| Ok(()));
+        }
         Self::build(config, |sim, config, index| {
-            sim.try_add_node_at(config.node_config_for(index), Sim::ip_for(index))
+            sim.try_add_node_at(config.node_config(), Sim::ip_for(index))
         })
     }
 
-    /// As [`Scenario::new`], every node with layers on top — typically a [`Router`] with
-    /// protocols: `build` makes each node's stack, again at every restart (see
-    /// [`Sim::add_node_with_stack`]). Each node's config must offer the protocols `build`
-    /// registers: change [`ScenarioConfig::node_config_for`]'s result through `configure`.
+    /// As [`Scenario::new`], every node with a [`Router`] running the protocols `register`
+    /// registers — after [`Discovery`], with [`ScenarioConfig::discovery`] — rebuilt at
+    /// every restart (see [`Sim::add_node_with_router`]).
+    ///
+    /// # Panics
+    /// When building a node's router, if `register` returns an error.
     ///
     /// [`Router`]: switchboard::router::Router
-    pub fn new_with_stack<S, B>(
-        config: ScenarioConfig,
-        mut configure: impl FnMut(&mut NodeConfig),
-        build: B,
-    ) -> Result<Self, SimError>
+    pub fn new_with_router<F>(config: ScenarioConfig, register: F) -> Result<Self, SimError>
     where
-        S: Stack<Rng = ChaCha20Rng> + 'static,
-        B: FnMut(SimNode, Instant) -> S + Clone + 'static,
+        F: FnMut(&mut SimRouter) -> Result<(), RegisterError> + Clone + 'static,
     {
         Self::build(config, move |sim, config, index| {
-            let mut node_config = config.node_config_for(index);
-            configure(&mut node_config);
-            sim.try_add_node_with_stack_at(node_config, Sim::ip_for(index), build.clone())
+            let discovery = config.discovery_config_for(index);
+            let mut register = register.clone();
+            let build = move |node, now| {
+                let built = Router::with_protocols(node, now, |router| {
+                    if let Some(discovery) = &discovery {
+                        let protocol = Discovery::new(discovery.clone(), router.node_mut().rng());
+                        router.register(protocol)?;
+                    }
+                    register(router)
+                });
+                match built {
+                    Ok(router) => router,
+                    Err(error) => panic!("cannot register a protocol: {error}"),
+                }
+            };
+            sim.try_add_node_with_stack_at(config.node_config(), Sim::ip_for(index), build)
         })
     }
 
@@ -611,8 +626,8 @@ impl Scenario {
     fn apply(&mut self, undo: Undo) {
         match undo {
             Undo::Restart(crashed) => {
-                // With the config the node ran with (and the protocols it offered, see
-                // `new_with_stack`). The index is ours and the config was valid at the
+                // With the config the node ran with, its router rebuilt (see
+                // `new_with_router`). The index is ours and the config was valid at the
                 // start: cannot fail.
                 let _restarted = self.sim.restart(crashed);
             }
@@ -637,11 +652,11 @@ impl Scenario {
     }
 }
 
-/// How nodes find each other until discovery (PEX, seeds in `NodeConfig`) lands: node
-/// `index` dials random other nodes, as many as its outbound slots `want` minus its
-/// outbound peers and connections still opening. Called for every node within the first
-/// second and then about once a second, so failed dials and lost peers are replaced.
-/// Switching to seeds and PEX replaces this one function.
+/// How nodes find each other without [`ScenarioConfig::discovery`]: node `index` dials
+/// random other nodes, as many as its outbound slots `want` minus its outbound peers and
+/// connections still opening. Called for every node within the first second and then about
+/// once a second, so failed dials and lost peers are replaced. (With discovery, each node's
+/// [`Discovery`] does this from its address book instead.)
 pub fn bootstrap_by_dialing(sim: &mut Sim, rng: &mut ChaCha8Rng, index: NodeIndex, want: usize) {
     let node = sim.node(index);
     let (inbound, outbound) = node.peer_counts();

@@ -167,6 +167,8 @@ pub struct Conn {
     pub id: ConnId,
     /// The remote address of an accepted socket.
     pub accepted_from: Option<IpAddr>,
+    /// The address a dial's socket went to.
+    pub dialed: Option<IpAddr>,
     pub outbound: bool,
     /// The socket is connected: accepted, or a dial reported connected (or read from).
     pub connected: bool,
@@ -193,6 +195,7 @@ impl Conn {
         Conn {
             id,
             accepted_from,
+            dialed: None,
             outbound,
             connected: !outbound,
             blocked: false,

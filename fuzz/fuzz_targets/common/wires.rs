@@ -66,7 +66,9 @@ impl Wires {
             match action {
                 Action::Dial { conn, addr } => {
                     assert!(IPS.contains(&addr.ip()), "dial to {addr}, never asked for");
-                    self.announce(Conn::new(conn, None));
+                    let mut dialed = Conn::new(conn, None);
+                    dialed.dialed = Some(addr.ip());
+                    self.announce(dialed);
                 }
                 Action::Close { conn } => {
                     let entry = self.lookup(conn, "Action::Close");

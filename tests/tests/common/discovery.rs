@@ -1,10 +1,12 @@
-//! Nodes with discovery on, for the discovery suites on the simulated network.
+//! Nodes running discovery, for the discovery suites on the simulated network.
 
 use std::net::{IpAddr, Ipv4Addr};
 
+use switchboard::addr_book::{AddOutcome, AddrBook};
+use switchboard::discovery::{Discovery, DiscoveryConfig};
 use switchboard::node::NodeConfig;
 use switchboard::{Instant, NetAddress};
-use switchboard_sim::{NodeIndex, Sim, test_node_config};
+use switchboard_sim::{NodeIndex, Sim, test_discovery_config, test_node_config};
 
 /// Outbound slots per node (the default).
 pub const MAX_OUTBOUND: usize = 10;
@@ -17,20 +19,50 @@ pub fn ip(index: usize) -> IpAddr {
     IpAddr::V4(Ipv4Addr::new(10 + high, low, 0, 1))
 }
 
-/// A node with discovery on (`test_node_config` turns it off) knowing `seeds`.
-pub fn discovering(seeds: Vec<NetAddress>) -> NodeConfig {
-    let mut config = test_node_config();
-    config.discovery.enabled = true;
-    config.discovery.seeds = seeds;
-    config.limits.max_outbound = MAX_OUTBOUND;
-    config
+/// A node running discovery: its own config and its discovery's, for a test to adjust
+/// before adding it.
+pub struct Discovering {
+    /// The node's config: `test_node_config` with [`MAX_OUTBOUND`] slots.
+    pub node: NodeConfig,
+    /// Its discovery's: `test_discovery_config` knowing the seeds.
+    pub discovery: DiscoveryConfig,
+}
+
+impl Discovering {
+    /// Adds the node at `ip`.
+    pub fn add_at(self, sim: &mut Sim, ip: IpAddr) -> NodeIndex {
+        sim.add_node_with_discovery_at(self.node, self.discovery, ip)
+    }
+}
+
+/// A node running discovery knowing `seeds`.
+pub fn discovering(seeds: Vec<NetAddress>) -> Discovering {
+    let mut node = test_node_config();
+    node.limits.max_outbound = MAX_OUTBOUND;
+    let mut discovery = test_discovery_config();
+    discovery.seeds = seeds;
+    Discovering { node, discovery }
+}
+
+/// Node `index`'s address book (a crashed node's: as it was at the crash).
+pub fn book(sim: &Sim, index: NodeIndex) -> &AddrBook {
+    sim.protocol::<Discovery>(index)
+        .expect("a node running discovery")
+        .addr_book()
+}
+
+/// Tells node `index`'s book about `addr`, as if configured.
+pub fn add_address(sim: &mut Sim, index: NodeIndex, addr: NetAddress) -> AddOutcome {
+    sim.with_protocol(index, |discovery: &mut Discovery, ctx| {
+        discovery.add_address(ctx.now(), addr)
+    })
+    .expect("a live node running discovery")
 }
 
 /// When node `at` last dialed node `of`'s address, as its book says.
 pub fn last_attempt(sim: &Sim, at: NodeIndex, of: NodeIndex) -> Option<Instant> {
     let socket = sim.address(of).socket_addr();
-    sim.node(at)
-        .addr_book()
+    book(sim, at)
         .get(&socket)
         .and_then(|info| info.last_attempt)
 }

@@ -120,8 +120,7 @@ impl Sim {
         }
         let mut sizes = vec![0; self.nodes.len()];
         for (index, slot) in self.nodes.iter().enumerate() {
-            let seed = slot.config.discovery.enabled && slot.config.discovery.seed_mode;
-            if slot.alive && !seed {
+            if slot.alive && !slot.seed_mode {
                 sizes[root(&mut parent, index)] += 1;
             }
         }

@@ -119,12 +119,32 @@ impl Sim {
     }
 
     /// Sets how a crashed node's state is saved and a restarted node's restored: `save`
-    /// runs at [`Sim::crash`], its bytes go in [`Crashed::persisted`], and `restore` gets
-    /// them at [`Sim::restart`]. With the address book, e.g.
-    /// `Box::new(|node| node.addr_book_bytes())` and
-    /// `Box::new(|node, bytes| node.load_addr_book(bytes))`. (A real process persists
-    /// periodically; saving at the crash is its best case — replace `persisted` to model a
-    /// lost write.)
+    /// runs at [`Sim::crash`] on the node's router, its bytes go in [`Crashed::persisted`],
+    /// and `restore` gets them at [`Sim::restart`], on the rebuilt router. Nodes without a
+    /// router ([`SimRouter`]) persist nothing. With discovery's address book:
+    ///
+    /// ```
+    /// # use switchboard_sim::{Sim, SimConfig};
+    /// use switchboard::discovery::Discovery;
+    ///
+    /// # let mut sim = Sim::new(SimConfig::with_seed(1));
+    /// sim.set_persistence(
+    ///     Box::new(|router, now| {
+    ///         let discovery = router.id_of::<Discovery>().and_then(|id| router.protocol(id));
+    ///         discovery.map_or_else(Vec::new, |discovery| discovery.addr_book_bytes(now))
+    ///     }),
+    ///     Box::new(|router, now, bytes| {
+    ///         if let Some(id) = router.id_of::<Discovery>() {
+    ///             let _ = router.with_protocol(now, id, |discovery, _| {
+    ///                 discovery.load_addr_book(now, bytes)
+    ///             });
+    ///         }
+    ///     }),
+    /// );
+    /// ```
+    ///
+    /// (A real process persists periodically; saving at the crash is its best case —
+    /// replace `persisted` to model a lost write.)
     pub fn set_persistence(&mut self, save: SaveHook, restore: RestoreHook) {
         self.save = Some(save);
         self.restore = Some(restore);
@@ -139,10 +159,13 @@ impl Sim {
         }
         self.settle();
         self.account_crash(index);
+        let now = self.now;
+        let router = self.nodes[index].host.as_any().downcast_ref::<SimRouter>();
         let persisted = self
             .save
             .as_mut()
-            .map(|save| save(self.nodes[index].host.node()));
+            .zip(router)
+            .map(|(save, router)| save(router, now));
         let ends: Vec<End> = self.ends_of(index).collect();
         for end in ends {
             let Some(state) = self.ends.remove(&end) else {
@@ -206,13 +229,18 @@ impl Sim {
         let restarts = slot.restarts + 1;
         config.listen_addr = Some(SocketAddr::new(slot.ip, PORT));
         let rng = self.node_rng(index, restarts);
-        let mut node = Node::new(self.now, config.clone(), slot.keypair.clone(), rng)
+        let node = Node::new(self.now, config.clone(), slot.keypair.clone(), rng)
             .map_err(SimError::Config)?;
-        if let (Some(restore), Some(bytes)) = (self.restore.as_mut(), crashed.persisted.as_ref()) {
-            restore(&mut node, bytes);
-        }
+        let now = self.now;
         let slot = &mut self.nodes[index];
-        slot.host = host(node, self.now, slot.build.as_mut());
+        slot.host = host(node, now, slot.build.as_mut());
+        let router = slot.host.as_any_mut().downcast_mut::<SimRouter>();
+        if let (Some(restore), Some(router), Some(bytes)) =
+            (self.restore.as_mut(), router, crashed.persisted.as_ref())
+        {
+            restore(router, now, bytes);
+        }
+        slot.seed_mode = runs_seed_mode(&slot.host);
         slot.config = config;
         slot.alive = true;
         slot.polling = true;

@@ -25,6 +25,7 @@ use std::time::Duration;
 use rand_chacha::{ChaCha8Rng, ChaCha20Rng};
 use rand_core::SeedableRng;
 use switchboard::connection::ClosedBy;
+use switchboard::discovery::{Discovery, DiscoveryConfig};
 use switchboard::node::{Node, NodeConfig, NodeEvent, Output, Stack};
 use switchboard::router::{Context, Protocol, RegisterError, Router};
 use switchboard::{DisconnectReason, Instant, Keypair, NetAddress, NodeInfoError, PeerId};
@@ -44,11 +45,17 @@ mod network;
 /// The nodes the simulator runs.
 pub type SimNode = Node<ChaCha20Rng>;
 
-/// Saves a node's persistent state (its address book) when it crashes.
-pub type SaveHook = Box<dyn FnMut(&SimNode) -> Vec<u8>>;
+/// The router the simulator builds for a node with protocols ([`Sim::add_node_with_router`],
+/// [`Sim::add_node_with_discovery`]).
+pub type SimRouter = Router<ChaCha20Rng>;
 
-/// Loads persisted state into a restarted node.
-pub type RestoreHook = Box<dyn FnMut(&mut SimNode, &[u8])>;
+/// Saves a node's persistent state (its [`Discovery`]'s address book, say) when it crashes,
+/// given its router and the virtual time. A node that runs no [`SimRouter`] persists nothing.
+pub type SaveHook = Box<dyn FnMut(&SimRouter, Instant) -> Vec<u8>>;
+
+/// Loads persisted state into a restarted node's router, rebuilt and started, before it
+/// handles any input.
+pub type RestoreHook = Box<dyn FnMut(&mut SimRouter, Instant, &[u8])>;
 
 /// The network's behaviour.
 #[derive(Clone, Debug)]
@@ -210,6 +217,10 @@ struct NodeSlot {
     restarts: u64,
     /// Whether its outbound slots were full when last drained.
     full: bool,
+    /// Whether it runs [`Discovery`] in seed mode: it dials no one and lets its peers go,
+    /// so it counts as full and belongs to no component. Read from the protocol when the
+    /// stack is built (its config does not change).
+    seed_mode: bool,
 }
 
 /// The simulated network. See the [crate documentation](crate).
@@ -423,6 +434,71 @@ impl Sim {
         })
     }
 
+    /// Adds a node running [`Discovery`] with `discovery` (on a [`SimRouter`], rebuilt with
+    /// a fresh book at every restart; a persisted book comes back through
+    /// [`Sim::set_persistence`]). On the simulated network's private addresses the book
+    /// must keep them: start from [`test_discovery_config`](crate::test_discovery_config).
+    /// Reach the protocol through [`Sim::protocol`] and [`Sim::with_protocol`]. A node with
+    /// discovery and protocols of its own: [`Sim::add_node_with_router`], registering
+    /// `Discovery::new(config, router.node_mut().rng())` there.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use switchboard::discovery::Discovery;
+    /// use switchboard_sim::{Sim, SimConfig, test_discovery_config, test_node_config};
+    ///
+    /// let mut sim = Sim::new(SimConfig::with_seed(3));
+    /// let mut seed = test_discovery_config();
+    /// seed.seed_mode = true;
+    /// let seed = sim.add_node_with_discovery(test_node_config(), seed);
+    /// let mut discovery = test_discovery_config();
+    /// discovery.seeds = vec![sim.address(seed)];
+    /// let a = sim.add_node_with_discovery(test_node_config(), discovery.clone());
+    /// let b = sim.add_node_with_discovery(test_node_config(), discovery);
+    /// sim.run_for(Duration::from_secs(30));
+    /// // Each learned the other from the seed, and dialed it.
+    /// assert_eq!(sim.node(a).peers().count(), 1);
+    /// let book = sim.protocol::<Discovery>(a).unwrap().addr_book();
+    /// assert!(book.contains(&sim.address(b).socket_addr()));
+    /// ```
+    ///
+    /// # Panics
+    /// If the config is invalid.
+    pub fn add_node_with_discovery(
+        &mut self,
+        config: NodeConfig,
+        discovery: DiscoveryConfig,
+    ) -> NodeIndex {
+        let ip = Self::ip_for(self.nodes.len());
+        self.add_node_with_discovery_at(config, discovery, ip)
+    }
+
+    /// [`Sim::add_node_with_discovery`] with a given IP.
+    ///
+    /// # Panics
+    /// If the config is invalid.
+    pub fn add_node_with_discovery_at(
+        &mut self,
+        config: NodeConfig,
+        discovery: DiscoveryConfig,
+        ip: IpAddr,
+    ) -> NodeIndex {
+        let build = move |node, now| {
+            let discovering = Router::with_protocols(node, now, |router| {
+                let protocol = Discovery::new(discovery.clone(), router.node_mut().rng());
+                router.register(protocol).map(drop)
+            });
+            match discovering {
+                Ok(router) => router,
+                Err(error) => panic!("cannot register discovery: {error}"),
+            }
+        };
+        match self.try_add_node_with_stack_at(config, ip, build) {
+            Ok(index) => index,
+            Err(error) => panic!("{error}"),
+        }
+    }
+
     /// Node `index`'s stack as `S` (a bare node is a [`SimNode`]); `None` if it is
     /// something else. A crashed node's is its state at the crash.
     ///
@@ -451,7 +527,7 @@ impl Sim {
     /// # Panics
     /// If there is no node `index`.
     pub fn protocol<P: Protocol>(&self, index: NodeIndex) -> Option<&P> {
-        let router = self.stack::<Router<ChaCha20Rng>>(index)?;
+        let router = self.stack::<SimRouter>(index)?;
         router.protocol(router.id_of::<P>()?)
     }
 
@@ -467,7 +543,7 @@ impl Sim {
         f: impl FnOnce(&mut P, &mut Context<'_>) -> T,
     ) -> Option<T> {
         let now = self.now;
-        let router = self.stack_mut::<Router<ChaCha20Rng>>(index)?;
+        let router = self.stack_mut::<SimRouter>(index)?;
         let id = router.id_of::<P>()?;
         router.with_protocol(now, id, f)
     }
@@ -489,6 +565,7 @@ impl Sim {
             .or_insert(index);
         self.by_peer.insert(node.peer_id(), index);
         let host = host(node, self.now, build.as_mut());
+        let seed_mode = runs_seed_mode(&host);
         self.nodes.push(NodeSlot {
             host,
             build,
@@ -502,6 +579,7 @@ impl Sim {
             dirty: false,
             restarts: 0,
             full: false,
+            seed_mode,
         });
         self.alive += 1;
         self.full_stale = true;
@@ -930,8 +1008,7 @@ impl Sim {
             .min(self.nodes.len().saturating_sub(1) / 2);
         let slot = &mut self.nodes[index];
         // A seed-mode node dials no one: it counts as full once alive.
-        let seed = slot.config.discovery.enabled && slot.config.discovery.seed_mode;
-        let full = slot.alive && (seed || slot.host.node().peer_counts().1 >= target);
+        let full = slot.alive && (slot.seed_mode || slot.host.node().peer_counts().1 >= target);
         if full != slot.full {
             slot.full = full;
             if full {
@@ -988,4 +1065,12 @@ impl fmt::Debug for Sim {
             .field("inputs", &self.inputs)
             .finish_non_exhaustive()
     }
+}
+
+/// Whether `host` runs [`Discovery`] in seed mode.
+fn runs_seed_mode(host: &Host) -> bool {
+    host.as_any()
+        .downcast_ref::<SimRouter>()
+        .and_then(|router| router.protocol(router.id_of::<Discovery>()?))
+        .is_some_and(|discovery| discovery.config().seed_mode)
 }

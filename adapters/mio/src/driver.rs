@@ -506,6 +506,43 @@ impl<S: Stack<Rng = ChaCha20Rng> + 'static> Driver<S> {
 
     /// The address book of the registered [`Discovery`] as bytes, to save for the next run
     /// ([`DriverConfig::address_book`]); `None` without `Discovery`.
+    ///
+    /// The book is the protocol's; the driver carries it across restarts. Load what the
+    /// last run saved, register `Discovery`, save now and then and at the end:
+    ///
+    /// ```no_run
+    /// use mio::Poll;
+    /// use switchboard::discovery::{Discovery, DiscoveryConfig};
+    /// use switchboard::node::NodeConfig;
+    /// use switchboard_mio::{DataDir, Driver, DriverConfig, key_file};
+    ///
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let data = DataDir::open("/var/lib/my-app")?;
+    /// let keypair = key_file::load(&data.key_path())?;
+    /// let node = NodeConfig::new("mainnet", "my-app/1.0");
+    /// let mut config = DriverConfig::new(node, keypair, vec!["0.0.0.0:26656".parse()?], 0..10_000);
+    /// config.address_book = data.load_address_book()?; // `None` on a first start
+    /// let mut discovery = DiscoveryConfig::default();
+    /// discovery.seeds = vec![/* "ID@HOST:PORT".parse()? */];
+    /// let poll = Poll::new()?;
+    /// let driver = Driver::with_router(poll.registry(), config, |router| {
+    ///     let discovery = Discovery::new(discovery, router.node_mut().rng());
+    ///     router.register(discovery).map(drop)
+    /// })?;
+    /// if let Some(error) = driver.address_book_error() {
+    ///     eprintln!("address book set aside: {error}"); // the node starts with an empty one
+    /// }
+    /// // … the loop of the type's documentation; every minute or so, and after it ends:
+    /// if let Some(book) = driver.address_book() {
+    ///     data.save_address_book(&book)?; // atomic: the old file or the new one
+    /// }
+    /// # Ok(())
+    /// # }
+    /// ```
+    ///
+    /// A [`Runtime`](crate::Runtime) is the same: the config's `address_book`,
+    /// [`Runtime::start_with_router`](crate::Runtime::start_with_router) registering
+    /// `Discovery`, and [`Handle::address_book`](crate::Handle::address_book).
     pub fn address_book(&self) -> Option<Vec<u8>> {
         Some(self.discovery()?.addr_book_bytes(self.clock.now()))
     }

@@ -314,7 +314,7 @@ impl Metrics {
         );
         r.register(
             "addr_book_addresses",
-            "Addresses in the address book, by table (new: heard of; tried: connected once)",
+            "Addresses in the Discovery protocol's address book, by table (new: heard of; tried: connected once); absent without discovery",
             self.addr_book.clone(),
         );
         r.register(

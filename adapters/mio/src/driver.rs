@@ -297,6 +297,11 @@ pub struct Driver<S = Node<ChaCha20Rng>> {
 
 /// The stack as the router the adapter builds, if it is one: where [`Discovery`] is looked
 /// for. A custom stack wrapping a router holds its book itself.
+fn as_router<S: Any>(stack: &S) -> Option<&Router<ChaCha20Rng>> {
+    (stack as &dyn Any).downcast_ref::<Router<ChaCha20Rng>>()
+}
+
+/// [`as_router`], to act on it.
 fn as_router_mut<S: Any>(stack: &mut S) -> Option<&mut Router<ChaCha20Rng>> {
     (stack as &mut dyn Any).downcast_mut::<Router<ChaCha20Rng>>()
 }
@@ -500,7 +505,7 @@ impl<S: Stack<Rng = ChaCha20Rng> + 'static> Driver<S> {
     /// through it (`add_address`, …), use [`Driver::with_protocol`] with
     /// `driver.stack().id_of::<Discovery>()`.
     pub fn discovery(&self) -> Option<&Discovery> {
-        let router = (&self.stack as &dyn Any).downcast_ref::<Router<ChaCha20Rng>>()?;
+        let router = as_router(&self.stack)?;
         router.protocol(router.id_of::<Discovery>()?)
     }
 

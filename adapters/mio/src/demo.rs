@@ -3,9 +3,9 @@
 //! seed. The nodes connect, every node broadcasts, and the run is summarized in
 //! [`DemoReport`]'s keys.
 //!
-//! Until the core discovers peers (PEX), each node is *told* a few other nodes' addresses
-//! besides the seed's ([`Bootstrap::Direct`]). With PEX in the core, [`Bootstrap::Seed`]
-//! (the seed's address only) is all a node needs: switching is the one `bootstrap` field.
+//! Every node runs the [`Discovery`] protocol on a router. With [`Bootstrap::Seed`] (the
+//! default) the seed's address is all a node is given, and peer exchange does the rest; with
+//! [`Bootstrap::Direct`] each node is also *told* a few other nodes' addresses.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;

@@ -1,5 +1,5 @@
-//! The node's directory on disk: its key file and, once the address book lands in the
-//! core, the address book it persists across restarts.
+//! The node's directory on disk: its key file and the address book of its
+//! [`Discovery`](switchboard::discovery::Discovery) protocol, persisted across restarts.
 
 use std::fs;
 use std::io;
@@ -48,8 +48,8 @@ impl DataDir {
     }
 
     /// The address book persisted by the last run, as the bytes the core serialized;
-    /// `None` on a first start. The hook for the core's address book: the
-    /// adapter hands these bytes to it at start.
+    /// `None` on a first start. Give them to the driver as
+    /// [`DriverConfig::address_book`](crate::DriverConfig::address_book).
     pub fn load_address_book(&self) -> io::Result<Option<Vec<u8>>> {
         match fs::read(self.address_book_path()) {
             Ok(bytes) => Ok(Some(bytes)),

@@ -3,9 +3,9 @@
 //! seed. The nodes connect, every node broadcasts, and the run is summarized in
 //! [`DemoReport`]'s keys.
 //!
-//! Until the core discovers peers (PEX), each node is *told* a few other nodes' addresses
-//! besides the seed's ([`Bootstrap::Direct`]). With PEX in the core, [`Bootstrap::Seed`]
-//! (the seed's address only) is all a node needs: switching is the one `bootstrap` field.
+//! Every node runs the [`Discovery`] protocol on a router. With [`Bootstrap::Seed`] (the
+//! default) the seed's address is all a node is given, and peer exchange does the rest; with
+//! [`Bootstrap::Direct`] each node is also *told* a few other nodes' addresses.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
@@ -15,7 +15,10 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use mio::{Events, Poll, Token};
+use rand_chacha::ChaCha20Rng;
+use switchboard::discovery::{Discovery, DiscoveryConfig};
 use switchboard::node::{NodeConfig, NodeEvent};
+use switchboard::router::Router;
 use switchboard::{ChannelConfig, ChannelId, Keypair, NetAddress, PeerId};
 
 use crate::driver::{Driver, DriverConfig, DriverError};
@@ -36,8 +39,8 @@ pub enum Bootstrap {
         /// Addresses besides the seed's.
         links: usize,
     },
-    /// The seed's address only, as `discovery.seeds`: the nodes find each other through
-    /// peer exchange and fill their outbound slots.
+    /// The seed's address only, as the [`Discovery`] protocol's `seeds`: the nodes find
+    /// each other through peer exchange and fill their outbound slots.
     Seed,
 }
 
@@ -166,22 +169,32 @@ impl fmt::Display for DemoError {
 
 impl std::error::Error for DemoError {}
 
-/// A node config for loopback clusters: channel 1, loopback addresses kept in the address
-/// book, and per-address limits lifted, since every node shares 127.0.0.1.
+/// A node config for loopback clusters: channel 1, and per-address limits lifted, since
+/// every node shares 127.0.0.1.
 pub fn loopback_node_config(nodes: usize) -> NodeConfig {
     let mut config = NodeConfig::new("switchboard-demo", "switchboard-demo/0.1");
     config.add_channel("demo", 1, ChannelConfig::new(CHANNEL));
-    config.discovery.addr_book.routable_only = false;
-    // Every node shares 127.0.0.1's address group, and a demo should converge in seconds.
-    config.discovery.one_outbound_per_group = false;
-    config.discovery.interval = Duration::from_millis(500);
-    config.discovery.pex.request_interval = Duration::from_secs(2);
     let limits = &mut config.limits;
     limits.max_inbound = limits.max_inbound.max(nodes);
     limits.max_pending_handshakes = limits.max_pending_handshakes.max(nodes);
     limits.max_inbound_per_ip = limits.max_inbound_per_ip.max(nodes);
     limits.max_inbound_per_subnet = limits.max_inbound_per_subnet.max(nodes);
     limits.max_pending_per_subnet = limits.max_pending_per_subnet.max(nodes);
+    config
+}
+
+/// Discovery for loopback clusters: loopback addresses kept in the address book, any number
+/// of outbound peers in 127.0.0.1's address group (every node's), and a pace that
+/// converges in seconds.
+pub fn loopback_discovery_config(seeds: Vec<NetAddress>) -> DiscoveryConfig {
+    let mut config = DiscoveryConfig {
+        seeds,
+        one_outbound_per_group: false,
+        interval: Duration::from_millis(500),
+        ..DiscoveryConfig::default()
+    };
+    config.addr_book.routable_only = false;
+    config.pex.request_interval = Duration::from_secs(2);
     config
 }
 
@@ -195,7 +208,7 @@ pub fn bootstrap_addresses(
         return Vec::new();
     }
     let links = match bootstrap {
-        // The seed is in the node's config; discovery dials it.
+        // The seed is in the node's discovery config; discovery dials it.
         Bootstrap::Seed => return Vec::new(),
         Bootstrap::Direct { links } => links,
     };
@@ -330,7 +343,7 @@ pub fn run(config: &DemoConfig) -> Result<DemoReport, DemoError> {
 struct Cluster {
     poll: Poll,
     events: Events,
-    drivers: Vec<Driver>,
+    drivers: Vec<Driver<Router<ChaCha20Rng>>>,
     index_of: BTreeMap<PeerId, usize>,
     deliveries: u64,
     progress: bool,
@@ -350,13 +363,18 @@ impl Cluster {
         for index in 0..config.nodes {
             let tokens = index * TOKENS_PER_NODE..(index + 1) * TOKENS_PER_NODE;
             let listen = SocketAddr::from((Ipv4Addr::LOCALHOST, 0));
-            let mut node = loopback_node_config(config.nodes);
-            if config.bootstrap == Bootstrap::Seed {
-                node.discovery.seeds.clone_from(&seeds);
-            }
+            let node = loopback_node_config(config.nodes);
+            let discovery = loopback_discovery_config(match config.bootstrap {
+                Bootstrap::Seed => seeds.clone(),
+                Bootstrap::Direct { .. } => Vec::new(),
+            });
             let driver_config =
                 DriverConfig::new(node, Keypair::generate(&mut rng), vec![listen], tokens);
-            let driver = Driver::new(poll.registry(), driver_config).map_err(DemoError::Driver)?;
+            let driver = Driver::with_router(poll.registry(), driver_config, |router| {
+                let discovery = Discovery::new(discovery, router.node_mut().rng());
+                router.register(discovery).map(drop)
+            })
+            .map_err(DemoError::Driver)?;
             if index == 0 {
                 seeds.extend(driver.net_address());
             }

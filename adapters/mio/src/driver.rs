@@ -1,6 +1,7 @@
 //! The embedded driver: a `Node` — alone or under a router — bound to mio sockets inside the
 //! caller's own event loop (documented, with its loop, on [`Driver`]).
 
+use std::any::Any;
 use std::collections::{HashMap, VecDeque};
 use std::fmt;
 use std::io::{self, ErrorKind};
@@ -14,6 +15,7 @@ use mio::{Interest, Registry, Token};
 use rand_chacha::ChaCha20Rng;
 use rand_core::SeedableRng;
 use switchboard::addr_book::AddrBookDecodeError;
+use switchboard::discovery::Discovery;
 use switchboard::node::{
     Action, ConnId, Node, NodeConfig, NodeEvent, Output, ShutdownReport, Stack,
 };
@@ -68,8 +70,10 @@ pub struct DriverConfig {
     /// Seeds the node's RNG (keys, jitter); `None` seeds it from the OS.
     pub rng_seed: Option<[u8; 32]>,
     /// An address book saved by [`Driver::address_book`] in an earlier run, loaded at
-    /// start. A corrupt one is set aside ([`Driver::address_book_error`]) and the node starts
-    /// with an empty book.
+    /// start into the [`Discovery`] protocol registered on the driver's [`Router`] (the
+    /// book is that protocol's). A corrupt one is set aside ([`Driver::address_book_error`])
+    /// and discovery starts with an empty book; one given to a stack without `Discovery`
+    /// is an error ([`DriverError::NoDiscovery`]): nothing would read or save it.
     pub address_book: Option<Vec<u8>>,
 }
 
@@ -129,6 +133,9 @@ pub enum DriverError {
     NodeInfo(NodeInfoError),
     /// Building the stack on top of the node failed ([`Driver::new_with_stack`]).
     Stack(Box<dyn std::error::Error + Send + Sync>),
+    /// [`DriverConfig::address_book`] was given, but the stack is not a [`Router`] with
+    /// [`Discovery`] registered: there is no book to load it into.
+    NoDiscovery,
 }
 
 impl fmt::Display for DriverError {
@@ -145,6 +152,9 @@ impl fmt::Display for DriverError {
             DriverError::Rng(source) => write!(f, "no OS randomness: {source}"),
             DriverError::NodeInfo(source) => write!(f, "invalid node configuration: {source}"),
             DriverError::Stack(source) => write!(f, "cannot build the node's stack: {source}"),
+            DriverError::NoDiscovery => f.write_str(
+                "an address book was given, but no Discovery protocol is registered to hold it",
+            ),
         }
     }
 }
@@ -156,7 +166,7 @@ impl std::error::Error for DriverError {
             DriverError::Rng(source) => Some(source),
             DriverError::NodeInfo(source) => Some(source),
             DriverError::Stack(source) => Some(&**source),
-            DriverError::TokenRange { .. } => None,
+            DriverError::TokenRange { .. } | DriverError::NoDiscovery => None,
         }
     }
 }
@@ -285,6 +295,17 @@ pub struct Driver<S = Node<ChaCha20Rng>> {
     fault: DeliveryFault,
 }
 
+/// The stack as the router the adapter builds, if it is one: where [`Discovery`] is looked
+/// for. A custom stack wrapping a router holds its book itself.
+fn as_router<S: Any>(stack: &S) -> Option<&Router<ChaCha20Rng>> {
+    (stack as &dyn Any).downcast_ref::<Router<ChaCha20Rng>>()
+}
+
+/// [`as_router`], to act on it.
+fn as_router_mut<S: Any>(stack: &mut S) -> Option<&mut Router<ChaCha20Rng>> {
+    (stack as &mut dyn Any).downcast_mut::<Router<ChaCha20Rng>>()
+}
+
 /// Test only: the broken build of [`Driver::drop_nth_message`].
 #[cfg(feature = "fault-injection")]
 #[derive(Default)]
@@ -332,7 +353,7 @@ impl Driver<Router<ChaCha20Rng>> {
     }
 }
 
-impl<S: Stack<Rng = ChaCha20Rng>> Driver<S> {
+impl<S: Stack<Rng = ChaCha20Rng> + 'static> Driver<S> {
     /// As [`Driver::new`], with layers on top of the node: `build` receives the node and the
     /// current time and returns the stack the driver runs — typically a [`Router`] with its
     /// protocols registered and started:
@@ -428,11 +449,25 @@ impl<S: Stack<Rng = ChaCha20Rng>> Driver<S> {
         };
         let limits = node.limits;
         let clock = Clock::new();
-        let mut node = Node::new(clock.now(), node, keypair, ChaCha20Rng::from_seed(seed))
+        let node = Node::new(clock.now(), node, keypair, ChaCha20Rng::from_seed(seed))
             .map_err(DriverError::NodeInfo)?;
-        let address_book_error =
-            address_book.and_then(|bytes| node.load_addr_book(clock.now(), &bytes).err());
-        let stack = build(node, clock.now()).map_err(|error| DriverError::Stack(error.into()))?;
+        let mut stack =
+            build(node, clock.now()).map_err(|error| DriverError::Stack(error.into()))?;
+        let address_book_error = match address_book {
+            Some(bytes) => {
+                let now = clock.now();
+                let router = as_router_mut(&mut stack).ok_or(DriverError::NoDiscovery)?;
+                let id = router
+                    .id_of::<Discovery>()
+                    .ok_or(DriverError::NoDiscovery)?;
+                router
+                    .with_protocol(now, id, |discovery, _| {
+                        discovery.load_addr_book(now, &bytes)
+                    })
+                    .and_then(Result::err)
+            }
+            None => None,
+        };
         let mut driver = Driver {
             stack,
             clock,
@@ -465,10 +500,56 @@ impl<S: Stack<Rng = ChaCha20Rng>> Driver<S> {
 
     // ----- getters -----
 
-    /// The node's address book as bytes, to save for the next run
-    /// ([`DriverConfig::address_book`]).
-    pub fn address_book(&self) -> Vec<u8> {
-        self.stack.node().addr_book_bytes(self.clock.now())
+    /// The [`Discovery`] protocol registered on the driver's [`Router`] — where the address
+    /// book lives ([`Discovery::addr_book`]); `None` for a stack without one. To act
+    /// through it (`add_address`, …), use [`Driver::with_protocol`] with
+    /// `driver.stack().id_of::<Discovery>()`.
+    pub fn discovery(&self) -> Option<&Discovery> {
+        let router = as_router(&self.stack)?;
+        router.protocol(router.id_of::<Discovery>()?)
+    }
+
+    /// The address book of the registered [`Discovery`] as bytes, to save for the next run
+    /// ([`DriverConfig::address_book`]); `None` without `Discovery`.
+    ///
+    /// The book is the protocol's; the driver carries it across restarts. Load what the
+    /// last run saved, register `Discovery`, save now and then and at the end:
+    ///
+    /// ```no_run
+    /// use mio::Poll;
+    /// use switchboard::discovery::{Discovery, DiscoveryConfig};
+    /// use switchboard::node::NodeConfig;
+    /// use switchboard_mio::{DataDir, Driver, DriverConfig, key_file};
+    ///
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let data = DataDir::open("/var/lib/my-app")?;
+    /// let keypair = key_file::load(&data.key_path())?;
+    /// let node = NodeConfig::new("mainnet", "my-app/1.0");
+    /// let mut config = DriverConfig::new(node, keypair, vec!["0.0.0.0:26656".parse()?], 0..10_000);
+    /// config.address_book = data.load_address_book()?; // `None` on a first start
+    /// let mut discovery = DiscoveryConfig::default();
+    /// discovery.seeds = vec![/* "ID@HOST:PORT".parse()? */];
+    /// let poll = Poll::new()?;
+    /// let driver = Driver::with_router(poll.registry(), config, |router| {
+    ///     let discovery = Discovery::new(discovery, router.node_mut().rng());
+    ///     router.register(discovery).map(drop)
+    /// })?;
+    /// if let Some(error) = driver.address_book_error() {
+    ///     eprintln!("address book set aside: {error}"); // the node starts with an empty one
+    /// }
+    /// // … the loop of the type's documentation; every minute or so, and after it ends:
+    /// if let Some(book) = driver.address_book() {
+    ///     data.save_address_book(&book)?; // atomic: the old file or the new one
+    /// }
+    /// # Ok(())
+    /// # }
+    /// ```
+    ///
+    /// A [`Runtime`](crate::Runtime) is the same: the config's `address_book`,
+    /// [`Runtime::start_with_router`](crate::Runtime::start_with_router) registering
+    /// `Discovery`, and [`Handle::address_book`](crate::Handle::address_book).
+    pub fn address_book(&self) -> Option<Vec<u8>> {
+        Some(self.discovery()?.addr_book_bytes(self.clock.now()))
     }
 
     /// Why the address book given at start was not loaded, if it was not.
@@ -505,6 +586,15 @@ impl<S: Stack<Rng = ChaCha20Rng>> Driver<S> {
         let result = f(self.stack.node_mut(), now);
         self.flush(now);
         result
+    }
+
+    /// Calls `f` with the node, the registered [`Discovery`] and the current time, for a
+    /// look that changes nothing ([`NodeApi::inspect`](crate::NodeApi::inspect)).
+    pub fn inspect<T>(
+        &self,
+        f: impl FnOnce(&Node<ChaCha20Rng>, Option<&Discovery>, Instant) -> T,
+    ) -> T {
+        f(self.stack.node(), self.discovery(), self.clock.now())
     }
 
     /// This node's identity.

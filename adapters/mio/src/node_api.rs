@@ -5,6 +5,7 @@ use std::net::IpAddr;
 use std::time::Duration;
 
 use rand_chacha::ChaCha20Rng;
+use switchboard::discovery::Discovery;
 use switchboard::node::{DialError, Node, PeerInfo, Stack};
 use switchboard::{Bytes, ChannelId, DisconnectReason, Instant, NetAddress, PeerId, SendError};
 
@@ -37,6 +38,14 @@ pub trait NodeApi: Sized {
     fn with_node<T: Send + 'static>(
         self,
         f: impl FnOnce(&mut Node<ChaCha20Rng>, Instant) -> T + Send + 'static,
+    ) -> Option<T>;
+
+    /// Calls `f` where the node runs with the node, its [`Discovery`] protocol (on a
+    /// router that registered one: the address book is there) and the current time, for a
+    /// look that changes nothing (metrics, status); `None` when the node is gone.
+    fn inspect<T: Send + 'static>(
+        self,
+        f: impl FnOnce(&Node<ChaCha20Rng>, Option<&Discovery>, Instant) -> T + Send + 'static,
     ) -> Option<T>;
 
     /// Queues `message` for `peer` on `channel` ([`Node::send`]). `Full` hands it back:
@@ -100,12 +109,19 @@ pub trait NodeApi: Sized {
     }
 }
 
-impl<S: Stack<Rng = ChaCha20Rng>> NodeApi for &mut Driver<S> {
+impl<S: Stack<Rng = ChaCha20Rng> + 'static> NodeApi for &mut Driver<S> {
     fn with_node<T: Send + 'static>(
         self,
         f: impl FnOnce(&mut Node<ChaCha20Rng>, Instant) -> T + Send + 'static,
     ) -> Option<T> {
         Some(Driver::with_node(self, f))
+    }
+
+    fn inspect<T: Send + 'static>(
+        self,
+        f: impl FnOnce(&Node<ChaCha20Rng>, Option<&Discovery>, Instant) -> T + Send + 'static,
+    ) -> Option<T> {
+        Some(Driver::inspect(self, f))
     }
 }
 
@@ -115,5 +131,12 @@ impl<S: Stack<Rng = ChaCha20Rng> + 'static> NodeApi for &Handle<S> {
         f: impl FnOnce(&mut Node<ChaCha20Rng>, Instant) -> T + Send + 'static,
     ) -> Option<T> {
         Handle::with_node(self, f)
+    }
+
+    fn inspect<T: Send + 'static>(
+        self,
+        f: impl FnOnce(&Node<ChaCha20Rng>, Option<&Discovery>, Instant) -> T + Send + 'static,
+    ) -> Option<T> {
+        Handle::inspect(self, f)
     }
 }

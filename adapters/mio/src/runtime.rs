@@ -360,6 +360,18 @@ impl<S: Stack<Rng = ChaCha20Rng> + 'static> Handle<S> {
         self.call(move |driver| driver.with_node(f))
     }
 
+    /// As [`NodeApi::inspect`]: `f` on the loop's thread with the node, its
+    /// [`Discovery`](switchboard::discovery::Discovery) if one is registered, and the
+    /// current time.
+    pub fn inspect<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&Node<ChaCha20Rng>, Option<&switchboard::discovery::Discovery>, Instant) -> T
+        + Send
+        + 'static,
+    ) -> Option<T> {
+        self.call(move |driver| Driver::inspect(driver, f))
+    }
+
     /// As [`NodeApi::send`], but a full queue is waited on, for at most `timeout`: the
     /// caller's thread blocks, never the loop. `Full` only once `timeout` passed; sends
     /// from one thread keep their order.
@@ -388,10 +400,12 @@ impl<S: Stack<Rng = ChaCha20Rng> + 'static> Handle<S> {
         self.call(|driver| driver.stats())
     }
 
-    /// The node's address book as bytes, to save for the next run
-    /// ([`DriverConfig::address_book`]); `None` once the loop ended.
+    /// The address book of the [`Discovery`](switchboard::discovery::Discovery) protocol
+    /// on the node's router as bytes, to save for the next run
+    /// ([`DriverConfig::address_book`], [`Driver::address_book`]); `None` without
+    /// `Discovery`, or once the loop ended.
     pub fn address_book(&self) -> Option<Vec<u8>> {
-        self.call(|driver| driver.address_book())
+        self.call(|driver| driver.address_book()).flatten()
     }
 
     /// Calls `f` on the loop's thread with the stack and the current time, and returns its
@@ -541,7 +555,7 @@ struct EventLoop<S> {
     shutdown: Option<(std::time::Instant, Option<mpsc::Sender<ShutdownReport>>)>,
 }
 
-impl<S: Stack<Rng = ChaCha20Rng>> EventLoop<S> {
+impl<S: Stack<Rng = ChaCha20Rng> + 'static> EventLoop<S> {
     fn run(mut self) {
         let mut events = MioEvents::with_capacity(1024);
         loop {

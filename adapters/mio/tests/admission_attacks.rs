@@ -51,7 +51,6 @@ fn connect_from(source: Ipv4Addr, hub: SocketAddr) -> std::io::Result<TcpStream>
 fn hub_config() -> NodeConfig {
     let mut config = NodeConfig::new("mio-tests", "switchboard-mio-tests");
     config.add_channel("test", 1, ChannelConfig::new(CHANNEL));
-    config.discovery.enabled = false;
     config
 }
 

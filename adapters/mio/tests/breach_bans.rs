@@ -118,7 +118,13 @@ fn a_breach_bans_the_key_and_the_address_and_a_new_key_from_it_is_refused() {
 
 #[test]
 fn a_malformed_pex_message_is_a_breach_banned_like_the_others() {
-    let (target, to) = start(node_config(ChannelConfig::new(CHANNEL)));
+    // PEX is discovery's channel: a node that runs it.
+    let config = node_config(ChannelConfig::new(CHANNEL));
+    let target = common::spawn_discovering(
+        driver_config(V4, config, 0..1024),
+        common::discovery_config(),
+    );
+    let to = target.local_addrs()[0];
     let from = ip(9, 1);
     let mut attacker = connect(from, to, true, 1).expect("admitted");
     // `Addrs` announcing 251 addresses, one more than a message may hold.

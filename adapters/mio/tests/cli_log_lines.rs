@@ -40,7 +40,6 @@ fn a_refused_inbound_handshake_logs_the_remote_and_the_reason() {
     // A node on the same network and channel: only the inbound cap refuses it.
     let mut config = NodeConfig::new("switchboard", "cli-log-test");
     config.add_channel("switchboard", 1, ChannelConfig::new(1));
-    config.discovery.enabled = false;
     let listen = vec!["127.0.0.1:0".parse().expect("address")];
     let dialer = Runtime::spawn(DriverConfig::with_new_key(config, listen).expect("key"))
         .expect("dialer starts");

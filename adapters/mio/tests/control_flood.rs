@@ -18,8 +18,7 @@ use common::{CHANNEL, V4, driver_config, node_config, wait_connected};
 
 #[test]
 fn a_peer_flooding_credit_zero_frames_is_disconnected() {
-    let mut config = node_config(ChannelConfig::new(CHANNEL));
-    config.discovery.enabled = false;
+    let config = node_config(ChannelConfig::new(CHANNEL));
     let hub = Runtime::spawn(driver_config(V4, config.clone(), 0..16)).expect("hub");
     let honest = Runtime::spawn(driver_config(V4, config, 0..16)).expect("honest");
     honest

@@ -74,8 +74,7 @@ fn a_socket_with_megabytes_gets_one_turn_per_round() {
         max_message_size: 64 * 1024,
         ..ChannelConfig::new(CHANNEL)
     };
-    let mut config = node_config(channel);
-    config.discovery.enabled = false;
+    let config = node_config(channel);
     let mut poll = Poll::new().expect("poll");
     let mut events = Events::with_capacity(64);
     let mut hub = Driver::new(poll.registry(), driver_config(V4, config, 0..16)).expect("hub");

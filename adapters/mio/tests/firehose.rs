@@ -48,7 +48,6 @@ fn config() -> NodeConfig {
         ..ChannelConfig::new(CHANNEL)
     };
     let mut config = node_config(channel);
-    config.discovery.enabled = false;
     config.limits.max_inbound_per_ip = 1000;
     config.limits.max_inbound_per_subnet = 1000;
     // Honest ends give up on a peer silent for 2 s: a starved hub loses them.

@@ -15,8 +15,7 @@ use common::{CHANNEL, V4, connect_driven_peer, driver_config, node_config};
 
 #[test]
 fn a_write_failing_after_the_peer_closed_still_reads_its_goaway() {
-    let mut config = node_config(ChannelConfig::new(CHANNEL));
-    config.discovery.enabled = false;
+    let config = node_config(ChannelConfig::new(CHANNEL));
     let hub = Runtime::spawn(driver_config(V4, config.clone(), 0..16)).expect("hub");
     let hub_id = hub.peer_id();
     let (_poll, mut peer) = connect_driven_peer(&hub, config);

@@ -19,8 +19,7 @@ const WAIT: Duration = Duration::from_secs(20);
 const MESSAGE_LEN: usize = 1000;
 
 fn start() -> Handle {
-    let mut config = node_config(ChannelConfig::new(CHANNEL));
-    config.discovery.enabled = false;
+    let config = node_config(ChannelConfig::new(CHANNEL));
     Runtime::spawn(driver_config(V4, config, 0..64)).expect("runtime")
 }
 

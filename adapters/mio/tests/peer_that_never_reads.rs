@@ -28,7 +28,6 @@ const SCHEDULING: Duration = Duration::from_millis(150);
 #[test]
 fn a_peer_that_never_reads_is_dropped_at_the_write_stall_timeout() {
     let mut config = node_config(ChannelConfig::new(CHANNEL));
-    config.discovery.enabled = false;
     // Not the slow-peer rule: that one judges refused broadcasts, and this test sends.
     config.slow_peer_timeout = Duration::from_secs(3600);
     config.connection.write_stall_timeout = WRITE_STALL_TIMEOUT;

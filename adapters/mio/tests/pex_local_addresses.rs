@@ -14,11 +14,12 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use common::wire_peer::{WirePeer, info};
-use common::{CHANNEL, V4, driver_config, node_config};
+use common::{CHANNEL, V4, discovery_config, driver_config, node_config, spawn_discovering};
+use switchboard::discovery::Discovery;
 use switchboard::frame::Frame;
 use switchboard::pex::{MAX_MESSAGE_LEN, PEX_CHANNEL, PexMessage};
 use switchboard::{Bytes, ChannelConfig, NetAddress};
-use switchboard_mio::{NodeApi, Runtime};
+use switchboard_mio::NodeApi;
 
 /// Loopback addresses handed out, each with a listener counting the node's dials.
 const LOOPBACK: u8 = 50;
@@ -90,11 +91,12 @@ impl Drop for Watch {
 /// addresses it dialed within [`WATCH`], and how many of the 60 its book holds.
 fn attack(routable_only: bool) -> (usize, usize) {
     let watch = Watch::start();
-    let mut config = node_config(ChannelConfig::new(CHANNEL));
-    config.discovery.addr_book.routable_only = routable_only;
-    config.discovery.interval = Duration::from_millis(200);
-    config.discovery.pex.request_interval = Duration::from_secs(1);
-    let target = Runtime::spawn(driver_config(V4, config, 0..256)).expect("node starts");
+    let config = node_config(ChannelConfig::new(CHANNEL));
+    let mut discovery = discovery_config();
+    discovery.addr_book.routable_only = routable_only;
+    discovery.interval = Duration::from_millis(200);
+    discovery.pex.request_interval = Duration::from_secs(1);
+    let target = spawn_discovering(driver_config(V4, config, 0..256), discovery);
     let from = IpAddr::V4(Ipv4Addr::new(127, 0, 8, 1));
     // Our windows, in our first record once admitted: the node may then send on both
     // channels.
@@ -140,8 +142,8 @@ fn attack(routable_only: bool) -> (usize, usize) {
     }
     let dialed = watch.dialed();
     let stored = target
-        .with_node(move |node, _| {
-            let book = node.addr_book();
+        .inspect(move |_, discovery, _| {
+            let book = discovery.map(Discovery::addr_book).expect("registered");
             addresses
                 .iter()
                 .filter(|address| book.contains(&address.socket_addr()))

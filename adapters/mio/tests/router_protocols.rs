@@ -101,7 +101,6 @@ impl Protocol for PingPong {
 fn config_for(spec: &ProtocolSpec, index: usize) -> DriverConfig {
     let mut node: NodeConfig = node_config(ChannelConfig::new(CHANNEL));
     node.add_protocol(spec);
-    node.discovery.enabled = false;
     let start = index * TOKENS_PER_DRIVER;
     driver_config(V4, node, start..start + TOKENS_PER_DRIVER)
 }

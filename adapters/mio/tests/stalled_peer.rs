@@ -24,7 +24,6 @@ fn setup(slow_peer_timeout: Duration) -> (Handle, Poll, Driver) {
         ..ChannelConfig::new(CHANNEL)
     };
     let mut config = node_config(channel);
-    config.discovery.enabled = false;
     config.slow_peer_timeout = slow_peer_timeout;
     config.connection.close_timeout = CLOSE_TIMEOUT;
     let hub = Runtime::spawn(driver_config(V4, config.clone(), 0..16)).expect("hub");

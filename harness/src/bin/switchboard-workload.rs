@@ -22,13 +22,14 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use mio::{Events, Poll};
-use switchboard::addr_book::AddrBook;
 use switchboard::dial_queue::DialConfig;
+use switchboard::discovery::{Discovery, DiscoveryConfig};
 use switchboard::node::{NodeConfig, NodeEvent};
+use switchboard::router::Router;
 use switchboard::{ChannelConfig, Instant, NetAddress, PeerId, ReturnedMessage, SendError};
 use switchboard_harness::clock::monotonic_nanos;
 use switchboard_harness::record::{LOG_FILE, Record, RosterEntry, TRAFFIC_CHANNEL};
-use switchboard_mio::{DataDir, Driver, DriverConfig, NodeApi, key_file};
+use switchboard_mio::{ChaCha20Rng, DataDir, Driver, DriverConfig, NodeApi, key_file};
 use switchboard_sim::invariants::{Tag, content_hash};
 
 /// How often the address book is written to the data directory.
@@ -152,8 +153,6 @@ fn node_config(options: &Options) -> Result<NodeConfig, String> {
     // most of them, and a book of routable addresses only would keep none.
     node.limits.max_inbound_per_subnet = node.limits.max_inbound;
     node.limits.max_pending_per_subnet = node.limits.max_pending_handshakes;
-    node.discovery.one_outbound_per_group = false;
-    node.discovery.addr_book.routable_only = false;
     // Faults are seconds long: find a dead connection within seconds, and redial a
     // persistent peer at least every 4 s, so the network heals within the harness's bound.
     node.connection.ping_interval = Duration::from_secs(2);
@@ -175,6 +174,17 @@ fn node_config(options: &Options) -> Result<NodeConfig, String> {
             .push(NetAddress::new(Some(id), entry.addr));
     }
     Ok(node)
+}
+
+/// Discovery for the harness's private network: every node shares one address group, and
+/// its addresses are not publicly routable.
+fn discovery_config() -> DiscoveryConfig {
+    let mut discovery = DiscoveryConfig {
+        one_outbound_per_group: false,
+        ..DiscoveryConfig::default()
+    };
+    discovery.addr_book.routable_only = false;
+    discovery
 }
 
 fn run(options: Options) -> Result<(), String> {
@@ -201,20 +211,9 @@ fn run(options: Options) -> Result<(), String> {
         .addr;
 
     let node = node_config(&options)?;
-    let book_bytes = data_dir.load_address_book().map_err(|e| e.to_string())?;
-    let mut book_error = None;
-    let book = match &book_bytes {
-        Some(bytes) => match AddrBook::from_bytes(node.discovery.addr_book, bytes, Instant::ZERO) {
-            Ok(book) => book.len(),
-            Err(error) => {
-                book_error = Some(error.to_string());
-                0
-            }
-        },
-        None => 0,
-    };
     let mut config = DriverConfig::new(node, keypair, vec![listen], 0..4096);
-    config.address_book = book_bytes;
+    // Loaded into `Discovery` as the driver starts; a corrupt one is set aside.
+    config.address_book = data_dir.load_address_book().map_err(|e| e.to_string())?;
     let stop = Arc::new(AtomicBool::new(false));
     signal_hook::flag::register(signal_hook::consts::SIGTERM, Arc::clone(&stop))
         .map_err(|e| e.to_string())?;
@@ -222,7 +221,11 @@ fn run(options: Options) -> Result<(), String> {
     signal_hook::flag::register(signal_hook::consts::SIGUSR1, Arc::clone(&quiet))
         .map_err(|e| e.to_string())?;
     let mut poll = Poll::new().map_err(|e| e.to_string())?;
-    let mut driver = Driver::new(poll.registry(), config).map_err(|e| e.to_string())?;
+    let mut driver = Driver::with_router(poll.registry(), config, |router| {
+        let discovery = Discovery::new(discovery_config(), router.node_mut().rng());
+        router.register(discovery).map(drop)
+    })
+    .map_err(|e| e.to_string())?;
     if let Some(nth) = options.drop_nth_message {
         driver.drop_nth_message(nth);
     }
@@ -230,8 +233,10 @@ fn run(options: Options) -> Result<(), String> {
     log.write(&Record::Start {
         t: monotonic_nanos(),
         run: runs + 1,
-        book,
-        book_error: book_error.or(driver.address_book_error().map(|e| e.to_string())),
+        book: driver
+            .discovery()
+            .map_or(0, |discovery| discovery.addr_book().len()),
+        book_error: driver.address_book_error().map(|e| e.to_string()),
         next_seq,
     });
 
@@ -411,8 +416,11 @@ fn refusal(error: &SendError) -> &'static str {
     }
 }
 
-fn save_book(data_dir: &DataDir, driver: &Driver, log: &mut Log) {
-    if let Err(error) = data_dir.save_address_book(&driver.address_book()) {
+fn save_book(data_dir: &DataDir, driver: &Driver<Router<ChaCha20Rng>>, log: &mut Log) {
+    let Some(book) = driver.address_book() else {
+        return;
+    };
+    if let Err(error) = data_dir.save_address_book(&book) {
         log.write(&Record::BookSaveFailed {
             t: monotonic_nanos(),
             error: error.to_string(),

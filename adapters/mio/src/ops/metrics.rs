@@ -12,6 +12,7 @@ use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::registry::{Registry, Unit};
 use rand_core::CryptoRng;
+use switchboard::addr_book::AddrBook;
 use switchboard::connection::ClosedBy;
 use switchboard::node::{Node, NodeEvent, PeerInfo};
 use switchboard::peer_set::Direction;
@@ -313,7 +314,7 @@ impl Metrics {
         );
         r.register(
             "addr_book_addresses",
-            "Addresses in the address book, by table (new: heard of; tried: connected once)",
+            "Addresses in the Discovery protocol's address book, by table (new: heard of; tried: connected once); absent without discovery",
             self.addr_book.clone(),
         );
         r.register(
@@ -378,19 +379,23 @@ impl Metrics {
         self.handshake_failures.get_or_create(&labels).inc();
     }
 
-    /// Sets the gauges from `node`'s getters and adds the traffic its connections had since
-    /// the last sample. Call it where the node runs (`with_node`), about once a second:
-    /// every call reads each peer's counters.
-    pub fn sample<R: CryptoRng>(&mut self, node: &Node<R>, now: Instant) {
+    /// Sets the gauges from `node`'s getters and `book`'s — the
+    /// [`Discovery`](switchboard::discovery::Discovery) protocol's address book, `None`
+    /// without discovery (its gauges then stay absent) — and adds the traffic its
+    /// connections had since the last sample. Call it where the node runs
+    /// ([`NodeApi::inspect`](crate::NodeApi::inspect)), about once a second: every call
+    /// reads each peer's counters.
+    pub fn sample<R: CryptoRng>(&mut self, node: &Node<R>, book: Option<&AddrBook>, now: Instant) {
         let (inbound, outbound) = node.peer_counts();
         self.set_direction_gauge(Direction::Inbound, inbound);
         self.set_direction_gauge(Direction::Outbound, outbound);
         self.connections.set(gauge_value(node.connection_count()));
-        let book = node.addr_book();
-        for (table, len) in [("new", book.new_len()), ("tried", book.tried_len())] {
-            self.addr_book
-                .get_or_create(&TableLabel { table })
-                .set(gauge_value(len));
+        if let Some(book) = book {
+            for (table, len) in [("new", book.new_len()), ("tried", book.tried_len())] {
+                self.addr_book
+                    .get_or_create(&TableLabel { table })
+                    .set(gauge_value(len));
+            }
         }
         let (peer_bans, ip_bans) = node.ban_counts(now);
         for (kind, count) in [("peer", peer_bans), ("ip", ip_bans)] {

@@ -51,6 +51,7 @@ use std::io;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
+use switchboard::discovery::Discovery;
 use switchboard::node::NodeEvent;
 use switchboard::peer_set::Direction;
 
@@ -97,16 +98,19 @@ impl Ops {
     }
 
     /// Samples the node where it runs ([`Metrics::sample`]) and takes new [`Status`] and
-    /// [`NetInfo`] snapshots; `false` when the node is gone. One `with_node` round trip:
+    /// [`NetInfo`] snapshots; `false` when the node is gone. The address book's gauges come
+    /// from the [`Discovery`] protocol, when one is registered. One round trip:
     /// call it about once a second, not per event.
     pub fn refresh(&self, node: impl NodeApi) -> bool {
         let state = Arc::clone(&self.state);
         let listen_addrs = self.listen_addrs.clone();
-        node.with_node(move |node, now| {
+        node.inspect(move |node, discovery, now| {
             let status = Status::of(node, &listen_addrs);
             let net_info = NetInfo::of(node, now);
             let mut state = lock(&state);
-            state.metrics.sample(node, now);
+            state
+                .metrics
+                .sample(node, discovery.map(Discovery::addr_book), now);
             state.status = Some(status);
             state.net_info = Some(net_info);
         })

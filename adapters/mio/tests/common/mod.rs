@@ -11,26 +11,47 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use mio::Poll;
+use switchboard::discovery::{Discovery, DiscoveryConfig};
 use switchboard::node::{NodeConfig, NodeEvent};
+use switchboard::router::Router;
 use switchboard::{Bytes, NetAddress};
 use switchboard::{ChannelConfig, Keypair, PeerId};
-use switchboard_mio::{Driver, DriverConfig, Events, Handle, NodeApi};
+use switchboard_mio::{ChaCha20Rng, Driver, DriverConfig, Events, Handle, NodeApi, Runtime};
 
 pub mod wire_peer;
 
 /// The test channel.
 pub const CHANNEL: u16 = 1;
 
-/// A node config with channel 1 (given limits), for a network on loopback: loopback
-/// addresses kept in the address book, peer limits per address lifted.
+/// A node config with channel 1 (given limits), for a network on loopback: peer limits per
+/// address lifted.
 pub fn node_config(channel: ChannelConfig) -> NodeConfig {
     let mut config = NodeConfig::new("mio-tests", "switchboard-mio-tests");
     config.add_channel("test", 1, channel);
-    config.discovery.addr_book.routable_only = false;
     config.limits.max_inbound_per_ip = 64;
     config.limits.max_inbound_per_subnet = 64;
     config.limits.max_pending_per_subnet = 64;
     config
+}
+
+/// Discovery for a network on loopback: loopback addresses kept in the address book.
+pub fn discovery_config() -> DiscoveryConfig {
+    let mut config = DiscoveryConfig::default();
+    config.addr_book.routable_only = false;
+    config
+}
+
+/// A node on its own thread running `discovery` (on a router, the one protocol there).
+pub fn spawn_discovering(
+    config: DriverConfig,
+    discovery: DiscoveryConfig,
+) -> Handle<Router<ChaCha20Rng>> {
+    Runtime::default()
+        .start_with_router(config, move |router| {
+            let discovery = Discovery::new(discovery, router.node_mut().rng());
+            router.register(discovery).map(drop)
+        })
+        .expect("node starts")
 }
 
 /// A driver config listening on `ip`, port 0, with a fresh key.

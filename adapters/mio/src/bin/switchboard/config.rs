@@ -11,6 +11,7 @@ use std::time::Duration;
 
 use clap::ValueEnum;
 use serde::{Deserialize, Deserializer};
+use switchboard::discovery::DiscoveryConfig;
 use switchboard::node::NodeConfig;
 use switchboard::peer_set::IpNet;
 use switchboard::{ChannelConfig, NetAddress, PeerId, RateLimit};
@@ -23,6 +24,9 @@ pub const CONFIG_FILE: &str = "config.toml";
 
 /// The channel every `switchboard node` offers, so two of them have one in common.
 const CHANNEL: u16 = 1;
+
+/// Whether a node runs discovery when the file does not say (`pex`).
+const DEFAULT_PEX: bool = true;
 
 /// The network id when the file names none.
 const DEFAULT_NETWORK: &str = "switchboard";
@@ -116,6 +120,11 @@ pub struct NodeOptions {
     /// The home directory: key, config, address book.
     pub home: PathBuf,
     pub node: NodeConfig,
+    /// The `Discovery` protocol's configuration (seeds, seed mode, the book's bounds).
+    pub discovery: DiscoveryConfig,
+    /// Whether `Discovery` runs (`pex`): without it the node dials only its persistent
+    /// peers, and keeps no address book.
+    pub pex: bool,
     pub listen: Vec<SocketAddr>,
     /// Where metrics and the JSON status are served (`--metrics` / `metrics_laddr`);
     /// `None`: not served.
@@ -164,7 +173,10 @@ impl ConfigFile {
             .map(RateLimit::per_second);
         node.add_channel("switchboard", 1, channel);
         node.listen_addr = args.external_address.or(p2p.external_address);
-        node.discovery.seeds = or_file(&args.seed, p2p.seeds);
+        let mut discovery = DiscoveryConfig {
+            seeds: or_file(&args.seed, p2p.seeds),
+            ..DiscoveryConfig::default()
+        };
         node.persistent_peers = or_file(&args.persistent_peer, p2p.persistent_peers);
         node.private_peers = p2p.private_peer_ids;
         node.trusted_peers = p2p.unconditional_peer_ids;
@@ -187,9 +199,8 @@ impl ConfigFile {
             &mut limits.max_inbound_per_subnet,
         );
         node.eviction.enabled = p2p.inbound_eviction.unwrap_or(node.eviction.enabled);
-        let discovery = &mut node.discovery;
         discovery.seed_mode = p2p.seed_mode.unwrap_or(discovery.seed_mode);
-        discovery.enabled = p2p.pex.unwrap_or(discovery.enabled);
+        let pex = p2p.pex.unwrap_or(DEFAULT_PEX);
         let book = &mut discovery.addr_book;
         book.routable_only = p2p.addr_book_strict.unwrap_or(book.routable_only);
         node.violation_ban_ip = p2p.violation_ban_ip.unwrap_or(node.violation_ban_ip);
@@ -210,6 +221,8 @@ impl ConfigFile {
         NodeOptions {
             home: args.home.dir(),
             node,
+            discovery,
+            pex,
             listen,
             metrics: args.metrics.or(metrics_laddr),
         }
@@ -225,6 +238,7 @@ fn or_file<T: Clone>(flag: &[T], file: Vec<T>) -> Vec<T> {
 /// with when the key is left out.
 pub fn template() -> String {
     let defaults = NodeConfig::new(DEFAULT_NETWORK, AGENT);
+    let discovery = DiscoveryConfig::default();
     let limits = defaults.limits;
     let duration = |value| humantime::format_duration(value).to_string();
     let log_format = LogFormat::default()
@@ -309,9 +323,9 @@ recv_rate = 0
         defaults.eviction.enabled,
         limits.max_inbound_per_ip,
         limits.max_inbound_per_subnet,
-        defaults.discovery.seed_mode,
-        defaults.discovery.enabled,
-        defaults.discovery.addr_book.routable_only,
+        discovery.seed_mode,
+        DEFAULT_PEX,
+        discovery.addr_book.routable_only,
         defaults.violation_ban_ip,
         defaults.max_bans,
         duration(defaults.connection.handshake_timeout),
@@ -402,6 +416,11 @@ mod tests {
             format!("{:?}", from_template.node),
             format!("{:?}", from_nothing.node)
         );
+        assert_eq!(
+            format!("{:?}", from_template.discovery),
+            format!("{:?}", from_nothing.discovery)
+        );
+        assert_eq!(from_template.pex, from_nothing.pex);
         assert_eq!(from_template.listen, vec![DEFAULT_LISTEN]);
         assert_eq!(from_template.metrics, None);
     }
@@ -437,12 +456,12 @@ mod tests {
             options.metrics,
             Some(SocketAddr::from(([127, 0, 0, 1], 26660)))
         );
-        assert_eq!(node.discovery.seeds.len(), 1);
+        assert_eq!(options.discovery.seeds.len(), 1);
         assert_eq!(node.trusted_peers, vec![id.parse().unwrap()]);
         assert_eq!(node.limits.max_inbound, 3);
         assert_eq!(node.allowed_networks[0].prefix, 8);
-        assert!(!node.discovery.enabled);
-        assert!(!node.discovery.addr_book.routable_only);
+        assert!(!options.pex);
+        assert!(!options.discovery.addr_book.routable_only);
         assert!(!node.violation_ban_ip);
         assert_eq!(node.max_bans, 64);
         assert_eq!(node.connection.write_stall_timeout, Duration::from_secs(7));

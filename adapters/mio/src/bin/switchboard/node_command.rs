@@ -10,10 +10,12 @@ use switchboard::NetAddress;
 use switchboard::addr_book::AddrBook;
 use switchboard::connection::ClosedBy;
 use switchboard::dial_queue::Retry;
+use switchboard::discovery::Discovery;
 use switchboard::node::NodeEvent;
 use switchboard::peer_set::Direction;
+use switchboard::router::Router;
 use switchboard_mio::ops::Ops;
-use switchboard_mio::{DriverConfig, Handle, NodeApi, Runtime, fd_limit};
+use switchboard_mio::{ChaCha20Rng, DriverConfig, Handle, NodeApi, Runtime, fd_limit};
 use tracing::{debug, info, warn};
 
 use crate::config::NodeOptions;
@@ -37,8 +39,9 @@ pub fn run(options: NodeOptions) -> Result<(), String> {
         warn!(%error, "cannot raise the open-file limit");
     }
     let (data_dir, keypair) = home::open(&options.home)?;
+    // Without discovery there is no book to load (nor to save: the file is left as it is).
     let address_book = match data_dir.load_address_book() {
-        Ok(book) => book,
+        Ok(book) => book.filter(|_| options.pex),
         Err(error) => {
             warn!(%error, "address book unreadable; starting without it");
             None
@@ -46,8 +49,9 @@ pub fn run(options: NodeOptions) -> Result<(), String> {
     };
     let external = options.node.listen_addr;
     let mut driver = DriverConfig::new(options.node, keypair, options.listen, 0..1 << 20);
+    let discovery = options.pex.then_some(options.discovery);
     driver.address_book = address_book.filter(|bytes| {
-        let book_config = driver.node.discovery.addr_book;
+        let book_config = discovery.as_ref().map(|d| d.addr_book).unwrap_or_default();
         match AddrBook::from_bytes(book_config, bytes, switchboard::Instant::ZERO) {
             Ok(book) => {
                 info!(
@@ -69,7 +73,15 @@ pub fn run(options: NodeOptions) -> Result<(), String> {
         signal_hook::flag::register(signal, Arc::clone(&stop))
             .map_err(|error| format!("cannot handle signal {signal}: {error}"))?;
     }
-    let handle = Runtime::spawn(driver).map_err(|error| error.to_string())?;
+    let handle = Runtime::default()
+        .start_with_router(driver, move |router| match discovery {
+            Some(config) => {
+                let discovery = Discovery::new(config, router.node_mut().rng());
+                router.register(discovery).map(drop)
+            }
+            None => Ok(()),
+        })
+        .map_err(|error| error.to_string())?;
     let node_id = handle.peer_id();
     info!(%node_id, "node started");
     for &listen in handle.local_addrs() {
@@ -146,7 +158,7 @@ pub fn run(options: NodeOptions) -> Result<(), String> {
 
 /// One line for `event`, its fields named (free text quoted, so a line splits on spaces);
 /// messages, the application's business, none.
-fn log_event(handle: &Handle, event: NodeEvent) {
+fn log_event(handle: &Handle<Router<ChaCha20Rng>>, event: NodeEvent) {
     match event {
         NodeEvent::PeerConnected {
             peer,

@@ -67,13 +67,15 @@ impl<R: CryptoRng> Node<R> {
             let Some(Event::Message { channel, message }) = entry.connection.poll_event() else {
                 continue;
             };
+            let is_query = entry.query.is_some();
             if channel < RESERVED_CHANNELS_START {
                 // Useful to the application (not to the node's own protocols, such as PEX):
                 // what inbound eviction protects.
                 entry.last_useful = Some(now);
             }
             self.after(now, conn);
-            if channel == PEX_CHANNEL && self.config.discovery.enabled {
+            // PEX runs with peers only: a query connection's messages are its protocol's.
+            if channel == PEX_CHANNEL && self.config.discovery.enabled && !is_query {
                 self.handle_pex(now, conn, peer, &message);
                 continue;
             }
@@ -100,7 +102,9 @@ impl<R: CryptoRng> Node<R> {
         } else {
             (self.dials.poll_timeout(), self.discovery_deadline())
         };
-        let flush = self.flush_deadline.filter(|_| !self.peers.is_empty());
+        let flush = self
+            .flush_deadline
+            .filter(|_| !self.peers.is_empty() || self.queries.any_open());
         [connections, slow, dials, discovery, flush]
             .into_iter()
             .flatten()

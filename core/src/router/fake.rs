@@ -2,7 +2,7 @@
 //! disconnects, refuses sends as a test tells it to, and lends the [`Context`] a hook gets —
 //! so a protocol's state machine is tested alone, without connections.
 
-use alloc::collections::VecDeque;
+use alloc::collections::{BTreeSet, VecDeque};
 use alloc::sync::Arc;
 use alloc::vec::Vec;
 use core::any::Any;
@@ -16,6 +16,8 @@ use crate::channel::ChannelId;
 use crate::disconnect::DisconnectReason;
 use crate::identity::PeerId;
 use crate::mux::SendError;
+use crate::net_address::NetAddress;
+use crate::node::QueryError;
 use crate::time::Instant;
 
 /// What the protocol did to the node.
@@ -25,6 +27,12 @@ pub(crate) struct Sends {
     pub(crate) disconnected: Vec<(PeerId, DisconnectReason)>,
     /// Sends refused as `Full` while set.
     pub(crate) full: bool,
+    /// Query connections opened, in order.
+    pub(crate) queries_opened: Vec<NetAddress>,
+    /// While set, `open_query` refuses with it.
+    pub(crate) query_refusal: Option<QueryError>,
+    /// Peers connected over a query connection.
+    pub(crate) query_peers: BTreeSet<PeerId>,
 }
 
 impl NodeOps for Sends {
@@ -44,6 +52,23 @@ impl NodeOps for Sends {
 
     fn disconnect(&mut self, _now: Instant, peer: &PeerId, reason: DisconnectReason) {
         self.disconnected.push((*peer, reason));
+    }
+
+    fn open_query(
+        &mut self,
+        _now: Instant,
+        addr: NetAddress,
+        _protocol: &str,
+    ) -> Result<(), QueryError> {
+        if let Some(refusal) = self.query_refusal {
+            return Err(refusal);
+        }
+        self.queries_opened.push(addr);
+        Ok(())
+    }
+
+    fn is_query(&self, peer: &PeerId) -> bool {
+        self.query_peers.contains(peer)
     }
 }
 

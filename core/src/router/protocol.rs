@@ -17,7 +17,8 @@ use crate::channel::{ChannelConfig, ChannelId};
 use crate::disconnect::DisconnectReason;
 use crate::identity::PeerId;
 use crate::mux::SendError;
-use crate::node::Node;
+use crate::net_address::NetAddress;
+use crate::node::{Node, QueryError};
 use crate::node_info::ChannelInfo;
 use crate::time::Instant;
 
@@ -125,6 +126,13 @@ pub(crate) trait NodeOps {
         message: Bytes,
     ) -> Result<(), SendError>;
     fn disconnect(&mut self, now: Instant, peer: &PeerId, reason: DisconnectReason);
+    fn open_query(
+        &mut self,
+        now: Instant,
+        addr: NetAddress,
+        protocol: &str,
+    ) -> Result<(), QueryError>;
+    fn is_query(&self, peer: &PeerId) -> bool;
 }
 
 impl<R: CryptoRng> NodeOps for Node<R> {
@@ -140,6 +148,19 @@ impl<R: CryptoRng> NodeOps for Node<R> {
 
     fn disconnect(&mut self, now: Instant, peer: &PeerId, reason: DisconnectReason) {
         Node::disconnect(self, now, peer, reason);
+    }
+
+    fn open_query(
+        &mut self,
+        now: Instant,
+        addr: NetAddress,
+        protocol: &str,
+    ) -> Result<(), QueryError> {
+        Node::open_query(self, now, addr, protocol)
+    }
+
+    fn is_query(&self, peer: &PeerId) -> bool {
+        Node::is_query_peer(self, peer)
     }
 }
 
@@ -182,6 +203,19 @@ impl<'a> Context<'a> {
     /// Disconnects `peer` with `reason`.
     pub fn disconnect(&mut self, peer: &PeerId, reason: DisconnectReason) {
         self.node.disconnect(self.now, peer, reason);
+    }
+
+    /// Opens a query connection to `addr` for this protocol ([`Node::open_query`]): outside
+    /// the peer slots, only this protocol's channels open on it. The peer arrives through
+    /// [`Protocol::peer_connected`] ([`Context::is_query`] tells it from a peer), or
+    /// [`Protocol::query_failed`] says why not, once.
+    pub fn open_query(&mut self, addr: NetAddress) -> Result<(), QueryError> {
+        self.node.open_query(self.now, addr, self.name)
+    }
+
+    /// Whether `peer` is connected over a query connection rather than as a peer.
+    pub fn is_query(&self, peer: &PeerId) -> bool {
+        self.node.is_query(peer)
     }
 
     /// Calls [`Protocol::timer`] with `key` at `at`, replacing the timer `key` held. A
@@ -259,7 +293,8 @@ impl<'a> Context<'a> {
 /// An application protocol (a reactor): the router calls its hooks, in this order for each
 /// peer — [`Protocol::peer_connected`], then any number of [`Protocol::message`]s and
 /// [`Protocol::writable`]s, then [`Protocol::peer_disconnected`] — between
-/// [`Protocol::started`] and [`Protocol::stopped`]. Every hook gets a [`Context`] to act
+/// [`Protocol::started`] and [`Protocol::stopped`]. A query connection's peer
+/// ([`Context::open_query`], or a stranger's to us) goes through the same hooks. Every hook gets a [`Context`] to act
 /// through; none may block.
 pub trait Protocol: Any {
     /// Its name, versions and channels: the router asks once, when the protocol registers,
@@ -288,6 +323,17 @@ pub trait Protocol: Any {
         &mut self,
         _ctx: &mut Context<'_>,
         _peer: PeerId,
+        _reason: DisconnectReason,
+    ) {
+    }
+
+    /// A query connection this protocol opened ([`Context::open_query`]) to `addr` failed
+    /// before it connected, for `reason` (`AlreadyConnected`: a connection to that peer
+    /// won the race; if it speaks this protocol, it is among [`Context::peers`]).
+    fn query_failed(
+        &mut self,
+        _ctx: &mut Context<'_>,
+        _addr: NetAddress,
         _reason: DisconnectReason,
     ) {
     }

@@ -647,7 +647,10 @@ fn held_requests_keep_the_bounds_and_time_out() {
     )));
     assert_eq!((rr.held(), rr.in_flight()), (0, 0));
     query_connects(&mut rr, &mut node, deadline, 5);
-    assert!(sent(&mut node).is_empty(), "a timed-out request is never sent");
+    assert!(
+        sent(&mut node).is_empty(),
+        "a timed-out request is never sent"
+    );
 }
 
 #[test]

@@ -9,6 +9,7 @@
 
 use alloc::boxed::Box;
 use alloc::collections::BTreeMap;
+use alloc::format;
 use alloc::string::String;
 use core::fmt;
 use core::net::SocketAddr;
@@ -272,7 +273,7 @@ impl<R: CryptoRng> Node<R> {
                     peer: Some(peer),
                     reason,
                     by: ClosedBy::Local,
-                    detail: String::from("query connection: ") + reason.as_str(),
+                    detail: format!("query connection: {reason}"),
                 });
             }
             return;

@@ -71,7 +71,7 @@ mod wire;
 mod tests;
 
 use alloc::boxed::Box;
-use alloc::collections::{BTreeMap, BTreeSet, VecDeque};
+use alloc::collections::{BTreeMap, BTreeSet, VecDeque, btree_map};
 use alloc::string::String;
 use core::fmt;
 use core::time::Duration;
@@ -438,7 +438,7 @@ impl RequestResponse {
         if body.len() > self.max_body() {
             return Err(RequestError::TooLarge(body));
         }
-        if !self.held.contains_key(&peer) {
+        if let btree_map::Entry::Vacant(vacant) = self.held.entry(peer) {
             let opening = match ctx.open_query(addr) {
                 Ok(()) | Err(QueryError::Dialing) => true,
                 Err(QueryError::BudgetFull) => false,
@@ -449,14 +449,11 @@ impl RequestResponse {
                 }
                 Err(error) => return Err(RequestError::Query(error, body)),
             };
-            self.held.insert(
-                peer,
-                Held {
-                    addr,
-                    opening,
-                    requests: VecDeque::new(),
-                },
-            );
+            vacant.insert(Held {
+                addr,
+                opening,
+                requests: VecDeque::new(),
+            });
             if !opening {
                 let _ = ctx.set_timer(RETRY, ctx.now().saturating_add(RETRY_INTERVAL));
             }

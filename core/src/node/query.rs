@@ -19,6 +19,7 @@ use rand_core::CryptoRng;
 use super::lifecycle::{inbound_ip, own_messages};
 use super::{Action, ConnId, Entry, Node, NodeEvent, PeerReport, Phase};
 
+use crate::channel::RESERVED_CHANNELS_START;
 use crate::connection::{Closed, ClosedBy, Connection};
 use crate::disconnect::DisconnectReason;
 use crate::identity::PeerId;
@@ -377,29 +378,34 @@ impl<R: CryptoRng> Node<R> {
                     Direction::Outbound => &mut self.queries.outbound,
                 };
                 *count = count.saturating_sub(1);
+                let unsent = own_messages(closed.outcome.unsent);
+                let unconfirmed = own_messages(closed.outcome.unconfirmed);
+                if let Some(report) = self.shutdown_report.as_mut() {
+                    // What `send` accepted for a query peer is accounted for at shutdown as
+                    // a peer's is.
+                    let confirmed = closed
+                        .outcome
+                        .confirmed_by_channel
+                        .iter()
+                        .filter(|(channel, _)| *channel < RESERVED_CHANNELS_START)
+                        .map(|(_, count)| *count)
+                        .fold(0, u64::saturating_add);
+                    report.peers.push(PeerReport {
+                        peer,
+                        reason: closed.reason,
+                        confirmed,
+                        unsent: unsent.clone(),
+                        unconfirmed: unconfirmed.clone(),
+                    });
+                }
                 let event = NodeEvent::QueryDisconnected {
                     peer,
                     reason: closed.reason,
                     by: closed.by,
                     detail: closed.detail,
-                    unsent: own_messages(closed.outcome.unsent),
-                    unconfirmed: own_messages(closed.outcome.unconfirmed),
+                    unsent,
+                    unconfirmed,
                 };
-                if let Some(report) = self.shutdown_report.as_mut()
-                    && let NodeEvent::QueryDisconnected {
-                        unsent,
-                        unconfirmed,
-                        ..
-                    } = &event
-                {
-                    report.peers.push(PeerReport {
-                        peer,
-                        reason: closed.reason,
-                        confirmed: 0,
-                        unsent: unsent.clone(),
-                        unconfirmed: unconfirmed.clone(),
-                    });
-                }
                 self.events.push_back(event);
             }
             Phase::Connecting | Phase::Handshaking => {

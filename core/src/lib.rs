@@ -111,7 +111,8 @@ pub use mux::{
 pub use negotiation::negotiate;
 pub use net_address::{NetAddress, ParseNetAddressError};
 pub use node_info::{
-    ChannelInfo, Field, MAX_AGENT_LEN, MAX_CHANNELS, MAX_ENCODED_LEN, MAX_NETWORK_LEN,
-    MAX_PROTOCOL_NAME_LEN, NodeInfo, NodeInfoError, PROTOCOL_VERSION, ProtocolVersion,
+    ChannelInfo, FEATURE_QUERY, Field, MAX_AGENT_LEN, MAX_CHANNELS, MAX_ENCODED_LEN,
+    MAX_NETWORK_LEN, MAX_PROTOCOL_NAME_LEN, NodeInfo, NodeInfoError, PROTOCOL_VERSION,
+    ProtocolVersion,
 };
 pub use time::Instant;

@@ -22,6 +22,10 @@ pub const MAX_PROTOCOL_NAME_LEN: usize = 32;
 pub const MAX_CHANNELS: usize = 64;
 /// Upper bound of an encoded `NodeInfo`, trailing extension bytes included.
 pub const MAX_ENCODED_LEN: usize = 4096;
+/// Bit 0 of [`NodeInfo::features`], set by a dialer opening a query connection
+/// (`PROTOCOL.md` §3.1): a short-lived connection for one protocol's requests, admitted
+/// outside the peer slots and closed when idle.
+pub const FEATURE_QUERY: u64 = 1;
 
 /// A protocol version. Peers are compatible when their major versions are equal.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -76,7 +80,7 @@ pub struct NodeInfo {
     pub agent: String,
     /// Where the node accepts connections, if it does.
     pub listen_addr: Option<SocketAddr>,
-    /// Feature flags; bits not understood are ignored.
+    /// Feature flags; bits not understood are ignored. Bit 0 is [`FEATURE_QUERY`].
     pub features: u64,
     /// Channels offered, at most 64. An id appears more than once only for several versions
     /// of the same protocol; which one a connection speaks is negotiated ([`crate::negotiate`]).
@@ -95,6 +99,11 @@ impl NodeInfo {
             features: 0,
             channels: Vec::new(),
         }
+    }
+
+    /// Whether the sender opens a query connection ([`FEATURE_QUERY`]).
+    pub fn is_query(&self) -> bool {
+        self.features & FEATURE_QUERY != 0
     }
 
     /// The channel with `id`, if offered (the first entry, if several versions are).

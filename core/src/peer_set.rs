@@ -8,6 +8,7 @@ use alloc::collections::{BTreeMap, BTreeSet};
 use alloc::vec::Vec;
 use core::fmt;
 use core::net::{IpAddr, SocketAddr};
+use core::time::Duration;
 
 use crate::ban_list::BanList;
 use crate::disconnect::DisconnectReason;
@@ -37,6 +38,20 @@ pub struct Limits {
     /// Inbound connections from one subnet ([`subnet`]), in the handshake or established.
     /// Default 8.
     pub max_inbound_per_subnet: usize,
+    /// Query connections we dial (`Node::open_query`), in flight and open together; they
+    /// hold no outbound slot. Default 16: a lookup asks a few nodes at a time (Kademlia's
+    /// α = 3), so 16 serve several lookups at once, and each costs a socket.
+    pub max_outbound_queries: usize,
+    /// Query connections others dial to us, open at once: admitted outside the inbound peer
+    /// slots, never evicting anyone, refused (`TooManyPeers`) beyond. Default 32: twice the
+    /// outbound budget, so two nodes' worth of lookups at once are served, and below
+    /// `max_inbound`, so at most that many sockets again are spent on strangers. An inbound
+    /// query connection counts against `max_inbound_per_ip` and `max_inbound_per_subnet`
+    /// as any inbound socket does.
+    pub max_inbound_queries: usize,
+    /// A query connection with nothing queued, unconfirmed or received for this long is
+    /// closed (`Requested`), by either end. Default 5 s.
+    pub query_idle_timeout: Duration,
 }
 
 impl Default for Limits {
@@ -48,6 +63,9 @@ impl Default for Limits {
             max_pending_per_subnet: 10,
             max_inbound_per_ip: 2,
             max_inbound_per_subnet: 8,
+            max_outbound_queries: 16,
+            max_inbound_queries: 32,
+            query_idle_timeout: Duration::from_secs(5),
         }
     }
 }
@@ -176,6 +194,10 @@ pub enum Slot {
     /// once to the peer that evicted it while the evicted connection still drains. Its
     /// address still counts against the per-IP and per-subnet limits until it ends.
     Released,
+    /// A query connection: counted in the node's query budgets, never here
+    /// ([`Limits::max_inbound_queries`]). An inbound one's address counts against the per-IP
+    /// and per-subnet limits until it ends.
+    Query,
 }
 
 /// Policy state of a node's connections.
@@ -319,6 +341,12 @@ impl PeerSet {
         Ok(slot)
     }
 
+    /// A handshake completed on a query connection: no longer pending, and holding no slot.
+    pub fn admit_query(&mut self) -> Slot {
+        self.pending = self.pending.saturating_sub(1);
+        Slot::Query
+    }
+
     /// A connection ended. `slot` is what [`PeerSet::admit_peer`] gave it, `None` if it
     /// was never admitted; `inbound_ip` is the remote IP of an inbound connection.
     pub fn release(
@@ -335,7 +363,7 @@ impl PeerSet {
             (Some(Slot::Exempt), Direction::Outbound) => {
                 self.exempt_outbound = self.exempt_outbound.saturating_sub(1)
             }
-            (Some(Slot::Released), _) => {}
+            (Some(Slot::Released | Slot::Query), _) => {}
             (Some(Slot::Counted), Direction::Inbound) => {
                 self.inbound = self.inbound.saturating_sub(1)
             }

@@ -22,6 +22,14 @@
 //! events are taken, and messages come only from connected peers; no timer is left due
 //! after `handle_timeout`; and once the events are drained, every socket the transport
 //! closed has been freed.
+//!
+//! Query connections too: genuine dialers that set the query bit (`FEATURE_QUERY`) reach
+//! query admission (a budget of two, outside the peer slots), and the node opens its own
+//! (`open_query`, a budget of two). After every step the query counts stay within their
+//! budgets and the peer counts still agree with `peers()` (no query connection holds a
+//! slot); `QueryConnected` and `QueryDisconnected` alternate per peer, never for a peer
+//! connected as a peer (one connection per peer across kinds), and agree with
+//! `is_query_peer` and the inbound query count once all events are taken.
 #![no_main]
 
 #[path = "common/genuine_peer.rs"]
@@ -41,12 +49,15 @@ use rand_core::SeedableRng;
 use switchboard::dial_queue::DialConfig;
 use switchboard::discovery::{Discovery, DiscoveryConfig};
 use switchboard::frame::Frame;
-use switchboard::node::{Connectedness, DialError, EvictionConfig, Node, NodeConfig, NodeEvent};
-use switchboard::peer_set::{IpNet, Limits, Refused};
+use switchboard::node::{
+    Connectedness, DialError, EvictionConfig, Node, NodeConfig, NodeEvent, QueryError,
+};
+use switchboard::peer_set::{Direction, IpNet, Limits, Refused};
 use switchboard::pex::{MAX_ADDRS, PEX_CHANNEL, PEX_PROTOCOL, PexMessage};
 use switchboard::router::Router;
 use switchboard::{
-    ChannelConfig, ChannelInfo, DisconnectReason, Instant, NetAddress, NodeInfo, PeerId, SendError,
+    ChannelConfig, ChannelInfo, DisconnectReason, FEATURE_QUERY, Instant, NetAddress, NodeInfo,
+    PeerId, SendError,
 };
 
 use genuine_peer::{ATTACKERS, Conn, IPS, KEYS, MAX_MESSAGE, Peer, PeerFrame, ip, peer, reason};
@@ -67,6 +78,17 @@ enum Operation {
         ip: u8,
         port: u16,
         key: u8,
+    },
+    /// The same, the genuine dialer opening a query connection (the query bit set).
+    AcceptQuery {
+        ip: u8,
+        port: u16,
+        key: u8,
+    },
+    /// The node opens a query connection to address `ip % 8`, with identity `peer`.
+    OpenQuery {
+        ip: u8,
+        peer: Option<u8>,
     },
     /// A genuine peer with identity `key` takes over connection `conn` (dialer on an
     /// accepted socket, listener on a dial) and the two talk until neither has more to say.
@@ -188,6 +210,9 @@ fn node_config() -> NodeConfig {
         max_pending_per_subnet: 2,
         max_inbound_per_ip: 2,
         max_inbound_per_subnet: 3,
+        max_outbound_queries: 2,
+        max_inbound_queries: 2,
+        query_idle_timeout: Duration::from_secs(2),
     };
     config.dial = DialConfig {
         max_in_flight: 2,
@@ -235,6 +260,13 @@ fn discovery_config() -> DiscoveryConfig {
     config
 }
 
+/// A dialer opening a query connection for "chat".
+fn query_info() -> NodeInfo {
+    let mut info = attacker_info();
+    info.features |= FEATURE_QUERY;
+    info
+}
+
 struct Fuzz {
     /// The node, with discovery on its router: the genuine peers speak PEX.
     router: Router<ChaCha20Rng>,
@@ -249,6 +281,8 @@ struct Fuzz {
     violation_ban: Duration,
     /// The connected peers, as the events told.
     connected: BTreeSet<PeerId>,
+    /// The peers connected over a query connection, and which side dialed, as told.
+    queries: BTreeMap<PeerId, Direction>,
     /// Connections the wires had announced when the node was shut down.
     conns_at_shutdown: Option<usize>,
 }
@@ -278,6 +312,7 @@ impl Fuzz {
             open_at: BTreeMap::new(),
             violation_ban,
             connected: BTreeSet::new(),
+            queries: BTreeMap::new(),
             conns_at_shutdown: None,
         }
     }
@@ -380,6 +415,14 @@ impl Fuzz {
             });
     }
 
+    /// A genuine dialer with identity `key` opens a query connection on `index`.
+    fn query_handshake(&mut self, index: usize, key: u8) {
+        self.wires
+            .handshake(self.router.node_mut(), index, key, query_info, |_| {
+                vec![CHANNEL]
+            });
+    }
+
     /// The genuine peer of connection `index` seals `plaintext` and writes it in two reads.
     fn record(&mut self, index: usize, plaintext: &[u8], cut: u16) {
         let Some((id, wire, cut)) = self.wires.seal(index, plaintext, cut) else {
@@ -409,7 +452,25 @@ impl Fuzz {
             match event {
                 NodeEvent::PeerConnected { peer, .. } => {
                     assert!(KEYS.ids[..ATTACKERS].contains(&peer), "{peer} is nobody");
+                    assert!(!self.queries.contains_key(&peer), "{peer} twice, two kinds");
                     assert!(self.connected.insert(peer), "{peer} connected twice");
+                }
+                NodeEvent::QueryConnected {
+                    peer, direction, ..
+                } => {
+                    assert!(KEYS.ids[..ATTACKERS].contains(&peer), "{peer} is nobody");
+                    assert!(!self.connected.contains(&peer), "{peer} twice, two kinds");
+                    let before = self.queries.insert(peer, direction);
+                    assert!(before.is_none(), "{peer} query-connected twice");
+                }
+                NodeEvent::QueryDisconnected { peer, .. } => {
+                    assert!(
+                        self.queries.remove(&peer).is_some(),
+                        "{peer} query-disconnected, not connected"
+                    );
+                }
+                NodeEvent::QueryFailed { addr, .. } => {
+                    assert!(IPS.contains(&addr.socket_addr().ip()));
                 }
                 NodeEvent::PeerDisconnected { peer, .. } => {
                     assert!(
@@ -422,7 +483,10 @@ impl Fuzz {
                     channel,
                     message,
                 } => {
-                    assert!(self.connected.contains(&peer), "message from absent {peer}");
+                    assert!(
+                        self.connected.contains(&peer) || self.queries.contains_key(&peer),
+                        "message from absent {peer}"
+                    );
                     assert_eq!(channel, CHANNEL);
                     assert!(message.len() <= MAX_MESSAGE as usize);
                 }
@@ -430,11 +494,15 @@ impl Fuzz {
                     assert!(self.connected.contains(&peer), "absent {peer} is slow");
                 }
                 NodeEvent::Writable { peer, .. } => {
-                    assert!(self.connected.contains(&peer), "absent {peer} writable");
+                    assert!(
+                        self.connected.contains(&peer) || self.queries.contains_key(&peer),
+                        "absent {peer} writable"
+                    );
                 }
                 NodeEvent::InboundRefused { peer, .. } => {
                     assert!(
-                        peer.is_none_or(|peer| !self.connected.contains(&peer)),
+                        peer.is_none_or(|peer| !self.connected.contains(&peer)
+                            && !self.queries.contains_key(&peer)),
                         "a connected peer refused"
                     );
                 }
@@ -454,6 +522,23 @@ impl Fuzz {
         // All taken: the events told every change of `peers()`.
         let peers: BTreeSet<PeerId> = self.router.node().peers().collect();
         assert_eq!(peers, self.connected, "peers() disagrees with the events");
+        for peer in self.queries.keys() {
+            assert!(
+                self.router.node().is_query_peer(peer),
+                "{peer}'s query connection"
+            );
+        }
+        let inbound = self
+            .queries
+            .values()
+            .filter(|direction| **direction == Direction::Inbound)
+            .count();
+        let (node_inbound, node_outbound) = self.router.node().query_counts();
+        assert_eq!(node_inbound, inbound, "inbound query count");
+        assert!(
+            node_outbound >= self.queries.len() - inbound,
+            "outbound query count"
+        );
     }
 
     fn timeout(&mut self) {
@@ -500,6 +585,21 @@ impl Fuzz {
             inbound + outbound,
             "peers() and peer_counts() disagree"
         );
+        let (queries_in, queries_out) = self.router.node().query_counts();
+        assert!(
+            queries_in <= self.limits.max_inbound_queries,
+            "{queries_in} inbound queries"
+        );
+        assert!(
+            queries_out <= self.limits.max_outbound_queries,
+            "{queries_out} outbound queries"
+        );
+        for peer in &peers {
+            assert!(
+                !self.router.node().is_query_peer(peer),
+                "{peer} is both kinds"
+            );
+        }
         for peer in &peers {
             let info = self
                 .router
@@ -527,6 +627,22 @@ impl Fuzz {
             Operation::AcceptPeer { ip, port, key } => {
                 if let Some(index) = self.accept(ip, port) {
                     self.handshake(index, key);
+                }
+            }
+            Operation::AcceptQuery { ip, port, key } => {
+                if let Some(index) = self.accept(ip, port) {
+                    self.query_handshake(index, key);
+                }
+            }
+            Operation::OpenQuery { ip, peer } => {
+                let addr =
+                    NetAddress::new(peer.map(self::peer), SocketAddr::new(self::ip(ip), 26656));
+                let opened = self
+                    .router
+                    .node_mut()
+                    .open_query(self.wires.now, addr, "chat");
+                if self.conns_at_shutdown.is_some() {
+                    assert_eq!(opened, Err(QueryError::ShuttingDown));
                 }
             }
             Operation::Handshake { conn, key } => {
@@ -629,7 +745,8 @@ impl Fuzz {
             }
             Operation::Send { peer, channel, len } => {
                 let peer = self::peer(peer);
-                let connected = self.router.node().peers().any(|p| p == peer);
+                let connected = self.router.node().peers().any(|p| p == peer)
+                    || self.router.node().is_query_peer(&peer);
                 let message = Bytes::from(vec![0x5A; usize::from(len)]);
                 let sent = self.router.node_mut().send(
                     self.wires.now,

@@ -230,6 +230,7 @@ fn node_config(gossip: &Gossip) -> NodeConfig {
         max_pending_per_subnet: 4,
         max_inbound_per_ip: 2,
         max_inbound_per_subnet: 3,
+        ..Limits::default()
     };
     config.dial = DialConfig {
         max_in_flight: 2,

@@ -226,3 +226,23 @@ fn an_honest_peer_cut_off_as_a_flooder_is_reported() {
 fn a_connection_kept_past_its_write_stall_timeout_is_reported() {
     caught(CheckerFault::HideStall, false, ViolationKind::Stalled, &[]);
 }
+
+#[test]
+fn query_connections_over_their_budget_are_reported() {
+    caught(
+        CheckerFault::ExceedQueryBudget,
+        false,
+        ViolationKind::QueryBudget,
+        &[],
+    );
+}
+
+#[test]
+fn a_peer_slot_held_by_a_non_peer_is_reported() {
+    caught(
+        CheckerFault::QueryTakesSlot,
+        false,
+        ViolationKind::QuerySlot,
+        &[],
+    );
+}

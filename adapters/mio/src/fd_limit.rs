@@ -84,9 +84,10 @@ fn clamp_rlim(value: libc::rlim_t) -> u64 {
 }
 
 /// Lowers `limits` so that every connection the node may hold at once (established in
-/// both directions, handshakes and dials in flight) fits under `soft_limit` less
-/// [`RESERVED_FDS`]. Handshake slots go first, then inbound slots: outbound peers are the
-/// ones the node chose. Returns whether anything changed.
+/// both directions, handshakes and dials in flight, query connections both ways) fits under
+/// `soft_limit` less [`RESERVED_FDS`]. Inbound query connections go first (strangers'
+/// lookups), then handshake slots, then inbound slots, then our own query connections:
+/// outbound peers are the ones the node chose. Returns whether anything changed.
 pub fn clamp_limits(limits: &mut Limits, dials_in_flight: usize, soft_limit: u64) -> bool {
     let budget = usize::try_from(soft_limit.saturating_sub(RESERVED_FDS)).unwrap_or(usize::MAX);
     let total = |limits: &Limits| {
@@ -94,13 +95,17 @@ pub fn clamp_limits(limits: &mut Limits, dials_in_flight: usize, soft_limit: u64
             .max_inbound
             .saturating_add(limits.max_outbound)
             .saturating_add(limits.max_pending_handshakes)
+            .saturating_add(limits.max_inbound_queries)
+            .saturating_add(limits.max_outbound_queries)
             .saturating_add(dials_in_flight)
     };
     let before = *limits;
     let mut excess = total(limits).saturating_sub(budget);
     for cap in [
+        &mut limits.max_inbound_queries,
         &mut limits.max_pending_handshakes,
         &mut limits.max_inbound,
+        &mut limits.max_outbound_queries,
         &mut limits.max_outbound,
     ] {
         // Each cap keeps at least one slot, so a tiny limit still yields a working node.
@@ -124,9 +129,16 @@ mod tests {
             ..Limits::default()
         };
         assert!(clamp_limits(&mut limits, 16, 1024));
-        let total = limits.max_inbound + limits.max_outbound + limits.max_pending_handshakes + 16;
+        let total = limits.max_inbound
+            + limits.max_outbound
+            + limits.max_pending_handshakes
+            + limits.max_inbound_queries
+            + limits.max_outbound_queries
+            + 16;
         assert_eq!(total as u64, 1024 - RESERVED_FDS);
         assert_eq!(limits.max_outbound, 10);
+        assert_eq!(limits.max_outbound_queries, 16, "our own lookups kept");
+        assert_eq!(limits.max_inbound_queries, 1, "strangers' first");
         assert_eq!(limits.max_pending_handshakes, 1);
     }
 

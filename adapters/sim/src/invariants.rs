@@ -121,6 +121,12 @@ pub enum ViolationKind {
     /// A connection's output stayed blocked past its write-stall timeout and the node kept
     /// it open: a peer that never reads would keep its slot.
     Stalled,
+    /// A node had more query connections than its query budgets allow
+    /// (`Limits::max_inbound_queries`, `Limits::max_outbound_queries`).
+    QueryBudget,
+    /// A node counted more peer slots taken than it has peers: a query connection (or
+    /// anything else not a peer) held a slot.
+    QuerySlot,
 }
 
 impl fmt::Display for ViolationKind {
@@ -140,6 +146,8 @@ impl fmt::Display for ViolationKind {
             ViolationKind::Inconsistent => "inconsistent events",
             ViolationKind::Penalized => "honest peer cut off as a flooder",
             ViolationKind::Stalled => "connection kept past its write-stall timeout",
+            ViolationKind::QueryBudget => "query connections over their budget",
+            ViolationKind::QuerySlot => "peer slot held by something not a peer",
         })
     }
 }
@@ -187,6 +195,12 @@ pub enum CheckerFault {
     /// Turns the first `PeerDisconnected` into an eviction of a peer the node is made to
     /// trust: [`ViolationKind::ProtectedEvicted`].
     EvictProtected,
+    /// Adds the inbound query budget plus one to a node's inbound query connections once:
+    /// [`ViolationKind::QueryBudget`].
+    ExceedQueryBudget,
+    /// Adds one to a node's counted inbound peer slots once, as a query connection taking
+    /// one would: [`ViolationKind::QuerySlot`].
+    QueryTakesSlot,
 }
 
 /// One broken invariant.
@@ -442,7 +456,9 @@ impl Checker {
             | ViolationKind::Bans
             | ViolationKind::Stalled
             | ViolationKind::PendingShare
-            | ViolationKind::ProtectedEvicted => self.counters.limit_violations += 1,
+            | ViolationKind::ProtectedEvicted
+            | ViolationKind::QueryBudget
+            | ViolationKind::QuerySlot => self.counters.limit_violations += 1,
             ViolationKind::NotReconnected
             | ViolationKind::Inconsistent
             | ViolationKind::Penalized => {}
@@ -1011,6 +1027,36 @@ impl Checker {
             ViolationKind::PeerLimit,
             now,
             format!("node {node}: (inbound, outbound) = {counts:?} over {limits:?}"),
+        );
+    }
+
+    /// A node had `counts` (inbound, outbound) query connections, over its `budgets`.
+    pub fn query_budget_exceeded(
+        &mut self,
+        now: Instant,
+        node: NodeIndex,
+        counts: (usize, usize),
+        budgets: (usize, usize),
+    ) {
+        self.violate(
+            ViolationKind::QueryBudget,
+            now,
+            format!("node {node}: (inbound, outbound) queries = {counts:?} over {budgets:?}"),
+        );
+    }
+
+    /// A node counted `counted` peer slots taken with only `peers` peers.
+    pub fn slot_without_peer(
+        &mut self,
+        now: Instant,
+        node: NodeIndex,
+        counted: usize,
+        peers: usize,
+    ) {
+        self.violate(
+            ViolationKind::QuerySlot,
+            now,
+            format!("node {node}: {counted} peer slots taken by {peers} peers"),
         );
     }
 

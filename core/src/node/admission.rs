@@ -37,6 +37,9 @@ impl<R: CryptoRng> Node<R> {
         info: Box<NodeInfo>,
     ) {
         self.handshakes.remove(conn);
+        if self.is_query(conn, &info) {
+            return self.on_query_connected(now, conn, peer, info);
+        }
         let mut probe = false;
         if let Some(addr) = self.conns.get(conn).and_then(|entry| entry.dialed) {
             probe = self.probes.contains(&addr.socket_addr());
@@ -73,10 +76,12 @@ impl<R: CryptoRng> Node<R> {
                 // A dial the node was asked for learns why — unless it lost a simultaneous
                 // open (its peer is connected: nothing failed) or was a probe. Normally
                 // refused before dialing; here when it took over a probe in flight with
-                // every slot full.
+                // every slot full. Losing to an open query connection is a failure: the
+                // peer is not connected.
+                let lost_to_query = self.queries.conn(&peer).is_some();
                 if let Some(addr) = dialed
                     && !probe
-                    && reason != DisconnectReason::AlreadyConnected
+                    && (reason != DisconnectReason::AlreadyConnected || lost_to_query)
                 {
                     let detail = String::from(reason.as_str());
                     self.report_dial_failure(addr, reason, detail, Retry::GivenUp);
@@ -127,9 +132,41 @@ impl<R: CryptoRng> Node<R> {
         conn: ConnId,
         peer: PeerId,
     ) -> Result<Slot, DisconnectReason> {
-        if self.peers.contains_key(&peer) {
+        if self.peers.contains_key(&peer) || self.is_query_peer(&peer) {
             return Err(DisconnectReason::AlreadyConnected);
         }
+        self.resolve_rivals(now, conn, peer)?;
+        if self.peer_set.bans().is_peer_banned(now, &peer) {
+            return Err(DisconnectReason::Banned);
+        }
+        let direction = self
+            .conns
+            .get(conn)
+            .map(|entry| entry.direction)
+            .ok_or(DisconnectReason::ProtocolError)?;
+        match self.peer_set.admit_peer(now, &peer, direction) {
+            Err(DisconnectReason::TooManyPeers)
+                if direction == Direction::Inbound && self.config.eviction.enabled =>
+            {
+                let victim = self
+                    .eviction_victim(now)
+                    .ok_or(DisconnectReason::TooManyPeers)?;
+                self.evict(now, victim);
+                self.peer_set.admit_peer(now, &peer, direction)
+            }
+            admitted => admitted,
+        }
+    }
+
+    /// The simultaneous-open rule, for `conn` completing as `peer`'s connection while
+    /// others to `peer`, not yet seen, are in the handshake (peer or query connections
+    /// alike): refused if a rival wins, else the rivals are closed.
+    pub(super) fn resolve_rivals(
+        &mut self,
+        now: Instant,
+        conn: ConnId,
+        peer: PeerId,
+    ) -> Result<(), DisconnectReason> {
         let lower = self.local_id.min(peer);
         let wins = self.dialer_of(conn, peer) == Some(lower);
         let rivals: Vec<ConnId> = self
@@ -159,31 +196,13 @@ impl<R: CryptoRng> Node<R> {
                 self.peer_set
                     .release(entry.direction, None, inbound_ip(entry));
             }
+            self.query_dial_lost(rival);
             if let Some(set) = self.candidates.get_mut(&peer) {
                 set.remove(&rival);
             }
             self.handshakes.remove(rival);
         }
-        if self.peer_set.bans().is_peer_banned(now, &peer) {
-            return Err(DisconnectReason::Banned);
-        }
-        let direction = self
-            .conns
-            .get(conn)
-            .map(|entry| entry.direction)
-            .ok_or(DisconnectReason::ProtocolError)?;
-        match self.peer_set.admit_peer(now, &peer, direction) {
-            Err(DisconnectReason::TooManyPeers)
-                if direction == Direction::Inbound && self.config.eviction.enabled =>
-            {
-                let victim = self
-                    .eviction_victim(now)
-                    .ok_or(DisconnectReason::TooManyPeers)?;
-                self.evict(now, victim);
-                self.peer_set.admit_peer(now, &peer, direction)
-            }
-            admitted => admitted,
-        }
+        Ok(())
     }
 
     /// The inbound peer to evict for a new one ([`EvictionConfig`]): among the connected

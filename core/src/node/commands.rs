@@ -7,7 +7,7 @@ use core::time::Duration;
 use bytes::Bytes;
 use rand_core::CryptoRng;
 
-use super::{ConnId, Node};
+use super::{ConnId, Node, query};
 
 use crate::ban_list::Banned;
 use crate::channel::ChannelId;
@@ -16,8 +16,12 @@ use crate::identity::PeerId;
 use crate::mux::SendError;
 use crate::time::Instant;
 
+#[cfg(doc)]
+use super::NodeEvent;
+
 impl<R: CryptoRng> Node<R> {
-    /// Queues `message` for `peer` on `channel`; hands it back on error.
+    /// Queues `message` for `peer` on `channel`, over its peer connection or else its query
+    /// connection ([`Node::open_query`]); hands it back on error.
     pub fn send(
         &mut self,
         now: Instant,
@@ -25,7 +29,7 @@ impl<R: CryptoRng> Node<R> {
         channel: ChannelId,
         message: Bytes,
     ) -> Result<(), SendError> {
-        let Some(&conn) = self.peers.get(peer) else {
+        let Some(conn) = query::conn_of(&self.peers, &self.queries, peer) else {
             return Err(SendError::NotConnected(message));
         };
         let Some(entry) = self.conns.get_mut(conn) else {
@@ -79,7 +83,8 @@ impl<R: CryptoRng> Node<R> {
         taken
     }
 
-    /// Disconnects `peer` with `reason`; its [`NodeEvent::PeerDisconnected`] follows.
+    /// Disconnects `peer` with `reason`; its [`NodeEvent::PeerDisconnected`] follows (or
+    /// [`NodeEvent::QueryDisconnected`], for a query connection).
     pub fn disconnect(&mut self, now: Instant, peer: &PeerId, reason: DisconnectReason) {
         self.disconnect_because(now, peer, reason, "disconnect requested");
     }
@@ -92,7 +97,7 @@ impl<R: CryptoRng> Node<R> {
         reason: DisconnectReason,
         detail: &str,
     ) {
-        if let Some(&conn) = self.peers.get(peer) {
+        if let Some(conn) = query::conn_of(&self.peers, &self.queries, peer) {
             self.close_connection(now, conn, reason, detail);
         }
     }
@@ -113,6 +118,7 @@ impl<R: CryptoRng> Node<R> {
         let banned: Vec<PeerId> = self
             .peers
             .iter()
+            .chain(self.queries.peers())
             .filter(|(_, conn)| {
                 self.conns
                     .get(**conn)

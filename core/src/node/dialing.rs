@@ -34,7 +34,7 @@ impl<R: CryptoRng> Node<R> {
             if peer == self.local_id {
                 return Err(DialError::SelfDial);
             }
-            if self.peers.contains_key(&peer) {
+            if self.peers.contains_key(&peer) || self.is_query_peer(&peer) {
                 return Err(DialError::AlreadyConnected);
             }
             if self.peer_set.bans().is_peer_banned(now, &peer) {

@@ -141,6 +141,49 @@ pub enum NodeEvent {
         /// Who.
         peer: PeerId,
     },
+    /// A query connection ([`Node::open_query`](super::Node::open_query)) completed its
+    /// handshake, ours or a stranger's: `peer` can be sent to on the channels of the one
+    /// protocol it offered, outside the peer slots. It is not a peer (not in
+    /// [`Node::peers`](super::Node::peers), never broadcast to) and is closed once idle for
+    /// [`Limits::query_idle_timeout`](crate::peer_set::Limits::query_idle_timeout).
+    QueryConnected {
+        /// Who.
+        peer: PeerId,
+        /// What it said about itself: the dialer's offers only the query's protocol.
+        info: Box<NodeInfo>,
+        /// Which side dialed.
+        direction: Direction,
+    },
+    /// A query connection ended (idle, closed by either end, or failed). What was sent on it
+    /// and not confirmed is handed back, as [`NodeEvent::PeerDisconnected`] does.
+    QueryDisconnected {
+        /// Who.
+        peer: PeerId,
+        /// Why: `Requested` with a detail saying so when it was idle.
+        reason: DisconnectReason,
+        /// Which end ended it.
+        by: ClosedBy,
+        /// Detail: the peer's GOAWAY text or our own description.
+        detail: String,
+        /// Messages never completely written.
+        unsent: Vec<ReturnedMessage>,
+        /// Messages written and not confirmed.
+        unconfirmed: Vec<ReturnedMessage>,
+    },
+    /// A query connection we opened ([`Node::open_query`](super::Node::open_query)) failed
+    /// before it connected; reported once, never retried.
+    QueryFailed {
+        /// The address dialed.
+        addr: NetAddress,
+        /// The protocol it was opened for.
+        protocol: String,
+        /// Why: `AlreadyConnected` when a connection to that peer won the race (send over
+        /// it), `TooManyPeers` when the listener's query budget was full, `Timeout` past the
+        /// dial timeout.
+        reason: DisconnectReason,
+        /// Detail.
+        detail: String,
+    },
     /// A value one of a [`Router`](crate::router::Router)'s protocols handed to the
     /// application ([`Context::emit`](crate::router::Context::emit)); a node alone never
     /// has one.

@@ -6,7 +6,7 @@ use core::net::{IpAddr, SocketAddr};
 
 use rand_core::CryptoRng;
 
-use super::{Action, ConnId, DialReport, Entry, Node, NodeEvent, PeerReport, Phase};
+use super::{Action, ConnId, DialReport, Entry, Node, NodeEvent, PeerReport, Phase, query};
 
 use crate::ban_list::Banned;
 use crate::channel::{ChannelId, RESERVED_CHANNELS_START};
@@ -42,6 +42,7 @@ impl<R: CryptoRng> Node<R> {
             in_read_queue: false,
             close_when_confirmed: None,
             full_channels: Vec::new(),
+            query: None,
         })
     }
 
@@ -136,7 +137,19 @@ impl<R: CryptoRng> Node<R> {
             self.remove(conn);
             return;
         }
-        let deadline = entry.connection.poll_timeout();
+        let query_deadline =
+            match query::deadline(entry, now, self.config.limits.query_idle_timeout) {
+                Ok(deadline) => deadline,
+                Err((reason, detail)) => {
+                    entry.connection.close(now, reason, detail);
+                    self.after(now, conn);
+                    return;
+                }
+            };
+        let deadline = [entry.connection.poll_timeout(), query_deadline]
+            .into_iter()
+            .flatten()
+            .min();
         if entry.timer != deadline {
             if let Some(old) = entry.timer {
                 self.timers.remove(&(old, conn));
@@ -190,6 +203,7 @@ impl<R: CryptoRng> Node<R> {
         let remote = entry.remote;
         let slot = entry.slot;
         let dialed = entry.dialed.take();
+        let is_query = entry.query.is_some();
         if let Some(peer) = peer
             && let Some(set) = self.candidates.get_mut(&peer)
         {
@@ -213,6 +227,9 @@ impl<R: CryptoRng> Node<R> {
             if self.config.violation_ban_ip {
                 bans.ban(Banned::Ip(remote.ip()), until);
             }
+        }
+        if is_query {
+            return self.on_query_closed(conn, phase, peer, closed);
         }
         match phase {
             Phase::Connected => {
@@ -306,7 +323,7 @@ impl<R: CryptoRng> Node<R> {
 /// The application's messages among those returned: the node's own built-in protocols
 /// (reserved channels, e.g. PEX) send messages the application never sent, so they are not
 /// its to count or retry.
-fn own_messages(mut returned: Vec<ReturnedMessage>) -> Vec<ReturnedMessage> {
+pub(super) fn own_messages(mut returned: Vec<ReturnedMessage>) -> Vec<ReturnedMessage> {
     returned.retain(|message| message.channel < RESERVED_CHANNELS_START);
     returned
 }

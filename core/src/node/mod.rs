@@ -13,7 +13,8 @@
 //!   [`Node::handle_timeout`].
 //! - **Application** (mutators): [`Node::dial`], [`Node::send`], [`Node::broadcast`],
 //!   [`Node::disconnect`], [`Node::ban_peer`], [`Node::ban_ip`],
-//!   [`Node::add_persistent_peer`].
+//!   [`Node::add_persistent_peer`], [`Node::open_query`] (a query connection, outside the
+//!   peer slots: see [`query`]).
 //! - **Output**: [`Stack::poll_output`] after every input, until it returns
 //!   [`Output::Timeout`] (see [the driving contract](Stack#the-driving-contract)). It is
 //!   made of the node's own `poll_*`, which it calls in the one right order:
@@ -31,7 +32,8 @@
 //! When a connection to a peer completes its handshake while another exists, a rule both
 //! ends compute identically decides: a connection the application already sees is kept;
 //! between two it does not see yet, the one dialed by the lower `PeerId` is kept. The other
-//! is closed with `AlreadyConnected` and no event. Since a dialer reports a connection only on
+//! is closed with `AlreadyConnected` and no event. The rule holds across kinds: a peer
+//! connection and a query connection to one peer are duplicates too. Since a dialer reports a connection only on
 //! the listener's first record (`PROTOCOL.md` §6.6), the listener's refusal is never seen by
 //! the dialer's application.
 
@@ -51,6 +53,7 @@ mod offer;
 mod output;
 mod peer_info;
 mod primitives;
+mod query;
 mod shutdown;
 mod stack;
 #[cfg(test)]
@@ -77,6 +80,8 @@ pub use given_up::MAX_GIVEN_UP;
 use handshake_admission::PendingInbound;
 pub use peer_info::PeerInfo;
 pub use primitives::{NodeView, OutboundSlots};
+pub use query::QueryError;
+use query::{Queries, Query};
 pub use shutdown::{PeerReport, ShutdownReport};
 pub use stack::{Output, Stack};
 
@@ -133,6 +138,8 @@ struct Entry {
     /// Channels on which a `send` returned `Full` and no `Writable` was reported since,
     /// with the largest message refused: room means room for it.
     full_channels: Vec<(ChannelId, usize)>,
+    /// A query connection's own state ([`query`]); `None` for a peer connection.
+    query: Option<Box<Query>>,
 }
 
 /// The switch. See the [module documentation](self).
@@ -179,6 +186,8 @@ pub struct Node<R> {
     /// What became of each dial, for the layer above; `None` until it asks
     /// ([`Node::report_dials`]).
     dial_reports: Option<VecDeque<DialReport>>,
+    /// Query connections, open and opening ([`Node::open_query`]).
+    queries: Queries,
 }
 
 impl<R: CryptoRng> Node<R> {
@@ -238,6 +247,7 @@ impl<R: CryptoRng> Node<R> {
             events: VecDeque::new(),
             probes: BTreeSet::new(),
             dial_reports: None,
+            queries: Queries::default(),
         };
         for addr in persistent_peers {
             node.queue_persistent(now, addr);

@@ -91,7 +91,9 @@ impl<R: CryptoRng> Node<R> {
         // Shutting down, queued dials wait for nothing: their deadline would wake the adapter
         // for work that is not done.
         let dials = self.dials.poll_timeout().filter(|_| !self.shutting_down);
-        let flush = self.flush_deadline.filter(|_| !self.peers.is_empty());
+        let flush = self
+            .flush_deadline
+            .filter(|_| !self.peers.is_empty() || self.queries.any_open());
         [connections, slow, dials, flush]
             .into_iter()
             .flatten()

@@ -71,7 +71,7 @@ mod wire;
 mod tests;
 
 use alloc::boxed::Box;
-use alloc::collections::{BTreeMap, BTreeSet, VecDeque};
+use alloc::collections::{BTreeMap, BTreeSet, VecDeque, btree_map};
 use alloc::string::String;
 use core::fmt;
 use core::time::Duration;
@@ -84,12 +84,18 @@ use crate::channel::{ChannelConfig, ChannelId};
 use crate::disconnect::DisconnectReason;
 use crate::identity::PeerId;
 use crate::mux::SendError;
-use crate::node::NodeEvent;
+use crate::net_address::NetAddress;
+use crate::node::{NodeEvent, QueryError};
 use crate::router::{Context, Protocol, ProtocolSpec, TimerKey};
 use crate::time::Instant;
 
-/// The one timer: the earliest request deadline.
+/// The timer of the earliest request deadline.
 const DEADLINE: TimerKey = TimerKey(0);
+/// The timer that retries opening query connections while requests wait for a query slot
+/// another protocol (or an inbound stranger) may free without our hearing of it.
+const RETRY: TimerKey = TimerKey(1);
+/// How often waiting requests try for a query slot.
+const RETRY_INTERVAL: Duration = Duration::from_millis(100);
 
 /// How a [`RequestResponse`] protocol runs.
 #[derive(Clone, Debug)]
@@ -202,6 +208,9 @@ pub enum RequestFailure {
     PeerGone(DisconnectReason),
     /// The peer refused it.
     Refused(RefuseReason),
+    /// The query connection to the peer ([`RequestResponse::request_to`]) could not be
+    /// opened, for this reason: the request was never sent.
+    Unreachable(DisconnectReason),
 }
 
 impl fmt::Display for RequestFailure {
@@ -210,6 +219,9 @@ impl fmt::Display for RequestFailure {
             RequestFailure::TimedOut => f.write_str("timed out"),
             RequestFailure::PeerGone(reason) => write!(f, "peer disconnected: {reason}"),
             RequestFailure::Refused(reason) => write!(f, "refused: {reason}"),
+            RequestFailure::Unreachable(reason) => {
+                write!(f, "no query connection to the peer: {reason}")
+            }
         }
     }
 }
@@ -223,6 +235,11 @@ pub enum RequestError {
     TooManyInFlight(Bytes),
     /// The body does not fit the channel's maximum message size.
     TooLarge(Bytes),
+    /// [`RequestResponse::request_to`]: the address carries no peer id (the answer must
+    /// come from the peer asked, which the handshake proves).
+    NoPeerId(Bytes),
+    /// [`RequestResponse::request_to`]: no query connection can be opened to the address.
+    Query(QueryError, Bytes),
 }
 
 impl fmt::Display for RequestError {
@@ -235,6 +252,8 @@ impl fmt::Display for RequestError {
             RequestError::TooLarge(_) => {
                 f.write_str("the request exceeds the channel's maximum message size")
             }
+            RequestError::NoPeerId(_) => f.write_str("the address carries no peer id"),
+            RequestError::Query(error, _) => write!(f, "no query connection: {error}"),
         }
     }
 }
@@ -291,7 +310,19 @@ pub struct RequestResponse {
     /// request in `outbound` or an answer counted against its peer's inbound share, so
     /// bounded with them.
     blocked: BTreeMap<PeerId, VecDeque<Blocked>>,
+    /// Requests to peers not connected ([`RequestResponse::request_to`]), held until the
+    /// query connection opens: each one in `outbound` too, so bounded and timed with them.
+    held: BTreeMap<PeerId, Held>,
     stats: RequestStats,
+}
+
+/// Requests held for one peer while its query connection opens.
+struct Held {
+    addr: NetAddress,
+    /// Whether the query connection is being opened; `false` while waiting for a query slot.
+    opening: bool,
+    /// The encoded requests, in the order asked.
+    requests: VecDeque<(u64, Bytes)>,
 }
 
 /// A message waiting for room in its peer's queue.
@@ -312,6 +343,7 @@ impl RequestResponse {
             deadlines: BTreeSet::new(),
             inbound: BTreeSet::new(),
             blocked: BTreeMap::new(),
+            held: BTreeMap::new(),
             stats: RequestStats::default(),
         }
     }
@@ -357,10 +389,7 @@ impl RequestResponse {
         {
             return Err(RequestError::TooManyInFlight(body));
         }
-        let max_body = usize::try_from(self.config.channel.max_message_size)
-            .unwrap_or(usize::MAX)
-            .saturating_sub(HEADER_LEN);
-        if body.len() > max_body {
+        if body.len() > self.max_body() {
             return Err(RequestError::TooLarge(body));
         }
         let id = self.next_id;
@@ -380,6 +409,141 @@ impl RequestResponse {
         self.stats.requests_sent = self.stats.requests_sent.saturating_add(1);
         self.arm(ctx);
         Ok(RequestId(id))
+    }
+
+    /// Asks the peer at `addr` (which must carry its peer id) whether or not it is
+    /// connected: over its peer or query connection if one speaks this protocol, else over
+    /// a query connection opened for it ([`Context::open_query`]), the request held until it
+    /// connects — or, with the query budget full, until a query slot frees. The bounds and
+    /// the timeout apply from now, held or not; a query connection that cannot be opened
+    /// ends the request as [`RequestFailure::Unreachable`]. Its answer, or why there is none,
+    /// comes later as one [`RequestEvent`].
+    pub fn request_to(
+        &mut self,
+        ctx: &mut Context<'_>,
+        addr: NetAddress,
+        body: Bytes,
+    ) -> Result<RequestId, RequestError> {
+        let Some(peer) = addr.peer_id() else {
+            return Err(RequestError::NoPeerId(body));
+        };
+        if ctx.peers().iter().any(|(p, _)| *p == peer) {
+            return self.request(ctx, peer, body);
+        }
+        if self.outbound.len() >= self.config.max_in_flight
+            || self.in_flight_to(&peer) >= self.config.max_in_flight_per_peer
+        {
+            return Err(RequestError::TooManyInFlight(body));
+        }
+        if body.len() > self.max_body() {
+            return Err(RequestError::TooLarge(body));
+        }
+        if let btree_map::Entry::Vacant(vacant) = self.held.entry(peer) {
+            let opening = match ctx.open_query(addr) {
+                Ok(()) | Err(QueryError::Dialing) => true,
+                Err(QueryError::BudgetFull) => false,
+                // A query connection of another protocol's: ours once it idles away.
+                Err(QueryError::AlreadyConnected) if ctx.is_query(&peer) => false,
+                Err(QueryError::AlreadyConnected) => {
+                    return Err(RequestError::NotConnected(body));
+                }
+                Err(error) => return Err(RequestError::Query(error, body)),
+            };
+            vacant.insert(Held {
+                addr,
+                opening,
+                requests: VecDeque::new(),
+            });
+            if !opening {
+                let _ = ctx.set_timer(RETRY, ctx.now().saturating_add(RETRY_INTERVAL));
+            }
+        }
+        let id = self.next_id;
+        self.next_id = self.next_id.wrapping_add(1);
+        let message = WireMessage::Request { id, body }.encode();
+        if let Some(held) = self.held.get_mut(&peer) {
+            held.requests.push_back((id, message));
+        }
+        let deadline = ctx.now().saturating_add(self.config.timeout);
+        self.outbound.insert((peer, id), deadline);
+        self.deadlines.insert((deadline, peer, id));
+        self.arm(ctx);
+        Ok(RequestId(id))
+    }
+
+    /// Requests held for a query connection ([`RequestResponse::request_to`]), not yet sent.
+    pub fn held(&self) -> usize {
+        self.held.values().map(|held| held.requests.len()).sum()
+    }
+
+    fn max_body(&self) -> usize {
+        usize::try_from(self.config.channel.max_message_size)
+            .unwrap_or(usize::MAX)
+            .saturating_sub(HEADER_LEN)
+    }
+
+    /// Sends the requests held for `peer`, now connected.
+    fn release_held(&mut self, ctx: &mut Context<'_>, peer: PeerId) {
+        let Some(held) = self.held.remove(&peer) else {
+            return;
+        };
+        for (id, message) in held.requests {
+            if self.transmit(ctx, peer, message, false).is_err() {
+                self.finish(
+                    ctx,
+                    peer,
+                    id,
+                    Err(RequestFailure::PeerGone(DisconnectReason::Requested)),
+                );
+                continue;
+            }
+            self.stats.requests_sent = self.stats.requests_sent.saturating_add(1);
+        }
+    }
+
+    /// Ends every request held for `peer` with `failure`.
+    fn fail_held(&mut self, ctx: &mut Context<'_>, peer: PeerId, failure: &RequestFailure) {
+        let Some(held) = self.held.remove(&peer) else {
+            return;
+        };
+        for (id, _) in held.requests {
+            self.finish(ctx, peer, id, Err(failure.clone()));
+        }
+    }
+
+    /// Tries again to open the query connections of requests waiting for a query slot.
+    fn retry_waiting(&mut self, ctx: &mut Context<'_>) {
+        let waiting: alloc::vec::Vec<(PeerId, NetAddress)> = self
+            .held
+            .iter()
+            .filter(|(_, held)| !held.opening)
+            .map(|(peer, held)| (*peer, held.addr))
+            .collect();
+        for (peer, addr) in waiting {
+            if ctx.peers().iter().any(|(p, _)| *p == peer) {
+                self.release_held(ctx, peer);
+                continue;
+            }
+            match ctx.open_query(addr) {
+                Ok(()) | Err(QueryError::Dialing) => {
+                    if let Some(held) = self.held.get_mut(&peer) {
+                        held.opening = true;
+                    }
+                }
+                // Full: so will the next ones be.
+                Err(QueryError::BudgetFull) => break,
+                Err(QueryError::AlreadyConnected) if ctx.is_query(&peer) => {}
+                Err(error) => {
+                    let failure = RequestFailure::Unreachable(query_reason(error));
+                    self.fail_held(ctx, peer, &failure);
+                }
+            }
+        }
+        if self.held.values().any(|held| !held.opening) {
+            let _ = ctx.set_timer(RETRY, ctx.now().saturating_add(RETRY_INTERVAL));
+        } else {
+            ctx.cancel_timer(RETRY);
+        }
     }
 
     /// Answers `request` with `body`.
@@ -497,6 +661,12 @@ impl RequestResponse {
             return;
         };
         self.deadlines.remove(&(deadline, peer, id));
+        if let Some(held) = self.held.get_mut(&peer) {
+            held.requests.retain(|(held_id, _)| *held_id != id);
+            if held.requests.is_empty() {
+                self.held.remove(&peer);
+            }
+        }
         let id = RequestId(id);
         let event = match outcome {
             Ok(body) => {
@@ -554,6 +724,7 @@ impl fmt::Debug for RequestResponse {
             .field("handler", &self.handler.is_some())
             .field("in_flight", &self.outbound.len())
             .field("inbound", &self.inbound.len())
+            .field("held", &self.held())
             .field("stats", &self.stats)
             .finish_non_exhaustive()
     }
@@ -566,6 +737,36 @@ impl Protocol for RequestResponse {
             versions: 1..=1,
             channels: alloc::vec![self.config.channel],
         }
+    }
+
+    fn peer_connected(
+        &mut self,
+        ctx: &mut Context<'_>,
+        peer: PeerId,
+        _version: u16,
+    ) -> Result<(), DisconnectReason> {
+        self.release_held(ctx, peer);
+        Ok(())
+    }
+
+    fn query_failed(&mut self, ctx: &mut Context<'_>, addr: NetAddress, reason: DisconnectReason) {
+        let Some(peer) = addr.peer_id() else {
+            return;
+        };
+        if self.held.get(&peer).is_some_and(|held| held.addr == addr) {
+            if ctx.peers().iter().any(|(p, _)| *p == peer) {
+                // A connection to the peer won the race, and it speaks the protocol.
+                self.release_held(ctx, peer);
+            } else if reason == DisconnectReason::AlreadyConnected && ctx.is_query(&peer) {
+                if let Some(held) = self.held.get_mut(&peer) {
+                    held.opening = false;
+                }
+            } else {
+                self.fail_held(ctx, peer, &RequestFailure::Unreachable(reason));
+            }
+        }
+        self.retry_waiting(ctx);
+        self.arm(ctx);
     }
 
     fn message(&mut self, ctx: &mut Context<'_>, peer: PeerId, _: ChannelId, message: Bytes) {
@@ -591,6 +792,8 @@ impl Protocol for RequestResponse {
         }
         self.inbound.retain(|(asker, _)| *asker != peer);
         self.blocked.remove(&peer);
+        // A query connection's end may have freed the query slot a held request waits for.
+        self.retry_waiting(ctx);
         self.arm(ctx);
     }
 
@@ -615,7 +818,10 @@ impl Protocol for RequestResponse {
         }
     }
 
-    fn timer(&mut self, ctx: &mut Context<'_>, _key: TimerKey) {
+    fn timer(&mut self, ctx: &mut Context<'_>, key: TimerKey) {
+        if key == RETRY {
+            return self.retry_waiting(ctx);
+        }
         let now = ctx.now();
         while let Some(&(deadline, peer, id)) = self.deadlines.first() {
             if deadline > now {
@@ -624,5 +830,19 @@ impl Protocol for RequestResponse {
             self.finish(ctx, peer, id, Err(RequestFailure::TimedOut));
         }
         self.arm(ctx);
+    }
+}
+
+/// The reason a request held for a query connection ends with, when opening it is refused.
+fn query_reason(error: QueryError) -> DisconnectReason {
+    match error {
+        QueryError::SelfDial => DisconnectReason::SelfConnection,
+        QueryError::Banned => DisconnectReason::Banned,
+        QueryError::NotAllowed => DisconnectReason::NotAllowed,
+        QueryError::AlreadyConnected => DisconnectReason::AlreadyConnected,
+        QueryError::ShuttingDown => DisconnectReason::Quitting,
+        QueryError::Dialing | QueryError::BudgetFull | QueryError::UnknownProtocol => {
+            DisconnectReason::UselessPeer
+        }
     }
 }

@@ -485,3 +485,191 @@ fn a_node_event_yields_its_request_event_and_the_request_it_ends() {
     };
     assert_eq!(question.id(), None);
 }
+
+fn addr_of(n: u8) -> NetAddress {
+    let socket = core::net::SocketAddr::from(([10, 0, n, 1], 26656));
+    NetAddress::new(Some(peer(n)), socket)
+}
+
+/// The fake node's query connection to `n` opened: the router adds the peer and calls the
+/// hook.
+fn query_connects(rr: &mut RequestResponse, node: &mut FakeNode, now: Instant, n: u8) {
+    node.peers.push((peer(n), 1));
+    node.peers.sort();
+    node.sends.query_peers.insert(peer(n));
+    rr.peer_connected(&mut node.ctx(now), peer(n), 1)
+        .expect("admitted");
+}
+
+#[test]
+fn a_request_to_a_stranger_opens_one_query_connection_and_waits_for_it() {
+    let mut node = FakeNode::new(&[]);
+    let mut rr = RequestResponse::new(config());
+    let first = rr
+        .request_to(&mut node.ctx(T0), addr_of(2), Bytes::from_static(b"q1"))
+        .unwrap();
+    let second = rr
+        .request_to(&mut node.ctx(T0), addr_of(2), Bytes::from_static(b"q2"))
+        .unwrap();
+    assert_eq!(node.sends.queries_opened, vec![addr_of(2)], "opened once");
+    assert!(sent(&mut node).is_empty(), "held until it connects");
+    assert_eq!((rr.held(), rr.in_flight()), (2, 2));
+    query_connects(&mut rr, &mut node, T0, 2);
+    assert_eq!(
+        sent(&mut node),
+        vec![
+            (
+                peer(2),
+                WireMessage::Request {
+                    id: first.0,
+                    body: Bytes::from_static(b"q1")
+                }
+            ),
+            (
+                peer(2),
+                WireMessage::Request {
+                    id: second.0,
+                    body: Bytes::from_static(b"q2")
+                }
+            ),
+        ],
+        "in the order asked"
+    );
+    assert_eq!((rr.held(), rr.stats().requests_sent), (0, 2));
+    // Connected now (over the query connection): the next one goes out at once.
+    rr.request_to(&mut node.ctx(T0), addr_of(2), Bytes::from_static(b"q3"))
+        .unwrap();
+    assert_eq!(sent(&mut node).len(), 1);
+    assert_eq!(node.sends.queries_opened.len(), 1);
+    deliver(
+        &mut rr,
+        &mut node,
+        T0,
+        peer(2),
+        WireMessage::Response {
+            id: first.0,
+            body: Bytes::from_static(b"a1"),
+        },
+    );
+    assert_eq!(
+        node.take_emitted::<RequestEvent>(),
+        vec![RequestEvent::Response {
+            peer: peer(2),
+            id: first,
+            body: Bytes::from_static(b"a1")
+        }]
+    );
+}
+
+#[test]
+fn a_failed_query_dial_ends_each_held_request_once() {
+    let mut node = FakeNode::new(&[]);
+    let mut rr = RequestResponse::new(config());
+    for body in [&b"q1"[..], b"q2"] {
+        rr.request_to(&mut node.ctx(T0), addr_of(3), Bytes::from_static(body))
+            .unwrap();
+    }
+    rr.query_failed(
+        &mut node.ctx(T0),
+        addr_of(3),
+        DisconnectReason::TooManyPeers,
+    );
+    let ended = node.take_emitted::<RequestEvent>();
+    assert_eq!(ended.len(), 2);
+    assert!(ended.iter().all(|event| matches!(
+        event,
+        RequestEvent::Failed {
+            failure: RequestFailure::Unreachable(DisconnectReason::TooManyPeers),
+            ..
+        }
+    )));
+    assert_eq!((rr.held(), rr.in_flight(), node.next_timer()), (0, 0, None));
+    // Nothing left to end: the deadline passing, or the connection coming after all, says
+    // nothing more.
+    rr.timer(&mut node.ctx(T0 + Duration::from_secs(10)), DEADLINE);
+    query_connects(&mut rr, &mut node, T0, 3);
+    assert!(node.take_emitted::<RequestEvent>().is_empty());
+    assert!(sent(&mut node).is_empty());
+}
+
+#[test]
+fn with_the_query_budget_full_a_request_waits_for_a_slot_then_goes() {
+    let mut node = FakeNode::new(&[]);
+    let mut rr = RequestResponse::new(config());
+    node.sends.query_refusal = Some(QueryError::BudgetFull);
+    rr.request_to(&mut node.ctx(T0), addr_of(4), Bytes::from_static(b"q"))
+        .unwrap();
+    assert!(node.sends.queries_opened.is_empty());
+    assert_eq!(rr.held(), 1);
+    let retry = T0 + RETRY_INTERVAL;
+    assert_eq!(node.timers.get(RETRY), Some(retry));
+    // Still full at the first retry; a slot frees (another query peer leaves): opened.
+    rr.timer(&mut node.ctx(retry), RETRY);
+    assert!(node.sends.queries_opened.is_empty());
+    node.sends.query_refusal = None;
+    rr.peer_disconnected(&mut node.ctx(retry), peer(9), DisconnectReason::Requested);
+    assert_eq!(node.sends.queries_opened, vec![addr_of(4)]);
+    assert_eq!(node.timers.get(RETRY), None, "nothing waits for a slot");
+    query_connects(&mut rr, &mut node, retry, 4);
+    assert_eq!(sent(&mut node).len(), 1);
+}
+
+#[test]
+fn held_requests_keep_the_bounds_and_time_out() {
+    let mut node = FakeNode::new(&[]);
+    let mut rr = RequestResponse::new(RequestResponseConfig {
+        max_in_flight_per_peer: 2,
+        max_in_flight: 3,
+        ..config()
+    });
+    for _ in 0..2 {
+        rr.request_to(&mut node.ctx(T0), addr_of(5), Bytes::from_static(b"q"))
+            .unwrap();
+    }
+    let over = rr.request_to(&mut node.ctx(T0), addr_of(5), Bytes::from_static(b"q"));
+    assert!(matches!(over, Err(RequestError::TooManyInFlight(_))));
+    rr.request_to(&mut node.ctx(T0), addr_of(6), Bytes::from_static(b"q"))
+        .unwrap();
+    let over = rr.request_to(&mut node.ctx(T0), addr_of(7), Bytes::from_static(b"q"));
+    assert!(matches!(over, Err(RequestError::TooManyInFlight(_))));
+    // The dials hang: every request times out at its deadline, once.
+    let deadline = T0 + Duration::from_secs(10);
+    assert_eq!(node.next_timer(), Some(deadline));
+    rr.timer(&mut node.ctx(deadline), DEADLINE);
+    let ended = node.take_emitted::<RequestEvent>();
+    assert_eq!(ended.len(), 3);
+    assert!(ended.iter().all(|event| matches!(
+        event,
+        RequestEvent::Failed {
+            failure: RequestFailure::TimedOut,
+            ..
+        }
+    )));
+    assert_eq!((rr.held(), rr.in_flight()), (0, 0));
+    query_connects(&mut rr, &mut node, deadline, 5);
+    assert!(
+        sent(&mut node).is_empty(),
+        "a timed-out request is never sent"
+    );
+}
+
+#[test]
+fn a_request_to_that_cannot_open_a_query_connection_is_refused_at_once() {
+    let mut node = FakeNode::new(&[]);
+    let mut rr = RequestResponse::new(config());
+    let anonymous = NetAddress::new(None, addr_of(2).socket_addr());
+    let refused = rr.request_to(&mut node.ctx(T0), anonymous, Bytes::from_static(b"q"));
+    assert!(matches!(refused, Err(RequestError::NoPeerId(_))));
+    node.sends.query_refusal = Some(QueryError::Banned);
+    let refused = rr.request_to(&mut node.ctx(T0), addr_of(2), Bytes::from_static(b"q"));
+    assert!(matches!(
+        refused,
+        Err(RequestError::Query(QueryError::Banned, _))
+    ));
+    // A peer connected without this protocol: not reachable by it.
+    node.sends.query_refusal = Some(QueryError::AlreadyConnected);
+    let refused = rr.request_to(&mut node.ctx(T0), addr_of(2), Bytes::from_static(b"q"));
+    assert!(matches!(refused, Err(RequestError::NotConnected(_))));
+    assert_eq!((rr.held(), rr.in_flight(), node.next_timer()), (0, 0, None));
+    assert!(node.take_emitted::<RequestEvent>().is_empty());
+}

@@ -3,7 +3,7 @@
 //! so a protocol's state machine is tested alone, without connections.
 
 use alloc::boxed::Box;
-use alloc::collections::VecDeque;
+use alloc::collections::{BTreeSet, VecDeque};
 use alloc::sync::Arc;
 use alloc::vec::Vec;
 use core::any::Any;
@@ -23,7 +23,7 @@ use crate::identity::Keypair;
 use crate::identity::PeerId;
 use crate::mux::SendError;
 use crate::net_address::NetAddress;
-use crate::node::{DialError, Node, NodeConfig, NodeView, OutboundSlots, PeerInfo};
+use crate::node::{DialError, Node, NodeConfig, NodeView, OutboundSlots, PeerInfo, QueryError};
 use crate::node_info::NodeInfo;
 use crate::peer_set::Direction;
 use crate::time::Instant;
@@ -45,6 +45,12 @@ pub(crate) struct Sends {
     pub(crate) shutting_down: bool,
     /// A real node without connections: its view (bans, dial queue) and its RNG.
     pub(crate) node: Node<ChaCha20Rng>,
+    /// Query connections opened, in order.
+    pub(crate) queries_opened: Vec<NetAddress>,
+    /// While set, `open_query` refuses with it.
+    pub(crate) query_refusal: Option<QueryError>,
+    /// Peers connected over a query connection.
+    pub(crate) query_peers: BTreeSet<PeerId>,
 }
 
 impl Default for Sends {
@@ -70,6 +76,9 @@ impl Default for Sends {
             in_flight: Vec::new(),
             shutting_down: false,
             node,
+            queries_opened: Vec::new(),
+            query_refusal: None,
+            query_peers: BTreeSet::new(),
         }
     }
 }
@@ -150,6 +159,23 @@ impl NodeOps for Sends {
     fn rng_and_view(&mut self) -> (&mut dyn CryptoRng, NodeView<'_>) {
         let (rng, view) = self.node.rng_and_view();
         (rng, view)
+    }
+
+    fn open_query(
+        &mut self,
+        _now: Instant,
+        addr: NetAddress,
+        _protocol: &str,
+    ) -> Result<(), QueryError> {
+        if let Some(refusal) = self.query_refusal {
+            return Err(refusal);
+        }
+        self.queries_opened.push(addr);
+        Ok(())
+    }
+
+    fn is_query(&self, peer: &PeerId) -> bool {
+        self.query_peers.contains(peer)
     }
 }
 

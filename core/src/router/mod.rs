@@ -397,12 +397,31 @@ impl<R: CryptoRng> Router<R> {
             return Some(event);
         }
         match event {
-            NodeEvent::PeerConnected { peer, ref info, .. } => {
+            NodeEvent::PeerConnected { peer, ref info, .. }
+            | NodeEvent::QueryConnected { peer, ref info, .. } => {
                 let open = negotiate(&self.node.node_info().channels, &info.channels);
                 self.connect(now, peer, &open);
                 Some(event)
             }
-            NodeEvent::PeerDisconnected { peer, reason, .. } => {
+            NodeEvent::QueryFailed {
+                addr,
+                ref protocol,
+                reason,
+                ..
+            } => {
+                let opener = self
+                    .protocols
+                    .iter()
+                    .position(|registered| registered.spec.name == *protocol);
+                if let Some(index) = opener {
+                    self.call(now, index, |protocol, ctx| {
+                        protocol.query_failed(ctx, addr, reason)
+                    });
+                }
+                Some(event)
+            }
+            NodeEvent::PeerDisconnected { peer, reason, .. }
+            | NodeEvent::QueryDisconnected { peer, reason, .. } => {
                 for index in 0..self.protocols.len() {
                     let had = self
                         .protocols

@@ -19,7 +19,7 @@ use crate::disconnect::DisconnectReason;
 use crate::identity::PeerId;
 use crate::mux::SendError;
 use crate::net_address::NetAddress;
-use crate::node::{DialError, DialReport, Node, NodeView, OutboundSlots, PeerInfo};
+use crate::node::{DialError, DialReport, Node, NodeView, OutboundSlots, PeerInfo, QueryError};
 use crate::node_info::ChannelInfo;
 use crate::time::Instant;
 
@@ -139,6 +139,13 @@ pub(crate) trait NodeOps {
     fn is_shutting_down(&self) -> bool;
     fn view(&self) -> NodeView<'_>;
     fn rng_and_view(&mut self) -> (&mut dyn CryptoRng, NodeView<'_>);
+    fn open_query(
+        &mut self,
+        now: Instant,
+        addr: NetAddress,
+        protocol: &str,
+    ) -> Result<(), QueryError>;
+    fn is_query(&self, peer: &PeerId) -> bool;
 }
 
 impl<R: CryptoRng> NodeOps for Node<R> {
@@ -201,6 +208,19 @@ impl<R: CryptoRng> NodeOps for Node<R> {
     fn rng_and_view(&mut self) -> (&mut dyn CryptoRng, NodeView<'_>) {
         let (rng, view) = Node::rng_and_view(self);
         (rng, view)
+    }
+
+    fn open_query(
+        &mut self,
+        now: Instant,
+        addr: NetAddress,
+        protocol: &str,
+    ) -> Result<(), QueryError> {
+        Node::open_query(self, now, addr, protocol)
+    }
+
+    fn is_query(&self, peer: &PeerId) -> bool {
+        Node::is_query_peer(self, peer)
     }
 }
 
@@ -310,6 +330,19 @@ impl<'a> Context<'a> {
         self.node.rng_and_view()
     }
 
+    /// Opens a query connection to `addr` for this protocol ([`Node::open_query`]): outside
+    /// the peer slots, only this protocol's channels open on it. The peer arrives through
+    /// [`Protocol::peer_connected`] ([`Context::is_query`] tells it from a peer), or
+    /// [`Protocol::query_failed`] says why not, once.
+    pub fn open_query(&mut self, addr: NetAddress) -> Result<(), QueryError> {
+        self.node.open_query(self.now, addr, self.name)
+    }
+
+    /// Whether `peer` is connected over a query connection rather than as a peer.
+    pub fn is_query(&self, peer: &PeerId) -> bool {
+        self.node.is_query(peer)
+    }
+
     /// Calls [`Protocol::timer`] with `key` at `at`, replacing the timer `key` held. A
     /// protocol holds at most [`MAX_TIMERS`](super::MAX_TIMERS) timers: setting one more is
     /// refused, not made room for, since dropping a timer the protocol counts on would fail
@@ -385,7 +418,8 @@ impl<'a> Context<'a> {
 /// An application protocol (a reactor): the router calls its hooks, in this order for each
 /// peer — [`Protocol::peer_connected`], then any number of [`Protocol::message`]s and
 /// [`Protocol::writable`]s, then [`Protocol::peer_disconnected`] — between
-/// [`Protocol::started`] and [`Protocol::stopped`]. Every hook gets a [`Context`] to act
+/// [`Protocol::started`] and [`Protocol::stopped`]. A query connection's peer
+/// ([`Context::open_query`], or a stranger's to us) goes through the same hooks. Every hook gets a [`Context`] to act
 /// through; none may block.
 pub trait Protocol: Any {
     /// Its name, versions and channels: the router asks once, when the protocol registers,
@@ -414,6 +448,17 @@ pub trait Protocol: Any {
         &mut self,
         _ctx: &mut Context<'_>,
         _peer: PeerId,
+        _reason: DisconnectReason,
+    ) {
+    }
+
+    /// A query connection this protocol opened ([`Context::open_query`]) to `addr` failed
+    /// before it connected, for `reason` (`AlreadyConnected`: a connection to that peer
+    /// won the race; if it speaks this protocol, it is among [`Context::peers`]).
+    fn query_failed(
+        &mut self,
+        _ctx: &mut Context<'_>,
+        _addr: NetAddress,
         _reason: DisconnectReason,
     ) {
     }

@@ -561,3 +561,118 @@ fn a_timer_moved_later_or_cancelled_leaves_no_deadline_behind() {
     });
     assert_eq!(router.poll_timeout(), Some(at(30)));
 }
+
+/// Opens query connections when told, and notes who connects (and of which kind) and
+/// which of its queries failed.
+struct Querier {
+    log: Log,
+}
+
+impl Protocol for Querier {
+    fn spec(&self) -> ProtocolSpec {
+        ProtocolSpec::new("querier", 1..=1, [OWNED])
+    }
+
+    fn peer_connected(
+        &mut self,
+        ctx: &mut Context<'_>,
+        peer: PeerId,
+        _version: u16,
+    ) -> Result<(), crate::DisconnectReason> {
+        let kind = if ctx.is_query(&peer) { "query" } else { "peer" };
+        self.log.borrow_mut().push(format!("connected {kind}"));
+        Ok(())
+    }
+
+    fn message(&mut self, _: &mut Context<'_>, _: PeerId, _: ChannelId, _: Bytes) {}
+
+    fn peer_disconnected(
+        &mut self,
+        _ctx: &mut Context<'_>,
+        _peer: PeerId,
+        reason: crate::DisconnectReason,
+    ) {
+        self.log.borrow_mut().push(format!("disconnected {reason}"));
+    }
+
+    fn query_failed(
+        &mut self,
+        _ctx: &mut Context<'_>,
+        addr: NetAddress,
+        reason: crate::DisconnectReason,
+    ) {
+        self.log
+            .borrow_mut()
+            .push(format!("failed {} {reason}", addr.socket_addr()));
+    }
+}
+
+fn querier_router(seed: u64, log: &Log) -> Router<ChaCha20Rng> {
+    let mut router = router(seed, offer_plain);
+    router
+        .register(Querier { log: log.clone() })
+        .expect("registers");
+    router.start(Instant::ZERO);
+    router
+}
+
+#[test]
+fn query_connections_reach_the_protocol_that_opened_them_and_its_failures_too() {
+    let (log_a, log_b): (Log, Log) = Default::default();
+    let mut pair = Pair::new(querier_router(1, &log_a), querier_router(2, &log_b));
+    let to_b = NetAddress::new(Some(pair.peer_id(1)), SocketAddr::new(ip(1), 26656));
+    let id = pair.routers[0].id_of::<Querier>().expect("registered");
+    let opened = pair.routers[0].with_protocol(Instant::ZERO, id, |_, ctx| ctx.open_query(to_b));
+    assert_eq!(opened, Some(Ok(())));
+    for _ in 0..4 {
+        pair.pump();
+        pair.events(0);
+        pair.events(1);
+    }
+    // Both ends' protocols hear of the query peer through their usual hook, and can tell it
+    // from a peer; the application still sees the events.
+    assert_eq!(*log_a.borrow(), ["connected query"]);
+    assert_eq!(*log_b.borrow(), ["connected query"]);
+    assert_eq!(pair.routers[0].node().peers().count(), 0);
+    let now = pair.now;
+    let b = pair.peer_id(1);
+    pair.routers[0]
+        .node_mut()
+        .disconnect(now, &b, crate::DisconnectReason::Requested);
+    pair.pump();
+    pair.events(1);
+    let events = pair.events(0);
+    assert!(
+        events
+            .iter()
+            .any(|event| matches!(event, NodeEvent::QueryDisconnected { .. })),
+        "{events:?}"
+    );
+    assert_eq!(
+        log_a.borrow().last().map(String::as_str),
+        Some("disconnected disconnect requested")
+    );
+    // A query dial that fails is told to the protocol that opened it, once.
+    let nowhere = NetAddress::new(None, SocketAddr::new(ip(7), 26656));
+    let opened = pair.routers[0].with_protocol(now, id, |_, ctx| ctx.open_query(nowhere));
+    assert_eq!(opened, Some(Ok(())));
+    let Some(Action::Dial { conn, .. }) = pair.routers[0].node_mut().poll_action() else {
+        panic!("a dial");
+    };
+    pair.routers[0]
+        .node_mut()
+        .handle_connect_failed(now, conn, "connection refused");
+    let events = pair.events(0);
+    assert!(
+        events.iter().any(|event| matches!(
+            event,
+            NodeEvent::QueryFailed { protocol, .. } if protocol == "querier"
+        )),
+        "{events:?}"
+    );
+    assert_eq!(
+        log_a.borrow().last().map(String::as_str),
+        Some("failed 10.0.0.8:26656 network error")
+    );
+    assert_eq!(log_b.borrow().len(), 2, "connected, then disconnected");
+}

@@ -974,6 +974,29 @@ impl Sim {
         if held > limits.max_pending_per_subnet {
             checker.pending_share_exceeded(self.now, index, held, limits.max_pending_per_subnet);
         }
+        // Query connections stay within their budgets and hold no peer slot: every slot the
+        // peer set counts belongs to a peer (an evicted peer still draining is a peer whose
+        // slot was given back, so peers may outnumber slots, never the reverse).
+        let node = slot.host.node();
+        let (mut queries_in, queries_out) = node.query_counts();
+        if self.inject_armed && self.config.inject == Some(CheckerFault::ExceedQueryBudget) {
+            self.inject_armed = false;
+            queries_in += limits.max_inbound_queries + 1;
+        }
+        let budgets = (limits.max_inbound_queries, limits.max_outbound_queries);
+        if queries_in > budgets.0 || queries_out > budgets.1 {
+            checker.query_budget_exceeded(self.now, index, (queries_in, queries_out), budgets);
+        }
+        let (counted_in, counted_out) = node.peer_counts();
+        let mut counted = counted_in + counted_out;
+        if self.inject_armed && self.config.inject == Some(CheckerFault::QueryTakesSlot) {
+            self.inject_armed = false;
+            counted += 1;
+        }
+        let peers = node.peers().count();
+        if counted > peers {
+            checker.slot_without_peer(self.now, index, counted, peers);
+        }
         let (mut inbound, outbound) = slot.host.node().peer_counts();
         if self.inject_armed && self.config.inject == Some(CheckerFault::ExceedPeerLimit) {
             self.inject_armed = false;

@@ -65,38 +65,39 @@
 //! }
 //! ```
 
+mod event;
+mod held;
 mod wire;
 
 #[cfg(test)]
 mod tests;
 
 use alloc::boxed::Box;
-use alloc::collections::{BTreeMap, BTreeSet, VecDeque, btree_map};
+use alloc::collections::{BTreeMap, BTreeSet, VecDeque};
 use alloc::string::String;
 use core::fmt;
 use core::time::Duration;
 
 use bytes::Bytes;
 
+pub use event::{
+    InboundRequest, RequestError, RequestEvent, RequestFailure, RequestId, RequestStats,
+    UnknownRequest,
+};
 pub use wire::{HEADER_LEN, RefuseReason, WireError, WireMessage};
+
+use held::{Held, RETRY};
 
 use crate::channel::{ChannelConfig, ChannelId};
 use crate::disconnect::DisconnectReason;
 use crate::identity::PeerId;
 use crate::mux::SendError;
 use crate::net_address::NetAddress;
-use crate::node::{NodeEvent, QueryError};
 use crate::router::{Context, Protocol, ProtocolSpec, TimerKey};
 use crate::time::Instant;
 
 /// The timer of the earliest request deadline.
 const DEADLINE: TimerKey = TimerKey(0);
-/// The timer that retries opening query connections while requests wait for a query slot
-/// another protocol (or an inbound stranger) may free without our hearing of it.
-const RETRY: TimerKey = TimerKey(1);
-/// How often waiting requests try for a query slot.
-const RETRY_INTERVAL: Duration = Duration::from_millis(100);
-
 /// How a [`RequestResponse`] protocol runs.
 #[derive(Clone, Debug)]
 pub struct RequestResponseConfig {
@@ -131,168 +132,6 @@ impl RequestResponseConfig {
     }
 }
 
-/// Our request's id, unique for the protocol's lifetime.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct RequestId(pub u64);
-
-/// A peer's request awaiting our answer: hand it to [`RequestResponse::respond`] or
-/// [`RequestResponse::refuse`].
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct InboundRequest {
-    /// Who asked.
-    pub peer: PeerId,
-    /// The id it chose.
-    pub id: u64,
-}
-
-/// What the protocol tells the application, as a
-/// [`ProtocolEvent`](crate::router::ProtocolEvent) (`downcast_ref::<RequestEvent>()`).
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum RequestEvent {
-    /// A peer asks (only without a handler): answer with [`RequestResponse::respond`].
-    Request {
-        /// The request, to answer.
-        request: InboundRequest,
-        /// The question.
-        body: Bytes,
-    },
-    /// Our request's answer.
-    Response {
-        /// The peer asked.
-        peer: PeerId,
-        /// The request.
-        id: RequestId,
-        /// The answer.
-        body: Bytes,
-    },
-    /// Our request ended without an answer.
-    Failed {
-        /// The peer asked.
-        peer: PeerId,
-        /// The request.
-        id: RequestId,
-        /// Why.
-        failure: RequestFailure,
-    },
-}
-
-impl RequestEvent {
-    /// The request/response event `event` carries, if it is one
-    /// ([`NodeEvent::Protocol`](crate::node::NodeEvent::Protocol) holding a `RequestEvent`).
-    /// A node running several request/response protocols tells them apart by
-    /// [`ProtocolEvent::protocol`](crate::router::ProtocolEvent::protocol).
-    pub fn of(event: &NodeEvent) -> Option<&RequestEvent> {
-        match event {
-            NodeEvent::Protocol(event) => event.downcast_ref(),
-            _ => None,
-        }
-    }
-
-    /// Our request this event ends ([`RequestEvent::Response`] or [`RequestEvent::Failed`]);
-    /// `None` for a peer's request.
-    pub fn id(&self) -> Option<RequestId> {
-        match self {
-            RequestEvent::Response { id, .. } | RequestEvent::Failed { id, .. } => Some(*id),
-            RequestEvent::Request { .. } => None,
-        }
-    }
-}
-
-/// Why a request ended without an answer.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum RequestFailure {
-    /// No answer within [`RequestResponseConfig::timeout`]; an answer arriving later is
-    /// dropped.
-    TimedOut,
-    /// The peer disconnected first, for this reason.
-    PeerGone(DisconnectReason),
-    /// The peer refused it.
-    Refused(RefuseReason),
-    /// The query connection to the peer ([`RequestResponse::request_to`]) could not be
-    /// opened, for this reason: the request was never sent.
-    Unreachable(DisconnectReason),
-}
-
-impl fmt::Display for RequestFailure {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            RequestFailure::TimedOut => f.write_str("timed out"),
-            RequestFailure::PeerGone(reason) => write!(f, "peer disconnected: {reason}"),
-            RequestFailure::Refused(reason) => write!(f, "refused: {reason}"),
-            RequestFailure::Unreachable(reason) => {
-                write!(f, "no query connection to the peer: {reason}")
-            }
-        }
-    }
-}
-
-/// Why a request was not sent; nothing is pending for it.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum RequestError {
-    /// The peer is not connected, or does not speak this protocol.
-    NotConnected(Bytes),
-    /// As many requests are in flight as the config allows, to this peer or in all.
-    TooManyInFlight(Bytes),
-    /// The body does not fit the channel's maximum message size.
-    TooLarge(Bytes),
-    /// [`RequestResponse::request_to`]: the address carries no peer id (the answer must
-    /// come from the peer asked, which the handshake proves).
-    NoPeerId(Bytes),
-    /// [`RequestResponse::request_to`]: no query connection can be opened to the address.
-    Query(QueryError, Bytes),
-}
-
-impl fmt::Display for RequestError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            RequestError::NotConnected(_) => {
-                f.write_str("the peer is not connected or does not speak the protocol")
-            }
-            RequestError::TooManyInFlight(_) => f.write_str("too many requests in flight"),
-            RequestError::TooLarge(_) => {
-                f.write_str("the request exceeds the channel's maximum message size")
-            }
-            RequestError::NoPeerId(_) => f.write_str("the address carries no peer id"),
-            RequestError::Query(error, _) => write!(f, "no query connection: {error}"),
-        }
-    }
-}
-
-impl core::error::Error for RequestError {}
-
-/// An answer to a request that is no longer awaited: answered already, or its peer left.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct UnknownRequest(pub InboundRequest);
-
-impl fmt::Display for UnknownRequest {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "request {} of {} is not awaiting an answer",
-            self.0.id, self.0.peer
-        )
-    }
-}
-
-impl core::error::Error for UnknownRequest {}
-
-/// What the protocol did so far.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct RequestStats {
-    /// Our requests sent (queued on the connection).
-    pub requests_sent: u64,
-    /// Answers received to them.
-    pub responses: u64,
-    /// Our requests that failed (timed out, peer gone, refused).
-    pub failed: u64,
-    /// Answers that came after their request had ended (a timeout), dropped.
-    pub late: u64,
-    /// Peers' requests received.
-    pub requests_received: u64,
-    /// Peers' requests refused as busy, beyond [`RequestResponseConfig::max_inbound_per_peer`].
-    pub refused_busy: u64,
-}
-
 /// Answers a request on the spot: `Some(answer)`, or `None` to refuse it as declined.
 pub type Handler = Box<dyn FnMut(PeerId, &Bytes) -> Option<Bytes>>;
 
@@ -314,15 +153,6 @@ pub struct RequestResponse {
     /// query connection opens: each one in `outbound` too, so bounded and timed with them.
     held: BTreeMap<PeerId, Held>,
     stats: RequestStats,
-}
-
-/// Requests held for one peer while its query connection opens.
-struct Held {
-    addr: NetAddress,
-    /// Whether the query connection is being opened; `false` while waiting for a query slot.
-    opening: bool,
-    /// The encoded requests, in the order asked.
-    requests: VecDeque<(u64, Bytes)>,
 }
 
 /// A message waiting for room in its peer's queue.
@@ -411,139 +241,10 @@ impl RequestResponse {
         Ok(RequestId(id))
     }
 
-    /// Asks the peer at `addr` (which must carry its peer id) whether or not it is
-    /// connected: over its peer or query connection if one speaks this protocol, else over
-    /// a query connection opened for it ([`Context::open_query`]), the request held until it
-    /// connects — or, with the query budget full, until a query slot frees. The bounds and
-    /// the timeout apply from now, held or not; a query connection that cannot be opened
-    /// ends the request as [`RequestFailure::Unreachable`]. Its answer, or why there is none,
-    /// comes later as one [`RequestEvent`].
-    pub fn request_to(
-        &mut self,
-        ctx: &mut Context<'_>,
-        addr: NetAddress,
-        body: Bytes,
-    ) -> Result<RequestId, RequestError> {
-        let Some(peer) = addr.peer_id() else {
-            return Err(RequestError::NoPeerId(body));
-        };
-        if ctx.peers().iter().any(|(p, _)| *p == peer) {
-            return self.request(ctx, peer, body);
-        }
-        if self.outbound.len() >= self.config.max_in_flight
-            || self.in_flight_to(&peer) >= self.config.max_in_flight_per_peer
-        {
-            return Err(RequestError::TooManyInFlight(body));
-        }
-        if body.len() > self.max_body() {
-            return Err(RequestError::TooLarge(body));
-        }
-        if let btree_map::Entry::Vacant(vacant) = self.held.entry(peer) {
-            let opening = match ctx.open_query(addr) {
-                Ok(()) | Err(QueryError::Dialing) => true,
-                Err(QueryError::BudgetFull) => false,
-                // A query connection of another protocol's: ours once it idles away.
-                Err(QueryError::AlreadyConnected) if ctx.is_query(&peer) => false,
-                Err(QueryError::AlreadyConnected) => {
-                    return Err(RequestError::NotConnected(body));
-                }
-                Err(error) => return Err(RequestError::Query(error, body)),
-            };
-            vacant.insert(Held {
-                addr,
-                opening,
-                requests: VecDeque::new(),
-            });
-            if !opening {
-                let _ = ctx.set_timer(RETRY, ctx.now().saturating_add(RETRY_INTERVAL));
-            }
-        }
-        let id = self.next_id;
-        self.next_id = self.next_id.wrapping_add(1);
-        let message = WireMessage::Request { id, body }.encode();
-        if let Some(held) = self.held.get_mut(&peer) {
-            held.requests.push_back((id, message));
-        }
-        let deadline = ctx.now().saturating_add(self.config.timeout);
-        self.outbound.insert((peer, id), deadline);
-        self.deadlines.insert((deadline, peer, id));
-        self.arm(ctx);
-        Ok(RequestId(id))
-    }
-
-    /// Requests held for a query connection ([`RequestResponse::request_to`]), not yet sent.
-    pub fn held(&self) -> usize {
-        self.held.values().map(|held| held.requests.len()).sum()
-    }
-
     fn max_body(&self) -> usize {
         usize::try_from(self.config.channel.max_message_size)
             .unwrap_or(usize::MAX)
             .saturating_sub(HEADER_LEN)
-    }
-
-    /// Sends the requests held for `peer`, now connected.
-    fn release_held(&mut self, ctx: &mut Context<'_>, peer: PeerId) {
-        let Some(held) = self.held.remove(&peer) else {
-            return;
-        };
-        for (id, message) in held.requests {
-            if self.transmit(ctx, peer, message, false).is_err() {
-                self.finish(
-                    ctx,
-                    peer,
-                    id,
-                    Err(RequestFailure::PeerGone(DisconnectReason::Requested)),
-                );
-                continue;
-            }
-            self.stats.requests_sent = self.stats.requests_sent.saturating_add(1);
-        }
-    }
-
-    /// Ends every request held for `peer` with `failure`.
-    fn fail_held(&mut self, ctx: &mut Context<'_>, peer: PeerId, failure: &RequestFailure) {
-        let Some(held) = self.held.remove(&peer) else {
-            return;
-        };
-        for (id, _) in held.requests {
-            self.finish(ctx, peer, id, Err(failure.clone()));
-        }
-    }
-
-    /// Tries again to open the query connections of requests waiting for a query slot.
-    fn retry_waiting(&mut self, ctx: &mut Context<'_>) {
-        let waiting: alloc::vec::Vec<(PeerId, NetAddress)> = self
-            .held
-            .iter()
-            .filter(|(_, held)| !held.opening)
-            .map(|(peer, held)| (*peer, held.addr))
-            .collect();
-        for (peer, addr) in waiting {
-            if ctx.peers().iter().any(|(p, _)| *p == peer) {
-                self.release_held(ctx, peer);
-                continue;
-            }
-            match ctx.open_query(addr) {
-                Ok(()) | Err(QueryError::Dialing) => {
-                    if let Some(held) = self.held.get_mut(&peer) {
-                        held.opening = true;
-                    }
-                }
-                // Full: so will the next ones be.
-                Err(QueryError::BudgetFull) => break,
-                Err(QueryError::AlreadyConnected) if ctx.is_query(&peer) => {}
-                Err(error) => {
-                    let failure = RequestFailure::Unreachable(query_reason(error));
-                    self.fail_held(ctx, peer, &failure);
-                }
-            }
-        }
-        if self.held.values().any(|held| !held.opening) {
-            let _ = ctx.set_timer(RETRY, ctx.now().saturating_add(RETRY_INTERVAL));
-        } else {
-            ctx.cancel_timer(RETRY);
-        }
     }
 
     /// Answers `request` with `body`.
@@ -830,19 +531,5 @@ impl Protocol for RequestResponse {
             self.finish(ctx, peer, id, Err(RequestFailure::TimedOut));
         }
         self.arm(ctx);
-    }
-}
-
-/// The reason a request held for a query connection ends with, when opening it is refused.
-fn query_reason(error: QueryError) -> DisconnectReason {
-    match error {
-        QueryError::SelfDial => DisconnectReason::SelfConnection,
-        QueryError::Banned => DisconnectReason::Banned,
-        QueryError::NotAllowed => DisconnectReason::NotAllowed,
-        QueryError::AlreadyConnected => DisconnectReason::AlreadyConnected,
-        QueryError::ShuttingDown => DisconnectReason::Quitting,
-        QueryError::Dialing | QueryError::BudgetFull | QueryError::UnknownProtocol => {
-            DisconnectReason::UselessPeer
-        }
     }
 }

@@ -4,6 +4,8 @@ use alloc::vec;
 use alloc::vec::Vec;
 
 use super::*;
+use super::held::RETRY_INTERVAL;
+use crate::node::QueryError;
 use crate::router::fake::FakeNode;
 
 const CHANNEL: ChannelId = 20;

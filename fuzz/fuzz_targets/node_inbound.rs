@@ -264,6 +264,8 @@ fn discovery_config() -> DiscoveryConfig {
 fn query_info() -> NodeInfo {
     let mut info = attacker_info();
     info.features |= FEATURE_QUERY;
+    // A query connection offers the one protocol it is for (`PROTOCOL.md` §6.8).
+    info.channels.retain(|channel| channel.id == CHANNEL);
     info
 }
 
@@ -820,8 +822,10 @@ impl Fuzz {
             Operation::BanIp { ip, ms } => {
                 let ip = self::ip(ip);
                 let duration = Duration::from_millis(ms.into());
-                self.ip_bans
-                    .insert(ip, self.wires.now.saturating_add(duration));
+                // A ban held is extended, never shortened.
+                let until = self.wires.now.saturating_add(duration);
+                let held = self.ip_bans.entry(ip).or_insert(until);
+                *held = (*held).max(until);
                 self.router.node_mut().ban_ip(self.wires.now, ip, duration);
             }
         }

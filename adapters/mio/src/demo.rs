@@ -187,13 +187,8 @@ pub fn loopback_node_config(nodes: usize) -> NodeConfig {
 /// of outbound peers in 127.0.0.1's address group (every node's), and a pace that
 /// converges in seconds.
 pub fn loopback_discovery_config(seeds: Vec<NetAddress>) -> DiscoveryConfig {
-    let mut config = DiscoveryConfig {
-        seeds,
-        one_outbound_per_group: false,
-        interval: Duration::from_millis(500),
-        ..DiscoveryConfig::default()
-    };
-    config.addr_book.routable_only = false;
+    let mut config = DiscoveryConfig::local_network(seeds);
+    config.interval = Duration::from_millis(500);
     config.pex.request_interval = Duration::from_secs(2);
     config
 }

@@ -58,6 +58,23 @@ impl Default for DiscoveryConfig {
     }
 }
 
+impl DiscoveryConfig {
+    /// Discovery among nodes on one host or one LAN (a test cluster, a demo): the book keeps
+    /// private and loopback addresses (`addr_book.routable_only` off), and outbound peers
+    /// may share an address group (`one_outbound_per_group` off), since they all do. The
+    /// node's own per-address limits still apply: on one host every peer comes from one IP,
+    /// so raise `Limits::max_inbound_per_ip` and `max_inbound_per_subnet` too.
+    pub fn local_network(seeds: Vec<NetAddress>) -> Self {
+        let mut config = DiscoveryConfig {
+            seeds,
+            one_outbound_per_group: false,
+            ..DiscoveryConfig::default()
+        };
+        config.addr_book.routable_only = false;
+        config
+    }
+}
+
 /// The PEX channel's limits: its largest message, and a window that holds four of them,
 /// counted in cost units (length + 64) so that four really fit.
 pub(super) fn pex_channel() -> ChannelConfig {

@@ -25,7 +25,9 @@ use crate::time::Instant;
 /// layer that stopped taking them loses the oldest.
 const MAX_DIAL_REPORTS: usize = 4096;
 
-/// The outbound slots, as a protocol filling them sees them.
+/// The outbound slots, as a protocol filling them sees them. A seed dialed for addresses
+/// holds one while connected (a seed in seed mode hangs up soon), so slots may read full a
+/// moment before the peers that stay fill them.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct OutboundSlots {
     /// Outbound peers counted against the cap (persistent peers are not).

@@ -17,6 +17,14 @@
 //! from the application, which hears [`RequestEvent::Request`] and answers later with
 //! [`RequestResponse::respond`] or [`RequestResponse::refuse`].
 //!
+//! [`RequestResponse::request`] asks a connected peer. [`RequestResponse::request_to`] asks
+//! any node by its address (one carrying its peer id): over the connection we have to it, or
+//! else over a *query connection* opened for the purpose (`PROTOCOL.md` §6.8) — outside the
+//! peer slots, in a budget of its own ([`Limits::max_outbound_queries`]), closed once idle —
+//! which is how a node whose slots are full still asks strangers (a lookup's hops).
+//!
+//! [`Limits::max_outbound_queries`]: crate::peer_set::Limits::max_outbound_queries
+//!
 //! ```
 //! use switchboard::node::{Node, NodeConfig};
 //! use switchboard::request_response::{RequestResponse, RequestResponseConfig};
@@ -119,7 +127,9 @@ pub struct RequestResponseConfig {
 }
 
 impl RequestResponseConfig {
-    /// Protocol `name` on `channel` (default limits), with the default bounds.
+    /// Protocol `name` on `channel` (default limits), with the default bounds. Any channel
+    /// id below [`RESERVED_CHANNELS_START`](crate::channel::RESERVED_CHANNELS_START)
+    /// (`0xFF00`) that no other protocol of the node uses will do.
     pub fn new(name: impl Into<String>, channel: ChannelId) -> Self {
         RequestResponseConfig {
             name: name.into(),

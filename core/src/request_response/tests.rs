@@ -3,8 +3,8 @@
 use alloc::vec;
 use alloc::vec::Vec;
 
-use super::*;
 use super::held::RETRY_INTERVAL;
+use super::*;
 use crate::node::QueryError;
 use crate::router::fake::FakeNode;
 

@@ -7,9 +7,8 @@ use core::net::SocketAddr;
 
 use rand_core::CryptoRng;
 
-use super::{Action, DialError, DialReport, Node, NodeEvent, Phase};
+use super::{Action, DialError, DialReport, Node, NodeEvent};
 
-use crate::connection::Connection;
 use crate::dial_queue::Retry;
 use crate::disconnect::DisconnectReason;
 use crate::identity::PeerId;
@@ -161,24 +160,7 @@ impl<R: CryptoRng> Node<R> {
             // refused above (the slots filled meanwhile) leaves it free to be chosen again,
             // where counting it would shut it out for the book's `reselect_after`.
             self.record_dial(DialReport::Started { addr, probe });
-            let connection = Connection::dial(
-                now,
-                self.connection_config.clone(),
-                &self.keypair,
-                self.info.clone(),
-                addr.peer_id(),
-                &mut self.rng,
-            );
-            let conn = connection.ok().and_then(|connection| {
-                self.insert(
-                    connection,
-                    Direction::Outbound,
-                    addr.socket_addr(),
-                    Some(addr),
-                    Phase::Connecting,
-                )
-            });
-            let Some(conn) = conn else {
+            let Some(conn) = self.insert_dial(now, self.info.clone(), addr, Some(addr)) else {
                 self.peer_set.release(Direction::Outbound, None, None);
                 self.forget_dial(addr.socket_addr());
                 continue;

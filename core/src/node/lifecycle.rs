@@ -14,6 +14,7 @@ use crate::connection::{Closed, ClosedBy, Connection, Event};
 use crate::disconnect::DisconnectReason;
 use crate::mux::ReturnedMessage;
 use crate::net_address::NetAddress;
+use crate::node_info::NodeInfo;
 use crate::peer_set::Direction;
 use crate::time::Instant;
 
@@ -44,6 +45,34 @@ impl<R: CryptoRng> Node<R> {
             full_channels: Vec::new(),
             query: None,
         })
+    }
+
+    /// A new outbound connection to `addr`, in its `Connecting` phase, telling the peer
+    /// `info`; `dialed` is the dial queue's address it serves, if any. `None` only on a bug
+    /// (our own `NodeInfo` no longer encodes, or every connection id is taken).
+    pub(super) fn insert_dial(
+        &mut self,
+        now: Instant,
+        info: NodeInfo,
+        addr: NetAddress,
+        dialed: Option<NetAddress>,
+    ) -> Option<ConnId> {
+        let connection = Connection::dial(
+            now,
+            self.connection_config.clone(),
+            &self.keypair,
+            info,
+            addr.peer_id(),
+            &mut self.rng,
+        )
+        .ok()?;
+        self.insert(
+            connection,
+            Direction::Outbound,
+            addr.socket_addr(),
+            dialed,
+            Phase::Connecting,
+        )
     }
 
     /// Brings the node up to date with connection `conn` after anything touched it: as
@@ -236,14 +265,10 @@ impl<R: CryptoRng> Node<R> {
                 self.peer_set.release(direction, slot, ip);
                 if let Some(peer) = peer {
                     self.peers.remove(&peer);
-                    let mut confirmed_by_channel = closed.outcome.confirmed_by_channel;
-                    confirmed_by_channel.retain(|(channel, _)| *channel < RESERVED_CHANNELS_START);
+                    let (confirmed_by_channel, confirmed) =
+                        own_confirmed(closed.outcome.confirmed_by_channel);
                     let unsent = own_messages(closed.outcome.unsent);
                     let unconfirmed = own_messages(closed.outcome.unconfirmed);
-                    let confirmed = confirmed_by_channel
-                        .iter()
-                        .map(|(_, count)| *count)
-                        .fold(0, u64::saturating_add);
                     let event = NodeEvent::PeerDisconnected {
                         peer,
                         reason: closed.reason,
@@ -318,6 +343,17 @@ impl<R: CryptoRng> Node<R> {
         }
         self.start_dials(now);
     }
+}
+
+/// The application's confirmations among a closed connection's, per channel and in all:
+/// the node's own protocols' (reserved channels) are not the application's to count.
+pub(super) fn own_confirmed(mut by_channel: Vec<(ChannelId, u64)>) -> (Vec<(ChannelId, u64)>, u64) {
+    by_channel.retain(|(channel, _)| *channel < RESERVED_CHANNELS_START);
+    let total = by_channel
+        .iter()
+        .map(|(_, count)| *count)
+        .fold(0, u64::saturating_add);
+    (by_channel, total)
 }
 
 /// The application's messages among those returned: the node's own built-in protocols

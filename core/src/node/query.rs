@@ -16,11 +16,10 @@ use core::net::SocketAddr;
 
 use rand_core::CryptoRng;
 
-use super::lifecycle::{inbound_ip, own_messages};
+use super::lifecycle::{inbound_ip, own_confirmed, own_messages};
 use super::{Action, ConnId, Entry, Node, NodeEvent, PeerReport, Phase};
 
-use crate::channel::RESERVED_CHANNELS_START;
-use crate::connection::{Closed, ClosedBy, Connection};
+use crate::connection::{Closed, ClosedBy};
 use crate::disconnect::DisconnectReason;
 use crate::identity::PeerId;
 use crate::net_address::NetAddress;
@@ -168,24 +167,7 @@ impl<R: CryptoRng> Node<R> {
                 DisconnectReason::NotAllowed => QueryError::NotAllowed,
                 _ => QueryError::Banned,
             })?;
-        let connection = Connection::dial(
-            now,
-            self.connection_config.clone(),
-            &self.keypair,
-            info,
-            addr.peer_id(),
-            &mut self.rng,
-        );
-        let conn = connection.ok().and_then(|connection| {
-            self.insert(
-                connection,
-                Direction::Outbound,
-                socket,
-                None,
-                Phase::Connecting,
-            )
-        });
-        let Some(conn) = conn else {
+        let Some(conn) = self.insert_dial(now, info, addr, None) else {
             // Our own NodeInfo failed to encode (checked when the node was built), or every
             // connection id is taken: a bug, refused as the protocol's.
             self.peer_set.release(Direction::Outbound, None, None);
@@ -383,13 +365,7 @@ impl<R: CryptoRng> Node<R> {
                 if let Some(report) = self.shutdown_report.as_mut() {
                     // What `send` accepted for a query peer is accounted for at shutdown as
                     // a peer's is.
-                    let confirmed = closed
-                        .outcome
-                        .confirmed_by_channel
-                        .iter()
-                        .filter(|(channel, _)| *channel < RESERVED_CHANNELS_START)
-                        .map(|(_, count)| *count)
-                        .fold(0, u64::saturating_add);
+                    let (_, confirmed) = own_confirmed(closed.outcome.confirmed_by_channel);
                     report.peers.push(PeerReport {
                         peer,
                         reason: closed.reason,

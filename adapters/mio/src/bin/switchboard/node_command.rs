@@ -73,13 +73,14 @@ pub fn run(options: NodeOptions) -> Result<(), String> {
         signal_hook::flag::register(signal, Arc::clone(&stop))
             .map_err(|error| format!("cannot handle signal {signal}: {error}"))?;
     }
-    let handle = Runtime::default()
-        .start_with_router(driver, move |router| match discovery {
-            Some(config) => {
-                let discovery = Discovery::new(config, router.node_mut().rng());
-                router.register(discovery).map(drop)
-            }
-            None => Ok(()),
+    let (handle, _discovery) = Runtime::default()
+        .start_with_router(driver, move |router| {
+            discovery
+                .map(|config| {
+                    let discovery = Discovery::new(config, router.node_mut().rng());
+                    router.register(discovery)
+                })
+                .transpose()
         })
         .map_err(|error| error.to_string())?;
     let node_id = handle.peer_id();

@@ -30,20 +30,16 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                 true => RequestResponse::with_handler(config, square),
                 false => RequestResponse::new(config),
             };
-            router.register(protocol).map(drop)
+            router.register(protocol)
         })?)
     };
-    let (server, client) = (start(true)?, start(false)?);
+    let ((server, _), (client, protocol)) = (start(true)?, start(false)?);
     client.dial(server.net_address().ok_or("the server is not listening")?)?;
     let server_id = loop {
         if let NodeEvent::PeerConnected { peer, .. } = client.events().recv_timeout(wait)? {
             break peer;
         }
     };
-    let protocol = client
-        .with_stack(|router, _| router.id_of::<RequestResponse>())
-        .flatten()
-        .ok_or("no request/response protocol")?;
     let question = Bytes::copy_from_slice(&12u64.to_be_bytes());
     let asked = client.with_protocol(protocol, move |rr, ctx| {
         rr.request(ctx, server_id, question)

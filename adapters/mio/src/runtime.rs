@@ -162,15 +162,42 @@ impl Runtime {
     /// application must keep reading [`Handle::events`] — if only to drop them — or its
     /// protocols stall with it (that is how a slow application slows its peers down).
     ///
-    /// The ids `register` gets are not carried out of it; find a protocol again by type:
-    /// `handle.with_stack(|router, _| router.id_of::<MyProtocol>()).flatten()`.
-    pub fn start_with_router(
+    /// What `register` returns comes back beside the [`Handle`]: the [`ProtocolId`]s
+    /// [`Router::register`] gave, to reach each protocol through [`Handle::with_protocol`].
+    /// [`Router::id_of`] finds a protocol by its type too, but only the first of a type (two
+    /// [`RequestResponse`](switchboard::request_response::RequestResponse)s, say); `()` when
+    /// none is needed.
+    ///
+    /// ```no_run
+    /// use switchboard::node::NodeConfig;
+    /// use switchboard::request_response::{RequestResponse, RequestResponseConfig};
+    /// use switchboard::router::RegisterError;
+    /// use switchboard_mio::{DriverConfig, Runtime};
+    ///
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let node = NodeConfig::new("mainnet", "my-app/1.0"); // registering offers the protocols
+    /// let config = DriverConfig::with_new_key(node, vec!["127.0.0.1:0".parse()?])?;
+    /// let (handle, (blocks, txs)) = Runtime::default().start_with_router(config, |router| {
+    ///     let blocks = router.register(RequestResponse::new(RequestResponseConfig::new("blocks", 20)))?;
+    ///     let txs = router.register(RequestResponse::new(RequestResponseConfig::new("txs", 21)))?;
+    ///     Ok::<_, RegisterError>((blocks, txs))
+    /// })?;
+    /// let in_flight = handle.with_protocol(txs, |txs, _| txs.in_flight());
+    /// # let _ = (blocks, in_flight);
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn start_with_router<T: Send + 'static>(
         self,
         config: DriverConfig,
-        register: impl FnOnce(&mut Router<ChaCha20Rng>) -> Result<(), RegisterError> + Send + 'static,
-    ) -> Result<Handle<Router<ChaCha20Rng>>, RuntimeError> {
-        self.start_with_stack(config, |node, now| {
-            Router::with_protocols(node, now, register)
+        register: impl FnOnce(&mut Router<ChaCha20Rng>) -> Result<T, RegisterError> + Send + 'static,
+    ) -> Result<(Handle<Router<ChaCha20Rng>>, T), RuntimeError> {
+        self.start_stack(config, |node, now| {
+            // As `Router::with_protocols`, keeping what `register` returns.
+            let mut router = Router::new(node);
+            let registered = register(&mut router)?;
+            router.start(now);
+            Ok::<_, RegisterError>((router, registered))
         })
     }
 
@@ -211,6 +238,24 @@ impl Runtime {
         S: Stack<Rng = ChaCha20Rng> + 'static,
         E: Into<Box<dyn std::error::Error + Send + Sync>>,
     {
+        let started = self.start_stack(config, |node, now| {
+            build(node, now).map(|stack| (stack, ()))
+        });
+        started.map(|(handle, ())| handle)
+    }
+
+    /// Starts the loop's thread, which builds the stack with `build`: the handle, and the
+    /// rest of what `build` returned, carried out of the thread.
+    fn start_stack<S, E, T>(
+        self,
+        config: DriverConfig,
+        build: impl FnOnce(Node<ChaCha20Rng>, Instant) -> Result<(S, T), E> + Send + 'static,
+    ) -> Result<(Handle<S>, T), RuntimeError>
+    where
+        S: Stack<Rng = ChaCha20Rng> + 'static,
+        E: Into<Box<dyn std::error::Error + Send + Sync>>,
+        T: Send + 'static,
+    {
         let poll = Poll::new().map_err(RuntimeError::Io)?;
         let waker = Arc::new(Waker::new(poll.registry(), WAKER).map_err(RuntimeError::Io)?);
         let (commands, command_receiver) = mpsc::channel();
@@ -227,14 +272,26 @@ impl Runtime {
                 short_id(&config.keypair.peer_id())
             ))
             .spawn(move || {
-                let driver = match Driver::new_with_stack(poll.registry(), config, build) {
-                    Ok(driver) => driver,
+                let mut output = None;
+                let built = Driver::new_with_stack(poll.registry(), config, |node, now| {
+                    let (stack, rest) = build(node, now)?;
+                    output = Some(rest);
+                    Ok::<_, E>(stack)
+                });
+                // `output` is set whenever the driver was built, from what `build` returned.
+                let built = built.and_then(|driver| match output {
+                    Some(output) => Ok((driver, output)),
+                    None => Err(DriverError::Stack("built without its output".into())),
+                });
+                let (driver, output) = match built {
+                    Ok(built) => built,
                     Err(error) => {
                         let _ = started.send(Err(error));
                         return;
                     }
                 };
-                let _ = started.send(Ok((driver.peer_id(), driver.local_addrs().to_vec())));
+                let addrs = driver.local_addrs().to_vec();
+                let _ = started.send(Ok((driver.peer_id(), addrs, output)));
                 EventLoop {
                     poll,
                     driver,
@@ -250,7 +307,7 @@ impl Runtime {
                 .run();
             })
             .map_err(RuntimeError::Io)?;
-        let (peer_id, local_addrs) = match start.recv() {
+        let (peer_id, local_addrs, output) = match start.recv() {
             Ok(Ok(started)) => started,
             Ok(Err(error)) => {
                 let _ = thread.join();
@@ -267,7 +324,7 @@ impl Runtime {
                 ))));
             }
         };
-        Ok(Handle {
+        let handle = Handle {
             commands,
             waker: waker.clone(),
             events: Events {
@@ -278,7 +335,8 @@ impl Runtime {
             peer_id,
             local_addrs,
             thread: Some(thread),
-        })
+        };
+        Ok((handle, output))
     }
 }
 

@@ -66,3 +66,36 @@ fn a_socket_refused_on_accept_is_logged_at_debug() {
         "{line}"
     );
 }
+
+#[test]
+fn a_query_connection_is_logged_at_debug_when_it_opens_and_when_it_closes_idle() {
+    let home = Home::init("query-connection");
+    // Sooner than the dialer's own 5 s: the node closes it, which shows the key reached it.
+    home.set("query_idle_timeout", "\"500ms\"");
+    let mut node = NodeProcess::start(&home.path, &["--log-level", "debug"]);
+    let target: switchboard::NetAddress = node.dial_address().parse().expect("ID@IP:PORT");
+    let mut config = NodeConfig::new("switchboard", "cli-log-test");
+    config.add_channel("switchboard", 1, ChannelConfig::new(1));
+    let listen = vec!["127.0.0.1:0".parse().expect("address")];
+    let dialer = Runtime::spawn(DriverConfig::with_new_key(config, listen).expect("key"))
+        .expect("dialer starts");
+    dialer
+        .with_node(move |node, now| node.open_query(now, target, "switchboard"))
+        .expect("running")
+        .expect("query opened");
+    let dialer_id = dialer.peer_id().to_string();
+    let line = node.wait_for(&["query connection opened", &dialer_id]);
+    assert!(line.contains("DEBUG"), "{line}");
+    assert_eq!(field(&line, "direction"), "inbound", "{line}");
+    assert_eq!(field(&line, "offers"), "switchboard", "{line}");
+    assert_eq!(field(&line, "agent"), "cli-log-test", "{line}");
+    let line = node.wait_for(&["query connection closed", &dialer_id]);
+    assert_eq!(field(&line, "reason"), "\"disconnect requested\"", "{line}");
+    assert_eq!(field(&line, "by"), "us", "{line}");
+    assert_eq!(
+        field(&line, "detail"),
+        "\"query connection idle\"",
+        "{line}"
+    );
+    dialer.shutdown(Duration::from_secs(1));
+}

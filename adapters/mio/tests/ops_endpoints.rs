@@ -181,6 +181,81 @@ fn status_and_net_info_name_the_node_and_its_peer() {
     assert_eq!(get(addr, "/nowhere").0, 404);
 }
 
+/// The query-connection and ban gauges follow the node: a query connection `b` opens to
+/// `a` counts on each side (and takes no peer slot) until it closes idle; bans count
+/// against the configured `max_bans`. Then `promtool` accepts the exposition.
+#[test]
+fn query_connections_and_bans_are_gauged() {
+    let start = |tokens| {
+        let mut config = node_config(ChannelConfig::new(CHANNEL));
+        config.limits.query_idle_timeout = Duration::from_millis(500);
+        config.max_bans = 100;
+        Runtime::spawn(driver_config(V4, config, tokens)).expect("runtime")
+    };
+    let (a, b) = (start(0..64), start(64..128));
+    let (a_ops, b_ops) = (Ops::new(a.local_addrs()), Ops::new(b.local_addrs()));
+    let exposition = |ops: &Ops, node: &Handle| {
+        assert!(ops.refresh(node));
+        let state = ops.state().lock().expect("ops state");
+        state.metrics.encode()
+    };
+    let inbound = r#"switchboard_query_connections{direction="inbound"}"#;
+    let outbound = r#"switchboard_query_connections{direction="outbound"}"#;
+    assert_eq!(value(&exposition(&a_ops, &a), inbound), 0.0);
+
+    let a_addr = a.net_address().expect("listening");
+    b.with_node(move |node, now| node.open_query(now, a_addr, "test"))
+        .expect("running")
+        .expect("query opened");
+    for (node, ops) in [(&a, &a_ops), (&b, &b_ops)] {
+        wait_for(node.events(), WAIT, "QueryConnected", |event| {
+            ops.observe(&event);
+            matches!(event, NodeEvent::QueryConnected { .. }).then_some(())
+        });
+    }
+    let metrics = exposition(&a_ops, &a);
+    assert_eq!(value(&metrics, inbound), 1.0, "{metrics}");
+    assert_eq!(value(&metrics, outbound), 0.0, "{metrics}");
+    assert_eq!(
+        value(&metrics, r#"switchboard_peers{direction="inbound"}"#),
+        0.0
+    );
+    let metrics = exposition(&b_ops, &b);
+    assert_eq!(value(&metrics, outbound), 1.0, "{metrics}");
+
+    // A port nobody listens on: b's query fails, counted by reason.
+    let closed = std::net::TcpListener::bind(SocketAddr::new(V4, 0)).expect("bind");
+    let closed_addr = NetAddress::new(None, closed.local_addr().expect("address"));
+    drop(closed);
+    b.with_node(move |node, now| node.open_query(now, closed_addr, "test"))
+        .expect("running")
+        .expect("query opened");
+    wait_for(b.events(), WAIT, "QueryFailed", |event| {
+        b_ops.observe(&event);
+        matches!(event, NodeEvent::QueryFailed { .. }).then_some(())
+    });
+    let metrics = exposition(&b_ops, &b);
+    let failed = r#"switchboard_query_failures_total{reason="network_error"}"#;
+    assert_eq!(value(&metrics, failed), 1.0, "{metrics}");
+    promtool_check(&metrics);
+
+    // Idle for 500 ms: closed, by either end.
+    let opened = Instant::now();
+    wait_for(a.events(), WAIT, "QueryDisconnected", |event| {
+        matches!(event, NodeEvent::QueryDisconnected { .. }).then_some(())
+    });
+    assert!(opened.elapsed() >= Duration::from_millis(400));
+    let metrics = exposition(&a_ops, &a);
+    assert_eq!(value(&metrics, inbound), 0.0, "{metrics}");
+
+    a.ban_peer(&b.peer_id(), Duration::from_secs(3600));
+    a.ban_ip("192.0.2.1".parse().expect("IP"), Duration::from_secs(3600));
+    let metrics = exposition(&a_ops, &a);
+    assert_eq!(value(&metrics, "switchboard_bans_held"), 2.0, "{metrics}");
+    assert_eq!(value(&metrics, "switchboard_bans_max"), 100.0, "{metrics}");
+    promtool_check(&metrics);
+}
+
 #[test]
 fn metrics_are_served_as_prometheus_text_until_the_server_stops() {
     let pair = Pair::connect();

@@ -10,6 +10,7 @@ use mio::{Events, Poll, Token};
 use rand_chacha::ChaCha20Rng;
 use switchboard::gossip::{Gossip, GossipConfig};
 use switchboard::node::{NodeConfig, NodeEvent};
+use switchboard::request_response::{RequestEvent, RequestResponse, RequestResponseConfig};
 use switchboard::router::{
     Context, Protocol, ProtocolId, ProtocolSpec, RegisterError, Router, TimerKey,
 };
@@ -412,17 +413,9 @@ fn a_failing_stack_build_is_a_driver_error() {
 /// A standalone runtime whose router runs `PingPong`, and the protocol's id.
 fn router_runtime(index: usize) -> (Handle<Router<ChaCha20Rng>>, ProtocolId<PingPong>) {
     let config = config_for(&PingPong::default().spec(), index);
-    let handle = Runtime::default()
-        .start_with_router(config, |router| {
-            router.register(PingPong::default())?;
-            Ok(())
-        })
-        .expect("runtime");
-    let id = handle
-        .with_stack(|router, _| router.id_of::<PingPong>())
-        .flatten()
-        .expect("registered");
-    (handle, id)
+    Runtime::default()
+        .start_with_router(config, |router| router.register(PingPong::default()))
+        .expect("runtime")
 }
 
 /// Asks `handle`'s protocol every 5 ms until `done` holds; fails after 10 s.
@@ -480,6 +473,89 @@ fn a_standalone_runtime_runs_protocols_commanded_through_its_handle() {
     b.shutdown(std::time::Duration::from_secs(2));
 }
 
+/// Two protocols of one type on a runtime: `RequestResponse`s named "double" and "square",
+/// each answering with its own handler when `answers`. The ids come back with the handle.
+fn two_request_responses(
+    index: usize,
+    answers: bool,
+) -> (
+    Handle<Router<ChaCha20Rng>>,
+    [ProtocolId<RequestResponse>; 2],
+) {
+    let start = index * TOKENS_PER_DRIVER;
+    let config = driver_config(
+        V4,
+        node_config(ChannelConfig::new(CHANNEL)),
+        start..start + TOKENS_PER_DRIVER,
+    );
+    Runtime::default()
+        .start_with_router(config, move |router| {
+            let mut register = |name: &str, channel, op: fn(u8) -> u8| {
+                let config = RequestResponseConfig::new(name, channel);
+                router.register(match answers {
+                    true => RequestResponse::with_handler(config, move |_, question: &Bytes| {
+                        Some(question.iter().map(|n| op(*n)).collect())
+                    }),
+                    false => RequestResponse::new(config),
+                })
+            };
+            Ok([
+                register("double", 20, |n| n * 2)?,
+                register("square", 21, |n| n * n)?,
+            ])
+        })
+        .expect("runtime")
+}
+
+#[test]
+fn two_protocols_of_one_type_are_each_reached_by_the_id_start_with_router_returns() {
+    let (server, _) = two_request_responses(0, true);
+    let (client, [double, square]) = two_request_responses(1, false);
+    let server_id = server.peer_id();
+    client
+        .dial(server.net_address().expect("listens"))
+        .expect("dial");
+    common::wait_connected(client.events(), server_id);
+    // By type, only the first is found: the second is reached by its id alone.
+    let by_type = client.with_stack(|router, _| router.id_of::<RequestResponse>());
+    assert_eq!(
+        format!("{:?}", by_type.flatten()),
+        format!("{:?}", Some(double))
+    );
+
+    let ask = |id: ProtocolId<RequestResponse>| {
+        client
+            .with_protocol(id, move |rr, ctx| {
+                rr.request(ctx, server_id, Bytes::from_static(&[7]))
+            })
+            .expect("running")
+            .expect("asked")
+    };
+    let mut asked = vec![("double", ask(double)), ("square", ask(square))];
+    let mut answers = Vec::new();
+    while !asked.is_empty() {
+        let event = common::wait_for(client.events(), Duration::from_secs(10), "an answer", Some);
+        let (NodeEvent::Protocol(protocol_event), Some(RequestEvent::Response { id, body, .. })) =
+            (&event, RequestEvent::of(&event))
+        else {
+            continue;
+        };
+        let name = protocol_event.protocol().to_owned();
+        asked.retain(|asked| *asked != (name.as_str(), *id));
+        answers.push((name, body.to_vec()));
+    }
+    answers.sort();
+    assert_eq!(
+        answers,
+        vec![
+            ("double".to_owned(), vec![14]),
+            ("square".to_owned(), vec![49])
+        ]
+    );
+    client.shutdown(Duration::from_secs(2));
+    server.shutdown(Duration::from_secs(2));
+}
+
 #[test]
 fn a_runtime_whose_stack_fails_to_build_does_not_start() {
     let config = config_for(&ProtocolSpec::new("other", 1..=1, [PING_CHANNEL]), 0);
@@ -532,19 +608,13 @@ fn a_runtime_shut_down_cleanly_stops_its_router_last_and_an_aborted_one_never() 
         let log = Arc::new(Mutex::new(Vec::new()));
         let hooks = HookLog(log.clone());
         let spec = hooks.spec();
-        let handle = Runtime::default()
-            .start_with_router(config_for(&spec, 0), |router| {
-                router.register(hooks)?;
-                Ok(())
-            })
+        let (handle, _) = Runtime::default()
+            .start_with_router(config_for(&spec, 0), |router| router.register(hooks))
             .expect("runtime");
         let peer_log = Arc::new(Mutex::new(Vec::new()));
         let peer_hooks = HookLog(peer_log.clone());
-        let peer = Runtime::default()
-            .start_with_router(config_for(&spec, 1), |router| {
-                router.register(peer_hooks)?;
-                Ok(())
-            })
+        let (peer, _) = Runtime::default()
+            .start_with_router(config_for(&spec, 1), |router| router.register(peer_hooks))
             .expect("peer");
         peer.dial(handle.net_address().expect("listens"))
             .expect("dial");

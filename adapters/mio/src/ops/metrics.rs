@@ -35,6 +35,11 @@ struct FailureLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ReasonLabel {
+    reason: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct DisconnectLabels {
     reason: String,
     side: &'static str,
@@ -108,10 +113,10 @@ type ConnKey = (PeerId, Option<Instant>);
 ///
 /// - [`Metrics::observe`] counts what the node's events tell once: peers admitted,
 ///   handshakes and dials failed, disconnections, messages handed to the application,
-///   slow peers, `Writable`s. Call it with every event the application reads.
-/// - [`Metrics::sample`] reads the node's getters on the node's thread: peers, send
-///   queues, RTT, the address book, bans — gauges of "now" — and the per-connection traffic
-///   totals.
+///   slow peers, failed query connections, `Writable`s. Call it with every event the application reads.
+/// - [`Metrics::sample`] reads the node's getters on the node's thread: peers, query
+///   connections, send queues, RTT, the address book, bans and their bound — gauges of
+///   "now" — and the per-connection traffic totals.
 ///
 /// Traffic is exposed as **counters** (`…_total`), not as gauges of the sum over connected
 /// peers: that sum drops whenever a peer leaves, which `rate()` would read as a counter
@@ -128,9 +133,11 @@ pub struct Metrics {
     disconnects: Family<DisconnectLabels, Counter>,
     messages_delivered: Family<ChannelLabel, Counter>,
     slow_peers: Counter,
+    query_failures: Family<ReasonLabel, Counter>,
     writable: Family<ChannelLabel, Counter>,
     peers: Family<DirectionLabel, Gauge>,
     connections: Gauge,
+    query_connections: Family<DirectionLabel, Gauge>,
     sent_messages: Family<ChannelLabel, Counter>,
     sent_bytes: Family<ChannelLabel, Counter>,
     received_messages: Family<ChannelLabel, Counter>,
@@ -143,6 +150,8 @@ pub struct Metrics {
     rtt_max: FloatGauge,
     addr_book: Family<TableLabel, Gauge>,
     bans: Family<KindLabel, Gauge>,
+    bans_held: Gauge,
+    bans_max: Gauge,
     /// Each connected peer's totals at the last sample.
     seen: HashMap<ConnKey, Totals>,
     /// Every channel a queue gauge was set for: set to zero when no peer has it any more,
@@ -167,9 +176,11 @@ impl Metrics {
             disconnects: Family::default(),
             messages_delivered: Family::default(),
             slow_peers: Counter::default(),
+            query_failures: Family::default(),
             writable: Family::default(),
             peers: Family::default(),
             connections: Gauge::default(),
+            query_connections: Family::default(),
             sent_messages: Family::default(),
             sent_bytes: Family::default(),
             received_messages: Family::default(),
@@ -182,6 +193,8 @@ impl Metrics {
             rtt_max: FloatGauge::default(),
             addr_book: Family::default(),
             bans: Family::default(),
+            bans_held: Gauge::default(),
+            bans_max: Gauge::default(),
             seen: HashMap::new(),
             queue_channels: BTreeSet::new(),
         };
@@ -194,6 +207,7 @@ impl Metrics {
             };
             metrics.handshakes.get_or_create(&label).inc_by(0);
             metrics.peers.get_or_create(&label).set(0);
+            metrics.query_connections.get_or_create(&label).set(0);
         }
         for outcome in ["connected", "failed"] {
             metrics
@@ -241,6 +255,11 @@ impl Metrics {
             self.slow_peers.clone(),
         );
         r.register(
+            "query_failures",
+            "Query connections we opened that failed before they connected, by reason",
+            self.query_failures.clone(),
+        );
+        r.register(
             "writable",
             "Send queues that had room again after a full send, by channel",
             self.writable.clone(),
@@ -254,6 +273,12 @@ impl Metrics {
             "connections",
             "Connections open or opening, handshakes included",
             self.connections.clone(),
+        );
+        r.register(
+            "query_connections",
+            "Query connections (outside the peer slots, one protocol's requests) open, by \
+             which side dialed; outbound includes our dials in flight",
+            self.query_connections.clone(),
         );
         r.register(
             "channel_sent_messages",
@@ -322,6 +347,17 @@ impl Metrics {
             "Bans in force, by kind (peer identity or IP address)",
             self.bans.clone(),
         );
+        r.register(
+            "bans_held",
+            "Bans held, peers and IP addresses together, expired ones not yet swept included: \
+             what bans_max bounds",
+            self.bans_held.clone(),
+        );
+        r.register(
+            "bans_max",
+            "Bans held at most (max_bans); a full list drops the ban with the least time left",
+            self.bans_max.clone(),
+        );
     }
 
     /// Counts what `event` tells; events that carry nothing countable are ignored.
@@ -363,6 +399,12 @@ impl Metrics {
             NodeEvent::SlowPeer { .. } => {
                 self.slow_peers.inc();
             }
+            NodeEvent::QueryFailed { reason, .. } => {
+                let label = ReasonLabel {
+                    reason: reason_label(*reason),
+                };
+                self.query_failures.get_or_create(&label).inc();
+            }
             NodeEvent::Writable { channel, .. } => {
                 let label = ChannelLabel { channel: *channel };
                 self.writable.get_or_create(&label).inc();
@@ -386,9 +428,8 @@ impl Metrics {
     /// ([`NodeApi::inspect`](crate::NodeApi::inspect)), about once a second: every call
     /// reads each peer's counters.
     pub fn sample<R: CryptoRng>(&mut self, node: &Node<R>, book: Option<&AddrBook>, now: Instant) {
-        let (inbound, outbound) = node.peer_counts();
-        self.set_direction_gauge(Direction::Inbound, inbound);
-        self.set_direction_gauge(Direction::Outbound, outbound);
+        set_by_direction(&self.peers, node.peer_counts());
+        set_by_direction(&self.query_connections, node.query_counts());
         self.connections.set(gauge_value(node.connection_count()));
         if let Some(book) = book {
             for (table, len) in [("new", book.new_len()), ("tried", book.tried_len())] {
@@ -403,6 +444,8 @@ impl Metrics {
                 .get_or_create(&KindLabel { kind })
                 .set(gauge_value(count));
         }
+        self.bans_held.set(gauge_value(node.bans().len()));
+        self.bans_max.set(gauge_value(node.bans().capacity()));
 
         let mut seen = HashMap::with_capacity(self.seen.len());
         let mut queued: BTreeMap<ChannelId, (usize, usize)> = BTreeMap::new();
@@ -450,13 +493,6 @@ impl Metrics {
         self.rtt_max.set(max);
     }
 
-    fn set_direction_gauge(&self, direction: Direction, count: usize) {
-        let label = DirectionLabel {
-            direction: direction_name(direction),
-        };
-        self.peers.get_or_create(&label).set(gauge_value(count));
-    }
-
     /// Adds to the traffic counters what one connection's totals grew from `before`.
     fn add_growth(&self, before: &Totals, after: &Totals) {
         self.wire_sent_bytes
@@ -496,6 +532,20 @@ impl Metrics {
     }
 }
 
+/// Sets `family`'s two series from an (inbound, outbound) count, as the node's getters
+/// return them.
+fn set_by_direction(family: &Family<DirectionLabel, Gauge>, (inbound, outbound): (usize, usize)) {
+    for (direction, count) in [
+        (Direction::Inbound, inbound),
+        (Direction::Outbound, outbound),
+    ] {
+        let label = DirectionLabel {
+            direction: direction_name(direction),
+        };
+        family.get_or_create(&label).set(gauge_value(count));
+    }
+}
+
 /// Gauges are `i64`; a count beyond that is pinned rather than wrapped negative.
 fn gauge_value(count: usize) -> i64 {
     i64::try_from(count).unwrap_or(i64::MAX)
@@ -525,6 +575,8 @@ fn reason_label(reason: DisconnectReason) -> String {
 mod tests {
     use std::net::SocketAddr;
 
+    use switchboard::NetAddress;
+
     use super::*;
 
     fn sample_line<'a>(exposition: &'a str, series: &str) -> Option<&'a str> {
@@ -534,7 +586,7 @@ mod tests {
     }
 
     #[test]
-    fn observe_counts_refusals_slow_peers_and_writables_by_their_labels() {
+    fn observe_counts_refusals_slow_peers_failed_queries_and_writables_by_their_labels() {
         let mut metrics = Metrics::new();
         let peer = PeerId::from_bytes([1; 32]);
         let refused = NodeEvent::InboundRefused {
@@ -548,6 +600,12 @@ mod tests {
         metrics.observe(&refused);
         metrics.observe(&NodeEvent::SlowPeer { peer });
         metrics.observe(&NodeEvent::Writable { peer, channel: 3 });
+        metrics.observe(&NodeEvent::QueryFailed {
+            addr: NetAddress::new(None, SocketAddr::from(([127, 0, 0, 1], 4001))),
+            protocol: "lookup".into(),
+            reason: DisconnectReason::TooManyPeers,
+            detail: String::new(),
+        });
         let exposition = metrics.encode();
         let expect = [
             (
@@ -556,6 +614,10 @@ mod tests {
             ),
             ("switchboard_slow_peers_total", "1"),
             (r#"switchboard_writable_total{channel="3"}"#, "1"),
+            (
+                r#"switchboard_query_failures_total{reason="too_many_peers"}"#,
+                "1",
+            ),
             (r#"switchboard_handshakes_total{direction="inbound"}"#, "0"),
             ("switchboard_peer_rtt_max_seconds", "NaN"),
         ];

@@ -46,12 +46,13 @@ pub fn spawn_discovering(
     config: DriverConfig,
     discovery: DiscoveryConfig,
 ) -> Handle<Router<ChaCha20Rng>> {
-    Runtime::default()
+    let (handle, _) = Runtime::default()
         .start_with_router(config, move |router| {
             let discovery = Discovery::new(discovery, router.node_mut().rng());
-            router.register(discovery).map(drop)
+            router.register(discovery)
         })
-        .expect("node starts")
+        .expect("node starts");
+    handle
 }
 
 /// A driver config listening on `ip`, port 0, with a fresh key.

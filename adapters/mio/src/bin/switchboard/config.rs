@@ -74,17 +74,24 @@ struct P2p {
     inbound_eviction: Option<bool>,
     max_inbound_per_ip: Option<usize>,
     max_inbound_per_subnet: Option<usize>,
+    max_inbound_queries: Option<usize>,
+    max_outbound_queries: Option<usize>,
+    #[serde(default, with = "humantime_serde")]
+    query_idle_timeout: Option<Duration>,
     #[serde(default, deserialize_with = "networks")]
     allowed_networks: Vec<IpNet>,
     seed_mode: Option<bool>,
     pex: Option<bool>,
     addr_book_strict: Option<bool>,
+    #[serde(default, with = "humantime_serde")]
+    violation_ban: Option<Duration>,
     violation_ban_ip: Option<bool>,
     max_bans: Option<usize>,
     #[serde(default, with = "humantime_serde")]
     handshake_timeout: Option<Duration>,
     #[serde(default, with = "humantime_serde")]
     write_stall_timeout: Option<Duration>,
+    free_frames_per_second: Option<u32>,
     #[serde(default, with = "humantime_serde")]
     dial_timeout: Option<Duration>,
     send_rate: Option<u64>,
@@ -198,11 +205,15 @@ impl ConfigFile {
             p2p.max_inbound_per_subnet,
             &mut limits.max_inbound_per_subnet,
         );
+        set(p2p.max_inbound_queries, &mut limits.max_inbound_queries);
+        set(p2p.max_outbound_queries, &mut limits.max_outbound_queries);
+        limits.query_idle_timeout = p2p.query_idle_timeout.unwrap_or(limits.query_idle_timeout);
         node.eviction.enabled = p2p.inbound_eviction.unwrap_or(node.eviction.enabled);
         discovery.seed_mode = p2p.seed_mode.unwrap_or(discovery.seed_mode);
         let pex = p2p.pex.unwrap_or(DEFAULT_PEX);
         let book = &mut discovery.addr_book;
         book.routable_only = p2p.addr_book_strict.unwrap_or(book.routable_only);
+        node.violation_ban = p2p.violation_ban.unwrap_or(node.violation_ban);
         node.violation_ban_ip = p2p.violation_ban_ip.unwrap_or(node.violation_ban_ip);
         node.max_bans = p2p.max_bans.unwrap_or(node.max_bans);
         let connection = &mut node.connection;
@@ -212,6 +223,9 @@ impl ConfigFile {
         connection.write_stall_timeout = p2p
             .write_stall_timeout
             .unwrap_or(connection.write_stall_timeout);
+        connection.free_frames_per_second = p2p
+            .free_frames_per_second
+            .unwrap_or(connection.free_frames_per_second);
         node.dial.dial_timeout = p2p.dial_timeout.unwrap_or(node.dial.dial_timeout);
         let listen = if args.listen.is_empty() {
             p2p.laddr.unwrap_or_else(|| vec![DEFAULT_LISTEN])
@@ -291,6 +305,13 @@ inbound_eviction = {}
 # Inbound connections from one IP address, and from one /24 (IPv4) or /48 (IPv6).
 max_inbound_per_ip = {}
 max_inbound_per_subnet = {}
+# Query connections: short-lived connections outside the peer slots that carry one
+# protocol's requests to a node we are not peered with. At most this many open to us from
+# others (beyond, refused) and opened by us, in flight or open; each is closed once idle
+# for query_idle_timeout.
+max_inbound_queries = {}
+max_outbound_queries = {}
+query_idle_timeout = "{}"
 # Networks peers may connect from or be dialed at, as ["10.0.0.0/8", "fd00::/8"]; []
 # allows all.
 allowed_networks = []
@@ -301,8 +322,10 @@ pex = {}
 # Keep only publicly routable addresses in the address book: loopback and private
 # addresses learned from peers are dropped, never dialed. false on a LAN or one host.
 addr_book_strict = {}
-# A peer that breaks the protocol is banned for 10 minutes; true bans its IP address as well
-# (false where honest peers share one address, behind a NAT or on one host).
+# How long a peer that breaks the protocol is banned.
+violation_ban = "{}"
+# Whether such a peer's IP address is banned as well (false where honest peers share one
+# address, behind a NAT or on one host).
 violation_ban_ip = {}
 # Bans held at most (peers and addresses); beyond, the one with the least time left goes.
 max_bans = {}
@@ -310,6 +333,9 @@ max_bans = {}
 handshake_timeout = "{}"
 # A peer whose unread output stays blocked this long is disconnected, whatever it sends.
 write_stall_timeout = "{}"
+# Frames that carry nothing (PING, PONG, empty ones) a peer may send per second, and at
+# once; one more disconnects it (ControlFlood).
+free_frames_per_second = {}
 # How long a dial may take, TCP connect and handshake.
 dial_timeout = "{}"
 # Bytes per second sent to, and accepted from, each peer; 0 is unlimited.
@@ -323,13 +349,18 @@ recv_rate = 0
         defaults.eviction.enabled,
         limits.max_inbound_per_ip,
         limits.max_inbound_per_subnet,
+        limits.max_inbound_queries,
+        limits.max_outbound_queries,
+        duration(limits.query_idle_timeout),
         discovery.seed_mode,
         DEFAULT_PEX,
         discovery.addr_book.routable_only,
+        duration(defaults.violation_ban),
         defaults.violation_ban_ip,
         defaults.max_bans,
         duration(defaults.connection.handshake_timeout),
         duration(defaults.connection.write_stall_timeout),
+        defaults.connection.free_frames_per_second,
         duration(defaults.dial.dial_timeout),
     )
 }
@@ -440,10 +471,15 @@ mod tests {
             allowed_networks = ["10.0.0.0/8"]
             pex = false
             addr_book_strict = false
+            max_inbound_queries = 4
+            max_outbound_queries = 2
+            query_idle_timeout = "1s"
+            violation_ban = "1h"
             violation_ban_ip = false
             max_bans = 64
             handshake_timeout = "500ms"
             write_stall_timeout = "7s"
+            free_frames_per_second = 500
             send_rate = 1000
             "#
         ))
@@ -462,9 +498,14 @@ mod tests {
         assert_eq!(node.allowed_networks[0].prefix, 8);
         assert!(!options.pex);
         assert!(!options.discovery.addr_book.routable_only);
+        assert_eq!(node.limits.max_inbound_queries, 4);
+        assert_eq!(node.limits.max_outbound_queries, 2);
+        assert_eq!(node.limits.query_idle_timeout, Duration::from_secs(1));
+        assert_eq!(node.violation_ban, Duration::from_secs(3600));
         assert!(!node.violation_ban_ip);
         assert_eq!(node.max_bans, 64);
         assert_eq!(node.connection.write_stall_timeout, Duration::from_secs(7));
+        assert_eq!(node.connection.free_frames_per_second, 500);
         assert_eq!(
             node.connection.handshake_timeout,
             Duration::from_millis(500)

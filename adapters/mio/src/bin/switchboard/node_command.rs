@@ -73,13 +73,14 @@ pub fn run(options: NodeOptions) -> Result<(), String> {
         signal_hook::flag::register(signal, Arc::clone(&stop))
             .map_err(|error| format!("cannot handle signal {signal}: {error}"))?;
     }
-    let handle = Runtime::default()
-        .start_with_router(driver, move |router| match discovery {
-            Some(config) => {
-                let discovery = Discovery::new(config, router.node_mut().rng());
-                router.register(discovery).map(drop)
-            }
-            None => Ok(()),
+    let (handle, _discovery) = Runtime::default()
+        .start_with_router(driver, move |router| {
+            discovery
+                .map(|config| {
+                    let discovery = Discovery::new(config, router.node_mut().rng());
+                    router.register(discovery)
+                })
+                .transpose()
         })
         .map_err(|error| error.to_string())?;
     let node_id = handle.peer_id();
@@ -158,6 +159,12 @@ pub fn run(options: NodeOptions) -> Result<(), String> {
 
 /// One line for `event`, its fields named (free text quoted, so a line splits on spaces);
 /// messages, the application's business, none.
+///
+/// Query connections come and go at debug: they are short-lived by design (closed after
+/// `query_idle_timeout` idle), a lookup opens several, and strangers open them at will —
+/// up to `max_inbound_queries` at once, again and again — so at info they would drown the
+/// peers' comings and goings. A query of ours that failed is at info, as a failed dial is:
+/// it is this node's own attempt, and rarer.
 fn log_event(handle: &Handle<Router<ChaCha20Rng>>, event: NodeEvent) {
     match event {
         NodeEvent::PeerConnected {
@@ -223,6 +230,48 @@ fn log_event(handle: &Handle<Router<ChaCha20Rng>>, event: NodeEvent) {
             };
             info!(%addr, reason = ?reason.as_str(), ?detail, ?retry, "dial failed");
         }
+        NodeEvent::QueryConnected {
+            peer,
+            info,
+            direction,
+        } => {
+            let mut offers: Vec<&str> = info
+                .channels
+                .iter()
+                .map(|channel| channel.protocol.as_str())
+                .collect();
+            offers.dedup();
+            debug!(
+                %peer,
+                direction = %direction_name(direction),
+                listen = %info.listen_addr.map_or_else(|| "none".to_string(), |addr| addr.to_string()),
+                agent = %info.agent,
+                offers = %offers.join(","),
+                "query connection opened"
+            );
+        }
+        NodeEvent::QueryDisconnected {
+            peer,
+            reason,
+            by,
+            detail,
+            unsent,
+            unconfirmed,
+        } => debug!(
+            %peer,
+            reason = ?reason.as_str(),
+            by = %closed_by_name(by),
+            ?detail,
+            unsent = unsent.len(),
+            unconfirmed = unconfirmed.len(),
+            "query connection closed"
+        ),
+        NodeEvent::QueryFailed {
+            addr,
+            protocol,
+            reason,
+            detail,
+        } => info!(%addr, %protocol, reason = ?reason.as_str(), ?detail, "query failed"),
         NodeEvent::SlowPeer { peer } => {
             warn!(%peer, "slow peer: refused broadcasts too long, disconnecting");
         }

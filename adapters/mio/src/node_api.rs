@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use rand_chacha::ChaCha20Rng;
 use switchboard::discovery::Discovery;
-use switchboard::node::{DialError, Node, PeerInfo, Stack};
+use switchboard::node::{DialError, Node, OutboundSlots, PeerInfo, Stack};
 use switchboard::{Bytes, ChannelId, DisconnectReason, Instant, NetAddress, PeerId, SendError};
 
 use crate::driver::Driver;
@@ -98,6 +98,13 @@ pub trait NodeApi: Sized {
     fn peers(self) -> Vec<PeerId> {
         self.with_node(|node, _| node.peers().collect())
             .unwrap_or_default()
+    }
+
+    /// The outbound slots: taken, the cap, dials in flight for them
+    /// ([`Node::outbound_slots`]) — how full discovery has got them. `None` when the node is
+    /// gone.
+    fn outbound_slots(self) -> Option<OutboundSlots> {
+        self.with_node(|node, _| node.outbound_slots())
     }
 
     /// What the node knows of a connected peer: its address, direction, RTT, counters per

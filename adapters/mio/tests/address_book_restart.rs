@@ -73,6 +73,8 @@ fn a_node_restarted_with_its_saved_book_and_no_seed_reconnects() {
         },
     );
     assert_eq!(peer, member_id, "found the member again, without the seed");
+    let slots = restarted.outbound_slots().expect("running");
+    assert_eq!(slots.connected, 1, "dialed from the book: {slots:?}");
     restarted.shutdown(std::time::Duration::from_secs(2));
     member.shutdown(std::time::Duration::from_secs(2));
     let _ = std::fs::remove_dir_all(&dir);

@@ -410,7 +410,14 @@ impl PeerSet {
             .any(|addr| addr.peer_id() == Some(*peer))
     }
 
-    /// Whether `addr` is a persistent peer's address, or names a persistent peer.
+    /// Whether `socket` is a persistent peer's address: what is redialed forever. (An
+    /// address merely naming a persistent peer is not: anyone may relay such addresses.)
+    pub fn is_persistent_socket(&self, socket: &SocketAddr) -> bool {
+        self.persistent.contains_key(socket)
+    }
+
+    /// Whether `addr` is a persistent peer's address, or names a persistent peer: exempt
+    /// from the outbound cap.
     pub fn is_persistent_addr(&self, addr: &NetAddress) -> bool {
         self.persistent.contains_key(&addr.socket_addr())
             || addr.peer_id().is_some_and(|peer| self.is_persistent(&peer))

@@ -281,7 +281,8 @@ impl Discovery {
             .peers()
             .iter()
             .map(|(peer, _)| *peer)
-            .filter(|peer| self.pex.can_request(now, peer))
+            // Strangers on query connections are not asked: only peers' answers are kept.
+            .filter(|peer| !ctx.is_query(peer) && self.pex.can_request(now, peer))
             .collect();
         let Some(count) = u32::try_from(candidates.len()).ok().filter(|n| *n > 0) else {
             return;
@@ -386,6 +387,9 @@ impl Protocol for Discovery {
     ) -> Result<(), DisconnectReason> {
         let now = ctx.now();
         self.pex.handle_connected(peer);
+        if ctx.is_query(&peer) {
+            return Ok(());
+        }
         let Some(info) = ctx.peer_info(&peer) else {
             return Ok(());
         };

@@ -365,3 +365,19 @@ fn a_persisted_book_loads_and_a_corrupt_one_is_refused() {
     assert!(other.load_addr_book(T0, &bytes[..10]).is_err());
     assert_eq!(other.addr_book().len(), 1, "the current book is kept");
 }
+
+#[test]
+fn strangers_on_query_connections_are_never_asked_for_addresses() {
+    let stranger = peer(3);
+    let mut node = FakeNode::new(&[stranger]);
+    node.sends.query_peers.insert(stranger);
+    let remote: SocketAddr = "1.3.0.1:26656".parse().unwrap();
+    node.sends.connected = vec![peer_info(stranger, remote, Direction::Outbound)];
+    let mut discovery = started(DiscoveryConfig::default(), &mut node);
+    discovery
+        .peer_connected(&mut node.ctx(T0), stranger, 1)
+        .unwrap();
+    // Slots free, a PEX peer to ask: but it is a stranger's query connection.
+    node.fire(&mut discovery, T0 + Duration::from_secs(5));
+    assert!(node.take_sent().is_empty(), "no GetAddrs to a query peer");
+}

@@ -69,7 +69,6 @@ impl<R: CryptoRng> Node<R> {
                 let dialed = entry.dialed.take();
                 if let Some(addr) = dialed {
                     self.dialing.remove(&addr.socket_addr());
-                    self.dials.remove(addr.socket_addr());
                 }
                 self.peer_set
                     .release(entry.direction, None, inbound_ip(entry));
@@ -79,17 +78,28 @@ impl<R: CryptoRng> Node<R> {
                 // every slot full. Losing to an open query connection is a failure: the
                 // peer is not connected.
                 let lost_to_query = self.queries.conn(&peer).is_some();
-                if let Some(addr) = dialed
-                    && !probe
-                    && (reason != DisconnectReason::AlreadyConnected || lost_to_query)
-                {
-                    let detail = String::from(reason.as_str());
-                    self.report_dial_failure(addr, reason, detail, Retry::GivenUp);
-                } else if entry.direction == Direction::Inbound
-                    && reason != DisconnectReason::AlreadyConnected
-                {
+                let inbound = entry.direction == Direction::Inbound;
+                let remote = entry.remote;
+                match dialed {
+                    Some(addr)
+                        if !probe
+                            && reason == DisconnectReason::AlreadyConnected
+                            && lost_to_query =>
+                    {
+                        self.dial_lost_to_query(now, addr);
+                    }
+                    Some(addr) => {
+                        self.dials.remove(addr.socket_addr());
+                        if !probe && reason != DisconnectReason::AlreadyConnected {
+                            let detail = String::from(reason.as_str());
+                            self.report_dial_failure(addr, reason, detail, Retry::GivenUp);
+                        }
+                    }
+                    None => {}
+                }
+                if inbound && reason != DisconnectReason::AlreadyConnected {
                     self.events.push_back(NodeEvent::InboundRefused {
-                        remote: entry.remote,
+                        remote,
                         peer: Some(peer),
                         reason,
                         by: ClosedBy::Local,
@@ -135,7 +145,7 @@ impl<R: CryptoRng> Node<R> {
         if self.peers.contains_key(&peer) || self.is_query_peer(&peer) {
             return Err(DisconnectReason::AlreadyConnected);
         }
-        self.resolve_rivals(now, conn, peer)?;
+        self.resolve_rivals(now, conn, peer, false)?;
         if self.peer_set.bans().is_peer_banned(now, &peer) {
             return Err(DisconnectReason::Banned);
         }
@@ -160,12 +170,16 @@ impl<R: CryptoRng> Node<R> {
 
     /// The simultaneous-open rule, for `conn` completing as `peer`'s connection while
     /// others to `peer`, not yet seen, are in the handshake (peer or query connections
-    /// alike): refused if a rival wins, else the rivals are closed.
+    /// alike): refused if a rival wins, else the rivals are closed. A dial for a peer that
+    /// loses to a query connection (`query`) failed — its peer is not connected — and is
+    /// reported and retried as any failed dial; one that loses to a peer connection is
+    /// answered by that connection's `PeerConnected`.
     pub(super) fn resolve_rivals(
         &mut self,
         now: Instant,
         conn: ConnId,
         peer: PeerId,
+        query: bool,
     ) -> Result<(), DisconnectReason> {
         let lower = self.local_id.min(peer);
         let wins = self.dialer_of(conn, peer) == Some(lower);
@@ -181,6 +195,7 @@ impl<R: CryptoRng> Node<R> {
             }
             // This connection wins (or both were dialed by the same side and it finished
             // first): the rival, not yet seen by anyone, is closed.
+            let mut lost_dial = None;
             if let Some(entry) = self.conns.get_mut(rival) {
                 entry.phase = Phase::Dropped;
                 entry.connection.close(
@@ -188,13 +203,19 @@ impl<R: CryptoRng> Node<R> {
                     DisconnectReason::AlreadyConnected,
                     "simultaneous open: lost",
                 );
-                if let Some(addr) = entry.dialed.take() {
-                    self.dialing.remove(&addr.socket_addr());
-                    self.probes.remove(&addr.socket_addr());
-                    self.dials.remove(addr.socket_addr());
-                }
+                lost_dial = entry.dialed.take();
                 self.peer_set
                     .release(entry.direction, None, inbound_ip(entry));
+            }
+            if let Some(addr) = lost_dial {
+                let socket = addr.socket_addr();
+                self.dialing.remove(&socket);
+                if query && !self.probes.contains(&socket) {
+                    self.dial_lost_to_query(now, addr);
+                } else {
+                    self.probes.remove(&socket);
+                    self.dials.remove(socket);
+                }
             }
             self.query_dial_lost(rival);
             if let Some(set) = self.candidates.get_mut(&peer) {

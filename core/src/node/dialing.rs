@@ -124,7 +124,16 @@ impl<R: CryptoRng> Node<R> {
             return;
         }
         while let Some(addr) = self.dials.poll_dial(now) {
-            if let Err(error) = self.check_dial(now, &addr) {
+            let check = self.check_dial(now, &addr);
+            if check == Err(DialError::AlreadyConnected)
+                && addr
+                    .peer_id()
+                    .is_some_and(|peer| !self.peers.contains_key(&peer))
+            {
+                self.dial_lost_to_query(now, addr);
+                continue;
+            }
+            if let Err(error) = check {
                 self.dials.remove(addr.socket_addr());
                 let reason = match error {
                     DialError::SelfDial => DisconnectReason::SelfConnection,
@@ -172,6 +181,19 @@ impl<R: CryptoRng> Node<R> {
             });
             self.after(now, conn);
         }
+    }
+
+    /// A dial for a peer refused, or beaten in a simultaneous open, by a query connection to
+    /// that peer: it failed — the peer is not connected — and is retried as any failed dial
+    /// (a persistent peer's forever), since the query connection closes once idle.
+    pub(super) fn dial_lost_to_query(&mut self, now: Instant, addr: NetAddress) {
+        let socket = addr.socket_addr();
+        let persistent = self.peer_set.is_persistent_socket(&socket);
+        let retry = self
+            .dials
+            .handle_failure(now, socket, persistent, &mut self.rng);
+        let detail = String::from("a query connection to that peer is open");
+        self.report_dial_failure(addr, DisconnectReason::AlreadyConnected, detail, retry);
     }
 
     /// Reports a dial that failed or was given up, the address already out of the dial

@@ -190,9 +190,9 @@ impl<R: CryptoRng> Node<R> {
             self.after(now, conn);
         }
         let peer_set = &self.peer_set;
-        let expired = self
-            .dials
-            .handle_timeout(now, &mut self.rng, |addr| peer_set.is_persistent_addr(addr));
+        let expired = self.dials.handle_timeout(now, &mut self.rng, |addr| {
+            peer_set.is_persistent_socket(&addr.socket_addr())
+        });
         for (addr, retry) in expired {
             // A dial that outlived its timeout: report the failure (a probe's cancels the
             // retry just queued, before closing can start it), then close its socket.

@@ -328,7 +328,7 @@ impl<R: CryptoRng> Node<R> {
                         self.dials.remove(addr.socket_addr());
                         self.report_dial_cancelled(addr);
                     } else {
-                        let persistent = self.peer_set.is_persistent_addr(&addr);
+                        let persistent = self.peer_set.is_persistent_socket(&addr.socket_addr());
                         let retry = self.dials.handle_failure(
                             now,
                             addr.socket_addr(),

@@ -98,7 +98,7 @@ impl<R: CryptoRng> Node<R> {
     /// (a seed handing out addresses) needs, since closing at once would hand the answer
     /// back unsent.
     pub fn disconnect_when_confirmed(&mut self, now: Instant, peer: &PeerId, channel: ChannelId) {
-        let Some(&conn) = self.peers.get(peer) else {
+        let Some(conn) = super::query::conn_of(&self.peers, &self.queries, peer) else {
             return;
         };
         if let Some(entry) = self.conns.get_mut(conn) {
@@ -120,12 +120,9 @@ impl<R: CryptoRng> Node<R> {
     /// The addresses dialed right now (connecting or in the handshake), probes included,
     /// each with whether it is a persistent peer's.
     pub fn dials_in_flight(&self) -> impl Iterator<Item = (SocketAddr, bool)> + '_ {
-        self.dialing.keys().map(|addr| {
-            let persistent = self
-                .peer_set
-                .is_persistent_addr(&NetAddress::new(None, *addr));
-            (*addr, persistent)
-        })
+        self.dialing
+            .keys()
+            .map(|addr| (*addr, self.peer_set.is_persistent_socket(addr)))
     }
 
     /// What a protocol choosing an address asks of the node ([`NodeView`]).

@@ -300,7 +300,7 @@ impl<R: CryptoRng> Node<R> {
         if self.peers.contains_key(&peer) || self.queries.open.contains_key(&peer) {
             return Err(DisconnectReason::AlreadyConnected);
         }
-        self.resolve_rivals(now, conn, peer)?;
+        self.resolve_rivals(now, conn, peer, true)?;
         if self.peer_set.bans().is_peer_banned(now, &peer) {
             return Err(DisconnectReason::Banned);
         }

@@ -114,6 +114,7 @@ pub trait Stack {
     fn poll_output(&mut self, now: Instant, buffer: &mut Vec<u8>) -> Output {
         let mut fired = false;
         loop {
+            self.handle_reports(now);
             if !self.node().events_paused()
                 && let Some(event) = self.poll_event(now)
             {
@@ -136,6 +137,14 @@ pub trait Stack {
                 _ => return Output::Timeout(deadline),
             }
         }
+    }
+
+    /// Hands the layers what the node reports for them alone (a router: each
+    /// [`DialReport`](super::DialReport) to its protocols' `dialed` hook), whether or not the
+    /// application takes events: an address book learns of its dials while the application
+    /// is paused. [`Stack::poll_output`] calls it; nothing for a bare node.
+    fn handle_reports(&mut self, now: Instant) {
+        let _ = now;
     }
 
     /// The adapter is done with the stack (its node shut down cleanly, every event taken):

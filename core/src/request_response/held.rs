@@ -60,8 +60,10 @@ impl RequestResponse {
         }
         if let btree_map::Entry::Vacant(vacant) = self.held.entry(peer) {
             let opening = match ctx.open_query(addr) {
-                Ok(()) | Err(QueryError::Dialing) => true,
-                Err(QueryError::BudgetFull) => false,
+                Ok(()) => true,
+                // Another protocol's query connection is opening there (it will not carry
+                // ours), or the budget is full: wait, and try again.
+                Err(QueryError::Dialing | QueryError::BudgetFull) => false,
                 // A query connection of another protocol's: ours once it idles away.
                 Err(QueryError::AlreadyConnected) if ctx.is_query(&peer) => false,
                 Err(QueryError::AlreadyConnected) => {
@@ -144,11 +146,12 @@ impl RequestResponse {
                 continue;
             }
             match ctx.open_query(addr) {
-                Ok(()) | Err(QueryError::Dialing) => {
+                Ok(()) => {
                     if let Some(held) = self.held.get_mut(&peer) {
                         held.opening = true;
                     }
                 }
+                Err(QueryError::Dialing) => {}
                 // Full: so will the next ones be.
                 Err(QueryError::BudgetFull) => break,
                 Err(QueryError::AlreadyConnected) if ctx.is_query(&peer) => {}

@@ -617,6 +617,23 @@ fn with_the_query_budget_full_a_request_waits_for_a_slot_then_goes() {
 }
 
 #[test]
+fn a_query_another_protocol_is_opening_there_is_waited_for_not_counted_as_ours() {
+    let mut node = FakeNode::new(&[]);
+    let mut rr = RequestResponse::new(config());
+    node.sends.query_refusal = Some(QueryError::Dialing);
+    rr.request_to(&mut node.ctx(T0), addr_of(4), Bytes::from_static(b"q"))
+        .unwrap();
+    let retry = T0 + RETRY_INTERVAL;
+    assert_eq!(node.timers.get(RETRY), Some(retry), "waits and tries again");
+    // The other protocol's connection is gone; ours opens at the retry.
+    node.sends.query_refusal = None;
+    rr.timer(&mut node.ctx(retry), RETRY);
+    assert_eq!(node.sends.queries_opened, vec![addr_of(4)]);
+    query_connects(&mut rr, &mut node, retry, 4);
+    assert_eq!(sent(&mut node).len(), 1);
+}
+
+#[test]
 fn held_requests_keep_the_bounds_and_time_out() {
     let mut node = FakeNode::new(&[]);
     let mut rr = RequestResponse::new(RequestResponseConfig {

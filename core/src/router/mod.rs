@@ -375,17 +375,25 @@ impl<R: CryptoRng> Router<R> {
             if let Some(emitted) = self.emitted.pop_front() {
                 return Some(NodeEvent::Protocol(emitted));
             }
-            if let Some(report) = self.node.poll_dial_report() {
-                if self.running() {
-                    for index in 0..self.protocols.len() {
-                        self.call(now, index, |protocol, ctx| protocol.dialed(ctx, &report));
-                    }
-                }
+            self.handle_reports(now);
+            if !self.emitted.is_empty() {
                 continue;
             }
             let event = self.node.poll_event(now)?;
             if let Some(event) = self.dispatch(now, event) {
                 return Some(event);
+            }
+        }
+    }
+
+    /// Hands each dial report the node holds to every protocol's [`Protocol::dialed`] (and
+    /// drops them while the router is not running).
+    pub fn handle_reports(&mut self, now: Instant) {
+        while let Some(report) = self.node.poll_dial_report() {
+            if self.running() {
+                for index in 0..self.protocols.len() {
+                    self.call(now, index, |protocol, ctx| protocol.dialed(ctx, &report));
+                }
             }
         }
     }
@@ -551,6 +559,10 @@ impl<R: CryptoRng> Stack for Router<R> {
 
     fn has_events(&self) -> bool {
         !self.emitted.is_empty() || self.node.has_events()
+    }
+
+    fn handle_reports(&mut self, now: Instant) {
+        Router::handle_reports(self, now);
     }
 
     fn stop(&mut self, now: Instant) {

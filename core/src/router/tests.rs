@@ -19,7 +19,7 @@ use super::*;
 use crate::channel::ChannelConfig;
 use crate::identity::Keypair;
 use crate::net_address::NetAddress;
-use crate::node::{Action, ConnId, NodeConfig};
+use crate::node::{Action, ConnId, DialReport, NodeConfig, Output};
 use crate::node_info::{ChannelInfo, MAX_PROTOCOL_NAME_LEN};
 
 const OWNED: ChannelId = 10;
@@ -38,6 +38,8 @@ struct Probe {
     cancels: Option<(u32, u32)>,
     /// A key whose `timer` hook sets itself again for `now`.
     rearms: Option<u32>,
+    /// Whether it notes the dial reports it hears.
+    notes_dials: bool,
 }
 
 impl Probe {
@@ -49,6 +51,7 @@ impl Probe {
             timers: Vec::new(),
             cancels: None,
             rearms: None,
+            notes_dials: false,
         }
     }
 
@@ -86,6 +89,19 @@ impl Protocol for Probe {
 
     fn writable(&mut self, _ctx: &mut Context<'_>, _peer: PeerId, channel: ChannelId) {
         self.note(format!("{} writable {channel}", self.name));
+    }
+
+    fn dialed(&mut self, _ctx: &mut Context<'_>, report: &DialReport) {
+        if !self.notes_dials {
+            return;
+        }
+        let what = match report {
+            DialReport::Started { .. } => "started",
+            DialReport::Reached { .. } => "reached",
+            DialReport::Accepted { .. } => "accepted",
+            DialReport::Failed { .. } => "failed",
+        };
+        self.note(format!("{} dial {what}", self.name));
     }
 
     fn timer(&mut self, ctx: &mut Context<'_>, key: TimerKey) {
@@ -239,6 +255,41 @@ fn probe_router(seed: u64, log: &Log) -> Router<ChaCha20Rng> {
         .expect("registers");
     router.start(Instant::ZERO);
     router
+}
+
+#[test]
+fn dial_reports_reach_the_protocols_while_the_application_takes_no_events() {
+    let log = Log::default();
+    let mut router = router(1, offer_plain);
+    let mut probe = Probe::new("probe", OWNED, &log);
+    probe.notes_dials = true;
+    router.register(probe).expect("registers");
+    router.start(Instant::ZERO);
+    router.node_mut().pause_events(true);
+    let now = Instant::ZERO;
+    let addr = NetAddress::new(None, SocketAddr::new(ip(9), 26656));
+    router.node_mut().dial(now, addr).expect("queued");
+    let mut out = Vec::new();
+    let mut dialed = None;
+    while let Output::Action(Action::Dial { conn, .. }) | Output::Transmit(conn) =
+        router.poll_output(now, &mut out)
+    {
+        dialed.get_or_insert(conn);
+    }
+    let conn = dialed.expect("a dial");
+    router
+        .node_mut()
+        .handle_connect_failed(now, conn, "connection refused");
+    while !matches!(router.poll_output(now, &mut out), Output::Timeout(_)) {}
+    assert_eq!(
+        *log.borrow(),
+        vec!["probe dial started", "probe dial failed"],
+        "the book learns of its dials though events are paused"
+    );
+    assert!(
+        router.node().has_events(),
+        "the DialFailed waits for the application"
+    );
 }
 
 fn emitted(event: &NodeEvent) -> Option<String> {

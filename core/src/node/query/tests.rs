@@ -15,6 +15,7 @@ use super::super::{Action, ConnId, DialError, Node, NodeConfig, NodeEvent};
 use super::QueryError;
 use crate::channel::ChannelConfig;
 use crate::connection::ClosedBy;
+use crate::dial_queue::Retry;
 use crate::disconnect::DisconnectReason;
 use crate::identity::{Keypair, PeerId};
 use crate::net_address::NetAddress;
@@ -91,9 +92,12 @@ impl Net {
                     moved = true;
                     match action {
                         Action::Dial { conn, addr } => {
-                            let target = (0..self.nodes.len())
-                                .find(|&t| ip(t) == addr.ip())
-                                .expect("a node there");
+                            let Some(target) = (0..self.nodes.len()).find(|&t| ip(t) == addr.ip())
+                            else {
+                                let error = "nothing listens there";
+                                self.nodes[index].handle_connect_failed(now, conn, error);
+                                continue;
+                            };
                             let from = SocketAddr::new(ip(index), 40_000);
                             match self.nodes[target].handle_accepted(now, from) {
                                 Ok(theirs) => {
@@ -354,6 +358,128 @@ fn a_query_connection_closes_once_idle_and_activity_keeps_it_open() {
         assert_eq!(net.nodes[index].query_counts(), (0, 0));
         assert_eq!(net.nodes[index].connection_count(), 0);
     }
+}
+
+#[test]
+fn keepalive_does_not_keep_an_idle_query_connection_open() {
+    let mut fast = config();
+    fast.connection.ping_interval = Duration::from_millis(500);
+    let mut net = Net::new(vec![fast.clone(), fast]);
+    let idle = net.nodes[0].config.limits.query_idle_timeout;
+    net.open_query(0, 1).expect("opened");
+    net.pump();
+    let b = net.id(1);
+    assert!(net.nodes[0].is_query_peer(&b));
+    // Pings and pongs every 500 ms, no message: closed once idle all the same.
+    net.advance(idle + Duration::from_secs(1));
+    assert!(!net.nodes[0].is_query_peer(&b), "idle despite keepalive");
+    assert_eq!(
+        net.nodes[1].query_counts(),
+        (0, 0),
+        "the listener's slot is free"
+    );
+}
+
+/// Whether `events` tell of `peer` connecting as a peer.
+fn peer_connected(events: &[NodeEvent], peer: PeerId) -> bool {
+    events
+        .iter()
+        .any(|event| matches!(event, NodeEvent::PeerConnected { peer: p, .. } if *p == peer))
+}
+
+#[test]
+fn a_persistent_peer_behind_a_query_connection_is_dialed_again_once_it_idles() {
+    let mut net = Net::new(vec![config(), config()]);
+    net.open_query(1, 0).expect("opened");
+    net.pump();
+    let (a, b) = (net.id(0), net.id(1));
+    assert!(net.nodes[0].is_query_peer(&b));
+    // B becomes persistent while its query connection is open: the dial is refused by it,
+    // and retried — not given up.
+    let (now, b_addr) = (net.now, net.addr(1));
+    net.nodes[0].add_persistent_peer(now, b_addr);
+    net.pump();
+    let events = net.take(0);
+    let refused = events.iter().find_map(|event| match event {
+        NodeEvent::DialFailed { reason, retry, .. } => Some((*reason, *retry)),
+        _ => None,
+    });
+    assert!(
+        matches!(
+            refused,
+            Some((DisconnectReason::AlreadyConnected, Retry::At(_)))
+        ),
+        "{events:?}"
+    );
+    // Once the query connection idles away, the redial connects them as peers.
+    let idle = net.nodes[0].config.limits.query_idle_timeout;
+    net.advance(idle + Duration::from_secs(20));
+    assert!(peer_connected(&net.take(0), b), "B connected as a peer");
+    assert!(net.nodes[1].peers().any(|p| p == a));
+}
+
+#[test]
+fn a_dial_beaten_by_a_query_connection_is_reported_and_retried() {
+    let mut net = Net::new(vec![config(), config()]);
+    // The query's dialer has the lower id, so its connection wins the simultaneous open.
+    let (asker, dialer) = if net.id(0) < net.id(1) {
+        (0, 1)
+    } else {
+        (1, 0)
+    };
+    let now = net.now;
+    let target = net.addr(asker);
+    net.nodes[dialer].dial(now, target).expect("queued");
+    net.open_query(asker, dialer).expect("opened");
+    net.pump();
+    let asker_id = net.id(asker);
+    assert!(
+        net.nodes[dialer].is_query_peer(&asker_id),
+        "the query connection won"
+    );
+    let events = net.take(dialer);
+    let answered = events.iter().any(|event| {
+        matches!(
+            event,
+            NodeEvent::DialFailed {
+                reason: DisconnectReason::AlreadyConnected,
+                retry: Retry::At(_),
+                ..
+            }
+        )
+    });
+    assert!(answered, "the dial is told why, and retried: {events:?}");
+    let idle = net.nodes[0].config.limits.query_idle_timeout;
+    net.advance(idle + Duration::from_secs(20));
+    assert!(
+        peer_connected(&net.take(dialer), asker_id),
+        "connected as peers after all"
+    );
+}
+
+#[test]
+fn only_a_persistent_peers_own_address_is_redialed_forever() {
+    let mut net = Net::new(vec![config(), config()]);
+    let b = net.id(1);
+    let now = net.now;
+    // B persistent at an address where nothing listens; another address naming B (as a
+    // peer could relay) is an ordinary dial.
+    let persistent = NetAddress::new(Some(b), SocketAddr::new(ip(7), 26656));
+    let relayed = NetAddress::new(Some(b), SocketAddr::new(ip(8), 26656));
+    net.nodes[0].add_persistent_peer(now, persistent);
+    net.nodes[0].dial(now, relayed).expect("queued");
+    net.advance(Duration::from_secs(120));
+    let events = net.take(0);
+    let given_up = |addr: NetAddress| {
+        events.iter().any(|event| {
+            matches!(event, NodeEvent::DialFailed { addr: a, retry: Retry::GivenUp, .. } if *a == addr)
+        })
+    };
+    assert!(
+        given_up(relayed),
+        "the relayed address gives up: {events:?}"
+    );
+    assert!(!given_up(persistent), "the persistent address never does");
 }
 
 #[test]

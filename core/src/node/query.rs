@@ -226,7 +226,18 @@ impl<R: CryptoRng> Node<R> {
         peer: PeerId,
         info: Box<NodeInfo>,
     ) {
-        let verdict = self.query_admission(now, conn, peer);
+        let inbound = self
+            .conns
+            .get(conn)
+            .is_some_and(|entry| entry.direction == Direction::Inbound);
+        // A query connection is for one protocol (`PROTOCOL.md` §6.8): a dialer offering
+        // several breaks the protocol, or would have strangers' connections open every
+        // channel we have.
+        let verdict = if inbound && !offers_one_protocol(&info) {
+            Err(DisconnectReason::ProtocolError)
+        } else {
+            self.query_admission(now, conn, peer)
+        };
         if let Some(set) = self.candidates.get_mut(&peer) {
             set.remove(&conn);
             if set.is_empty() {
@@ -444,6 +455,13 @@ pub(super) fn deadline(
         Phase::Dropped => None,
     };
     Ok(due)
+}
+
+/// Whether every channel `info` offers is one protocol's (several versions of it allowed).
+fn offers_one_protocol(info: &NodeInfo) -> bool {
+    let mut names = info.channels.iter().map(|channel| &channel.protocol);
+    let first = names.next();
+    names.all(|name| Some(name) == first)
 }
 
 /// Peers reached over a query connection, for [`Node::send`] and friends: the connection

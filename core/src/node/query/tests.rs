@@ -483,6 +483,25 @@ fn only_a_persistent_peers_own_address_is_redialed_forever() {
 }
 
 #[test]
+fn a_query_connection_offering_several_protocols_is_refused_as_a_breach() {
+    let mut net = Net::new(vec![config(), config()]);
+    // Node 0 dials as a peer would, but declares a query: both its protocols offered.
+    net.nodes[0].info.features |= crate::node_info::FEATURE_QUERY;
+    let (now, b_addr) = (net.now, net.addr(1));
+    net.nodes[0].dial(now, b_addr).expect("queued");
+    net.pump();
+    let a = net.id(0);
+    assert!(!net.nodes[1].is_query_peer(&a));
+    assert_eq!(net.nodes[1].query_counts(), (0, 0));
+    let refused = net.take(1).into_iter().find_map(|event| match event {
+        NodeEvent::InboundRefused { reason, .. } => Some(reason),
+        _ => None,
+    });
+    assert_eq!(refused, Some(DisconnectReason::ProtocolError));
+    assert!(net.nodes[1].bans().is_peer_banned(net.now, &a), "a breach");
+}
+
+#[test]
 fn one_connection_per_peer_holds_across_kinds() {
     let mut net = Net::new(vec![config(), config()]);
     let (a, b) = (net.id(0), net.id(1));

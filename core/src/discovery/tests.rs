@@ -199,41 +199,37 @@ fn every_dial_teaches_the_book() {
     let info = discovery.addr_book().get(&a.socket_addr()).unwrap();
     assert_eq!(info.table, Table::Tried);
     assert_eq!(info.address.peer_id(), Some(peer(1)));
-    // Our own limits hold nothing against an address; our own address is forgotten.
-    let too_many = DialReport::Failed {
-        addr: b,
-        reason: DisconnectReason::TooManyPeers,
+    // Our own limits hold nothing against an address; a timeout does; our own address is
+    // forgotten.
+    let failed = |addr, reason| DialReport::Failed {
+        addr,
+        reason,
         probe: false,
     };
-    report(&mut discovery, &mut node, too_many);
-    assert_eq!(
+    let failures = |discovery: &Discovery| {
         discovery
             .addr_book()
             .get(&b.socket_addr())
             .unwrap()
-            .failures,
-        0
-    );
-    let timeout = DialReport::Failed {
-        addr: b,
-        reason: DisconnectReason::Timeout,
-        probe: false,
+            .failures
     };
-    report(&mut discovery, &mut node, timeout);
-    assert_eq!(
-        discovery
-            .addr_book()
-            .get(&b.socket_addr())
-            .unwrap()
-            .failures,
-        1
+    report(
+        &mut discovery,
+        &mut node,
+        failed(b, DisconnectReason::TooManyPeers),
     );
-    let ours = DialReport::Failed {
-        addr: c,
-        reason: DisconnectReason::SelfConnection,
-        probe: false,
-    };
-    report(&mut discovery, &mut node, ours);
+    assert_eq!(failures(&discovery), 0);
+    report(
+        &mut discovery,
+        &mut node,
+        failed(b, DisconnectReason::Timeout),
+    );
+    assert_eq!(failures(&discovery), 1);
+    report(
+        &mut discovery,
+        &mut node,
+        failed(c, DisconnectReason::SelfConnection),
+    );
     assert!(!discovery.addr_book().contains(&c.socket_addr()));
 }
 

@@ -40,6 +40,15 @@ fn deliver(
     rr.message(&mut node.ctx(now), from, CHANNEL, m.encode());
 }
 
+/// `from` asks an empty question with `id`.
+fn ask_empty(rr: &mut RequestResponse, node: &mut FakeNode, now: Instant, from: PeerId, id: u64) {
+    let question = WireMessage::Request {
+        id,
+        body: Bytes::new(),
+    };
+    deliver(rr, node, now, from, question);
+}
+
 #[test]
 fn a_request_is_answered_once_and_its_timer_cancelled() {
     let mut node = FakeNode::new(&[peer(1)]);
@@ -132,16 +141,7 @@ fn a_peer_leaving_fails_its_requests_and_forgets_its_questions() {
     let other = rr
         .request(&mut node.ctx(T0), peer(2), Bytes::new())
         .unwrap();
-    deliver(
-        &mut rr,
-        &mut node,
-        T0,
-        peer(1),
-        WireMessage::Request {
-            id: 5,
-            body: Bytes::new(),
-        },
-    );
+    ask_empty(&mut rr, &mut node, T0, peer(1), 5);
     node.take_emitted::<RequestEvent>();
     rr.peer_disconnected(&mut node.ctx(T0), peer(1), DisconnectReason::Timeout);
     let gone = RequestFailure::PeerGone(DisconnectReason::Timeout);
@@ -355,16 +355,7 @@ fn questions_beyond_a_peers_share_are_refused_as_busy() {
         Bytes::new(),
     )
     .unwrap();
-    deliver(
-        &mut rr,
-        &mut node,
-        T0,
-        peer(1),
-        WireMessage::Request {
-            id: 9,
-            body: Bytes::new(),
-        },
-    );
+    ask_empty(&mut rr, &mut node, T0, peer(1), 9);
     assert_eq!(node.take_emitted::<RequestEvent>().len(), 1);
 }
 
@@ -400,16 +391,7 @@ fn a_full_queue_holds_messages_in_order_until_writable() {
         max_inbound_per_peer: 1,
         ..config()
     });
-    deliver(
-        &mut rr,
-        &mut node,
-        T0,
-        peer(1),
-        WireMessage::Request {
-            id: 7,
-            body: Bytes::new(),
-        },
-    );
+    ask_empty(&mut rr, &mut node, T0, peer(1), 7);
     assert_eq!(node.take_emitted::<RequestEvent>().len(), 1);
     node.sends.full = true;
     let asked = rr.request(&mut node.ctx(T0), peer(1), Bytes::from_static(b"q"));
@@ -425,16 +407,7 @@ fn a_full_queue_holds_messages_in_order_until_writable() {
     .unwrap();
     // The answer still waits for room: it counts against the peer's share, so the next
     // question is refused (and the refusal, with no room, not kept).
-    deliver(
-        &mut rr,
-        &mut node,
-        T0,
-        peer(1),
-        WireMessage::Request {
-            id: 8,
-            body: Bytes::new(),
-        },
-    );
+    ask_empty(&mut rr, &mut node, T0, peer(1), 8);
     assert!(node.take_emitted::<RequestEvent>().is_empty());
     assert_eq!(rr.stats().refused_busy, 1);
     node.sends.full = false;
